@@ -1,0 +1,223 @@
+"""Ledger throughput against PostgreSQL, as a ratio to pgbench's TPC-B on the same server.
+
+Run with ``mobipay bench ledger --seconds N`` (MOBIPAY_DATABASE_URL must be PostgreSQL).
+Absolute rates swing from run to run on a shared machine; the ratio to pgbench measured
+in the same run is the figure that counts. Last line: ``RESULT {json}``.
+
+Scenarios (each for ``seconds``):
+  single  16 concurrent callers, each posting one transfer and awaiting its durable commit
+          (group commit gathers them into shared transactions);
+  batch   callers posting 1,000-transfer batches (one transaction each);
+  hot     as batch, but 90% of transfers also pay a fee into one hot fee account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from mobipay.kernel.clock import SystemClock
+from mobipay.ledger.model import AccountKind, Leg, Side, Transfer
+from mobipay.ledger.service import AccountSpec, Ledger
+from mobipay.platform.db import Database
+from mobipay.platform.migrate import upgrade
+
+ACCOUNTS = 1000
+FUNDING = 10**12
+TARGETS = {"ratio_single": 1.5, "ratio_batch": 10.0, "ratio_hot": 8.0, "single_p99_ms": 25.0}
+
+
+@dataclass
+class Figures:
+    tps: float
+    p99_ms: float | None = None
+    refused: int = 0
+
+
+def pgbench_tps(url: str, seconds: int, log: Callable[[str], None]) -> float:
+    """pgbench TPC-B (-s 10, prepared, 16 clients, 2 threads) on the server behind ``url``."""
+    exe = shutil.which("pgbench")
+    if exe is None:
+        raise SystemExit("pgbench not found: install it with `apt-get install postgresql-client` "
+                         "(or postgresql-contrib), then run again")
+    parts = urlsplit(url.replace("+asyncpg", "").replace("+psycopg", ""))
+    env = dict(os.environ)
+    if parts.password:
+        env["PGPASSWORD"] = parts.password
+    conn = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
+    db = "mobipay_pgbench"
+    subprocess.run(["psql", *conn, "-d", "postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"],
+                   check=True, env=env, capture_output=True)
+    subprocess.run(["psql", *conn, "-d", "postgres", "-qc", f"CREATE DATABASE {db}"],
+                   check=True, env=env, capture_output=True)
+    log("pgbench: initialising scale 10 …")
+    subprocess.run([exe, *conn, "-i", "-s", "10", "-q", db], check=True, env=env, capture_output=True)
+    log(f"pgbench: TPC-B, 16 clients, {seconds}s …")
+    run = subprocess.run([exe, *conn, "-M", "prepared", "-c", "16", "-j", "2", "-T", str(seconds), db],
+                         check=True, env=env, capture_output=True, text=True)
+    match = re.search(r"tps = ([0-9.]+)", run.stdout)
+    if not match:
+        raise SystemExit(f"could not read pgbench's tps from:\n{run.stdout}")
+    subprocess.run(["psql", *conn, "-d", "postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"],
+                   check=False, env=env, capture_output=True)
+    return float(match.group(1))
+
+
+class Load:
+    """A load generator: random transfers among the bench accounts, cheap to make.
+
+    Account pairs and amounts are drawn up front, and ids are a run prefix plus a counter
+    (time-ordered, as UUIDv7 ids from a real client would be), so the generator costs the
+    engine as little of the shared CPU as possible.
+    """
+
+    def __init__(self, seed: int, prefix: str, hot: bool) -> None:
+        rng = random.Random(seed)
+        self.prefix = f"{prefix}{int(time.time() * 1000):x}-"
+        self.n = 0
+        self.draws: list[tuple[Leg, ...]] = []
+        for _ in range(20_000):
+            a = rng.randrange(ACCOUNTS)
+            b = rng.randrange(ACCOUNTS - 1)
+            b = b + 1 if b >= a else b
+            amount = rng.randrange(1, 10_000)
+            src, dst = f"bench:{a}", f"bench:{b}"
+            if hot and rng.random() < 0.9:
+                fee = 1 + amount // 100
+                legs: tuple[Leg, ...] = (Leg(src, Side.DEBIT, amount + fee), Leg(dst, Side.CREDIT, amount),
+                                         Leg("bench:fees", Side.CREDIT, fee))
+            else:
+                legs = (Leg(src, Side.DEBIT, amount), Leg(dst, Side.CREDIT, amount))
+            self.draws.append(legs)
+
+    def next(self) -> Transfer:
+        n = self.n = self.n + 1
+        return Transfer(f"{self.prefix}{n:09d}", self.draws[n % 20_000], "bench.p2p")
+
+
+async def _prepare(ledger: Ledger) -> None:
+    specs = [AccountSpec("bench:source", AccountKind.EQUITY), AccountSpec("bench:fees", AccountKind.INCOME)]
+    specs += [AccountSpec(f"bench:{i}", AccountKind.LIABILITY, debits_must_not_exceed_credits=True)
+              for i in range(ACCOUNTS)]
+    await ledger.open_accounts(specs)
+    legs = [Leg(f"bench:{i}", Side.CREDIT, FUNDING) for i in range(ACCOUNTS)]
+    # Fund every account once (idempotent: the same ids on every run).
+    for start in range(0, ACCOUNTS, 50):
+        chunk = legs[start : start + 50]
+        total = sum(leg.amount for leg in chunk)
+        await ledger.post(Transfer(f"bench:fund:{start}", (Leg("bench:source", Side.DEBIT, total), *chunk),
+                                   "bench.fund"))
+
+
+async def _single(ledger: Ledger, seconds: float, callers: int = 16) -> Figures:
+    latencies: list[float] = []
+    refused = 0
+    deadline = time.perf_counter() + seconds
+
+    async def caller(n: int) -> None:
+        nonlocal refused
+        load = Load(n, f"s{n}-", hot=False)
+        while time.perf_counter() < deadline:
+            t = load.next()
+            start = time.perf_counter()
+            result = await ledger.post(t)
+            latencies.append(time.perf_counter() - start)
+            refused += not result.ok
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(n) for n in range(callers)))
+    elapsed = time.perf_counter() - start
+    p99 = statistics.quantiles(latencies, n=100)[98] * 1000 if len(latencies) > 100 else float("nan")
+    return Figures(len(latencies) / elapsed, p99, refused)
+
+
+async def _batched(ledger: Ledger, seconds: float, hot: bool, callers: int = 4, size: int = 1000) -> Figures:
+    done = 0
+    refused = 0
+    deadline = time.perf_counter() + seconds
+
+    async def caller(n: int) -> None:
+        nonlocal done, refused
+        load = Load(1000 + n, f"{'h' if hot else 'b'}{n}-", hot)
+        while time.perf_counter() < deadline:
+            batch = [load.next() for _ in range(size)]
+            results = await ledger.post_batch(batch)
+            done += len(results)
+            refused += sum(1 for r in results if not r.ok)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(n) for n in range(callers)))
+    return Figures(done / (time.perf_counter() - start), None, refused)
+
+
+async def run_engine(url: str, seconds: float, log: Callable[[str], None]) -> dict[str, Any]:
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url, pool_size=20)
+    ledger = Ledger(db, SystemClock(), max_batch=1000, writers=4)
+    try:
+        await _prepare(ledger)
+        ledger.start_group_commit()
+        log(f"engine: single transfers, 16 callers, {seconds:g}s …")
+        single = await _single(ledger, seconds)
+        await ledger.stop()
+        log(f"engine: batches of 1,000, {seconds:g}s …")
+        batch = await _batched(ledger, seconds, hot=False)
+        log(f"engine: batches with a hot fee account, {seconds:g}s …")
+        hot = await _batched(ledger, seconds, hot=True)
+        log("engine: verify …")
+        report = await ledger.verify()
+    finally:
+        await ledger.stop()
+        await db.dispose()
+    return {"single": single, "batch": batch, "hot": hot, "verify_ok": report.ok}
+
+
+def main(url: str, seconds: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    if not url.startswith("postgresql"):
+        raise SystemExit("the ledger benchmark needs PostgreSQL: set MOBIPAY_DATABASE_URL="
+                         "postgresql+asyncpg://user@host/db")
+    reference = pgbench_tps(url, seconds, log)
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    figures = runner(run_engine(url, seconds, log))
+    single, batch, hot = figures["single"], figures["batch"], figures["hot"]
+    result = {
+        "pgbench_tps": round(reference, 1),
+        "single_tps": round(single.tps, 1),
+        "single_p99_ms": round(single.p99_ms, 2),
+        "batch_tps": round(batch.tps, 1),
+        "hot_tps": round(hot.tps, 1),
+        "ratio_single": round(single.tps / reference, 2),
+        "ratio_batch": round(batch.tps / reference, 2),
+        "ratio_hot": round(hot.tps / reference, 2),
+        "verify_ok": figures["verify_ok"],
+        "seconds": seconds,
+    }
+    rows = [
+        ("pgbench TPC-B (reference)", f"{reference:,.0f}", "", "1.00", ""),
+        ("single, 16 callers", f"{single.tps:,.0f}", f"{single.p99_ms:.1f}", f"{result['ratio_single']:.2f}",
+         f">= {TARGETS['ratio_single']}"),
+        ("batch of 1,000", f"{batch.tps:,.0f}", "", f"{result['ratio_batch']:.2f}", f">= {TARGETS['ratio_batch']}"),
+        ("batch, 90% hot fee", f"{hot.tps:,.0f}", "", f"{result['ratio_hot']:.2f}", f">= {TARGETS['ratio_hot']}"),
+    ]
+    log(f"\n{'scenario':<28}{'tps':>12}{'p99 ms':>10}{'ratio':>8}  target")
+    for name, tps, p99, ratio, target in rows:
+        log(f"{name:<28}{tps:>12}{p99:>10}{ratio:>8}  {target}")
+    log(f"verify after the run: {'clean' if figures['verify_ok'] else 'DIFFERENCES FOUND'}")
+    print("RESULT " + json.dumps(result), flush=True)
+    return result

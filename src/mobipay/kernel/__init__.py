@@ -1,0 +1,1 @@
+"""Shared kernel: the few value types every context may import (money, ids, clock, errors)."""

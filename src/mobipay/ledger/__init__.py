@@ -1,0 +1,1 @@
+"""The ledger: accounts, transfers, postings, holds. The only writer of balances."""

@@ -1,0 +1,806 @@
+"""The ledger's pure domain: accounts, transfer commands, and the batch decision.
+
+:func:`decide` is the heart of the ledger. Given a batch of commands and the *locked*
+current state of every account they touch (plus any holds, originals and already-stored
+transfers they name), it applies the commands one after another, in order, against
+in-memory balances, and returns a result per command and the rows to write. It does no
+I/O, so the same rules run on PostgreSQL and SQLite, and in property tests.
+
+Why in Python and sequentially: a batch must give each transfer the answer it would get if
+it ran alone at its place in the order (TigerBeetle's semantics). The store then writes the
+outcome set-based: all transfers, all postings, one netted balance update per account.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from mobipay.kernel.errors import IdempotencyConflict, MobipayError
+from mobipay.kernel.money import CURRENCIES, MAX_AMOUNT, check_amount, check_currency
+from mobipay.ledger import errors as E
+
+
+class AccountKind(enum.StrEnum):
+    """Accounting kind; decides the normal side and so the sign of the balance."""
+
+    ASSET = "asset"
+    LIABILITY = "liability"
+    INCOME = "income"
+    EXPENSE = "expense"
+    EQUITY = "equity"
+
+    @property
+    def debit_normal(self) -> bool:
+        return self in (AccountKind.ASSET, AccountKind.EXPENSE)
+
+
+class Side(enum.StrEnum):
+    DEBIT = "D"
+    CREDIT = "C"
+
+
+class TransferType(enum.StrEnum):
+    """What a stored transfer did. Every type is append-only."""
+
+    POSTED = "posted"  # moved money at once
+    PENDING = "pending"  # a hold: reserved money, resolved later by POST or VOID
+    POST_PENDING = "post_pending"  # posted (part of) a hold
+    VOID_PENDING = "void_pending"  # released a hold (by request or by expiry)
+    REVERSAL = "reversal"  # undid a posted transfer with opposite legs
+
+
+_DEBIT = Side.DEBIT
+_CREDIT = Side.CREDIT
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+_ID_MAX = 128
+MAX_LEGS = 64
+MAX_TIMEOUT_S = 90 * 24 * 3600
+
+
+class Leg(NamedTuple):
+    """One side of a transfer: ``amount`` fen debited or credited to ``account``.
+
+    A named tuple rather than a dataclass: a batch creates thousands, and tuple
+    construction is several times cheaper in CPython.
+    """
+
+    account: str
+    side: Side
+    amount: int
+    currency: str = "CNY"
+
+    @property
+    def signed(self) -> int:
+        """Debits positive, credits negative: a balanced transfer's legs sum to zero."""
+        return self.amount if self.side is Side.DEBIT else -self.amount
+
+    @classmethod
+    def debit(cls, account: str, amount: int, currency: str = "CNY") -> Leg:
+        return cls(account, Side.DEBIT, amount, currency)
+
+    @classmethod
+    def credit(cls, account: str, amount: int, currency: str = "CNY") -> Leg:
+        return cls(account, Side.CREDIT, amount, currency)
+
+
+@dataclass(slots=True)
+class Transfer:
+    """Move money now (or hold it, with ``pending=True``). ``id`` is the idempotency key."""
+
+    id: str
+    legs: tuple[Leg, ...]
+    code: str
+    reference: str = ""
+    metadata: Mapping[str, Any] | None = None
+    pending: bool = False
+    timeout_s: int | None = None  # holds only: seconds until the sweeper voids it
+    linked: bool = False  # succeeds or fails together with the next command
+
+
+@dataclass(slots=True)
+class PostPending:
+    """Post a hold in full (no amount/legs), by ``amount`` (two-leg holds) or by ``legs``."""
+
+    id: str
+    pending_id: str
+    code: str = "hold.post"
+    amount: int | None = None
+    legs: tuple[Leg, ...] | None = None
+    reference: str = ""
+    metadata: Mapping[str, Any] | None = None
+    linked: bool = False
+
+
+@dataclass(slots=True)
+class VoidPending:
+    """Release a hold. ``expire=True`` is the sweeper's void, valid only after the timeout."""
+
+    id: str
+    pending_id: str
+    code: str = "hold.void"
+    reference: str = ""
+    metadata: Mapping[str, Any] | None = None
+    linked: bool = False
+    expire: bool = False
+
+
+@dataclass(slots=True)
+class Reverse:
+    """Undo a posted transfer with a new one whose legs are the original's, sides swapped."""
+
+    id: str
+    original_id: str
+    code: str = "reversal"
+    reference: str = ""
+    metadata: Mapping[str, Any] | None = None
+    linked: bool = False
+
+
+Command = Transfer | PostPending | VoidPending | Reverse
+
+
+@dataclass(slots=True)
+class AccountState:
+    """An account row as locked for a batch; ``decide`` mutates the counters."""
+
+    id: int
+    code: str
+    kind: AccountKind
+    currency: str
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    credit_limit: int
+    frozen: bool
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+    version: int  # number of postings on the account; the next one gets version + 1
+    debit_normal: bool = False  # derived from kind in __post_init__; cached for the hot path
+
+    def __post_init__(self) -> None:
+        self.debit_normal = self.kind.debit_normal
+
+    @property
+    def balance(self) -> int:
+        """Posted balance on the account's normal side."""
+        net = self.debits_posted - self.credits_posted
+        return net if self.debit_normal else -net
+
+    @property
+    def available(self) -> int:
+        """What may still leave the account: posted balance less pending outflows."""
+        if self.debit_normal:
+            return self.debits_posted - self.credits_posted - self.credits_pending
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+    def counters(self) -> tuple[int, int, int, int, int]:
+        return (
+            self.debits_posted,
+            self.credits_posted,
+            self.debits_pending,
+            self.credits_pending,
+            self.version,
+        )
+
+    def restore(self, saved: tuple[int, int, int, int, int]) -> None:
+        (
+            self.debits_posted,
+            self.credits_posted,
+            self.debits_pending,
+            self.credits_pending,
+            self.version,
+        ) = saved
+
+
+@dataclass(slots=True)
+class StoredTransfer:
+    """A transfer as stored: what a caller gets back, first time or on a retry."""
+
+    id: str
+    type: TransferType
+    code: str
+    legs: tuple[Leg, ...]
+    reference: str
+    metadata: Mapping[str, Any] | None
+    created_at: datetime
+    pending_id: str | None = None
+    reversal_of: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldState:
+    """A pending transfer and how (if at all) it was resolved."""
+
+    transfer: StoredTransfer
+    resolved_by: TransferType | None  # POST_PENDING, VOID_PENDING or None (still open)
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of one command: the stored transfer, or the refusal."""
+
+    id: str
+    transfer: StoredTransfer | None = None
+    error: MobipayError | None = None
+    replayed: bool = False  # True when the id already existed with the same content
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+#: Columns of a new posting row, in the order of the tuples in :attr:`Outcome.postings`.
+#: (All postings of a batch share the batch's time, so ``created_at`` is not repeated per row.)
+POSTING_COLUMNS = ("transfer_id", "leg", "account_id", "amount", "currency", "pending", "account_seq",
+                   "balance_after")
+#: (transfer_id, leg, account_id, signed amount, currency, pending, account_seq, balance_after)
+PostingRow = tuple[str, int, int, int, str, bool, int, int]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What :func:`decide` concluded: a result per command, rows to write, accounts to update."""
+
+    results: list[Result]
+    transfers: list[StoredTransfer] = field(default_factory=list)
+    postings: list[PostingRow] = field(default_factory=list)
+    touched: dict[int, AccountState] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(cmd: Command) -> None:
+    """Check a command's shape before any I/O; raise a specific refusal."""
+    _check_id(cmd.id, "id")
+    if cmd.code not in _GOOD_CODES:
+        if not isinstance(cmd.code, str) or not _CODE_RE.match(cmd.code):
+            raise E.InvalidTransfer(
+                f"code {cmd.code!r} must be lower-case letters, digits and _.:- (at most 64)",
+                field="code",
+            )
+        if len(_GOOD_CODES) < 10_000:  # codes repeat: remember the good ones, within bounds
+            _GOOD_CODES.add(cmd.code)
+    if type(cmd.reference) is not str or len(cmd.reference) > 256:
+        raise E.InvalidTransfer("reference must be a string of at most 256 characters", field="reference")
+    if cmd.metadata is not None:
+        if not isinstance(cmd.metadata, Mapping):
+            raise E.InvalidTransfer("metadata must be an object", field="metadata")
+        try:
+            encoded = json.dumps(cmd.metadata, separators=(",", ":"), sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise E.InvalidTransfer(f"metadata is not JSON: {exc}", field="metadata") from None
+        if len(encoded) > 4096:
+            raise E.InvalidTransfer("metadata is larger than 4 KiB", field="metadata")
+    if isinstance(cmd, Transfer):
+        _check_legs(cmd.legs)
+        if cmd.pending:
+            if cmd.timeout_s is not None and (
+                type(cmd.timeout_s) is not int or not 0 < cmd.timeout_s <= MAX_TIMEOUT_S
+            ):
+                raise E.InvalidTransfer(
+                    f"timeout_s must be an integer from 1 to {MAX_TIMEOUT_S}", field="timeout_s"
+                )
+        elif cmd.timeout_s is not None:
+            raise E.InvalidTransfer("timeout_s is only for holds (pending=True)", field="timeout_s")
+    elif isinstance(cmd, PostPending):
+        _check_id(cmd.pending_id, "pending_id")
+        if cmd.amount is not None and cmd.legs is not None:
+            raise E.InvalidTransfer("give amount or legs, not both", field="amount")
+        if cmd.amount is not None:
+            check_amount(cmd.amount)
+        if cmd.legs is not None:
+            _check_legs(cmd.legs)
+    elif isinstance(cmd, VoidPending):
+        _check_id(cmd.pending_id, "pending_id")
+    elif isinstance(cmd, Reverse):
+        _check_id(cmd.original_id, "original_id")
+    else:  # pragma: no cover - the type union is closed
+        raise E.InvalidTransfer(f"unknown command {type(cmd).__name__}")
+
+
+_GOOD_CODES: set[str] = set()
+
+
+def _check_id(value: object, field_name: str) -> None:
+    if type(value) is not str or not 0 < len(value) <= _ID_MAX or not value.isprintable():
+        raise E.InvalidTransfer(
+            f"{field_name} must be a printable string of 1 to {_ID_MAX} characters", field=field_name
+        )
+
+
+def _check_legs(legs: Sequence[Leg]) -> None:
+    """Legs are well formed and balance per currency. A fast pass for the usual case
+    (well-formed legs in one currency) falls back to the thorough one to name the fault."""
+    if type(legs) is not tuple or not 2 <= len(legs) <= MAX_LEGS:
+        raise E.InvalidTransfer(f"a transfer needs 2 to {MAX_LEGS} legs", field="legs")
+    first = legs[0].currency if type(legs[0]) is Leg else None
+    total = 0
+    for leg in legs:
+        if type(leg) is not Leg:
+            return _check_legs_thoroughly(legs)
+        account, side, amount, currency = leg
+        if (
+            type(amount) is not int or not 0 < amount <= MAX_AMOUNT or currency != first
+            or type(account) is not str or not account or (side is not _DEBIT and side is not _CREDIT)
+        ):
+            return _check_legs_thoroughly(legs)
+        total += amount if side is _DEBIT else -amount
+    if first not in CURRENCIES or total:
+        _check_legs_thoroughly(legs)
+
+
+def _check_legs_thoroughly(legs: Sequence[Leg]) -> None:
+    sums: dict[str, int] = {}
+    for i, leg in enumerate(legs):
+        if not isinstance(leg, Leg) or not isinstance(leg.side, Side):
+            raise E.InvalidTransfer(f"leg {i} is not a Leg with a side D or C", field=f"legs[{i}]")
+        if not isinstance(leg.account, str) or not leg.account:
+            raise E.InvalidTransfer(f"leg {i} has no account", field=f"legs[{i}].account")
+        check_amount(leg.amount, field=f"legs[{i}].amount")
+        check_currency(leg.currency)
+        sums[leg.currency] = sums.get(leg.currency, 0) + leg.signed
+    unbalanced = {c: s for c, s in sums.items() if s}
+    if unbalanced:
+        raise E.UnbalancedTransfer(
+            "debits minus credits must be 0 per currency, got "
+            + ", ".join(f"{c} {s:+d}" for c, s in sorted(unbalanced.items())),
+            field="legs",
+        )
+
+
+def metadata_json(metadata: Mapping[str, Any] | None) -> str | None:
+    """Canonical JSON for storage and comparison (``None`` for no metadata)."""
+    if not metadata:
+        return None
+    return json.dumps(metadata, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def accounts_named(cmd: Command, holds: Mapping[str, HoldState], originals: Mapping[str, StoredTransfer]) -> set[str]:
+    """Account codes a command touches, so the store can lock them all up front."""
+    if isinstance(cmd, Transfer):
+        return {leg.account for leg in cmd.legs}
+    if isinstance(cmd, PostPending | VoidPending):
+        hold = holds.get(cmd.pending_id)
+        codes = {leg.account for leg in hold.transfer.legs} if hold else set()
+        if isinstance(cmd, PostPending) and cmd.legs:
+            codes |= {leg.account for leg in cmd.legs}
+        return codes
+    original = originals.get(cmd.original_id)
+    return {leg.account for leg in original.legs} if original else set()
+
+
+# --------------------------------------------------------------------------- decision
+
+
+def decide(
+    commands: Sequence[Command],
+    accounts: Mapping[str, AccountState],
+    *,
+    now: datetime,
+    existing: Mapping[str, StoredTransfer],
+    holds: Mapping[str, HoldState],
+    originals: Mapping[str, StoredTransfer],
+    reversed_ids: frozenset[str] | set[str] = frozenset(),
+    validated: bool = False,
+) -> Outcome:
+    """Apply ``commands`` in order to the locked ``accounts``; see the module docstring.
+
+    ``existing`` holds stored transfers whose ids appear in the batch (idempotent retries),
+    ``holds`` the pending transfers named by post/void commands, ``originals`` the
+    transfers named by reversals and ``reversed_ids`` those already reversed.
+    ``validated=True`` skips :func:`validate` when the caller already ran it.
+    """
+    return _Decision(accounts, now, existing, holds, originals, reversed_ids, validated).run(commands)
+
+
+class _Decision:
+    """The state of one :func:`decide` call, so the per-command path passes no arguments."""
+
+    def __init__(
+        self,
+        accounts: Mapping[str, AccountState],
+        now: datetime,
+        existing: Mapping[str, StoredTransfer],
+        holds: Mapping[str, HoldState],
+        originals: Mapping[str, StoredTransfer],
+        reversed_ids: frozenset[str] | set[str],
+        validated: bool,
+    ) -> None:
+        self.accounts = accounts
+        self.now = now
+        self.existing = existing
+        self.holds = holds
+        self.originals = originals
+        self.reversed_ids = reversed_ids
+        self.validated = validated
+        self.out = Outcome(results=[])
+        self.created: dict[str, StoredTransfer] = {}
+        self.resolved_here: dict[str, TransferType] = {}
+        self.reversed_here: set[str] = set()
+
+    def run(self, commands: Sequence[Command]) -> Outcome:
+        results = self.out.results
+        n = len(commands)
+        i = 0
+        while i < n:
+            cmd = commands[i]
+            if not cmd.linked:  # the common case: a chain of one
+                results.append(self._apply_one(cmd))
+                i += 1
+                continue
+            # A chain is a run of linked commands closed by the first unlinked one.
+            j = i
+            while j < n and commands[j].linked:
+                j += 1
+            if j == n:  # the last command is linked: the chain never closes
+                results.extend(Result(c.id, error=E.LinkedChainOpen()) for c in commands[i:])
+                break
+            self._apply_chain(commands[i : j + 1])
+            i = j + 1
+        return self.out
+
+    def _apply_chain(self, chain: Sequence[Command]) -> None:
+        """All or nothing: on the first failure undo the chain's effects and fail every member."""
+        out = self.out
+        saved = {code: acc.counters() for code, acc in self.accounts.items()}
+        touched_before = set(out.touched)
+        n_transfers, n_postings = len(out.transfers), len(out.postings)
+        created, resolved, reversed_ = dict(self.created), dict(self.resolved_here), set(self.reversed_here)
+        results: list[Result] = []
+        for cmd in chain:
+            result = self._apply_one(cmd)
+            results.append(result)
+            if not result.ok:
+                break
+        if results[-1].ok:
+            out.results.extend(results)
+            return
+        for code, acc in self.accounts.items():
+            acc.restore(saved[code])
+        for acc_id in set(out.touched) - touched_before:
+            del out.touched[acc_id]
+        del out.transfers[n_transfers:]
+        del out.postings[n_postings:]
+        self.created, self.resolved_here, self.reversed_here = created, resolved, reversed_
+        failed = results[-1]
+        for cmd in chain:
+            if cmd.id == failed.id and cmd is chain[len(results) - 1]:
+                out.results.append(failed)
+            else:
+                out.results.append(Result(cmd.id, error=E.LinkedTransferFailed(
+                    f"transfer {failed.id} in the chain failed: {failed.error}")))
+
+    def _apply_one(self, cmd: Command) -> Result:
+        try:
+            if not self.validated:
+                validate(cmd)
+            prior = self.existing.get(cmd.id) or self.created.get(cmd.id)
+            if prior is not None:
+                if _same_content(cmd, prior, self.holds, self.originals):
+                    return Result(cmd.id, transfer=prior, replayed=True)
+                raise IdempotencyConflict(
+                    f"transfer id {cmd.id!r} was already used for a different transfer", field="id"
+                )
+            if type(cmd) is Transfer:
+                stored = _transfer(cmd, self.accounts, self.now, self.out)
+            elif isinstance(cmd, PostPending):
+                stored = _post_pending(cmd, self.accounts, self.now, self.holds, self.resolved_here, self.out)
+            elif isinstance(cmd, VoidPending):
+                stored = _void_pending(cmd, self.accounts, self.now, self.holds, self.resolved_here, self.out)
+            else:
+                assert isinstance(cmd, Reverse)
+                stored = _reverse(cmd, self.accounts, self.now, self.originals, self.reversed_ids,
+                                  self.reversed_here, self.out)
+        except MobipayError as exc:
+            return Result(cmd.id, error=exc)
+        self.created[cmd.id] = stored
+        self.out.transfers.append(stored)
+        return Result(cmd.id, transfer=stored)
+
+
+def _account(accounts: Mapping[str, AccountState], leg: Leg) -> AccountState:
+    acc = accounts.get(leg.account)
+    if acc is None:
+        raise E.AccountNotFound(f"account {leg.account!r} does not exist", field="legs")
+    if acc.currency != leg.currency:
+        raise E.CurrencyMismatch(
+            f"account {acc.code} holds {acc.currency}, the leg is in {leg.currency}", field="legs"
+        )
+    if acc.frozen:
+        raise E.AccountFrozen(f"account {acc.code} is frozen", field="legs")
+    return acc
+
+
+def _limit_error(acc: AccountState, side: Side) -> MobipayError | None:
+    """The refusal if ``acc`` is now past its limit on ``side`` (a credit never breaks a debit limit)."""
+    if side is Side.DEBIT:
+        if acc.debits_must_not_exceed_credits and (
+            acc.debits_posted + acc.debits_pending > acc.credits_posted + acc.credit_limit
+        ):
+            return E.InsufficientFunds(
+                f"account {acc.code} has {_fmt(acc.available + acc.credit_limit, acc.currency)} available",
+                account=acc.code,
+            )
+    elif acc.credits_must_not_exceed_debits and (
+        acc.credits_posted + acc.credits_pending > acc.debits_posted + acc.credit_limit
+    ):
+        return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
+    return None
+
+
+def _fmt(amount: int, currency: str) -> str:
+    exp = CURRENCIES.get(currency, 2)
+    return f"{amount / 10**exp:.{exp}f} {currency}" if exp else f"{amount} {currency}"
+
+
+
+
+def _write_legs(
+    transfer_id: str,
+    legs: Sequence[Leg],
+    accounts: Mapping[str, AccountState],
+    now: datetime,
+    *,
+    pending: bool,
+    release: Sequence[Leg] = (),
+    out: Outcome,
+) -> None:
+    """Apply legs to the accounts (posted or pending), checking limits, and record postings.
+
+    ``release`` are hold legs whose pending amounts go away in the same step (post/void).
+    All legs are applied before limits are checked, so a transfer that moves money through
+    an account and out again in one go is judged by its net effect; on a refusal every
+    counter is put back. This is the hot path of the ledger: keep it lean.
+    """
+    accs = [_account(accounts, leg) for leg in legs]
+    if not release and len(legs) == 2 and accs[0] is not accs[1]:
+        # Fast path, most transfers: two distinct accounts, so each leg can be judged
+        # before anything changes and there is nothing to undo on a refusal.
+        for leg, acc in zip(legs, accs, strict=True):
+            error = _limit_error_if(acc, leg, pending)
+            if error is not None:
+                raise error
+        _apply(legs, accs, pending)
+    else:
+        saved = [(acc, acc.counters()) for acc in accs]
+        for leg in release:
+            acc = accounts[leg.account]
+            saved.append((acc, acc.counters()))
+            if leg.side is _DEBIT:
+                acc.debits_pending -= leg.amount
+            else:
+                acc.credits_pending -= leg.amount
+        _apply(legs, accs, pending)
+        for leg, acc in zip(legs, accs, strict=True):
+            error = _limit_error(acc, leg.side)
+            if error is not None:
+                for saved_acc, counters in reversed(saved):
+                    saved_acc.restore(counters)
+                raise error
+        for leg in release:
+            acc = accounts[leg.account]
+            out.touched[acc.id] = acc
+    append = out.postings.append
+    touched = out.touched
+    n = 0
+    for leg, acc in zip(legs, accs, strict=True):
+        acc.version += 1
+        touched[acc.id] = acc
+        net = acc.debits_posted - acc.credits_posted
+        append((transfer_id, n, acc.id, leg.amount if leg.side is _DEBIT else -leg.amount, leg.currency,
+                pending, acc.version, net if acc.debit_normal else -net))
+        n += 1
+
+
+def _apply(legs: Sequence[Leg], accs: Sequence[AccountState], pending: bool) -> None:
+    for leg, acc in zip(legs, accs, strict=True):
+        if pending:
+            if leg.side is _DEBIT:
+                acc.debits_pending += leg.amount
+            else:
+                acc.credits_pending += leg.amount
+        elif leg.side is _DEBIT:
+            acc.debits_posted += leg.amount
+        else:
+            acc.credits_posted += leg.amount
+
+
+def _limit_error_if(acc: AccountState, leg: Leg, pending: bool) -> MobipayError | None:
+    """Would applying ``leg`` alone take ``acc`` past its limit? (checked before applying)"""
+    amount = leg.amount
+    if leg.side is _DEBIT:
+        if acc.debits_must_not_exceed_credits and (
+            acc.debits_posted + acc.debits_pending + amount > acc.credits_posted + acc.credit_limit
+        ):
+            return E.InsufficientFunds(
+                f"account {acc.code} has {_fmt(acc.available + acc.credit_limit, acc.currency)} available, "
+                f"needs {_fmt(amount, acc.currency)}",
+                account=acc.code,
+            )
+    elif acc.credits_must_not_exceed_debits and (
+        acc.credits_posted + acc.credits_pending + amount > acc.debits_posted + acc.credit_limit
+    ):
+        return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
+    return None
+
+
+def _transfer(cmd: Transfer, accounts: Mapping[str, AccountState], now: datetime, out: Outcome) -> StoredTransfer:
+    expires_at = None
+    if cmd.pending and cmd.timeout_s:
+        expires_at = now + timedelta(seconds=cmd.timeout_s)
+    _write_legs(cmd.id, cmd.legs, accounts, now, pending=cmd.pending, out=out)
+    return StoredTransfer(
+        id=cmd.id,
+        type=TransferType.PENDING if cmd.pending else TransferType.POSTED,
+        code=cmd.code,
+        legs=cmd.legs,
+        reference=cmd.reference,
+        metadata=cmd.metadata or None,
+        created_at=now,
+        expires_at=expires_at,
+    )
+
+
+def _open_hold(
+    pending_id: str,
+    holds: Mapping[str, HoldState],
+    resolved_here: Mapping[str, TransferType],
+    now: datetime,
+    *,
+    expiring: bool = False,
+) -> StoredTransfer:
+    hold = holds.get(pending_id)
+    if hold is None or hold.transfer.type is not TransferType.PENDING:
+        raise E.PendingTransferNotFound(f"no hold with id {pending_id!r}", field="pending_id")
+    resolved = resolved_here.get(pending_id) or hold.resolved_by
+    if resolved is TransferType.POST_PENDING:
+        raise E.PendingTransferAlreadyPosted(f"hold {pending_id} was already posted", field="pending_id")
+    if resolved is TransferType.VOID_PENDING:
+        expired = hold.transfer.expires_at is not None and hold.transfer.expires_at <= now
+        if expired:
+            raise E.PendingTransferExpired(f"hold {pending_id} expired and was released", field="pending_id")
+        raise E.PendingTransferAlreadyVoided(f"hold {pending_id} was already voided", field="pending_id")
+    expires_at = hold.transfer.expires_at
+    is_expired = expires_at is not None and expires_at <= now
+    if expiring and not is_expired:
+        raise E.PendingTransferNotExpired(f"hold {pending_id} expires at {expires_at}", field="pending_id")
+    if not expiring and is_expired:
+        raise E.PendingTransferExpired(f"hold {pending_id} expired at {expires_at}", field="pending_id")
+    return hold.transfer
+
+
+def post_legs(cmd: PostPending, hold: StoredTransfer) -> tuple[Leg, ...]:
+    """The legs a post command books, derived from the hold (full, by amount, or as given)."""
+    if cmd.legs is not None:
+        return cmd.legs
+    if cmd.amount is None:
+        return hold.legs
+    if len(hold.legs) != 2:
+        raise E.InvalidTransfer(
+            "posting part of a hold by amount needs a two-leg hold; give legs instead", field="amount"
+        )
+    if cmd.amount > hold.legs[0].amount:
+        raise E.ExceedsPendingAmount(
+            f"posting {cmd.amount} fen but the hold is {hold.legs[0].amount} fen", field="amount"
+        )
+    return tuple(Leg(leg.account, leg.side, cmd.amount, leg.currency) for leg in hold.legs)
+
+
+def _post_pending(
+    cmd: PostPending,
+    accounts: Mapping[str, AccountState],
+    now: datetime,
+    holds: Mapping[str, HoldState],
+    resolved_here: dict[str, TransferType],
+    out: Outcome,
+) -> StoredTransfer:
+    hold = _open_hold(cmd.pending_id, holds, resolved_here, now)
+    legs = post_legs(cmd, hold)
+    held: dict[tuple[str, Side, str], int] = {}
+    for leg in hold.legs:
+        key = (leg.account, leg.side, leg.currency)
+        held[key] = held.get(key, 0) + leg.amount
+    for leg in legs:
+        key = (leg.account, leg.side, leg.currency)
+        if key not in held:
+            raise E.InvalidTransfer(f"hold {hold.id} has no {leg.side} leg on {leg.account}", field="legs")
+        held[key] -= leg.amount
+        if held[key] < 0:
+            raise E.ExceedsPendingAmount(f"posting more than held on {leg.account}", field="legs")
+    _write_legs(cmd.id, legs, accounts, now, pending=False, release=hold.legs, out=out)
+    resolved_here[cmd.pending_id] = TransferType.POST_PENDING
+    return StoredTransfer(
+        id=cmd.id, type=TransferType.POST_PENDING, code=cmd.code, legs=legs, reference=cmd.reference,
+        metadata=cmd.metadata or None, created_at=now, pending_id=cmd.pending_id,
+    )
+
+
+def _void_pending(
+    cmd: VoidPending,
+    accounts: Mapping[str, AccountState],
+    now: datetime,
+    holds: Mapping[str, HoldState],
+    resolved_here: dict[str, TransferType],
+    out: Outcome,
+) -> StoredTransfer:
+    hold = _open_hold(cmd.pending_id, holds, resolved_here, now, expiring=cmd.expire)
+    for leg in hold.legs:
+        acc = accounts[leg.account]
+        if leg.side is Side.DEBIT:
+            acc.debits_pending -= leg.amount
+        else:
+            acc.credits_pending -= leg.amount
+        out.touched[acc.id] = acc
+    resolved_here[cmd.pending_id] = TransferType.VOID_PENDING
+    return StoredTransfer(
+        id=cmd.id, type=TransferType.VOID_PENDING, code=cmd.code, legs=(), reference=cmd.reference,
+        metadata=cmd.metadata or None, created_at=now, pending_id=cmd.pending_id,
+    )
+
+
+def reversal_legs(original: StoredTransfer) -> tuple[Leg, ...]:
+    flip = {Side.DEBIT: Side.CREDIT, Side.CREDIT: Side.DEBIT}
+    return tuple(Leg(leg.account, flip[leg.side], leg.amount, leg.currency) for leg in original.legs)
+
+
+def _reverse(
+    cmd: Reverse,
+    accounts: Mapping[str, AccountState],
+    now: datetime,
+    originals: Mapping[str, StoredTransfer],
+    reversed_ids: frozenset[str] | set[str],
+    reversed_here: set[str],
+    out: Outcome,
+) -> StoredTransfer:
+    original = originals.get(cmd.original_id)
+    if original is None:
+        raise E.TransferNotFound(f"no transfer with id {cmd.original_id!r}", field="original_id")
+    if original.type not in (TransferType.POSTED, TransferType.POST_PENDING):
+        raise E.NotReversible(f"a {original.type} transfer cannot be reversed", field="original_id")
+    if cmd.original_id in reversed_ids or cmd.original_id in reversed_here:
+        raise E.AlreadyReversed(f"transfer {cmd.original_id} was already reversed", field="original_id")
+    legs = reversal_legs(original)
+    _write_legs(cmd.id, legs, accounts, now, pending=False, out=out)
+    reversed_here.add(cmd.original_id)
+    return StoredTransfer(
+        id=cmd.id, type=TransferType.REVERSAL, code=cmd.code, legs=legs, reference=cmd.reference,
+        metadata=cmd.metadata or None, created_at=now, reversal_of=cmd.original_id,
+    )
+
+
+def _same_content(
+    cmd: Command,
+    prior: StoredTransfer,
+    holds: Mapping[str, HoldState],
+    originals: Mapping[str, StoredTransfer],
+) -> bool:
+    """Is a retried command the same as the stored transfer with its id?"""
+    if cmd.code != prior.code or cmd.reference != prior.reference:
+        return False
+    if metadata_json(cmd.metadata) != metadata_json(prior.metadata):
+        return False
+    if isinstance(cmd, Transfer):
+        wanted = TransferType.PENDING if cmd.pending else TransferType.POSTED
+        return prior.type is wanted and tuple(cmd.legs) == tuple(prior.legs)
+    if isinstance(cmd, PostPending):
+        if prior.type is not TransferType.POST_PENDING or prior.pending_id != cmd.pending_id:
+            return False
+        hold = holds.get(cmd.pending_id)
+        if hold is None:
+            return False
+        try:
+            return post_legs(cmd, hold.transfer) == prior.legs
+        except MobipayError:
+            return False
+    if isinstance(cmd, VoidPending):
+        return prior.type is TransferType.VOID_PENDING and prior.pending_id == cmd.pending_id
+    return prior.type is TransferType.REVERSAL and prior.reversal_of == cmd.original_id

@@ -1,0 +1,223 @@
+"""Ledger use cases: the only way any context moves money.
+
+Other contexts call :class:`Ledger` (never the store or the tables). Three ways to post:
+
+* :meth:`Ledger.post` / :meth:`Ledger.post_batch` in a transaction of their own, gathered by
+  group commit when the committer is running (servers, workers, benchmarks);
+* :meth:`Ledger.post_in` inside a caller's unit of work, so a context's own rows, its
+  outbox events and the money move commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mobipay.kernel.clock import Clock
+from mobipay.kernel.errors import MobipayError
+from mobipay.ledger import errors as E
+from mobipay.ledger.group_commit import GroupCommitter
+from mobipay.ledger.model import AccountState, Command, Result, StoredTransfer, VoidPending, validate
+from mobipay.ledger.store import AccountSpec, LedgerStore
+from mobipay.platform.db import Database
+
+__all__ = ["AccountSpec", "Ledger", "VerifyReport"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class VerifyReport:
+    """What ``mobipay ledger verify`` found; ``ok`` only when every check passed."""
+
+    accounts: int = 0
+    transfers_checked: int = 0
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    unbalanced: list[tuple[str, str, int]] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    orphan_postings: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (not self.differences and not self.unbalanced and not self.orphan_postings
+                and all(v == 0 for v in self.totals.values()))
+
+
+class Ledger:
+    """Facade over the ledger store: opens transactions, retries conflicts, batches commits."""
+
+    def __init__(self, db: Database, clock: Clock, *, max_batch: int = 1000, writers: int = 4) -> None:
+        self.db = db
+        self.clock = clock
+        self.store = LedgerStore(db.dialect)
+        self.max_batch = max_batch
+        # SQLite has one writer at a time: more writer tasks would only queue on its lock.
+        self.committer = GroupCommitter(
+            self._flush, max_batch=max_batch, writers=1 if db.dialect == "sqlite" else writers
+        )
+        self._group_commit = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start_group_commit(self) -> None:
+        """Gather concurrent :meth:`post` calls into shared transactions from now on."""
+        self._group_commit = True
+        self.committer.start()
+
+    async def stop(self) -> None:
+        if self._group_commit:
+            self._group_commit = False
+            await self.committer.stop()
+
+    # ------------------------------------------------------------------ accounts
+
+    async def open_account(self, spec: AccountSpec) -> AccountState:
+        return await self.db.run(lambda conn: self.store.open_account(conn, spec, self.clock.now()))
+
+    async def open_accounts(self, specs: Sequence[AccountSpec]) -> list[AccountState]:
+        async def work(conn: AsyncConnection) -> list[AccountState]:
+            now = self.clock.now()
+            return [await self.store.open_account(conn, s, now) for s in specs]
+
+        return await self.db.run(work)
+
+    async def account(self, code: str) -> AccountState:
+        async with self.db.begin() as conn:
+            found = await self.store.get_accounts(conn, [code])
+        if code not in found:
+            raise E.AccountNotFound(f"account {code!r} does not exist")
+        return found[code]
+
+    async def set_frozen(self, code: str, frozen: bool) -> None:
+        async with self.db.begin() as conn:
+            await self.store.set_frozen(conn, code, frozen)
+
+    # ------------------------------------------------------------------ posting
+
+    async def post(self, command: Command) -> Result:
+        """Post one command and wait for its durable commit."""
+        return (await self.post_batch([command]))[0]
+
+    async def post_batch(self, commands: Sequence[Command]) -> list[Result]:
+        """A result per command, in order; one refusal does not fail the others
+        (except inside a linked chain, which succeeds or fails as a whole)."""
+        if self._group_commit:
+            return await self.committer.submit(list(commands))
+        results: list[Result] = []
+        for start in range(0, len(commands), self.max_batch):
+            chunk = list(commands[start : start + self.max_batch])
+            results.extend(await self._flush(chunk))
+        return results
+
+    async def post_in(self, conn: AsyncConnection, commands: Sequence[Command]) -> list[Result]:
+        """Post inside the caller's transaction (its unit of work commits or rolls back)."""
+        outcome = await self.store.post(conn, list(commands), self.clock.now())
+        return outcome.results
+
+    async def _flush(self, commands: list[Command]) -> list[Result]:
+        # Refuse malformed commands before touching the database, so a bad one costs nothing.
+        early: dict[int, Result] = {}
+        good: list[Command] = []
+        for i, cmd in enumerate(commands):
+            try:
+                validate(cmd)
+            except MobipayError as exc:
+                early[i] = Result(cmd.id, error=exc)
+                continue
+            good.append(cmd)
+        validated = True
+        if early and any(c.linked for c in commands):
+            # A bad member breaks its chain: let decide() report the chain together.
+            good, early, validated = list(commands), {}, False
+        if not good:
+            return [early[i] for i in range(len(commands))]
+
+        async def work(conn: AsyncConnection) -> list[Result]:
+            outcome = await self.store.post(conn, good, self.clock.now(), validated=validated)
+            return outcome.results
+
+        decided = iter(await self.db.run(work))
+        return [early[i] if i in early else next(decided) for i in range(len(commands))]
+
+    # ------------------------------------------------------------------ holds
+
+    async def sweep_expired_holds(self, limit: int = 1000) -> int:
+        """Void every hold past its timeout; returns how many were voided."""
+        async with self.db.begin() as conn:
+            ids = await self.store.expired_holds(conn, self.clock.now(), limit)
+        if not ids:
+            return 0
+        results = await self.post_batch(
+            [VoidPending(id=f"expire:{hid}", pending_id=hid, code="hold.expire", expire=True) for hid in ids]
+        )
+        done = sum(1 for r in results if r.ok and not r.replayed)
+        log.info("ledger.holds_expired", count=done)
+        return done
+
+    async def run_hold_sweeper(self, interval_s: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep_expired_holds()
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("ledger.sweep_failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
+
+    # ------------------------------------------------------------------ queries
+
+    async def transfer(self, transfer_id: str) -> StoredTransfer:
+        async with self.db.begin() as conn:
+            found = await self.store.load_transfers(conn, [transfer_id])
+        if transfer_id not in found:
+            raise E.TransferNotFound(f"no transfer with id {transfer_id!r}")
+        return found[transfer_id]
+
+    async def balance_as_of(self, code: str, when: datetime) -> int:
+        acc = await self.account(code)
+        async with self.db.begin() as conn:
+            return await self.store.balance_as_of(conn, acc.id, when)
+
+    async def statement(self, code: str, *, after: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
+        """Entries after cursor ``after`` and the next cursor (None at the end)."""
+        acc = await self.account(code)
+        async with self.db.begin() as conn:
+            items = await self.store.statement(conn, acc.id, after_seq=after, limit=limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        return items, (items[-1]["account_seq"] if more and items else None)
+
+    async def verify(self) -> VerifyReport:
+        """Recompute every balance from postings and check that the books balance."""
+        report = VerifyReport()
+        async with self.db.begin() as conn:
+            accounts = await self.store.all_accounts(conn)
+            rebuilt = await self.store.recomputed(conn)
+            report.unbalanced = await self.store.unbalanced_transfers(conn)
+            report.orphan_postings = await self.store.orphan_postings(conn)
+        report.accounts = len(accounts)
+        for acc in accounts:
+            expected = rebuilt.pop(acc.id, (0, 0, 0, 0, 0))
+            if acc.counters() != expected:
+                report.differences.append({
+                    "account": acc.code,
+                    "stored": dict(zip(_COUNTERS, acc.counters(), strict=True)),
+                    "from_postings": dict(zip(_COUNTERS, expected, strict=True)),
+                })
+            report.totals[acc.currency] = (
+                report.totals.get(acc.currency, 0) + acc.debits_posted - acc.credits_posted
+            )
+        for acc_id, expected in rebuilt.items():
+            report.differences.append({"account_id": acc_id, "stored": None,
+                                       "from_postings": dict(zip(_COUNTERS, expected, strict=True))})
+        return report
+
+
+_COUNTERS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending", "postings")

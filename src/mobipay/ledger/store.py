@@ -1,0 +1,520 @@
+"""Ledger tables and the repository that reads and writes them.
+
+The write path is set-based: for a whole batch it takes the account row locks in one
+statement (sorted by id, so concurrent batches cannot deadlock), lets
+:func:`mobipay.ledger.model.decide` work in memory, then writes every transfer, every
+posting and one netted update per touched account. On PostgreSQL that is one statement
+(``unnest`` arrays into data-modifying CTEs); on SQLite, ``executemany`` calls inside the
+single ``BEGIN IMMEDIATE`` writer transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mobipay.ledger import errors as E
+from mobipay.ledger.model import (
+    AccountKind,
+    AccountState,
+    Command,
+    HoldState,
+    Leg,
+    POSTING_COLUMNS,
+    Outcome,
+    PostPending,
+    Reverse,
+    Side,
+    StoredTransfer,
+    TransferType,
+    VoidPending,
+    accounts_named,
+    decide,
+    metadata_json,
+)
+from mobipay.platform.db import metadata
+
+accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("code", String(128), nullable=False, unique=True),
+    Column("owner", String(128), nullable=True),
+    Column("name", String(256), nullable=False, server_default=""),
+    Column("kind", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("debits_must_not_exceed_credits", Boolean, nullable=False, server_default="0"),
+    Column("credits_must_not_exceed_debits", Boolean, nullable=False, server_default="0"),
+    Column("credit_limit", BigInteger, nullable=False, server_default="0"),
+    Column("frozen", Boolean, nullable=False, server_default="0"),
+    Column("debits_posted", BigInteger, nullable=False, server_default="0"),
+    Column("credits_posted", BigInteger, nullable=False, server_default="0"),
+    Column("debits_pending", BigInteger, nullable=False, server_default="0"),
+    Column("credits_pending", BigInteger, nullable=False, server_default="0"),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('asset','liability','income','expense','equity')", name="kind"),
+    CheckConstraint(
+        "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 "
+        "AND credits_pending >= 0 AND credit_limit >= 0",
+        name="counters_non_negative",
+    ),
+    CheckConstraint(
+        "NOT debits_must_not_exceed_credits "
+        "OR debits_posted + debits_pending <= credits_posted + credit_limit",
+        name="debits_within_credits",
+    ),
+    CheckConstraint(
+        "NOT credits_must_not_exceed_debits "
+        "OR credits_posted + credits_pending <= debits_posted + credit_limit",
+        name="credits_within_debits",
+    ),
+)
+
+transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("reference", String(256), nullable=False, server_default=""),
+    Column("metadata", Text, nullable=True),
+    Column("pending_id", String(128), nullable=True),
+    Column("reversal_of", String(128), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint(
+        "type IN ('posted','pending','post_pending','void_pending','reversal')", name="type"
+    ),
+    # A hold is resolved (posted or voided) once, a transfer reversed once: the database
+    # enforces it even between racing processes. Partial, so the many NULLs cost nothing.
+    Index("uq_ledger_transfers_pending_id", "pending_id", unique=True,
+          postgresql_where=text("pending_id IS NOT NULL"), sqlite_where=text("pending_id IS NOT NULL")),
+    Index("uq_ledger_transfers_reversal_of", "reversal_of", unique=True,
+          postgresql_where=text("reversal_of IS NOT NULL"), sqlite_where=text("reversal_of IS NOT NULL")),
+)
+
+postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("transfer_id", String(128), primary_key=True),
+    Column("leg", SmallInteger, primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("pending", Boolean, nullable=False),
+    Column("account_seq", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    Index("ix_ledger_postings_account_seq", "account_id", "account_seq", unique=True),
+)
+
+#: Holds not yet posted or voided: the expiry sweeper reads this, never the whole history.
+open_holds = Table(
+    "ledger_open_holds",
+    metadata,
+    Column("hold_id", String(128), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index("ix_ledger_open_holds_expires_at", "expires_at"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """What an account is opened with."""
+
+    code: str
+    kind: AccountKind
+    currency: str = "CNY"
+    owner: str | None = None
+    name: str = ""
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+    credit_limit: int = 0
+
+
+_ACCOUNT_COLS = (
+    "id, code, kind, currency, debits_must_not_exceed_credits, credits_must_not_exceed_debits, "
+    "credit_limit, frozen, debits_posted, credits_posted, debits_pending, credits_pending, version"
+)
+
+_PG_LOCK = text(
+    f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts "
+    "WHERE code = ANY(CAST(:codes AS text[])) ORDER BY id FOR UPDATE"
+)
+_PG_EXISTING = text("SELECT id FROM ledger_transfers WHERE id = ANY(CAST(:ids AS text[]))")
+
+_PG_WRITE = text(
+    """
+WITH t AS (
+  INSERT INTO ledger_transfers
+    (id, type, code, reference, metadata, pending_id, reversal_of, expires_at, created_at)
+  SELECT *, CAST(:now AS timestamptz) FROM unnest(CAST(:t_id AS text[]), CAST(:t_type AS text[]), CAST(:t_code AS text[]),
+      CAST(:t_ref AS text[]), CAST(:t_meta AS text[]), CAST(:t_pending AS text[]),
+      CAST(:t_rev AS text[]), CAST(:t_exp AS timestamptz[]))
+), p AS (
+  INSERT INTO ledger_postings
+    (transfer_id, leg, account_id, amount, currency, pending, account_seq, balance_after, created_at)
+  SELECT *, CAST(:now AS timestamptz) FROM unnest(CAST(:p_0 AS text[]), CAST(:p_1 AS smallint[]),
+      CAST(:p_2 AS bigint[]), CAST(:p_3 AS bigint[]), CAST(:p_4 AS text[]),
+      CAST(:p_5 AS boolean[]), CAST(:p_6 AS bigint[]), CAST(:p_7 AS bigint[]))
+), h AS (
+  INSERT INTO ledger_open_holds (hold_id, expires_at)
+  SELECT * FROM unnest(CAST(:h_id AS text[]), CAST(:h_exp AS timestamptz[]))
+), d AS (
+  DELETE FROM ledger_open_holds WHERE hold_id = ANY(CAST(:d_id AS text[]))
+)
+UPDATE ledger_accounts AS a
+   SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpn,
+       credits_pending = v.cpn, version = v.ver
+  FROM unnest(CAST(:a_id AS bigint[]), CAST(:a_dp AS bigint[]), CAST(:a_cp AS bigint[]),
+      CAST(:a_dpn AS bigint[]), CAST(:a_cpn AS bigint[]), CAST(:a_ver AS bigint[]))
+    AS v(id, dp, cp, dpn, cpn, ver)
+ WHERE a.id = v.id
+"""
+)
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time in mobipay is aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _account_state(row: Any) -> AccountState:
+    return AccountState(
+        id=row[0], code=row[1], kind=AccountKind(row[2]), currency=row[3],
+        debits_must_not_exceed_credits=bool(row[4]), credits_must_not_exceed_debits=bool(row[5]),
+        credit_limit=row[6], frozen=bool(row[7]), debits_posted=row[8], credits_posted=row[9],
+        debits_pending=row[10], credits_pending=row[11], version=row[12],
+    )
+
+
+class LedgerStore:
+    """Reads and writes the ledger tables on one connection (inside the caller's transaction)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    # ------------------------------------------------------------------ accounts
+
+    async def open_account(self, conn: AsyncConnection, spec: AccountSpec, now: datetime) -> AccountState:
+        """Open an account; opening the same code again with the same attributes is a no-op."""
+        row = (await conn.execute(select(accounts).where(accounts.c.code == spec.code))).first()
+        if row is None:
+            await conn.execute(
+                insert(accounts).values(
+                    code=spec.code, owner=spec.owner, name=spec.name, kind=spec.kind.value,
+                    currency=spec.currency,
+                    debits_must_not_exceed_credits=spec.debits_must_not_exceed_credits,
+                    credits_must_not_exceed_debits=spec.credits_must_not_exceed_debits,
+                    credit_limit=spec.credit_limit, created_at=now,
+                )
+            )
+        else:
+            same = (
+                row.kind == spec.kind.value and row.currency == spec.currency
+                and bool(row.debits_must_not_exceed_credits) == spec.debits_must_not_exceed_credits
+                and bool(row.credits_must_not_exceed_debits) == spec.credits_must_not_exceed_debits
+                and row.credit_limit == spec.credit_limit
+            )
+            if not same:
+                raise E.AccountExists(f"account {spec.code} exists with other attributes", field="code")
+        found = await self.get_accounts(conn, [spec.code])
+        return found[spec.code]
+
+    async def get_accounts(self, conn: AsyncConnection, codes: Iterable[str]) -> dict[str, AccountState]:
+        wanted = sorted(set(codes))
+        if not wanted:
+            return {}
+        rows = await conn.execute(
+            text(f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts WHERE code IN :codes").bindparams(
+                bindparam("codes", expanding=True)
+            ),
+            {"codes": wanted},
+        )
+        return {row[1]: _account_state(row) for row in rows}
+
+    async def set_frozen(self, conn: AsyncConnection, code: str, frozen: bool) -> None:
+        result = await conn.execute(update(accounts).where(accounts.c.code == code).values(frozen=frozen))
+        if result.rowcount == 0:
+            raise E.AccountNotFound(f"account {code!r} does not exist")
+
+    # ------------------------------------------------------------------ batch write
+
+    async def post(
+        self, conn: AsyncConnection, commands: Sequence[Command], now: datetime, *, validated: bool = False
+    ) -> Outcome:
+        """Lock, decide and write one batch inside the caller's transaction.
+
+        ``validated=True``: the caller already ran :func:`~mobipay.ledger.model.validate`
+        on every command (the service does, to refuse bad input before any I/O).
+        """
+        pending_ids = {c.pending_id for c in commands if isinstance(c, PostPending | VoidPending)}
+        original_ids = {c.original_id for c in commands if isinstance(c, Reverse)}
+        holds = await self._holds(conn, pending_ids) if pending_ids else {}
+        originals: dict[str, StoredTransfer] = {}
+        reversed_ids: set[str] = set()
+        if original_ids:
+            originals = await self.load_transfers(conn, original_ids)
+            rows = await conn.execute(
+                select(transfers.c.reversal_of).where(transfers.c.reversal_of.in_(sorted(original_ids)))
+            )
+            reversed_ids = {r[0] for r in rows}
+        codes: set[str] = set()
+        for cmd in commands:
+            codes |= accounts_named(cmd, holds, originals)
+        ids = [c.id for c in commands]
+        locked = await self._lock(conn, codes)
+        existing_ids = await self._existing_ids(conn, ids)
+        existing = await self.load_transfers(conn, existing_ids) if existing_ids else {}
+        outcome = decide(
+            commands, locked, now=now, existing=existing, holds=holds, originals=originals,
+            reversed_ids=reversed_ids, validated=validated,
+        )
+        if outcome.transfers:
+            await self._write(conn, outcome, now)
+        return outcome
+
+    async def _lock(self, conn: AsyncConnection, codes: set[str]) -> dict[str, AccountState]:
+        if not codes:
+            return {}
+        if self.dialect == "postgresql":
+            rows = await conn.execute(_PG_LOCK, {"codes": sorted(codes)})
+            return {row[1]: _account_state(row) for row in rows}
+        return await self.get_accounts(conn, codes)  # SQLite: BEGIN IMMEDIATE already serialises
+
+    async def _existing_ids(self, conn: AsyncConnection, ids: list[str]) -> list[str]:
+        if self.dialect == "postgresql":
+            return [r[0] for r in await conn.execute(_PG_EXISTING, {"ids": ids})]
+        rows = await conn.execute(select(transfers.c.id).where(transfers.c.id.in_(ids)))
+        return [r[0] for r in rows]
+
+    async def _write(self, conn: AsyncConnection, out: Outcome, now: datetime) -> None:
+        new_holds = [t for t in out.transfers if t.type is TransferType.PENDING]
+        resolved = [t.pending_id for t in out.transfers if t.pending_id is not None]
+        if self.dialect == "postgresql":
+            ts, accs = out.transfers, list(out.touched.values())
+            cols = list(zip(*out.postings, strict=True)) if out.postings else [()] * 8
+            await conn.execute(
+                _PG_WRITE,
+                {
+                    "t_id": [t.id for t in ts],
+                    "t_type": [t.type.value for t in ts],
+                    "t_code": [t.code for t in ts],
+                    "t_ref": [t.reference for t in ts],
+                    "t_meta": [metadata_json(t.metadata) for t in ts],
+                    "t_pending": [t.pending_id for t in ts],
+                    "t_rev": [t.reversal_of for t in ts],
+                    "t_exp": [t.expires_at for t in ts],
+                    "now": now,
+                    **{f"p_{i}": list(col) for i, col in enumerate(cols)},
+                    "h_id": [t.id for t in new_holds],
+                    "h_exp": [t.expires_at for t in new_holds],
+                    "d_id": resolved,
+                    "a_id": [a.id for a in accs],
+                    "a_dp": [a.debits_posted for a in accs],
+                    "a_cp": [a.credits_posted for a in accs],
+                    "a_dpn": [a.debits_pending for a in accs],
+                    "a_cpn": [a.credits_pending for a in accs],
+                    "a_ver": [a.version for a in accs],
+                },
+            )
+            return
+        # SQLite: postings first, then their transfers; the trigger on the transfer insert
+        # checks that the postings already written for it balance.
+        if out.postings:
+            await conn.execute(insert(postings), [{**dict(zip(POSTING_COLUMNS, row, strict=True)),
+                                                   "created_at": now} for row in out.postings])
+        await conn.execute(insert(transfers), [
+            {"id": t.id, "type": t.type.value, "code": t.code, "reference": t.reference,
+             "metadata": metadata_json(t.metadata), "pending_id": t.pending_id,
+             "reversal_of": t.reversal_of, "expires_at": t.expires_at, "created_at": t.created_at}
+            for t in out.transfers
+        ])
+        if new_holds:
+            await conn.execute(insert(open_holds), [
+                {"hold_id": t.id, "expires_at": t.expires_at} for t in new_holds
+            ])
+        if resolved:
+            await conn.execute(open_holds.delete().where(open_holds.c.hold_id.in_(resolved)))
+        if out.touched:
+            await conn.execute(
+                update(accounts).where(accounts.c.id == bindparam("a_id")).values(
+                    debits_posted=bindparam("dp"), credits_posted=bindparam("cp"),
+                    debits_pending=bindparam("dpn"), credits_pending=bindparam("cpn"),
+                    version=bindparam("ver"),
+                ),
+                [{"a_id": a.id, "dp": a.debits_posted, "cp": a.credits_posted,
+                  "dpn": a.debits_pending, "cpn": a.credits_pending, "ver": a.version}
+                 for a in out.touched.values()],
+            )
+
+    # ------------------------------------------------------------------ reads
+
+    async def load_transfers(self, conn: AsyncConnection, ids: Iterable[str]) -> dict[str, StoredTransfer]:
+        """Stored transfers with their legs (account codes restored from ids)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = (await conn.execute(select(transfers).where(transfers.c.id.in_(wanted)))).all()
+        legs: dict[str, list[tuple[int, Leg]]] = {}
+        prow = await conn.execute(
+            select(postings.c.transfer_id, postings.c.leg, postings.c.amount, postings.c.currency,
+                   accounts.c.code)
+            .join(accounts, accounts.c.id == postings.c.account_id)
+            .where(postings.c.transfer_id.in_(wanted))
+        )
+        for tid, leg_no, amount, currency, code in prow:
+            side = Side.DEBIT if amount > 0 else Side.CREDIT
+            legs.setdefault(tid, []).append((leg_no, Leg(code, side, abs(amount), currency)))
+        found: dict[str, StoredTransfer] = {}
+        for r in rows:
+            found[r.id] = StoredTransfer(
+                id=r.id, type=TransferType(r.type), code=r.code,
+                legs=tuple(leg for _, leg in sorted(legs.get(r.id, []), key=lambda x: x[0])),
+                reference=r.reference, metadata=json.loads(r.metadata) if r.metadata else None,
+                created_at=_utc(r.created_at) or datetime.now(UTC), pending_id=r.pending_id,
+                reversal_of=r.reversal_of, expires_at=_utc(r.expires_at),
+            )
+        return found
+
+    async def _holds(self, conn: AsyncConnection, ids: set[str]) -> dict[str, HoldState]:
+        found = await self.load_transfers(conn, ids)
+        rows = await conn.execute(
+            select(transfers.c.pending_id, transfers.c.type).where(transfers.c.pending_id.in_(sorted(ids)))
+        )
+        resolved = {r[0]: TransferType(r[1]) for r in rows}
+        return {tid: HoldState(t, resolved.get(tid)) for tid, t in found.items()}
+
+    async def expired_holds(self, conn: AsyncConnection, now: datetime, limit: int = 1000) -> list[str]:
+        rows = await conn.execute(
+            select(open_holds.c.hold_id)
+            .where(and_(open_holds.c.expires_at.is_not(None), open_holds.c.expires_at <= now))
+            .order_by(open_holds.c.expires_at)
+            .limit(limit)
+        )
+        return [r[0] for r in rows]
+
+    async def statement(
+        self, conn: AsyncConnection, account_id: int, *, after_seq: int = 0, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Postings of one account in order, from ``after_seq`` (keyset pagination)."""
+        rows = await conn.execute(
+            select(postings, transfers.c.code, transfers.c.reference, transfers.c.type)
+            .join(transfers, transfers.c.id == postings.c.transfer_id)
+            .where(postings.c.account_id == account_id, postings.c.account_seq > after_seq)
+            .order_by(postings.c.account_seq)
+            .limit(limit)
+        )
+        out = []
+        for r in rows:
+            item = dict(r._mapping)
+            item["created_at"] = _utc(item["created_at"])
+            item["pending"] = bool(item["pending"])
+            out.append(item)
+        return out
+
+    async def balance_as_of(self, conn: AsyncConnection, account_id: int, when: datetime) -> int:
+        """Posted balance (normal side) after the last posted entry at or before ``when``."""
+        row = (await conn.execute(
+            select(postings.c.balance_after)
+            .where(postings.c.account_id == account_id, postings.c.pending.is_(False),
+                   postings.c.created_at <= when)
+            .order_by(postings.c.account_seq.desc())
+            .limit(1)
+        )).first()
+        return int(row[0]) if row else 0
+
+    async def recomputed(self, conn: AsyncConnection) -> dict[int, tuple[int, int, int, int, int]]:
+        """Per account, counters rebuilt from postings: (dp, cp, dpn, cpn, count)."""
+        posted = await conn.execute(
+            select(
+                postings.c.account_id,
+                func.coalesce(func.sum(func.abs(postings.c.amount)).filter(postings.c.amount > 0), 0),
+                func.coalesce(func.sum(func.abs(postings.c.amount)).filter(postings.c.amount < 0), 0),
+                func.count(),
+                func.max(postings.c.account_seq),
+            )
+            .where(postings.c.pending.is_(False))
+            .group_by(postings.c.account_id)
+        )
+        result: dict[int, list[int]] = {}
+        for acc_id, dp, cp, n, _mx in posted:
+            result[acc_id] = [int(dp), int(cp), 0, 0, int(n)]
+        held = await conn.execute(
+            select(
+                postings.c.account_id,
+                func.coalesce(func.sum(func.abs(postings.c.amount)).filter(postings.c.amount > 0), 0),
+                func.coalesce(func.sum(func.abs(postings.c.amount)).filter(postings.c.amount < 0), 0),
+                func.count(),
+                func.sum(
+                    func.abs(postings.c.amount)
+                ).filter(postings.c.transfer_id.in_(select(open_holds.c.hold_id))),
+                func.sum(
+                    func.abs(postings.c.amount)
+                ).filter(and_(postings.c.transfer_id.in_(select(open_holds.c.hold_id)), postings.c.amount < 0)),
+            )
+            .where(postings.c.pending.is_(True))
+            .group_by(postings.c.account_id)
+        )
+        for acc_id, _dp, _cp, n, open_total, open_credit in held:
+            entry = result.setdefault(acc_id, [0, 0, 0, 0, 0])
+            open_total = int(open_total or 0)
+            open_credit = int(open_credit or 0)
+            entry[2] = open_total - open_credit
+            entry[3] = open_credit
+            entry[4] += int(n)
+        return {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in result.items()}
+
+    async def all_accounts(self, conn: AsyncConnection) -> list[AccountState]:
+        rows = await conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts ORDER BY id"))
+        return [_account_state(r) for r in rows]
+
+    async def unbalanced_transfers(self, conn: AsyncConnection, limit: int = 20) -> list[tuple[str, str, int]]:
+        rows = await conn.execute(
+            select(postings.c.transfer_id, postings.c.currency, func.sum(postings.c.amount))
+            .group_by(postings.c.transfer_id, postings.c.currency)
+            .having(func.sum(postings.c.amount) != 0)
+            .limit(limit)
+        )
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    async def orphan_postings(self, conn: AsyncConnection) -> int:
+        """Postings naming an account or transfer that does not exist (no FKs on hot tables)."""
+        row = (await conn.execute(
+            select(func.count()).select_from(postings)
+            .outerjoin(accounts, accounts.c.id == postings.c.account_id)
+            .outerjoin(transfers, transfers.c.id == postings.c.transfer_id)
+            .where((accounts.c.id.is_(None)) | (transfers.c.id.is_(None)))
+        )).first()
+        return int(row[0]) if row else 0

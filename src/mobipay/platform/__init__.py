@@ -1,0 +1,1 @@
+"""Platform: typed settings, database and unit of work, outbox, observability, bootstrap."""

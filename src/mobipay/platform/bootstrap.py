@@ -1,0 +1,57 @@
+"""The one composition root: builds the database, clock, services and adapters from settings.
+
+Nothing in mobipay connects to anything or reads the environment at import time; entry
+points (the HTTP app, the CLI, the worker, tests) call :func:`build` and get a
+:class:`Container` with everything wired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from mobipay.kernel.clock import Clock, SystemClock
+from mobipay.ledger.service import Ledger
+from mobipay.platform.config import Settings
+from mobipay.platform.db import Database
+from mobipay.platform.outbox import Handler, Message, OutboxWorker
+
+
+async def _log_handler(message: Message) -> None:
+    """Default delivery for topics whose real adapter comes later (e.g. SMS to the console)."""
+    structlog.get_logger("mobipay.outbox").info(
+        "outbox.delivered_to_log", topic=message.topic, key=message.key, payload=message.payload
+    )
+
+
+@dataclass
+class Container:
+    """Everything an entry point needs, built once."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    ledger: Ledger
+    handlers: dict[str, list[Handler]] = field(default_factory=dict)
+
+    def outbox_worker(self) -> OutboxWorker:
+        s = self.settings
+        return OutboxWorker(
+            self.db, self.clock, self.handlers, max_attempts=s.outbox_max_attempts,
+            backoff_base_s=s.outbox_backoff_base_s, backoff_max_s=s.outbox_backoff_max_s,
+        )
+
+    async def close(self) -> None:
+        await self.ledger.stop()
+        await self.db.dispose()
+
+
+def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:
+    """Wire the platform from ``settings`` (read from the environment when not given)."""
+    settings = settings or Settings()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    clock = clock or SystemClock()
+    ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
+    handlers: dict[str, list[Handler]] = {"sms.send": [_log_handler], "demo.welcome": [_log_handler]}
+    return Container(settings=settings, db=db, clock=clock, ledger=ledger, handlers=handlers)

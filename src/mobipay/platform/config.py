@@ -1,0 +1,75 @@
+"""Typed settings from ``MOBIPAY_*`` environment variables (and an optional ``.env``).
+
+Safe defaults for a laptop (embedded SQLite under ./var, demo secrets); in
+``MOBIPAY_ENV=production`` the settings refuse SQLite and demo secrets, with a message
+that says what to set instead.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_SECRET = "demo-secret-change-me"  # noqa: S105 - a known, refused-in-production value
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Everything the platform reads from the environment, in one typed place."""
+
+    model_config = SettingsConfigDict(env_prefix="MOBIPAY_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/mobipay.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
+    )
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    secret_key: SecretStr = SecretStr(DEMO_SECRET)
+    log_level: str = "INFO"
+    log_json: bool = True
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_backoff_base_s: float = Field(default=2.0, gt=0)
+    outbox_backoff_max_s: float = Field(default=3600.0, gt=0)
+    hold_sweep_interval_s: float = Field(default=5.0, gt=0)
+    ledger_batch_max: int = Field(default=1000, ge=1, le=10000)
+    ledger_writers: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            problems = []
+            if self.is_sqlite:
+                problems.append(
+                    "MOBIPAY_DATABASE_URL points at SQLite; production needs PostgreSQL, "
+                    "e.g. postgresql+asyncpg://mobipay@db-host/mobipay"
+                )
+            if self.secret_key.get_secret_value() in (DEMO_SECRET, "") or len(
+                self.secret_key.get_secret_value()
+            ) < 32:
+                problems.append(
+                    "MOBIPAY_SECRET_KEY is the demo secret or shorter than 32 characters; "
+                    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if problems:
+                raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite URL (None for in-memory or other databases)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
+        return Path(path) if path and path != ":memory:" else None

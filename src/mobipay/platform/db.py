@@ -1,0 +1,135 @@
+"""Database access: one async engine, transactions, and retry of transient conflicts.
+
+PostgreSQL (asyncpg) is the production database; SQLite (aiosqlite) is the embedded
+default. Both run the same migrations. SQLite transactions start with ``BEGIN IMMEDIATE``
+so a writer takes the write lock up front instead of failing half-way; the journal is WAL
+with ``synchronous=FULL`` so a committed transaction survives a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+#: SQLSTATEs that mean "run the whole transaction again": serialization failure,
+#: deadlock, unique violation (a concurrent writer inserted the same key first).
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23505"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE behind a (wrapped) database error, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for attr in ("sqlstate", "pgcode"):
+            code = getattr(current, attr, None)
+            if isinstance(code, str):
+                return code
+        current = getattr(current, "orig", None) or current.__cause__
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for conflicts that a fresh attempt of the same transaction can resolve."""
+    if sqlstate(exc) in RETRYABLE_SQLSTATES:
+        return True
+    text = str(exc).lower()
+    return "database is locked" in text or "unique constraint failed" in text
+
+
+class Database:
+    """The engine and how to open a transaction on it; built once by the bootstrap."""
+
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            path = url.split("///", 1)[1] if "///" in url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction: commits when the block ends, rolls back on an exception."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    async def run(
+        self,
+        work: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        attempts: int = 20,
+    ) -> T:
+        """Run ``work`` in a transaction, again from the start after a transient conflict.
+
+        ``work`` must be safe to repeat: it only reads and writes through the connection
+        it is given, so a rolled-back attempt leaves no trace.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.begin() as conn:
+                    return await work(conn)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_retryable(exc):
+                    raise
+                log.debug("db.retry", attempt=attempt, sqlstate=sqlstate(exc))
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer; used by /readyz."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    """Take control of SQLite transactions so they start with BEGIN IMMEDIATE."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: One MetaData for every context's tables, so Alembic sees the whole schema.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
