@@ -39,10 +39,6 @@ class MobipayError(Exception):
         return {"code": self.code, "detail": self.detail, "field": self.field, **self.extra}
 
 
-def _define(name: str, code: str, status: int, title: str) -> type[MobipayError]:
-    return type(name, (MobipayError,), {"code": code, "status": status, "title": title})
-
-
 class ValidationFailed(MobipayError):
     code = "VALIDATION_FAILED"
     status = 400
@@ -65,6 +61,12 @@ class NotFound(MobipayError):
     code = "NOT_FOUND"
     status = 404
     title = "Not found"
+
+
+class Unauthorized(MobipayError):
+    code = "UNAUTHORIZED"
+    status = 401
+    title = "A valid bearer token is required"
 
 
 class IdempotencyConflict(MobipayError):

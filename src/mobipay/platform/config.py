@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "demo-secret-change-me"  # noqa: S105 - a known, refused-in-production value
+DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - idem
 
 
 class Environment(StrEnum):
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, ge=1, le=500)
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
+    admin_token: SecretStr = Field(
+        default=SecretStr(DEMO_ADMIN_TOKEN),
+        description="Bearer token for the internal ledger API (/v1/ledger); operator console comes later",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -59,6 +64,10 @@ class Settings(BaseSettings):
                     "MOBIPAY_SECRET_KEY is the demo secret or shorter than 32 characters; "
                     "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
                 )
+            if self.admin_token.get_secret_value() in (DEMO_ADMIN_TOKEN, "") or len(
+                self.admin_token.get_secret_value()
+            ) < 32:
+                problems.append("MOBIPAY_ADMIN_TOKEN is the demo token or shorter than 32 characters")
             if problems:
                 raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

@@ -1,0 +1,278 @@
+"""``mobipay``: the operator's command-line tool.
+
+Every command reads MOBIPAY_DATABASE_URL (default: SQLite under ./var) and the other
+MOBIPAY_* settings. ``mobipay COMMAND --help`` shows an example for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from mobipay.kernel.errors import CATALOGUE, MobipayError
+from mobipay.platform.bootstrap import Container, build
+from mobipay.platform.config import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(help="mobipay operator tool. Example: mobipay db upgrade && mobipay demo && mobipay serve",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema. Example: mobipay db upgrade", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger checks and queries. Example: mobipay ledger verify", no_args_is_help=True)
+outbox_app = typer.Typer(help="Outbox status and dead letters. Example: mobipay outbox status",
+                         no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks. Example: mobipay bench ledger --seconds 10", no_args_is_help=True)
+docs_app = typer.Typer(help="Generated documentation. Example: mobipay docs errors", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(bench_app, name="bench")
+app.add_typer(docs_app, name="docs")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the setting and what is wrong
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    """Build the container, run ``work``, close everything; map refusals to a clear exit."""
+    from mobipay.platform.observability import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, json_logs=False)
+
+    async def main() -> T:
+        container = build(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(main())
+    except MobipayError as exc:
+        typer.secho(f"{exc.code}: {exc.detail}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Serve the HTTP API (docs at /docs). Example: mobipay serve --port 8000"""
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1 and settings.is_sqlite:
+        typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+    uvicorn.run("mobipay.platform.http:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Create or migrate the schema. Example: MOBIPAY_DATABASE_URL=postgresql+asyncpg://u@h/db mobipay db upgrade"""
+    from mobipay.platform.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {_safe_url(settings.database_url)} is at revision {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision. Example: mobipay db current"""
+    from mobipay.platform.migrate import current
+
+    current(_settings().database_url)
+
+
+@app.command()
+def demo() -> None:
+    """Load demo data (system accounts, five funded wallets); safe to run again. Example: mobipay demo"""
+    from mobipay.platform.demo import load_demo
+
+    report = _run(lambda c: load_demo(c.ledger))
+    typer.echo(f"demo data: {report.accounts} accounts, {report.transfers_created} transfers created, "
+               f"{report.transfers_replayed} already there")
+
+
+@app.command()
+def worker(
+    idle: Annotated[float, typer.Option(help="Seconds to sleep when nothing is due")] = 0.5,
+) -> None:
+    """Deliver outbox messages and expire holds until stopped (Ctrl-C). Example: mobipay worker"""
+
+    async def work(c: Container) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo("worker: delivering outbox messages and expiring holds (Ctrl-C stops)", err=True)
+        await asyncio.gather(
+            c.outbox_worker().run(stop, idle_s=idle),
+            c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
+        )
+
+    _run(work)
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Recompute every balance from postings; exit 1 on any difference. Example: mobipay ledger verify"""
+    report = _run(lambda c: c.ledger.verify())
+    if as_json:
+        typer.echo(json.dumps({"ok": report.ok, "accounts": report.accounts, "totals": report.totals,
+                               "differences": report.differences, "unbalanced": report.unbalanced,
+                               "orphan_postings": report.orphan_postings}, indent=2, default=str))
+    else:
+        typer.echo(f"accounts checked: {report.accounts}")
+        for currency, total in sorted(report.totals.items()):
+            typer.echo(f"sum of balances, {currency}: {total} fen" + ("" if total == 0 else "  <-- must be 0"))
+        for diff in report.differences:
+            typer.secho(f"DIFFERENCE {json.dumps(diff, default=str)}", fg="red")
+        for tid, currency, total in report.unbalanced:
+            typer.secho(f"UNBALANCED transfer {tid}: {currency} off by {total}", fg="red")
+        if report.orphan_postings:
+            typer.secho(f"ORPHAN postings: {report.orphan_postings}", fg="red")
+        typer.secho("ledger verify: clean" if report.ok else "ledger verify: DIFFERENCES FOUND",
+                    fg="green" if report.ok else "red")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("balance")
+def ledger_balance(code: Annotated[str, typer.Argument(help="Account code, e.g. wallet:+8613800138000")]) -> None:
+    """Show an account's balances. Example: mobipay ledger balance wallet:+8613800138000"""
+    acc = _run(lambda c: c.ledger.account(code))
+    typer.echo(f"{acc.code} ({acc.kind.value}, {acc.currency}{', FROZEN' if acc.frozen else ''})")
+    typer.echo(f"  balance   {acc.balance} fen\n  available {acc.available} fen")
+    typer.echo(f"  pending   debits {acc.debits_pending} / credits {acc.credits_pending} fen")
+
+
+@ledger_app.command("statement")
+def ledger_statement(
+    code: Annotated[str, typer.Argument(help="Account code")],
+    limit: Annotated[int, typer.Option(help="Entries per page")] = 20,
+    after: Annotated[int, typer.Option(help="Cursor: the last seq already seen")] = 0,
+) -> None:
+    """Print an account's entries. Example: mobipay ledger statement wallet:+8613800138000 --limit 5"""
+    items, nxt = _run(lambda c: c.ledger.statement(code, after=after, limit=limit))
+    typer.echo(f"{'seq':>6}  {'time (UTC)':<20} {'transfer':<40} {'D/C':>3} {'amount':>12} {'balance':>12}")
+    for e in items:
+        side = "D" if e["amount"] > 0 else "C"
+        typer.echo(f"{e['account_seq']:>6}  {e['created_at']:%Y-%m-%d %H:%M:%S} {e['transfer_id']:<40} "
+                   f"{side:>3} {abs(e['amount']):>12} {e['balance_after']:>12}{'  (pending)' if e['pending'] else ''}")
+    if nxt is not None:
+        typer.echo(f"more: mobipay ledger statement {code} --after {nxt}")
+
+
+@ledger_app.command("sweep-holds")
+def ledger_sweep() -> None:
+    """Void holds past their timeout now (the worker does this continuously). Example: mobipay ledger sweep-holds"""
+    count = _run(lambda c: c.ledger.sweep_expired_holds())
+    typer.echo(f"expired holds voided: {count}")
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Count outbox messages by state. Example: mobipay outbox status"""
+    counts = _run(lambda c: c.outbox_worker().counts())
+    for status in ("pending", "delivered", "dead"):
+        typer.echo(f"{status:<10} {counts.get(status, 0)}")
+
+
+@outbox_app.command("requeue")
+def outbox_requeue(
+    message_id: Annotated[str | None, typer.Argument(help="One message id; all dead letters if omitted")] = None,
+) -> None:
+    """Give dead-lettered messages a fresh set of tries. Example: mobipay outbox requeue"""
+    count = _run(lambda c: c.outbox_worker().requeue_dead(message_id))
+    typer.echo(f"requeued: {count}")
+
+
+@bench_app.command("ledger")
+def bench_ledger(
+    seconds: Annotated[int, typer.Option(help="Seconds per scenario (pgbench runs as long)")] = 10,
+) -> None:
+    """Ledger throughput vs pgbench on the same PostgreSQL. Example:
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/bench mobipay bench ledger --seconds 10"""
+    module = _bench_module("ledger_bench")
+    result: dict[str, Any] = module.main(_settings().database_url, seconds,
+                                         lambda line: typer.echo(line, err=True))
+    if not result.get("verify_ok"):
+        raise typer.Exit(1)
+
+
+@docs_app.command("errors")
+def docs_errors(
+    out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/errors.md"),
+) -> None:
+    """Write the error-code catalogue from the error tree. Example: mobipay docs errors"""
+    import mobipay.ledger.api  # noqa: F401  (registers every context's errors)
+    import mobipay.ledger.errors  # noqa: F401
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(error_catalogue(), encoding="utf-8")
+    typer.echo(f"wrote {out} ({len(CATALOGUE)} codes)")
+
+
+def error_catalogue() -> str:
+    lines = [
+        "# Error codes",
+        "",
+        "Generated by `mobipay docs errors` from the error tree in code; do not edit by hand.",
+        "Every refusal carries one of these stable codes: in problem+json on the API, mapped to",
+        "words on SMS and voice.",
+        "",
+        "| code | HTTP status | meaning | defined in |",
+        "|---|---|---|---|",
+    ]
+    for code, cls in sorted(CATALOGUE.items()):
+        lines.append(f"| `{code}` | {cls.status} | {cls.title} | `{cls.__module__}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _bench_module(name: str) -> Any:
+    path = REPO / "bench" / f"{name}.py"
+    if not path.exists():
+        typer.secho(f"benchmark {path} not found: run mobipay from a source checkout", fg="red", err=True)
+        raise typer.Exit(2)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

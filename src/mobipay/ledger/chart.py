@@ -1,0 +1,30 @@
+"""The operator's own accounts (chart of accounts) and how wallet accounts are named.
+
+Account codes are stable, readable strings: a context opens the accounts it needs with
+:data:`SYSTEM_ACCOUNTS` or :func:`wallet_account` and refers to them by code.
+"""
+
+from __future__ import annotations
+
+from mobipay.ledger.model import AccountKind
+from mobipay.ledger.store import AccountSpec
+
+BANK_SETTLEMENT = "asset:bank:settlement"  # the operator's reserve at its bank, backing wallets
+SUSPENSE = "liability:suspense"  # money in flight to someone not yet identified
+FEE_INCOME = "income:fees"
+OPERATOR_EQUITY = "equity:operator"
+
+SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
+    AccountSpec(BANK_SETTLEMENT, AccountKind.ASSET, name="Reserve at settlement bank"),
+    AccountSpec(SUSPENSE, AccountKind.LIABILITY, name="Suspense", debits_must_not_exceed_credits=True),
+    AccountSpec(FEE_INCOME, AccountKind.INCOME, name="Fee income"),
+    AccountSpec(OPERATOR_EQUITY, AccountKind.EQUITY, name="Operator equity"),
+)
+
+
+def wallet_account(msisdn: str, currency: str = "CNY") -> AccountSpec:
+    """A subscriber's wallet: what the operator owes them, never below zero."""
+    return AccountSpec(
+        f"wallet:{msisdn}", AccountKind.LIABILITY, currency=currency, owner=msisdn,
+        name=f"Wallet {msisdn}", debits_must_not_exceed_credits=True,
+    )

@@ -1,0 +1,144 @@
+"""The HTTP application: routers of every context, health, metrics, and one error mapping.
+
+Every refusal leaves as RFC 9457 problem+json with the stable ``code`` of the error tree
+(see docs/errors.md); request validation failures name the offending fields. A 5xx is a
+bug: it is logged with the request id and answered without internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mobipay import __version__
+from mobipay.kernel.errors import MobipayError
+from mobipay.ledger import api as ledger_api
+from mobipay.platform.bootstrap import Container, build
+from mobipay.platform.config import Settings
+from mobipay.platform.observability import RequestContextMiddleware, configure_logging
+
+log = structlog.get_logger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    request: Request, status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/errors/{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field_code(loc: tuple[Any, ...], err_type: str) -> str:
+    if any(str(part) == "amount" for part in loc):
+        return "INVALID_AMOUNT"
+    if any(str(part) == "currency" for part in loc):
+        return "INVALID_CURRENCY"
+    return "INVALID_FIELD" if err_type != "missing" else "FIELD_REQUIRED"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MobipayError)
+    async def _mobipay_error(request: Request, exc: MobipayError) -> JSONResponse:
+        errors = [{"field": exc.field, "code": exc.code}] if exc.field else None
+        return problem(request, exc.status, exc.code, exc.title, exc.detail, errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
+            field = ".".join(str(p) for p in loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else ".".join(str(p) for p in loc)
+            errors.append({"field": field, "code": _field_code(loc, str(err.get("type"))), "message": err.get("msg")})
+        codes = {e["code"] for e in errors}
+        code = "INVALID_AMOUNT" if codes == {"INVALID_AMOUNT"} else "VALIDATION_FAILED"
+        title = "Invalid amount" if code == "INVALID_AMOUNT" else "The request is not valid"
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(request, 400, code, title, detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(
+            exc.status_code, "HTTP_ERROR")
+        return problem(request, exc.status_code, code, str(exc.detail), str(exc.detail),
+                       headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unexpected_error", error=type(exc).__name__)
+        return problem(request, 500, "INTERNAL_ERROR", "Internal error",
+                       "An unexpected error occurred; it has been logged with this request id.")
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """Build the HTTP app; the container (and so the database) is built at startup."""
+    settings = settings or (container.settings if container else Settings())
+    configure_logging(settings.log_level, settings.log_json)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        c = container or build(settings)
+        app.state.container = c
+        c.ledger.start_group_commit()
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(c.ledger.run_hold_sweeper(settings.hold_sweep_interval_s, stop))
+        log.info("mobipay.started", version=__version__, database=c.db.dialect, env=settings.env.value)
+        try:
+            yield
+        finally:
+            stop.set()
+            await sweeper
+            if container is None:
+                await c.close()
+            else:
+                await c.ledger.stop()
+
+    app = FastAPI(
+        title="mobipay",
+        version=__version__,
+        summary="Operator-grade mobile payment platform",
+        description="Money is an integer number of fen. Errors are RFC 9457 problem+json with stable "
+        "codes (docs/errors.md). Money-moving POSTs take an Idempotency-Key header.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    async def readyz(request: Request) -> JSONResponse:
+        c: Container = request.app.state.container
+        try:
+            await asyncio.wait_for(c.db.ping(), timeout=2)
+        except Exception as exc:  # not ready: say why, with 503
+            return problem(request, 503, "SERVICE_UNAVAILABLE", "Not ready",
+                           f"database did not answer: {type(exc).__name__}")
+        return JSONResponse({"status": "ready", "database": c.db.dialect})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ledger_api.router)
+    return app

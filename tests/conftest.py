@@ -1,0 +1,119 @@
+"""Shared fixtures: a migrated database per test, on SQLite and (when configured) PostgreSQL.
+
+PostgreSQL tests run when MOBIPAY_TEST_POSTGRES names a server, e.g.
+``postgresql+asyncpg://postgres@127.0.0.1/test``; CI sets it and also sets
+MOBIPAY_REQUIRE_POSTGRES=1, which turns "not configured" into a failure instead of a skip.
+Each test gets its own database cloned from a migrated template (fast, and isolated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from mobipay.kernel.clock import ManualClock
+from mobipay.ledger.service import Ledger
+from mobipay.platform.db import Database
+from mobipay.platform.migrate import upgrade
+
+PG_URL = os.environ.get("MOBIPAY_TEST_POSTGRES", "")
+REQUIRE_PG = os.environ.get("MOBIPAY_REQUIRE_POSTGRES", "") == "1"
+TEMPLATE = f"mobipay_tmpl_{os.getpid()}"
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://").replace("postgresql+psycopg://", "postgresql://")
+    if database is not None:
+        dsn = dsn.rsplit("/", 1)[0] + f"/{database}"
+    return dsn
+
+
+def _sqlalchemy_url(database: str) -> str:
+    base = PG_URL if "+" in PG_URL.split("://", 1)[0] else PG_URL.replace("postgresql://", "postgresql+asyncpg://")
+    return base.rsplit("/", 1)[0] + f"/{database}"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(_dsn(PG_URL))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database for this test session (PostgreSQL)."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("MOBIPAY_REQUIRE_POSTGRES=1 but MOBIPAY_TEST_POSTGRES is not set")
+        pytest.skip("PostgreSQL not configured: set MOBIPAY_TEST_POSTGRES to run these tests")
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE}"))
+    asyncio.run(_admin(f"CREATE DATABASE {TEMPLATE}"))
+    upgrade(_sqlalchemy_url(TEMPLATE))
+    yield TEMPLATE
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
+
+
+def fresh_pg_url(template: str) -> str:
+    name = f"mobipay_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    return _sqlalchemy_url(name)
+
+
+def drop_pg(url: str) -> None:
+    asyncio.run(_admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)"))
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    url = fresh_pg_url(pg_template)
+    yield url
+    drop_pg(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    target = tmp_path / "mobipay.db"
+    target.write_bytes(sqlite_template.read_bytes())
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test on both databases."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = Database(db_url, pool_size=5)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def ledger(db: Database, clock: ManualClock) -> AsyncIterator[Ledger]:
+    service = Ledger(db, clock)
+    yield service
+    await service.stop()

@@ -1,0 +1,37 @@
+"""Settings refuse unsafe production values with a message that says what to set."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from mobipay.platform.config import Settings
+
+
+def test_defaults_are_embedded_sqlite() -> None:
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.is_sqlite
+    assert str(s.sqlite_path()) == "var/mobipay.db"
+
+
+def test_production_refuses_sqlite_and_demo_secrets() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(_env_file=None, env="production")  # type: ignore[call-arg]
+    text = str(info.value)
+    assert "SQLite" in text and "MOBIPAY_SECRET_KEY" in text and "MOBIPAY_ADMIN_TOKEN" in text
+
+
+def test_production_accepts_postgres_and_real_secrets() -> None:
+    s = Settings(  # type: ignore[call-arg]
+        _env_file=None, env="production", database_url="postgresql+asyncpg://mobipay@db/mobipay",
+        secret_key="x" * 40, admin_token="y" * 40,
+    )
+    assert not s.is_sqlite
+
+
+def test_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOBIPAY_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    monkeypatch.setenv("MOBIPAY_LEDGER_BATCH_MAX", "50")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.database_url == "postgresql+asyncpg://u@h/db"
+    assert s.ledger_batch_max == 50
