@@ -1,0 +1,71 @@
+"""The operator CLI as an operator runs it: a real process, a real database file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def mobipay(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MOBIPAY_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "MOBIPAY_LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "-m", "mobipay.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def test_upgrade_demo_verify_and_tampering(tmp_path: Path) -> None:
+    db = tmp_path / "var" / "mobipay.db"
+    assert mobipay(db, "db", "upgrade").returncode == 0
+    first = mobipay(db, "demo")
+    assert first.returncode == 0 and "4 transfers created" in first.stdout
+    second = mobipay(db, "demo")
+    assert second.returncode == 0 and "0 transfers created, 4 already there" in second.stdout
+    verify = mobipay(db, "ledger", "verify")
+    assert verify.returncode == 0 and "ledger verify: clean" in verify.stdout
+    bal = mobipay(db, "ledger", "balance", "wallet:+8613800138000")
+    assert "balance   50000 fen" in bal.stdout
+    stmt = mobipay(db, "ledger", "statement", "wallet:+8613800138000")
+    assert "demo:cash-in:+8613800138000" in stmt.stdout
+
+    with sqlite3.connect(db) as conn:  # someone edits a balance behind the ledger's back
+        conn.execute("UPDATE ledger_accounts SET credits_posted = credits_posted + 7 "
+                     "WHERE code = 'wallet:+8613900139000'")
+    verify = mobipay(db, "ledger", "verify", "--json")
+    assert verify.returncode == 1
+    assert '"account": "wallet:+8613900139000"' in verify.stdout and '"ok": false' in verify.stdout
+
+
+def test_unknown_account_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    mobipay(db, "db", "upgrade")
+    r = mobipay(db, "ledger", "balance", "wallet:+8600000000000")
+    assert r.returncode == 1 and "ACCOUNT_NOT_FOUND" in r.stderr
+
+
+def test_production_refuses_sqlite(tmp_path: Path) -> None:
+    env = {**os.environ, "MOBIPAY_ENV": "production"}
+    r = subprocess.run([sys.executable, "-m", "mobipay.cli", "demo"], capture_output=True, text=True, env=env,
+                       timeout=60, check=False)
+    assert r.returncode == 2 and "PostgreSQL" in r.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["db", "upgrade"], ["demo"], ["worker"], ["ledger", "verify"],
+                                     ["ledger", "statement"], ["outbox", "status"], ["bench", "ledger"],
+                                     ["docs", "errors"]])
+def test_every_command_has_help_with_an_example(command: list[str], tmp_path: Path) -> None:
+    r = mobipay(tmp_path / "x.db", *command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Example" in r.stdout
+
+
+def test_error_catalogue_is_current(tmp_path: Path) -> None:
+    out = tmp_path / "errors.md"
+    assert mobipay(tmp_path / "x.db", "docs", "errors", "--out", str(out)).returncode == 0
+    generated = out.read_text(encoding="utf-8")
+    assert "`INSUFFICIENT_FUNDS` | 422" in generated
+    committed = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+    assert committed.read_text(encoding="utf-8") == generated, "run `mobipay docs errors` and commit docs/errors.md"
