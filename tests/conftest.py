@@ -47,6 +47,21 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With MOBIPAY_REQUIRE_POSTGRES=1 (CI), a skipped test is a failed run."""
+    if REQUIRE_PG and _SKIPPED and not hasattr(session.config, "workerinput"):
+        print(f"\nMOBIPAY_REQUIRE_POSTGRES=1 but {len(_SKIPPED)} tests were skipped, e.g. {_SKIPPED[0]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A migrated template database for this test session (PostgreSQL)."""

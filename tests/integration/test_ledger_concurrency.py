@@ -82,7 +82,7 @@ async def test_concurrent_workers_keep_the_books_exact(pg_url: str) -> None:
         assert all(acc.balance >= 0 for acc in found.values())
         assert sum(acc.balance for acc in found.values()) == ACCOUNTS * START
         # every posted id is stored exactly once, with the content that was sent
-        for tid, res in first.items():
+        for tid in first:
             stored = await direct.transfer(tid)
             assert stored.legs == sent[tid].legs
         report = await direct.verify()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.model import (
     AccountKind,
     AccountState,
@@ -20,7 +21,6 @@ from mobipay.ledger.model import (
     decide,
     validate,
 )
-from mobipay.kernel.errors import MobipayError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -159,7 +159,8 @@ def test_hold_reserves_then_partial_post_releases_the_rest() -> None:
     accs = accounts(alice=100, bob=0)
     hold = _hold(accs)
     assert accs["alice"].available == 0 and accs["alice"].balance == 100
-    assert run([p2p("t2", "alice", "bob", 1)], accs).results[0].error.code == "INSUFFICIENT_FUNDS"  # type: ignore[union-attr]
+    refused = run([p2p("t2", "alice", "bob", 1)], accs).results[0]
+    assert refused.error is not None and refused.error.code == "INSUFFICIENT_FUNDS"
     out = run([PostPending("p1", "h1", amount=60)], accs, holds={"h1": HoldState(hold, None)})
     assert out.results[0].ok
     assert accs["alice"].balance == 40 and accs["alice"].available == 40 and accs["bob"].balance == 60
@@ -170,7 +171,8 @@ def test_post_more_than_held_twice_or_after_expiry() -> None:
     accs = accounts(alice=100, bob=0)
     hold = _hold(accs)
     state = {"h1": HoldState(hold, None)}
-    assert run([PostPending("p1", "h1", amount=101)], accs, holds=state).results[0].error.code == "EXCEEDS_PENDING_AMOUNT"  # type: ignore[union-attr]
+    too_much = run([PostPending("p1", "h1", amount=101)], accs, holds=state).results[0]
+    assert too_much.error is not None and too_much.error.code == "EXCEEDS_PENDING_AMOUNT"
     out = run([PostPending("p1", "h1"), PostPending("p2", "h1"), VoidPending("v1", "h1")], accs, holds=state)
     assert [r.error.code if r.error else None for r in out.results] == [
         None, "PENDING_TRANSFER_ALREADY_POSTED", "PENDING_TRANSFER_ALREADY_POSTED"]
@@ -205,7 +207,8 @@ def test_reversal_swaps_legs_once_and_only_for_posted_transfers() -> None:
         None, "ALREADY_REVERSED", "NOT_REVERSIBLE", "TRANSFER_NOT_FOUND"]
     assert accs["alice"].balance == 100 and accs["bob"].balance == 0
     assert out.transfers[0].reversal_of == "t1"
-    assert run([Reverse("r5", "t1")], accs, originals={"t1": original}, reversed_ids={"t1"}).results[0].error.code == "ALREADY_REVERSED"  # type: ignore[union-attr]
+    again = run([Reverse("r5", "t1")], accs, originals={"t1": original}, reversed_ids={"t1"}).results[0]
+    assert again.error is not None and again.error.code == "ALREADY_REVERSED"
 
 
 def test_reversal_is_refused_when_the_money_is_gone() -> None:

@@ -66,7 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = tuple(err.get("loc", ()))
-            field = ".".join(str(p) for p in loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else ".".join(str(p) for p in loc)
+            parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+            field = ".".join(str(p) for p in parts)
             errors.append({"field": field, "code": _field_code(loc, str(err.get("type"))), "message": err.get("msg")})
         codes = {e["code"] for e in errors}
         code = "INVALID_AMOUNT" if codes == {"INVALID_AMOUNT"} else "VALIDATION_FAILED"

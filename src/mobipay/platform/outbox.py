@@ -15,6 +15,7 @@ own transaction).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -232,10 +233,8 @@ class OutboxWorker:
                 log.exception("outbox.worker_error")
                 handled = 0
             if not handled:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=idle_s)
-                except TimeoutError:
-                    pass
 
     async def requeue_dead(self, message_id: str | None = None) -> int:
         """Operator action: give dead-lettered messages a fresh set of tries."""
