@@ -229,7 +229,7 @@ def docs_errors(
     out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/errors.md"),
 ) -> None:
     """Write the error-code catalogue from the error tree. Example: mobipay docs errors"""
-    import mobipay.ledger.api  # noqa: F401  (registers every context's errors)
+    import mobipay.ledger.api  # every context module that defines errors registers them on import
     import mobipay.ledger.errors  # noqa: F401
 
     out.parent.mkdir(parents=True, exist_ok=True)
