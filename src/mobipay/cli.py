@@ -237,6 +237,19 @@ def docs_errors(
     typer.echo(f"wrote {out} ({len(CATALOGUE)} codes)")
 
 
+@docs_app.command("openapi")
+def docs_openapi(
+    out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/openapi.json"),
+) -> None:
+    """Write the OpenAPI document of the HTTP API. Example: mobipay docs openapi"""
+    from mobipay.platform.http import create_app
+
+    spec = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {out} ({len(spec.get('paths', {}))} paths)")
+
+
 def error_catalogue() -> str:
     lines = [
         "# Error codes",

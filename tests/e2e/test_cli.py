@@ -69,3 +69,11 @@ def test_error_catalogue_is_current(tmp_path: Path) -> None:
     assert "`INSUFFICIENT_FUNDS` | 422" in generated
     committed = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
     assert committed.read_text(encoding="utf-8") == generated, "run `mobipay docs errors` and commit docs/errors.md"
+
+
+def test_openapi_document_is_current(tmp_path: Path) -> None:
+    out = tmp_path / "openapi.json"
+    assert mobipay(tmp_path / "x.db", "docs", "openapi", "--out", str(out)).returncode == 0
+    committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    assert committed.read_text(encoding="utf-8") == out.read_text(encoding="utf-8"), (
+        "run `mobipay docs openapi` and commit docs/openapi.json")
