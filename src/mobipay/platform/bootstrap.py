@@ -16,6 +16,7 @@ from mobipay.ledger.service import Ledger
 from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
+from mobipay.platform.uow import UnitOfWorkRunner
 
 
 async def _log_handler(message: Message) -> None:
@@ -33,6 +34,7 @@ class Container:
     db: Database
     clock: Clock
     ledger: Ledger
+    uow: UnitOfWorkRunner
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
     def outbox_worker(self) -> OutboxWorker:
@@ -54,4 +56,5 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     clock = clock or SystemClock()
     ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
     handlers: dict[str, list[Handler]] = {"sms.send": [_log_handler], "demo.welcome": [_log_handler]}
-    return Container(settings=settings, db=db, clock=clock, ledger=ledger, handlers=handlers)
+    return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=UnitOfWorkRunner(db, clock, ledger),
+                     handlers=handlers)
