@@ -244,7 +244,7 @@ def docs_openapi(
     """Write the OpenAPI document of the HTTP API. Example: mobipay docs openapi"""
     from mobipay.platform.http import create_app
 
-    spec = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    spec = create_app(Settings(_env_file=None)).openapi()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     typer.echo(f"wrote {out} ({len(spec.get('paths', {}))} paths)")
