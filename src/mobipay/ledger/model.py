@@ -562,9 +562,14 @@ def _write_legs(
     counter is put back. This is the hot path of the ledger: keep it lean.
     """
     accs = [_account(accounts, leg) for leg in legs]
-    if not release and len(legs) == 2 and accs[0] is not accs[1]:
-        # Fast path, most transfers: two distinct accounts, so each leg can be judged
-        # before anything changes and there is nothing to undo on a refusal.
+    n_legs = len(legs)
+    if not release and (
+        (n_legs == 2 and accs[0] is not accs[1])
+        or (n_legs == 3 and accs[0] is not accs[1] and accs[0] is not accs[2] and accs[1] is not accs[2])
+    ):
+        # Fast path, most transfers (a payment, or a payment with a fee leg): distinct
+        # accounts, one leg each, so each leg can be judged before anything changes (the
+        # same answer as judging the net effect) and there is nothing to undo on a refusal.
         for leg, acc in zip(legs, accs, strict=True):
             error = _limit_error_if(acc, leg, pending)
             if error is not None:
@@ -591,14 +596,12 @@ def _write_legs(
             out.touched[acc.id] = acc
     append = out.postings.append
     touched = out.touched
-    n = 0
-    for leg, acc in zip(legs, accs, strict=True):
+    for n, (leg, acc) in enumerate(zip(legs, accs, strict=True)):
         acc.version += 1
         touched[acc.id] = acc
         net = acc.debits_posted - acc.credits_posted
         append((transfer_id, n, acc.id, leg.amount if leg.side is _DEBIT else -leg.amount, leg.currency,
                 pending, acc.version, net if acc.debit_normal else -net))
-        n += 1
 
 
 def _apply(legs: Sequence[Leg], accs: Sequence[AccountState], pending: bool) -> None:

@@ -11,6 +11,7 @@ Other contexts call :class:`Ledger` (never the store or the tables). Three ways 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,8 +24,16 @@ from mobipay.kernel.clock import Clock
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger import errors as E
 from mobipay.ledger.group_commit import GroupCommitter
-from mobipay.ledger.model import AccountState, Command, Result, StoredTransfer, VoidPending, validate
-from mobipay.ledger.store import AccountSpec, LedgerStore
+from mobipay.ledger.model import (
+    AccountState,
+    Command,
+    Result,
+    StoredTransfer,
+    Transfer,
+    VoidPending,
+    validate,
+)
+from mobipay.ledger.store import AccountSpec, LedgerStore, StaleCache
 from mobipay.platform.db import Database
 
 __all__ = ["AccountSpec", "Ledger", "VerifyReport"]
@@ -94,6 +103,11 @@ class Ledger:
             raise E.AccountNotFound(f"account {code!r} does not exist")
         return found[code]
 
+    async def accounts(self, codes: Sequence[str]) -> dict[str, AccountState]:
+        """Several accounts in one read (unknown codes are simply absent)."""
+        async with self.db.begin() as conn:
+            return await self.store.get_accounts(conn, codes)
+
     async def set_frozen(self, code: str, frozen: bool) -> None:
         async with self.db.begin() as conn:
             await self.store.set_frozen(conn, code, frozen)
@@ -138,12 +152,41 @@ class Ledger:
         if not good:
             return [early[i] for i in range(len(commands))]
 
+        decided = iter(await self._decide_and_write(good, validated))
+        return [early[i] if i in early else next(decided) for i in range(len(commands))]
+
+    async def _decide_and_write(self, commands: list[Command], validated: bool) -> list[Result]:
+        held: list[str] = []
+        if self.db.dialect == "postgresql" and all(type(c) is Transfer for c in commands):
+            # Optimistic path: one autocommit statement on cached account state. Any
+            # refusal by the database (stale state, a stored id) falls through to the
+            # locking path below, which decides the batch afresh.
+            for _ in range(3):
+                try:
+                    async with self.db.engine.connect() as sa_conn:
+                        raw = await sa_conn.get_raw_connection()
+                        outcome = await self.store.post_optimistic(
+                            raw.driver_connection, commands, self.clock.now(), validated=validated,
+                        )
+                    return outcome.results
+                except StaleCache as exc:
+                    log.debug("ledger.optimistic_refused", reason=str(exc))
+                    if not exc.again:
+                        break
+            # Until the locking path commits, the cache must not be refilled for these.
+            held = list({leg.account for c in commands if type(c) is Transfer for leg in c.legs})
+
         async def work(conn: AsyncConnection) -> list[Result]:
-            outcome = await self.store.post(conn, good, self.clock.now(), validated=validated)
+            outcome = await self.store.post(conn, commands, self.clock.now(), validated=validated)
             return outcome.results
 
-        decided = iter(await self.db.run(work))
-        return [early[i] if i in early else next(decided) for i in range(len(commands))]
+        self.store.hold_codes(held)
+        try:
+            return await self.db.run(work)
+        finally:
+            for code in held:
+                self.store.cache.pop(code, None)
+            self.store.release_codes(held)
 
     # ------------------------------------------------------------------ holds
 
@@ -166,10 +209,8 @@ class Ledger:
                 await self.sweep_expired_holds()
             except Exception:  # keep sweeping; the next round retries
                 log.exception("ledger.sweep_failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
-            except TimeoutError:
-                pass
 
     # ------------------------------------------------------------------ queries
 

@@ -14,9 +14,8 @@ Revision ID: 0001
 Revises: (none)
 Create Date: 2026-11-25 17:22:45.037120
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -146,6 +145,18 @@ PG_RULES = [
       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
       EXECUTE FUNCTION ledger_check_statement_balanced()
     """,
+    # The optimistic write path (mobipay.ledger.store) ends its one statement with this:
+    # unless the accounts it was decided on were unchanged, the whole statement is undone.
+    """
+    CREATE FUNCTION ledger_require_fresh(ok boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NOT ok THEN
+        RAISE EXCEPTION 'ledger: accounts changed since the batch was decided; decide again'
+          USING ERRCODE = '40001';
+      END IF;
+      RETURN ok;
+    END $$
+    """,
     """
     CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -215,6 +226,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS ledger_postings, ledger_transfers CASCADE")
         for fn in ("ledger_check_statement_balanced", "ledger_append_only"):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}() CASCADE")
+        op.execute("DROP FUNCTION IF EXISTS ledger_require_fresh(boolean)")
     else:
         for name in ("ledger_transfer_balanced", "ledger_postings_only_with_transfer", "ledger_postings_no_update",
                      "ledger_postings_no_delete", "ledger_transfers_no_update", "ledger_transfers_no_delete"):
