@@ -35,6 +35,7 @@ from mobipay.platform.migrate import upgrade
 
 ACCOUNTS = 1000
 FUNDING = 10**12
+DRAWS = 4096  # random account pairs and amounts per caller, drawn before timing, used in turn
 TARGETS = {"ratio_single": 1.5, "ratio_batch": 10.0, "ratio_hot": 8.0, "single_p99_ms": 25.0}
 
 
@@ -87,7 +88,7 @@ class Load:
         self.prefix = f"{prefix}{int(time.time() * 1000):x}-"
         self.n = 0
         self.draws: list[tuple[Leg, ...]] = []
-        for _ in range(20_000):
+        for _ in range(DRAWS):
             a = rng.randrange(ACCOUNTS)
             b = rng.randrange(ACCOUNTS - 1)
             b = b + 1 if b >= a else b
@@ -103,7 +104,7 @@ class Load:
 
     def next(self) -> Transfer:
         n = self.n = self.n + 1
-        return Transfer(f"{self.prefix}{n:09d}", self.draws[n % 20_000], "bench.p2p")
+        return Transfer(f"{self.prefix}{n:09d}", self.draws[n % DRAWS], "bench.p2p")
 
 
 async def _prepare(ledger: Ledger) -> None:
@@ -123,11 +124,12 @@ async def _prepare(ledger: Ledger) -> None:
 async def _single(ledger: Ledger, seconds: float, callers: int = 16) -> Figures:
     latencies: list[float] = []
     refused = 0
+    loads = [Load(n, f"s{n}-", hot=False) for n in range(callers)]  # set up before the clock starts
     deadline = time.perf_counter() + seconds
 
     async def caller(n: int) -> None:
         nonlocal refused
-        load = Load(n, f"s{n}-", hot=False)
+        load = loads[n]
         while time.perf_counter() < deadline:
             t = load.next()
             start = time.perf_counter()
@@ -145,11 +147,12 @@ async def _single(ledger: Ledger, seconds: float, callers: int = 16) -> Figures:
 async def _batched(ledger: Ledger, seconds: float, hot: bool, callers: int = 4, size: int = 1000) -> Figures:
     done = 0
     refused = 0
+    loads = [Load(1000 + n, f"{'h' if hot else 'b'}{n}-", hot) for n in range(callers)]
     deadline = time.perf_counter() + seconds
 
     async def caller(n: int) -> None:
         nonlocal done, refused
-        load = Load(1000 + n, f"{'h' if hot else 'b'}{n}-", hot)
+        load = loads[n]
         while time.perf_counter() < deadline:
             batch = [load.next() for _ in range(size)]
             results = await ledger.post_batch(batch)

@@ -274,6 +274,7 @@ def _bench_module(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in the module look themselves up there
     spec.loader.exec_module(module)
     return module
 
