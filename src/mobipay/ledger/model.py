@@ -491,7 +491,8 @@ class _Decision:
                     f"transfer id {cmd.id!r} was already used for a different transfer", field="id"
                 )
             if type(cmd) is Transfer:
-                stored = _transfer(cmd, self.accounts, self.now, self.out)
+                stored = _posted_simple(cmd, self.accounts, self.now, self.out) or _transfer(
+                    cmd, self.accounts, self.now, self.out)
             elif isinstance(cmd, PostPending):
                 stored = _post_pending(cmd, self.accounts, self.now, self.holds, self.resolved_here, self.out)
             elif isinstance(cmd, VoidPending):
@@ -634,6 +635,55 @@ def _limit_error_if(acc: AccountState, leg: Leg, pending: bool) -> MobipayError 
     ):
         return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
     return None
+
+
+def _posted_simple(
+    cmd: Transfer, accounts: Mapping[str, AccountState], now: datetime, out: Outcome
+) -> StoredTransfer | None:
+    """The commonest commands, inlined: post legs on distinct, open accounts, each within
+    its limit (a payment, or a payment with a fee leg). With one leg per account, judging
+    each leg before applying gives the net-effect answer. Returns None, having changed
+    nothing, for anything else and for every refusal, so :func:`_transfer` answers those."""
+    if cmd.pending:
+        return None
+    legs = cmd.legs
+    get = accounts.get
+    accs = []
+    for leg in legs:
+        acc = get(leg.account)
+        if acc is None or acc.frozen or acc.currency != leg.currency:
+            return None
+        if leg.side is _DEBIT:
+            if acc.debits_must_not_exceed_credits and (
+                acc.debits_posted + acc.debits_pending + leg.amount > acc.credits_posted + acc.credit_limit
+            ):
+                return None
+        elif acc.credits_must_not_exceed_debits and (
+            acc.credits_posted + acc.credits_pending + leg.amount > acc.debits_posted + acc.credit_limit
+        ):
+            return None
+        accs.append(acc)
+    n_legs = len(accs)
+    if n_legs == 2:
+        if accs[0] is accs[1]:
+            return None
+    elif len({id(acc) for acc in accs}) != n_legs:
+        return None
+    tid = cmd.id
+    append = out.postings.append
+    touched = out.touched
+    for n, (leg, acc) in enumerate(zip(legs, accs, strict=True)):
+        if leg.side is _DEBIT:
+            acc.debits_posted += leg.amount
+            amount = leg.amount
+        else:
+            acc.credits_posted += leg.amount
+            amount = -leg.amount
+        version = acc.version = acc.version + 1
+        touched[acc.id] = acc
+        net = acc.debits_posted - acc.credits_posted
+        append((tid, n, acc.id, amount, leg.currency, False, version, net if acc.debit_normal else -net))
+    return StoredTransfer(tid, TransferType.POSTED, cmd.code, legs, cmd.reference, cmd.metadata or None, now)
 
 
 def _transfer(cmd: Transfer, accounts: Mapping[str, AccountState], now: datetime, out: Outcome) -> StoredTransfer:

@@ -266,8 +266,9 @@ _PG_READ_ACCOUNTS = (f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts "
 _CACHE_MAX = 200_000
 
 
-def _int_lit(values: Iterable[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
+def _int_lit(values: Sequence[int]) -> str:
+    # repr of a list of ints is built in C; "{1, 2}" is a valid array literal
+    return "{" + repr(list(values))[1:-1] + "}"
 
 
 def _text_lit(values: Sequence[str | None]) -> str | None:
