@@ -36,6 +36,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -115,6 +116,10 @@ transfers = Table(
     Column("reversal_of", Key, nullable=True),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Where this transfer's postings are: "account_id:account_seq" per leg, in leg order.
+    # Postings are keyed by account (what statements read); this pointer list finds a
+    # transfer's legs without a second index on every posting (see decision 0002).
+    Column("posting_keys", Text, nullable=False, server_default=""),
     CheckConstraint(
         "type IN ('posted','pending','post_pending','void_pending','reversal')", name="type"
     ),
@@ -129,17 +134,18 @@ transfers = Table(
 postings = Table(
     "ledger_postings",
     metadata,
-    Column("transfer_id", Key, primary_key=True),
-    Column("leg", SmallInteger, primary_key=True),
-    Column("account_id", BigInteger, nullable=False),
+    Column("transfer_id", Key, nullable=False),
+    Column("leg", SmallInteger, nullable=False),
+    Column("account_id", BigInteger, primary_key=True),
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("pending", Boolean, nullable=False),
-    Column("account_seq", BigInteger, nullable=False),
+    Column("account_seq", BigInteger, primary_key=True),
     Column("balance_after", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("amount <> 0", name="amount_not_zero"),
-    Index("ix_ledger_postings_account_seq", "account_id", "account_seq", unique=True),
+    # SQLite looks postings up by transfer in its balance trigger; PostgreSQL never needs to.
+    Index("ix_ledger_postings_transfer_id", "transfer_id").ddl_if(dialect="sqlite"),
 )
 
 #: Holds not yet posted or voided: the expiry sweeper reads this, never the whole history.
@@ -189,13 +195,14 @@ _PG_EXISTING = text(
 _PG_INSERTS = """
 t AS (
   INSERT INTO ledger_transfers
-    (id, type, code, reference, metadata, pending_id, reversal_of, expires_at, created_at)
-  SELECT t_id, t_type, t_code, coalesce(t_ref, ''), t_meta, t_pending, t_rev, t_exp, {now}
+    (id, type, code, reference, metadata, pending_id, reversal_of, expires_at, posting_keys, created_at)
+  SELECT t_id, t_type, t_code, coalesce(t_ref, ''), t_meta, t_pending, t_rev, t_exp, coalesce(t_keys, ''), {now}
     FROM unnest(CAST(CAST({t_id} AS text) AS text[]), CAST(CAST({t_type} AS text) AS text[]),
       CAST(CAST({t_code} AS text) AS text[]), CAST(CAST({t_ref} AS text) AS text[]),
       CAST(CAST({t_meta} AS text) AS text[]), CAST(CAST({t_pending} AS text) AS text[]),
-      CAST(CAST({t_rev} AS text) AS text[]), CAST(CAST({t_exp} AS text) AS timestamptz[]))
-      AS x(t_id, t_type, t_code, t_ref, t_meta, t_pending, t_rev, t_exp)
+      CAST(CAST({t_rev} AS text) AS text[]), CAST(CAST({t_exp} AS text) AS timestamptz[]),
+      CAST(CAST({t_keys} AS text) AS text[]))
+      AS x(t_id, t_type, t_code, t_ref, t_meta, t_pending, t_rev, t_exp, t_keys)
 ), p AS (
   INSERT INTO ledger_postings
     (transfer_id, leg, account_id, amount, currency, pending, account_seq, balance_after, created_at)
@@ -207,7 +214,7 @@ t AS (
   INSERT INTO ledger_open_holds (hold_id, expires_at)
   SELECT * FROM unnest(CAST(CAST({h_id} AS text) AS text[]), CAST(CAST({h_exp} AS text) AS timestamptz[]))
 )"""
-_WRITE_NAMES = ("t_id", "t_type", "t_code", "t_ref", "t_meta", "t_pending", "t_rev", "t_exp",
+_WRITE_NAMES = ("t_id", "t_type", "t_code", "t_ref", "t_meta", "t_pending", "t_rev", "t_exp", "t_keys",
                 *(f"p_{i}" for i in range(8)), "h_id", "h_exp")
 _ACCOUNT_ARRAYS = ("a_id", "a_dp", "a_cp", "a_dpn", "a_cpn", "a_ver")
 
@@ -302,6 +309,22 @@ def _ts_lit(values: Sequence[datetime | None]) -> str | None:
     return "{" + ",".join("NULL" if v is None else f'"{v.isoformat()}"' for v in values) + "}"
 
 
+def posting_keys(out: Outcome) -> list[str]:
+    """Per new transfer, in order: "account_id:account_seq" of each of its postings."""
+    keys: dict[str, list[str]] = {}
+    for p in out.postings:
+        keys.setdefault(p[0], []).append(f"{p[2]}:{p[6]}")
+    return [" ".join(keys.get(t.id, ())) for t in out.transfers]
+
+
+def _parse_keys(value: str) -> list[tuple[int, int]]:
+    pairs = []
+    for item in value.split():
+        acc, seq = item.split(":")
+        pairs.append((int(acc), int(seq)))
+    return pairs
+
+
 def _write_params(out: Outcome) -> dict[str, str | None]:
     """The literals for ``_PG_INSERTS`` (transfers, postings, new holds) of an outcome."""
     ts = out.transfers
@@ -316,6 +339,7 @@ def _write_params(out: Outcome) -> dict[str, str | None]:
         "t_pending": _text_lit([t.pending_id for t in ts]),
         "t_rev": _text_lit([t.reversal_of for t in ts]),
         "t_exp": _ts_lit([t.expires_at for t in ts]),
+        "t_keys": _text_lit(posting_keys(out)),
         "h_id": _text_lit([t.id for t in new_holds]) or "{}",
         "h_exp": _ts_lit([t.expires_at for t in new_holds]),
     }
@@ -607,8 +631,9 @@ class LedgerStore:
         await conn.execute(insert(transfers), [
             {"id": t.id, "type": t.type.value, "code": t.code, "reference": t.reference,
              "metadata": metadata_json(t.metadata), "pending_id": t.pending_id,
-             "reversal_of": t.reversal_of, "expires_at": t.expires_at, "created_at": t.created_at}
-            for t in out.transfers
+             "reversal_of": t.reversal_of, "expires_at": t.expires_at, "created_at": t.created_at,
+             "posting_keys": keys}
+            for t, keys in zip(out.transfers, posting_keys(out), strict=True)
         ])
         if new_holds:
             await conn.execute(insert(open_holds), [
@@ -637,15 +662,17 @@ class LedgerStore:
             return {}
         rows = (await conn.execute(select(transfers).where(transfers.c.id.in_(wanted)))).all()
         legs: dict[str, list[tuple[int, Leg]]] = {}
-        prow = await conn.execute(
-            select(postings.c.transfer_id, postings.c.leg, postings.c.amount, postings.c.currency,
-                   accounts.c.code)
-            .join(accounts, accounts.c.id == postings.c.account_id)
-            .where(postings.c.transfer_id.in_(wanted))
-        )
-        for tid, leg_no, amount, currency, code in prow:
-            side = Side.DEBIT if amount > 0 else Side.CREDIT
-            legs.setdefault(tid, []).append((leg_no, Leg(code, side, abs(amount), currency)))
+        pairs = [pair for r in rows for pair in _parse_keys(r.posting_keys)]
+        if pairs:
+            prow = await conn.execute(
+                select(postings.c.transfer_id, postings.c.leg, postings.c.amount, postings.c.currency,
+                       accounts.c.code)
+                .join(accounts, accounts.c.id == postings.c.account_id)
+                .where(tuple_(postings.c.account_id, postings.c.account_seq).in_(pairs))
+            )
+            for tid, leg_no, amount, currency, code in prow:
+                side = Side.DEBIT if amount > 0 else Side.CREDIT
+                legs.setdefault(tid, []).append((leg_no, Leg(code, side, abs(amount), currency)))
         found: dict[str, StoredTransfer] = {}
         for r in rows:
             found[r.id] = StoredTransfer(

@@ -71,10 +71,10 @@ def upgrade() -> None:
     sa.Column('balance_after', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('amount <> 0', name=op.f('ck_ledger_postings_amount_not_zero')),
-    sa.PrimaryKeyConstraint('transfer_id', 'leg', name=op.f('pk_ledger_postings'))
+    sa.PrimaryKeyConstraint('account_id', 'account_seq', name=op.f('pk_ledger_postings'))
     )
-    with op.batch_alter_table('ledger_postings', schema=None) as batch_op:
-        batch_op.create_index('ix_ledger_postings_account_seq', ['account_id', 'account_seq'], unique=True)
+    if op.get_bind().dialect.name == "sqlite":  # for its balance trigger; PostgreSQL needs none
+        op.create_index('ix_ledger_postings_transfer_id', 'ledger_postings', ['transfer_id'])
 
     op.create_table('ledger_transfers',
     sa.Column('id', KEY, nullable=False),
@@ -86,6 +86,7 @@ def upgrade() -> None:
     sa.Column('reversal_of', KEY, nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('posting_keys', sa.Text(), server_default='', nullable=False),
     sa.CheckConstraint("type IN ('posted','pending','post_pending','void_pending','reversal')", name=op.f('ck_ledger_transfers_type')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_transfers')),
     )
