@@ -196,3 +196,19 @@ async def test_verify_reports_a_tampered_balance(ledger: Ledger, db: Database) -
     assert not report.ok
     assert [d["account"] for d in report.differences] == ["bob"]
     assert report.totals == {"CNY": -1}
+
+
+async def test_verify_reports_postings_their_transfer_does_not_list(sqlite_url: str) -> None:
+    """Only a hand edit can do this (transfers are append-only): drop the guard and try."""
+    db = Database(sqlite_url)
+    ledger = Ledger(db, ManualClock())
+    try:
+        await open_wallets(ledger, alice=100, bob=0)
+        assert (await ledger.verify()).ok
+        async with db.begin() as conn:
+            await conn.execute(text("DROP TRIGGER ledger_transfers_no_update"))
+            await conn.execute(text("UPDATE ledger_transfers SET posting_keys = '' WHERE id = 'fund:alice'"))
+        report = await ledger.verify()
+        assert not report.ok and report.orphan_postings == 2
+    finally:
+        await db.dispose()

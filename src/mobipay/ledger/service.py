@@ -46,7 +46,6 @@ class VerifyReport:
     """What ``mobipay ledger verify`` found; ``ok`` only when every check passed."""
 
     accounts: int = 0
-    transfers_checked: int = 0
     differences: list[dict[str, Any]] = field(default_factory=list)
     unbalanced: list[tuple[str, str, int]] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)

@@ -32,8 +32,11 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    cast,
     func,
     insert,
+    literal,
+    not_,
     select,
     text,
     tuple_,
@@ -786,11 +789,15 @@ class LedgerStore:
         return [(r[0], r[1], int(r[2])) for r in rows]
 
     async def orphan_postings(self, conn: AsyncConnection) -> int:
-        """Postings naming an account or transfer that does not exist (no FKs on hot tables)."""
+        """Postings naming an account or transfer that does not exist (the hot tables have
+        no foreign keys), or that their transfer's ``posting_keys`` do not list."""
+        key = (literal(" ") + cast(postings.c.account_id, String) + literal(":")
+               + cast(postings.c.account_seq, String) + literal(" "))
+        listed = (literal(" ") + transfers.c.posting_keys + literal(" ")).contains(key)
         row = (await conn.execute(
             select(func.count()).select_from(postings)
             .outerjoin(accounts, accounts.c.id == postings.c.account_id)
             .outerjoin(transfers, transfers.c.id == postings.c.transfer_id)
-            .where((accounts.c.id.is_(None)) | (transfers.c.id.is_(None)))
+            .where((accounts.c.id.is_(None)) | (transfers.c.id.is_(None)) | not_(listed))
         )).first()
         return int(row[0]) if row else 0

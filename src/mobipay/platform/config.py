@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     outbox_backoff_base_s: float = Field(default=2.0, gt=0)
     outbox_backoff_max_s: float = Field(default=3600.0, gt=0)
     hold_sweep_interval_s: float = Field(default=5.0, gt=0)
-    ledger_batch_max: int = Field(default=1000, ge=1, le=10000)
-    ledger_writers: int = Field(default=4, ge=1, le=64)
+    ledger_batch_max: int = Field(default=2000, ge=1, le=10000)
+    ledger_writers: int = Field(default=2, ge=1, le=64)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
