@@ -22,7 +22,7 @@ Flush = Callable[[list[Command]], Awaitable[list[Result]]]
 class GroupCommitter:
     """Queue of submissions drained by ``writers`` tasks, each flushing up to ``max_batch``."""
 
-    def __init__(self, flush: Flush, *, max_batch: int = 1000, writers: int = 4) -> None:
+    def __init__(self, flush: Flush, *, max_batch: int = 2000, writers: int = 2) -> None:
         self._flush = flush
         self._max_batch = max_batch
         self._writers = writers

@@ -60,7 +60,7 @@ class VerifyReport:
 class Ledger:
     """Facade over the ledger store: opens transactions, retries conflicts, batches commits."""
 
-    def __init__(self, db: Database, clock: Clock, *, max_batch: int = 1000, writers: int = 4) -> None:
+    def __init__(self, db: Database, clock: Clock, *, max_batch: int = 2000, writers: int = 2) -> None:
         self.db = db
         self.clock = clock
         self.store = LedgerStore(db.dialect)
