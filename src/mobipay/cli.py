@@ -7,6 +7,7 @@ MOBIPAY_* settings. ``mobipay COMMAND --help`` shows an example for each.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import json
 import signal
@@ -229,9 +230,7 @@ def docs_errors(
     out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/errors.md"),
 ) -> None:
     """Write the error-code catalogue from the error tree. Example: mobipay docs errors"""
-    import mobipay.ledger.api  # every context module that defines errors registers them on import
-    import mobipay.ledger.errors  # noqa: F401
-
+    _import_error_modules()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(error_catalogue(), encoding="utf-8")
     typer.echo(f"wrote {out} ({len(CATALOGUE)} codes)")
@@ -248,6 +247,20 @@ def docs_openapi(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     typer.echo(f"wrote {out} ({len(spec.get('paths', {}))} paths)")
+
+
+def _import_error_modules() -> None:
+    """Error classes register themselves when their module is imported: import every
+    context's ``errors`` and ``api`` module so the catalogue is complete."""
+    import pkgutil
+
+    import mobipay
+
+    for info in pkgutil.iter_modules(mobipay.__path__):
+        if info.ispkg:
+            for name in ("errors", "api"):
+                if importlib.util.find_spec(f"mobipay.{info.name}.{name}") is not None:
+                    importlib.import_module(f"mobipay.{info.name}.{name}")
 
 
 def error_catalogue() -> str:

@@ -1,0 +1,176 @@
+"""Wallet rules without I/O: phone numbers, their operators, PINs, identity and card checks.
+
+A subscriber *is* a mainland mobile number, stored in E.164 (``+8613800138000``). Which
+operator issued it comes from a data file of number segments (``data/number_segments.csv``),
+never from code, so a new MIIT segment is a one-line change.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import itertools
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from mobipay.wallet import errors as E
+
+_SEPARATORS = str.maketrans("", "", " -()\u00a0\t")
+
+
+class Operator(enum.StrEnum):
+    CHINA_MOBILE = "china_mobile"
+    CHINA_UNICOM = "china_unicom"
+    CHINA_TELECOM = "china_telecom"
+    CHINA_BROADNET = "china_broadnet"
+
+
+def normalize_msisdn(raw: object) -> str:
+    """Any common way of writing a mainland mobile number, as E.164.
+
+    Accepts ``13800138000``, ``138 0013 8000``, ``+86 138-0013-8000``, ``0086…``, ``86…``
+    and full-width digits (``１３８…``, as typed on some phones); refuses everything else
+    with ``INVALID_MSISDN``.
+    """
+    if not isinstance(raw, str):
+        raise E.InvalidMsisdn(f"a phone number is text, got {type(raw).__name__}", field="msisdn")
+    text = unicodedata.normalize("NFKC", raw).translate(_SEPARATORS)
+    if text.startswith("+86"):
+        national = text[3:]
+    elif text.startswith("0086"):
+        national = text[4:]
+    elif text.startswith("86") and len(text) == 13:
+        national = text[2:]
+    else:
+        national = text
+    if not (len(national) == 11 and national.isascii() and national.isdigit()
+            and national[0] == "1" and national[1] in "3456789"):
+        raise E.InvalidMsisdn(
+            f"{raw!r} is not a mainland mobile number (11 digits starting 13-19, optionally +86)",
+            field="msisdn",
+        )
+    return "+86" + national
+
+
+def national_number(msisdn: str) -> str:
+    """``+8613800138000`` → ``13800138000``."""
+    return msisdn[3:] if msisdn.startswith("+86") else msisdn
+
+
+def mask_msisdn(msisdn: str) -> str:
+    """``+8613800138000`` → ``138****8000``: enough to recognise, not to dial."""
+    n = national_number(msisdn)
+    return f"{n[:3]}****{n[-4:]}"
+
+
+def mask_name(name: str) -> str:
+    """A real name with all but its last character hidden: ``王小明`` → ``**明``."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    return "*" * (len(name) - 1) + name[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    prefix: str
+    operator: Operator
+    virtual: bool
+
+
+class NumberSegments:
+    """Longest-prefix lookup of the operator that issued a number."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self._by_prefix = {s.prefix: s for s in segments}
+        self._lengths = sorted({len(s.prefix) for s in segments}, reverse=True)
+
+    @classmethod
+    def from_csv(cls, text: str) -> NumberSegments:
+        """Parse the data file's text (lines starting with ``#`` are comments)."""
+        rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        segments = []
+        for row in rows:
+            prefix = row["prefix"].strip()
+            if not (prefix.isdigit() and prefix.startswith("1") and 3 <= len(prefix) <= 7):
+                raise ValueError(f"bad number segment prefix {prefix!r}")
+            segments.append(Segment(prefix, Operator(row["operator"].strip()), row["virtual"].strip() == "1"))
+        return cls(segments)
+
+    def lookup(self, msisdn: str) -> Segment:
+        national = national_number(msisdn)
+        for length in self._lengths:
+            found = self._by_prefix.get(national[:length])
+            if found is not None:
+                return found
+        raise E.UnknownNumberSegment(f"no operator known for numbers starting {national[:4]}", field="msisdn")
+
+    def __len__(self) -> int:
+        return len(self._by_prefix)
+
+
+def check_pin(pin: object, msisdn: str | None = None) -> str:
+    """A payment PIN: exactly six ASCII digits, and not one a thief would try first."""
+    if not isinstance(pin, str) or len(pin) != 6 or not pin.isascii() or not pin.isdigit():
+        raise E.InvalidPin("a payment PIN is exactly 6 digits", field="pin")
+    digits = [int(c) for c in pin]
+    steps = {b - a for a, b in itertools.pairwise(digits)}
+    if steps in ({1}, {-1}):
+        raise E.WeakPin("digits in sequence (like 123456) are too easy to guess", field="pin")
+    if len(set(digits)) == 1:
+        raise E.WeakPin("a PIN of one repeated digit is too easy to guess", field="pin")
+    if pin[:2] * 3 == pin or pin[:3] * 2 == pin:
+        raise E.WeakPin("a repeated pattern (like 121212 or 123123) is too easy to guess", field="pin")
+    if msisdn is not None and national_number(msisdn)[-6:] == pin:
+        raise E.WeakPin("the last six digits of your phone number are too easy to guess", field="pin")
+    return pin
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def check_id_card(number: object, *, today: date | None = None) -> str:
+    """An 18-character resident identity card number (GB 11643-1999): region, birth date
+    and the ISO 7064 MOD 11-2 check character. Returns it upper-cased."""
+    if not isinstance(number, str):
+        raise E.InvalidIdCard("an identity card number is text", field="id_card")
+    value = number.strip().upper()
+    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        raise E.InvalidIdCard("an identity card number has 17 digits and a check digit or X", field="id_card")
+    if value[0] not in "12345678":
+        raise E.InvalidIdCard("the region code is not a mainland region", field="id_card")
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise E.InvalidIdCard("the birth date in the number is not a date", field="id_card") from None
+    if born.year < 1900 or born > (today or date.today()):
+        raise E.InvalidIdCard("the birth date in the number is out of range", field="id_card")
+    total = sum(int(c) * w for c, w in zip(value[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != value[17]:
+        raise E.InvalidIdCard("the check digit does not match (a typo?)", field="id_card")
+    return value
+
+
+def id_card_check_char(first17: str) -> str:
+    """The check character for the first 17 digits (for test data and demo users)."""
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def check_card_number(number: object) -> str:
+    """A bank card number: 12 to 19 digits passing the Luhn check; spaces are ignored."""
+    if not isinstance(number, str):
+        raise E.InvalidCardNumber("a card number is text", field="card_number")
+    digits = number.replace(" ", "")
+    if not (12 <= len(digits) <= 19 and digits.isascii() and digits.isdigit()):
+        raise E.InvalidCardNumber("a card number has 12 to 19 digits", field="card_number")
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    if total % 10:
+        raise E.InvalidCardNumber("the card number's check digit does not match (a typo?)", field="card_number")
+    return digits
