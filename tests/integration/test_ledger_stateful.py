@@ -1,5 +1,7 @@
 """Property-based: random transfers, holds, posts, voids, reversals, retries and expiry,
-driven against the real ledger (SQLite and PostgreSQL) and a small reference model.
+driven against the real ledger (SQLite and PostgreSQL) and a small reference model,
+through two ledger instances (two "processes" with their own caches, one with group
+commit) taking turns at random.
 
 After every step the balances of every account equal the model's; at the end
 ``verify`` is clean (balances rebuilt from postings, books sum to zero).
@@ -169,8 +171,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = ManualClock()
-        self.db = Database(self.url, pool_size=2)
-        self.ledger = Ledger(self.db, self.clock, max_batch=7)
+        # Two ledgers on separate engines stand in for two processes: each keeps its own
+        # cache of account state on PostgreSQL, and the second gathers posts by group commit.
+        self.dbs = [Database(self.url, pool_size=2), Database(self.url, pool_size=2)]
+        self.ledgers = [Ledger(self.dbs[0], self.clock, max_batch=7), Ledger(self.dbs[1], self.clock, max_batch=7)]
+        self.ledger = self.ledgers[0]
         self.model = RefModel()
         self.p = uuid.uuid4().hex[:8] + ":"  # every example has its own accounts and ids
         self.ids: list[str] = []
@@ -193,8 +198,16 @@ class LedgerMachine(RuleBasedStateMachine):
         got = [r.error.code if r.error else "" for r in results]
         assert got == expected, (got, expected)
 
+    @rule(which=st.integers(min_value=0, max_value=1))
+    def switch_process(self, which: int) -> None:
+        self.ledger = self.ledgers[which]
+
     @initialize()
     def open_and_fund(self) -> None:
+        async def start() -> None:  # the committer's tasks live on this loop
+            self.ledgers[1].start_group_commit()
+
+        self.run(start())
         specs = [AccountSpec(self.acc("bank"), AccountKind.ASSET)] + [
             AccountSpec(self.acc(w), AccountKind.LIABILITY, debits_must_not_exceed_credits=True) for w in WALLETS]
         self.run(self.ledger.open_accounts(specs))
@@ -303,7 +316,10 @@ class LedgerMachine(RuleBasedStateMachine):
             report = self.run(self.ledger.verify())
             assert report.ok, report
         finally:
-            self.run(self.db.dispose())
+            for ledger in self.ledgers:
+                self.run(ledger.stop())
+            for db in self.dbs:
+                self.run(db.dispose())
 
 
 def _run_machine(url: str, examples: int) -> None:
