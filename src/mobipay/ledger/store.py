@@ -1,4 +1,4 @@
-"""Ledger tables and the repository that reads and writes them.
+"""The ledger's repository: reads and writes the tables in ``tables.py``.
 
 The write path is set-based: for a whole batch it takes the account row locks in one
 statement (sorted by id, so concurrent batches cannot deadlock), lets
@@ -13,23 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    SmallInteger,
     String,
-    Table,
-    Text,
     and_,
     bindparam,
     cast,
@@ -47,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mobipay.ledger import errors as E
 from mobipay.ledger.model import (
     POSTING_COLUMNS,
-    AccountKind,
     AccountState,
     Command,
     HoldState,
@@ -64,329 +52,36 @@ from mobipay.ledger.model import (
     decide,
     metadata_json,
 )
-from mobipay.platform.db import metadata
-
-#: Ids and codes compare byte-wise on PostgreSQL (COLLATE "C"): they are identifiers, not
-#: words, and memcmp is much cheaper than a locale's collation in the hot indexes.
-Key = String(128).with_variant(String(128, collation="C"), "postgresql")
-
-accounts = Table(
-    "ledger_accounts",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("code", Key, nullable=False, unique=True),
-    Column("owner", String(128), nullable=True),
-    Column("name", String(256), nullable=False, server_default=""),
-    Column("kind", String(16), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("debits_must_not_exceed_credits", Boolean, nullable=False, server_default="0"),
-    Column("credits_must_not_exceed_debits", Boolean, nullable=False, server_default="0"),
-    Column("credit_limit", BigInteger, nullable=False, server_default="0"),
-    Column("frozen", Boolean, nullable=False, server_default="0"),
-    Column("debits_posted", BigInteger, nullable=False, server_default="0"),
-    Column("credits_posted", BigInteger, nullable=False, server_default="0"),
-    Column("debits_pending", BigInteger, nullable=False, server_default="0"),
-    Column("credits_pending", BigInteger, nullable=False, server_default="0"),
-    Column("version", BigInteger, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("kind IN ('asset','liability','income','expense','equity')", name="kind"),
-    CheckConstraint(
-        "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0 "
-        "AND credits_pending >= 0 AND credit_limit >= 0",
-        name="counters_non_negative",
-    ),
-    CheckConstraint(
-        "NOT debits_must_not_exceed_credits "
-        "OR debits_posted + debits_pending <= credits_posted + credit_limit",
-        name="debits_within_credits",
-    ),
-    CheckConstraint(
-        "NOT credits_must_not_exceed_debits "
-        "OR credits_posted + credits_pending <= debits_posted + credit_limit",
-        name="credits_within_debits",
-    ),
+from mobipay.ledger.pg_batch import (
+    CACHE_MAX,
+    PG_EXISTING,
+    PG_LOCK,
+    PG_OPTIMISTIC,
+    PG_READ_ACCOUNTS,
+    PG_WRITE,
+    WRITE_NAMES,
+    StaleCache,
+    int_lit,
+    parse_keys,
+    posting_keys,
+    text_lit,
+    write_params,
+)
+from mobipay.ledger.tables import (
+    ACCOUNT_COLS,
+    AccountSpec,
+    account_state,
+    accounts,
+    open_holds,
+    postings,
+    transfers,
+    utc,
 )
 
-transfers = Table(
-    "ledger_transfers",
-    metadata,
-    Column("id", Key, primary_key=True),
-    Column("type", String(16), nullable=False),
-    Column("code", String(64), nullable=False),
-    Column("reference", String(256), nullable=False, server_default=""),
-    Column("metadata", Text, nullable=True),
-    Column("pending_id", Key, nullable=True),
-    Column("reversal_of", Key, nullable=True),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    # Where this transfer's postings are: "account_id:account_seq" per leg, in leg order.
-    # Postings are keyed by account (what statements read); this pointer list finds a
-    # transfer's legs without a second index on every posting (see decision 0002).
-    Column("posting_keys", Text, nullable=False, server_default=""),
-    CheckConstraint(
-        "type IN ('posted','pending','post_pending','void_pending','reversal')", name="type"
-    ),
-    # A hold is resolved (posted or voided) once, a transfer reversed once: the database
-    # enforces it even between racing processes. Partial, so the many NULLs cost nothing.
-    Index("uq_ledger_transfers_pending_id", "pending_id", unique=True,
-          postgresql_where=text("pending_id IS NOT NULL"), sqlite_where=text("pending_id IS NOT NULL")),
-    Index("uq_ledger_transfers_reversal_of", "reversal_of", unique=True,
-          postgresql_where=text("reversal_of IS NOT NULL"), sqlite_where=text("reversal_of IS NOT NULL")),
-)
-
-postings = Table(
-    "ledger_postings",
-    metadata,
-    Column("transfer_id", Key, nullable=False),
-    Column("leg", SmallInteger, nullable=False),
-    Column("account_id", BigInteger, primary_key=True),
-    Column("amount", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("pending", Boolean, nullable=False),
-    Column("account_seq", BigInteger, primary_key=True),
-    Column("balance_after", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("amount <> 0", name="amount_not_zero"),
-    # SQLite looks postings up by transfer in its balance trigger; PostgreSQL never needs to.
-    Index("ix_ledger_postings_transfer_id", "transfer_id").ddl_if(dialect="sqlite"),
-)
-
-#: Holds not yet posted or voided: the expiry sweeper reads this, never the whole history.
-open_holds = Table(
-    "ledger_open_holds",
-    metadata,
-    Column("hold_id", Key, primary_key=True),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
-    Index("ix_ledger_open_holds_expires_at", "expires_at"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSpec:
-    """What an account is opened with."""
-
-    code: str
-    kind: AccountKind
-    currency: str = "CNY"
-    owner: str | None = None
-    name: str = ""
-    debits_must_not_exceed_credits: bool = False
-    credits_must_not_exceed_debits: bool = False
-    credit_limit: int = 0
-
-
-_ACCOUNT_COLS = (
-    "id, code, kind, currency, debits_must_not_exceed_credits, credits_must_not_exceed_debits, "
-    "credit_limit, frozen, debits_posted, credits_posted, debits_pending, credits_pending, version"
-)
-
-_PG_LOCK = text(
-    f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts "
-    "WHERE code IN (SELECT unnest(CAST(CAST(:codes AS text) AS text[]))) ORDER BY id FOR UPDATE"
-)
-# (``IN (SELECT unnest(...))``, not ``= ANY(...)``: a prepared statement's generic plan
-# then still probes the index per element instead of scanning the table.)
-_PG_EXISTING = text(
-    "SELECT id FROM ledger_transfers WHERE id IN (SELECT unnest(CAST(CAST(:ids AS text) AS text[])))"
-)
-
-# Every array travels as ONE text parameter in PostgreSQL's array-literal syntax and is
-# parsed by the server (``CAST(CAST($n AS text) AS bigint[])``): building the literal is a
-# C-level ``str.join`` in Python, several times cheaper than asyncpg's per-element binary
-# encoding (0.6 µs per bigint, 2.5 µs per timestamptz), and the parse costs the server little.
-# A column that is NULL (or '') for every row is sent as NULL: multi-array ``unnest`` pads it.
-_PG_INSERTS = """
-t AS (
-  INSERT INTO ledger_transfers
-    (id, type, code, reference, metadata, pending_id, reversal_of, expires_at, posting_keys, created_at)
-  SELECT t_id, t_type, t_code, coalesce(t_ref, ''), t_meta, t_pending, t_rev, t_exp, coalesce(t_keys, ''), {now}
-    FROM unnest(CAST(CAST({t_id} AS text) AS text[]), CAST(CAST({t_type} AS text) AS text[]),
-      CAST(CAST({t_code} AS text) AS text[]), CAST(CAST({t_ref} AS text) AS text[]),
-      CAST(CAST({t_meta} AS text) AS text[]), CAST(CAST({t_pending} AS text) AS text[]),
-      CAST(CAST({t_rev} AS text) AS text[]), CAST(CAST({t_exp} AS text) AS timestamptz[]),
-      CAST(CAST({t_keys} AS text) AS text[]))
-      AS x(t_id, t_type, t_code, t_ref, t_meta, t_pending, t_rev, t_exp, t_keys)
-), p AS (
-  INSERT INTO ledger_postings
-    (transfer_id, leg, account_id, amount, currency, pending, account_seq, balance_after, created_at)
-  SELECT *, {now} FROM unnest(CAST(CAST({p_0} AS text) AS text[]), CAST(CAST({p_1} AS text) AS smallint[]),
-      CAST(CAST({p_2} AS text) AS bigint[]), CAST(CAST({p_3} AS text) AS bigint[]),
-      CAST(CAST({p_4} AS text) AS text[]), CAST(CAST({p_5} AS text) AS boolean[]),
-      CAST(CAST({p_6} AS text) AS bigint[]), CAST(CAST({p_7} AS text) AS bigint[]))
-), h AS (
-  INSERT INTO ledger_open_holds (hold_id, expires_at)
-  SELECT * FROM unnest(CAST(CAST({h_id} AS text) AS text[]), CAST(CAST({h_exp} AS text) AS timestamptz[]))
-)"""
-_WRITE_NAMES = ("t_id", "t_type", "t_code", "t_ref", "t_meta", "t_pending", "t_rev", "t_exp", "t_keys",
-                *(f"p_{i}" for i in range(8)), "h_id", "h_exp")
-_ACCOUNT_ARRAYS = ("a_id", "a_dp", "a_cp", "a_dpn", "a_cpn", "a_ver")
-
-#: Locking path (rows already locked FOR UPDATE): one statement writes the whole batch.
-_PG_WRITE = text(
-    "WITH " + _PG_INSERTS.format(now="CAST(:now AS timestamptz)", **{n: f":{n}" for n in _WRITE_NAMES})
-    + """, d AS (
-  DELETE FROM ledger_open_holds WHERE hold_id = ANY(CAST(CAST(:d_id AS text) AS text[]))
-)
-UPDATE ledger_accounts AS a
-   SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpn,
-       credits_pending = v.cpn, version = v.ver
-  FROM unnest(CAST(CAST(:a_id AS text) AS bigint[]), CAST(CAST(:a_dp AS text) AS bigint[]),
-      CAST(CAST(:a_cp AS text) AS bigint[]), CAST(CAST(:a_dpn AS text) AS bigint[]),
-      CAST(CAST(:a_cpn AS text) AS bigint[]), CAST(CAST(:a_ver AS text) AS bigint[]))
-    AS v(id, dp, cp, dpn, cpn, ver)
- WHERE a.id = v.id
-"""
-)
-
-
-def _optimistic_sql() -> str:
-    """Optimistic path: no row locks taken up front, no read of existing ids.
-
-    One autocommit statement (so one round trip, and durable when it returns) writes the
-    batch and moves every account it was decided on from exactly the state it was decided
-    on (counters, version, not frozen) to the new one. ``ledger_require_fresh`` aborts the
-    whole statement (SQLSTATE 40001) unless every account matched and no refused command's
-    id is already stored; a stored id among the written ones fails the primary key (23505).
-    Either way nothing is written and the caller redoes the batch on the locking path.
-    While an earlier batch of ours still holds an account row, the UPDATE waits for its
-    commit and re-checks the row (READ COMMITTED), so batches decided one after another
-    on cached state can be in flight together.
-    """
-    names = {n: f"${i}" for i, n in enumerate(_WRITE_NAMES, start=2)}
-    k = len(_WRITE_NAMES) + 2
-    acc = [f"CAST(CAST(${k + i} AS text) AS bigint[])" for i in range(11)]
-    return (
-        "WITH v AS MATERIALIZED (SELECT * FROM unnest(" + ", ".join(acc) + ")\n"
-        "    AS v(id, dp, cp, dpn, cpn, ver, odp, ocp, odpn, ocpn, over)\n"
-        "), u AS (\n"
-        "  UPDATE ledger_accounts AS a\n"
-        "     SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpn,\n"
-        "         credits_pending = v.cpn, version = v.ver\n"
-        "    FROM v\n"
-        "   WHERE a.id = v.id AND a.debits_posted = v.odp AND a.credits_posted = v.ocp\n"
-        "     AND a.debits_pending = v.odpn AND a.credits_pending = v.ocpn AND a.version = v.over\n"
-        "     AND NOT a.frozen\n"
-        "  RETURNING 1\n"
-        "), " + _PG_INSERTS.format(now="CAST($1 AS timestamptz)", **names).lstrip()
-        + f"\nSELECT ledger_require_fresh((SELECT count(*) FROM u) = ${k + 11} AND NOT EXISTS ("
-        f"SELECT 1 FROM ledger_transfers WHERE id IN (SELECT unnest(CAST(CAST(${k + 12} AS text) AS text[])))))"
-    )
-
-
-_PG_OPTIMISTIC = _optimistic_sql()
-_PG_READ_ACCOUNTS = (f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts "
-                     "WHERE code IN (SELECT unnest(CAST(CAST($1 AS text) AS text[])))")
-#: Accounts kept in the optimistic path's cache at most (then it starts afresh).
-_CACHE_MAX = 200_000
-
-
-def _int_lit(values: Sequence[int]) -> str:
-    # repr of a list of ints is built in C; "{1, 2}" is a valid array literal
-    return "{" + repr(list(values))[1:-1] + "}"
-
-
-def _text_lit(values: Sequence[str | None]) -> str | None:
-    """A text[] literal; None when every value is NULL (or empty: see ``_PG_INSERTS``)."""
-    if not values:
-        return "{}"
-    try:
-        raw = "".join(values)  # type: ignore[arg-type]
-    except TypeError:  # some NULLs
-        if all(v is None for v in values):
-            return None
-        return "{" + ",".join("NULL" if v is None else _quote(v) for v in values) + "}"
-    if not raw and values:
-        return None
-    if '"' in raw or "\\" in raw:
-        return "{" + ",".join(_quote(v) for v in values) + "}"  # type: ignore[arg-type]
-    return '{"' + '","'.join(values) + '"}'  # type: ignore[arg-type]
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _ts_lit(values: Sequence[datetime | None]) -> str | None:
-    if all(v is None for v in values):
-        return None
-    return "{" + ",".join("NULL" if v is None else f'"{v.isoformat()}"' for v in values) + "}"
-
-
-def posting_keys(out: Outcome) -> list[str]:
-    """Per new transfer, in order: "account_id:account_seq" of each of its postings."""
-    keys: dict[str, list[str]] = {}
-    for p in out.postings:
-        keys.setdefault(p[0], []).append(f"{p[2]}:{p[6]}")
-    return [" ".join(keys.get(t.id, ())) for t in out.transfers]
-
-
-def _parse_keys(value: str) -> list[tuple[int, int]]:
-    pairs = []
-    for item in value.split():
-        acc, seq = item.split(":")
-        pairs.append((int(acc), int(seq)))
-    return pairs
-
-
-def _write_params(out: Outcome) -> dict[str, str | None]:
-    """The literals for ``_PG_INSERTS`` (transfers, postings, new holds) of an outcome."""
-    ts = out.transfers
-    new_holds = [t for t in ts if t.type is TransferType.PENDING]
-    refs = [t.reference for t in ts]
-    params: dict[str, str | None] = {
-        "t_id": _text_lit([t.id for t in ts]) or "{}",
-        "t_type": _text_lit([t.type.value for t in ts]) or "{}",
-        "t_code": _text_lit([t.code for t in ts]) or "{}",
-        "t_ref": _text_lit(refs),
-        "t_meta": _text_lit([metadata_json(t.metadata) for t in ts]),
-        "t_pending": _text_lit([t.pending_id for t in ts]),
-        "t_rev": _text_lit([t.reversal_of for t in ts]),
-        "t_exp": _ts_lit([t.expires_at for t in ts]),
-        "t_keys": _text_lit(posting_keys(out)),
-        "h_id": _text_lit([t.id for t in new_holds]) or "{}",
-        "h_exp": _ts_lit([t.expires_at for t in new_holds]),
-    }
-    if out.postings:
-        cols = list(zip(*out.postings, strict=True))
-        params["p_0"] = _text_lit(cols[0]) or "{}"
-        params["p_4"] = _text_lit(cols[4]) or "{}"
-        params["p_5"] = "{" + ",".join(["t" if b else "f" for b in cols[5]]) + "}"
-        for i in (1, 2, 3, 6, 7):
-            params[f"p_{i}"] = _int_lit(cols[i])
-    else:
-        params.update({f"p_{i}": "{}" for i in range(8)})
-    return params
-
-
-class StaleCache(Exception):
-    """The optimistic path wrote nothing; ``again``: decide afresh on the optimistic path,
-    otherwise the batch goes to the locking path."""
-
-    def __init__(self, reason: str, *, again: bool = False) -> None:
-        super().__init__(reason)
-        self.again = again
-
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every time in mobipay is aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
+__all__ = ["AccountSpec", "LedgerStore", "StaleCache"]
 
 def _by_id(acc: AccountState) -> int:
     return acc.id
-
-
-def _account_state(row: Any) -> AccountState:
-    return AccountState(
-        id=row[0], code=row[1], kind=AccountKind(row[2]), currency=row[3],
-        debits_must_not_exceed_credits=bool(row[4]), credits_must_not_exceed_debits=bool(row[5]),
-        credit_limit=row[6], frozen=bool(row[7]), debits_posted=row[8], credits_posted=row[9],
-        debits_pending=row[10], credits_pending=row[11], version=row[12],
-    )
 
 
 class LedgerStore:
@@ -462,12 +157,12 @@ class LedgerStore:
         if not wanted:
             return {}
         rows = await conn.execute(
-            text(f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts WHERE code IN :codes").bindparams(
+            text(f"SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE code IN :codes").bindparams(
                 bindparam("codes", expanding=True)
             ),
             {"codes": wanted},
         )
-        return {row[1]: _account_state(row) for row in rows}
+        return {row[1]: account_state(row) for row in rows}
 
     async def set_frozen(self, conn: AsyncConnection, code: str, frozen: bool) -> None:
         self.cache.pop(code, None)
@@ -531,16 +226,16 @@ class LedgerStore:
             codes.update(leg.account for leg in cmd.legs)
         absent: set[str] = set()  # codes the last read found no account for
         while missing := [c for c in codes if c not in cache and c not in absent]:
-            if len(cache) > _CACHE_MAX:
+            if len(cache) > CACHE_MAX:
                 cache.clear()
             # A committed read is only current once our own batches on these accounts settled.
             await self._wait_settled(missing)
-            rows = await drv.fetch(_PG_READ_ACCOUNTS, _text_lit(sorted(missing)))
+            rows = await drv.fetch(PG_READ_ACCOUNTS, text_lit(sorted(missing)))
             if any(c in self.in_flight for c in missing):
                 continue  # another batch took some of them meanwhile: read again after it
             for row in rows:  # never overwrite: a cached entry may include in-flight batches
                 if row[1] not in cache:
-                    cache[row[1]] = _account_state(row)
+                    cache[row[1]] = account_state(row)
             absent = set(missing).difference(row[1] for row in rows)
             # and round again: the cache may have been emptied while we read
         # From here until this batch is queued behind the previous one, no await: batches
@@ -564,14 +259,14 @@ class LedgerStore:
         ok = False
         try:
             refused = [r.id for r in outcome.results if r.error is not None]
-            params = _write_params(outcome)
+            params = write_params(outcome)
             old = list(zip(*before, strict=True)) if before else [()] * 5
-            args = [now, *(params[n] for n in _WRITE_NAMES),
-                    _int_lit([a.id for a in accs]),
-                    _int_lit([a.debits_posted for a in accs]), _int_lit([a.credits_posted for a in accs]),
-                    _int_lit([a.debits_pending for a in accs]), _int_lit([a.credits_pending for a in accs]),
-                    _int_lit([a.version for a in accs]),
-                    *(_int_lit(col) for col in old), len(accs), _text_lit(refused)]
+            args = [now, *(params[n] for n in WRITE_NAMES),
+                    int_lit([a.id for a in accs]),
+                    int_lit([a.debits_posted for a in accs]), int_lit([a.credits_posted for a in accs]),
+                    int_lit([a.debits_pending for a in accs]), int_lit([a.credits_pending for a in accs]),
+                    int_lit([a.version for a in accs]),
+                    *(int_lit(col) for col in old), len(accs), text_lit(refused)]
             # Statements go to the server strictly one after another (on different
             # connections a later one could overtake an earlier one and find the state it
             # builds on not there yet); Python decides the next batch meanwhile.
@@ -580,7 +275,7 @@ class LedgerStore:
             if self._generation != generation:  # an earlier batch failed: ours built on it
                 raise StaleCache("an earlier batch was refused", again=True)
             try:
-                await drv.fetchval(_PG_OPTIMISTIC, *args)
+                await drv.fetchval(PG_OPTIMISTIC, *args)
             except asyncpg.PostgresError as exc:
                 raise StaleCache(str(exc)) from exc
             ok = True
@@ -601,13 +296,13 @@ class LedgerStore:
         if not codes:
             return {}
         if self.dialect == "postgresql":
-            rows = await conn.execute(_PG_LOCK, {"codes": _text_lit(sorted(codes))})
-            return {row[1]: _account_state(row) for row in rows}
+            rows = await conn.execute(PG_LOCK, {"codes": text_lit(sorted(codes))})
+            return {row[1]: account_state(row) for row in rows}
         return await self.get_accounts(conn, codes)  # SQLite: BEGIN IMMEDIATE already serialises
 
     async def _existing_ids(self, conn: AsyncConnection, ids: list[str]) -> list[str]:
         if self.dialect == "postgresql":
-            return [r[0] for r in await conn.execute(_PG_EXISTING, {"ids": _text_lit(ids)})]
+            return [r[0] for r in await conn.execute(PG_EXISTING, {"ids": text_lit(ids)})]
         rows = await conn.execute(select(transfers.c.id).where(transfers.c.id.in_(ids)))
         return [r[0] for r in rows]
 
@@ -616,14 +311,14 @@ class LedgerStore:
         resolved = [t.pending_id for t in out.transfers if t.pending_id is not None]
         if self.dialect == "postgresql":
             accs = list(out.touched.values())
-            await conn.execute(_PG_WRITE, {
-                **_write_params(out), "now": now, "d_id": _text_lit(resolved),
-                "a_id": _int_lit([a.id for a in accs]),
-                "a_dp": _int_lit([a.debits_posted for a in accs]),
-                "a_cp": _int_lit([a.credits_posted for a in accs]),
-                "a_dpn": _int_lit([a.debits_pending for a in accs]),
-                "a_cpn": _int_lit([a.credits_pending for a in accs]),
-                "a_ver": _int_lit([a.version for a in accs]),
+            await conn.execute(PG_WRITE, {
+                **write_params(out), "now": now, "d_id": text_lit(resolved),
+                "a_id": int_lit([a.id for a in accs]),
+                "a_dp": int_lit([a.debits_posted for a in accs]),
+                "a_cp": int_lit([a.credits_posted for a in accs]),
+                "a_dpn": int_lit([a.debits_pending for a in accs]),
+                "a_cpn": int_lit([a.credits_pending for a in accs]),
+                "a_ver": int_lit([a.version for a in accs]),
             })
             return
         # SQLite: postings first, then their transfers; the trigger on the transfer insert
@@ -665,7 +360,7 @@ class LedgerStore:
             return {}
         rows = (await conn.execute(select(transfers).where(transfers.c.id.in_(wanted)))).all()
         legs: dict[str, list[tuple[int, Leg]]] = {}
-        pairs = [pair for r in rows for pair in _parse_keys(r.posting_keys)]
+        pairs = [pair for r in rows for pair in parse_keys(r.posting_keys)]
         if pairs:
             prow = await conn.execute(
                 select(postings.c.transfer_id, postings.c.leg, postings.c.amount, postings.c.currency,
@@ -682,8 +377,8 @@ class LedgerStore:
                 id=r.id, type=TransferType(r.type), code=r.code,
                 legs=tuple(leg for _, leg in sorted(legs.get(r.id, []), key=lambda x: x[0])),
                 reference=r.reference, metadata=json.loads(r.metadata) if r.metadata else None,
-                created_at=_utc(r.created_at) or datetime.now(UTC), pending_id=r.pending_id,
-                reversal_of=r.reversal_of, expires_at=_utc(r.expires_at),
+                created_at=utc(r.created_at) or datetime.now(UTC), pending_id=r.pending_id,
+                reversal_of=r.reversal_of, expires_at=utc(r.expires_at),
             )
         return found
 
@@ -718,7 +413,7 @@ class LedgerStore:
         out = []
         for r in rows:
             item = dict(r._mapping)
-            item["created_at"] = _utc(item["created_at"])
+            item["created_at"] = utc(item["created_at"])
             item["pending"] = bool(item["pending"])
             out.append(item)
         return out
@@ -776,8 +471,8 @@ class LedgerStore:
         return {k: (v[0], v[1], v[2], v[3], v[4]) for k, v in result.items()}
 
     async def all_accounts(self, conn: AsyncConnection) -> list[AccountState]:
-        rows = await conn.execute(text(f"SELECT {_ACCOUNT_COLS} FROM ledger_accounts ORDER BY id"))
-        return [_account_state(r) for r in rows]
+        rows = await conn.execute(text(f"SELECT {ACCOUNT_COLS} FROM ledger_accounts ORDER BY id"))
+        return [account_state(r) for r in rows]
 
     async def unbalanced_transfers(self, conn: AsyncConnection, limit: int = 20) -> list[tuple[str, str, int]]:
         rows = await conn.execute(

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import mobipay.ledger.store  # registers the ledger tables with the metadata
+import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.platform.outbox  # noqa: F401  (registers the outbox tables)
 from mobipay.platform.db import metadata
 
