@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mobipay.kernel.errors import MobipayError
+from mobipay.ledger.decide import decide
 from mobipay.ledger.model import (
     AccountKind,
     AccountState,
@@ -18,7 +19,6 @@ from mobipay.ledger.model import (
     Transfer,
     TransferType,
     VoidPending,
-    decide,
     validate,
 )
 

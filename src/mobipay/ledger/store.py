@@ -2,7 +2,7 @@
 
 The write path is set-based: for a whole batch it takes the account row locks in one
 statement (sorted by id, so concurrent batches cannot deadlock), lets
-:func:`mobipay.ledger.model.decide` work in memory, then writes every transfer, every
+:func:`mobipay.ledger.decide.decide` work in memory, then writes every transfer, every
 posting and one netted update per touched account. On PostgreSQL that is one statement
 (``unnest`` arrays into data-modifying CTEs); on SQLite, ``executemany`` calls inside the
 single ``BEGIN IMMEDIATE`` writer transaction.
@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.ledger import errors as E
+from mobipay.ledger.decide import decide
 from mobipay.ledger.model import (
     POSTING_COLUMNS,
     AccountState,
@@ -49,7 +50,6 @@ from mobipay.ledger.model import (
     TransferType,
     VoidPending,
     accounts_named,
-    decide,
     metadata_json,
 )
 from mobipay.ledger.pg_batch import (
