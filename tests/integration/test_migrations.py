@@ -1,0 +1,30 @@
+"""Migrations run forwards and backwards on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import inspect
+
+from mobipay.platform.db import Database
+from mobipay.platform.migrate import downgrade, upgrade
+
+TABLES = {"ledger_accounts", "ledger_transfers", "ledger_postings", "ledger_open_holds", "outbox_messages",
+          "outbox_consumed"}
+
+
+async def _tables(url: str) -> set[str]:
+    db = Database(url)
+    async with db.engine.connect() as conn:
+        names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    await db.dispose()
+    return names - {"alembic_version"}
+
+
+def test_upgrade_downgrade_upgrade(db_url: str) -> None:
+    assert TABLES <= asyncio.run(_tables(db_url))  # the fixture's database is migrated
+    downgrade(db_url, "base")
+    assert asyncio.run(_tables(db_url)) == set()
+    upgrade(db_url)
+    assert TABLES <= asyncio.run(_tables(db_url))
+    upgrade(db_url)  # at head already: nothing to do, no error
