@@ -22,9 +22,9 @@ async def _tables(url: str) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:
-    assert TABLES <= asyncio.run(_tables(db_url))  # the fixture's database is migrated
+    assert asyncio.run(_tables(db_url)) >= TABLES  # the fixture's database is migrated
     downgrade(db_url, "base")
     assert asyncio.run(_tables(db_url)) == set()
     upgrade(db_url)
-    assert TABLES <= asyncio.run(_tables(db_url))
+    assert asyncio.run(_tables(db_url)) >= TABLES
     upgrade(db_url)  # at head already: nothing to do, no error
