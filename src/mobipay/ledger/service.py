@@ -88,6 +88,10 @@ class Ledger:
     async def open_account(self, spec: AccountSpec) -> AccountState:
         return await self.db.run(lambda conn: self.store.open_account(conn, spec, self.clock.now()))
 
+    async def open_account_in(self, conn: AsyncConnection, spec: AccountSpec) -> AccountState:
+        """Open an account inside the caller's transaction (its unit of work)."""
+        return await self.store.open_account(conn, spec, self.clock.now())
+
     async def open_accounts(self, specs: Sequence[AccountSpec]) -> list[AccountState]:
         async def work(conn: AsyncConnection) -> list[AccountState]:
             now = self.clock.now()

@@ -8,6 +8,7 @@ points (the HTTP app, the CLI, the worker, tests) call :func:`build` and get a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -17,12 +18,26 @@ from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.uow import UnitOfWorkRunner
+from mobipay.wallet.reference_data import number_segments
+from mobipay.wallet.service import WalletService
+
+#: Payload keys whose values never reach a log (one-time codes, PINs, secrets).
+SECRET_KEYS = frozenset({"code", "otp", "pin", "password", "secret", "token"})
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with every secret-named field replaced by ``***``."""
+    if isinstance(value, dict):
+        return {k: "***" if k.lower() in SECRET_KEYS else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
 
 
 async def _log_handler(message: Message) -> None:
     """Default delivery for topics whose real adapter comes later (e.g. SMS to the console)."""
     structlog.get_logger("mobipay.outbox").info(
-        "outbox.delivered_to_log", topic=message.topic, key=message.key, payload=message.payload
+        "outbox.delivered_to_log", topic=message.topic, key=message.key, payload=redact(message.payload)
     )
 
 
@@ -35,6 +50,7 @@ class Container:
     clock: Clock
     ledger: Ledger
     uow: UnitOfWorkRunner
+    wallet: WalletService
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
     def outbox_worker(self) -> OutboxWorker:
@@ -55,6 +71,11 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
     ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
-    handlers: dict[str, list[Handler]] = {"sms.send": [_log_handler], "demo.welcome": [_log_handler]}
-    return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=UnitOfWorkRunner(db, clock, ledger),
+    handlers: dict[str, list[Handler]] = {
+        "sms.send": [_log_handler],  # the channels issue puts Kannel behind this topic
+        "wallet.user_registered": [_log_handler],
+    }
+    uow = UnitOfWorkRunner(db, clock, ledger)
+    wallet = WalletService(uow, number_segments(), settings.secret_key.get_secret_value().encode())
+    return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      handlers=handlers)

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mobipay.kernel.clock import Clock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.events import Event
-from mobipay.ledger.model import Command, Result
-from mobipay.ledger.service import Ledger
+from mobipay.ledger.model import AccountState, Command, Result
+from mobipay.ledger.service import AccountSpec, Ledger
 from mobipay.platform.db import Database
 from mobipay.platform.observability import USE_CASES
 from mobipay.platform.outbox import emit
@@ -39,6 +39,10 @@ class UnitOfWork:
     async def post(self, commands: Sequence[Command]) -> list[Result]:
         """Move money in this transaction (refusals come back as results, not exceptions)."""
         return await self.ledger.post_in(self.conn, commands)
+
+    async def open_account(self, spec: AccountSpec) -> AccountState:
+        """Open a ledger account in this transaction (idempotent for the same attributes)."""
+        return await self.ledger.open_account_in(self.conn, spec)
 
     async def emit(self, event: Event) -> str:
         """Record an event for the outbox worker; it exists only if this transaction commits."""

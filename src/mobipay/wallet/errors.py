@@ -39,3 +39,39 @@ class InvalidCardNumber(MobipayError):
     code = "INVALID_CARD_NUMBER"
     status = 400
     title = "Not a valid bank card number"
+
+
+class OtpInvalid(MobipayError):
+    code = "OTP_INVALID"
+    status = 422
+    title = "The one-time code is wrong"
+
+
+class OtpExpired(MobipayError):
+    code = "OTP_EXPIRED"
+    status = 422
+    title = "The one-time code has expired; ask for a new one"
+
+
+class OtpAttemptsExceeded(MobipayError):
+    code = "OTP_ATTEMPTS_EXCEEDED"
+    status = 429
+    title = "Too many wrong codes; ask for a new one"
+
+
+class OtpResendTooSoon(MobipayError):
+    code = "OTP_RESEND_TOO_SOON"
+    status = 429
+    title = "A code was sent moments ago; wait before asking again"
+
+
+class UserExists(MobipayError):
+    code = "USER_EXISTS"
+    status = 409
+    title = "This number is already registered"
+
+
+class UserNotFound(MobipayError):
+    code = "USER_NOT_FOUND"
+    status = 404
+    title = "No subscriber with this number"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import enum
+import hmac
 import itertools
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from mobipay.wallet import errors as E
 
@@ -174,3 +175,71 @@ def check_card_number(number: object) -> str:
     if total % 10:
         raise E.InvalidCardNumber("the card number's check digit does not match (a typo?)", field="card_number")
     return digits
+
+
+class OtpPurpose(enum.StrEnum):
+    REGISTER = "register"
+    LOGIN = "login"
+    RESET_PIN = "reset_pin"
+
+
+@dataclass(frozen=True, slots=True)
+class OtpPolicy:
+    """How one-time codes behave; values come from settings."""
+
+    length: int = 6
+    ttl_s: int = 300
+    max_attempts: int = 5
+    resend_after_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class OtpChallenge:
+    """A code sent to a number for a purpose, as stored (the code itself only as a hash)."""
+
+    id: str
+    msisdn: str
+    purpose: OtpPurpose
+    code_hash: str
+    sent_at: datetime
+    expires_at: datetime
+    attempts: int
+    consumed: bool
+
+
+def check_resend(last: OtpChallenge | None, now: datetime, policy: OtpPolicy) -> None:
+    """Refuse a new code while the last one for the same number and purpose is fresh."""
+    if last is not None and not last.consumed and (now - last.sent_at).total_seconds() < policy.resend_after_s:
+        wait = policy.resend_after_s - int((now - last.sent_at).total_seconds())
+        raise E.OtpResendTooSoon(f"try again in {wait} s", retry_after_s=wait)
+
+
+def check_otp(challenge: OtpChallenge | None, code_hash: str, now: datetime, policy: OtpPolicy) -> None:
+    """Judge one attempt at a challenge; the caller counts the attempt whatever the answer.
+
+    Codes are compared as hashes in constant time. A used, expired or exhausted challenge
+    refuses even the right code.
+    """
+    if challenge is None or challenge.consumed:
+        raise E.OtpInvalid("no code is waiting for this number; ask for one", field="code")
+    if challenge.attempts >= policy.max_attempts:
+        raise E.OtpAttemptsExceeded(f"{policy.max_attempts} wrong codes; ask for a new one", field="code")
+    if now >= challenge.expires_at:
+        raise E.OtpExpired("the code has expired; ask for a new one", field="code")
+    if not hmac.compare_digest(challenge.code_hash, code_hash):
+        left = policy.max_attempts - challenge.attempts - 1
+        raise E.OtpInvalid(f"wrong code, {left} tries left", field="code", tries_left=left)
+
+
+class UserStatus(enum.StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class KycTier(enum.IntEnum):
+    """Real-name tiers after the PBoC payment-account classes (I: number only)."""
+
+    TIER_1 = 1
+    TIER_2 = 2
+    TIER_3 = 3

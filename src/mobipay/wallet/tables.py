@@ -1,0 +1,34 @@
+"""Wallet tables: subscribers and the one-time codes sent to them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, SmallInteger, String, Table
+
+from mobipay.platform.db import metadata
+
+users = Table(
+    "wallet_users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("msisdn", String(16), nullable=False, unique=True),
+    Column("operator", String(16), nullable=False),
+    Column("virtual_operator", Boolean, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("tier", SmallInteger, nullable=False),
+    Column("account_code", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+otps = Table(
+    "wallet_otps",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("msisdn", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256: the code itself is never stored
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("consumed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_wallet_otps_latest", "msisdn", "purpose", "sent_at"),
+)
