@@ -75,3 +75,27 @@ class UserNotFound(MobipayError):
     code = "USER_NOT_FOUND"
     status = 404
     title = "No subscriber with this number"
+
+
+class PinNotSet(MobipayError):
+    code = "PIN_NOT_SET"
+    status = 409
+    title = "No payment PIN has been set yet"
+
+
+class PinAlreadySet(MobipayError):
+    code = "PIN_ALREADY_SET"
+    status = 409
+    title = "A payment PIN is set already; change it with the current PIN"
+
+
+class PinIncorrect(MobipayError):
+    code = "PIN_INCORRECT"
+    status = 422
+    title = "The payment PIN is wrong"
+
+
+class PinLocked(MobipayError):
+    code = "PIN_LOCKED"
+    status = 423
+    title = "Payments are locked after too many wrong PINs"

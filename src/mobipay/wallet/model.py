@@ -13,7 +13,7 @@ import hmac
 import itertools
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from mobipay.wallet import errors as E
 
@@ -243,3 +243,38 @@ class KycTier(enum.IntEnum):
     TIER_1 = 1
     TIER_2 = 2
     TIER_3 = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PinPolicy:
+    """Wrong PINs before payments lock, and the lockout, which doubles each time."""
+
+    max_failures: int = 5
+    first_lockout_s: int = 15 * 60
+    max_lockout_s: int = 24 * 3600
+
+    def lockout_s(self, previous_lockouts: int) -> int:
+        return min(self.max_lockout_s, self.first_lockout_s << previous_lockouts)
+
+
+@dataclass(frozen=True, slots=True)
+class PinState:
+    failures: int
+    lockouts: int
+    locked_until: datetime | None
+
+
+def check_not_locked(state: PinState, now: datetime) -> None:
+    if state.locked_until is not None and now < state.locked_until:
+        minutes = max(1, int((state.locked_until - now).total_seconds() + 59) // 60)
+        raise E.PinLocked(f"try again in {minutes} min, or reset the PIN with an SMS code",
+                          retry_after_s=int((state.locked_until - now).total_seconds()))
+
+
+def after_failure(state: PinState, now: datetime, policy: PinPolicy) -> PinState:
+    """The state after one more wrong PIN: locked (for longer each time) at the limit."""
+    failures = state.failures + 1
+    if failures < policy.max_failures:
+        return PinState(failures, state.lockouts, None)
+    until = now + timedelta(seconds=policy.lockout_s(state.lockouts))
+    return PinState(0, state.lockouts + 1, until)

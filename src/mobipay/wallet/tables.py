@@ -32,3 +32,14 @@ otps = Table(
     Column("consumed_at", DateTime(timezone=True), nullable=True),
     Index("ix_wallet_otps_latest", "msisdn", "purpose", "sent_at"),
 )
+
+pins = Table(
+    "wallet_pins",
+    metadata,
+    Column("user_id", String(40), primary_key=True),
+    Column("pin_hash", String(200), nullable=False),  # argon2id, with its parameters and salt
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

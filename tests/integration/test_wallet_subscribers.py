@@ -1,11 +1,13 @@
-"""Registration by SMS one-time code, on SQLite and PostgreSQL: the code travels only
-through the outbox, wrong/late/used codes change nothing, the wallet opens in the ledger."""
+"""Subscribers on SQLite and PostgreSQL: registration by SMS one-time code (the code travels
+only through the outbox; wrong, late or used codes change nothing; the wallet opens in the
+ledger) and the payment PIN (argon2id, weak PINs refused, growing lockout)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select, text
 
 from mobipay.kernel.clock import ManualClock
@@ -112,3 +114,53 @@ def test_codes_never_reach_the_log() -> None:
                "nested": [{"pin": "739154"}]}
     assert redact(payload) == {"to": "+8613800138000", "template": "otp.register",
                                "params": {"code": "***", "minutes": 5}, "nested": [{"pin": "***"}]}
+
+
+async def registered(wallet: WalletService, db: Database, number: str) -> str:
+    sent = await wallet.request_otp(number, OtpPurpose.REGISTER)
+    await wallet.register(number, (await sent_codes(db, sent.msisdn))[-1])
+    return sent.msisdn
+
+
+@pytest.fixture
+def fast_wallet(db: Database, ledger: Ledger, clock: ManualClock) -> WalletService:
+    """argon2id with test-sized parameters (the real ones cost ~40 ms a hash)."""
+    return WalletService(UnitOfWorkRunner(db, clock, ledger), number_segments(), b"test-secret",
+                         pin_hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+async def test_pin_set_verify_change(fast_wallet: WalletService, db: Database) -> None:
+    msisdn = await registered(fast_wallet, db, "13800138000")
+    assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_NOT_SET"
+    assert await refused(fast_wallet.set_pin(msisdn, "123456")) == "WEAK_PIN"
+    assert await refused(fast_wallet.set_pin(msisdn, "138000")) == "WEAK_PIN"  # the number's last six
+    await fast_wallet.set_pin(msisdn, "739154")
+    async with db.begin() as conn:
+        stored = (await conn.execute(text("SELECT pin_hash FROM wallet_pins"))).scalar_one()
+    assert stored.startswith("$argon2id$") and "739154" not in stored
+    await fast_wallet.verify_pin(msisdn, "739154")
+    assert await refused(fast_wallet.set_pin(msisdn, "482915")) == "PIN_ALREADY_SET"
+    assert await refused(fast_wallet.change_pin(msisdn, "000001", "482915")) == "PIN_INCORRECT"
+    await fast_wallet.change_pin(msisdn, "739154", "482915")
+    await fast_wallet.verify_pin(msisdn, "482915")
+    assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_INCORRECT"
+    for bad in ("12ab56", "7391545", ""):
+        assert await refused(fast_wallet.verify_pin(msisdn, bad)) == "INVALID_PIN"
+
+
+async def test_wrong_pins_lock_payments_for_longer_each_time(
+    fast_wallet: WalletService, db: Database, clock: ManualClock
+) -> None:
+    msisdn = await registered(fast_wallet, db, "13900139000")
+    await fast_wallet.set_pin(msisdn, "739154")
+    codes = [await refused(fast_wallet.verify_pin(msisdn, "111112")) for _ in range(5)]
+    assert codes == ["PIN_INCORRECT"] * 4 + ["PIN_LOCKED"]
+    assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_LOCKED"  # even the right one
+    clock.advance(15 * 60)
+    await fast_wallet.verify_pin(msisdn, "739154")  # unlocked after 15 minutes
+    codes = [await refused(fast_wallet.verify_pin(msisdn, "111112")) for _ in range(5)]
+    assert codes[-1] == "PIN_LOCKED"
+    clock.advance(15 * 60)
+    assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_LOCKED"  # second lockout: 30 min
+    clock.advance(15 * 60)
+    await fast_wallet.verify_pin(msisdn, "739154")
