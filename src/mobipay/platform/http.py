@@ -25,6 +25,7 @@ from mobipay.ledger import api as ledger_api
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
+from mobipay.wallet import api as wallet_api
 
 log = structlog.get_logger(__name__)
 PROBLEM = "application/problem+json"
@@ -59,7 +60,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MobipayError)
     async def _mobipay_error(request: Request, exc: MobipayError) -> JSONResponse:
         errors = [{"field": exc.field, "code": exc.code}] if exc.field else None
-        return problem(request, exc.status, exc.code, exc.title, exc.detail, errors)
+        retry = exc.extra.get("retry_after_s")
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+        return problem(request, exc.status, exc.code, exc.title, exc.detail, errors, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,4 +145,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ledger_api.router)
+    app.include_router(wallet_api.router)
     return app
