@@ -66,3 +66,58 @@ def test_bad_otp_requests(client: TestClient, body: dict[str, object], status: i
     r = client.post("/v1/otp", json=body)
     assert r.status_code == status and r.json()["code"] == code
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def signed_up(client: TestClient, db_url: str, number: str = "13900139000") -> None:
+    assert client.post("/v1/otp", json={"msisdn": number}).status_code == 202
+    assert client.post("/v1/users", json={"msisdn": number, "code": last_code(db_url)}).status_code == 201
+
+
+def login_by_sms(client: TestClient, db_url: str, number: str, device: str) -> dict[str, str]:
+    assert client.post("/v1/otp", json={"msisdn": number, "purpose": "login"}).status_code == 202
+    r = client.post("/v1/sessions", json={"msisdn": number, "code": last_code(db_url), "device_id": device,
+                                          "device_name": f"phone {device}"})
+    assert r.status_code == 201, r.text
+    body: dict[str, str] = r.json()
+    return body
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def test_sessions_pin_and_devices(client: TestClient, db_url: str) -> None:
+    signed_up(client, db_url)
+    phone = login_by_sms(client, db_url, "13900139000", "d1")
+    me = client.get("/v1/me", headers=bearer(phone))
+    assert me.status_code == 200 and me.json()["balance"] == {"amount": 0, "currency": "CNY"}
+    assert client.get("/v1/me").json()["code"] == "SESSION_INVALID"
+    assert client.get("/v1/me", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+    r = client.put("/v1/me/pin", headers=bearer(phone), json={"pin": "123456"})
+    assert r.status_code == 422 and r.json()["code"] == "WEAK_PIN"
+    assert client.put("/v1/me/pin", headers=bearer(phone), json={"pin": "739154"}).status_code == 204
+    r = client.put("/v1/me/pin", headers=bearer(phone), json={"pin": "482915"})
+    assert r.status_code == 409 and r.json()["code"] == "PIN_ALREADY_SET"
+
+    tablet = client.post("/v1/sessions", json={"msisdn": "13900139000", "pin": "739154", "device_id": "d2"})
+    assert tablet.status_code == 201
+    tablet_tokens = tablet.json()
+    both = client.get("/v1/sessions", headers=bearer(phone)).json()
+    assert [(d["device_id"], d["current"]) for d in both] == [("d1", True), ("d2", False)]
+    r = client.post("/v1/sessions", json={"msisdn": "13900139000", "pin": "111112", "device_id": "d3"})
+    assert r.status_code == 422 and r.json()["code"] == "PIN_INCORRECT"
+    r = client.post("/v1/sessions", json={"msisdn": "13900139000", "device_id": "d3"})
+    assert r.status_code == 400 and r.json()["code"] == "LOGIN_METHOD_REQUIRED"
+
+    # refresh rotates; the old refresh token used again revokes the session (it was copied)
+    rotated = client.post("/v1/sessions/refresh", json={"refresh_token": tablet_tokens["refresh_token"]})
+    assert rotated.status_code == 200 and rotated.json()["access_token"] != tablet_tokens["access_token"]
+    assert client.get("/v1/me", headers=bearer(tablet_tokens)).status_code == 401  # old access token
+    assert client.get("/v1/me", headers=bearer(rotated.json())).status_code == 200
+    stolen = client.post("/v1/sessions/refresh", json={"refresh_token": tablet_tokens["refresh_token"]})
+    assert stolen.status_code == 401 and "revoked" in stolen.json()["detail"]
+    assert client.get("/v1/me", headers=bearer(rotated.json())).status_code == 401
+
+    assert client.delete("/v1/sessions", headers=bearer(phone)).status_code == 204  # everywhere
+    assert client.get("/v1/me", headers=bearer(phone)).status_code == 401

@@ -1,7 +1,9 @@
-"""Wallet HTTP API (``/v1``), so far: ask for a one-time code, register with it.
+"""Wallet HTTP API (``/v1``), so far: one-time codes, sign-up, sessions, the subscriber's
+own profile and balance, and the payment PIN. Money movement comes next.
 
-Sessions (access and refresh tokens), the PIN endpoints and money movement come next;
-until then these two endpoints need no authentication, as a sign-up page would.
+Subscribers authenticate with ``Authorization: Bearer <access_token>`` from
+``POST /v1/sessions``; access tokens last 15 minutes and are renewed with the rotating
+refresh token (``POST /v1/sessions/refresh``).
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
-from mobipay.wallet.service import WalletService
+from mobipay.wallet.service import Principal, Tokens, WalletService
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
 
@@ -24,6 +28,18 @@ def wallet_of(request: Request) -> WalletService:
 
 
 WalletDep = Annotated[WalletService, Depends(wallet_of)]
+bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")
+
+
+async def subscriber(
+    wallet: WalletDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None:
+        raise E.SessionInvalid("send Authorization: Bearer <access_token> from POST /v1/sessions")
+    return await wallet.authenticate(credentials.credentials)
+
+
+Me = Annotated[Principal, Depends(subscriber)]
 
 
 class OtpIn(BaseModel):
@@ -65,3 +81,108 @@ async def register(body: RegisterIn, wallet: WalletDep) -> UserOut:
     user = await wallet.register(body.msisdn, body.code)
     return UserOut(id=user.id, msisdn=user.msisdn, operator=user.operator, tier=int(user.tier),
                    created_at=user.created_at)
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    msisdn: str = Field(max_length=32)
+    code: str | None = Field(default=None, max_length=12, description="SMS code (purpose login)")
+    pin: str | None = Field(default=None, max_length=12, description="Or the payment PIN")
+    device_id: str = Field(min_length=1, max_length=128)
+    device_name: str = Field(default="", max_length=128)
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class TokensOut(BaseModel):
+    session_id: str
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
+    expires_in: int
+    refresh_token: str
+
+
+class DeviceOut(BaseModel):
+    session_id: str
+    device_id: str
+    device_name: str
+    created_at: datetime
+    last_used_at: datetime
+    current: bool
+
+
+class MoneyOut(BaseModel):
+    amount: int
+    currency: str
+
+
+class MeOut(BaseModel):
+    id: str
+    msisdn: str
+    tier: int
+    balance: MoneyOut
+    available: MoneyOut
+
+
+class PinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pin: str = Field(max_length=12, description="The new 6-digit payment PIN")
+    current_pin: str | None = Field(default=None, max_length=12, description="Required to change a PIN")
+
+
+def _tokens(t: Tokens) -> TokensOut:
+    return TokensOut(session_id=t.session_id, access_token=t.access_token, expires_in=t.expires_in,
+                     refresh_token=t.refresh_token)
+
+
+@router.post("/sessions", response_model=TokensOut, status_code=201, summary="Sign in on a device")
+async def login(body: LoginIn, wallet: WalletDep) -> TokensOut:
+    return _tokens(await wallet.login(body.msisdn, device_id=body.device_id, device_name=body.device_name,
+                                      code=body.code, pin=body.pin))
+
+
+@router.post("/sessions/refresh", response_model=TokensOut, summary="Rotate the tokens of a session")
+async def refresh(body: RefreshIn, wallet: WalletDep) -> TokensOut:
+    return _tokens(await wallet.refresh(body.refresh_token))
+
+
+@router.get("/sessions", response_model=list[DeviceOut], summary="Signed-in devices")
+async def devices(me: Me, wallet: WalletDep) -> list[DeviceOut]:
+    return [DeviceOut(session_id=d.id, device_id=d.device_id, device_name=d.device_name, created_at=d.created_at,
+                      last_used_at=d.last_used_at, current=d.id == me.session_id)
+            for d in await wallet.devices(me.user_id)]
+
+
+@router.delete("/sessions/{session_id}", status_code=204, summary="Sign out one device ('current' for this one)")
+async def logout(session_id: str, me: Me, wallet: WalletDep) -> Response:
+    target = me.session_id if session_id == "current" else session_id
+    if not await wallet.logout(me.user_id, target):
+        raise E.SessionInvalid("no such session of yours")
+    return Response(status_code=204)
+
+
+@router.delete("/sessions", status_code=204, summary="Sign out everywhere")
+async def logout_everywhere(me: Me, wallet: WalletDep) -> Response:
+    await wallet.logout(me.user_id)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut, summary="The signed-in subscriber and their balance")
+async def me(me: Me, wallet: WalletDep) -> MeOut:
+    user = await wallet.user_by_msisdn(me.msisdn)
+    account = await wallet.uow.ledger.account(me.account_code)
+    return MeOut(id=user.id, msisdn=user.msisdn, tier=int(user.tier),
+                 balance=MoneyOut(amount=account.balance, currency=account.currency),
+                 available=MoneyOut(amount=account.available, currency=account.currency))
+
+
+@router.put("/me/pin", status_code=204, summary="Set the payment PIN, or change it with the current one")
+async def set_pin(body: PinIn, me: Me, wallet: WalletDep) -> Response:
+    if body.current_pin is None:
+        await wallet.set_pin(me.msisdn, body.pin)
+    else:
+        await wallet.change_pin(me.msisdn, body.current_pin, body.pin)
+    return Response(status_code=204)

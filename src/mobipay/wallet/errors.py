@@ -99,3 +99,15 @@ class PinLocked(MobipayError):
     code = "PIN_LOCKED"
     status = 423
     title = "Payments are locked after too many wrong PINs"
+
+
+class SessionInvalid(MobipayError):
+    code = "SESSION_INVALID"
+    status = 401
+    title = "Sign in again: the token is unknown, expired or revoked"
+
+
+class LoginMethodRequired(MobipayError):
+    code = "LOGIN_METHOD_REQUIRED"
+    status = 400
+    title = "Sign in with either an SMS code or the payment PIN"

@@ -1,4 +1,4 @@
-"""Wallet use cases, so far: one-time codes by SMS, registration, and the payment PIN.
+"""Wallet use cases, so far: one-time codes by SMS, registration, sessions, the payment PIN.
 
 A subscriber registers with their number and a code sent to it; registration opens their
 wallet account in the ledger in the same transaction. Codes are stored only as HMACs; the
@@ -42,7 +42,7 @@ from mobipay.wallet.model import (
     check_resend,
     normalize_msisdn,
 )
-from mobipay.wallet.tables import otps, pins, users
+from mobipay.wallet.tables import otps, pins, sessions, users
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +67,37 @@ class OtpSent:
     msisdn: str
     expires_at: datetime
     resend_after_s: int
+
+
+ACCESS_TTL = timedelta(minutes=15)
+REFRESH_TTL = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    session_id: str
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The subscriber behind a request."""
+
+    user_id: str
+    session_id: str
+    msisdn: str
+    account_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    device_id: str
+    device_name: str
+    created_at: datetime
+    last_used_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +156,9 @@ class WalletService:
         segment = self.segments.lookup(msisdn)
 
         async def work(uow: UnitOfWork) -> User | MobipayError:
-            challenge = await _latest(uow, msisdn, OtpPurpose.REGISTER)
-            try:
-                check_otp(challenge, self._hash(msisdn, OtpPurpose.REGISTER, str(code)), uow.now, self.policy)
-            except MobipayError as exc:
-                if challenge is not None:  # the wrong try counts, so it must commit: return, not raise
-                    await uow.conn.execute(update(otps).where(otps.c.id == challenge.id)
-                                           .values(attempts=otps.c.attempts + 1))
-                return exc
-            assert challenge is not None
-            await uow.conn.execute(update(otps).where(otps.c.id == challenge.id).values(consumed_at=uow.now))
+            refused = await self._consume_otp(uow, msisdn, OtpPurpose.REGISTER, code)
+            if refused is not None:
+                return refused
             existing = (await uow.conn.execute(select(users.c.id).where(users.c.msisdn == msisdn))).first()
             if existing is not None:
                 return E.UserExists(f"{msisdn} is already registered; sign in instead", field="msisdn")
@@ -154,6 +178,121 @@ class WalletService:
         if isinstance(outcome, MobipayError):
             raise outcome
         return outcome
+
+    async def _consume_otp(self, uow: UnitOfWork, msisdn: str, purpose: OtpPurpose,
+                           code: str) -> MobipayError | None:
+        """Use up the latest code for ``purpose``, or say why not. A wrong try counts, so the
+        caller must let this transaction commit: it returns the refusal instead of raising."""
+        challenge = await _latest(uow, msisdn, purpose)
+        try:
+            check_otp(challenge, self._hash(msisdn, purpose, str(code)), uow.now, self.policy)
+        except MobipayError as exc:
+            if challenge is not None:
+                await uow.conn.execute(update(otps).where(otps.c.id == challenge.id)
+                                       .values(attempts=otps.c.attempts + 1))
+            return exc
+        assert challenge is not None
+        await uow.conn.execute(update(otps).where(otps.c.id == challenge.id).values(consumed_at=uow.now))
+        return None
+
+    # ------------------------------------------------------------------ sessions
+
+    async def login(self, raw_msisdn: str, *, device_id: str, device_name: str = "", code: str | None = None,
+                    pin: str | None = None) -> Tokens:
+        """Open a session on a device, proven by an SMS code (purpose login) or the PIN."""
+        if (code is None) == (pin is None):
+            raise E.LoginMethodRequired("send either code or pin", field="code")
+        user = await self.user_by_msisdn(raw_msisdn)
+        if pin is not None:
+            await self.verify_pin(user.msisdn, pin)
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+
+        async def work(uow: UnitOfWork) -> Tokens | MobipayError:
+            if code is not None:
+                refused = await self._consume_otp(uow, user.msisdn, OtpPurpose.LOGIN, code)
+                if refused is not None:
+                    return refused
+            session_id = new_id("ses")
+            await uow.conn.execute(insert(sessions).values(
+                id=session_id, user_id=user.id, device_id=device_id[:128], device_name=device_name[:128],
+                access_hash=_sha(access), access_expires_at=uow.now + ACCESS_TTL,
+                refresh_hash=_sha(refresh), refresh_expires_at=uow.now + REFRESH_TTL,
+                created_at=uow.now, last_used_at=uow.now,
+            ))
+            return Tokens(session_id, access, int(ACCESS_TTL.total_seconds()), refresh)
+
+        outcome = await self.uow.run("login", work)
+        if isinstance(outcome, MobipayError):
+            raise outcome
+        return outcome
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """Who is behind an access token; refused once expired or its session revoked."""
+
+        async def work(uow: UnitOfWork) -> Principal:
+            row = (await uow.conn.execute(
+                select(sessions.c.id, sessions.c.user_id, sessions.c.access_expires_at, sessions.c.revoked_at,
+                       users.c.msisdn, users.c.account_code)
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.access_hash == _sha(access_token))
+            )).first()
+            if row is None or row.revoked_at is not None or _aware(row.access_expires_at) <= uow.now:
+                raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+            return Principal(row.user_id, row.id, row.msisdn, row.account_code)
+
+        return await self.uow.run("authenticate", work)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        """Rotate a session's tokens. A refresh token works once: presenting an old one again
+        means it was copied, and the whole session is revoked."""
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        presented = _sha(refresh_token)
+
+        async def work(uow: UnitOfWork) -> Tokens | MobipayError:
+            row = (await uow.conn.execute(select(sessions).where(sessions.c.refresh_hash == presented)
+                                          .with_for_update())).first()
+            if row is None:
+                reused = (await uow.conn.execute(
+                    update(sessions).where(sessions.c.previous_refresh_hash == presented,
+                                           sessions.c.revoked_at.is_(None)).values(revoked_at=uow.now))).rowcount
+                detail = "this refresh token was already used: the session is revoked" if reused else (
+                    "unknown refresh token")
+                return E.SessionInvalid(detail)
+            if row.revoked_at is not None or _aware(row.refresh_expires_at) <= uow.now:
+                return E.SessionInvalid("the session has ended; sign in again")
+            await uow.conn.execute(update(sessions).where(sessions.c.id == row.id).values(
+                access_hash=_sha(access), access_expires_at=uow.now + ACCESS_TTL, refresh_hash=_sha(refresh),
+                previous_refresh_hash=presented, refresh_expires_at=uow.now + REFRESH_TTL, last_used_at=uow.now))
+            return Tokens(row.id, access, int(ACCESS_TTL.total_seconds()), refresh)
+
+        outcome = await self.uow.run("refresh", work)
+        if isinstance(outcome, MobipayError):
+            raise outcome
+        return outcome
+
+    async def devices(self, user_id: str) -> list[SessionInfo]:
+        async def work(uow: UnitOfWork) -> list[SessionInfo]:
+            rows = await uow.conn.execute(
+                select(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None),
+                                       sessions.c.refresh_expires_at > uow.now)
+                .order_by(sessions.c.created_at))
+            return [SessionInfo(r.id, r.device_id, r.device_name, _aware(r.created_at), _aware(r.last_used_at))
+                    for r in rows]
+
+        return await self.uow.run("devices", work)
+
+    async def logout(self, user_id: str, session_id: str | None = None) -> int:
+        """End one session of the user, or all of them (``session_id=None``): returns how many."""
+
+        async def work(uow: UnitOfWork) -> int:
+            cond = (sessions.c.user_id == user_id) & sessions.c.revoked_at.is_(None)
+            if session_id is not None:
+                cond = cond & (sessions.c.id == session_id)
+            return int((await uow.conn.execute(update(sessions).where(cond).values(revoked_at=uow.now))).rowcount)
+
+        return await self.uow.run("logout", work)
+
+    # ------------------------------------------------------------------ PIN
 
     async def set_pin(self, raw_msisdn: str, pin: str) -> None:
         """Set the first payment PIN (later changes need the current PIN or an SMS code)."""
@@ -251,6 +390,10 @@ async def _latest(uow: UnitOfWork, msisdn: str, purpose: OtpPurpose) -> OtpChall
         return None
     return OtpChallenge(row.id, row.msisdn, OtpPurpose(row.purpose), row.code_hash, _aware(row.sent_at),
                         _aware(row.expires_at), row.attempts, row.consumed_at is not None)
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _aware(value: datetime) -> datetime:

@@ -43,3 +43,21 @@ pins = Table(
     Column("locked_until", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+sessions = Table(
+    "wallet_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(40), nullable=False, index=True),
+    Column("device_id", String(128), nullable=False),
+    Column("device_name", String(128), nullable=False, server_default=""),
+    # Tokens are random; only their SHA-256 is kept, so a database leak grants nothing.
+    Column("access_hash", String(64), nullable=False, unique=True),
+    Column("access_expires_at", DateTime(timezone=True), nullable=False),
+    Column("refresh_hash", String(64), nullable=False, unique=True),
+    Column("previous_refresh_hash", String(64), nullable=True, index=True),
+    Column("refresh_expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
