@@ -30,6 +30,7 @@ def last_code(db_url: str) -> str:
         db = Database(db_url)
         async with db.begin() as conn:
             row = (await conn.execute(text("SELECT payload FROM outbox_messages WHERE topic = 'sms.send' "
+                                           "AND payload LIKE '%\"template\": \"otp.%' "
                                            "ORDER BY created_at DESC LIMIT 1"))).scalar_one()
         await db.dispose()
         return str(json.loads(row)["params"]["code"])
@@ -121,3 +122,76 @@ def test_sessions_pin_and_devices(client: TestClient, db_url: str) -> None:
 
     assert client.delete("/v1/sessions", headers=bearer(phone)).status_code == 204  # everywhere
     assert client.get("/v1/me", headers=bearer(phone)).status_code == 401
+
+
+ADMIN = {"Authorization": "Bearer demo-admin-token"}
+
+
+def fund(client: TestClient, number: str, amount: int) -> None:
+    for spec in ({"code": "asset:bank:settlement", "kind": "asset"},):
+        assert client.post("/v1/ledger/accounts", headers=ADMIN, json=spec).status_code == 201
+    r = client.post("/v1/ledger/transfers", headers={**ADMIN, "Idempotency-Key": f"fund-{number}"}, json={
+        "code": "cash_in", "legs": [
+            {"account": "asset:bank:settlement", "side": "debit", "amount": {"amount": amount}},
+            {"account": f"wallet:+86{number}", "side": "credit", "amount": {"amount": amount}}]})
+    assert r.status_code == 201, r.text
+
+
+def balance(client: TestClient, tokens: dict[str, str]) -> int:
+    amount: int = client.get("/v1/me", headers=bearer(tokens)).json()["balance"]["amount"]
+    return amount
+
+
+def test_transfers_between_subscribers(client: TestClient, db_url: str) -> None:
+    signed_up(client, db_url, "13800138000")
+    signed_up(client, db_url, "13900139000")
+    alice = login_by_sms(client, db_url, "13800138000", "a1")
+    bob = login_by_sms(client, db_url, "13900139000", "b1")
+    fund(client, "13800138000", 150_000)
+
+    def send(key: str | None, **body: object):  # type: ignore[no-untyped-def]
+        headers = {**bearer(alice), **({"Idempotency-Key": key} if key else {})}
+        return client.post("/v1/transfers", headers=headers, json={"to": "13900139000", **body})
+
+    r = send("k1", amount={"amount": 5_000}, note="午饭")
+    assert r.status_code == 201 and r.json()["to"] == "139****9000"
+    again = send("k1", amount={"amount": 5_000}, note="午饭")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == r.json()["id"]
+    assert (balance(client, alice), balance(client, bob)) == (145_000, 5_000)
+
+    refusals = [
+        (send("k1", amount={"amount": 5_001}), 409, "IDEMPOTENCY_CONFLICT"),
+        (send(None, amount={"amount": 100}), 400, "IDEMPOTENCY_KEY_REQUIRED"),
+        (send("k2", amount={"amount": 30_000}), 422, "PIN_REQUIRED"),
+        (send("k3", amount={"amount": 12.5}), 400, "INVALID_AMOUNT"),
+        (send("k4", amount={"amount": 0}), 400, "INVALID_AMOUNT"),
+        (send("k5", amount={"amount": "100"}), 400, "INVALID_AMOUNT"),
+        (send("k6", amount={"amount": 1e2}), 400, "INVALID_AMOUNT"),
+        (send("k7", amount={"amount": 10**20}), 400, "INVALID_AMOUNT"),
+        (send("k8", amount={"amount": 100, "currency": "USD"}), 400, "INVALID_CURRENCY"),
+        (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k9"},
+                     json={"to": "13800138000", "amount": {"amount": 100}}), 422, "SELF_TRANSFER"),
+        (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k10"},
+                     json={"to": "18600186000", "amount": {"amount": 100}}), 422, "RECIPIENT_NOT_REGISTERED"),
+        (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k11"},
+                     json={"to": "12345", "amount": {"amount": 100}}), 400, "INVALID_MSISDN"),
+        (client.post("/v1/transfers", headers={**bearer(bob), "Idempotency-Key": "k12"},
+                     json={"to": "13800138000", "amount": {"amount": 9_000}}), 422, "INSUFFICIENT_FUNDS"),
+    ]
+    for response, status, code in refusals:
+        assert (response.status_code, response.json()["code"]) == (status, code), response.text
+    assert (balance(client, alice), balance(client, bob)) == (145_000, 5_000)
+
+    assert client.put("/v1/me/pin", headers=bearer(alice), json={"pin": "739154"}).status_code == 204
+    wrong = send("k13", amount={"amount": 30_000}, pin="111112")
+    assert wrong.status_code == 422 and wrong.json()["code"] == "PIN_INCORRECT"
+    assert send("k14", amount={"amount": 30_000}, pin="739154").status_code == 201
+    # Tier I: 1,000 CNY of payments over the account's life; 350 CNY used so far
+    over = send("k15", amount={"amount": 65_001}, pin="739154")
+    assert over.status_code == 422 and over.json()["code"] == "LIMIT_EXCEEDED"
+    assert "650.00 CNY left" in over.json()["detail"]
+    assert send("k16", amount={"amount": 65_000}, pin="739154").status_code == 201
+    assert (balance(client, alice), balance(client, bob)) == (50_000, 100_000)
+    r = send("k17", amount={"amount": 1}, pin="739154")
+    assert r.status_code == 422 and r.json()["code"] == "LIMIT_EXCEEDED"

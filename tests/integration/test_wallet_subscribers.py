@@ -32,7 +32,7 @@ async def sent_codes(db: Database, msisdn: str) -> list[str]:
         rows = await conn.execute(text("SELECT payload FROM outbox_messages WHERE topic = 'sms.send' "
                                        "ORDER BY created_at"))
         payloads = [json.loads(r[0]) for r in rows]
-    return [p["params"]["code"] for p in payloads if p["to"] == msisdn]
+    return [p["params"]["code"] for p in payloads if p["to"] == msisdn and p["template"].startswith("otp.")]
 
 
 async def count_users(db: Database) -> int:
@@ -164,3 +164,40 @@ async def test_wrong_pins_lock_payments_for_longer_each_time(
     assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_LOCKED"  # second lockout: 30 min
     clock.advance(15 * 60)
     await fast_wallet.verify_pin(msisdn, "739154")
+
+
+async def test_concurrent_double_spend_from_two_devices(fast_wallet: WalletService, db: Database,
+                                                        ledger: Ledger) -> None:
+    """Two devices of one subscriber spend the same balance at the same moment: one wins."""
+    import asyncio
+
+    from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
+    from mobipay.ledger.model import Leg, Transfer
+
+    alice = await registered(fast_wallet, db, "13800138000")
+    bob = await registered(fast_wallet, db, "13900139000")
+    await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+    assert (await ledger.post(Transfer("fund", (Leg.debit(BANK_SETTLEMENT, 10_000),
+                                                Leg.credit(f"wallet:{alice}", 10_000)), "cash_in"))).ok
+    phone = await fast_wallet.login(alice, device_id="phone", code=await _login_code(fast_wallet, db, alice))
+    tablet_code = await _login_code(fast_wallet, db, alice, later=True)
+    tablet = await fast_wallet.login(alice, device_id="tablet", code=tablet_code)
+    me_phone = await fast_wallet.authenticate(phone.access_token)
+    me_tablet = await fast_wallet.authenticate(tablet.access_token)
+    results = await asyncio.gather(
+        fast_wallet.transfer(me_phone, bob, 8_000, idempotency_key="from-phone"),
+        fast_wallet.transfer(me_tablet, bob, 8_000, idempotency_key="from-tablet"),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and getattr(errors[0], "code", None) == "INSUFFICIENT_FUNDS", results
+    found = await ledger.accounts([f"wallet:{alice}", f"wallet:{bob}"])
+    assert (found[f"wallet:{alice}"].balance, found[f"wallet:{bob}"].balance) == (2_000, 8_000)
+    assert (await ledger.verify()).ok
+
+
+async def _login_code(wallet: WalletService, db: Database, msisdn: str, *, later: bool = False) -> str:
+    if later:  # a second code for the same number waits out the resend throttle
+        wallet.uow.clock.advance(61)  # type: ignore[attr-defined]
+    await wallet.request_otp(msisdn, OtpPurpose.LOGIN)
+    return (await sent_codes(db, msisdn))[-1]

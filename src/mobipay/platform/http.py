@@ -49,10 +49,10 @@ def problem(
 
 
 def _field_code(loc: tuple[Any, ...], err_type: str) -> str:
+    if loc and str(loc[-1]) == "currency":
+        return "INVALID_CURRENCY"
     if any(str(part) == "amount" for part in loc):
         return "INVALID_AMOUNT"
-    if any(str(part) == "currency" for part in loc):
-        return "INVALID_CURRENCY"
     return "INVALID_FIELD" if err_type != "missing" else "FIELD_REQUIRED"
 
 
@@ -73,8 +73,9 @@ def install_error_handlers(app: FastAPI) -> None:
             field = ".".join(str(p) for p in parts)
             errors.append({"field": field, "code": _field_code(loc, str(err.get("type"))), "message": err.get("msg")})
         codes = {e["code"] for e in errors}
-        code = "INVALID_AMOUNT" if codes == {"INVALID_AMOUNT"} else "VALIDATION_FAILED"
-        title = "Invalid amount" if code == "INVALID_AMOUNT" else "The request is not valid"
+        specific = {"INVALID_AMOUNT": "Invalid amount", "INVALID_CURRENCY": "Invalid currency"}
+        code = codes.pop() if len(codes) == 1 and next(iter(codes)) in specific else "VALIDATION_FAILED"
+        title = specific.get(code, "The request is not valid")
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(request, 400, code, title, detail, errors)
 

@@ -9,12 +9,13 @@ refresh token (``POST /v1/sessions/refresh``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from mobipay.kernel.errors import IdempotencyKeyMissing
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
 from mobipay.wallet.service import Principal, Tokens, WalletService
@@ -186,3 +187,41 @@ async def set_pin(body: PinIn, me: Me, wallet: WalletDep) -> Response:
     else:
         await wallet.change_pin(me.msisdn, body.current_pin, body.pin)
     return Response(status_code=204)
+
+
+class MoneyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: StrictInt = Field(gt=0, description="Integer fen; 12.50 CNY is 1250")
+    currency: Literal["CNY"] = "CNY"
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(max_length=32, description="The recipient's mobile number")
+    amount: MoneyIn
+    pin: str | None = Field(default=None, max_length=12, description="Needed above the password-free amount")
+    note: str = Field(default="", max_length=64)
+
+
+class TransferOut(BaseModel):
+    id: str
+    to: str = Field(description="The recipient, masked")
+    amount: MoneyOut
+    status: Literal["succeeded"] = "succeeded"
+    created_at: datetime
+
+
+@router.post("/transfers", response_model=TransferOut, status_code=201,
+             summary="Send money to another subscriber by number (Idempotency-Key required)")
+async def transfer(body: TransferIn, response: Response, me: Me, wallet: WalletDep,
+                   idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
+                   ) -> TransferOut:
+    if not idempotency_key:
+        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per transfer you mean to make")
+    done = await wallet.transfer(me, body.to, body.amount.amount, idempotency_key=idempotency_key, pin=body.pin,
+                                 note=body.note)
+    if done.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return TransferOut(id=done.id, to=mask_msisdn(done.recipient), amount=MoneyOut(amount=done.amount,
+                       currency="CNY"), created_at=done.created_at)

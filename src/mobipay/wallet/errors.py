@@ -111,3 +111,33 @@ class LoginMethodRequired(MobipayError):
     code = "LOGIN_METHOD_REQUIRED"
     status = 400
     title = "Sign in with either an SMS code or the payment PIN"
+
+
+class SelfTransfer(MobipayError):
+    code = "SELF_TRANSFER"
+    status = 422
+    title = "You cannot send money to your own number"
+
+
+class RecipientNotRegistered(MobipayError):
+    code = "RECIPIENT_NOT_REGISTERED"
+    status = 422
+    title = "The recipient has no wallet yet"
+
+
+class PinRequired(MobipayError):
+    code = "PIN_REQUIRED"
+    status = 422
+    title = "This amount needs the payment PIN"
+
+
+class UserFrozen(MobipayError):
+    code = "USER_FROZEN"
+    status = 423
+    title = "This wallet is frozen; contact customer service"
+
+
+class LimitExceeded(MobipayError):
+    code = "LIMIT_EXCEEDED"
+    status = 422
+    title = "The payment exceeds a limit of your account"

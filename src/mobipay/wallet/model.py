@@ -278,3 +278,53 @@ def after_failure(state: PinState, now: datetime, policy: PinPolicy) -> PinState
         return PinState(failures, state.lockouts, None)
     until = now + timedelta(seconds=policy.lockout_s(state.lockouts))
     return PinState(0, state.lockouts + 1, until)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletLimits:
+    """Payment limits in fen; from settings. Modelled on the PBoC payment-account classes:
+    Tier I (number only) has a lifetime cap on balance payments, Tiers II and III yearly caps."""
+
+    password_free: int = 20_000
+    per_transaction: int = 5_000_000
+    daily: int = 5_000_000
+    tier1_lifetime: int = 100_000
+    tier2_yearly: int = 10_000_000
+    tier3_yearly: int = 20_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a subscriber has paid out: over the account's life, this year, today (Shanghai)."""
+
+    lifetime: int = 0
+    year: int = 0
+    year_total: int = 0
+    day: date | None = None
+    day_total: int = 0
+
+    def rolled(self, today: date) -> Usage:
+        """The counters as of ``today``: a new year or day starts from zero."""
+        year_total = self.year_total if self.year == today.year else 0
+        day_total = self.day_total if self.day == today else 0
+        return Usage(self.lifetime, today.year, year_total, today, day_total)
+
+    def plus(self, amount: int) -> Usage:
+        return Usage(self.lifetime + amount, self.year, self.year_total + amount, self.day, self.day_total + amount)
+
+
+def check_limits(tier: KycTier, amount: int, usage: Usage, limits: WalletLimits) -> None:
+    """Refuse a payment past any limit, naming the limit and what is left of it."""
+    checks = [("per-transaction limit", limits.per_transaction, 0), ("daily limit", limits.daily, usage.day_total)]
+    if tier is KycTier.TIER_1:
+        checks.append(("Tier I lifetime limit (verify your real name to raise it)", limits.tier1_lifetime,
+                       usage.lifetime))
+    elif tier is KycTier.TIER_2:
+        checks.append(("Tier II yearly limit", limits.tier2_yearly, usage.year_total))
+    else:
+        checks.append(("Tier III yearly limit", limits.tier3_yearly, usage.year_total))
+    for name, limit, used in checks:
+        left = max(0, limit - used)
+        if amount > left:
+            raise E.LimitExceeded(f"{name}: {left / 100:.2f} CNY left of {limit / 100:.2f} CNY", field="amount",
+                                  limit=name, remaining=left)

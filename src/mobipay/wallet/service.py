@@ -1,4 +1,5 @@
-"""Wallet use cases, so far: one-time codes by SMS, registration, sessions, the payment PIN.
+"""Wallet use cases, so far: one-time codes by SMS, registration, sessions, the payment PIN,
+and transfers between subscribers by number.
 
 A subscriber registers with their number and a code sent to it; registration opens their
 wallet account in the ledger in the same transaction. Codes are stored only as HMACs; the
@@ -15,15 +16,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
+from mobipay.kernel.money import check_amount
 from mobipay.ledger.chart import wallet_account
+from mobipay.ledger.model import Leg, Transfer
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import (
@@ -34,15 +38,19 @@ from mobipay.wallet.model import (
     OtpPurpose,
     PinPolicy,
     PinState,
+    Usage,
     UserStatus,
+    WalletLimits,
     after_failure,
+    check_limits,
     check_not_locked,
     check_otp,
     check_pin,
     check_resend,
+    mask_msisdn,
     normalize_msisdn,
 )
-from mobipay.wallet.tables import otps, pins, sessions, users
+from mobipay.wallet.tables import otps, pins, sessions, usage, users
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +109,19 @@ class SessionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferDone:
+    id: str
+    sender: str
+    recipient: str
+    amount: int
+    created_at: datetime
+    replayed: bool
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # business days (daily limits) are Shanghai dates
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     id: str
     msisdn: str
@@ -117,7 +138,7 @@ class WalletService:
 
     def __init__(self, uow: UnitOfWorkRunner, segments: NumberSegments, secret: bytes,
                  policy: OtpPolicy | None = None, *, pin_hasher: PasswordHasher | None = None,
-                 pin_policy: PinPolicy | None = None) -> None:
+                 pin_policy: PinPolicy | None = None, limits: WalletLimits | None = None) -> None:
         self.uow = uow
         self.segments = segments
         self.secret = secret
@@ -125,6 +146,7 @@ class WalletService:
         # argon2id at OWASP's minimum (19 MiB, 2 passes): ~40 ms here, run off the event loop.
         self.pin_hasher = pin_hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
         self.pin_policy = pin_policy or PinPolicy()
+        self.limits = limits or WalletLimits()
 
     def _hash(self, msisdn: str, purpose: OtpPurpose, code: str) -> str:
         message = f"{msisdn}|{purpose.value}|{code}".encode()
@@ -291,6 +313,64 @@ class WalletService:
             return int((await uow.conn.execute(update(sessions).where(cond).values(revoked_at=uow.now))).rowcount)
 
         return await self.uow.run("logout", work)
+
+    # ------------------------------------------------------------------ transfers
+
+    async def transfer(self, me: Principal, raw_to: str, amount: object, *, idempotency_key: str,
+                       pin: str | None = None, note: str = "") -> TransferDone:
+        """Send money to another subscriber by number. Up to the password-free amount no PIN
+        is asked; above it the PIN is. The same idempotency key and body returns the first
+        result (``replayed``); another body with that key is refused."""
+        amount = check_amount(amount)
+        to = normalize_msisdn(raw_to)
+        if not idempotency_key or len(idempotency_key) > 64 or not idempotency_key.isprintable():
+            raise IdempotencyKeyMissing("send an Idempotency-Key header of 1 to 64 printable characters")
+        if to == me.msisdn:
+            raise E.SelfTransfer("choose another recipient", field="to")
+        sender = await self.user_by_msisdn(me.msisdn)
+        if sender.status is not UserStatus.ACTIVE:
+            raise E.UserFrozen("this wallet cannot pay while it is frozen")
+        if amount > self.limits.password_free:
+            if pin is None:
+                raise E.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
+                                    field="pin")
+            await self.verify_pin(sender.msisdn, pin)
+        try:
+            recipient = await self.user_by_msisdn(to)
+        except E.UserNotFound:
+            raise E.RecipientNotRegistered(f"{mask_msisdn(to)} has no wallet yet", field="to") from None
+        command = Transfer(f"p2p:{sender.id}:{idempotency_key}",
+                           (Leg.debit(sender.account_code, amount), Leg.credit(recipient.account_code, amount)),
+                           "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
+                           metadata={"note": note} if note else None)
+
+        async def work(uow: UnitOfWork) -> TransferDone:
+            [result] = await uow.post([command])
+            if result.error is not None:
+                raise result.error
+            assert result.transfer is not None
+            done = TransferDone(result.transfer.id, sender.msisdn, to, amount, result.transfer.created_at,
+                                result.replayed)
+            if result.replayed:
+                return done
+            today = uow.now.astimezone(SHANGHAI).date()
+            row = (await uow.conn.execute(select(usage).where(usage.c.user_id == sender.id)
+                                          .with_for_update())).first()
+            used = (Usage(row.lifetime, row.year, row.year_total, row.day, row.day_total) if row
+                    else Usage()).rolled(today)
+            check_limits(sender.tier, amount, used, self.limits)  # raising undoes the posting too
+            after = used.plus(amount)
+            values = {"lifetime": after.lifetime, "year": after.year, "year_total": after.year_total,
+                      "day": after.day, "day_total": after.day_total}
+            if row is None:
+                await uow.conn.execute(insert(usage).values(user_id=sender.id, **values))
+            else:
+                await uow.conn.execute(update(usage).where(usage.c.user_id == sender.id).values(**values))
+            await uow.emit(SmsRequested(key=f"{command.id}:to", to=to, template="p2p.received",
+                                        params={"from": mask_msisdn(sender.msisdn), "amount_fen": amount}))
+            return done
+
+        return await self.uow.run("transfer", work)
 
     # ------------------------------------------------------------------ PIN
 

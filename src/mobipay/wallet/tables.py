@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, SmallInteger, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, SmallInteger, String, Table
 
 from mobipay.platform.db import metadata
 
@@ -60,4 +60,15 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+usage = Table(
+    "wallet_usage",
+    metadata,
+    Column("user_id", String(40), primary_key=True),
+    Column("lifetime", BigInteger, nullable=False, server_default="0"),
+    Column("year", Integer, nullable=False, server_default="0"),
+    Column("year_total", BigInteger, nullable=False, server_default="0"),
+    Column("day", Date, nullable=True),
+    Column("day_total", BigInteger, nullable=False, server_default="0"),
 )
