@@ -195,3 +195,27 @@ def test_transfers_between_subscribers(client: TestClient, db_url: str) -> None:
     assert (balance(client, alice), balance(client, bob)) == (50_000, 100_000)
     r = send("k17", amount={"amount": 1}, pin="739154")
     assert r.status_code == 422 and r.json()["code"] == "LIMIT_EXCEEDED"
+
+
+def test_history_and_receipts_are_private(client: TestClient, db_url: str) -> None:
+    signed_up(client, db_url, "13800138000")
+    signed_up(client, db_url, "13900139000")
+    signed_up(client, db_url, "18600186000")
+    alice = login_by_sms(client, db_url, "13800138000", "a1")
+    carol = login_by_sms(client, db_url, "18600186000", "c1")
+    fund(client, "13800138000", 10_000)
+    for i, amount in enumerate((1_000, 2_000, 3_000)):
+        r = client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": f"h{i}"},
+                        json={"to": "13900139000", "amount": {"amount": amount}})
+        assert r.status_code == 201
+    page = client.get("/v1/me/transactions?limit=2", headers=bearer(alice)).json()
+    assert [(e["kind"], e["direction"], e["amount"]["amount"]) for e in page["items"]] == [
+        ("cash_in", "in", 10_000), ("p2p", "out", 1_000)]
+    rest = client.get(f"/v1/me/transactions?after={page['next']}", headers=bearer(alice)).json()
+    assert [e["balance_after"]["amount"] for e in rest["items"]] == [7_000, 4_000] and rest["next"] is None
+    tid = rest["items"][-1]["transfer_id"]
+    mine = client.get(f"/v1/me/transactions/{tid}", headers=bearer(alice)).json()
+    assert (mine["direction"], mine["amount"]["amount"], mine["counterparty"]) == ("out", 3_000, "139****9000")
+    theirs = client.get(f"/v1/me/transactions/{tid}", headers=bearer(carol))  # not carol's
+    assert theirs.status_code == 404 and theirs.json()["code"] == "NOT_FOUND"
+    assert client.get("/v1/me/transactions/nope", headers=bearer(carol)).status_code == 404

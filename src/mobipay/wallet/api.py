@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import IdempotencyKeyMissing
+from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
 from mobipay.wallet.service import Principal, Tokens, WalletService
@@ -225,3 +225,58 @@ async def transfer(body: TransferIn, response: Response, me: Me, wallet: WalletD
         response.headers["Idempotent-Replayed"] = "true"
     return TransferOut(id=done.id, to=mask_msisdn(done.recipient), amount=MoneyOut(amount=done.amount,
                        currency="CNY"), created_at=done.created_at)
+
+
+class EntryOut(BaseModel):
+    transfer_id: str
+    kind: str = Field(description="What moved the money: p2p, cash_in, topup…")
+    direction: Literal["in", "out"]
+    amount: MoneyOut
+    balance_after: MoneyOut
+    pending: bool
+    reference: str
+    created_at: datetime
+
+
+class EntriesOut(BaseModel):
+    items: list[EntryOut]
+    next: str | None
+
+
+@router.get("/me/transactions", response_model=EntriesOut, summary="My wallet's history, newest last")
+async def history(me: Me, wallet: WalletDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None) -> EntriesOut:
+    items, nxt = await wallet.uow.ledger.statement(me.account_code, after=int(after or 0), limit=limit)
+    return EntriesOut(items=[
+        EntryOut(transfer_id=e["transfer_id"], kind=e["code"], direction="out" if e["amount"] > 0 else "in",
+                 amount=MoneyOut(amount=abs(e["amount"]), currency=e["currency"]),
+                 balance_after=MoneyOut(amount=e["balance_after"], currency=e["currency"]), pending=e["pending"],
+                 reference=e["reference"], created_at=e["created_at"])
+        for e in items], next=str(nxt) if nxt is not None else None)
+
+
+class ReceiptOut(BaseModel):
+    transfer_id: str
+    kind: str
+    amount: MoneyOut
+    direction: Literal["in", "out"]
+    counterparty: str | None = Field(description="The other wallet, masked, when there is one")
+    reference: str
+    created_at: datetime
+
+
+@router.get("/me/transactions/{transfer_id}", response_model=ReceiptOut, summary="A receipt for one transaction")
+async def receipt(transfer_id: str, me: Me, wallet: WalletDep) -> ReceiptOut:
+    try:
+        t = await wallet.uow.ledger.transfer(transfer_id)
+    except MobipayError:
+        t = None
+    mine = [leg for leg in t.legs if leg.account == me.account_code] if t else []
+    if t is None or not mine:  # another subscriber's transaction looks exactly like a missing one
+        raise NotFound("no such transaction in your wallet", field="transfer_id")
+    others = [leg.account for leg in t.legs if leg.account != me.account_code and leg.account.startswith("wallet:")]
+    leg = mine[0]
+    return ReceiptOut(transfer_id=t.id, kind=t.code, amount=MoneyOut(amount=leg.amount, currency=leg.currency),
+                      direction="out" if leg.side.value == "D" else "in",
+                      counterparty=mask_msisdn(others[0].removeprefix("wallet:")) if others else None,
+                      reference=t.reference, created_at=t.created_at)
