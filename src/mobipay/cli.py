@@ -32,6 +32,8 @@ outbox_app = typer.Typer(help="Outbox status and dead letters. Example: mobipay 
                          no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks. Example: mobipay bench ledger --seconds 10", no_args_is_help=True)
 docs_app = typer.Typer(help="Generated documentation. Example: mobipay docs errors", no_args_is_help=True)
+user_app = typer.Typer(help="Subscribers. Example: mobipay user show 13800138000", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(outbox_app, name="outbox")
@@ -107,13 +109,18 @@ def db_current() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Load demo data (system accounts, five funded wallets); safe to run again. Example: mobipay demo"""
+def demo(
+    users: Annotated[int, typer.Option(help="How many subscribers (at least the 5 named ones)")] = 200,
+) -> None:
+    """Load demo data: system accounts, subscribers with funded wallets and a history of
+    transfers; safe to run again. Example: mobipay demo --users 200"""
     from mobipay.platform.demo import load_demo
 
-    report = _run(lambda c: load_demo(c.ledger))
-    typer.echo(f"demo data: {report.accounts} accounts, {report.transfers_created} transfers created, "
-               f"{report.transfers_replayed} already there")
+    typer.echo(f"demo data: {users} subscribers and their history (the first run takes a few seconds) …",
+               err=True)
+    report = _run(lambda c: load_demo(c.ledger, c.wallet, users=max(5, users)))
+    typer.echo(f"demo data: {report.users_total} subscribers ({report.users_created} new), "
+               f"{report.transfers_created} transfers created, {report.transfers_replayed} already there")
 
 
 @app.command()
@@ -134,6 +141,82 @@ def worker(
         )
 
     _run(work)
+
+
+OPERATOR = typer.Option("--actor", help="Who does this, for the audit trail", envvar="USER")
+
+
+@user_app.command("create")
+def user_create(
+    msisdn: Annotated[str, typer.Argument(help="Mobile number, e.g. 13800138000")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail")] = "created by an operator",
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Open a wallet for a number without an SMS code (audited). Example: mobipay user create 13800138000"""
+    user = _run(lambda c: c.wallet.create_user(msisdn, actor=actor, reason=reason))
+    typer.echo(f"{user.id}  {user.msisdn}  {user.operator}  tier {int(user.tier)}  account {user.account_code}")
+
+
+@user_app.command("show")
+def user_show(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> None:
+    """A subscriber and their balance. Example: mobipay user show 13800138000"""
+
+    async def work(c: Container) -> None:
+        user = await c.wallet.user_by_msisdn(msisdn)
+        acc = await c.ledger.account(user.account_code)
+        typer.echo(f"id        {user.id}\nnumber    {user.msisdn} ({user.operator}"
+                   f"{', virtual operator' if user.virtual_operator else ''})\nstatus    {user.status.value}\n"
+                   f"tier      {int(user.tier)}\nbalance   {acc.balance} fen (available {acc.available})\n"
+                   f"since     {user.created_at:%Y-%m-%d %H:%M} UTC")
+
+    _run(work)
+
+
+def _freeze(msisdn: str, frozen: bool, reason: str, actor: str) -> None:
+    user = _run(lambda c: c.wallet.set_frozen(msisdn, frozen, actor=actor, reason=reason))
+    typer.echo(f"{user.msisdn} is now {user.status.value}")
+
+
+@user_app.command("freeze")
+def user_freeze(
+    msisdn: Annotated[str, typer.Argument(help="Mobile number")],
+    reason: Annotated[str, typer.Option(help="Why (required, audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Stop all payments in and out of a wallet. Example: mobipay user freeze 13800138000 --reason 'lost phone'"""
+    _freeze(msisdn, True, reason, actor)
+
+
+@user_app.command("unfreeze")
+def user_unfreeze(
+    msisdn: Annotated[str, typer.Argument(help="Mobile number")],
+    reason: Annotated[str, typer.Option(help="Why (required, audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Allow payments again. Example: mobipay user unfreeze 13800138000 --reason 'phone found'"""
+    _freeze(msisdn, False, reason, actor)
+
+
+@app.command("balance")
+def balance(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> None:
+    """A subscriber's wallet balance. Example: mobipay balance 13800138000"""
+
+    async def work(c: Container) -> str:
+        acc = await c.ledger.account((await c.wallet.user_by_msisdn(msisdn)).account_code)
+        return f"{acc.balance} fen ({acc.balance / 100:.2f} CNY), available {acc.available} fen"
+
+    typer.echo(_run(work))
+
+
+@app.command("statement")
+def statement(
+    msisdn: Annotated[str, typer.Argument(help="Mobile number")],
+    limit: Annotated[int, typer.Option(help="Entries per page")] = 20,
+    after: Annotated[int, typer.Option(help="Cursor: the last seq already seen")] = 0,
+) -> None:
+    """A subscriber's wallet statement. Example: mobipay statement 13800138000 --limit 5"""
+    code = _run(lambda c: c.wallet.user_by_msisdn(msisdn)).account_code
+    ledger_statement(code, limit=limit, after=after)
 
 
 @ledger_app.command("verify")

@@ -20,14 +20,14 @@ def mobipay(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_upgrade_demo_verify_and_tampering(tmp_path: Path) -> None:
     db = tmp_path / "var" / "mobipay.db"
     assert mobipay(db, "db", "upgrade").returncode == 0
-    first = mobipay(db, "demo")
-    assert first.returncode == 0 and "4 transfers created" in first.stdout
-    second = mobipay(db, "demo")
-    assert second.returncode == 0 and "0 transfers created, 4 already there" in second.stdout
+    first = mobipay(db, "demo", "--users", "20")
+    assert first.returncode == 0 and "20 subscribers (20 new)" in first.stdout, first.stderr
+    second = mobipay(db, "demo", "--users", "20")
+    assert second.returncode == 0 and "20 subscribers (0 new), 0 transfers created" in second.stdout
     verify = mobipay(db, "ledger", "verify")
     assert verify.returncode == 0 and "ledger verify: clean" in verify.stdout
     bal = mobipay(db, "ledger", "balance", "wallet:+8613800138000")
-    assert "balance   50000 fen" in bal.stdout
+    assert bal.returncode == 0 and "balance   " in bal.stdout and "available" in bal.stdout
     stmt = mobipay(db, "ledger", "statement", "wallet:+8613800138000")
     assert "demo:cash-in:+8613800138000" in stmt.stdout
 
@@ -37,6 +37,19 @@ def test_upgrade_demo_verify_and_tampering(tmp_path: Path) -> None:
     verify = mobipay(db, "ledger", "verify", "--json")
     assert verify.returncode == 1
     assert '"account": "wallet:+8613900139000"' in verify.stdout and '"ok": false' in verify.stdout
+
+
+def test_user_commands(tmp_path: Path) -> None:
+    db = tmp_path / "u.db"
+    mobipay(db, "db", "upgrade")
+    created = mobipay(db, "user", "create", "138 0013 8000", "--actor", "ops1")
+    assert created.returncode == 0 and "+8613800138000" in created.stdout
+    assert "china_mobile" in mobipay(db, "user", "show", "13800138000").stdout
+    assert mobipay(db, "user", "freeze", "13800138000", "--reason", "lost phone").stdout.strip().endswith("frozen")
+    assert "status    frozen" in mobipay(db, "user", "show", "13800138000").stdout
+    assert "0 fen" in mobipay(db, "balance", "13800138000").stdout
+    missing = mobipay(db, "user", "show", "13900139000")
+    assert missing.returncode == 1 and "USER_NOT_FOUND" in missing.stderr
 
 
 def test_unknown_account_is_a_clear_error(tmp_path: Path) -> None:
@@ -54,6 +67,7 @@ def test_production_refuses_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [[], ["serve"], ["db", "upgrade"], ["demo"], ["worker"], ["ledger", "verify"],
+                                     ["user"], ["user", "create"], ["user", "freeze"], ["balance"], ["statement"],
                                      ["ledger", "statement"], ["outbox", "status"], ["bench", "ledger"],
                                      ["docs", "errors"]])
 def test_every_command_has_help_with_an_example(command: list[str], tmp_path: Path) -> None:

@@ -201,3 +201,36 @@ async def _login_code(wallet: WalletService, db: Database, msisdn: str, *, later
         wallet.uow.clock.advance(61)  # type: ignore[attr-defined]
     await wallet.request_otp(msisdn, OtpPurpose.LOGIN)
     return (await sent_codes(db, msisdn))[-1]
+
+
+async def test_operator_create_freeze_unfreeze_are_audited(fast_wallet: WalletService, db: Database,
+                                                           ledger: Ledger) -> None:
+    from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
+    from mobipay.ledger.model import Leg, Transfer
+    from mobipay.platform import audit
+    from mobipay.wallet.service import Principal
+
+    alice = await fast_wallet.create_user("13800138000", actor="ops1", reason="walk-in customer")
+    bob = await fast_wallet.create_user("13900139000", actor="ops1", reason="walk-in customer")
+    assert await refused(fast_wallet.create_user("13800138000", actor="ops1", reason="again")) == "USER_EXISTS"
+    await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+    assert (await ledger.post(Transfer("f", (Leg.debit(BANK_SETTLEMENT, 500), Leg.credit(alice.account_code, 500)),
+                                       "cash_in"))).ok
+    as_alice = Principal(alice.id, "s", alice.msisdn, alice.account_code)
+    as_bob = Principal(bob.id, "s", bob.msisdn, bob.account_code)
+
+    assert await refused(fast_wallet.set_frozen(alice.msisdn, True, actor="ops2", reason=" ")) == "VALIDATION_FAILED"
+    frozen = await fast_wallet.set_frozen(alice.msisdn, True, actor="ops2", reason="reported lost phone")
+    assert frozen.status.value == "frozen"
+    assert await refused(fast_wallet.transfer(as_alice, bob.msisdn, 100, idempotency_key="k1")) == "USER_FROZEN"
+    assert await refused(fast_wallet.transfer(as_bob, alice.msisdn, 1, idempotency_key="k2")) in (
+        "ACCOUNT_FROZEN", "INSUFFICIENT_FUNDS")  # bob has nothing, and alice cannot receive either
+    await fast_wallet.set_frozen(alice.msisdn, False, actor="ops2", reason="phone found")
+    assert (await fast_wallet.transfer(as_alice, bob.msisdn, 100, idempotency_key="k3")).amount == 100
+
+    async with db.begin() as conn:
+        trail = await audit.entries(conn, alice.msisdn)
+    assert [(e["actor"], e["action"], e["reason"]) for e in trail] == [
+        ("ops1", "user.create", "walk-in customer"), ("ops2", "user.freeze", "reported lost phone"),
+        ("ops2", "user.unfreeze", "phone found")]
+    assert trail[1]["before"] == '{"status": "active"}' and trail[1]["after"] == '{"status": "frozen"}'

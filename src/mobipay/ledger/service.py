@@ -111,6 +111,10 @@ class Ledger:
         async with self.db.begin() as conn:
             return await self.store.get_accounts(conn, codes)
 
+    async def set_frozen_in(self, conn: AsyncConnection, code: str, frozen: bool) -> None:
+        """Freeze or unfreeze inside the caller's transaction."""
+        await self.store.set_frozen(conn, code, frozen)
+
     async def set_frozen(self, code: str, frozen: bool) -> None:
         async with self.db.begin() as conn:
             await self.store.set_frozen(conn, code, frozen)

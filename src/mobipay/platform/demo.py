@@ -1,18 +1,22 @@
-"""Demo data: the operator's system accounts and a few funded wallets. Idempotent.
+"""Demo data: the operator's system accounts, a few hundred subscribers with funded wallets,
+and a history of transfers between them. Idempotent, and quick the second time.
 
-Every transfer here has a fixed id, so running ``mobipay demo`` twice changes nothing the
-second time (the ledger answers the retries from what it stored).
+Every subscriber, funding and transfer has a fixed id or key, so running ``mobipay demo``
+again changes nothing (the ledger and the wallet answer the retries from what they stored).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
-from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS, wallet_account
+from mobipay.kernel.errors import MobipayError
+from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
+from mobipay.wallet.service import Principal, WalletService
 
-#: (MSISDN, opening balance in fen): names are the subscribers the README's tour uses.
+#: (number, opening balance in fen): the subscribers the README's tour uses.
 DEMO_WALLETS: tuple[tuple[str, int], ...] = (
     ("+8613800138000", 50_000),
     ("+8613900139000", 12_345),
@@ -20,27 +24,65 @@ DEMO_WALLETS: tuple[tuple[str, int], ...] = (
     ("+8615000150000", 0),
     ("+8617700177000", 888),
 )
+PREFIXES = ("138", "139", "186", "189", "150", "177", "192", "133", "158", "131")
+HISTORY = 400
 
 
 @dataclass
 class DemoReport:
-    accounts: int
+    users_created: int
+    users_total: int
     transfers_created: int
     transfers_replayed: int
 
 
-async def load_demo(ledger: Ledger) -> DemoReport:
-    """Open the system accounts and the demo wallets, and fund the wallets once."""
-    specs = [*SYSTEM_ACCOUNTS, *(wallet_account(msisdn) for msisdn, _ in DEMO_WALLETS)]
-    await ledger.open_accounts(specs)
-    commands = [
-        Transfer(f"demo:cash-in:{msisdn}", (Leg.debit(BANK_SETTLEMENT, amount), Leg.credit(f"wallet:{msisdn}", amount)),
+def demo_numbers(count: int) -> list[tuple[str, int]]:
+    """The named wallets, then generated subscribers with 100 to 2,000 CNY each."""
+    rng = random.Random(2026)
+    out = list(DEMO_WALLETS)
+    for i in range(count - len(out)):
+        number = f"+86{PREFIXES[i % len(PREFIXES)]}{5000_0000 + i:08d}"
+        out.append((number, rng.randrange(10_000, 200_001, 100)))
+    return out
+
+
+async def load_demo(ledger: Ledger, wallet: WalletService, users: int = 200) -> DemoReport:
+    """Open system accounts, subscribers and their funding, then a history of transfers."""
+    await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+    numbers = demo_numbers(users)
+    created = 0
+    accounts: dict[str, str] = {}
+    for msisdn, _ in numbers:
+        try:
+            user = await wallet.user_by_msisdn(msisdn)
+        except MobipayError:
+            user = await wallet.create_user(msisdn, actor="demo", reason="demo data")
+            created += 1
+        accounts[msisdn] = user.account_code
+    funding = [
+        Transfer(f"demo:cash-in:{msisdn}", (Leg.debit(BANK_SETTLEMENT, amount), Leg.credit(accounts[msisdn], amount)),
                  "cash_in", reference="demo opening balance")
-        for msisdn, amount in DEMO_WALLETS if amount
+        for msisdn, amount in numbers if amount
     ]
-    results = await ledger.post_batch(commands)
+    results = await ledger.post_batch(funding)
     failed = [r for r in results if not r.ok]
     if failed:
         raise RuntimeError(f"demo transfer {failed[0].id} refused: {failed[0].error}")
-    replayed = sum(r.replayed for r in results)
-    return DemoReport(len(specs), len(results) - replayed, replayed)
+    made = sum(not r.replayed for r in results)
+    replayed = len(results) - made
+    if not created:
+        # The history was made when the subscribers were: replaying it would post the
+        # transfers that were refused then (for lack of money) and succeed now.
+        return DemoReport(created, len(numbers), made, replayed)
+    rng = random.Random(7)
+    for n in range(HISTORY):
+        (sender, _), (recipient, _) = rng.sample(numbers, 2)
+        amount = rng.randrange(100, 15_000)
+        me = Principal(user_id="demo", session_id="demo", msisdn=sender, account_code=accounts[sender])
+        try:
+            done = await wallet.transfer(me, recipient, amount, idempotency_key=f"demo-{n}", note="demo")
+        except MobipayError:  # e.g. not enough money left: a refused transfer is history too
+            continue
+        made += not done.replayed
+        replayed += done.replayed
+    return DemoReport(created, len(numbers), made, replayed)

@@ -44,6 +44,10 @@ class UnitOfWork:
         """Open a ledger account in this transaction (idempotent for the same attributes)."""
         return await self.ledger.open_account_in(self.conn, spec)
 
+    async def set_frozen(self, code: str, frozen: bool) -> None:
+        """Freeze (no debits or credits) or unfreeze a ledger account in this transaction."""
+        await self.ledger.set_frozen_in(self.conn, code, frozen)
+
     async def emit(self, event: Event) -> str:
         """Record an event for the outbox worker; it exists only if this transaction commits."""
         return await emit(self.conn, event, self.now)

@@ -22,12 +22,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError
+from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, ValidationFailed
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
 from mobipay.ledger.chart import wallet_account
 from mobipay.ledger.model import Leg, Transfer
+from mobipay.platform import audit
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import (
@@ -38,6 +39,7 @@ from mobipay.wallet.model import (
     OtpPurpose,
     PinPolicy,
     PinState,
+    Segment,
     Usage,
     UserStatus,
     WalletLimits,
@@ -181,25 +183,48 @@ class WalletService:
             refused = await self._consume_otp(uow, msisdn, OtpPurpose.REGISTER, code)
             if refused is not None:
                 return refused
-            existing = (await uow.conn.execute(select(users.c.id).where(users.c.msisdn == msisdn))).first()
-            if existing is not None:
-                return E.UserExists(f"{msisdn} is already registered; sign in instead", field="msisdn")
-            spec = wallet_account(msisdn)
-            await uow.open_account(spec)
-            user = User(new_id("usr"), msisdn, segment.operator.value, segment.virtual, UserStatus.ACTIVE,
-                        KycTier.TIER_1, spec.code, uow.now)
-            await uow.conn.execute(insert(users).values(
-                id=user.id, msisdn=msisdn, operator=user.operator, virtual_operator=user.virtual_operator,
-                status=user.status.value, tier=int(user.tier), account_code=user.account_code,
-                created_at=user.created_at,
-            ))
-            await uow.emit(UserRegistered(key=user.id, user_id=user.id, msisdn=msisdn))
-            return user
+            return await _create_user(uow, msisdn, segment)
 
         outcome = await self.uow.run("register", work)
         if isinstance(outcome, MobipayError):
             raise outcome
         return outcome
+
+    # ------------------------------------------------------------------ operator actions
+
+    async def create_user(self, raw_msisdn: str, *, actor: str, reason: str) -> User:
+        """Operator (or demo loader) opens a wallet for a number without an SMS code; audited."""
+        msisdn = normalize_msisdn(raw_msisdn)
+        segment = self.segments.lookup(msisdn)
+
+        async def work(uow: UnitOfWork) -> User:
+            outcome = await _create_user(uow, msisdn, segment)
+            if isinstance(outcome, MobipayError):
+                raise outcome
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="user.create", target=msisdn,
+                               reason=reason, after={"id": outcome.id, "tier": int(outcome.tier)})
+            return outcome
+
+        return await self.uow.run("create_user", work)
+
+    async def set_frozen(self, raw_msisdn: str, frozen: bool, *, actor: str, reason: str) -> User:
+        """Freeze a wallet (no payments in or out) or unfreeze it; audited with the reason."""
+        if not reason.strip():
+            raise ValidationFailed("give the reason for the audit trail", field="reason")
+        user = await self.user_by_msisdn(raw_msisdn)
+        wanted = UserStatus.FROZEN if frozen else UserStatus.ACTIVE
+        if user.status is UserStatus.CLOSED:
+            raise E.UserFrozen("a closed wallet stays closed")
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(update(users).where(users.c.id == user.id).values(status=wanted.value))
+            await uow.set_frozen(user.account_code, frozen)
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="user.freeze" if frozen else "user.unfreeze",
+                               target=user.msisdn, reason=reason, before={"status": user.status.value},
+                               after={"status": wanted.value})
+
+        await self.uow.run("set_frozen", work)
+        return await self.user_by_msisdn(user.msisdn)
 
     async def _consume_otp(self, uow: UnitOfWork, msisdn: str, purpose: OtpPurpose,
                            code: str) -> MobipayError | None:
@@ -470,6 +495,23 @@ async def _latest(uow: UnitOfWork, msisdn: str, purpose: OtpPurpose) -> OtpChall
         return None
     return OtpChallenge(row.id, row.msisdn, OtpPurpose(row.purpose), row.code_hash, _aware(row.sent_at),
                         _aware(row.expires_at), row.attempts, row.consumed_at is not None)
+
+
+async def _create_user(uow: UnitOfWork, msisdn: str, segment: Segment) -> User | MobipayError:
+    """Insert the subscriber and open their wallet account, in the caller's transaction."""
+    existing = (await uow.conn.execute(select(users.c.id).where(users.c.msisdn == msisdn))).first()
+    if existing is not None:
+        return E.UserExists(f"{msisdn} is already registered; sign in instead", field="msisdn")
+    spec = wallet_account(msisdn)
+    await uow.open_account(spec)
+    user = User(new_id("usr"), msisdn, segment.operator.value, segment.virtual, UserStatus.ACTIVE,
+                KycTier.TIER_1, spec.code, uow.now)
+    await uow.conn.execute(insert(users).values(
+        id=user.id, msisdn=msisdn, operator=user.operator, virtual_operator=user.virtual_operator,
+        status=user.status.value, tier=int(user.tier), account_code=user.account_code, created_at=user.created_at,
+    ))
+    await uow.emit(UserRegistered(key=user.id, user_id=user.id, msisdn=msisdn))
+    return user
 
 
 def _sha(token: str) -> str:
