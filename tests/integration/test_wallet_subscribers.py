@@ -234,3 +234,21 @@ async def test_operator_create_freeze_unfreeze_are_audited(fast_wallet: WalletSe
         ("ops1", "user.create", "walk-in customer"), ("ops2", "user.freeze", "reported lost phone"),
         ("ops2", "user.unfreeze", "phone found")]
     assert trail[1]["before"] == '{"status": "active"}' and trail[1]["after"] == '{"status": "frozen"}'
+
+
+async def test_locked_pin_is_reset_by_sms_code(fast_wallet: WalletService, db: Database, clock: ManualClock) -> None:
+    msisdn = await registered(fast_wallet, db, "15000150000")
+    await fast_wallet.set_pin(msisdn, "739154")
+    for _ in range(5):
+        await refused(fast_wallet.verify_pin(msisdn, "111112"))
+    assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_LOCKED"
+    await fast_wallet.request_otp(msisdn, OtpPurpose.RESET_PIN)
+    code = (await sent_codes(db, msisdn))[-1]
+    assert await refused(fast_wallet.reset_pin(msisdn, code, "654321")) == "WEAK_PIN"
+    wrong = "000000" if code != "000000" else "111111"
+    assert await refused(fast_wallet.reset_pin(msisdn, wrong, "482915")) == "OTP_INVALID"
+    await fast_wallet.reset_pin(msisdn, code, "482915")
+    await fast_wallet.verify_pin(msisdn, "482915")  # unlocked, new PIN
+    assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_INCORRECT"
+    register_code = await _login_code(fast_wallet, db, msisdn, later=True)  # a login code cannot reset
+    assert await refused(fast_wallet.reset_pin(msisdn, register_code, "591837")) == "OTP_INVALID"

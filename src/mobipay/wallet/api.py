@@ -280,3 +280,16 @@ async def receipt(transfer_id: str, me: Me, wallet: WalletDep) -> ReceiptOut:
                       direction="out" if leg.side.value == "D" else "in",
                       counterparty=mask_msisdn(others[0].removeprefix("wallet:")) if others else None,
                       reference=t.reference, created_at=t.created_at)
+
+
+class PinResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    msisdn: str = Field(max_length=32)
+    code: str = Field(min_length=1, max_length=12, description="SMS code asked for with purpose reset_pin")
+    pin: str = Field(max_length=12, description="The new 6-digit payment PIN")
+
+
+@router.post("/pin-resets", status_code=204, summary="Reset a forgotten or locked PIN with an SMS code")
+async def reset_pin(body: PinResetIn, wallet: WalletDep) -> Response:
+    await wallet.reset_pin(body.msisdn, body.code, body.pin)
+    return Response(status_code=204)

@@ -424,6 +424,27 @@ class WalletService:
 
         await self.uow.run("change_pin", work)
 
+    async def reset_pin(self, raw_msisdn: str, code: str, new_pin: str) -> None:
+        """Forgotten or locked PIN: a new one with an SMS code (purpose reset_pin); clears the
+        failure count and any lockout. (The identity-card check joins when real-name data exists.)"""
+        user = await self.user_by_msisdn(raw_msisdn)
+        check_pin(new_pin, user.msisdn)
+        pin_hash = await asyncio.to_thread(self.pin_hasher.hash, new_pin)
+
+        async def work(uow: UnitOfWork) -> MobipayError | None:
+            refused = await self._consume_otp(uow, user.msisdn, OtpPurpose.RESET_PIN, code)
+            if refused is not None:
+                return refused
+            values = {"pin_hash": pin_hash, "failures": 0, "lockouts": 0, "locked_until": None, "updated_at": uow.now}
+            if (await uow.conn.execute(update(pins).where(pins.c.user_id == user.id).values(**values))).rowcount == 0:
+                await uow.conn.execute(insert(pins).values(user_id=user.id, **values))
+            await uow.emit(SmsRequested(key=new_id("sms"), to=user.msisdn, template="pin.reset", params={}))
+            return None
+
+        error = await self.uow.run("reset_pin", work)
+        if error is not None:
+            raise error
+
     async def verify_pin(self, raw_msisdn: str, pin: object) -> None:
         """Check the payment PIN; wrong ones count, and the limit locks payments for a while
         that doubles with each lockout. A locked PIN refuses even the right one."""
