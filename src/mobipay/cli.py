@@ -134,10 +134,13 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        typer.echo("worker: delivering outbox messages and expiring holds (Ctrl-C stops)", err=True)
+        typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers "
+                   "(Ctrl-C stops)", err=True)
+        await c.ensure_system_accounts()
         await asyncio.gather(
             c.outbox_worker().run(stop, idle_s=idle),
             c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
+            c.wallet.run_claim_returner(60.0, stop),
         )
 
     _run(work)

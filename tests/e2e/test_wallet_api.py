@@ -172,8 +172,6 @@ def test_transfers_between_subscribers(client: TestClient, db_url: str) -> None:
         (send("k8", amount={"amount": 100, "currency": "USD"}), 400, "INVALID_CURRENCY"),
         (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k9"},
                      json={"to": "13800138000", "amount": {"amount": 100}}), 422, "SELF_TRANSFER"),
-        (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k10"},
-                     json={"to": "18600186000", "amount": {"amount": 100}}), 422, "RECIPIENT_NOT_REGISTERED"),
         (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k11"},
                      json={"to": "12345", "amount": {"amount": 100}}), 400, "INVALID_MSISDN"),
         (client.post("/v1/transfers", headers={**bearer(bob), "Idempotency-Key": "k12"},
@@ -219,3 +217,21 @@ def test_history_and_receipts_are_private(client: TestClient, db_url: str) -> No
     theirs = client.get(f"/v1/me/transactions/{tid}", headers=bearer(carol))  # not carol's
     assert theirs.status_code == 404 and theirs.json()["code"] == "NOT_FOUND"
     assert client.get("/v1/me/transactions/nope", headers=bearer(carol)).status_code == 404
+
+
+def test_money_for_a_number_without_a_wallet_waits_for_it(client: TestClient, db_url: str) -> None:
+    signed_up(client, db_url, "13800138000")
+    alice = login_by_sms(client, db_url, "13800138000", "a1")
+    fund(client, "13800138000", 10_000)
+    r = client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "gift"},
+                    json={"to": "18600186000", "amount": {"amount": 1_234}, "note": "生日快乐"})
+    assert r.status_code == 202 and r.json()["status"] == "waiting_for_recipient", r.text
+    again = client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "gift"},
+                        json={"to": "18600186000", "amount": {"amount": 1_234}, "note": "生日快乐"})
+    assert again.status_code == 200 and again.json()["status"] == "waiting_for_recipient"
+    assert balance(client, alice) == 10_000 - 1_234
+    signed_up(client, db_url, "18600186000")  # the invited number registers: the money is there
+    carol = login_by_sms(client, db_url, "18600186000", "c1")
+    assert balance(client, carol) == 1_234
+    suspense = client.get("/v1/ledger/accounts/liability:suspense", headers=ADMIN).json()
+    assert suspense["balance"]["amount"] == 0

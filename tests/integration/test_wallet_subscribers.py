@@ -252,3 +252,29 @@ async def test_locked_pin_is_reset_by_sms_code(fast_wallet: WalletService, db: D
     assert await refused(fast_wallet.verify_pin(msisdn, "739154")) == "PIN_INCORRECT"
     register_code = await _login_code(fast_wallet, db, msisdn, later=True)  # a login code cannot reset
     assert await refused(fast_wallet.reset_pin(msisdn, register_code, "591837")) == "OTP_INVALID"
+
+
+async def test_unclaimed_money_goes_back_after_three_days(fast_wallet: WalletService, db: Database,
+                                                          ledger: Ledger, clock: ManualClock) -> None:
+    from mobipay.ledger.chart import BANK_SETTLEMENT, SUSPENSE, SYSTEM_ACCOUNTS
+    from mobipay.ledger.model import Leg, Transfer
+    from mobipay.wallet.service import Principal
+
+    await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+    alice = await fast_wallet.create_user("13800138000", actor="t", reason="test")
+    assert (await ledger.post(Transfer("f", (Leg.debit(BANK_SETTLEMENT, 5_000), Leg.credit(alice.account_code, 5_000)),
+                                       "cash_in"))).ok
+    me = Principal(alice.id, "s", alice.msisdn, alice.account_code)
+    done = await fast_wallet.transfer(me, "15000150000", 2_000, idempotency_key="k1")
+    assert done.status == "waiting_for_recipient"
+    assert (await ledger.account(SUSPENSE)).balance == 2_000
+    clock.advance(3 * 24 * 3600 - 1)
+    assert await fast_wallet.return_expired_claims() == 0  # not yet
+    clock.advance(2)
+    assert await fast_wallet.return_expired_claims() == 1
+    assert await fast_wallet.return_expired_claims() == 0
+    assert (await ledger.account(alice.account_code)).balance == 5_000
+    assert (await ledger.account(SUSPENSE)).balance == 0
+    late = await fast_wallet.create_user("15000150000", actor="t", reason="registers too late")
+    assert (await ledger.account(late.account_code)).balance == 0
+    assert (await ledger.verify()).ok

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from mobipay.kernel.clock import Clock, SystemClock
+from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
 from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
@@ -59,6 +60,10 @@ class Container:
             self.db, self.clock, self.handlers, max_attempts=s.outbox_max_attempts,
             backoff_base_s=s.outbox_backoff_base_s, backoff_max_s=s.outbox_backoff_max_s,
         )
+
+    async def ensure_system_accounts(self) -> None:
+        """Open the operator's own accounts (suspense, fees, …) if they are not there yet."""
+        await self.ledger.open_accounts(list(SYSTEM_ACCOUNTS))
 
     async def close(self) -> None:
         await self.ledger.stop()

@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         c = container or build(settings)
         app.state.container = c
+        await c.ensure_system_accounts()
         c.ledger.start_group_commit()
         stop = asyncio.Event()
         sweeper = asyncio.create_task(c.ledger.run_hold_sweeper(settings.hold_sweep_interval_s, stop))

@@ -207,7 +207,9 @@ class TransferOut(BaseModel):
     id: str
     to: str = Field(description="The recipient, masked")
     amount: MoneyOut
-    status: Literal["succeeded"] = "succeeded"
+    status: Literal["succeeded", "waiting_for_recipient"] = Field(
+        description="waiting_for_recipient: the number has no wallet yet; the money waits 3 days for it to "
+        "register, then comes back")
     created_at: datetime
 
 
@@ -223,8 +225,10 @@ async def transfer(body: TransferIn, response: Response, me: Me, wallet: WalletD
     if done.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
+    if done.status == "waiting_for_recipient" and not done.replayed:
+        response.status_code = 202
     return TransferOut(id=done.id, to=mask_msisdn(done.recipient), amount=MoneyOut(amount=done.amount,
-                       currency="CNY"), created_at=done.created_at)
+                       currency="CNY"), status=done.status, created_at=done.created_at)
 
 
 class EntryOut(BaseModel):

@@ -10,6 +10,7 @@ that did not commit, and none is lost if the process stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import insert, select, update
@@ -26,7 +28,7 @@ from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, Validatio
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
-from mobipay.ledger.chart import wallet_account
+from mobipay.ledger.chart import SUSPENSE, wallet_account
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.platform import audit
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
@@ -52,7 +54,9 @@ from mobipay.wallet.model import (
     mask_msisdn,
     normalize_msisdn,
 )
-from mobipay.wallet.tables import otps, pins, sessions, usage, users
+from mobipay.wallet.tables import claims, otps, pins, sessions, usage, users
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +122,10 @@ class TransferDone:
     amount: int
     created_at: datetime
     replayed: bool
+    status: str = "succeeded"  # or "waiting_for_recipient" (no wallet yet: held in suspense)
+
+
+CLAIM_WINDOW = timedelta(days=3)
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # business days (daily limits) are Shanghai dates
@@ -361,13 +369,17 @@ class WalletService:
                                     field="pin")
             await self.verify_pin(sender.msisdn, pin)
         try:
-            recipient = await self.user_by_msisdn(to)
-        except E.UserNotFound:
-            raise E.RecipientNotRegistered(f"{mask_msisdn(to)} has no wallet yet", field="to") from None
+            credit_to = (await self.user_by_msisdn(to)).account_code
+            waiting = False
+        except E.UserNotFound:  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
+            credit_to, waiting = SUSPENSE, True
+        metadata: dict[str, Any] = {"note": note} if note else {}
+        if waiting:
+            metadata["for"] = to
         command = Transfer(f"p2p:{sender.id}:{idempotency_key}",
-                           (Leg.debit(sender.account_code, amount), Leg.credit(recipient.account_code, amount)),
+                           (Leg.debit(sender.account_code, amount), Leg.credit(credit_to, amount)),
                            "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
-                           metadata={"note": note} if note else None)
+                           metadata=metadata or None)
 
         async def work(uow: UnitOfWork) -> TransferDone:
             [result] = await uow.post([command])
@@ -375,7 +387,7 @@ class WalletService:
                 raise result.error
             assert result.transfer is not None
             done = TransferDone(result.transfer.id, sender.msisdn, to, amount, result.transfer.created_at,
-                                result.replayed)
+                                result.replayed, "waiting_for_recipient" if waiting else "succeeded")
             if result.replayed:
                 return done
             today = uow.now.astimezone(SHANGHAI).date()
@@ -391,11 +403,51 @@ class WalletService:
                 await uow.conn.execute(insert(usage).values(user_id=sender.id, **values))
             else:
                 await uow.conn.execute(update(usage).where(usage.c.user_id == sender.id).values(**values))
-            await uow.emit(SmsRequested(key=f"{command.id}:to", to=to, template="p2p.received",
+            if waiting:
+                await uow.conn.execute(insert(claims).values(
+                    id=new_id("clm"), transfer_id=command.id, sender_id=sender.id, sender_msisdn=sender.msisdn,
+                    recipient_msisdn=to, amount=amount, state="waiting", created_at=uow.now,
+                    expires_at=uow.now + CLAIM_WINDOW))
+            await uow.emit(SmsRequested(key=f"{command.id}:to", to=to,
+                                        template="p2p.invite" if waiting else "p2p.received",
                                         params={"from": mask_msisdn(sender.msisdn), "amount_fen": amount}))
             return done
 
         return await self.uow.run("transfer", work)
+
+    async def return_expired_claims(self, limit: int = 100) -> int:
+        """Send back money nobody claimed within the window; returns how many claims."""
+
+        async def due(uow: UnitOfWork) -> list[str]:
+            rows = await uow.conn.execute(select(claims.c.id).where(claims.c.state == "waiting",
+                                                                    claims.c.expires_at <= uow.now).limit(limit))
+            return [r[0] for r in rows]
+
+        returned = 0
+        for claim_id in await self.uow.run("claims_due", due):
+            async def back(uow: UnitOfWork, claim_id: str = claim_id) -> bool:
+                claim = (await uow.conn.execute(select(claims).where(claims.c.id == claim_id).with_for_update())).one()
+                if claim.state != "waiting":  # claimed meanwhile
+                    return False
+                sender = (await uow.conn.execute(select(users.c.account_code).where(users.c.id == claim.sender_id)
+                                                 )).scalar_one()
+                await _settle_claim(uow, claim, to_account=sender, state="returned")
+                params = {"to": mask_msisdn(claim.recipient_msisdn), "amount_fen": claim.amount}
+                await uow.emit(SmsRequested(key=f"returned:{claim.id}", to=claim.sender_msisdn,
+                                            template="p2p.returned", params=params))
+                return True
+
+            returned += await self.uow.run("return_claim", back)
+        return returned
+
+    async def run_claim_returner(self, interval_s: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.return_expired_claims()
+            except Exception:  # keep going; the next round retries
+                log.exception("wallet.claim_return_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     # ------------------------------------------------------------------ PIN
 
@@ -532,7 +584,23 @@ async def _create_user(uow: UnitOfWork, msisdn: str, segment: Segment) -> User |
         status=user.status.value, tier=int(user.tier), account_code=user.account_code, created_at=user.created_at,
     ))
     await uow.emit(UserRegistered(key=user.id, user_id=user.id, msisdn=msisdn))
+    waiting = (await uow.conn.execute(select(claims).where(claims.c.recipient_msisdn == msisdn,
+                                                           claims.c.state == "waiting"))).all()
+    for claim in waiting:  # money sent before this number had a wallet
+        await _settle_claim(uow, claim, to_account=spec.code, state="claimed")
     return user
+
+
+async def _settle_claim(uow: UnitOfWork, claim: Any, *, to_account: str, state: str) -> None:
+    """Pay a waiting claim out of suspense (to the new wallet, or back to the sender)."""
+    [result] = await uow.post([Transfer(f"{state}:{claim.id}", (Leg.debit(SUSPENSE, claim.amount),
+                                                               Leg.credit(to_account, claim.amount)),
+                                        "p2p.claim" if state == "claimed" else "p2p.return",
+                                        reference=claim.transfer_id)])
+    if result.error is not None:
+        raise result.error
+    await uow.conn.execute(update(claims).where(claims.c.id == claim.id, claims.c.state == "waiting")
+                           .values(state=state, settled_at=uow.now))
 
 
 def _sha(token: str) -> str:

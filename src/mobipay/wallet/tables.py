@@ -72,3 +72,22 @@ usage = Table(
     Column("day", Date, nullable=True),
     Column("day_total", BigInteger, nullable=False, server_default="0"),
 )
+
+#: Money sent to a number that has no wallet yet: it waits in the suspense account until
+#: the number registers (then it is paid in) or the claim window ends (then it goes back).
+claims = Table(
+    "wallet_claims",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("transfer_id", String(160), nullable=False, unique=True),
+    Column("sender_id", String(40), nullable=False),
+    Column("sender_msisdn", String(16), nullable=False),
+    Column("recipient_msisdn", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),  # waiting | claimed | returned
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    Index("ix_wallet_claims_recipient", "recipient_msisdn", "state"),
+    Index("ix_wallet_claims_due", "state", "expires_at"),
+)
