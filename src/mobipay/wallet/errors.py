@@ -119,12 +119,6 @@ class SelfTransfer(MobipayError):
     title = "You cannot send money to your own number"
 
 
-class RecipientNotRegistered(MobipayError):
-    code = "RECIPIENT_NOT_REGISTERED"
-    status = 422
-    title = "The recipient has no wallet yet"
-
-
 class PinRequired(MobipayError):
     code = "PIN_REQUIRED"
     status = 422
