@@ -235,3 +235,43 @@ def test_money_for_a_number_without_a_wallet_waits_for_it(client: TestClient, db
     assert balance(client, carol) == 1_234
     suspense = client.get("/v1/ledger/accounts/liability:suspense", headers=ADMIN).json()
     assert suspense["balance"]["amount"] == 0
+
+
+def test_request_money_pay_decline(client: TestClient, db_url: str) -> None:
+    signed_up(client, db_url, "13800138000")
+    signed_up(client, db_url, "13900139000")
+    alice = login_by_sms(client, db_url, "13800138000", "a1")
+    bob = login_by_sms(client, db_url, "13900139000", "b1")
+    fund(client, "13900139000", 10_000)
+
+    def ask(key: str, amount: object, payer: str = "13900139000"):  # type: ignore[no-untyped-def]
+        return client.post("/v1/money-requests", headers={**bearer(alice), "Idempotency-Key": key},
+                           json={"from": payer, "amount": {"amount": amount}, "note": "电影票"})
+
+    first = ask("r1", 3_000)
+    assert first.status_code == 201 and first.json()["state"] == "open"
+    assert ask("r1", 3_000).json()["id"] == first.json()["id"]  # replay
+    assert ask("r1", 3_001).json()["code"] == "IDEMPOTENCY_CONFLICT"
+    assert ask("r2", 100, payer="13800138000").json()["code"] == "SELF_REQUEST"
+    assert ask("r3", -5).json()["code"] == "INVALID_AMOUNT"
+    second = ask("r4", 500)
+    rid, rid2 = first.json()["id"], second.json()["id"]
+
+    listed = client.get("/v1/money-requests", headers=bearer(bob)).json()
+    assert {r["id"] for r in listed["incoming"]} == {rid, rid2} and listed["outgoing"] == []
+    # alice cannot pay her own request: to her it does not exist as something to pay
+    assert client.post(f"/v1/money-requests/{rid}/pay", headers={**bearer(alice), "Idempotency-Key": "p"},
+                       json={}).status_code == 404
+    paid = client.post(f"/v1/money-requests/{rid}/pay", headers={**bearer(bob), "Idempotency-Key": "p1"}, json={})
+    assert paid.status_code == 201, paid.text
+    again = client.post(f"/v1/money-requests/{rid}/pay", headers={**bearer(bob), "Idempotency-Key": "p2"}, json={})
+    assert again.status_code == 200 and again.json()["id"] == paid.json()["id"]  # paid once only
+    assert (balance(client, alice), balance(client, bob)) == (3_000, 7_000)
+
+    declined = client.post(f"/v1/money-requests/{rid2}/decline", headers=bearer(bob))
+    assert declined.status_code == 200 and declined.json()["state"] == "declined"
+    late = client.post(f"/v1/money-requests/{rid2}/pay", headers={**bearer(bob), "Idempotency-Key": "p3"}, json={})
+    assert late.status_code == 409 and late.json()["code"] == "REQUEST_NOT_OPEN"
+    assert (balance(client, alice), balance(client, bob)) == (3_000, 7_000)
+    states = {r["id"]: r["state"] for r in client.get("/v1/money-requests", headers=bearer(alice)).json()["outgoing"]}
+    assert states == {rid: "paid", rid2: "declined"}

@@ -278,3 +278,20 @@ async def test_unclaimed_money_goes_back_after_three_days(fast_wallet: WalletSer
     late = await fast_wallet.create_user("15000150000", actor="t", reason="registers too late")
     assert (await ledger.account(late.account_code)).balance == 0
     assert (await ledger.verify()).ok
+
+
+async def test_money_requests_expire(fast_wallet: WalletService, db: Database, ledger: Ledger,
+                                     clock: ManualClock) -> None:
+    from mobipay.wallet.service import Principal
+
+    alice = await fast_wallet.create_user("13800138000", actor="t", reason="test")
+    bob = await fast_wallet.create_user("13900139000", actor="t", reason="test")
+    as_alice = Principal(alice.id, "s", alice.msisdn, alice.account_code)
+    as_bob = Principal(bob.id, "s", bob.msisdn, bob.account_code)
+    request = await fast_wallet.request_money(as_alice, bob.msisdn, 100, idempotency_key="k")
+    clock.advance(3 * 24 * 3600)
+    incoming, _ = await fast_wallet.money_requests(as_bob)
+    assert [r.state for r in incoming] == ["expired"]
+    assert await refused(fast_wallet.pay_request(as_bob, request.id)) == "REQUEST_NOT_OPEN"
+    assert await refused(fast_wallet.decline_request(as_bob, request.id)) == "REQUEST_NOT_OPEN"
+    assert await refused(fast_wallet.pay_request(as_bob, "mrq_nope")) == "NOT_FOUND"

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
-from mobipay.wallet.service import Principal, Tokens, WalletService
+from mobipay.wallet.service import MoneyRequest, Principal, Tokens, WalletService
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
 
@@ -297,3 +297,80 @@ class PinResetIn(BaseModel):
 async def reset_pin(body: PinResetIn, wallet: WalletDep) -> Response:
     await wallet.reset_pin(body.msisdn, body.code, body.pin)
     return Response(status_code=204)
+
+
+class MoneyRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    payer: str = Field(alias="from", max_length=32, description="The number asked to pay")
+    amount: MoneyIn
+    note: str = Field(default="", max_length=64)
+
+
+class MoneyRequestOut(BaseModel):
+    id: str
+    requester: str = Field(description="Masked")
+    payer: str = Field(description="Masked")
+    amount: MoneyOut
+    note: str
+    state: Literal["open", "paid", "declined", "expired"]
+    created_at: datetime
+    expires_at: datetime
+
+
+class MoneyRequestsOut(BaseModel):
+    incoming: list[MoneyRequestOut] = Field(description="Asked of me")
+    outgoing: list[MoneyRequestOut] = Field(description="Asked by me")
+
+
+class PayRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pin: str | None = Field(default=None, max_length=12)
+
+
+def _request_out(r: MoneyRequest) -> MoneyRequestOut:
+    return MoneyRequestOut(id=r.id, requester=mask_msisdn(r.requester), payer=mask_msisdn(r.payer),
+                           amount=MoneyOut(amount=r.amount, currency="CNY"), note=r.note,
+                           state=r.state,
+                           created_at=r.created_at, expires_at=r.expires_at)
+
+
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
+
+
+def _require(key: str | None) -> str:
+    if not key:
+        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per request you mean to make")
+    return key
+
+
+@router.post("/money-requests", response_model=MoneyRequestOut, status_code=201,
+             summary="Ask a number for money (Idempotency-Key required)")
+async def request_money(body: MoneyRequestIn, me: Me, wallet: WalletDep, idempotency_key: IdemKey = None
+                        ) -> MoneyRequestOut:
+    return _request_out(await wallet.request_money(me, body.payer, body.amount.amount,
+                                                   idempotency_key=_require(idempotency_key), note=body.note))
+
+
+@router.get("/money-requests", response_model=MoneyRequestsOut, summary="Requests asked of me and by me")
+async def list_requests(me: Me, wallet: WalletDep) -> MoneyRequestsOut:
+    incoming, outgoing = await wallet.money_requests(me)
+    return MoneyRequestsOut(incoming=[_request_out(r) for r in incoming], outgoing=[_request_out(r) for r in outgoing])
+
+
+@router.post("/money-requests/{request_id}/pay", response_model=TransferOut, status_code=201,
+             summary="Pay a request asked of me (once, however often it is sent)")
+async def pay_request(request_id: str, body: PayRequestIn, response: Response, me: Me, wallet: WalletDep,
+                      idempotency_key: IdemKey = None) -> TransferOut:
+    _require(idempotency_key)
+    done = await wallet.pay_request(me, request_id, pin=body.pin)
+    if done.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return TransferOut(id=done.id, to=mask_msisdn(done.recipient), amount=MoneyOut(amount=done.amount,
+                       currency="CNY"), status=done.status, created_at=done.created_at)
+
+
+@router.post("/money-requests/{request_id}/decline", response_model=MoneyRequestOut,
+             summary="Decline a request asked of me")
+async def decline_request(request_id: str, me: Me, wallet: WalletDep) -> MoneyRequestOut:
+    return _request_out(await wallet.decline_request(me, request_id))

@@ -135,3 +135,15 @@ class LimitExceeded(MobipayError):
     code = "LIMIT_EXCEEDED"
     status = 422
     title = "The payment exceeds a limit of your account"
+
+
+class SelfRequest(MobipayError):
+    code = "SELF_REQUEST"
+    status = 422
+    title = "You cannot ask your own number for money"
+
+
+class RequestNotOpen(MobipayError):
+    code = "REQUEST_NOT_OPEN"
+    status = 409
+    title = "This money request was already paid, declined or has expired"

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, ValidationFailed
+from mobipay.kernel.errors import IdempotencyConflict, IdempotencyKeyMissing, MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
@@ -54,7 +55,7 @@ from mobipay.wallet.model import (
     mask_msisdn,
     normalize_msisdn,
 )
-from mobipay.wallet.tables import claims, otps, pins, sessions, usage, users
+from mobipay.wallet.tables import claims, money_requests, otps, pins, sessions, usage, users
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +127,27 @@ class TransferDone:
 
 
 CLAIM_WINDOW = timedelta(days=3)
+REQUEST_TTL = timedelta(days=3)
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyRequest:
+    id: str
+    requester: str
+    payer: str
+    amount: int
+    note: str
+    state: str  # open | paid | declined | expired
+    created_at: datetime
+    expires_at: datetime
+
+
+def _money_request(row: Any, now: datetime) -> MoneyRequest:
+    state = row.state
+    if state == "open" and _aware(row.expires_at) <= now:
+        state = "expired"
+    return MoneyRequest(row.id, row.requester_msisdn, row.payer_msisdn, row.amount, row.note, state,
+                        _aware(row.created_at), _aware(row.expires_at))
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # business days (daily limits) are Shanghai dates
@@ -350,10 +372,12 @@ class WalletService:
     # ------------------------------------------------------------------ transfers
 
     async def transfer(self, me: Principal, raw_to: str, amount: object, *, idempotency_key: str,
-                       pin: str | None = None, note: str = "") -> TransferDone:
+                       pin: str | None = None, note: str = "",
+                       then: Callable[[UnitOfWork, TransferDone], Awaitable[None]] | None = None) -> TransferDone:
         """Send money to another subscriber by number. Up to the password-free amount no PIN
         is asked; above it the PIN is. The same idempotency key and body returns the first
-        result (``replayed``); another body with that key is refused."""
+        result (``replayed``); another body with that key is refused. ``then`` runs in the
+        same transaction after the posting (first time or replay): raising there undoes it."""
         amount = check_amount(amount)
         to = normalize_msisdn(raw_to)
         if not idempotency_key or len(idempotency_key) > 64 or not idempotency_key.isprintable():
@@ -389,6 +413,8 @@ class WalletService:
             done = TransferDone(result.transfer.id, sender.msisdn, to, amount, result.transfer.created_at,
                                 result.replayed, "waiting_for_recipient" if waiting else "succeeded")
             if result.replayed:
+                if then is not None:
+                    await then(uow, done)
                 return done
             today = uow.now.astimezone(SHANGHAI).date()
             row = (await uow.conn.execute(select(usage).where(usage.c.user_id == sender.id)
@@ -411,9 +437,97 @@ class WalletService:
             await uow.emit(SmsRequested(key=f"{command.id}:to", to=to,
                                         template="p2p.invite" if waiting else "p2p.received",
                                         params={"from": mask_msisdn(sender.msisdn), "amount_fen": amount}))
+            if then is not None:
+                await then(uow, done)
             return done
 
         return await self.uow.run("transfer", work)
+
+    # ------------------------------------------------------------------ money requests
+
+    async def request_money(self, me: Principal, raw_payer: str, amount: object, *, idempotency_key: str,
+                            note: str = "") -> MoneyRequest:
+        """Ask a number for an amount; the payer is told by SMS and pays or declines in the app."""
+        amount = check_amount(amount)
+        payer = normalize_msisdn(raw_payer)
+        if payer == me.msisdn:
+            raise E.SelfRequest("ask another number", field="from")
+        if not idempotency_key or len(idempotency_key) > 64 or not idempotency_key.isprintable():
+            raise IdempotencyKeyMissing("send an Idempotency-Key header of 1 to 64 printable characters")
+        request_id = "mrq_" + _sha(f"{me.user_id}|{idempotency_key}")[:32]
+
+        async def work(uow: UnitOfWork) -> MoneyRequest:
+            row = (await uow.conn.execute(select(money_requests).where(money_requests.c.id == request_id))).first()
+            if row is not None:
+                if (row.payer_msisdn, row.amount, row.note) != (payer, amount, note):
+                    raise IdempotencyConflict("this Idempotency-Key was used for another request", field="id")
+                return _money_request(row, uow.now)
+            await uow.conn.execute(insert(money_requests).values(
+                id=request_id, requester_id=me.user_id, requester_msisdn=me.msisdn, payer_msisdn=payer,
+                amount=amount, note=note, state="open", created_at=uow.now, expires_at=uow.now + REQUEST_TTL))
+            await uow.emit(SmsRequested(key=request_id, to=payer, template="request.received",
+                                        params={"from": mask_msisdn(me.msisdn), "amount_fen": amount}))
+            stored = (await uow.conn.execute(select(money_requests).where(money_requests.c.id == request_id))).one()
+            return _money_request(stored, uow.now)
+
+        return await self.uow.run("request_money", work)
+
+    async def money_requests(self, me: Principal) -> tuple[list[MoneyRequest], list[MoneyRequest]]:
+        """(asked of me, asked by me), newest first."""
+
+        async def work(uow: UnitOfWork) -> tuple[list[MoneyRequest], list[MoneyRequest]]:
+            order = money_requests.c.created_at.desc()
+            incoming = await uow.conn.execute(select(money_requests).where(
+                money_requests.c.payer_msisdn == me.msisdn).order_by(order).limit(100))
+            outgoing = await uow.conn.execute(select(money_requests).where(
+                money_requests.c.requester_id == me.user_id).order_by(order).limit(100))
+            return ([_money_request(r, uow.now) for r in incoming], [_money_request(r, uow.now) for r in outgoing])
+
+        return await self.uow.run("money_requests", work)
+
+    async def pay_request(self, me: Principal, request_id: str, *, pin: str | None = None) -> TransferDone:
+        """Pay a request asked of me: one transfer per request, however often this is called."""
+
+        async def load(uow: UnitOfWork) -> Any:
+            row = (await uow.conn.execute(select(money_requests).where(money_requests.c.id == request_id))).first()
+            if row is None or row.payer_msisdn != me.msisdn:
+                raise NotFound("no such money request for you", field="request_id")
+            state = _money_request(row, uow.now).state
+            if state not in ("open", "paid"):  # paid: let a retry replay the payment it made
+                raise E.RequestNotOpen(f"the request is {state}", field="request_id")
+            return row
+
+        request = await self.uow.run("load_request", load)
+
+        async def settle(uow: UnitOfWork, done: TransferDone) -> None:
+            row = (await uow.conn.execute(select(money_requests).where(money_requests.c.id == request_id)
+                                          .with_for_update())).one()
+            if row.state == "paid" and row.transfer_id == done.id:
+                return  # a retry of the payment that settled it
+            if row.state != "open" or _aware(row.expires_at) <= uow.now:
+                raise E.RequestNotOpen(f"the request is {_money_request(row, uow.now).state}", field="request_id")
+            await uow.conn.execute(update(money_requests).where(money_requests.c.id == request_id).values(
+                state="paid", settled_at=uow.now, transfer_id=done.id))
+
+        return await self.transfer(me, request.requester_msisdn, request.amount,
+                                   idempotency_key=f"request-{request_id}", pin=pin, note=request.note, then=settle)
+
+    async def decline_request(self, me: Principal, request_id: str) -> MoneyRequest:
+        async def work(uow: UnitOfWork) -> MoneyRequest:
+            row = (await uow.conn.execute(select(money_requests).where(money_requests.c.id == request_id)
+                                          .with_for_update())).first()
+            if row is None or row.payer_msisdn != me.msisdn:
+                raise NotFound("no such money request for you", field="request_id")
+            if row.state != "open" or _aware(row.expires_at) <= uow.now:
+                raise E.RequestNotOpen(f"the request is {_money_request(row, uow.now).state}", field="request_id")
+            await uow.conn.execute(update(money_requests).where(money_requests.c.id == request_id).values(
+                state="declined", settled_at=uow.now))
+            await uow.emit(SmsRequested(key=f"declined:{request_id}", to=row.requester_msisdn,
+                                        template="request.declined", params={"by": mask_msisdn(me.msisdn)}))
+            return _money_request((await uow.conn.execute(
+                select(money_requests).where(money_requests.c.id == request_id))).one(), uow.now)
+
+        return await self.uow.run("decline_request", work)
 
     async def return_expired_claims(self, limit: int = 100) -> int:
         """Send back money nobody claimed within the window; returns how many claims."""

@@ -91,3 +91,21 @@ claims = Table(
     Index("ix_wallet_claims_recipient", "recipient_msisdn", "state"),
     Index("ix_wallet_claims_due", "state", "expires_at"),
 )
+
+money_requests = Table(
+    "wallet_money_requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("requester_id", String(40), nullable=False),
+    Column("requester_msisdn", String(16), nullable=False),
+    Column("payer_msisdn", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("note", String(64), nullable=False, server_default=""),
+    Column("state", String(12), nullable=False),  # open | paid | declined (expired: open past expires_at)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    Column("transfer_id", String(160), nullable=True),
+    Index("ix_wallet_money_requests_payer", "payer_msisdn", "created_at"),
+    Index("ix_wallet_money_requests_requester", "requester_id", "created_at"),
+)
