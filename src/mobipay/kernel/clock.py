@@ -6,6 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def as_utc(value: datetime | str) -> datetime:
+    """An aware UTC datetime from what a database hands back (SQLite: naive, or text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class Clock(Protocol):
     """Source of the current time, always timezone-aware UTC."""
 

@@ -10,6 +10,8 @@ import os
 import time
 import uuid
 
+from mobipay.kernel.errors import IdempotencyKeyMissing
+
 
 def uuid7() -> uuid.UUID:
     """A version-7 UUID (RFC 9562): 48-bit Unix milliseconds, then random bits."""
@@ -19,6 +21,13 @@ def uuid7() -> uuid.UUID:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return uuid.UUID(int=value)
+
+
+def check_idempotency_key(key: object) -> str:
+    """A client's Idempotency-Key: 1 to 64 printable characters."""
+    if not isinstance(key, str) or not 0 < len(key) <= 64 or not key.isprintable():
+        raise IdempotencyKeyMissing("send an Idempotency-Key header of 1 to 64 printable characters")
+    return key
 
 
 def new_id(prefix: str) -> str:

@@ -7,7 +7,7 @@ definitions are what the code reads and writes with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +25,7 @@ from sqlalchemy import (
     text,
 )
 
+from mobipay.kernel.clock import as_utc
 from mobipay.ledger.model import AccountKind, AccountState
 from mobipay.platform.db import metadata
 
@@ -144,11 +145,7 @@ ACCOUNT_COLS = (
 
 def utc(value: datetime | str | None) -> datetime | None:
     """SQLite hands back naive datetimes; every time in mobipay is aware UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if value is None else as_utc(value)
 
 
 def account_state(row: Any) -> AccountState:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
-from mobipay.wallet.service import MoneyRequest, Principal, Tokens, WalletService
+from mobipay.wallet.service import MoneyRequest, Principal, Tokens, TransferDone, WalletService
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
 
@@ -218,14 +218,17 @@ class TransferOut(BaseModel):
 async def transfer(body: TransferIn, response: Response, me: Me, wallet: WalletDep,
                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
                    ) -> TransferOut:
-    if not idempotency_key:
-        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per transfer you mean to make")
-    done = await wallet.transfer(me, body.to, body.amount.amount, idempotency_key=idempotency_key, pin=body.pin,
-                                 note=body.note)
+    done = await wallet.transfer(me, body.to, body.amount.amount, idempotency_key=_require(idempotency_key),
+                                 pin=body.pin, note=body.note)
+    return _transfer_out(done, response)
+
+
+def _transfer_out(done: TransferDone, response: Response) -> TransferOut:
+    """201 for a new transfer, 202 while it waits for its recipient, 200 for a replay."""
     if done.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    if done.status == "waiting_for_recipient" and not done.replayed:
+    elif done.status == "waiting_for_recipient":
         response.status_code = 202
     return TransferOut(id=done.id, to=mask_msisdn(done.recipient), amount=MoneyOut(amount=done.amount,
                        currency="CNY"), status=done.status, created_at=done.created_at)
@@ -339,7 +342,7 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
 
 def _require(key: str | None) -> str:
     if not key:
-        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per request you mean to make")
+        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per operation you mean to make")
     return key
 
 
@@ -362,12 +365,7 @@ async def list_requests(me: Me, wallet: WalletDep) -> MoneyRequestsOut:
 async def pay_request(request_id: str, body: PayRequestIn, response: Response, me: Me, wallet: WalletDep,
                       idempotency_key: IdemKey = None) -> TransferOut:
     _require(idempotency_key)
-    done = await wallet.pay_request(me, request_id, pin=body.pin)
-    if done.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    return TransferOut(id=done.id, to=mask_msisdn(done.recipient), amount=MoneyOut(amount=done.amount,
-                       currency="CNY"), status=done.status, created_at=done.created_at)
+    return _transfer_out(await wallet.pay_request(me, request_id, pin=body.pin), response)
 
 
 @router.post("/money-requests/{request_id}/decline", response_model=MoneyRequestOut,

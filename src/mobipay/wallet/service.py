@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +25,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.errors import IdempotencyConflict, IdempotencyKeyMissing, MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.clock import as_utc
+from mobipay.kernel.errors import IdempotencyConflict, MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.events import Event
-from mobipay.kernel.ids import new_id
+from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.ledger.chart import SUSPENSE, wallet_account
 from mobipay.ledger.model import Leg, Transfer
@@ -144,10 +145,10 @@ class MoneyRequest:
 
 def _money_request(row: Any, now: datetime) -> MoneyRequest:
     state = row.state
-    if state == "open" and _aware(row.expires_at) <= now:
+    if state == "open" and as_utc(row.expires_at) <= now:
         state = "expired"
     return MoneyRequest(row.id, row.requester_msisdn, row.payer_msisdn, row.amount, row.note, state,
-                        _aware(row.created_at), _aware(row.expires_at))
+                        as_utc(row.created_at), as_utc(row.expires_at))
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # business days (daily limits) are Shanghai dates
@@ -313,7 +314,7 @@ class WalletService:
                 .join(users, users.c.id == sessions.c.user_id)
                 .where(sessions.c.access_hash == _sha(access_token))
             )).first()
-            if row is None or row.revoked_at is not None or _aware(row.access_expires_at) <= uow.now:
+            if row is None or row.revoked_at is not None or as_utc(row.access_expires_at) <= uow.now:
                 raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
             return Principal(row.user_id, row.id, row.msisdn, row.account_code)
 
@@ -335,7 +336,7 @@ class WalletService:
                 detail = "this refresh token was already used: the session is revoked" if reused else (
                     "unknown refresh token")
                 return E.SessionInvalid(detail)
-            if row.revoked_at is not None or _aware(row.refresh_expires_at) <= uow.now:
+            if row.revoked_at is not None or as_utc(row.refresh_expires_at) <= uow.now:
                 return E.SessionInvalid("the session has ended; sign in again")
             await uow.conn.execute(update(sessions).where(sessions.c.id == row.id).values(
                 access_hash=_sha(access), access_expires_at=uow.now + ACCESS_TTL, refresh_hash=_sha(refresh),
@@ -353,7 +354,7 @@ class WalletService:
                 select(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None),
                                        sessions.c.refresh_expires_at > uow.now)
                 .order_by(sessions.c.created_at))
-            return [SessionInfo(r.id, r.device_id, r.device_name, _aware(r.created_at), _aware(r.last_used_at))
+            return [SessionInfo(r.id, r.device_id, r.device_name, as_utc(r.created_at), as_utc(r.last_used_at))
                     for r in rows]
 
         return await self.uow.run("devices", work)
@@ -380,8 +381,7 @@ class WalletService:
         same transaction after the posting (first time or replay): raising there undoes it."""
         amount = check_amount(amount)
         to = normalize_msisdn(raw_to)
-        if not idempotency_key or len(idempotency_key) > 64 or not idempotency_key.isprintable():
-            raise IdempotencyKeyMissing("send an Idempotency-Key header of 1 to 64 printable characters")
+        check_idempotency_key(idempotency_key)
         if to == me.msisdn:
             raise E.SelfTransfer("choose another recipient", field="to")
         sender = await self.user_by_msisdn(me.msisdn)
@@ -452,8 +452,7 @@ class WalletService:
         payer = normalize_msisdn(raw_payer)
         if payer == me.msisdn:
             raise E.SelfRequest("ask another number", field="from")
-        if not idempotency_key or len(idempotency_key) > 64 or not idempotency_key.isprintable():
-            raise IdempotencyKeyMissing("send an Idempotency-Key header of 1 to 64 printable characters")
+        check_idempotency_key(idempotency_key)
         request_id = "mrq_" + _sha(f"{me.user_id}|{idempotency_key}")[:32]
 
         async def work(uow: UnitOfWork) -> MoneyRequest:
@@ -504,8 +503,8 @@ class WalletService:
                                           .with_for_update())).one()
             if row.state == "paid" and row.transfer_id == done.id:
                 return  # a retry of the payment that settled it
-            if row.state != "open" or _aware(row.expires_at) <= uow.now:
-                raise E.RequestNotOpen(f"the request is {_money_request(row, uow.now).state}", field="request_id")
+            if (state := _money_request(row, uow.now).state) != "open":
+                raise E.RequestNotOpen(f"the request is {state}", field="request_id")
             await uow.conn.execute(update(money_requests).where(money_requests.c.id == request_id).values(
                 state="paid", settled_at=uow.now, transfer_id=done.id))
 
@@ -518,8 +517,8 @@ class WalletService:
                                           .with_for_update())).first()
             if row is None or row.payer_msisdn != me.msisdn:
                 raise NotFound("no such money request for you", field="request_id")
-            if row.state != "open" or _aware(row.expires_at) <= uow.now:
-                raise E.RequestNotOpen(f"the request is {_money_request(row, uow.now).state}", field="request_id")
+            if (state := _money_request(row, uow.now).state) != "open":
+                raise E.RequestNotOpen(f"the request is {state}", field="request_id")
             await uow.conn.execute(update(money_requests).where(money_requests.c.id == request_id).values(
                 state="declined", settled_at=uow.now))
             await uow.emit(SmsRequested(key=f"declined:{request_id}", to=row.requester_msisdn,
@@ -622,7 +621,7 @@ class WalletService:
             row = (await uow.conn.execute(select(pins).where(pins.c.user_id == user.id))).first()
             if row is None:
                 raise E.PinNotSet("set a payment PIN first", field="pin")
-            state = PinState(row.failures, row.lockouts, _aware(row.locked_until) if row.locked_until else None)
+            state = _pin_state(row)
             check_not_locked(state, uow.now)
             return row.pin_hash, state
 
@@ -637,7 +636,7 @@ class WalletService:
             # Read again under this transaction: concurrent wrong tries must all count.
             row = (await uow.conn.execute(select(pins).where(pins.c.user_id == user.id)
                                           .with_for_update())).one()
-            state = PinState(row.failures, row.lockouts, _aware(row.locked_until) if row.locked_until else None)
+            state = _pin_state(row)
             try:
                 check_not_locked(state, uow.now)
             except MobipayError as exc:
@@ -668,7 +667,7 @@ class WalletService:
             if row is None:
                 raise E.UserNotFound(f"{msisdn} is not registered", field="msisdn")
             return User(row.id, row.msisdn, row.operator, bool(row.virtual_operator), UserStatus(row.status),
-                        KycTier(row.tier), row.account_code, _aware(row.created_at))
+                        KycTier(row.tier), row.account_code, as_utc(row.created_at))
 
         return await self.uow.run("user_by_msisdn", work)
 
@@ -680,8 +679,8 @@ async def _latest(uow: UnitOfWork, msisdn: str, purpose: OtpPurpose) -> OtpChall
     )).first()
     if row is None:
         return None
-    return OtpChallenge(row.id, row.msisdn, OtpPurpose(row.purpose), row.code_hash, _aware(row.sent_at),
-                        _aware(row.expires_at), row.attempts, row.consumed_at is not None)
+    return OtpChallenge(row.id, row.msisdn, OtpPurpose(row.purpose), row.code_hash, as_utc(row.sent_at),
+                        as_utc(row.expires_at), row.attempts, row.consumed_at is not None)
 
 
 async def _create_user(uow: UnitOfWork, msisdn: str, segment: Segment) -> User | MobipayError:
@@ -705,6 +704,10 @@ async def _create_user(uow: UnitOfWork, msisdn: str, segment: Segment) -> User |
     return user
 
 
+def _pin_state(row: Any) -> PinState:
+    return PinState(row.failures, row.lockouts, as_utc(row.locked_until) if row.locked_until else None)
+
+
 async def _settle_claim(uow: UnitOfWork, claim: Any, *, to_account: str, state: str) -> None:
     """Pay a waiting claim out of suspense (to the new wallet, or back to the sender)."""
     [result] = await uow.post([Transfer(f"{state}:{claim.id}", (Leg.debit(SUSPENSE, claim.amount),
@@ -719,8 +722,3 @@ async def _settle_claim(uow: UnitOfWork, claim: Any, *, to_account: str, state: 
 
 def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; mobipay's are aware UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
