@@ -275,3 +275,28 @@ def test_request_money_pay_decline(client: TestClient, db_url: str) -> None:
     assert (balance(client, alice), balance(client, bob)) == (3_000, 7_000)
     states = {r["id"]: r["state"] for r in client.get("/v1/money-requests", headers=bearer(alice)).json()["outgoing"]}
     assert states == {rid: "paid", rid2: "declined"}
+
+
+def test_rate_limits_per_address(sqlite_url: str) -> None:
+    """One address asking codes for many numbers, or guessing sign-ins, is slowed down with
+    429 RATE_LIMITED and Retry-After; refused requests send no SMS."""
+    settings = Settings(_env_file=None, database_url=sqlite_url, rate_limit_otp="3/minute",  # type: ignore[call-arg]
+                        rate_limit_pin="2/minute")
+    with TestClient(create_app(settings)) as c:
+        numbers = ["13800138001", "13800138002", "13800138003", "13800138004"]
+        statuses = [c.post("/v1/otp", json={"msisdn": n}).status_code for n in numbers]
+        assert statuses == [202, 202, 202, 429]
+        refused = c.post("/v1/otp", json={"msisdn": "13800138005"})
+        assert refused.json()["code"] == "RATE_LIMITED" and int(refused.headers["Retry-After"]) > 0
+        login = {"msisdn": "13800138001", "pin": "135792", "device_id": "d"}
+        assert [c.post("/v1/sessions", json=login).json()["code"] for _ in range(3)] == [
+            "USER_NOT_FOUND", "USER_NOT_FOUND", "RATE_LIMITED"]
+
+    async def sms_count() -> int:
+        db = Database(sqlite_url)
+        async with db.begin() as conn:
+            n = (await conn.execute(text("SELECT count(*) FROM outbox_messages WHERE topic = 'sms.send'"))).scalar_one()
+        await db.dispose()
+        return int(n)
+
+    assert asyncio.run(sms_count()) == 3

@@ -91,3 +91,9 @@ class ServiceUnavailable(MobipayError):
     code = "SERVICE_UNAVAILABLE"
     status = 503
     title = "A dependency is unavailable"
+
+
+class RateLimited(MobipayError):
+    code = "RATE_LIMITED"
+    status = 429
+    title = "Too many requests; slow down"

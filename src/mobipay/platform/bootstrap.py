@@ -18,6 +18,7 @@ from mobipay.ledger.service import Ledger
 from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
+from mobipay.platform.ratelimit import RateLimiter, RatePolicy
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import WalletService
@@ -52,6 +53,7 @@ class Container:
     ledger: Ledger
     uow: UnitOfWorkRunner
     wallet: WalletService
+    rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
     def outbox_worker(self) -> OutboxWorker:
@@ -82,5 +84,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     }
     uow = UnitOfWorkRunner(db, clock, ledger)
     wallet = WalletService(uow, number_segments(), settings.secret_key.get_secret_value().encode())
+    limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(otp=settings.rate_limit_otp,
+                                                                  pin=settings.rate_limit_pin))
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
-                     handlers=handlers)
+                     rate_limiter=limiter, handlers=handlers)

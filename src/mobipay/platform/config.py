@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     hold_sweep_interval_s: float = Field(default=5.0, gt=0)
     ledger_batch_max: int = Field(default=2000, ge=1, le=10000)
     ledger_writers: int = Field(default=2, ge=1, le=64)
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        description="Where per-address request counts live: async+memory:// (one process) or "
+        "async+redis://host:6379 (shared by all API nodes)",
+    )
+    rate_limit_otp: str = Field(default="10/minute", description="SMS codes one address may ask for")
+    rate_limit_pin: str = Field(default="30/minute", description="PIN or code checks from one address")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

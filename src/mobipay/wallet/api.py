@@ -9,13 +9,14 @@ refresh token (``POST /v1/sessions/refresh``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound
+from mobipay.platform.ratelimit import RateLimiter
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
 from mobipay.wallet.service import MoneyRequest, Principal, Tokens, TransferDone, WalletService
@@ -41,6 +42,20 @@ async def subscriber(
 
 
 Me = Annotated[Principal, Depends(subscriber)]
+
+
+def rate_limited(action: str) -> Any:
+    """A dependency counting this request against the per-address limit for ``action``."""
+
+    async def check(request: Request) -> None:
+        limiter: RateLimiter = request.app.state.container.rate_limiter
+        await limiter.hit(action, request.client.host if request.client else "unknown")
+
+    return Depends(check)
+
+
+OTP_LIMIT = [rate_limited("otp")]
+PIN_LIMIT = [rate_limited("pin")]
 
 
 class OtpIn(BaseModel):
@@ -70,14 +85,15 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-@router.post("/otp", response_model=OtpOut, status_code=202, summary="Send a one-time code by SMS")
+@router.post("/otp", response_model=OtpOut, status_code=202, summary="Send a one-time code by SMS",
+             dependencies=OTP_LIMIT)
 async def request_otp(body: OtpIn, wallet: WalletDep) -> OtpOut:
     sent = await wallet.request_otp(body.msisdn, body.purpose)
     return OtpOut(msisdn=mask_msisdn(sent.msisdn), expires_at=sent.expires_at, resend_after_s=sent.resend_after_s)
 
 
 @router.post("/users", response_model=UserOut, status_code=201,
-             summary="Register the owner of a number with the code sent to it")
+             summary="Register the owner of a number with the code sent to it", dependencies=PIN_LIMIT)
 async def register(body: RegisterIn, wallet: WalletDep) -> UserOut:
     user = await wallet.register(body.msisdn, body.code)
     return UserOut(id=user.id, msisdn=user.msisdn, operator=user.operator, tier=int(user.tier),
@@ -139,7 +155,8 @@ def _tokens(t: Tokens) -> TokensOut:
                      refresh_token=t.refresh_token)
 
 
-@router.post("/sessions", response_model=TokensOut, status_code=201, summary="Sign in on a device")
+@router.post("/sessions", response_model=TokensOut, status_code=201, summary="Sign in on a device",
+             dependencies=PIN_LIMIT)
 async def login(body: LoginIn, wallet: WalletDep) -> TokensOut:
     return _tokens(await wallet.login(body.msisdn, device_id=body.device_id, device_name=body.device_name,
                                       code=body.code, pin=body.pin))
@@ -180,7 +197,8 @@ async def me(me: Me, wallet: WalletDep) -> MeOut:
                  available=MoneyOut(amount=account.available, currency=account.currency))
 
 
-@router.put("/me/pin", status_code=204, summary="Set the payment PIN, or change it with the current one")
+@router.put("/me/pin", status_code=204, summary="Set the payment PIN, or change it with the current one",
+            dependencies=PIN_LIMIT)
 async def set_pin(body: PinIn, me: Me, wallet: WalletDep) -> Response:
     if body.current_pin is None:
         await wallet.set_pin(me.msisdn, body.pin)
@@ -296,7 +314,8 @@ class PinResetIn(BaseModel):
     pin: str = Field(max_length=12, description="The new 6-digit payment PIN")
 
 
-@router.post("/pin-resets", status_code=204, summary="Reset a forgotten or locked PIN with an SMS code")
+@router.post("/pin-resets", status_code=204, summary="Reset a forgotten or locked PIN with an SMS code",
+             dependencies=PIN_LIMIT)
 async def reset_pin(body: PinResetIn, wallet: WalletDep) -> Response:
     await wallet.reset_pin(body.msisdn, body.code, body.pin)
     return Response(status_code=204)
