@@ -132,3 +132,47 @@ async def ledger(db: Database, clock: ManualClock) -> AsyncIterator[Ledger]:
     service = Ledger(db, clock)
     yield service
     await service.stop()
+
+
+BANK_SECRET = "test-bank-secret"
+
+
+@pytest.fixture(scope="session")
+def bank_sim() -> Iterator[str]:
+    """The bank SIMULATOR as a real HTTP server in its own process, for this test session.
+    Tests set its behaviour with PUT /sim/behaviour (reset by the ``bank`` fixture)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "mobipay.simulators.bank", "--port", str(port),
+                             "--secret", BANK_SECRET])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/sim/orders", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("the bank simulator did not start")
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def bank(bank_sim: str) -> str:
+    """The simulator, as a fresh bank: no accounts, no orders, behaving well."""
+    import httpx
+
+    httpx.post(f"{bank_sim}/sim/reset").raise_for_status()
+    return bank_sim

@@ -39,6 +39,11 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(bench_app, name="bench")
 app.add_typer(docs_app, name="docs")
+recon_app = typer.Typer(help="Reconciliation with partners' daily files. Example: mobipay recon bank --date 2026-11-24",
+                        no_args_is_help=True)
+bank_app = typer.Typer(help="Orders at the partner bank. Example: mobipay bank resolve", no_args_is_help=True)
+app.add_typer(recon_app, name="recon")
+app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -134,13 +139,14 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers "
-                   "(Ctrl-C stops)", err=True)
+        typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
+                   "settling pending bank orders (Ctrl-C stops)", err=True)
         await c.ensure_system_accounts()
         await asyncio.gather(
             c.outbox_worker().run(stop, idle_s=idle),
             c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
             c.wallet.run_claim_returner(60.0, stop),
+            c.banking.run_resolver(c.settings.bank_resolve_interval_s, stop),
         )
 
     _run(work)
@@ -173,6 +179,70 @@ def user_show(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> N
                    f"since     {user.created_at:%Y-%m-%d %H:%M} UTC")
 
     _run(work)
+
+
+@user_app.command("close")
+def user_close(
+    msisdn: Annotated[str, typer.Argument(help="Mobile number")],
+    reason: Annotated[str, typer.Option(help="Why (required, audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Close a wallet for good; its balance is paid out to its bank card first (no fee).
+    Example: mobipay user close 13800138000 --reason 'subscriber asked, ticket 4711'"""
+
+    async def work(c: Container) -> None:
+        user, order = await c.banking.close_user(msisdn, actor=actor, reason=reason)
+        if order is None:
+            typer.echo(f"{user.msisdn}: {user.status.value} (balance was zero)")
+        else:
+            typer.echo(f"{user.msisdn}: {user.status.value}; payout of {order.amount / 100:.2f} CNY to card "
+                       f"{order.card_id} is {order.state.value} (order {order.id})")
+
+    _run(work)
+
+
+@user_app.command("tier3")
+def user_tier3(
+    msisdn: Annotated[str, typer.Argument(help="Mobile number")],
+    reason: Annotated[str, typer.Option(help="How the identity was checked (required, audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Raise a Tier II wallet to Tier III after a further identity check.
+    Example: mobipay user tier3 13800138000 --reason 'ID checked face to face, Xidan service hall'"""
+    user = _run(lambda c: c.wallet.verify_tier3(msisdn, actor=actor, reason=reason))
+    typer.echo(f"{user.msisdn}: tier {int(user.tier)}")
+
+
+@recon_app.command("bank")
+def recon_bank(
+    date: Annotated[str, typer.Option("--date", help="Business day (Shanghai), YYYY-MM-DD")],
+) -> None:
+    """Fetch the bank's daily file, settle pending orders from it and report differences.
+    Example: mobipay recon bank --date 2026-11-24"""
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        raise typer.BadParameter(f"{date!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-24") from None
+    report = _run(lambda c: c.banking.reconcile(day))
+    typer.echo(f"bank file {day}: {report.bank_lines} lines, {report.matched} matched, "
+               f"{report.settled_from_file} pending orders settled from the file, "
+               f"{len(report.exceptions)} exceptions to investigate")
+    for item in report.exceptions:
+        typer.echo(f"  {item['kind']:<16} {item['order_id']}  ours={item['our_state']}/{item['our_amount']}  "
+                   f"bank={item['bank_status']}/{item['bank_amount']}")
+    typer.echo(f"report: {report.report_path}")
+    if report.exceptions:
+        raise typer.Exit(1)
+
+
+@bank_app.command("resolve")
+def bank_resolve() -> None:
+    """Ask the bank once about every pending order that is due (the worker does this all the
+    time). Example: mobipay bank resolve"""
+    asked = _run(lambda c: c.banking.resolve_pending(limit=10_000))
+    typer.echo(f"asked the bank about {asked} pending order(s)")
 
 
 def _freeze(msisdn: str, frozen: bool, reason: str, actor: str) -> None:
@@ -308,6 +378,22 @@ def bench_ledger(
     result: dict[str, Any] = module.main(_settings().database_url, seconds,
                                          lambda line: typer.echo(line, err=True))
     if not result.get("verify_ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("api")
+def bench_api(
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of P2P load (pgbench runs as long, the PIN "
+                                         "phase half as long); at most 600: access tokens are not refreshed")] = 10,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="uvicorn worker processes of the server")] = 1,
+) -> None:
+    """HTTP API throughput (authenticated P2P transfers through uvicorn, driven by wrk) vs pgbench on the
+    same PostgreSQL. Example: MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_api
+    mobipay bench api --seconds 10"""
+    module = _bench_module("api_bench")
+    result: dict[str, Any] = module.main(_settings().database_url, seconds,
+                                         lambda line: typer.echo(line, err=True), workers=workers)
+    if not result.get("ok"):
         raise typer.Exit(1)
 
 

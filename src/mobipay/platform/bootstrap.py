@@ -20,7 +20,10 @@ from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
 from mobipay.platform.uow import UnitOfWorkRunner
-from mobipay.wallet.reference_data import number_segments
+from mobipay.wallet.bank_http import HttpBankGateway
+from mobipay.wallet.banking import BankingService
+from mobipay.wallet.model import CashOutFee
+from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import WalletService
 
 #: Payload keys whose values never reach a log (one-time codes, PINs, secrets).
@@ -53,6 +56,8 @@ class Container:
     ledger: Ledger
     uow: UnitOfWorkRunner
     wallet: WalletService
+    banking: BankingService
+    bank: HttpBankGateway
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
@@ -69,6 +74,7 @@ class Container:
 
     async def close(self) -> None:
         await self.ledger.stop()
+        await self.bank.close()
         await self.db.dispose()
 
 
@@ -83,8 +89,13 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
         "wallet.user_registered": [_log_handler],
     }
     uow = UnitOfWorkRunner(db, clock, ledger)
-    wallet = WalletService(uow, number_segments(), settings.secret_key.get_secret_value().encode())
-    limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(otp=settings.rate_limit_otp,
-                                                                  pin=settings.rate_limit_pin))
+    secret = settings.secret_key.get_secret_value().encode()
+    wallet = WalletService(uow, number_segments(), secret)
+    bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
+                           timeout_s=settings.bank_timeout_s)
+    banking = BankingService(uow, wallet, bank, card_bins(), secret, report_dir=settings.report_dir,
+                             fee=CashOutFee(settings.cash_out_fee_bps, settings.cash_out_fee_min))
+    limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(
+        otp=settings.rate_limit_otp, pin=settings.rate_limit_pin, lookup=settings.rate_limit_lookup))
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
-                     rate_limiter=limiter, handlers=handlers)
+                     banking=banking, bank=bank, rate_limiter=limiter, handlers=handlers)

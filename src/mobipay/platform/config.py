@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     hold_sweep_interval_s: float = Field(default=5.0, gt=0)
     ledger_batch_max: int = Field(default=2000, ge=1, le=10000)
     ledger_writers: int = Field(default=2, ge=1, le=64)
+    bank_url: str = Field(default="http://127.0.0.1:8101",
+                          description="The partner bank's gateway (make run starts the bank SIMULATOR here)")
+    bank_secret: SecretStr = Field(default=SecretStr("demo-bank-secret"),
+                                   description="Shared HMAC secret signing messages to and from the bank")
+    bank_timeout_s: float = Field(default=5.0, gt=0, description="After this, a bank order's outcome is unknown")
+    bank_resolve_interval_s: float = Field(default=5.0, gt=0)
+    cash_out_fee_bps: int = Field(default=10, ge=0, le=10_000, description="Cash-out fee in basis points")
+    cash_out_fee_min: int = Field(default=10, ge=0, description="Smallest cash-out fee, fen")
+    report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
     rate_limit_storage: str = Field(
         default="async+memory://",
         description="Where per-address request counts live: async+memory:// (one process) or "
@@ -54,6 +63,7 @@ class Settings(BaseSettings):
     )
     rate_limit_otp: str = Field(default="10/minute", description="SMS codes one address may ask for")
     rate_limit_pin: str = Field(default="30/minute", description="PIN or code checks from one address")
+    rate_limit_lookup: str = Field(default="60/minute", description="Recipient look-ups from one address")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -75,6 +85,8 @@ class Settings(BaseSettings):
                 self.admin_token.get_secret_value()
             ) < 32:
                 problems.append("MOBIPAY_ADMIN_TOKEN is the demo token or shorter than 32 characters")
+            if self.bank_secret.get_secret_value() == "demo-bank-secret":
+                problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
             if problems:
                 raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

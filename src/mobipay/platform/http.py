@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -26,6 +27,7 @@ from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
 from mobipay.wallet import api as wallet_api
+from mobipay.wallet import banking_api
 
 log = structlog.get_logger(__name__)
 PROBLEM = "application/problem+json"
@@ -33,7 +35,7 @@ PROBLEM = "application/problem+json"
 
 def problem(
     request: Request, status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"/errors/{code.lower().replace('_', '-')}",
@@ -45,6 +47,8 @@ def problem(
     }
     if errors:
         body["errors"] = errors
+    for key, value in jsonable_encoder(extensions or {}).items():  # RFC 9457 extension members
+        body.setdefault(key, value)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -62,7 +66,8 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"field": exc.field, "code": exc.code}] if exc.field else None
         retry = exc.extra.get("retry_after_s")
         headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
-        return problem(request, exc.status, exc.code, exc.title, exc.detail, errors, headers=headers)
+        return problem(request, exc.status, exc.code, exc.title, exc.detail, errors, headers=headers,
+                       extensions=exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -148,4 +153,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     app.include_router(ledger_api.router)
     app.include_router(wallet_api.router)
+    app.include_router(banking_api.router)
     return app

@@ -25,7 +25,8 @@ class RatePolicy:
     """Named limits in the ``limits`` notation (``"10/minute"``), one per guarded action."""
 
     otp: str = "10/minute"  # SMS codes asked for, any number
-    pin: str = "30/minute"  # PIN or code checks: sign-in, PIN set/change/reset, PIN-confirmed payments
+    pin: str = "30/minute"  # PIN or code checks: sign-up, sign-in, PIN set/change/reset, card binding
+    lookup: str = "60/minute"  # who is behind a number (recipient confirmation)
 
 
 class RateLimiter:

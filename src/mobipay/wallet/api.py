@@ -56,6 +56,7 @@ def rate_limited(action: str) -> Any:
 
 OTP_LIMIT = [rate_limited("otp")]
 PIN_LIMIT = [rate_limited("pin")]
+LOOKUP_LIMIT = [rate_limited("lookup")]
 
 
 class OtpIn(BaseModel):
@@ -236,7 +237,7 @@ class TransferOut(BaseModel):
 async def transfer(body: TransferIn, response: Response, me: Me, wallet: WalletDep,
                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
                    ) -> TransferOut:
-    done = await wallet.transfer(me, body.to, body.amount.amount, idempotency_key=_require(idempotency_key),
+    done = await wallet.transfer(me, body.to, body.amount.amount, idempotency_key=require_key(idempotency_key),
                                  pin=body.pin, note=body.note)
     return _transfer_out(done, response)
 
@@ -312,12 +313,14 @@ class PinResetIn(BaseModel):
     msisdn: str = Field(max_length=32)
     code: str = Field(min_length=1, max_length=12, description="SMS code asked for with purpose reset_pin")
     pin: str = Field(max_length=12, description="The new 6-digit payment PIN")
+    id_number: str | None = Field(default=None, max_length=32,
+                                  description="Identity card number; required once the real name is verified")
 
 
 @router.post("/pin-resets", status_code=204, summary="Reset a forgotten or locked PIN with an SMS code",
              dependencies=PIN_LIMIT)
 async def reset_pin(body: PinResetIn, wallet: WalletDep) -> Response:
-    await wallet.reset_pin(body.msisdn, body.code, body.pin)
+    await wallet.reset_pin(body.msisdn, body.code, body.pin, body.id_number)
     return Response(status_code=204)
 
 
@@ -359,7 +362,7 @@ def _request_out(r: MoneyRequest) -> MoneyRequestOut:
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
 
 
-def _require(key: str | None) -> str:
+def require_key(key: str | None) -> str:
     if not key:
         raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per operation you mean to make")
     return key
@@ -370,7 +373,7 @@ def _require(key: str | None) -> str:
 async def request_money(body: MoneyRequestIn, me: Me, wallet: WalletDep, idempotency_key: IdemKey = None
                         ) -> MoneyRequestOut:
     return _request_out(await wallet.request_money(me, body.payer, body.amount.amount,
-                                                   idempotency_key=_require(idempotency_key), note=body.note))
+                                                   idempotency_key=require_key(idempotency_key), note=body.note))
 
 
 @router.get("/money-requests", response_model=MoneyRequestsOut, summary="Requests asked of me and by me")
@@ -383,7 +386,7 @@ async def list_requests(me: Me, wallet: WalletDep) -> MoneyRequestsOut:
              summary="Pay a request asked of me (once, however often it is sent)")
 async def pay_request(request_id: str, body: PayRequestIn, response: Response, me: Me, wallet: WalletDep,
                       idempotency_key: IdemKey = None) -> TransferOut:
-    _require(idempotency_key)
+    require_key(idempotency_key)
     return _transfer_out(await wallet.pay_request(me, request_id, pin=body.pin), response)
 
 

@@ -147,3 +147,81 @@ class RequestNotOpen(MobipayError):
     code = "REQUEST_NOT_OPEN"
     status = 409
     title = "This money request was already paid, declined or has expired"
+
+
+class InvalidRealName(MobipayError):
+    code = "INVALID_REAL_NAME"
+    status = 400
+    title = "Not a valid name"
+
+
+class CardNotSupported(MobipayError):
+    code = "CARD_NOT_SUPPORTED"
+    status = 422
+    title = "This card cannot be bound: its bank or card type is not supported"
+
+
+class CardVerificationFailed(MobipayError):
+    code = "CARD_VERIFICATION_FAILED"
+    status = 422
+    title = "The bank did not confirm this card for this name, identity card and number"
+
+
+class CardAlreadyBound(MobipayError):
+    code = "CARD_ALREADY_BOUND"
+    status = 409
+    title = "This card is already bound to a wallet"
+
+
+class CardNotFound(MobipayError):
+    code = "CARD_NOT_FOUND"
+    status = 404
+    title = "No such bound card in your wallet"
+
+
+class RealNameRequired(MobipayError):
+    code = "REAL_NAME_REQUIRED"
+    status = 403
+    title = "Verify your real name and bind a bank card first (Tier II)"
+
+
+class IdentityMismatch(MobipayError):
+    code = "IDENTITY_MISMATCH"
+    status = 422
+    title = "The identity card number does not match the wallet's verified identity"
+
+
+class BankOrderConflict(MobipayError):
+    code = "BANK_ORDER_CONFLICT"
+    status = 409
+    title = "The bank's answer contradicts the order's settled state"
+
+
+class BankUnavailable(MobipayError):
+    code = "BANK_UNAVAILABLE"
+    status = 503
+    title = "The bank did not answer; nothing was changed, try again later"
+
+
+class BalanceNotEmpty(MobipayError):
+    code = "BALANCE_NOT_EMPTY"
+    status = 409
+    title = "The wallet still holds money; pay it out before closing"
+
+
+class UserClosed(MobipayError):
+    code = "USER_CLOSED"
+    status = 410
+    title = "This wallet is closed"
+
+
+class BankDeclined(MobipayError):
+    code = "BANK_DECLINED"
+    status = 422
+    title = "The bank declined the order; nothing was moved"
+
+
+class IdentityRequired(MobipayError):
+    code = "IDENTITY_REQUIRED"
+    status = 400
+    title = "Send the identity card number of this real-name wallet"

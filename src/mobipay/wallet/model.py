@@ -234,6 +234,7 @@ def check_otp(challenge: OtpChallenge | None, code_hash: str, now: datetime, pol
 class UserStatus(enum.StrEnum):
     ACTIVE = "active"
     FROZEN = "frozen"
+    CLOSING = "closing"  # an operator closed it; the balance is on its way to the bank card
     CLOSED = "closed"
 
 
@@ -328,3 +329,109 @@ def check_limits(tier: KycTier, amount: int, usage: Usage, limits: WalletLimits)
         if amount > left:
             raise E.LimitExceeded(f"{name}: {left / 100:.2f} CNY left of {limit / 100:.2f} CNY", field="amount",
                                   limit=name, remaining=left)
+
+
+def luhn_complete(partial: str) -> str:
+    """``partial`` with the Luhn check digit appended (for test data and demo cards)."""
+    for d in "0123456789":
+        try:
+            return check_card_number(partial + d)
+        except E.InvalidCardNumber:
+            continue
+    raise AssertionError("unreachable: one digit always completes a Luhn number")
+
+
+def mask_card(number: str) -> str:
+    """``6222021234567890123`` → ``622202******0123``."""
+    return f"{number[:6]}{'*' * (len(number) - 10)}{number[-4:]}"
+
+
+def mask_id_card(number: str) -> str:
+    """``11010519491231002X`` → ``1*************002X``: the first and last four stay."""
+    return f"{number[0]}{'*' * 13}{number[-4:]}"
+
+
+def check_real_name(name: object) -> str:
+    """A person's name as on the identity card: 2 to 30 letters, Chinese or Latin, with the
+    middle dot of minority and foreign names (``阿依古丽·买买提``); spaces trimmed."""
+    if not isinstance(name, str):
+        raise E.InvalidRealName("a name is text", field="name")
+    value = unicodedata.normalize("NFKC", name).strip().replace("•", "·").replace("・", "·")
+    letters = value.replace("·", "").replace(" ", "")
+    if not (2 <= len(value) <= 30 and letters and all(c.isalpha() for c in letters)):
+        raise E.InvalidRealName("give the name exactly as on the identity card (letters only)", field="name")
+    return value
+
+
+class CardType(enum.StrEnum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+@dataclass(frozen=True, slots=True)
+class CardBin:
+    bin: str
+    bank_code: str
+    bank_name: str
+    bank_name_en: str
+    card_type: CardType
+
+
+class CardBins:
+    """Which bank issued a card, from the BIN data file (first six digits)."""
+
+    def __init__(self, bins: list[CardBin]) -> None:
+        self._by_bin = {b.bin: b for b in bins}
+
+    @classmethod
+    def from_csv(cls, text: str) -> CardBins:
+        rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        bins = []
+        for row in rows:
+            if not (len(row["bin"]) == 6 and row["bin"].isdigit()):
+                raise ValueError(f"bad BIN {row['bin']!r}")
+            bins.append(CardBin(row["bin"], row["bank_code"], row["bank_name"], row["bank_name_en"],
+                                CardType(row["card_type"])))
+        return cls(bins)
+
+    def lookup(self, card_number: str) -> CardBin:
+        found = self._by_bin.get(card_number[:6])
+        if found is None:
+            raise E.CardNotSupported(f"cards starting {card_number[:6]} are from a bank we do not work with yet",
+                                     field="card_number")
+        return found
+
+    def __len__(self) -> int:
+        return len(self._by_bin)
+
+
+@dataclass(frozen=True, slots=True)
+class CashOutFee:
+    """The cash-out fee: basis points of the amount, at least ``minimum`` fen, rounded up to
+    the fen (the operator never undercharges by rounding). From settings."""
+
+    bps: int = 10
+    minimum: int = 10
+
+    def of(self, amount: int) -> int:
+        return max(self.minimum, -(-amount * self.bps // 10_000))
+
+
+class BankOrderState(enum.StrEnum):
+    """A cash-in or cash-out at the bank: pending until the bank's answer is known.
+    An unknown outcome (timeout, error, unsigned reply) stays pending and is settled by a
+    status query or the bank's daily file; only pending orders may change state."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def check_settle(current: BankOrderState, to: BankOrderState) -> bool:
+    """Whether an order in ``current`` may move to ``to``: True to apply, False when it is
+    already there (a repeated answer: nothing to do); otherwise refuse loudly."""
+    if current is to:
+        return False
+    if current is BankOrderState.PENDING and to is not BankOrderState.PENDING:
+        return True
+    raise E.BankOrderConflict(f"an order {current.value} at the bank cannot become {to.value}")

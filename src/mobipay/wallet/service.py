@@ -48,6 +48,7 @@ from mobipay.wallet.model import (
     UserStatus,
     WalletLimits,
     after_failure,
+    check_id_card,
     check_limits,
     check_not_locked,
     check_otp,
@@ -56,7 +57,7 @@ from mobipay.wallet.model import (
     mask_msisdn,
     normalize_msisdn,
 )
-from mobipay.wallet.tables import claims, money_requests, otps, pins, sessions, usage, users
+from mobipay.wallet.tables import claims, identities, money_requests, otps, pins, sessions, usage, users
 
 log = structlog.get_logger(__name__)
 
@@ -181,6 +182,10 @@ class WalletService:
         self.pin_policy = pin_policy or PinPolicy()
         self.limits = limits or WalletLimits()
 
+    def id_hmac(self, id_number: str) -> str:
+        """How an identity card number is kept: only as this keyed hash, to compare."""
+        return hmac.new(self.secret, f"id|{id_number}".encode(), hashlib.sha256).hexdigest()
+
     def _hash(self, msisdn: str, purpose: OtpPurpose, code: str) -> str:
         message = f"{msisdn}|{purpose.value}|{code}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
@@ -255,6 +260,24 @@ class WalletService:
                                after={"status": wanted.value})
 
         await self.uow.run("set_frozen", work)
+        return await self.user_by_msisdn(user.msisdn)
+
+    async def verify_tier3(self, raw_msisdn: str, *, actor: str, reason: str) -> User:
+        """Raise a real-name (Tier II) wallet to Tier III after an operator's further check
+        (face to face at a service hall, or more identity sources); audited."""
+        if not reason.strip():
+            raise ValidationFailed("say how the identity was checked, for the audit trail", field="reason")
+        user = await self.user_by_msisdn(raw_msisdn)
+        if user.tier is not KycTier.TIER_2:
+            raise E.RealNameRequired(f"Tier III needs a Tier II wallet first (this one is Tier {int(user.tier)})")
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(update(users).where(users.c.id == user.id).values(tier=int(KycTier.TIER_3)))
+            await uow.conn.execute(update(identities).where(identities.c.user_id == user.id).values(tier3_at=uow.now))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="user.tier3", target=user.msisdn,
+                               reason=reason, before={"tier": 2}, after={"tier": 3})
+
+        await self.uow.run("verify_tier3", work)
         return await self.user_by_msisdn(user.msisdn)
 
     async def _consume_otp(self, uow: UnitOfWork, msisdn: str, purpose: OtpPurpose,
@@ -393,8 +416,10 @@ class WalletService:
                                     field="pin")
             await self.verify_pin(sender.msisdn, pin)
         try:
-            credit_to = (await self.user_by_msisdn(to)).account_code
-            waiting = False
+            recipient = await self.user_by_msisdn(to)
+            if recipient.status in (UserStatus.CLOSING, UserStatus.CLOSED):
+                raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
+            credit_to, waiting = recipient.account_code, False
         except E.UserNotFound:  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
             credit_to, waiting = SUSPENSE, True
         metadata: dict[str, Any] = {"note": note} if note else {}
@@ -589,17 +614,25 @@ class WalletService:
 
         await self.uow.run("change_pin", work)
 
-    async def reset_pin(self, raw_msisdn: str, code: str, new_pin: str) -> None:
-        """Forgotten or locked PIN: a new one with an SMS code (purpose reset_pin); clears the
-        failure count and any lockout. (The identity-card check joins when real-name data exists.)"""
+    async def reset_pin(self, raw_msisdn: str, code: str, new_pin: str, id_number: str | None = None) -> None:
+        """Forgotten or locked PIN: a new one with an SMS code (purpose reset_pin) and, once
+        the real name is verified, the identity card number too (a stolen phone is not
+        enough). Clears the failure count and any lockout."""
         user = await self.user_by_msisdn(raw_msisdn)
         check_pin(new_pin, user.msisdn)
+        id_hmac = self.id_hmac(check_id_card(id_number)) if id_number is not None else None
         pin_hash = await asyncio.to_thread(self.pin_hasher.hash, new_pin)
 
         async def work(uow: UnitOfWork) -> MobipayError | None:
+            verified = (await uow.conn.execute(select(identities.c.id_hmac).where(
+                identities.c.user_id == user.id))).scalar_one_or_none()
+            if verified is not None and id_number is None:
+                raise E.IdentityRequired("this wallet is real-name verified: send id_number as well", field="id_number")
             refused = await self._consume_otp(uow, user.msisdn, OtpPurpose.RESET_PIN, code)
             if refused is not None:
                 return refused
+            if verified is not None and not hmac.compare_digest(verified, id_hmac or ""):
+                return E.IdentityMismatch("the identity card number does not match this wallet", field="id_number")
             values = {"pin_hash": pin_hash, "failures": 0, "lockouts": 0, "locked_until": None, "updated_at": uow.now}
             if (await uow.conn.execute(update(pins).where(pins.c.user_id == user.id).values(**values))).rowcount == 0:
                 await uow.conn.execute(insert(pins).values(user_id=user.id, **values))

@@ -1,8 +1,9 @@
-"""Wallet tables: subscribers and the one-time codes sent to them."""
+"""Wallet tables: subscribers, codes, PINs, sessions, limits usage, claims, money requests,
+real-name identities, bank cards and the orders sent to the bank."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, SmallInteger, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, SmallInteger, String, Table, text
 
 from mobipay.platform.db import metadata
 
@@ -108,4 +109,78 @@ money_requests = Table(
     Column("transfer_id", String(160), nullable=True),
     Index("ix_wallet_money_requests_payer", "payer_msisdn", "created_at"),
     Index("ix_wallet_money_requests_requester", "requester_id", "created_at"),
+)
+
+#: A subscriber's verified real name (Tier II and up). The identity card number itself is
+#: not kept: only a mask to show and an HMAC to compare with the next card bound.
+identities = Table(
+    "wallet_identities",
+    metadata,
+    Column("user_id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("id_masked", String(18), nullable=False),
+    Column("id_hmac", String(64), nullable=False, index=True),
+    Column("verified_at", DateTime(timezone=True), nullable=False),
+    Column("verified_by", String(16), nullable=False),  # bank (four-element check with a card)
+    Column("tier3_at", DateTime(timezone=True), nullable=True),
+)
+
+#: Bank cards bound to wallets. The number is kept only masked and as an HMAC (to find a
+#: card bound twice); the bank's token names the card in orders.
+cards = Table(
+    "wallet_cards",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(40), nullable=False, index=True),
+    Column("bank_code", String(16), nullable=False),
+    Column("bank_name", String(64), nullable=False),
+    Column("masked", String(24), nullable=False),
+    Column("card_hmac", String(64), nullable=False),
+    Column("token", String(64), nullable=False),
+    Column("state", String(12), nullable=False),  # active | removed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("uq_wallet_cards_active", "card_hmac", unique=True, sqlite_where=text("state = 'active'"),
+          postgresql_where=text("state = 'active'")),
+)
+
+#: Cash-in (debit the card), cash-out and closing payouts (credit the card): one row per
+#: order sent to the bank, pending until the bank's answer is known.
+bank_orders = Table(
+    "wallet_bank_orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(40), nullable=False),
+    Column("msisdn", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # cash_in | cash_out | close_payout
+    Column("card_id", String(40), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),  # pending | succeeded | failed
+    Column("bank_ref", String(64), nullable=False, server_default=""),
+    Column("reason", String(64), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    Column("next_check_at", DateTime(timezone=True), nullable=False),
+    Column("checks", Integer, nullable=False, server_default="0"),
+    Index("ix_wallet_bank_orders_due", "state", "next_check_at"),
+    Index("ix_wallet_bank_orders_user", "user_id", "created_at"),
+)
+
+#: Differences found by reconciling the bank's daily file; ``resolution`` says what was
+#: done (settled from the file) or that an operator must look (``investigate``).
+bank_recon_items = Table(
+    "wallet_bank_recon_items",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("order_id", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("our_state", String(12), nullable=True),
+    Column("our_amount", BigInteger, nullable=True),
+    Column("bank_status", String(12), nullable=True),
+    Column("bank_amount", BigInteger, nullable=True),
+    Column("resolution", String(24), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("uq_wallet_bank_recon_items", "day", "order_id", unique=True),
 )
