@@ -31,7 +31,7 @@ def last_code(db_url: str) -> str:
         async with db.begin() as conn:
             row = (await conn.execute(text("SELECT payload FROM outbox_messages WHERE topic = 'sms.send' "
                                            "AND payload LIKE '%\"template\": \"otp.%' "
-                                           "ORDER BY created_at DESC LIMIT 1"))).scalar_one()
+                                           "ORDER BY created_at DESC, id DESC LIMIT 1"))).scalar_one()
         await db.dispose()
         return str(json.loads(row)["params"]["code"])
 
