@@ -73,6 +73,11 @@ def bank_balance(bank: str, card: str = CARD) -> int:
     return int(httpx.get(f"{bank}/sim/accounts/{card}").json()["balance"])
 
 
+def forget(bank: str, order_id: str) -> bool:
+    """Make the bank lose an order."""
+    return bool(httpx.post(f"{bank}/sim/orders/{order_id}/forget").json()["forgotten"])
+
+
 def behave(bank: str, **behaviour: Any) -> None:
     httpx.put(f"{bank}/sim/behaviour", json=behaviour).raise_for_status()
 
@@ -220,7 +225,7 @@ async def test_the_daily_file_settles_and_reports(banking: BankingService, bank:
     behave(bank)
     assert pending.state is BankOrderState.PENDING
     gone = await banking.cash_in(me, card, 4_000, idempotency_key="r-3")
-    assert httpx.post(f"{bank}/sim/orders/{gone.id}/forget").json() == {"forgotten": True}
+    assert forget(bank, gone.id)
     today = datetime.now(UTC).astimezone(SHANGHAI).date()
 
     report = await banking.reconcile(today)
@@ -257,3 +262,39 @@ async def test_closing_pays_the_balance_out_first(banking: BankingService, bank:
     assert await refused(banking.wallet.transfer(no_card, me.msisdn, 100, idempotency_key="to-closed")) == (
         "USER_CLOSED")
     assert (await banking.uow.ledger.verify()).ok
+
+
+def test_the_bank_refuses_unsigned_stale_and_replayed_requests(bank: str) -> None:
+    import hashlib
+    import hmac
+    import time
+
+    def signed(ts: int, nonce: str, secret: str = BANK_SECRET) -> dict[str, str]:
+        mac = hmac.new(secret.encode(), f"{ts}\n{nonce}\nGET\n/v1/orders/bo_x\n".encode(), hashlib.sha256)
+        return {"X-Bank-Timestamp": str(ts), "X-Bank-Nonce": nonce, "X-Bank-Signature": mac.hexdigest()}
+
+    now = int(time.time())
+    assert httpx.get(f"{bank}/v1/orders/bo_x").status_code == 401
+    assert httpx.get(f"{bank}/v1/orders/bo_x", headers=signed(now, "n1", "wrong")).status_code == 401
+    assert httpx.get(f"{bank}/v1/orders/bo_x", headers=signed(now - 600, "n2")).status_code == 401
+    assert httpx.get(f"{bank}/v1/orders/bo_x", headers=signed(now, "n3")).status_code == 404  # accepted
+    replay = httpx.get(f"{bank}/v1/orders/bo_x", headers=signed(now, "n3"))
+    assert replay.status_code == 401 and "nonce" in replay.json()["reason"]
+
+
+async def test_an_unverifiable_reply_is_no_answer(bank: str) -> None:
+    """With the wrong secret the bank's replies do not verify: a card check is refused as
+    BANK_UNAVAILABLE and a money order's outcome is UNKNOWN (it would stay pending)."""
+    from mobipay.wallet.bank import BankStatus
+
+    gateway = HttpBankGateway(bank, b"not-the-secret", timeout_s=1.0)
+    try:
+        assert await refused(gateway.verify_card(CARD, NAME, ID_NUMBER, "13800138000")) == "BANK_UNAVAILABLE"
+        assert (await gateway.debit("bo_y", "tok", 100)).status is BankStatus.UNKNOWN
+    finally:
+        await gateway.close()
+    dead = HttpBankGateway("http://127.0.0.1:9", BANK_SECRET.encode(), timeout_s=0.5)  # nothing listens
+    try:
+        assert (await dead.query("bo_z")).status is BankStatus.UNKNOWN
+    finally:
+        await dead.close()

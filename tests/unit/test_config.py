@@ -19,12 +19,13 @@ def test_production_refuses_sqlite_and_demo_secrets() -> None:
         Settings(_env_file=None, env="production")  # type: ignore[call-arg]
     text = str(info.value)
     assert "SQLite" in text and "MOBIPAY_SECRET_KEY" in text and "MOBIPAY_ADMIN_TOKEN" in text
+    assert "MOBIPAY_BANK_SECRET" in text
 
 
 def test_production_accepts_postgres_and_real_secrets() -> None:
     s = Settings(  # type: ignore[call-arg]
         _env_file=None, env="production", database_url="postgresql+asyncpg://mobipay@db/mobipay",
-        secret_key="x" * 40, admin_token="y" * 40,
+        secret_key="x" * 40, admin_token="y" * 40, bank_secret="z" * 40,
     )
     assert not s.is_sqlite
 

@@ -1,0 +1,31 @@
+"""``mobipay bench api`` end to end, briefly: a real uvicorn server, wrk, pgbench, the checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def test_bench_api_runs_and_leaves_the_books_clean(pg_url: str) -> None:
+    missing = [tool for tool in ("wrk", "pgbench", "psql") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: apt-get install -y wrk postgresql-client")
+    env = {**os.environ, "MOBIPAY_DATABASE_URL": pg_url, "MOBIPAY_LOG_LEVEL": "WARNING"}
+    run = subprocess.run([sys.executable, "-m", "mobipay.cli", "bench", "api", "--seconds", "2"],
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    last = run.stdout.strip().splitlines()[-1]
+    assert last.startswith("RESULT ")
+    result = json.loads(last.removeprefix("RESULT "))
+    for key in ("pgbench_tps", "api_tps", "api_p99_ms", "ratio", "pin_tps"):
+        assert key in result
+    assert result["api_tps"] > 0 and result["pin_tps"] > 0
+    assert result["non_2xx"] == 0 and result["verify_ok"] and result["balances_unchanged"]
+    assert "verify after the run: clean" in run.stderr and "unchanged" in run.stderr
