@@ -15,7 +15,7 @@ import structlog
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
-from mobipay.platform.config import Settings
+from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
@@ -44,6 +44,14 @@ async def _log_handler(message: Message) -> None:
     structlog.get_logger("mobipay.outbox").info(
         "outbox.delivered_to_log", topic=message.topic, key=message.key, payload=redact(message.payload)
     )
+
+
+async def _console_sms(message: Message) -> None:
+    """Development only: print the SMS as the handset would see it (codes included), so the
+    README's tour can sign in. Production and tests use the redacting log handler."""
+    p = message.payload
+    structlog.get_logger("mobipay.sms").info("sms.console (development: not sent)", to=p.get("to"),
+                                              template=p.get("template"), params=p.get("params"))
 
 
 @dataclass
@@ -85,7 +93,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     clock = clock or SystemClock()
     ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
     handlers: dict[str, list[Handler]] = {
-        "sms.send": [_log_handler],  # the channels issue puts Kannel behind this topic
+        # the channels issue puts Kannel behind this topic
+        "sms.send": [_console_sms if settings.env is Environment.DEVELOPMENT else _log_handler],
         "wallet.user_registered": [_log_handler],
     }
     uow = UnitOfWorkRunner(db, clock, ledger)
