@@ -50,6 +50,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    for chatty in ("httpx", "httpcore"):  # one line per outgoing request: our adapters log what matters
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 class RequestContextMiddleware(BaseHTTPMiddleware):
