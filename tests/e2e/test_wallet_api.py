@@ -218,6 +218,20 @@ def test_history_and_receipts_are_private(client: TestClient, db_url: str) -> No
     assert theirs.status_code == 404 and theirs.json()["code"] == "NOT_FOUND"
     assert client.get("/v1/me/transactions/nope", headers=bearer(carol)).status_code == 404
 
+    def kinds(query: str) -> list[tuple[str, int]]:
+        r = client.get(f"/v1/me/transactions?{query}", headers=bearer(alice))
+        assert r.status_code == 200, r.text
+        return [(e["kind"], e["amount"]["amount"]) for e in r.json()["items"]]
+
+    assert kinds("direction=in") == [("cash_in", 10_000)]
+    assert kinds("kind=p2p&direction=out&limit=2") == [("p2p", 1_000), ("p2p", 2_000)]
+    assert kinds("kind=p2p&kind=cash_in") == kinds("") and len(kinds("")) == 4
+    assert kinds("from=2000-01-01T00:00:00Z&to=2001-01-01T00:00:00Z") == []
+    assert len(kinds("from=2000-01-01T00:00:00%2B08:00")) == 4
+    bad = client.get("/v1/me/transactions?from=2026-01-01T00:00:00", headers=bearer(alice))
+    assert bad.status_code == 400 and bad.json()["code"] == "VALIDATION_FAILED"
+    assert client.get("/v1/me/transactions?direction=sideways", headers=bearer(alice)).status_code == 400
+
 
 def test_money_for_a_number_without_a_wallet_waits_for_it(client: TestClient, db_url: str) -> None:
     signed_up(client, db_url, "13800138000")

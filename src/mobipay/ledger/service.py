@@ -28,6 +28,7 @@ from mobipay.ledger.model import (
     AccountState,
     Command,
     Result,
+    Side,
     StoredTransfer,
     Transfer,
     VoidPending,
@@ -233,11 +234,14 @@ class Ledger:
         async with self.db.begin() as conn:
             return await self.store.balance_as_of(conn, acc.id, when)
 
-    async def statement(self, code: str, *, after: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int | None]:
-        """Entries after cursor ``after`` and the next cursor (None at the end)."""
+    async def statement(self, code: str, *, after: int = 0, limit: int = 50, codes: Sequence[str] | None = None,
+                        side: Side | None = None, since: datetime | None = None, until: datetime | None = None,
+                        ) -> tuple[list[dict[str, Any]], int | None]:
+        """Entries after cursor ``after`` (optionally filtered) and the next cursor (None at the end)."""
         acc = await self.account(code)
         async with self.db.begin() as conn:
-            items = await self.store.statement(conn, acc.id, after_seq=after, limit=limit + 1)
+            items = await self.store.statement(conn, acc.id, after_seq=after, limit=limit + 1, codes=codes, side=side,
+                                               since=since, until=until)
         more = len(items) > limit
         items = items[:limit]
         return items, (items[-1]["account_seq"] if more and items else None)

@@ -400,16 +400,26 @@ class LedgerStore:
         return [r[0] for r in rows]
 
     async def statement(
-        self, conn: AsyncConnection, account_id: int, *, after_seq: int = 0, limit: int = 50
+        self, conn: AsyncConnection, account_id: int, *, after_seq: int = 0, limit: int = 50,
+        codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Postings of one account in order, from ``after_seq`` (keyset pagination)."""
-        rows = await conn.execute(
+        """Postings of one account in order, from ``after_seq`` (keyset pagination), optionally
+        only some transfer codes, one side (debits are positive amounts), a time range."""
+        query = (
             select(postings, transfers.c.code, transfers.c.reference, transfers.c.type)
             .join(transfers, transfers.c.id == postings.c.transfer_id)
             .where(postings.c.account_id == account_id, postings.c.account_seq > after_seq)
-            .order_by(postings.c.account_seq)
-            .limit(limit)
         )
+        if codes:
+            query = query.where(transfers.c.code.in_(list(codes)))
+        if side is not None:
+            query = query.where(postings.c.amount > 0 if side is Side.DEBIT else postings.c.amount < 0)
+        if since is not None:
+            query = query.where(postings.c.created_at >= since)
+        if until is not None:
+            query = query.where(postings.c.created_at < until)
+        rows = await conn.execute(query.order_by(postings.c.account_seq).limit(limit))
         out = []
         for r in rows:
             item = dict(r._mapping)

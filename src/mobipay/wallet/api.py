@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound
+from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound, ValidationFailed
+from mobipay.ledger.model import Side
 from mobipay.platform.ratelimit import RateLimiter
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose, mask_msisdn
@@ -269,10 +270,21 @@ class EntriesOut(BaseModel):
     next: str | None
 
 
-@router.get("/me/transactions", response_model=EntriesOut, summary="My wallet's history, newest last")
-async def history(me: Me, wallet: WalletDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                  after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None) -> EntriesOut:
-    items, nxt = await wallet.uow.ledger.statement(me.account_code, after=int(after or 0), limit=limit)
+@router.get("/me/transactions", response_model=EntriesOut,
+            summary="My wallet's history, oldest first, filtered by kind, direction and time; page with next")
+async def history(
+    me: Me, wallet: WalletDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="The next cursor of a page")] = None,
+    kind: Annotated[list[str] | None, Query(max_length=10, description="p2p, cash_in, cash_out… (repeatable)")] = None,
+    direction: Annotated[Literal["in", "out"] | None, Query()] = None,
+    since: Annotated[datetime | None, Query(alias="from", description="From this time (inclusive)")] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="Before this time")] = None,
+) -> EntriesOut:
+    if (since and since.tzinfo is None) or (until and until.tzinfo is None):
+        raise ValidationFailed("give from/to with a time zone, e.g. 2026-11-25T00:00:00+08:00", field="from")
+    side = {"out": Side.DEBIT, "in": Side.CREDIT}.get(direction or "")
+    items, nxt = await wallet.uow.ledger.statement(me.account_code, after=int(after or 0), limit=limit,
+                                                   codes=kind, side=side, since=since, until=until)
     return EntriesOut(items=[
         EntryOut(transfer_id=e["transfer_id"], kind=e["code"], direction="out" if e["amount"] > 0 else "in",
                  amount=MoneyOut(amount=abs(e["amount"]), currency=e["currency"]),
