@@ -25,13 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import hashlib
-import hmac
 import io
-import json
 import random
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +35,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request, Response
 
+from mobipay.simulators.signing import Signer
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-WINDOW_S = 300
 
 
 @dataclass
@@ -82,14 +79,13 @@ class Order:
 
 class Bank:
     def __init__(self, secret: bytes, behaviour: Behaviour, auto_open: bool) -> None:
-        self.secret = secret
+        self.signer = Signer(secret)
         self.behaviour = behaviour
         self.auto_open = auto_open
         self.rng = random.Random(behaviour.seed)
         self.accounts: dict[str, Account] = {}
         self.by_token: dict[str, Account] = {}
         self.orders: dict[str, Order] = {}
-        self.nonces: dict[str, float] = {}
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -100,32 +96,6 @@ class Bank:
         self.accounts[account.card_number] = account
         self.by_token[account.token] = account
         return account
-
-    def check_signature(self, method: str, path: str, headers: Any, body: bytes) -> str | None:
-        """The refusal reason, or None for a fresh, correctly signed request."""
-        ts, nonce, sig = (headers.get(h, "") for h in ("x-bank-timestamp", "x-bank-nonce", "x-bank-signature"))
-        if not (ts.isdigit() and nonce and sig):
-            return "unsigned request"
-        if abs(time.time() - int(ts)) > WINDOW_S:
-            return "timestamp outside the window"
-        now = time.time()
-        for old in [n for n, at in self.nonces.items() if now - at > WINDOW_S]:
-            del self.nonces[old]
-        if nonce in self.nonces:
-            return "nonce reused"
-        expected = hmac.new(self.secret, f"{ts}\n{nonce}\n{method}\n{path}\n".encode() + body,
-                            hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, sig):
-            return "bad signature"
-        self.nonces[nonce] = now
-        return None
-
-    def signed(self, nonce: str, status: int, payload: dict[str, Any]) -> Response:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        ts = str(int(time.time()))
-        sig = hmac.new(self.secret, f"{ts}\n{nonce}\n".encode() + body, hashlib.sha256).hexdigest()
-        return Response(body, status_code=status, media_type="application/json",
-                        headers={"X-Bank-Timestamp": ts, "X-Bank-Signature": sig})
 
     def settle_later(self, order: Order) -> None:
         async def finish() -> None:
@@ -162,14 +132,10 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
     app.state.bank = bank
 
     async def signed_body(request: Request) -> tuple[str, dict[str, Any] | Response]:
-        body = await request.body()
-        nonce = request.headers.get("x-bank-nonce", "")
-        refusal = bank.check_signature(request.method, request.url.path, request.headers, body)
-        if refusal is not None:
-            return nonce, bank.signed(nonce, 401, {"error": "unauthorized", "reason": refusal})
-        if bank.behaviour.latency_ms:
+        nonce, body = await bank.signer.read(request)
+        if bank.behaviour.latency_ms and not isinstance(body, Response):
             await asyncio.sleep(bank.behaviour.latency_ms / 1000)
-        return nonce, json.loads(body or b"{}")
+        return nonce, body
 
     @app.post("/v1/cards/verify")
     async def verify(request: Request) -> Response:
@@ -181,11 +147,11 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
             if account is None and bank.auto_open:
                 account = bank.add(Account(body["card_number"], body["name"], body["id_number"], body["phone"]))
             if account is None:
-                return bank.signed(nonce, 200, {"result": "rejected", "reason": "card_not_found"})
+                return bank.signer.reply(nonce, 200, {"result": "rejected", "reason": "card_not_found"})
             holder = (account.name, account.id_number, account.phone)
             if holder != (body.get("name"), body.get("id_number"), body.get("phone")):
-                return bank.signed(nonce, 200, {"result": "rejected", "reason": "holder_mismatch"})
-            return bank.signed(nonce, 200, {"result": "verified", "token": account.token})
+                return bank.signer.reply(nonce, 200, {"result": "rejected", "reason": "holder_mismatch"})
+            return bank.signer.reply(nonce, 200, {"result": "verified", "token": account.token})
 
     async def money(request: Request, kind: str) -> Response:
         nonce, body = await signed_body(request)
@@ -196,9 +162,9 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
             order = bank.orders.get(body["order_id"])
             if order is None:  # a new order; a known one just gets its answer again
                 if roll < b.error_rate:
-                    return bank.signed(nonce, 500, {"error": "internal_error"})
+                    return bank.signer.reply(nonce, 500, {"error": "internal_error"})
                 if body.get("token") not in bank.by_token:
-                    return bank.signed(nonce, 200, {"order_id": body["order_id"], "status": "failed",
+                    return bank.signer.reply(nonce, 200, {"order_id": body["order_id"], "status": "failed",
                                                     "reason": "unknown_token", "bank_ref": ""})
                 order = Order(body["order_id"], kind, body["token"], int(body["amount"]), "processing",
                               "B" + secrets.token_hex(8).upper(), "", datetime.now(UTC).isoformat())
@@ -212,7 +178,7 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
                 else:
                     bank.apply(order)
                     hang = roll - b.processing_rate < b.timeout_rate
-            response = bank.signed(nonce, 200, _public(order))
+            response = bank.signer.reply(nonce, 200, _public(order))
         if hang:  # the money moved; the caller will not hear it in time
             await asyncio.sleep(b.hang_s)
         return response
@@ -232,8 +198,8 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
             return body
         order = bank.orders.get(order_id)
         if order is None:
-            return bank.signed(nonce, 404, {"order_id": order_id, "status": "not_found"})
-        return bank.signed(nonce, 200, _public(order))
+            return bank.signer.reply(nonce, 404, {"order_id": order_id, "status": "not_found"})
+        return bank.signer.reply(nonce, 200, _public(order))
 
     @app.get("/v1/statements/{day}")
     async def statement(day: str, request: Request) -> Response:
@@ -247,10 +213,7 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
         for o in bank.orders.values():
             if o.completed_at and datetime.fromisoformat(o.completed_at).astimezone(SHANGHAI).date().isoformat() == day:
                 writer.writerow([o.order_id, o.bank_ref, o.kind, o.amount, o.status, o.completed_at])
-        text = out.getvalue().encode()
-        ts = str(int(time.time()))
-        sig = hmac.new(bank.secret, f"{ts}\n{nonce}\n".encode() + text, hashlib.sha256).hexdigest()
-        return Response(text, media_type="text/csv", headers={"X-Bank-Timestamp": ts, "X-Bank-Signature": sig})
+        return bank.signer.reply(nonce, 200, out.getvalue().encode(), media_type="text/csv")
 
     # ---- simulator controls (unsigned: tests and demos only; a real bank has none of this)
 
