@@ -146,7 +146,7 @@ def worker(
             c.outbox_worker().run(stop, idle_s=idle),
             c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
             c.wallet.run_claim_returner(60.0, stop),
-            c.banking.run_resolver(c.settings.bank_resolve_interval_s, stop),
+            c.orders.run_resolver(c.settings.bank_resolve_interval_s, stop),
         )
 
     _run(work)
@@ -196,7 +196,7 @@ def user_close(
             typer.echo(f"{user.msisdn}: {user.status.value} (balance was zero)")
         else:
             typer.echo(f"{user.msisdn}: {user.status.value}; payout of {order.amount / 100:.2f} CNY to card "
-                       f"{order.card_id} is {order.state.value} (order {order.id})")
+                       f"{order.details['card_id']} is {order.state.value} (order {order.id})")
 
     _run(work)
 
@@ -226,12 +226,12 @@ def recon_bank(
     except ValueError:
         raise typer.BadParameter(f"{date!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-24") from None
     report = _run(lambda c: c.banking.reconcile(day))
-    typer.echo(f"bank file {day}: {report.bank_lines} lines, {report.matched} matched, "
+    typer.echo(f"bank file {day}: {report.lines} lines, {report.matched} matched, "
                f"{report.settled_from_file} pending orders settled from the file, "
                f"{len(report.exceptions)} exceptions to investigate")
     for item in report.exceptions:
         typer.echo(f"  {item['kind']:<16} {item['order_id']}  ours={item['our_state']}/{item['our_amount']}  "
-                   f"bank={item['bank_status']}/{item['bank_amount']}")
+                   f"bank={item['partner_status']}/{item['partner_amount']}")
     typer.echo(f"report: {report.report_path}")
     if report.exceptions:
         raise typer.Exit(1)
@@ -239,10 +239,10 @@ def recon_bank(
 
 @bank_app.command("resolve")
 def bank_resolve() -> None:
-    """Ask the bank once about every pending order that is due (the worker does this all the
+    """Ask partners once about every pending order that is due (the worker does this all the
     time). Example: mobipay bank resolve"""
-    asked = _run(lambda c: c.banking.resolve_pending(limit=10_000))
-    typer.echo(f"asked the bank about {asked} pending order(s)")
+    asked = _run(lambda c: c.orders.resolve_pending(limit=10_000))
+    typer.echo(f"asked partners about {asked} pending order(s)")
 
 
 def _freeze(msisdn: str, frozen: bool, reason: str, actor: str) -> None:

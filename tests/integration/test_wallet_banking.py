@@ -17,13 +17,16 @@ import pytest
 
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.orders import OrderState as BankOrderState
+from mobipay.kernel.orders import PartnerStatus
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
 from mobipay.platform.db import Database
+from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.bank_http import HttpBankGateway
 from mobipay.wallet.banking import BankingService
-from mobipay.wallet.model import BankOrderState, CashOutFee, UserStatus, id_card_check_char, luhn_complete
+from mobipay.wallet.model import CashOutFee, UserStatus, id_card_check_char, luhn_complete
 from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import SHANGHAI, Principal, WalletService
 from tests.conftest import BANK_SECRET
@@ -46,8 +49,8 @@ async def banking(db: Database, ledger: Ledger, clock: ManualClock, bank: str, t
     uow = UnitOfWorkRunner(db, clock, ledger)
     wallet = WalletService(uow, number_segments(), b"test-secret")
     gateway = HttpBankGateway(bank, BANK_SECRET.encode(), timeout_s=1.0)
-    yield BankingService(uow, wallet, gateway, card_bins(), b"test-secret", fee=CashOutFee(10, 10),
-                         report_dir=tmp_path)
+    yield BankingService(uow, wallet, gateway, card_bins(), b"test-secret", OrderBook(uow, tmp_path),
+                         fee=CashOutFee(10, 10))
     await gateway.close()
 
 
@@ -136,7 +139,7 @@ async def test_cash_in_is_credited_once(banking: BankingService, bank: str) -> N
     card = await bound(banking, bank, me)
     before = await balances(banking, me)
     order = await banking.cash_in(me, card, 50_000, idempotency_key="ci-1")
-    assert order.state is BankOrderState.SUCCEEDED and order.bank_ref and not order.replayed
+    assert order.state is BankOrderState.SUCCEEDED and order.partner_ref and not order.replayed
     again = await banking.cash_in(me, card, 50_000, idempotency_key="ci-1")
     assert (again.id, again.state, again.replayed) == (order.id, BankOrderState.SUCCEEDED, True)
     assert await refused(banking.cash_in(me, card, 40_000, idempotency_key="ci-1")) == "IDEMPOTENCY_CONFLICT"
@@ -203,16 +206,16 @@ async def test_unknown_outcomes_stay_pending_until_the_bank_says(banking: Bankin
 
     behave(bank)
     await asyncio.sleep(0.4)
-    assert await banking.resolve_pending() == 0  # not due yet
+    assert await banking.orders.resolve_pending() == 0  # not due yet
     clock.advance(10)
-    assert await banking.resolve_pending() == 3
+    assert await banking.orders.resolve_pending() == 3
     # the one the bank never got was sent again (same id), the others were asked about
-    states = {o.id: o.state for o in await banking.orders(me)}
+    states = {o.id: o.state for o in await banking.my_orders(me)}
     assert set(states.values()) == {BankOrderState.SUCCEEDED}
     assert await balances(banking, me) == (before[0] + 60_000, before[1] + 60_000, before[2] + 60_000, before[3])
     assert bank_balance(bank) == 1_000_000 - 60_000
     clock.advance(3600)
-    assert await banking.resolve_pending() == 0  # nothing pending, nothing asked, nothing moved twice
+    assert await banking.orders.resolve_pending() == 0  # nothing pending, nothing asked, nothing moved twice
     assert bank_balance(bank) == 1_000_000 - 60_000
 
 
@@ -233,12 +236,12 @@ async def test_the_daily_file_settles_and_reports(banking: BankingService, bank:
     assert [(e["order_id"], e["kind"]) for e in report.exceptions] == [(gone.id, "missing_there")]
     assert report.report_path is not None and gone.id in report.report_path.read_text()
     assert ok.state is BankOrderState.SUCCEEDED
-    assert {o.id: o.state for o in await banking.orders(me)}[pending.id] is BankOrderState.SUCCEEDED
+    assert {o.id: o.state for o in await banking.my_orders(me)}[pending.id] is BankOrderState.SUCCEEDED
     assert (await balances(banking, me))[0] == 7_000
     again = await banking.reconcile(today)  # a second run settles nothing twice
     assert (again.matched, again.settled_from_file, len(again.exceptions)) == (2, 0, 1)
     assert (await balances(banking, me))[0] == 7_000
-    assert (await banking.reconcile(today - timedelta(days=30))).bank_lines == 0
+    assert (await banking.reconcile(today - timedelta(days=30))).lines == 0
 
 
 async def test_closing_pays_the_balance_out_first(banking: BankingService, bank: str) -> None:
@@ -285,16 +288,14 @@ def test_the_bank_refuses_unsigned_stale_and_replayed_requests(bank: str) -> Non
 async def test_an_unverifiable_reply_is_no_answer(bank: str) -> None:
     """With the wrong secret the bank's replies do not verify: a card check is refused as
     BANK_UNAVAILABLE and a money order's outcome is UNKNOWN (it would stay pending)."""
-    from mobipay.wallet.bank import BankStatus
-
     gateway = HttpBankGateway(bank, b"not-the-secret", timeout_s=1.0)
     try:
         assert await refused(gateway.verify_card(CARD, NAME, ID_NUMBER, "13800138000")) == "BANK_UNAVAILABLE"
-        assert (await gateway.debit("bo_y", "tok", 100)).status is BankStatus.UNKNOWN
+        assert (await gateway.debit("bo_y", "tok", 100)).status is PartnerStatus.UNKNOWN
     finally:
         await gateway.close()
     dead = HttpBankGateway("http://127.0.0.1:9", BANK_SECRET.encode(), timeout_s=0.5)  # nothing listens
     try:
-        assert (await dead.query("bo_z")).status is BankStatus.UNKNOWN
+        assert (await dead.query("bo_z")).status is PartnerStatus.UNKNOWN
     finally:
         await dead.close()

@@ -9,10 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
-from mobipay.wallet.bank import BankStatus
+from mobipay.kernel.orders import OrderState, PartnerStatus, check_settle, next_check_s
 from mobipay.wallet.bank_http import parse_statement
 from mobipay.wallet.model import (
-    BankOrderState,
     CardType,
     CashOutFee,
     KycTier,
@@ -21,7 +20,6 @@ from mobipay.wallet.model import (
     check_card_number,
     check_limits,
     check_real_name,
-    check_settle,
     luhn_complete,
     mask_card,
     mask_id_card,
@@ -85,14 +83,15 @@ def test_tier_limits() -> None:
 
 
 def test_bank_orders_settle_once() -> None:
-    P, S, F = BankOrderState.PENDING, BankOrderState.SUCCEEDED, BankOrderState.FAILED
+    P, S, F = OrderState.PENDING, OrderState.SUCCEEDED, OrderState.FAILED
     assert check_settle(P, S) and check_settle(P, F)
     assert not check_settle(S, S) and not check_settle(F, F)  # the same answer again: nothing to do
-    assert code(check_settle, S, F) == "BANK_ORDER_CONFLICT"
-    assert code(check_settle, F, S) == "BANK_ORDER_CONFLICT"
+    assert code(check_settle, S, F) == "ORDER_CONFLICT"
+    assert code(check_settle, F, S) == "ORDER_CONFLICT"
+    assert [next_check_s(n) for n in (0, 1, 2, 10, 40)] == [5, 10, 20, 3600, 3600]
 
 
 def test_statement_parsing() -> None:
     text = "order_id,bank_ref,type,amount_fen,status,completed_at\nbo_1,B1,debit,100,succeeded,2026-11-25T01:00:00\n"
     [line] = parse_statement(text)
-    assert (line.order_id, line.amount, line.status) == ("bo_1", 100, BankStatus.SUCCEEDED)
+    assert (line.order_id, line.amount, line.status) == ("bo_1", 100, PartnerStatus.SUCCEEDED)

@@ -18,6 +18,7 @@ from mobipay.ledger.service import Ledger
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
+from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.bank_http import HttpBankGateway
@@ -64,6 +65,7 @@ class Container:
     ledger: Ledger
     uow: UnitOfWorkRunner
     wallet: WalletService
+    orders: OrderBook
     banking: BankingService
     bank: HttpBankGateway
     rate_limiter: RateLimiter
@@ -102,9 +104,10 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     wallet = WalletService(uow, number_segments(), secret)
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
-    banking = BankingService(uow, wallet, bank, card_bins(), secret, report_dir=settings.report_dir,
+    orders = OrderBook(uow, settings.report_dir)
+    banking = BankingService(uow, wallet, bank, card_bins(), secret, orders,
                              fee=CashOutFee(settings.cash_out_fee_bps, settings.cash_out_fee_min))
     limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(
         otp=settings.rate_limit_otp, pin=settings.rate_limit_pin, lookup=settings.rate_limit_lookup))
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
-                     banking=banking, bank=bank, rate_limiter=limiter, handlers=handlers)
+                     orders=orders, banking=banking, bank=bank, rate_limiter=limiter, handlers=handlers)

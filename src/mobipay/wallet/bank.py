@@ -1,4 +1,5 @@
-"""The ``BankGateway`` port: what the wallet needs from a partner bank, as types.
+"""The ``BankGateway`` port: what the wallet needs from a partner bank, and the adapter of
+it to the partner-order engine (``platform/partner_orders.py``).
 
 Cash-in debits the subscriber's card and cash-out credits it; both are named by our
 order id, which the bank keeps unique, so sending an order again never moves money twice.
@@ -11,26 +12,14 @@ The real adapter is ``bank_http.HttpBankGateway``; ``simulators/bank.py`` plays 
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
+from mobipay.kernel.orders import PartnerAnswer
+from mobipay.platform.partner_orders import PartnerOrder, StatementLine
 
-class BankStatus(enum.StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    PROCESSING = "processing"  # accepted, not finished: ask again later
-    NOT_FOUND = "not_found"  # the bank has no such order (it never arrived)
-    UNKNOWN = "unknown"  # no trustworthy answer
-
-
-@dataclass(frozen=True, slots=True)
-class BankAnswer:
-    order_id: str
-    status: BankStatus
-    bank_ref: str = ""
-    reason: str = ""
+BANK = "bank"  # the partner's name in the order book
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +32,33 @@ class CardCheck:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class StatementLine:
-    order_id: str
-    bank_ref: str
-    kind: str  # debit (cash-in) | credit (cash-out)
-    amount: int
-    status: BankStatus
-
-
 class BankGateway(Protocol):
     async def verify_card(self, card_number: str, name: str, id_number: str, phone: str) -> CardCheck:
         """Raises ``BANK_UNAVAILABLE`` when the bank does not answer (nothing was bound)."""
         ...
 
-    async def debit(self, order_id: str, token: str, amount: int) -> BankAnswer: ...
+    async def debit(self, order_id: str, token: str, amount: int) -> PartnerAnswer: ...
 
-    async def credit(self, order_id: str, token: str, amount: int) -> BankAnswer: ...
+    async def credit(self, order_id: str, token: str, amount: int) -> PartnerAnswer: ...
 
-    async def query(self, order_id: str) -> BankAnswer: ...
+    async def query(self, order_id: str) -> PartnerAnswer: ...
 
     async def statement(self, day: date) -> list[StatementLine]:
         """The bank's daily file for ``day``; raises ``BANK_UNAVAILABLE`` if it cannot be had."""
         ...
+
+
+class BankPartner:
+    """The bank as the order book sees it: cash-in debits the card, the others credit it."""
+
+    def __init__(self, gateway: BankGateway) -> None:
+        self.gateway = gateway
+
+    async def submit(self, order: PartnerOrder) -> PartnerAnswer:
+        token = str(order.details["token"])
+        if order.kind == "cash_in":
+            return await self.gateway.debit(order.id, token, order.amount)
+        return await self.gateway.credit(order.id, token, order.amount)
+
+    async def query(self, order: PartnerOrder) -> PartnerAnswer:
+        return await self.gateway.query(order.id)

@@ -13,9 +13,11 @@ from typing import Any
 
 import structlog
 
+from mobipay.kernel.orders import PartnerAnswer, PartnerStatus
+from mobipay.platform.partner_orders import StatementLine
 from mobipay.platform.signed_http import NO_ANSWER, SignedClient
 from mobipay.wallet import errors as E
-from mobipay.wallet.bank import BankAnswer, BankStatus, CardCheck, StatementLine
+from mobipay.wallet.bank import CardCheck
 
 log = structlog.get_logger(__name__)
 
@@ -28,19 +30,19 @@ class HttpBankGateway:
         await self.http.close()
 
     async def _order(self, method: str, path: str, order_id: str, payload: dict[str, Any] | None = None
-                     ) -> BankAnswer:
+                     ) -> PartnerAnswer:
         try:
             status, body = await self.http.call(method, path, payload)
         except NO_ANSWER as exc:
             log.warning("bank.no_answer", path=path, order_id=order_id, error=f"{type(exc).__name__}: {exc}")
-            return BankAnswer(order_id, BankStatus.UNKNOWN, reason=type(exc).__name__)
+            return PartnerAnswer(order_id, PartnerStatus.UNKNOWN, reason=type(exc).__name__)
         if status == 404:
-            return BankAnswer(order_id, BankStatus.NOT_FOUND)
+            return PartnerAnswer(order_id, PartnerStatus.NOT_FOUND)
         if status != 200:
             log.warning("bank.error_reply", path=path, order_id=order_id, status=status)
-            return BankAnswer(order_id, BankStatus.UNKNOWN, reason=f"http_{status}")
+            return PartnerAnswer(order_id, PartnerStatus.UNKNOWN, reason=f"http_{status}")
         data = json.loads(body)
-        return BankAnswer(order_id, BankStatus(data["status"]), data.get("bank_ref", ""), data.get("reason", ""))
+        return PartnerAnswer(order_id, PartnerStatus(data["status"]), data.get("bank_ref", ""), data.get("reason", ""))
 
     async def verify_card(self, card_number: str, name: str, id_number: str, phone: str) -> CardCheck:
         payload = {"card_number": card_number, "name": name, "id_number": id_number, "phone": phone}
@@ -53,15 +55,15 @@ class HttpBankGateway:
         data = json.loads(body)
         return CardCheck(data["result"] == "verified", data.get("token", ""), data.get("reason", ""))
 
-    async def debit(self, order_id: str, token: str, amount: int) -> BankAnswer:
+    async def debit(self, order_id: str, token: str, amount: int) -> PartnerAnswer:
         return await self._order("POST", "/v1/debits", order_id, {"order_id": order_id, "token": token,
                                                                    "amount": amount})
 
-    async def credit(self, order_id: str, token: str, amount: int) -> BankAnswer:
+    async def credit(self, order_id: str, token: str, amount: int) -> PartnerAnswer:
         return await self._order("POST", "/v1/credits", order_id, {"order_id": order_id, "token": token,
                                                                     "amount": amount})
 
-    async def query(self, order_id: str) -> BankAnswer:
+    async def query(self, order_id: str) -> PartnerAnswer:
         return await self._order("GET", f"/v1/orders/{order_id}", order_id)
 
     async def statement(self, day: date) -> list[StatementLine]:
@@ -76,5 +78,5 @@ class HttpBankGateway:
 
 def parse_statement(text: str) -> list[StatementLine]:
     """The bank's daily CSV (order_id, bank_ref, type, amount_fen, status, completed_at)."""
-    return [StatementLine(r["order_id"], r["bank_ref"], r["type"], int(r["amount_fen"]), BankStatus(r["status"]))
+    return [StatementLine(r["order_id"], r["bank_ref"], int(r["amount_fen"]), PartnerStatus(r["status"]))
             for r in csv.DictReader(io.StringIO(text))]

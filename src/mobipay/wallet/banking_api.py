@@ -15,10 +15,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from mobipay.kernel.orders import OrderState
+from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.wallet import errors as E
 from mobipay.wallet.api import LOOKUP_LIMIT, PIN_LIMIT, IdemKey, Me, MoneyIn, MoneyOut, require_key
-from mobipay.wallet.banking import BankingService, BankOrder, Card
-from mobipay.wallet.model import BankOrderState, mask_msisdn
+from mobipay.wallet.banking import BankingService, Card
+from mobipay.wallet.model import mask_msisdn
 
 router = APIRouter(prefix="/v1", tags=["money in and out"])
 
@@ -73,21 +75,21 @@ def _card_out(c: Card) -> CardOut:
     return CardOut(id=c.id, bank_code=c.bank_code, bank_name=c.bank_name, card=c.masked, created_at=c.created_at)
 
 
-def _order_out(o: BankOrder) -> BankOrderOut:
-    return BankOrderOut(id=o.id, kind=o.kind, card_id=o.card_id,
+def _order_out(o: PartnerOrder) -> BankOrderOut:
+    return BankOrderOut(id=o.id, kind=o.kind, card_id=o.details["card_id"],
                         amount=MoneyOut(amount=o.amount, currency="CNY"), fee=MoneyOut(amount=o.fee, currency="CNY"),
-                        state=o.state.value, bank_ref=o.bank_ref, reason=o.reason, created_at=o.created_at,
+                        state=o.state.value, bank_ref=o.partner_ref, reason=o.reason, created_at=o.created_at,
                         settled_at=o.settled_at)
 
 
-def _placed(order: BankOrder, response: Response) -> BankOrderOut:
-    if order.state is BankOrderState.FAILED:
+def _placed(order: PartnerOrder, response: Response) -> BankOrderOut:
+    if order.state is OrderState.FAILED:
         raise E.BankDeclined(f"the bank declined the order ({order.reason or 'no reason given'}); nothing was moved",
                              order_id=order.id)
     if order.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    elif order.state is BankOrderState.PENDING:
+    elif order.state is OrderState.PENDING:
         response.status_code = 202
     return _order_out(order)
 
@@ -127,7 +129,7 @@ async def cash_out(body: CashOut, response: Response, me: Me, banking: BankingDe
 
 @router.get("/bank-orders", response_model=list[BankOrderOut], summary="My cash-ins and cash-outs, newest first")
 async def list_orders(me: Me, banking: BankingDep) -> list[BankOrderOut]:
-    return [_order_out(o) for o in await banking.orders(me)]
+    return [_order_out(o) for o in await banking.my_orders(me)]
 
 
 @router.get("/bank-orders/{order_id}", response_model=BankOrderOut,

@@ -191,10 +191,10 @@ class IdentityMismatch(MobipayError):
     title = "The identity card number does not match the wallet's verified identity"
 
 
-class BankOrderConflict(MobipayError):
-    code = "BANK_ORDER_CONFLICT"
+class CardBusy(MobipayError):
+    code = "CARD_BUSY"
     status = 409
-    title = "The bank's answer contradicts the order's settled state"
+    title = "An order on this card is still pending"
 
 
 class BankUnavailable(MobipayError):

@@ -415,23 +415,3 @@ class CashOutFee:
 
     def of(self, amount: int) -> int:
         return max(self.minimum, -(-amount * self.bps // 10_000))
-
-
-class BankOrderState(enum.StrEnum):
-    """A cash-in or cash-out at the bank: pending until the bank's answer is known.
-    An unknown outcome (timeout, error, unsigned reply) stays pending and is settled by a
-    status query or the bank's daily file; only pending orders may change state."""
-
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-def check_settle(current: BankOrderState, to: BankOrderState) -> bool:
-    """Whether an order in ``current`` may move to ``to``: True to apply, False when it is
-    already there (a repeated answer: nothing to do); otherwise refuse loudly."""
-    if current is to:
-        return False
-    if current is BankOrderState.PENDING and to is not BankOrderState.PENDING:
-        return True
-    raise E.BankOrderConflict(f"an order {current.value} at the bank cannot become {to.value}")

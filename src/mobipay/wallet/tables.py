@@ -1,5 +1,5 @@
 """Wallet tables: subscribers, codes, PINs, sessions, limits usage, claims, money requests,
-real-name identities, bank cards and the orders sent to the bank."""
+real-name identities and bank cards (orders to the bank are partner orders, in platform)."""
 
 from __future__ import annotations
 
@@ -141,46 +141,4 @@ cards = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("uq_wallet_cards_active", "card_hmac", unique=True, sqlite_where=text("state = 'active'"),
           postgresql_where=text("state = 'active'")),
-)
-
-#: Cash-in (debit the card), cash-out and closing payouts (credit the card): one row per
-#: order sent to the bank, pending until the bank's answer is known.
-bank_orders = Table(
-    "wallet_bank_orders",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("user_id", String(40), nullable=False),
-    Column("msisdn", String(16), nullable=False),
-    Column("kind", String(16), nullable=False),  # cash_in | cash_out | close_payout
-    Column("card_id", String(40), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("fee", BigInteger, nullable=False),
-    Column("state", String(12), nullable=False),  # pending | succeeded | failed
-    Column("bank_ref", String(64), nullable=False, server_default=""),
-    Column("reason", String(64), nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("settled_at", DateTime(timezone=True), nullable=True),
-    Column("next_check_at", DateTime(timezone=True), nullable=False),
-    Column("checks", Integer, nullable=False, server_default="0"),
-    Index("ix_wallet_bank_orders_due", "state", "next_check_at"),
-    Index("ix_wallet_bank_orders_user", "user_id", "created_at"),
-)
-
-#: Differences found by reconciling the bank's daily file; ``resolution`` says what was
-#: done (settled from the file) or that an operator must look (``investigate``).
-bank_recon_items = Table(
-    "wallet_bank_recon_items",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("day", Date, nullable=False),
-    Column("order_id", String(64), nullable=False),
-    Column("kind", String(24), nullable=False),
-    Column("our_state", String(12), nullable=True),
-    Column("our_amount", BigInteger, nullable=True),
-    Column("bank_status", String(12), nullable=True),
-    Column("bank_amount", BigInteger, nullable=True),
-    Column("resolution", String(24), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("uq_wallet_bank_recon_items", "day", "order_id", unique=True),
 )

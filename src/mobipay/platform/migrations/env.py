@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables
+import mobipay.platform.partner_orders  # registers the partner order tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata
 

@@ -1,8 +1,9 @@
-"""Real-name identities, bank cards, bank orders (cash-in/out) and reconciliation items.
+"""Real-name identities and bank cards (wallet); partner orders and their reconciliation
+items (platform: cash-in/out now, top-ups and bills later).
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-11-25 19:25:16.182358
+Create Date: 2026-11-25 19:40:23.432234
 """
 import sqlalchemy as sa
 from alembic import op
@@ -14,43 +15,46 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('wallet_bank_orders',
+    op.create_table('partner_orders',
     sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('partner', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
     sa.Column('user_id', sa.String(length=40), nullable=False),
     sa.Column('msisdn', sa.String(length=16), nullable=False),
-    sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('card_id', sa.String(length=40), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('fee', sa.BigInteger(), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
-    sa.Column('bank_ref', sa.String(length=64), server_default='', nullable=False),
+    sa.Column('partner_ref', sa.String(length=64), server_default='', nullable=False),
     sa.Column('reason', sa.String(length=64), server_default='', nullable=False),
+    sa.Column('details', sa.Text(), server_default='{}', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('next_check_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('checks', sa.Integer(), server_default='0', nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_wallet_bank_orders'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_orders'))
     )
-    with op.batch_alter_table('wallet_bank_orders', schema=None) as batch_op:
-        batch_op.create_index('ix_wallet_bank_orders_due', ['state', 'next_check_at'], unique=False)
-        batch_op.create_index('ix_wallet_bank_orders_user', ['user_id', 'created_at'], unique=False)
+    with op.batch_alter_table('partner_orders', schema=None) as batch_op:
+        batch_op.create_index('ix_partner_orders_due', ['state', 'next_check_at'], unique=False)
+        batch_op.create_index('ix_partner_orders_settled', ['partner', 'settled_at'], unique=False)
+        batch_op.create_index('ix_partner_orders_user', ['user_id', 'created_at'], unique=False)
 
-    op.create_table('wallet_bank_recon_items',
+    op.create_table('partner_recon_items',
     sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('partner', sa.String(length=32), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('order_id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
     sa.Column('our_state', sa.String(length=12), nullable=True),
     sa.Column('our_amount', sa.BigInteger(), nullable=True),
-    sa.Column('bank_status', sa.String(length=12), nullable=True),
-    sa.Column('bank_amount', sa.BigInteger(), nullable=True),
+    sa.Column('partner_status', sa.String(length=12), nullable=True),
+    sa.Column('partner_amount', sa.BigInteger(), nullable=True),
     sa.Column('resolution', sa.String(length=24), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_wallet_bank_recon_items'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_partner_recon_items'))
     )
-    with op.batch_alter_table('wallet_bank_recon_items', schema=None) as batch_op:
-        batch_op.create_index('uq_wallet_bank_recon_items', ['day', 'order_id'], unique=True)
+    with op.batch_alter_table('partner_recon_items', schema=None) as batch_op:
+        batch_op.create_index('uq_partner_recon_items', ['partner', 'day', 'order_id'], unique=True)
 
     op.create_table('wallet_cards',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -93,12 +97,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_wallet_cards_user_id'))
 
     op.drop_table('wallet_cards')
-    with op.batch_alter_table('wallet_bank_recon_items', schema=None) as batch_op:
-        batch_op.drop_index('uq_wallet_bank_recon_items')
+    with op.batch_alter_table('partner_recon_items', schema=None) as batch_op:
+        batch_op.drop_index('uq_partner_recon_items')
 
-    op.drop_table('wallet_bank_recon_items')
-    with op.batch_alter_table('wallet_bank_orders', schema=None) as batch_op:
-        batch_op.drop_index('ix_wallet_bank_orders_user')
-        batch_op.drop_index('ix_wallet_bank_orders_due')
+    op.drop_table('partner_recon_items')
+    with op.batch_alter_table('partner_orders', schema=None) as batch_op:
+        batch_op.drop_index('ix_partner_orders_user')
+        batch_op.drop_index('ix_partner_orders_settled')
+        batch_op.drop_index('ix_partner_orders_due')
 
-    op.drop_table('wallet_bank_orders')
+    op.drop_table('partner_orders')
