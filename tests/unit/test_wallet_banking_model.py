@@ -92,6 +92,6 @@ def test_bank_orders_settle_once() -> None:
 
 
 def test_statement_parsing() -> None:
-    text = "order_id,bank_ref,type,amount_fen,status,completed_at\nbo_1,B1,debit,100,succeeded,2026-11-25T01:00:00\n"
+    text = "order_id,ref,type,amount_fen,status,completed_at\nbo_1,B1,debit,100,succeeded,2026-11-25T01:00:00\n"
     [line] = parse_statement(text)
     assert (line.order_id, line.amount, line.status) == ("bo_1", 100, PartnerStatus.SUCCEEDED)

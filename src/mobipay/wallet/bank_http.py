@@ -42,7 +42,7 @@ class HttpBankGateway:
             log.warning("bank.error_reply", path=path, order_id=order_id, status=status)
             return PartnerAnswer(order_id, PartnerStatus.UNKNOWN, reason=f"http_{status}")
         data = json.loads(body)
-        return PartnerAnswer(order_id, PartnerStatus(data["status"]), data.get("bank_ref", ""), data.get("reason", ""))
+        return PartnerAnswer(order_id, PartnerStatus(data["status"]), data.get("ref", ""), data.get("reason", ""))
 
     async def verify_card(self, card_number: str, name: str, id_number: str, phone: str) -> CardCheck:
         payload = {"card_number": card_number, "name": name, "id_number": id_number, "phone": phone}
@@ -77,6 +77,6 @@ class HttpBankGateway:
 
 
 def parse_statement(text: str) -> list[StatementLine]:
-    """The bank's daily CSV (order_id, bank_ref, type, amount_fen, status, completed_at)."""
-    return [StatementLine(r["order_id"], r["bank_ref"], int(r["amount_fen"]), PartnerStatus(r["status"]))
+    """The bank's daily CSV (order_id, ref, type, amount_fen, status, completed_at)."""
+    return [StatementLine(r["order_id"], r["ref"], int(r["amount_fen"]), PartnerStatus(r["status"]))
             for r in csv.DictReader(io.StringIO(text))]
