@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.orders import OrderState, PartnerStatus, check_settle, next_check_s
-from mobipay.wallet.bank_http import parse_statement
+from mobipay.platform.signed_http import parse_statement
 from mobipay.wallet.model import (
     CardType,
     CashOutFee,

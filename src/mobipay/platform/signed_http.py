@@ -10,14 +10,23 @@ treat the outcome as unknown. (A partner with another scheme gets its own client
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import secrets
 import time
 from typing import Any
 
 import httpx
+import structlog
+
+from mobipay.kernel.errors import ServiceUnavailable
+from mobipay.kernel.orders import PartnerAnswer, PartnerStatus
+from mobipay.platform.partner_orders import StatementLine
+
+log = structlog.get_logger(__name__)
 
 
 class Unverified(Exception):
@@ -35,8 +44,9 @@ def signature(secret: bytes, *parts: str | bytes) -> str:
 
 
 class SignedClient:
-    def __init__(self, base_url: str, secret: bytes, *, timeout_s: float = 5.0,
+    def __init__(self, name: str, base_url: str, secret: bytes, *, timeout_s: float = 5.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.name = name
         self.secret = secret
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
 
@@ -55,3 +65,42 @@ class SignedClient:
         if not hmac.compare_digest(expected, response.headers.get("x-bank-signature", "")):
             raise Unverified(f"reply to {path} is not signed by the partner (HTTP {response.status_code})")
         return response.status_code, response.content
+
+    async def order(self, method: str, path: str, order_id: str, payload: dict[str, Any] | None = None
+                    ) -> PartnerAnswer:
+        """A money order or its status query: the partner's answer, ``NOT_FOUND`` on 404, and
+        ``UNKNOWN`` for anything untrustworthy (no reply, unsigned, 5xx) — never a guess."""
+        try:
+            status, body = await self.call(method, path, payload)
+        except NO_ANSWER as exc:
+            log.warning("partner.no_answer", partner=self.name, path=path, order_id=order_id,
+                        error=f"{type(exc).__name__}: {exc}")
+            return PartnerAnswer(order_id, PartnerStatus.UNKNOWN, reason=type(exc).__name__)
+        if status == 404:
+            return PartnerAnswer(order_id, PartnerStatus.NOT_FOUND)
+        if status != 200:
+            log.warning("partner.error_reply", partner=self.name, path=path, order_id=order_id, status=status)
+            return PartnerAnswer(order_id, PartnerStatus.UNKNOWN, reason=f"http_{status}")
+        data = json.loads(body)
+        return PartnerAnswer(order_id, PartnerStatus(data["status"]), data.get("ref", ""), data.get("reason", ""))
+
+    async def statement(self, path: str) -> list[StatementLine]:
+        """A daily file (CSV: order_id, ref, type, amount_fen, status, completed_at)."""
+        try:
+            status, body = await self.call("GET", path)
+        except NO_ANSWER as exc:
+            raise PartnerUnavailable(f"{self.name}: {path} could not be fetched ({type(exc).__name__})") from exc
+        if status != 200:
+            raise PartnerUnavailable(f"{self.name} refused {path} with HTTP {status}")
+        return parse_statement(body.decode())
+
+
+class PartnerUnavailable(ServiceUnavailable):
+    code = "PARTNER_UNAVAILABLE"
+    title = "A partner did not answer; nothing was changed, try again later"
+
+
+def parse_statement(text: str) -> list[StatementLine]:
+    """A partner's daily CSV (order_id, ref, type, amount_fen, status, completed_at)."""
+    return [StatementLine(r["order_id"], r["ref"], int(r["amount_fen"]), PartnerStatus(r["status"]))
+            for r in csv.DictReader(io.StringIO(text))]

@@ -182,6 +182,12 @@ class WalletService:
         self.pin_policy = pin_policy or PinPolicy()
         self.limits = limits or WalletLimits()
 
+    def operator_of(self, raw_msisdn: str) -> tuple[str, str, bool]:
+        """``(E.164 number, operator, virtual operator)`` from the number-segment table."""
+        msisdn = normalize_msisdn(raw_msisdn)
+        segment = self.segments.lookup(msisdn)
+        return msisdn, segment.operator.value, segment.virtual
+
     def id_hmac(self, id_number: str) -> str:
         """How an identity card number is kept: only as this keyed hash, to compare."""
         return hmac.new(self.secret, f"id|{id_number}".encode(), hashlib.sha256).hexdigest()
@@ -407,14 +413,7 @@ class WalletService:
         check_idempotency_key(idempotency_key)
         if to == me.msisdn:
             raise E.SelfTransfer("choose another recipient", field="to")
-        sender = await self.user_by_msisdn(me.msisdn)
-        if sender.status is not UserStatus.ACTIVE:
-            raise E.UserFrozen("this wallet cannot pay while it is frozen")
-        if amount > self.limits.password_free:
-            if pin is None:
-                raise E.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
-                                    field="pin")
-            await self.verify_pin(sender.msisdn, pin)
+        sender = await self.authorize_payment(me, amount, pin)
         try:
             recipient = await self.user_by_msisdn(to)
             if recipient.status in (UserStatus.CLOSING, UserStatus.CLOSED):
@@ -441,19 +440,7 @@ class WalletService:
                 if then is not None:
                     await then(uow, done)
                 return done
-            today = uow.now.astimezone(SHANGHAI).date()
-            row = (await uow.conn.execute(select(usage).where(usage.c.user_id == sender.id)
-                                          .with_for_update())).first()
-            used = (Usage(row.lifetime, row.year, row.year_total, row.day, row.day_total) if row
-                    else Usage()).rolled(today)
-            check_limits(sender.tier, amount, used, self.limits)  # raising undoes the posting too
-            after = used.plus(amount)
-            values = {"lifetime": after.lifetime, "year": after.year, "year_total": after.year_total,
-                      "day": after.day, "day_total": after.day_total}
-            if row is None:
-                await uow.conn.execute(insert(usage).values(user_id=sender.id, **values))
-            else:
-                await uow.conn.execute(update(usage).where(usage.c.user_id == sender.id).values(**values))
+            await self.count_payment(uow, sender, amount)  # raising undoes the posting too
             if waiting:
                 await uow.conn.execute(insert(claims).values(
                     id=new_id("clm"), transfer_id=command.id, sender_id=sender.id, sender_msisdn=sender.msisdn,
@@ -467,6 +454,35 @@ class WalletService:
             return done
 
         return await self.uow.run("transfer", work)
+
+    async def authorize_payment(self, me: Principal, amount: int, pin: str | None) -> User:
+        """The payer's wallet, fit to pay ``amount`` from its balance: active, and proven by
+        the PIN above the password-free amount. (Every product paid from the wallet asks this.)"""
+        payer = await self.user_by_msisdn(me.msisdn)
+        if payer.status is not UserStatus.ACTIVE:
+            raise E.UserFrozen(f"this wallet cannot pay while it is {payer.status.value}")
+        if amount > self.limits.password_free:
+            if pin is None:
+                raise E.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
+                                    field="pin")
+            await self.verify_pin(payer.msisdn, pin)
+        return payer
+
+    async def count_payment(self, uow: UnitOfWork, payer: User, amount: int) -> None:
+        """In the caller's unit of work: add a balance payment to the payer's usage (lifetime,
+        year, Shanghai day) under a row lock, refusing it past any limit of their tier."""
+        today = uow.now.astimezone(SHANGHAI).date()
+        row = (await uow.conn.execute(select(usage).where(usage.c.user_id == payer.id).with_for_update())).first()
+        used = (Usage(row.lifetime, row.year, row.year_total, row.day, row.day_total) if row
+                else Usage()).rolled(today)
+        check_limits(payer.tier, amount, used, self.limits)
+        after = used.plus(amount)
+        values = {"lifetime": after.lifetime, "year": after.year, "year_total": after.year_total,
+                  "day": after.day, "day_total": after.day_total}
+        if row is None:
+            await uow.conn.execute(insert(usage).values(user_id=payer.id, **values))
+        else:
+            await uow.conn.execute(update(usage).where(usage.c.user_id == payer.id).values(**values))
 
     # ------------------------------------------------------------------ money requests
 

@@ -1,0 +1,28 @@
+"""``HttpTopupGateway``: the top-up adapter over signed HTTP (``platform/signed_http.py``),
+for the operator billing system and the aggregator alike (one instance each)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mobipay.kernel.orders import PartnerAnswer
+from mobipay.platform.partner_orders import StatementLine
+from mobipay.platform.signed_http import SignedClient
+
+
+class HttpTopupGateway:
+    def __init__(self, name: str, base_url: str, secret: bytes, *, timeout_s: float = 5.0) -> None:
+        self.http = SignedClient(name, base_url, secret, timeout_s=timeout_s)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def recharge(self, order_id: str, msisdn: str, amount: int) -> PartnerAnswer:
+        return await self.http.order("POST", "/v1/recharges", order_id,
+                                     {"order_id": order_id, "msisdn": msisdn, "amount": amount})
+
+    async def query(self, order_id: str) -> PartnerAnswer:
+        return await self.http.order("GET", f"/v1/recharges/{order_id}", order_id)
+
+    async def statement(self, day: date) -> list[StatementLine]:
+        return await self.http.statement(f"/v1/statements/{day.isoformat()}")
