@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make run   — create .venv, install, migrate the embedded SQLite database under ./var,
 #                load demo data and serve http://127.0.0.1:8000 (docs at /docs), with the
-#                worker (outbox, holds, bank orders) and the bank SIMULATOR (:8101) beside it
+#                worker (outbox, holds, partner orders) and the SIMULATORS of the bank (:8101),
+#                the operator's billing system (:8102) and the top-up aggregator (:8103)
 #   make test  — lint (ruff), types (mypy --strict), architecture (import-linter), every test
 # PostgreSQL tests run when MOBIPAY_TEST_POSTGRES is set (CI sets it and requires them).
 
@@ -26,9 +27,12 @@ run: $(STAMP)
 	$(BIN)/mobipay db upgrade
 	$(BIN)/mobipay demo
 	export MOBIPAY_BANK_URL=http://127.0.0.1:$(BANK_PORT); \
-	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & sim=$$!; \
+	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & bank=$$!; \
+	$(BIN)/python -m mobipay.simulators.telco --role billing --port 8102 --latency-ms 80 & billing=$$!; \
+	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port 8103 --latency-ms 300 \
+	  --processing-rate 0.2 & aggregator=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$sim $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -135,12 +136,11 @@ async def ledger(db: Database, clock: ManualClock) -> AsyncIterator[Ledger]:
 
 
 BANK_SECRET = "test-bank-secret"
+TELCO_SECRET = "test-telco-secret"
 
 
-@pytest.fixture(scope="session")
-def bank_sim() -> Iterator[str]:
-    """The bank SIMULATOR as a real HTTP server in its own process, for this test session.
-    Tests set its behaviour with PUT /sim/behaviour (reset by the ``bank`` fixture)."""
+def _simulator(module: str, *args: str) -> tuple[str, Any]:
+    """Start a SIMULATOR as a real HTTP server in its own process; (url, process)."""
     import socket
     import subprocess
     import sys
@@ -151,19 +151,31 @@ def bank_sim() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "mobipay.simulators.bank", "--port", str(port),
-                             "--secret", BANK_SECRET])
+    proc = subprocess.Popen([sys.executable, "-m", f"mobipay.simulators.{module}", "--port", str(port), *args])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
             httpx.get(f"{url}/sim/orders", timeout=1)
-            break
+            return url, proc
         except httpx.HTTPError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                pytest.fail("the bank simulator did not start")
+                pytest.fail(f"the {module} simulator did not start")
             time.sleep(0.1)
+
+
+def _reset(url: str) -> str:
+    import httpx
+
+    httpx.post(f"{url}/sim/reset").raise_for_status()
+    return url
+
+
+@pytest.fixture(scope="session")
+def bank_sim() -> Iterator[str]:
+    """The bank SIMULATOR for this test session; tests set its behaviour with PUT /sim/behaviour."""
+    url, proc = _simulator("bank", "--secret", BANK_SECRET)
     yield url
     proc.terminate()
     proc.wait(timeout=10)
@@ -171,8 +183,22 @@ def bank_sim() -> Iterator[str]:
 
 @pytest.fixture
 def bank(bank_sim: str) -> str:
-    """The simulator, as a fresh bank: no accounts, no orders, behaving well."""
-    import httpx
+    """The bank simulator, as a fresh bank: no accounts, no orders, behaving well."""
+    return _reset(bank_sim)
 
-    httpx.post(f"{bank_sim}/sim/reset").raise_for_status()
-    return bank_sim
+
+@pytest.fixture(scope="session")
+def telco_sims() -> Iterator[dict[str, str]]:
+    """The operator billing system and the top-up aggregator SIMULATORS for this session."""
+    billing, p1 = _simulator("telco", "--role", "billing", "--secret", TELCO_SECRET)
+    aggregator, p2 = _simulator("telco", "--role", "aggregator", "--secret", TELCO_SECRET)
+    yield {"operator_billing": billing, "topup_aggregator": aggregator}
+    for proc in (p1, p2):
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def telcos(telco_sims: dict[str, str]) -> dict[str, str]:
+    """Both telco simulators, fresh."""
+    return {route: _reset(url) for route, url in telco_sims.items()}

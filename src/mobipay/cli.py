@@ -7,6 +7,7 @@ MOBIPAY_* settings. ``mobipay COMMAND --help`` shows an example for each.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import importlib
 import importlib.util
 import json
@@ -21,6 +22,7 @@ import typer
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.platform.partner_orders import ReconReport
 
 T = TypeVar("T")
 
@@ -219,22 +221,44 @@ def recon_bank(
 ) -> None:
     """Fetch the bank's daily file, settle pending orders from it and report differences.
     Example: mobipay recon bank --date 2026-11-24"""
-    import datetime as dt
+    _report(_run(lambda c: c.banking.reconcile(_day(date))))
 
+
+def _day(text: str) -> datetime.date:
     try:
-        day = dt.date.fromisoformat(date)
+        return datetime.date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{date!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-24") from None
-    report = _run(lambda c: c.banking.reconcile(day))
-    typer.echo(f"bank file {day}: {report.lines} lines, {report.matched} matched, "
+        raise typer.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-24") from None
+
+
+def _report(report: ReconReport) -> None:
+    """Print a reconciliation's summary and exceptions; exit 1 while there is anything to look at."""
+    typer.echo(f"{report.partner} file {report.day}: {report.lines} lines, {report.matched} matched, "
                f"{report.settled_from_file} pending orders settled from the file, "
                f"{len(report.exceptions)} exceptions to investigate")
     for item in report.exceptions:
         typer.echo(f"  {item['kind']:<16} {item['order_id']}  ours={item['our_state']}/{item['our_amount']}  "
-                   f"bank={item['partner_status']}/{item['partner_amount']}")
+                   f"theirs={item['partner_status']}/{item['partner_amount']}")
     typer.echo(f"report: {report.report_path}")
     if report.exceptions:
         raise typer.Exit(1)
+
+
+@recon_app.command("topup")
+def recon_topup(
+    date: Annotated[str, typer.Option("--date", help="Business day (Shanghai), YYYY-MM-DD")],
+    partner: Annotated[str, typer.Option(help="operator_billing or topup_aggregator")] = "operator_billing",
+) -> None:
+    """Fetch a top-up partner's daily file, settle pending top-ups from it and report
+    differences. Example: mobipay recon topup --partner topup_aggregator --date 2026-11-24"""
+    from mobipay.topup.model import Route
+
+    try:
+        route = Route(partner)
+    except ValueError:
+        raise typer.BadParameter(f"{partner!r}: use operator_billing or topup_aggregator") from None
+    day = _day(date)
+    _report(_run(lambda c: c.topup.reconcile(route, day)))
 
 
 @bank_app.command("resolve")
@@ -428,6 +452,7 @@ def _import_error_modules() -> None:
 
     import mobipay
 
+    importlib.import_module("mobipay.platform.http")  # every router, the composition root and what they use
     for info in pkgutil.iter_modules(mobipay.__path__):
         if info.ispkg:
             for name in ("errors", "api"):

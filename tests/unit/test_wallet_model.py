@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.wallet.model import (
     NumberSegments,
     Operator,
@@ -16,9 +17,7 @@ from mobipay.wallet.model import (
     check_id_card,
     check_pin,
     id_card_check_char,
-    mask_msisdn,
     mask_name,
-    normalize_msisdn,
 )
 from mobipay.wallet.reference_data import number_segments
 

@@ -13,12 +13,18 @@ BANK_SETTLEMENT = "asset:bank:settlement"  # the operator's reserve at its bank,
 SUSPENSE = "liability:suspense"  # money in flight to someone not yet identified
 FEE_INCOME = "income:fees"
 OPERATOR_EQUITY = "equity:operator"
+PAYABLE_OPERATOR_BILLING = "liability:payable:operator_billing"  # top-ups the home operator credited
+PAYABLE_AGGREGATOR = "liability:payable:topup_aggregator"  # top-ups the aggregator credited
+TOPUP_DISCOUNTS = "expense:marketing:topup_discounts"  # what price rules took off the face value
 
 SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(BANK_SETTLEMENT, AccountKind.ASSET, name="Reserve at settlement bank"),
     AccountSpec(SUSPENSE, AccountKind.LIABILITY, name="Suspense", debits_must_not_exceed_credits=True),
     AccountSpec(FEE_INCOME, AccountKind.INCOME, name="Fee income"),
     AccountSpec(OPERATOR_EQUITY, AccountKind.EQUITY, name="Operator equity"),
+    AccountSpec(PAYABLE_OPERATOR_BILLING, AccountKind.LIABILITY, name="Payable to the operator's billing system"),
+    AccountSpec(PAYABLE_AGGREGATOR, AccountKind.LIABILITY, name="Payable to the top-up aggregator"),
+    AccountSpec(TOPUP_DISCOUNTS, AccountKind.EXPENSE, name="Top-up discounts"),
 )
 
 

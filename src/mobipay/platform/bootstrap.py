@@ -21,6 +21,10 @@ from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
 from mobipay.platform.uow import UnitOfWorkRunner
+from mobipay.topup.gateway_http import HttpTopupGateway
+from mobipay.topup.model import Route, TopupPolicy
+from mobipay.topup.reference_data import price_rules
+from mobipay.topup.service import TopupService
 from mobipay.wallet.bank_http import HttpBankGateway
 from mobipay.wallet.banking import BankingService
 from mobipay.wallet.model import CashOutFee
@@ -67,7 +71,8 @@ class Container:
     wallet: WalletService
     orders: OrderBook
     banking: BankingService
-    bank: HttpBankGateway
+    topup: TopupService
+    partners: list[HttpBankGateway | HttpTopupGateway]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
@@ -84,7 +89,8 @@ class Container:
 
     async def close(self) -> None:
         await self.ledger.stop()
-        await self.bank.close()
+        for partner in self.partners:
+            await partner.close()
         await self.db.dispose()
 
 
@@ -109,5 +115,17 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                              fee=CashOutFee(settings.cash_out_fee_bps, settings.cash_out_fee_min))
     limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(
         otp=settings.rate_limit_otp, pin=settings.rate_limit_pin, lookup=settings.rate_limit_lookup))
+    s = settings
+    topup_gateways = {
+        Route.OPERATOR_BILLING: HttpTopupGateway(Route.OPERATOR_BILLING.value, s.operator_billing_url,
+                                                 s.operator_billing_secret.get_secret_value().encode(),
+                                                 timeout_s=s.partner_timeout_s),
+        Route.AGGREGATOR: HttpTopupGateway(Route.AGGREGATOR.value, s.aggregator_url,
+                                           s.aggregator_secret.get_secret_value().encode(),
+                                           timeout_s=s.partner_timeout_s),
+    }
+    topup = TopupService(uow, wallet, orders, dict(topup_gateways), price_rules(),
+                         TopupPolicy(s.topup_min, s.topup_max, s.home_operator))
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
-                     orders=orders, banking=banking, bank=bank, rate_limiter=limiter, handlers=handlers)
+                     orders=orders, banking=banking, topup=topup, partners=[bank, *topup_gateways.values()],
+                     rate_limiter=limiter, handlers=handlers)

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     bank_resolve_interval_s: float = Field(default=5.0, gt=0)
     cash_out_fee_bps: int = Field(default=10, ge=0, le=10_000, description="Cash-out fee in basis points")
     cash_out_fee_min: int = Field(default=10, ge=0, description="Smallest cash-out fee, fen")
+    home_operator: str = Field(default="china_mobile", description="The operator running this platform: its "
+                               "numbers are topped up through its own billing system, others through the aggregator")
+    topup_min: int = Field(default=1_000, ge=100, description="Smallest top-up face value, fen")
+    topup_max: int = Field(default=50_000, ge=100, description="Largest top-up face value, fen")
+    operator_billing_url: str = Field(default="http://127.0.0.1:8102", description="The home operator's billing "
+                                      "system (make run starts its SIMULATOR here)")
+    operator_billing_secret: SecretStr = SecretStr("demo-telco-secret")
+    aggregator_url: str = Field(default="http://127.0.0.1:8103", description="The top-up aggregator (SIMULATOR in "
+                                "make run)")
+    aggregator_secret: SecretStr = SecretStr("demo-telco-secret")
+    partner_timeout_s: float = Field(default=5.0, gt=0, description="After this, a partner order's outcome is "
+                                     "unknown (top-ups, bills)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
     rate_limit_storage: str = Field(
         default="async+memory://",
@@ -87,6 +99,9 @@ class Settings(BaseSettings):
                 problems.append("MOBIPAY_ADMIN_TOKEN is the demo token or shorter than 32 characters")
             if self.bank_secret.get_secret_value() == "demo-bank-secret":
                 problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
+            for name in ("operator_billing_secret", "aggregator_secret"):
+                if getattr(self, name).get_secret_value() == "demo-telco-secret":
+                    problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
             if problems:
                 raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

@@ -9,55 +9,29 @@ refresh token (``POST /v1/sessions/refresh``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.model import Side
-from mobipay.platform.ratelimit import RateLimiter
+from mobipay.platform.api_common import (
+    OTP_LIMIT,
+    PIN_LIMIT,
+    IdemKey,
+    Me,
+    MoneyIn,
+    MoneyOut,
+    WalletDep,
+    require_key,
+)
 from mobipay.wallet import errors as E
-from mobipay.wallet.model import OtpPurpose, mask_msisdn
-from mobipay.wallet.service import MoneyRequest, Principal, Tokens, TransferDone, WalletService
+from mobipay.wallet.model import OtpPurpose
+from mobipay.wallet.service import MoneyRequest, Tokens, TransferDone
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
-
-
-def wallet_of(request: Request) -> WalletService:
-    wallet: WalletService = request.app.state.container.wallet
-    return wallet
-
-
-WalletDep = Annotated[WalletService, Depends(wallet_of)]
-bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")
-
-
-async def subscriber(
-    wallet: WalletDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    if credentials is None:
-        raise E.SessionInvalid("send Authorization: Bearer <access_token> from POST /v1/sessions")
-    return await wallet.authenticate(credentials.credentials)
-
-
-Me = Annotated[Principal, Depends(subscriber)]
-
-
-def rate_limited(action: str) -> Any:
-    """A dependency counting this request against the per-address limit for ``action``."""
-
-    async def check(request: Request) -> None:
-        limiter: RateLimiter = request.app.state.container.rate_limiter
-        await limiter.hit(action, request.client.host if request.client else "unknown")
-
-    return Depends(check)
-
-
-OTP_LIMIT = [rate_limited("otp")]
-PIN_LIMIT = [rate_limited("pin")]
-LOOKUP_LIMIT = [rate_limited("lookup")]
 
 
 class OtpIn(BaseModel):
@@ -133,11 +107,6 @@ class DeviceOut(BaseModel):
     current: bool
 
 
-class MoneyOut(BaseModel):
-    amount: int
-    currency: str
-
-
 class MeOut(BaseModel):
     id: str
     msisdn: str
@@ -207,12 +176,6 @@ async def set_pin(body: PinIn, me: Me, wallet: WalletDep) -> Response:
     else:
         await wallet.change_pin(me.msisdn, body.current_pin, body.pin)
     return Response(status_code=204)
-
-
-class MoneyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    amount: StrictInt = Field(gt=0, description="Integer fen; 12.50 CNY is 1250")
-    currency: Literal["CNY"] = "CNY"
 
 
 class TransferIn(BaseModel):
@@ -369,15 +332,6 @@ def _request_out(r: MoneyRequest) -> MoneyRequestOut:
                            amount=MoneyOut(amount=r.amount, currency="CNY"), note=r.note,
                            state=r.state,
                            created_at=r.created_at, expires_at=r.expires_at)
-
-
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
-
-
-def require_key(key: str | None) -> str:
-    if not key:
-        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per operation you mean to make")
-    return key
 
 
 @router.post("/money-requests", response_model=MoneyRequestOut, status_code=201,

@@ -15,12 +15,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.kernel.orders import OrderState
+from mobipay.platform.api_common import LOOKUP_LIMIT, PIN_LIMIT, IdemKey, Me, MoneyIn, MoneyOut, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.wallet import errors as E
-from mobipay.wallet.api import LOOKUP_LIMIT, PIN_LIMIT, IdemKey, Me, MoneyIn, MoneyOut, require_key
 from mobipay.wallet.banking import BankingService, Card
-from mobipay.wallet.model import mask_msisdn
 
 router = APIRouter(prefix="/v1", tags=["money in and out"])
 

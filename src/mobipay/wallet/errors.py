@@ -5,12 +5,6 @@ from __future__ import annotations
 from mobipay.kernel.errors import MobipayError
 
 
-class InvalidMsisdn(MobipayError):
-    code = "INVALID_MSISDN"
-    status = 400
-    title = "Not a mainland China mobile number"
-
-
 class UnknownNumberSegment(MobipayError):
     code = "UNKNOWN_NUMBER_SEGMENT"
     status = 422

@@ -15,9 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from mobipay.kernel.msisdn import national_number
 from mobipay.wallet import errors as E
-
-_SEPARATORS = str.maketrans("", "", " -()\u00a0\t")
 
 
 class Operator(enum.StrEnum):
@@ -25,44 +24,6 @@ class Operator(enum.StrEnum):
     CHINA_UNICOM = "china_unicom"
     CHINA_TELECOM = "china_telecom"
     CHINA_BROADNET = "china_broadnet"
-
-
-def normalize_msisdn(raw: object) -> str:
-    """Any common way of writing a mainland mobile number, as E.164.
-
-    Accepts ``13800138000``, ``138 0013 8000``, ``+86 138-0013-8000``, ``0086…``, ``86…``
-    and full-width digits (``１３８…``, as typed on some phones); refuses everything else
-    with ``INVALID_MSISDN``.
-    """
-    if not isinstance(raw, str):
-        raise E.InvalidMsisdn(f"a phone number is text, got {type(raw).__name__}", field="msisdn")
-    text = unicodedata.normalize("NFKC", raw).translate(_SEPARATORS)
-    if text.startswith("+86"):
-        national = text[3:]
-    elif text.startswith("0086"):
-        national = text[4:]
-    elif text.startswith("86") and len(text) == 13:
-        national = text[2:]
-    else:
-        national = text
-    if not (len(national) == 11 and national.isascii() and national.isdigit()
-            and national[0] == "1" and national[1] in "3456789"):
-        raise E.InvalidMsisdn(
-            f"{raw!r} is not a mainland mobile number (11 digits starting 13-19, optionally +86)",
-            field="msisdn",
-        )
-    return "+86" + national
-
-
-def national_number(msisdn: str) -> str:
-    """``+8613800138000`` → ``13800138000``."""
-    return msisdn[3:] if msisdn.startswith("+86") else msisdn
-
-
-def mask_msisdn(msisdn: str) -> str:
-    """``+8613800138000`` → ``138****8000``: enough to recognise, not to dial."""
-    n = national_number(msisdn)
-    return f"{n[:3]}****{n[-4:]}"
 
 
 def mask_name(name: str) -> str:

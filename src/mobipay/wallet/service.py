@@ -30,6 +30,7 @@ from mobipay.kernel.errors import IdempotencyConflict, MobipayError, NotFound, V
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
+from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger.chart import SUSPENSE, wallet_account
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.platform import audit
@@ -54,8 +55,6 @@ from mobipay.wallet.model import (
     check_otp,
     check_pin,
     check_resend,
-    mask_msisdn,
-    normalize_msisdn,
 )
 from mobipay.wallet.tables import claims, identities, money_requests, otps, pins, sessions, usage, users
 
@@ -483,6 +482,20 @@ class WalletService:
             await uow.conn.execute(insert(usage).values(user_id=payer.id, **values))
         else:
             await uow.conn.execute(update(usage).where(usage.c.user_id == payer.id).values(**values))
+
+    async def uncount_payment(self, uow: UnitOfWork, payer_id: str, amount: int, paid_at: datetime) -> None:
+        """In the caller's unit of work: give back a counted payment that did not happen (a
+        failed top-up or bill): off the lifetime, and off the year and day it was counted in."""
+        row = (await uow.conn.execute(select(usage).where(usage.c.user_id == payer_id).with_for_update())).first()
+        if row is None:
+            return
+        paid_day = paid_at.astimezone(SHANGHAI).date()
+        values = {"lifetime": max(0, row.lifetime - amount)}
+        if row.year == paid_day.year:
+            values["year_total"] = max(0, row.year_total - amount)
+        if row.day == paid_day:
+            values["day_total"] = max(0, row.day_total - amount)
+        await uow.conn.execute(update(usage).where(usage.c.user_id == payer_id).values(**values))
 
     # ------------------------------------------------------------------ money requests
 

@@ -1,0 +1,71 @@
+"""What every subscriber-facing HTTP router shares: who is calling (``Me``), money in and
+out of JSON, the Idempotency-Key header and per-address rate limits. One place, so every
+product's API speaks the same way (API-CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from mobipay.kernel.errors import IdempotencyKeyMissing
+from mobipay.platform.ratelimit import RateLimiter
+from mobipay.wallet.errors import SessionInvalid
+from mobipay.wallet.service import Principal, WalletService
+
+
+def wallet_of(request: Request) -> WalletService:
+    wallet: WalletService = request.app.state.container.wallet
+    return wallet
+
+
+WalletDep = Annotated[WalletService, Depends(wallet_of)]
+bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")
+
+
+async def subscriber(
+    wallet: WalletDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None:
+        raise SessionInvalid("send Authorization: Bearer <access_token> from POST /v1/sessions")
+    return await wallet.authenticate(credentials.credentials)
+
+
+Me = Annotated[Principal, Depends(subscriber)]
+
+
+def rate_limited(action: str) -> Any:
+    """A dependency counting this request against the per-address limit for ``action``."""
+
+    async def check(request: Request) -> None:
+        limiter: RateLimiter = request.app.state.container.rate_limiter
+        await limiter.hit(action, request.client.host if request.client else "unknown")
+
+    return Depends(check)
+
+
+OTP_LIMIT = [rate_limited("otp")]
+PIN_LIMIT = [rate_limited("pin")]
+LOOKUP_LIMIT = [rate_limited("lookup")]
+
+
+class MoneyOut(BaseModel):
+    amount: int
+    currency: str
+
+
+class MoneyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: StrictInt = Field(gt=0, description="Integer fen; 12.50 CNY is 1250")
+    currency: Literal["CNY"] = "CNY"
+
+
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
+
+
+def require_key(key: str | None) -> str:
+    if not key:
+        raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per operation you mean to make")
+    return key

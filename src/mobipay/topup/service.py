@@ -1,0 +1,99 @@
+"""Top-up use cases: quote, top up any mainland number from the wallet, follow the order,
+reconcile a partner's daily file.
+
+A top-up is a partner order (``platform/partner_orders.py``) whose hold takes the price
+from the payer's wallet (and the discount from the marketing expense account) towards
+what the operator platform owes the partner that credits the phone (the home operator's
+billing system, or the aggregator). The partner's success posts it; its failure voids it
+and the payer has their money back; no answer leaves it pending until a status query or
+the partner's file settles it. The payer gets an SMS for each outcome, and the topped-up
+number too when it is someone else's. The payment counts against the payer's limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+from mobipay.kernel.errors import NotFound
+from mobipay.kernel.ids import check_idempotency_key
+from mobipay.kernel.money import check_amount
+from mobipay.kernel.orders import OrderState
+from mobipay.ledger.chart import PAYABLE_AGGREGATOR, PAYABLE_OPERATOR_BILLING, TOPUP_DISCOUNTS
+from mobipay.ledger.model import Leg
+from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport
+from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.topup.gateway import TopupGateway, TopupPartner
+from mobipay.topup.model import PriceRules, Quote, Route, TopupPolicy
+from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, WalletService
+
+KIND = "topup"
+PAYABLE = {Route.OPERATOR_BILLING: PAYABLE_OPERATOR_BILLING, Route.AGGREGATOR: PAYABLE_AGGREGATOR}
+
+
+class TopupService:
+    def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, orders: OrderBook,
+                 gateways: dict[Route, TopupGateway], rules: PriceRules, policy: TopupPolicy | None = None) -> None:
+        self.uow = uow
+        self.wallet = wallet
+        self.orders = orders
+        self.gateways = gateways
+        self.rules = rules
+        self.policy = policy or TopupPolicy()
+        for route, gateway in gateways.items():
+            orders.register(route.value, TopupPartner(gateway))
+        orders.on_settled(KIND, self._settled)
+
+    def quote(self, raw_msisdn: str, face: object) -> Quote:
+        """What topping up ``face`` fen on this number costs today, and who credits it."""
+        amount = self.policy.check(check_amount(face))
+        msisdn, operator, _ = self.wallet.operator_of(raw_msisdn)
+        today = self.uow.clock.now().astimezone(SHANGHAI).date()
+        return self.rules.quote(msisdn, operator, amount, today, self.policy)
+
+    async def topup(self, me: Principal, raw_msisdn: str, face: object, *, idempotency_key: str,
+                    pin: str | None = None) -> PartnerOrder:
+        """Top up a number (the payer's own or anyone's) by ``face`` fen, paying the price."""
+        quote = self.quote(raw_msisdn, face)
+        check_idempotency_key(idempotency_key)
+        payer = await self.wallet.authorize_payment(me, quote.price, pin)
+        order_id = "tu_" + hashlib.sha256(f"{payer.id}|{idempotency_key}".encode()).hexdigest()[:32]
+        legs = [Leg.debit(payer.account_code, quote.price), Leg.credit(PAYABLE[quote.route], quote.face)]
+        if quote.discount:
+            legs.insert(1, Leg.debit(TOPUP_DISCOUNTS, quote.discount))
+
+        async def count(uow: UnitOfWork) -> None:
+            await self.wallet.count_payment(uow, payer, quote.price)
+
+        return await self.orders.place(
+            order_id, partner=quote.route.value, kind=KIND, user_id=payer.id, msisdn=payer.msisdn,
+            amount=quote.face, fee=0, legs=legs, then=count, reference=f"top-up {quote.msisdn}",
+            details={"msisdn": quote.msisdn, "operator": quote.operator, "price": quote.price,
+                     "discount": quote.discount, "rule": quote.rule})
+
+    async def get(self, me: Principal, order_id: str) -> PartnerOrder:
+        """One of my top-ups; a pending one is asked about at the partner first."""
+        order = await self.orders.get(order_id, refresh=True)
+        if order is None or order.user_id != me.user_id or order.kind != KIND:
+            raise NotFound("no such top-up in your wallet", field="order_id")
+        return order
+
+    async def mine(self, me: Principal, limit: int = 50) -> list[PartnerOrder]:
+        return await self.orders.of_user(me.user_id, (KIND,), limit)
+
+    async def reconcile(self, route: Route, day: date) -> ReconReport:
+        """Fetch a partner's daily file and reconcile it (see ``OrderBook.reconcile``)."""
+        return await self.orders.reconcile(route.value, day, await self.gateways[route].statement(day))
+
+    async def _settled(self, uow: UnitOfWork, order: PartnerOrder, state: OrderState) -> None:
+        """Tell the payer (and the topped-up number, when it is someone else's); a failed
+        top-up no longer counts against the payer's limits."""
+        target = str(order.details["msisdn"])
+        if state is OrderState.FAILED:
+            await self.wallet.uncount_payment(uow, order.user_id, int(order.details["price"]), order.created_at)
+        params = {"msisdn": target, "face_fen": order.amount, "price_fen": order.details["price"]}
+        await uow.emit(SmsRequested(key=f"{order.id}:{state.value}", to=order.msisdn,
+                                    template=f"topup.{state.value}", params=params))
+        if state is OrderState.SUCCEEDED and target != order.msisdn:
+            await uow.emit(SmsRequested(key=f"{order.id}:recipient", to=target, template="topup.received",
+                                        params={"face_fen": order.amount}))
