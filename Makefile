@@ -31,8 +31,9 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.telco --role billing --port 8102 --latency-ms 80 & billing=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port 8103 --latency-ms 300 \
 	  --processing-rate 0.2 & aggregator=$$!; \
+	$(BIN)/python -m mobipay.simulators.billers --port 8104 --latency-ms 120 & billers=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -137,6 +137,7 @@ async def ledger(db: Database, clock: ManualClock) -> AsyncIterator[Ledger]:
 
 BANK_SECRET = "test-bank-secret"
 TELCO_SECRET = "test-telco-secret"
+BILLER_SECRET = "test-biller-secret"
 
 
 def _simulator(module: str, *args: str) -> tuple[str, Any]:
@@ -202,3 +203,18 @@ def telco_sims() -> Iterator[dict[str, str]]:
 def telcos(telco_sims: dict[str, str]) -> dict[str, str]:
     """Both telco simulators, fresh."""
     return {route: _reset(url) for route, url in telco_sims.items()}
+
+
+@pytest.fixture(scope="session")
+def billers_sim() -> Iterator[str]:
+    """The billers SIMULATOR for this test session."""
+    url, proc = _simulator("billers", "--secret", BILLER_SECRET)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def billers_url(billers_sim: str) -> str:
+    """The billers simulator, fresh: no payments, every biller behaving well."""
+    return _reset(billers_sim)

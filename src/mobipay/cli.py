@@ -45,6 +45,9 @@ recon_app = typer.Typer(help="Reconciliation with partners' daily files. Example
                         no_args_is_help=True)
 bank_app = typer.Typer(help="Orders at the partner bank. Example: mobipay bank resolve", no_args_is_help=True)
 app.add_typer(recon_app, name="recon")
+billers_app = typer.Typer(help="The bill zone's biller registry. Example: mobipay billers list --city 北京",
+                          no_args_is_help=True)
+app.add_typer(billers_app, name="billers")
 app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,9 +128,16 @@ def demo(
 
     typer.echo(f"demo data: {users} subscribers and their history (the first run takes a few seconds) …",
                err=True)
-    report = _run(lambda c: load_demo(c.ledger, c.wallet, users=max(5, users)))
+    from mobipay.bills.reference_data import shipped_billers
+
+    async def work(c: Container) -> tuple[Any, tuple[int, int]]:
+        report = await load_demo(c.ledger, c.wallet, users=max(5, users))
+        return report, await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
+
+    report, (added, updated) = _run(work)
     typer.echo(f"demo data: {report.users_total} subscribers ({report.users_created} new), "
-               f"{report.transfers_created} transfers created, {report.transfers_replayed} already there")
+               f"{report.transfers_created} transfers created, {report.transfers_replayed} already there; "
+               f"billers: {added} added, {updated} updated")
 
 
 @app.command()
@@ -241,6 +251,65 @@ def _report(report: ReconReport) -> None:
                    f"theirs={item['partner_status']}/{item['partner_amount']}")
     typer.echo(f"report: {report.report_path}")
     if report.exceptions:
+        raise typer.Exit(1)
+
+
+@billers_app.command("import")
+def billers_import(
+    file: Annotated[Path, typer.Argument(help="Registry CSV (the shipped one: src/mobipay/bills/data/billers.csv)",
+                                         exists=True, dir_okay=False)],
+    reason: Annotated[str, typer.Option(help="Why (audited)")] = "registry update",
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Add or update billers from a registry file; a bad row stops the import, naming it.
+    Example: mobipay billers import billers.csv --reason 'new gas company in Suzhou'"""
+    from mobipay.bills.model import parse_billers
+
+    try:
+        rows = parse_billers(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; fix the file and run again (nothing was imported)") from None
+    added, updated = _run(lambda c: c.bills.import_billers(rows, actor=actor, reason=reason))
+    typer.echo(f"billers: {added} added, {updated} updated from {file}")
+
+
+@billers_app.command("list")
+def billers_list(
+    city: Annotated[str | None, typer.Option(help="City, e.g. 北京")] = None,
+    category: Annotated[str | None, typer.Option(help="water, electricity, gas, telecom, bus_card, …")] = None,
+    q: Annotated[str | None, typer.Option(help="Part of the name or code")] = None,
+) -> None:
+    """Billers by city, category or name. Example: mobipay billers list --city 上海 --category gas"""
+    from mobipay.bills.model import Category
+
+    cat = Category(category) if category else None
+    for b in _run(lambda c: c.bills.find(city=city, category=cat, q=q, limit=1000)):
+        typer.echo(f"{b.code:<12} {b.category.value:<18} {b.city:<6} {b.name}  (fetch {b.fetch.value}, "
+                   f"{b.amount_rule.value})")
+
+
+@recon_app.command("bills")
+def recon_bills(
+    date: Annotated[str, typer.Option("--date", help="Business day (Shanghai), YYYY-MM-DD")],
+    biller: Annotated[str | None, typer.Option(help="One biller's code (default: every biller)")] = None,
+) -> None:
+    """Fetch each biller's daily file, settle pending payments from it and report differences
+    (paid here but unknown there, there but not here, amount mismatch).
+    Example: mobipay recon bills --date 2026-11-24"""
+    day = _day(date)
+    reports = _run(lambda c: c.bills.reconcile(day, biller))
+    exceptions = 0
+    for report in reports:
+        if report.lines or report.exceptions:
+            typer.echo(f"{report.partner}: {report.lines} lines, {report.matched} matched, "
+                       f"{report.settled_from_file} settled from the file, {len(report.exceptions)} exceptions")
+        for item in report.exceptions:
+            typer.echo(f"  {item['kind']:<16} {item['order_id']}  ours={item['our_state']}/{item['our_amount']}  "
+                       f"theirs={item['partner_status']}/{item['partner_amount']}")
+        exceptions += len(report.exceptions)
+    typer.echo(f"{len(reports)} billers reconciled for {day}; {exceptions} exceptions; reports in "
+               f"{reports[0].report_path.parent if reports and reports[0].report_path else '-'}")
+    if exceptions:
         raise typer.Exit(1)
 
 

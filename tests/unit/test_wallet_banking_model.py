@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.msisdn import mask_name
 from mobipay.kernel.orders import OrderState, PartnerStatus, check_settle, next_check_s
 from mobipay.platform.signed_http import parse_statement
 from mobipay.wallet.model import (
@@ -23,7 +24,6 @@ from mobipay.wallet.model import (
     luhn_complete,
     mask_card,
     mask_id_card,
-    mask_name,
 )
 from mobipay.wallet.reference_data import card_bins
 

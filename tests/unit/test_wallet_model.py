@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
+from mobipay.kernel.msisdn import mask_msisdn, mask_name, normalize_msisdn
 from mobipay.wallet.model import (
     NumberSegments,
     Operator,
@@ -17,7 +17,6 @@ from mobipay.wallet.model import (
     check_id_card,
     check_pin,
     id_card_check_char,
-    mask_name,
 )
 from mobipay.wallet.reference_data import number_segments
 

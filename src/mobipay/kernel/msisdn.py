@@ -1,5 +1,6 @@
-"""Mobile numbers: every subscriber, recipient and SMS sender *is* one, so the whole
-platform reads them one way. Stored in E.164 (``+8613800138000``)."""
+"""Mobile numbers and the people behind them: every subscriber, recipient and SMS sender
+*is* a number, so the whole platform reads them one way (E.164, ``+8613800138000``) and
+shows them, and real names, masked the same way."""
 
 from __future__ import annotations
 
@@ -52,3 +53,11 @@ def mask_msisdn(msisdn: str) -> str:
     """``+8613800138000`` → ``138****8000``: enough to recognise, not to dial."""
     n = national_number(msisdn)
     return f"{n[:3]}****{n[-4:]}"
+
+
+def mask_name(name: str) -> str:
+    """A real name with all but its last character hidden: ``王小明`` → ``**明``."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    return "*" * (len(name) - 1) + name[-1]

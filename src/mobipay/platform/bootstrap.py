@@ -12,6 +12,8 @@ from typing import Any
 
 import structlog
 
+from mobipay.bills.biller_http import HttpBillerGateway
+from mobipay.bills.service import BillsService
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
@@ -72,7 +74,8 @@ class Container:
     orders: OrderBook
     banking: BankingService
     topup: TopupService
-    partners: list[HttpBankGateway | HttpTopupGateway]
+    bills: BillsService
+    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
@@ -126,6 +129,10 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     }
     topup = TopupService(uow, wallet, orders, dict(topup_gateways), price_rules(),
                          TopupPolicy(s.topup_min, s.topup_max, s.home_operator))
+    biller_http = HttpBillerGateway(s.billers_url, s.billers_secret.get_secret_value().encode(),
+                                    timeout_s=s.partner_timeout_s)
+    bills = BillsService(uow, wallet, orders, {"biller_http": biller_http})
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
-                     orders=orders, banking=banking, topup=topup, partners=[bank, *topup_gateways.values()],
+                     orders=orders, banking=banking, topup=topup, bills=bills,
+                     partners=[bank, *topup_gateways.values(), biller_http],
                      rate_limiter=limiter, handlers=handlers)

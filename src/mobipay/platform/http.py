@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mobipay import __version__
+from mobipay.bills import api as bills_api
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger import api as ledger_api
 from mobipay.platform.bootstrap import Container, build
@@ -156,4 +157,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(wallet_api.router)
     app.include_router(banking_api.router)
     app.include_router(topup_api.router)
+    app.include_router(bills_api.router)
     return app

@@ -160,7 +160,11 @@ class OrderBook:
         self.hooks: dict[str, SettledHook] = {}
 
     def register(self, partner: str, port: PartnerPort) -> None:
+        """Route orders to ``partner`` (or, for a family like ``biller``, to ``biller:<CODE>``) to ``port``."""
         self.ports[partner] = port
+
+    def _port(self, partner: str) -> PartnerPort:
+        return self.ports.get(partner) or self.ports[partner.split(":", 1)[0]]
 
     def on_settled(self, kind: str, hook: SettledHook) -> None:
         """Run ``hook`` in the settling unit of work whenever an order of ``kind`` settles."""
@@ -199,7 +203,7 @@ class OrderBook:
         return order
 
     async def submit(self, order: PartnerOrder) -> OrderState:
-        return await self.settle(await self.ports[order.partner].submit(order))
+        return await self.settle(await self._port(order.partner).submit(order))
 
     async def settle(self, answer: PartnerAnswer) -> OrderState:
         """Apply a partner's answer: post or void the hold on a final answer, otherwise
@@ -240,7 +244,7 @@ class OrderBook:
 
     async def resolve(self, order: PartnerOrder) -> None:
         """Ask the partner about a pending order; submit it again if the partner never got it."""
-        answer = await self.ports[order.partner].query(order)
+        answer = await self._port(order.partner).query(order)
         if answer.status is PartnerStatus.NOT_FOUND:
             await self.submit(order)
         else:

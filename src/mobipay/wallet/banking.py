@@ -26,7 +26,7 @@ from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import NotFound, ValidationFailed
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
-from mobipay.kernel.msisdn import national_number, normalize_msisdn
+from mobipay.kernel.msisdn import mask_name, national_number, normalize_msisdn
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME
 from mobipay.ledger.model import Leg
@@ -46,7 +46,6 @@ from mobipay.wallet.model import (
     check_real_name,
     mask_card,
     mask_id_card,
-    mask_name,
 )
 from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, User, WalletService
 from mobipay.wallet.tables import cards, identities, sessions, users

@@ -26,14 +26,6 @@ class Operator(enum.StrEnum):
     CHINA_BROADNET = "china_broadnet"
 
 
-def mask_name(name: str) -> str:
-    """A real name with all but its last character hidden: ``王小明`` → ``**明``."""
-    name = name.strip()
-    if len(name) <= 1:
-        return "*"
-    return "*" * (len(name) - 1) + name[-1]
-
-
 @dataclass(frozen=True, slots=True)
 class Segment:
     prefix: str

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import mobipay.bills.tables  # registers the bill-zone tables
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables

@@ -1,0 +1,168 @@
+"""Bill-zone HTTP API: browse billers by city and category or search them, fetch a bill,
+pay it (Idempotency-Key required), receipts.
+
+A payment answers 201 when the biller confirmed it, 202 while its outcome is unknown
+(poll ``GET /v1/bill-payments/{id}``), 200 for a replay, 409 ``DUPLICATE_BILL_PAYMENT``
+when this customer's bill was already paid this period (send ``confirm_duplicate``), and
+422 ``BILL_PAYMENT_FAILED`` (with ``order_id``) when the biller refused: the money is back.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mobipay.bills import errors as E
+from mobipay.bills.model import Biller, Category
+from mobipay.bills.service import BillsService
+from mobipay.kernel.orders import OrderState
+from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, require_key
+from mobipay.platform.partner_orders import PartnerOrder
+
+router = APIRouter(prefix="/v1", tags=["bills"])
+
+
+def bills_of(request: Request) -> BillsService:
+    service: BillsService = request.app.state.container.bills
+    return service
+
+
+BillsDep = Annotated[BillsService, Depends(bills_of)]
+
+
+class BillerOut(BaseModel):
+    code: str
+    name: str
+    category: Category
+    city: str
+    province: str
+    customer_id_label: str
+    customer_id_pattern: str
+    fetch: Literal["mandatory", "optional", "none"]
+    amount_rule: Literal["exact", "partial", "over", "any"]
+    minimum: MoneyOut
+    maximum: MoneyOut
+    opens: str
+    closes: str
+
+
+class CityOut(BaseModel):
+    city: str
+    province: str
+    billers: int
+
+
+class FetchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    biller: str = Field(max_length=32)
+    customer_id: str = Field(max_length=64)
+
+
+class BillOut(BaseModel):
+    id: str = Field(description="Pass as bill_id to pay this bill")
+    biller: str
+    customer_id: str
+    bill_number: str
+    amount_due: MoneyOut
+    customer_name: str = Field(description="Masked")
+    due_date: date
+    period: str
+
+
+class PayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    biller: str = Field(max_length=32)
+    customer_id: str = Field(max_length=64)
+    amount: MoneyIn
+    bill_id: str | None = Field(default=None, max_length=40, description="A fetched bill (mandatory for some billers)")
+    pin: str | None = Field(default=None, max_length=12, description="Needed above the password-free amount")
+    confirm_duplicate: bool = Field(default=False, description="Pay although this period was already paid")
+
+
+class PaymentOut(BaseModel):
+    id: str
+    biller: str
+    biller_name: str
+    customer_id: str
+    period: str
+    amount: MoneyOut
+    state: Literal["pending", "succeeded", "failed"]
+    biller_ref: str = Field(description="The biller's reference: the receipt number")
+    reason: str
+    created_at: datetime
+    settled_at: datetime | None
+
+
+def _money(amount: int) -> MoneyOut:
+    return MoneyOut(amount=amount, currency="CNY")
+
+
+def _biller_out(b: Biller) -> BillerOut:
+    return BillerOut(code=b.code, name=b.name, category=b.category, city=b.city, province=b.province,
+                     customer_id_label=b.id_label, customer_id_pattern=b.id_regex, fetch=b.fetch.value,
+                     amount_rule=b.amount_rule.value, minimum=_money(b.minimum), maximum=_money(b.maximum),
+                     opens=b.opens.strftime("%H:%M"), closes=b.closes.strftime("%H:%M"))
+
+
+def _payment_out(o: PartnerOrder) -> PaymentOut:
+    d = o.details
+    return PaymentOut(id=o.id, biller=d["biller"], biller_name=d["biller_name"], customer_id=d["customer_id"],
+                      period=d["period"], amount=_money(o.amount), state=o.state.value, biller_ref=o.partner_ref,
+                      reason=o.reason, created_at=o.created_at, settled_at=o.settled_at)
+
+
+@router.get("/billers/cities", response_model=list[CityOut], summary="Cities of the bill zone")
+async def cities(service: BillsDep) -> list[CityOut]:
+    return [CityOut(city=c, province=p, billers=n) for c, p, n in await service.cities()]
+
+
+@router.get("/billers", response_model=list[BillerOut], summary="Billers by city and category, or search by name")
+async def find(service: BillsDep, city: Annotated[str | None, Query(max_length=32)] = None,
+               category: Category | None = None, q: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+               limit: Annotated[int, Query(ge=1, le=300)] = 50) -> list[BillerOut]:
+    return [_biller_out(b) for b in await service.find(city=city, category=category, q=q, limit=limit)]
+
+
+@router.get("/billers/{code}", response_model=BillerOut, summary="One biller and its rules")
+async def biller(code: str, service: BillsDep) -> BillerOut:
+    return _biller_out(await service.biller(code))
+
+
+@router.post("/bills/fetch", response_model=BillOut, summary="Fetch a customer's open bill from the biller")
+async def fetch(body: FetchIn, me: Me, service: BillsDep) -> BillOut:
+    f = await service.fetch(me, body.biller, body.customer_id)
+    b = f.bill
+    return BillOut(id=f.id, biller=b.biller, customer_id=b.customer_id, bill_number=b.bill_number,
+                   amount_due=_money(b.amount_due), customer_name=b.customer_name, due_date=b.due_date,
+                   period=b.period)
+
+
+@router.post("/bill-payments", response_model=PaymentOut, status_code=201,
+             summary="Pay a bill from the wallet (Idempotency-Key required)")
+async def pay(body: PayIn, response: Response, me: Me, service: BillsDep, idempotency_key: IdemKey = None
+              ) -> PaymentOut:
+    order = await service.pay(me, body.biller, body.customer_id, body.amount.amount,
+                              idempotency_key=require_key(idempotency_key), bill_id=body.bill_id, pin=body.pin,
+                              confirm_duplicate=body.confirm_duplicate)
+    if order.state is OrderState.FAILED:
+        raise E.BillPaymentFailed(f"the biller refused the payment ({order.reason or 'no reason given'})",
+                                  order_id=order.id)
+    if order.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    elif order.state is OrderState.PENDING:
+        response.status_code = 202
+    return _payment_out(order)
+
+
+@router.get("/bill-payments", response_model=list[PaymentOut], summary="My bill payments, newest first")
+async def mine(me: Me, service: BillsDep) -> list[PaymentOut]:
+    return [_payment_out(o) for o in await service.mine(me)]
+
+
+@router.get("/bill-payments/{payment_id}", response_model=PaymentOut, summary="A receipt; a pending one is checked")
+async def get(payment_id: str, me: Me, service: BillsDep) -> PaymentOut:
+    return _payment_out(await service.get(me, payment_id))

@@ -1,0 +1,207 @@
+"""The bill zone on SQLite and PostgreSQL against the billers SIMULATOR (a real HTTP server
+in its own process): the registry, fetch then pay for each kind of biller, every failure
+path (timeout then late success, failure after the hold, duplicate submission, a bill paid
+twice), and reconciliation differences of each kind. Balances and holds after each step."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mobipay.bills.biller_http import HttpBillerGateway
+from mobipay.bills.model import Category, parse_billers
+from mobipay.bills.reference_data import shipped_billers
+from mobipay.bills.service import BillsService, payable
+from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.orders import OrderState, PartnerStatus
+from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
+from mobipay.ledger.model import Leg, Transfer
+from mobipay.ledger.service import Ledger
+from mobipay.platform.db import Database
+from mobipay.platform.partner_orders import OrderBook, StatementLine
+from mobipay.platform.uow import UnitOfWorkRunner
+from mobipay.wallet.reference_data import number_segments
+from mobipay.wallet.service import SHANGHAI, Principal, WalletService
+from tests.conftest import BILLER_SECRET
+
+PIN = "135790"  # bills may be over the password-free amount
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Noon in Shanghai today: every biller is open, and the simulator's dates are ours."""
+    return ManualClock(datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0))
+
+
+@pytest.fixture
+async def bills(db: Database, ledger: Ledger, clock: ManualClock, billers_url: str, tmp_path: Path
+                ) -> AsyncIterator[BillsService]:
+    await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+    uow = UnitOfWorkRunner(db, clock, ledger)
+    gateway = HttpBillerGateway(billers_url, BILLER_SECRET.encode(), timeout_s=1.0)
+    service = BillsService(uow, WalletService(uow, number_segments(), b"test-secret"), OrderBook(uow, tmp_path),
+                           {"biller_http": gateway})
+    await service.import_billers(shipped_billers(), actor="test", reason="test")
+    yield service
+    await gateway.close()
+
+
+async def payer(bills: BillsService, balance: int = 100_000) -> Principal:
+    user = await bills.wallet.create_user("+8613800138000", actor="test", reason="test")
+    await bills.wallet.set_pin(user.msisdn, PIN)
+    assert (await bills.uow.ledger.post(Transfer("fund", (Leg.debit(BANK_SETTLEMENT, balance),
+                                                          Leg.credit(user.account_code, balance)), "cash_in"))).ok
+    return Principal(user.id, "s", user.msisdn, user.account_code)
+
+
+async def money(bills: BillsService, me: Principal, code: str) -> tuple[int, int, int]:
+    await bills.uow.ledger.open_account(bills_payable_spec(code))
+    accounts = await bills.uow.ledger.accounts([me.account_code, payable(code)])
+    return accounts[me.account_code].balance, accounts[me.account_code].available, accounts[payable(code)].balance
+
+
+def bills_payable_spec(code: str) -> Any:
+    from mobipay.ledger.model import AccountKind
+    from mobipay.ledger.service import AccountSpec
+
+    return AccountSpec(payable(code), AccountKind.LIABILITY, name=f"Payable to {code}")
+
+
+async def refused(coro: Any) -> str:
+    with pytest.raises(MobipayError) as info:
+        await coro
+    return info.value.code
+
+
+def forget(url: str, code: str, order_id: str) -> None:
+    httpx.post(f"{url}/sim/billers/{code}/orders/{order_id}/forget").raise_for_status()
+
+
+def behave(url: str, code: str, **behaviour: Any) -> None:
+    httpx.put(f"{url}/sim/billers/{code}/behaviour", json=behaviour).raise_for_status()
+
+
+async def test_the_registry(bills: BillsService) -> None:
+    everything = await bills.find(limit=1000)
+    assert len(everything) >= 230 and len({b.city for b in everything}) == 50
+    assert {b.category for b in everything} == set(Category)
+    assert len(await bills.cities()) == 50
+    shanghai_gas = await bills.find(city="上海", category=Category.GAS)
+    assert [b.code for b in shanghai_gas] == ["GAS_SH"] and shanghai_gas[0].name == "上海燃气"
+    assert {b.code for b in await bills.find(q="羊城通")} == {"BUS_GZ"}
+    assert await refused(bills.biller("NOPE")) == "BILLER_NOT_FOUND"
+    assert await bills.import_billers(shipped_billers(), actor="t", reason="again") == (0, len(everything))
+    with pytest.raises(ValueError, match="line 2"):
+        parse_billers("code,name,category\nX,Y,nonsense\n")
+
+
+async def test_fetch_then_pay_a_bill(bills: BillsService) -> None:
+    me = await payer(bills)
+    before = await money(bills, me, "WATER_BJ")
+    fetched = await bills.fetch(me, "WATER_BJ", "12345678")
+    bill = fetched.bill
+    assert bill.amount_due > 0 and bill.customer_name.startswith("**")  # masked: only the last character shows
+    assert await refused(bills.pay(me, "WATER_BJ", "12345678", bill.amount_due, idempotency_key="w0")) == (
+        "BILL_FETCH_REQUIRED")
+    assert await refused(bills.pay(me, "WATER_BJ", "12345678", bill.amount_due - 10, idempotency_key="w0",
+                                   bill_id=fetched.id)) == "AMOUNT_NOT_ALLOWED"  # exact bills are paid in full
+    assert await refused(bills.pay(me, "WATER_BJ", "87654321", bill.amount_due, idempotency_key="w0",
+                                   bill_id=fetched.id)) == "BILL_NOT_FOUND"  # another customer's bill
+    paid = await bills.pay(me, "WATER_BJ", "12345678", bill.amount_due, idempotency_key="w1", bill_id=fetched.id,
+                           pin=PIN)
+    assert paid.state is OrderState.SUCCEEDED and paid.partner_ref.startswith("WATE")
+    again = await bills.pay(me, "WATER_BJ", "12345678", bill.amount_due, idempotency_key="w1", bill_id=fetched.id,
+                            pin=PIN)
+    assert (again.id, again.replayed) == (paid.id, True)  # a duplicate submission pays once
+    assert await money(bills, me, "WATER_BJ") == (before[0] - bill.amount_due, before[1] - bill.amount_due,
+                                                  bill.amount_due)
+    assert await refused(bills.fetch(me, "WATER_BJ", "12345678")) == "BILL_NOT_FOUND"  # paid in full
+    assert (await bills.get(me, paid.id)).details["bill_number"] == bill.bill_number
+
+
+async def test_each_kind_of_biller(bills: BillsService, clock: ManualClock) -> None:
+    me = await payer(bills)
+    # bus card: no bills, any amount within min..max
+    assert await refused(bills.fetch(me, "BUS_SH", "12345678")) == "BILL_NOT_FOUND"
+    assert (await bills.pay(me, "BUS_SH", "12345678", 5_000, idempotency_key="b1")).state is OrderState.SUCCEEDED
+    assert await refused(bills.pay(me, "BUS_SH", "12345678", 500, idempotency_key="b2")) == "AMOUNT_NOT_ALLOWED"
+    # electricity: optional bill, over-payment allowed; the same period again needs confirmation
+    f = await bills.fetch(me, "POWER_BJ", "1234567890")
+    assert (await bills.pay(me, "POWER_BJ", "1234567890", f.bill.amount_due + 5_000, idempotency_key="e1",
+                            bill_id=f.id, pin=PIN)).state is OrderState.SUCCEEDED
+    assert await refused(bills.pay(me, "POWER_BJ", "1234567890", 3_000, idempotency_key="e2")) == (
+        "DUPLICATE_BILL_PAYMENT")
+    assert (await bills.pay(me, "POWER_BJ", "1234567890", 3_000, idempotency_key="e2",
+                            confirm_duplicate=True)).state is OrderState.SUCCEEDED
+    # gas: partial payments up to the amount due
+    g = await bills.fetch(me, "GAS_SH", "12345678")
+    assert await refused(bills.pay(me, "GAS_SH", "12345678", g.bill.amount_due + 10, idempotency_key="g1",
+                                   bill_id=g.id)) == "AMOUNT_NOT_ALLOWED"
+    assert (await bills.pay(me, "GAS_SH", "12345678", 100, idempotency_key="g2", bill_id=g.id)).state is (
+        OrderState.SUCCEEDED)
+    # bad customer numbers, no open bill, outside opening hours
+    assert await refused(bills.fetch(me, "WATER_BJ", "12ab")) == "INVALID_CUSTOMER_ID"
+    assert await refused(bills.fetch(me, "WATER_BJ", "00001234")) == "BILL_NOT_FOUND"
+    clock.set(clock.now().replace(hour=23, minute=30))
+    assert await refused(bills.pay(me, "GAS_SH", "12345678", 100, idempotency_key="g3", bill_id=g.id)) == (
+        "BILLER_CLOSED")
+    assert len(await bills.mine(me)) == 4
+
+
+async def test_failures_after_the_hold(bills: BillsService, billers_url: str, clock: ManualClock) -> None:
+    me = await payer(bills)
+    before = await money(bills, me, "BUS_BJ")
+    # the biller refuses after we held the money: the hold is released
+    refused_payment = await bills.pay(me, "BUS_BJ", "99991234", 2_000, idempotency_key="f1")
+    assert (refused_payment.state, refused_payment.reason) == (OrderState.FAILED, "account_closed")
+    assert await money(bills, me, "BUS_BJ") == before
+    # timeout, then the biller did it after all (late success): pending, then settled once
+    behave(billers_url, "BUS_BJ", timeout_rate=1.0, hang_s=3)
+    late = await bills.pay(me, "BUS_BJ", "12345678", 3_000, idempotency_key="f2")
+    behave(billers_url, "BUS_BJ", processing_rate=1.0, settle_after_s=0.2)
+    later = await bills.pay(me, "BUS_BJ", "22345678", 4_000, idempotency_key="f3")
+    assert (late.state, later.state) == (OrderState.PENDING, OrderState.PENDING)
+    balance, available, owed = await money(bills, me, "BUS_BJ")
+    assert (balance, available, owed) == (before[0], before[1] - 7_000, before[2])  # held, not taken
+    behave(billers_url, "BUS_BJ")
+    await asyncio.sleep(0.4)
+    clock.advance(10)
+    assert await bills.orders.resolve_pending() == 2
+    assert await money(bills, me, "BUS_BJ") == (before[0] - 7_000, before[1] - 7_000, 7_000)
+    clock.advance(3600)
+    assert await bills.orders.resolve_pending() == 0
+    assert (await bills.uow.ledger.verify()).ok
+
+
+async def test_reconciliation_differences(bills: BillsService, billers_url: str) -> None:
+    me = await payer(bills)
+    ok = await bills.pay(me, "BUS_SZ", "12345678", 1_000, idempotency_key="r1")
+    behave(billers_url, "BUS_SZ", timeout_rate=1.0, hang_s=3)
+    pending = await bills.pay(me, "BUS_SZ", "22345678", 2_000, idempotency_key="r2")
+    behave(billers_url, "BUS_SZ")
+    gone = await bills.pay(me, "BUS_SZ", "32345678", 3_000, idempotency_key="r3")
+    forget(billers_url, "BUS_SZ", gone.id)
+    stranger = HttpBillerGateway(billers_url, BILLER_SECRET.encode())  # paid there, unknown here
+    assert (await stranger.pay("bp_unknown_here", "BUS_SZ", "42345678", 500, "")).status is PartnerStatus.SUCCEEDED
+    await stranger.close()
+    today = datetime.now(SHANGHAI).date()
+
+    [report] = await bills.reconcile(today, "BUS_SZ")
+    assert (report.lines, report.matched, report.settled_from_file) == (3, 1, 1)
+    assert sorted((e["kind"], e["order_id"]) for e in report.exceptions) == [
+        ("missing_here", "bp_unknown_here"), ("missing_there", gone.id)]
+    assert (await bills.get(me, pending.id)).state is OrderState.SUCCEEDED
+    assert ok.state is OrderState.SUCCEEDED
+    # an amount that differs from the biller's file is listed too
+    mismatch = await bills.orders.reconcile("biller:BUS_SZ", today, [
+        StatementLine(ok.id, ok.partner_ref, ok.amount + 1, PartnerStatus.SUCCEEDED)])
+    assert [e["kind"] for e in mismatch.exceptions] == ["amount_mismatch", "missing_there", "missing_there"]
+    every = await bills.reconcile(today)
+    assert len(every) >= 230
