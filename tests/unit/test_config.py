@@ -25,7 +25,8 @@ def test_production_refuses_sqlite_and_demo_secrets() -> None:
 def test_production_accepts_postgres_and_real_secrets() -> None:
     s = Settings(  # type: ignore[call-arg]
         _env_file=None, env="production", database_url="postgresql+asyncpg://mobipay@db/mobipay",
-        secret_key="x" * 40, admin_token="y" * 40, bank_secret="z" * 40,
+        secret_key="x" * 40, admin_token="y" * 40, bank_secret="z" * 40, operator_billing_secret="o" * 40,
+        aggregator_secret="a" * 40, billers_secret="b" * 40,
     )
     assert not s.is_sqlite
 

@@ -249,7 +249,7 @@ class Ledger:
     async def verify(self) -> VerifyReport:
         """Recompute every balance from postings and check that the books balance."""
         report = VerifyReport()
-        async with self.db.begin() as conn:
+        async with self.db.snapshot() as conn:  # counters and postings from the same instant
             accounts = await self.store.all_accounts(conn)
             rebuilt = await self.store.recomputed(conn)
             report.unbalanced = await self.store.unbalanced_transfers(conn)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -72,6 +72,16 @@ class Database:
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: commits when the block ends, rolls back on an exception."""
         async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction that sees one consistent snapshot for all its queries
+        (PostgreSQL REPEATABLE READ; a SQLite transaction already does). For checks that
+        compare tables, such as the ledger's verify, while writers may commit."""
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
             yield conn
 
     async def run(
