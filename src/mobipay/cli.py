@@ -48,6 +48,9 @@ app.add_typer(recon_app, name="recon")
 billers_app = typer.Typer(help="The bill zone's biller registry. Example: mobipay billers list --city 北京",
                           no_args_is_help=True)
 app.add_typer(billers_app, name="billers")
+complaints_app = typer.Typer(help="Complaints about bill payments. Example: mobipay complaints list --overdue",
+                             no_args_is_help=True)
+app.add_typer(complaints_app, name="complaints")
 app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,13 +155,16 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
-                   "settling pending bank orders (Ctrl-C stops)", err=True)
+                   "settling pending partner orders, checking saved bills, escalating complaints (Ctrl-C stops)",
+                   err=True)
         await c.ensure_system_accounts()
         await asyncio.gather(
             c.outbox_worker().run(stop, idle_s=idle),
             c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
             c.wallet.run_claim_returner(60.0, stop),
             c.orders.run_resolver(c.settings.bank_resolve_interval_s, stop),
+            c.saved_bills.run(600.0, stop),
+            c.complaints.run_escalator(300.0, stop),
         )
 
     _run(work)
@@ -311,6 +317,50 @@ def recon_bills(
                f"{reports[0].report_path.parent if reports and reports[0].report_path else '-'}")
     if exceptions:
         raise typer.Exit(1)
+
+
+@complaints_app.command("list")
+def complaints_list(
+    overdue: Annotated[bool, typer.Option(help="Only those past their deadline")] = False,
+    biller: Annotated[str | None, typer.Option(help="One biller's code")] = None,
+) -> None:
+    """Open complaints, oldest deadline first. Example: mobipay complaints list --overdue"""
+    for c in _run(lambda ctx: ctx.complaints.queue(overdue_only=overdue, biller=biller)):
+        typer.echo(f"{c.id}  {c.state.value:<11} {c.assignee:<10} due {c.due_at:%Y-%m-%d %H:%M}  {c.biller:<10} "
+                   f"{c.reason.value}  payment {c.payment_id}")
+
+
+@complaints_app.command("move")
+def complaints_move(
+    complaint_id: Annotated[str, typer.Argument(help="Complaint id (cmp_…)")],
+    state: Annotated[str, typer.Option(help="in_progress, resolved or rejected")],
+    note: Annotated[str, typer.Option(help="What was done (required to resolve or reject; audited)")] = "",
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Move a complaint on; the subscriber is told by SMS.
+    Example: mobipay complaints move cmp_0192… --state resolved --note 'biller credited the account'"""
+    from mobipay.bills.model import ComplaintState
+
+    try:
+        to = ComplaintState(state)
+    except ValueError:
+        raise typer.BadParameter(f"{state!r}: use in_progress, resolved or rejected") from None
+    c = _run(lambda ctx: ctx.complaints.move(complaint_id, to, actor=actor, note=note))
+    typer.echo(f"{c.id}: {c.state.value}")
+
+
+@complaints_app.command("escalate")
+def complaints_escalate() -> None:
+    """Escalate every complaint past its deadline now (the worker does it every 5 minutes).
+    Example: mobipay complaints escalate"""
+    typer.echo(f"escalated {_run(lambda c: c.complaints.escalate_overdue())} complaint(s)")
+
+
+@billers_app.command("remind")
+def billers_remind() -> None:
+    """Check saved bills for new bills now: SMS reminders and autopay (the worker does it
+    continuously). Example: mobipay billers remind"""
+    typer.echo(f"checked {_run(lambda c: c.saved_bills.check_due(limit=100_000))} saved bill(s)")
 
 
 @recon_app.command("topup")

@@ -74,3 +74,29 @@ def test_bill_zone_over_http(client: TestClient, db_url: str) -> None:
     assert [(p["biller"], p["state"]) for p in receipts] == [("BUS_SH", "failed"), ("WATER_SH", "succeeded")]
     one = client.get(f"/v1/bill-payments/{r.json()['id']}", headers=bearer(me)).json()
     assert one["biller_name"] == "上海城投水务" and one["biller_ref"] == r.json()["biller_ref"]
+
+
+def test_saved_bills_and_complaints_over_http(client: TestClient, db_url: str) -> None:
+    signed_up(client, db_url, "13800138000")
+    me = login_by_sms(client, db_url, "13800138000", "a")
+    fund(client, "13800138000", 20_000)
+    r = client.put("/v1/saved-bills", headers=bearer(me), json={
+        "biller": "POWER_SH", "customer_id": "1234567890", "nickname": "家里的电费",
+        "autopay_limit": {"amount": 30_000}})
+    assert r.status_code == 200 and r.json()["autopay_limit"] == {"amount": 30_000, "currency": "CNY"}, r.text
+    assert client.put("/v1/saved-bills", headers=bearer(me), json={
+        "biller": "POWER_SH", "customer_id": "12"}).json()["code"] == "INVALID_CUSTOMER_ID"
+    assert [s["nickname"] for s in client.get("/v1/saved-bills", headers=bearer(me)).json()] == ["家里的电费"]
+
+    paid = client.post("/v1/bill-payments", headers={**bearer(me), "Idempotency-Key": "k"},
+                       json={"biller": "BUS_SH", "customer_id": "12345678", "amount": {"amount": 1_000}}).json()
+    r = client.post("/v1/complaints", headers=bearer(me), json={"payment_id": paid["id"], "reason": "not_credited"})
+    assert r.status_code == 201 and r.json()["assignee"] == "biller" and r.json()["state"] == "open", r.text
+    again = client.post("/v1/complaints", headers=bearer(me), json={"payment_id": paid["id"], "reason": "other"})
+    assert again.status_code == 409 and again.json()["code"] == "COMPLAINT_EXISTS"
+    bad = client.post("/v1/complaints", headers=bearer(me), json={"payment_id": paid["id"], "reason": "angry"})
+    assert bad.status_code == 400
+    assert client.get(f"/v1/complaints/{r.json()['id']}", headers=bearer(me)).json()["reason"] == "not_credited"
+    saved_id = client.get("/v1/saved-bills", headers=bearer(me)).json()[0]["id"]
+    assert client.delete(f"/v1/saved-bills/{saved_id}", headers=bearer(me)).status_code == 204
+    assert client.delete(f"/v1/saved-bills/{saved_id}", headers=bearer(me)).status_code == 404

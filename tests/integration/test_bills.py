@@ -205,3 +205,86 @@ async def test_reconciliation_differences(bills: BillsService, billers_url: str)
     assert [e["kind"] for e in mismatch.exceptions] == ["amount_mismatch", "missing_there", "missing_there"]
     every = await bills.reconcile(today)
     assert len(every) >= 230
+
+
+async def sms(bills: BillsService) -> list[tuple[str, str]]:
+    from sqlalchemy import text
+
+    async with bills.uow.db.begin() as conn:
+        rows = await conn.execute(text("SELECT key, payload FROM outbox_messages WHERE topic = 'sms.send' "
+                                       "ORDER BY created_at, id"))
+        import json
+
+        return [(r[0], json.loads(r[1])["template"]) for r in rows]
+
+
+async def test_saved_bills_remind_once_and_autopay(bills: BillsService, clock: ManualClock) -> None:
+    from mobipay.bills.saved import SavedBills
+
+    saved = SavedBills(bills)
+    me = await payer(bills)
+    water = await saved.save(me, "WATER_BJ", "12345678", nickname="家里的水费")
+    power = await saved.save(me, "POWER_SH", "1234567890", autopay_limit=60_000)
+    assert await refused(saved.save(me, "BUS_SH", "12345678", autopay_limit=1_000)) == "AMOUNT_NOT_ALLOWED"
+    assert await refused(saved.save(me, "WATER_BJ", "1x")) == "INVALID_CUSTOMER_ID"
+    assert {s.id for s in await saved.mine(me)} == {water.id, power.id}
+    before = (await bills.uow.ledger.account(me.account_code)).balance
+
+    assert await saved.check_due() == 2
+    templates = [t for _, t in await sms(bills)]
+    assert templates.count("bill.reminder") == 1 and templates.count("bill.autopay") == 1
+    assert "bill.autopay_refused" not in templates, await sms_params(bills)
+    [autopaid] = await bills.mine(me)
+    assert autopaid.state is OrderState.SUCCEEDED and autopaid.details["biller"] == "POWER_SH"
+    assert (await bills.uow.ledger.account(me.account_code)).balance == before - autopaid.amount
+    assert await saved.check_due() == 0  # checked recently
+    clock.advance(13 * 3600)
+    assert await saved.check_due() == 2  # the water bill is the same one: no second reminder
+    assert [t for _, t in await sms(bills)].count("bill.reminder") == 1
+    assert len(await bills.mine(me)) == 1  # and the power bill, paid, has no new bill: nothing paid twice
+    await saved.forget(me, water.id)
+    assert await refused(saved.forget(me, water.id)) == "SAVED_BILL_NOT_FOUND"
+
+
+async def test_complaints_deadlines_and_escalation(bills: BillsService, clock: ManualClock) -> None:
+    from mobipay.bills.complaints import Complaints
+    from mobipay.bills.model import ComplaintReason, ComplaintState
+
+    complaints = Complaints(bills)
+    me = await payer(bills)
+    paid = await bills.pay(me, "BUS_SH", "12345678", 2_000, idempotency_key="c1")
+    c = await complaints.raise_(me, paid.id, ComplaintReason.NOT_CREDITED, "the card shows nothing")
+    assert (c.state, c.assignee, c.biller) == (ComplaintState.OPEN, "biller", "BUS_SH")
+    assert await refused(complaints.raise_(me, paid.id, ComplaintReason.OTHER)) == "COMPLAINT_EXISTS"
+    assert await refused(complaints.raise_(me, "bp_nope", ComplaintReason.OTHER)) == "BILL_NOT_FOUND"
+    assert await complaints.escalate_overdue() == 0
+    clock.advance(49 * 3600)  # the biller did not answer in 48 h
+    assert [x.id for x in await complaints.queue(overdue_only=True)] == [c.id]
+    assert await complaints.escalate_overdue() == 1
+    assert (await complaints.get(me, c.id)).assignee == "operator"
+    moved = await complaints.move(c.id, ComplaintState.IN_PROGRESS, actor="ops", note="asked the biller")
+    assert moved.state is ComplaintState.IN_PROGRESS
+    assert await refused(complaints.move(c.id, ComplaintState.OPEN, actor="ops", note="")) == (
+        "COMPLAINT_STATE_INVALID")
+    assert await refused(complaints.move(c.id, ComplaintState.RESOLVED, actor="ops", note=" ")) == (
+        "VALIDATION_FAILED")
+    done = await complaints.move(c.id, ComplaintState.RESOLVED, actor="ops", note="credited on the card")
+    assert (done.state, done.resolution) == (ComplaintState.RESOLVED, "credited on the card")
+    assert await refused(complaints.move(c.id, ComplaintState.REJECTED, actor="ops", note="x")) == (
+        "COMPLAINT_STATE_INVALID")
+    clock.advance(30 * 24 * 3600)
+    assert await complaints.escalate_overdue() == 0  # closed complaints never escalate
+    templates = [t for _, t in await sms(bills)]
+    assert {"complaint.open", "complaint.in_progress", "complaint.resolved"} <= set(templates)
+    again = await complaints.raise_(me, paid.id, ComplaintReason.DUPLICATE)  # a new one once closed
+    assert [x.id for x in await complaints.mine(me)] == [again.id, c.id]
+
+
+async def sms_params(bills: BillsService) -> list[object]:
+    import json
+
+    from sqlalchemy import text
+
+    async with bills.uow.db.begin() as conn:
+        return [json.loads(r[0])["params"] for r in await conn.execute(text(
+            "SELECT payload FROM outbox_messages WHERE topic = 'sms.send'"))]

@@ -1,5 +1,5 @@
 """Bill-zone HTTP API: browse billers by city and category or search them, fetch a bill,
-pay it (Idempotency-Key required), receipts.
+pay it (Idempotency-Key required), receipts, saved bills (reminders, autopay), complaints.
 
 A payment answers 201 when the biller confirmed it, 202 while its outcome is unknown
 (poll ``GET /v1/bill-payments/{id}``), 200 for a replay, 409 ``DUPLICATE_BILL_PAYMENT``
@@ -16,7 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.bills import errors as E
-from mobipay.bills.model import Biller, Category
+from mobipay.bills.complaints import Complaint, Complaints
+from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
+from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.kernel.orders import OrderState
 from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, require_key
@@ -166,3 +168,110 @@ async def mine(me: Me, service: BillsDep) -> list[PaymentOut]:
 @router.get("/bill-payments/{payment_id}", response_model=PaymentOut, summary="A receipt; a pending one is checked")
 async def get(payment_id: str, me: Me, service: BillsDep) -> PaymentOut:
     return _payment_out(await service.get(me, payment_id))
+
+
+# ---------------------------------------------------------------------- saved bills
+
+
+def saved_of(request: Request) -> SavedBills:
+    service: SavedBills = request.app.state.container.saved_bills
+    return service
+
+
+SavedDep = Annotated[SavedBills, Depends(saved_of)]
+
+
+class SaveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    biller: str = Field(max_length=32)
+    customer_id: str = Field(max_length=64)
+    nickname: str = Field(default="", max_length=32, description="e.g. 家里的电费")
+    autopay_limit: MoneyIn | None = Field(default=None, description="Pay new bills up to this amount automatically")
+
+
+class SavedOut(BaseModel):
+    id: str
+    biller: str
+    customer_id: str
+    nickname: str
+    autopay_limit: MoneyOut | None
+    last_bill_number: str | None
+    checked_at: datetime | None
+
+
+def _saved_out(s: SavedBill) -> SavedOut:
+    return SavedOut(id=s.id, biller=s.biller, customer_id=s.customer_id, nickname=s.nickname,
+                    autopay_limit=_money(s.autopay_limit) if s.autopay_limit is not None else None,
+                    last_bill_number=s.last_bill_number, checked_at=s.checked_at)
+
+
+@router.put("/saved-bills", response_model=SavedOut,
+            summary="Save a customer number: reminders of new bills, optional autopay up to a limit")
+async def save(body: SaveIn, me: Me, saved: SavedDep) -> SavedOut:
+    return _saved_out(await saved.save(me, body.biller, body.customer_id, nickname=body.nickname,
+                                       autopay_limit=body.autopay_limit.amount if body.autopay_limit else None))
+
+
+@router.get("/saved-bills", response_model=list[SavedOut], summary="My saved bills")
+async def saved_list(me: Me, saved: SavedDep) -> list[SavedOut]:
+    return [_saved_out(s) for s in await saved.mine(me)]
+
+
+@router.delete("/saved-bills/{saved_id}", status_code=204, summary="Forget a saved bill")
+async def forget(saved_id: str, me: Me, saved: SavedDep) -> Response:
+    await saved.forget(me, saved_id)
+    return Response(status_code=204)
+
+
+# ---------------------------------------------------------------------- complaints
+
+
+def complaints_of(request: Request) -> Complaints:
+    service: Complaints = request.app.state.container.complaints
+    return service
+
+
+ComplaintsDep = Annotated[Complaints, Depends(complaints_of)]
+
+
+class ComplaintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payment_id: str = Field(max_length=40)
+    reason: ComplaintReason
+    description: str = Field(default="", max_length=500)
+
+
+class ComplaintOut(BaseModel):
+    id: str
+    payment_id: str
+    biller: str
+    reason: ComplaintReason
+    description: str
+    state: ComplaintState
+    assignee: Literal["biller", "operator", "supervisor"]
+    due_at: datetime = Field(description="When it escalates if nobody acts")
+    resolution: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _complaint_out(c: Complaint) -> ComplaintOut:
+    return ComplaintOut(id=c.id, payment_id=c.payment_id, biller=c.biller, reason=c.reason,
+                        description=c.description, state=c.state, assignee=c.assignee,
+                        due_at=c.due_at, resolution=c.resolution, created_at=c.created_at, updated_at=c.updated_at)
+
+
+@router.post("/complaints", response_model=ComplaintOut, status_code=201,
+             summary="Complain about one of my bill payments; the biller must answer before the deadline")
+async def complain(body: ComplaintIn, me: Me, service: ComplaintsDep) -> ComplaintOut:
+    return _complaint_out(await service.raise_(me, body.payment_id, body.reason, body.description))
+
+
+@router.get("/complaints", response_model=list[ComplaintOut], summary="My complaints")
+async def my_complaints(me: Me, service: ComplaintsDep) -> list[ComplaintOut]:
+    return [_complaint_out(c) for c in await service.mine(me)]
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintOut, summary="One of my complaints")
+async def complaint(complaint_id: str, me: Me, service: ComplaintsDep) -> ComplaintOut:
+    return _complaint_out(await service.get(me, complaint_id))

@@ -51,3 +51,21 @@ class BillPaymentFailed(MobipayError):
     code = "BILL_PAYMENT_FAILED"
     status = 422
     title = "The biller refused the payment; the money is back in the wallet"
+
+
+class ComplaintStateInvalid(MobipayError):
+    code = "COMPLAINT_STATE_INVALID"
+    status = 409
+    title = "The complaint cannot move to that state"
+
+
+class ComplaintExists(MobipayError):
+    code = "COMPLAINT_EXISTS"
+    status = 409
+    title = "This payment already has an open complaint"
+
+
+class SavedBillNotFound(MobipayError):
+    code = "SAVED_BILL_NOT_FOUND"
+    status = 404
+    title = "No such saved bill"

@@ -126,3 +126,37 @@ def parse_billers(text: str) -> list[Biller]:
     if len(codes) != len(set(codes)):
         raise ValueError("billers file: a biller code appears twice")
     return billers
+
+
+class ComplaintReason(enum.StrEnum):
+    NOT_CREDITED = "not_credited"  # paid, but the biller shows it unpaid
+    WRONG_AMOUNT = "wrong_amount"
+    WRONG_ACCOUNT = "wrong_account"  # paid to the wrong customer number
+    DUPLICATE = "duplicate"  # charged twice
+    OTHER = "other"
+
+
+class ComplaintState(enum.StrEnum):
+    OPEN = "open"  # waiting for the assignee to take it
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+
+
+#: Who may move a complaint where: the state machine (final states have no way out).
+COMPLAINT_MOVES: dict[ComplaintState, frozenset[ComplaintState]] = {
+    ComplaintState.OPEN: frozenset({ComplaintState.IN_PROGRESS, ComplaintState.RESOLVED, ComplaintState.REJECTED}),
+    ComplaintState.IN_PROGRESS: frozenset({ComplaintState.RESOLVED, ComplaintState.REJECTED}),
+    ComplaintState.RESOLVED: frozenset(),
+    ComplaintState.REJECTED: frozenset(),
+}
+
+#: Hours the assignee has in each open state before the complaint escalates a level
+#: (biller → operator → supervisor), in the manner of BBPS's turnaround times.
+COMPLAINT_DEADLINE_H = {ComplaintState.OPEN: 48, ComplaintState.IN_PROGRESS: 120}
+MAX_LEVEL = 2
+
+
+def check_complaint_move(current: ComplaintState, to: ComplaintState) -> None:
+    if to not in COMPLAINT_MOVES[current]:
+        raise E.ComplaintStateInvalid(f"a complaint {current.value} cannot become {to.value}", field="state")

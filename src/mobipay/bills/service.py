@@ -157,10 +157,11 @@ class BillsService:
         return await self.uow.run("fetch_bill", work)
 
     async def pay(self, me: Principal, code: str, raw_customer_id: object, amount: object, *, idempotency_key: str,
-                  bill_id: str | None = None, pin: str | None = None, confirm_duplicate: bool = False
-                  ) -> PartnerOrder:
+                  bill_id: str | None = None, pin: str | None = None, confirm_duplicate: bool = False,
+                  preauthorized: bool = False) -> PartnerOrder:
         """Pay a biller from the wallet: a fetched bill (``bill_id``) or, where the biller
-        allows, an amount for a customer number."""
+        allows, an amount for a customer number. ``preauthorized``: the payer's autopay
+        consent stands in for the PIN."""
         amount = check_amount(amount)
         check_idempotency_key(idempotency_key)
         biller = await self.biller(code)
@@ -174,7 +175,7 @@ class BillsService:
         if not confirm_duplicate and await self._paid_before(order_id, biller.code, customer_id, period):
             raise E.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
                                      "confirm_duplicate=true to pay again", field="confirm_duplicate")
-        payer = await self.wallet.authorize_payment(me, amount, pin)
+        payer = await self.wallet.authorize_payment(me, amount, pin, standing_consent=preauthorized)
         await self.uow.ledger.open_account(AccountSpec(payable(biller.code), AccountKind.LIABILITY,
                                                        name=f"Payable to {biller.name}"))
 

@@ -13,6 +13,8 @@ from typing import Any
 import structlog
 
 from mobipay.bills.biller_http import HttpBillerGateway
+from mobipay.bills.complaints import Complaints
+from mobipay.bills.saved import SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
@@ -75,6 +77,8 @@ class Container:
     banking: BankingService
     topup: TopupService
     bills: BillsService
+    saved_bills: SavedBills
+    complaints: Complaints
     partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
@@ -134,5 +138,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     bills = BillsService(uow, wallet, orders, {"biller_http": biller_http})
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      orders=orders, banking=banking, topup=topup, bills=bills,
+                     saved_bills=SavedBills(bills), complaints=Complaints(bills),
                      partners=[bank, *topup_gateways.values(), biller_http],
                      rate_limiter=limiter, handlers=handlers)

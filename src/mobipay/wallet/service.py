@@ -454,13 +454,15 @@ class WalletService:
 
         return await self.uow.run("transfer", work)
 
-    async def authorize_payment(self, me: Principal, amount: int, pin: str | None) -> User:
+    async def authorize_payment(self, me: Principal, amount: int, pin: str | None, *,
+                                standing_consent: bool = False) -> User:
         """The payer's wallet, fit to pay ``amount`` from its balance: active, and proven by
-        the PIN above the password-free amount. (Every product paid from the wallet asks this.)"""
+        the PIN above the password-free amount, unless the payer gave standing consent for
+        this payment (autopay up to their own limit). Every product paid from the wallet asks this."""
         payer = await self.user_by_msisdn(me.msisdn)
         if payer.status is not UserStatus.ACTIVE:
             raise E.UserFrozen(f"this wallet cannot pay while it is {payer.status.value}")
-        if amount > self.limits.password_free:
+        if amount > self.limits.password_free and not standing_consent:
             if pin is None:
                 raise E.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
                                     field="pin")
@@ -720,6 +722,18 @@ class WalletService:
         error = await self.uow.run("verify_pin", record)
         if error is not None:
             raise error
+
+    async def principal(self, user_id: str) -> Principal:
+        """Act for a subscriber without a session (their standing instructions, e.g. autopay)."""
+
+        async def work(uow: UnitOfWork) -> Principal:
+            row = (await uow.conn.execute(select(users.c.msisdn, users.c.account_code).where(users.c.id == user_id))
+                   ).first()
+            if row is None:
+                raise E.UserNotFound(f"no subscriber {user_id}", field="user_id")
+            return Principal(user_id, "standing-instruction", row.msisdn, row.account_code)
+
+        return await self.uow.run("principal", work)
 
     async def user_by_msisdn(self, raw_msisdn: str) -> User:
         msisdn = normalize_msisdn(raw_msisdn)
