@@ -32,8 +32,10 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port 8103 --latency-ms 300 \
 	  --processing-rate 0.2 & aggregator=$$!; \
 	$(BIN)/python -m mobipay.simulators.billers --port 8104 --latency-ms 120 & billers=$$!; \
+	$(BIN)/python -m mobipay.simulators.providers --role products --port 8105 & products=$$!; \
+	$(BIN)/python -m mobipay.simulators.providers --role insurer --port 8106 --latency-ms 200 & insurer=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$billers $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -218,3 +218,22 @@ def billers_sim() -> Iterator[str]:
 def billers_url(billers_sim: str) -> str:
     """The billers simulator, fresh: no payments, every biller behaving well."""
     return _reset(billers_sim)
+
+
+PROVIDER_SECRET = "test-provider-secret"
+
+
+@pytest.fixture(scope="session")
+def provider_sims() -> Iterator[dict[str, str]]:
+    """The operator product platform and insurer SIMULATORS for this session."""
+    products, p1 = _simulator("providers", "--role", "products", "--secret", PROVIDER_SECRET)
+    insurer, p2 = _simulator("providers", "--role", "insurer", "--secret", PROVIDER_SECRET)
+    yield {"operator_products": products, "insurer": insurer}
+    for proc in (p1, p2):
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def providers(provider_sims: dict[str, str]) -> dict[str, str]:
+    return {name: _reset(url) for name, url in provider_sims.items()}

@@ -16,6 +16,8 @@ OPERATOR_EQUITY = "equity:operator"
 PAYABLE_OPERATOR_BILLING = "liability:payable:operator_billing"  # top-ups the home operator credited
 PAYABLE_AGGREGATOR = "liability:payable:topup_aggregator"  # top-ups the aggregator credited
 TOPUP_DISCOUNTS = "expense:marketing:topup_discounts"  # what price rules took off the face value
+OPERATOR_PRODUCT_INCOME = "income:operator_products"  # wireless music, 12580, Fetion sold from wallets
+PAYABLE_INSURER = "liability:payable:insurer"  # premiums collected for insurers
 
 SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(BANK_SETTLEMENT, AccountKind.ASSET, name="Reserve at settlement bank"),
@@ -25,6 +27,8 @@ SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(PAYABLE_OPERATOR_BILLING, AccountKind.LIABILITY, name="Payable to the operator's billing system"),
     AccountSpec(PAYABLE_AGGREGATOR, AccountKind.LIABILITY, name="Payable to the top-up aggregator"),
     AccountSpec(TOPUP_DISCOUNTS, AccountKind.EXPENSE, name="Top-up discounts"),
+    AccountSpec(OPERATOR_PRODUCT_INCOME, AccountKind.INCOME, name="Operator products sold from wallets"),
+    AccountSpec(PAYABLE_INSURER, AccountKind.LIABILITY, name="Premiums payable to insurers"),
 )
 
 

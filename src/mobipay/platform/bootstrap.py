@@ -25,6 +25,9 @@ from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
 from mobipay.platform.uow import UnitOfWorkRunner
+from mobipay.products.provider_http import HttpProviderGateway
+from mobipay.products.reference_data import insurance_products, operator_products
+from mobipay.products.service import INSURER, OPERATOR_PRODUCTS, ProductsService
 from mobipay.topup.gateway_http import HttpTopupGateway
 from mobipay.topup.model import Route, TopupPolicy
 from mobipay.topup.reference_data import price_rules
@@ -79,7 +82,8 @@ class Container:
     bills: BillsService
     saved_bills: SavedBills
     complaints: Complaints
-    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway]
+    products: ProductsService
+    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
@@ -136,8 +140,16 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     biller_http = HttpBillerGateway(s.billers_url, s.billers_secret.get_secret_value().encode(),
                                     timeout_s=s.partner_timeout_s)
     bills = BillsService(uow, wallet, orders, {"biller_http": biller_http})
+    providers = {
+        OPERATOR_PRODUCTS: HttpProviderGateway(OPERATOR_PRODUCTS, s.products_url, s.products_secret.get_secret_value()
+                                               .encode(), timeout_s=s.partner_timeout_s),
+        INSURER: HttpProviderGateway(INSURER, s.insurer_url, s.insurer_secret.get_secret_value().encode(),
+                                     timeout_s=s.partner_timeout_s),
+    }
+    products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
+                               s.home_operator)
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      orders=orders, banking=banking, topup=topup, bills=bills,
-                     saved_bills=SavedBills(bills), complaints=Complaints(bills),
-                     partners=[bank, *topup_gateways.values(), biller_http],
+                     saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
+                     partners=[bank, *topup_gateways.values(), biller_http, *providers.values()],
                      rate_limiter=limiter, handlers=handlers)

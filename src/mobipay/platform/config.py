@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     billers_url: str = Field(default="http://127.0.0.1:8104", description="The billers' gateway (biller_http "
                              "adapter; make run starts the billers SIMULATOR here)")
     billers_secret: SecretStr = SecretStr("demo-biller-secret")
+    products_url: str = Field(default="http://127.0.0.1:8105", description="The operator's product platform "
+                              "(SIMULATOR in make run)")
+    products_secret: SecretStr = SecretStr("demo-provider-secret")
+    insurer_url: str = Field(default="http://127.0.0.1:8106", description="The insurers' gateway (SIMULATOR in "
+                             "make run)")
+    insurer_secret: SecretStr = SecretStr("demo-provider-secret")
     partner_timeout_s: float = Field(default=5.0, gt=0, description="After this, a partner order's outcome is "
                                      "unknown (top-ups, bills)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
@@ -102,8 +108,9 @@ class Settings(BaseSettings):
                 problems.append("MOBIPAY_ADMIN_TOKEN is the demo token or shorter than 32 characters")
             if self.bank_secret.get_secret_value() == "demo-bank-secret":
                 problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
-            for name in ("operator_billing_secret", "aggregator_secret", "billers_secret"):
-                if getattr(self, name).get_secret_value() in ("demo-telco-secret", "demo-biller-secret"):
+            for name in ("operator_billing_secret", "aggregator_secret", "billers_secret", "products_secret",
+                         "insurer_secret"):
+                if getattr(self, name).get_secret_value().startswith("demo-"):
                     problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
             if problems:
                 raise ValueError("unsafe production settings: " + "; ".join(problems))

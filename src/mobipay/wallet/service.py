@@ -54,6 +54,7 @@ from mobipay.wallet.model import (
     check_not_locked,
     check_otp,
     check_pin,
+    check_real_name,
     check_resend,
 )
 from mobipay.wallet.tables import claims, identities, money_requests, otps, pins, sessions, usage, users
@@ -186,6 +187,11 @@ class WalletService:
         msisdn = normalize_msisdn(raw_msisdn)
         segment = self.segments.lookup(msisdn)
         return msisdn, segment.operator.value, segment.virtual
+
+    def check_identity(self, name: object, id_number: object) -> tuple[str, str]:
+        """A person's name and identity card number, checked (GB 11643) and normalised;
+        for products that name someone (an insured person, a beneficiary)."""
+        return check_real_name(name), check_id_card(id_number, today=self.uow.clock.now().astimezone(SHANGHAI).date())
 
     def id_hmac(self, id_number: str) -> str:
         """How an identity card number is kept: only as this keyed hash, to compare."""
