@@ -34,8 +34,9 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.billers --port 8104 --latency-ms 120 & billers=$$!; \
 	$(BIN)/python -m mobipay.simulators.providers --role products --port 8105 & products=$$!; \
 	$(BIN)/python -m mobipay.simulators.providers --role insurer --port 8106 --latency-ms 200 & insurer=$$!; \
+	$(BIN)/python -m mobipay.simulators.lottery_centre --port 8107 & lottery=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -237,3 +237,19 @@ def provider_sims() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def providers(provider_sims: dict[str, str]) -> dict[str, str]:
     return {name: _reset(url) for name, url in provider_sims.items()}
+
+
+LOTTERY_SECRET = "test-lottery-secret"
+
+
+@pytest.fixture(scope="session")
+def lottery_sim() -> Iterator[str]:
+    url, proc = _simulator("lottery_centre", "--secret", LOTTERY_SECRET)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def lottery_url(lottery_sim: str) -> str:
+    return _reset(lottery_sim)

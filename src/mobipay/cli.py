@@ -51,6 +51,9 @@ app.add_typer(billers_app, name="billers")
 complaints_app = typer.Typer(help="Complaints about bill payments. Example: mobipay complaints list --overdue",
                              no_args_is_help=True)
 app.add_typer(complaints_app, name="complaints")
+lottery_app = typer.Typer(help="Lottery draws. Example: mobipay lottery draw --game ssq --issue 2026137",
+                          no_args_is_help=True)
+app.add_typer(lottery_app, name="lottery")
 app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -361,6 +364,18 @@ def billers_remind() -> None:
     """Check saved bills for new bills now: SMS reminders and autopay (the worker does it
     continuously). Example: mobipay billers remind"""
     typer.echo(f"checked {_run(lambda c: c.saved_bills.check_due(limit=100_000))} saved bill(s)")
+
+
+@lottery_app.command("draw")
+def lottery_draw(
+    game: Annotated[str, typer.Option(help="ssq, dlt or fc3d")],
+    issue: Annotated[str, typer.Option(help="Draw number, e.g. 2026137")],
+) -> None:
+    """Import a draw from the lottery centre and pay every winning ticket into its wallet
+    (safe to run again). Example: mobipay lottery draw --game ssq --issue 2026137"""
+    result = _run(lambda c: c.lottery.import_draw(game, issue))
+    typer.echo(f"{result.game} {result.issue}: numbers {result.numbers}; {result.tickets} tickets settled, "
+               f"{result.winners} winning, {result.paid / 100:.2f} CNY paid")
 
 
 @recon_app.command("topup")

@@ -18,6 +18,8 @@ PAYABLE_AGGREGATOR = "liability:payable:topup_aggregator"  # top-ups the aggrega
 TOPUP_DISCOUNTS = "expense:marketing:topup_discounts"  # what price rules took off the face value
 OPERATOR_PRODUCT_INCOME = "income:operator_products"  # wireless music, 12580, Fetion sold from wallets
 PAYABLE_INSURER = "liability:payable:insurer"  # premiums collected for insurers
+PAYABLE_LOTTERY = "liability:payable:lottery_centre"  # ticket sales owed to the lottery centre
+RECEIVABLE_LOTTERY = "asset:receivable:lottery_centre"  # winnings paid out, owed back by the centre
 
 SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(BANK_SETTLEMENT, AccountKind.ASSET, name="Reserve at settlement bank"),
@@ -29,6 +31,8 @@ SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(TOPUP_DISCOUNTS, AccountKind.EXPENSE, name="Top-up discounts"),
     AccountSpec(OPERATOR_PRODUCT_INCOME, AccountKind.INCOME, name="Operator products sold from wallets"),
     AccountSpec(PAYABLE_INSURER, AccountKind.LIABILITY, name="Premiums payable to insurers"),
+    AccountSpec(PAYABLE_LOTTERY, AccountKind.LIABILITY, name="Ticket sales payable to the lottery centre"),
+    AccountSpec(RECEIVABLE_LOTTERY, AccountKind.ASSET, name="Winnings receivable from the lottery centre"),
 )
 
 

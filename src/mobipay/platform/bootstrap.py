@@ -19,6 +19,8 @@ from mobipay.bills.service import BillsService
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
+from mobipay.lottery.centre_http import HttpLotteryCentre
+from mobipay.lottery.service import LotteryService
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
@@ -83,7 +85,8 @@ class Container:
     saved_bills: SavedBills
     complaints: Complaints
     products: ProductsService
-    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway]
+    lottery: LotteryService
+    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
@@ -148,8 +151,11 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     }
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
+    centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
+                               timeout_s=s.partner_timeout_s)
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      orders=orders, banking=banking, topup=topup, bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
-                     partners=[bank, *topup_gateways.values(), biller_http, *providers.values()],
+                     lottery=LotteryService(uow, wallet, orders, centre),
+                     partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre],
                      rate_limiter=limiter, handlers=handlers)

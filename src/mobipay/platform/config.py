@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     insurer_url: str = Field(default="http://127.0.0.1:8106", description="The insurers' gateway (SIMULATOR in "
                              "make run)")
     insurer_secret: SecretStr = SecretStr("demo-provider-secret")
+    lottery_url: str = Field(default="http://127.0.0.1:8107", description="The lottery centre (SIMULATOR in "
+                             "make run)")
+    lottery_secret: SecretStr = SecretStr("demo-lottery-secret")
     partner_timeout_s: float = Field(default=5.0, gt=0, description="After this, a partner order's outcome is "
                                      "unknown (top-ups, bills)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
@@ -109,7 +112,7 @@ class Settings(BaseSettings):
             if self.bank_secret.get_secret_value() == "demo-bank-secret":
                 problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
             for name in ("operator_billing_secret", "aggregator_secret", "billers_secret", "products_secret",
-                         "insurer_secret"):
+                         "insurer_secret", "lottery_secret"):
                 if getattr(self, name).get_secret_value().startswith("demo-"):
                     problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
             if problems:

@@ -1,0 +1,1 @@
+"""Lottery tickets sold from the wallet for a lottery centre: games, draws, prizes paid into the wallet."""

@@ -1,0 +1,42 @@
+"""``HttpLotteryCentre``: the lottery centre's signed protocol (``platform/signed_http.py``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from mobipay.kernel.orders import PartnerAnswer
+from mobipay.lottery.gateway import Draw
+from mobipay.platform.partner_orders import StatementLine
+from mobipay.platform.signed_http import NO_ANSWER, PartnerUnavailable, SignedClient
+
+
+class HttpLotteryCentre:
+    def __init__(self, base_url: str, secret: bytes, *, timeout_s: float = 5.0) -> None:
+        self.http = SignedClient("lottery_centre", base_url, secret, timeout_s=timeout_s)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def sell(self, order_id: str, amount: int, ticket: dict[str, Any]) -> PartnerAnswer:
+        return await self.http.order("POST", "/v1/tickets", order_id, {"order_id": order_id, "amount": amount,
+                                                                        **ticket})
+
+    async def query(self, order_id: str) -> PartnerAnswer:
+        return await self.http.order("GET", f"/v1/tickets/{order_id}", order_id)
+
+    async def draw(self, game: str, issue: str) -> Draw | None:
+        try:
+            status, body = await self.http.call("GET", f"/v1/draws/{game}/{issue}")
+        except NO_ANSWER as exc:
+            raise PartnerUnavailable(f"the lottery centre did not answer ({type(exc).__name__})") from exc
+        if status == 404:
+            return None
+        if status != 200:
+            raise PartnerUnavailable(f"the lottery centre refused with HTTP {status}")
+        d = json.loads(body)
+        return Draw(game, issue, d["numbers"], {int(k): int(v) for k, v in d["prizes"].items()})
+
+    async def statement(self, day: date) -> list[StatementLine]:
+        return await self.http.statement(f"/v1/statements/{day.isoformat()}")

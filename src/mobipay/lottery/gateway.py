@@ -1,0 +1,44 @@
+"""The ``LotteryCentre`` port: sell a ticket (the centre's serial number is the receipt),
+ask about it, publish a draw; and its adapter to the partner-order engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+from mobipay.kernel.orders import PartnerAnswer
+from mobipay.platform.partner_orders import PartnerOrder, StatementLine
+
+CENTRE = "lottery_centre"
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    game: str
+    issue: str
+    numbers: list[list[int]]
+    prizes: dict[int, int]  # floating tier -> prize per bet, fen
+
+
+class LotteryCentre(Protocol):
+    async def sell(self, order_id: str, amount: int, ticket: dict[str, Any]) -> PartnerAnswer: ...
+
+    async def query(self, order_id: str) -> PartnerAnswer: ...
+
+    async def draw(self, game: str, issue: str) -> Draw | None:
+        """The published draw, None while there is none; ``PARTNER_UNAVAILABLE`` without an answer."""
+        ...
+
+    async def statement(self, day: date) -> list[StatementLine]: ...
+
+
+class CentrePartner:
+    def __init__(self, centre: LotteryCentre) -> None:
+        self.centre = centre
+
+    async def submit(self, order: PartnerOrder) -> PartnerAnswer:
+        return await self.centre.sell(order.id, order.amount, order.details)
+
+    async def query(self, order: PartnerOrder) -> PartnerAnswer:
+        return await self.centre.query(order.id)

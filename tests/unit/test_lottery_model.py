@@ -1,0 +1,58 @@
+"""Lottery games: bets, quick picks, prize tiers and the draw calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mobipay.kernel.errors import MobipayError
+from mobipay.lottery.model import DLT, FC3D, SSQ, game, ticket_cost
+from mobipay.wallet.service import SHANGHAI
+
+
+def code(fn: object, *args: object) -> str:
+    with pytest.raises(MobipayError) as info:
+        fn(*args)  # type: ignore[operator]
+    return info.value.code
+
+
+def test_bets_are_checked() -> None:
+    assert SSQ.check_bet([[33, 1, 5, 12, 19, 27], [9]]) == ((1, 5, 12, 19, 27, 33), (9,))
+    for bad in ([[1, 2, 3, 4, 5], [9]], [[1, 2, 3, 4, 5, 34], [9]], [[1, 1, 2, 3, 4, 5], [9]], [[1, 2, 3, 4, 5, 6]],
+                [[1, 2, 3, 4, 5, "6"], [9]], [[1, 2, 3, 4, 5, 6.0], [9]], "123456"):
+        assert code(SSQ.check_bet, bad) == "INVALID_NUMBERS", bad
+    assert FC3D.check_bet([[7, 7, 0]]) == ((7, 7, 0),)  # 3D: repeats allowed, order kept
+    assert code(game, "keno") == "UNKNOWN_GAME"
+    assert ticket_cost(3, 2) == 1_200
+    assert code(ticket_cost, 6, 1) == "INVALID_NUMBERS" and code(ticket_cost, 1, 100) == "INVALID_NUMBERS"
+
+
+@given(st.sampled_from([SSQ, DLT, FC3D]))
+def test_quick_picks_are_valid_bets(g: object) -> None:
+    bet = g.quick_pick()  # type: ignore[attr-defined]
+    assert g.check_bet([list(p) for p in bet]) == bet  # type: ignore[attr-defined]
+
+
+def test_prizes() -> None:
+    drawn = ((1, 5, 12, 19, 27, 33), (9,))
+    floating = {1: 500_000_000, 2: 15_000_000}
+    assert SSQ.prize(drawn, drawn, floating) == (1, 500_000_000)
+    assert SSQ.prize(((1, 5, 12, 19, 27, 33), (8,)), drawn, floating) == (2, 15_000_000)
+    assert SSQ.prize(((1, 5, 12, 19, 27, 32), (9,)), drawn, floating) == (3, 300_000)
+    assert SSQ.prize(((2, 3, 4, 6, 7, 8), (9,)), drawn, floating) == (6, 500)  # the blue ball alone
+    assert SSQ.prize(((2, 3, 4, 6, 7, 8), (10,)), drawn, floating) == (0, 0)
+    assert FC3D.prize(((1, 2, 3),), ((1, 2, 3),), {}) == (1, 104_000)
+    assert FC3D.prize(((3, 2, 1),), ((1, 2, 3),), {}) == (0, 0)  # direct play: the order counts
+
+
+def test_draw_calendar_and_sales_cutoff() -> None:
+    tue = datetime(2026, 11, 24, 19, 59, tzinfo=SHANGHAI)  # a Tuesday: 双色球 draws tonight
+    issue, close, draw_at = SSQ.next_draw(tue)
+    assert (close.hour, draw_at.hour, draw_at.minute, draw_at.date()) == (20, 21, 15, tue.date())
+    late = datetime(2026, 11, 24, 20, 0, tzinfo=SHANGHAI)
+    next_issue, next_close, _ = SSQ.next_draw(late)  # sales closed: the next draw, on Thursday
+    assert next_close.date().isoformat() == "2026-11-26" and int(next_issue) == int(issue) + 1
+    assert SSQ.next_draw(datetime(2026, 1, 1, 8, tzinfo=SHANGHAI))[0] == "2026001"  # a Thursday
