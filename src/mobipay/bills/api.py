@@ -27,7 +27,7 @@ from mobipay.platform.partner_orders import PartnerOrder
 router = APIRouter(prefix="/v1", tags=["bills"])
 
 
-def bills_of(request: Request) -> BillsService:
+async def bills_of(request: Request) -> BillsService:
     service: BillsService = request.app.state.container.bills
     return service
 
@@ -173,7 +173,7 @@ async def get(payment_id: str, me: Me, service: BillsDep) -> PaymentOut:
 # ---------------------------------------------------------------------- saved bills
 
 
-def saved_of(request: Request) -> SavedBills:
+async def saved_of(request: Request) -> SavedBills:
     service: SavedBills = request.app.state.container.saved_bills
     return service
 
@@ -226,7 +226,7 @@ async def forget(saved_id: str, me: Me, saved: SavedDep) -> Response:
 # ---------------------------------------------------------------------- complaints
 
 
-def complaints_of(request: Request) -> Complaints:
+async def complaints_of(request: Request) -> Complaints:
     service: Complaints = request.app.state.container.complaints
     return service
 

@@ -36,7 +36,7 @@ from mobipay.ledger.service import AccountSpec, Ledger
 bearer = HTTPBearer(auto_error=False)
 
 
-def ledger_of(request: Request) -> Ledger:
+async def ledger_of(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.container.ledger
     return ledger
 

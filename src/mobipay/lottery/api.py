@@ -18,7 +18,7 @@ from mobipay.platform.api_common import IdemKey, Me, MoneyOut, require_key
 router = APIRouter(prefix="/v1/lottery", tags=["lottery"])
 
 
-def lottery_of(request: Request) -> LotteryService:
+async def lottery_of(request: Request) -> LotteryService:
     service: LotteryService = request.app.state.container.lottery
     return service
 

@@ -16,7 +16,7 @@ from mobipay.wallet.errors import SessionInvalid
 from mobipay.wallet.service import Principal, WalletService
 
 
-def wallet_of(request: Request) -> WalletService:
+async def wallet_of(request: Request) -> WalletService:
     wallet: WalletService = request.app.state.container.wallet
     return wallet
 

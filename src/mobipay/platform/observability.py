@@ -10,13 +10,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
 
 import structlog
 from prometheus_client import Counter, Histogram
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mobipay.kernel.ids import new_id
 
@@ -54,24 +51,40 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-class RequestContextMiddleware(BaseHTTPMiddleware):
-    """Bind a request id to the logs, echo it, and record metrics per route."""
+class RequestContextMiddleware:
+    """Bind a request id to the logs, echo it, and record metrics per route. A plain ASGI
+    middleware: Starlette's ``BaseHTTPMiddleware`` costs about a tenth of a cheap request."""
 
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or new_id("req")
-        request_id = request_id[:128]
-        request.state.request_id = request_id
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        request_id = (headers.get(b"x-request-id", b"").decode("latin-1") or new_id("req"))[:128]
+        scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        elapsed = time.perf_counter() - start
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(elapsed)
-        response.headers["X-Request-Id"] = request_id
-        structlog.get_logger("mobipay.http").info(
-            "http.request", method=request.method, path=request.url.path,
-            status=response.status_code, ms=round(elapsed * 1000, 2),
-        )
-        return response
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - start
+            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
+            structlog.get_logger("mobipay.http").info(
+                "http.request", method=scope["method"], path=scope["path"], status=status,
+                ms=round(elapsed * 1000, 2))

@@ -24,7 +24,7 @@ from mobipay.products.service import ProductsService
 router = APIRouter(prefix="/v1", tags=["products and insurance"])
 
 
-def products_of(request: Request) -> ProductsService:
+async def products_of(request: Request) -> ProductsService:
     service: ProductsService = request.app.state.container.products
     return service
 

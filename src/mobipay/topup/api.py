@@ -29,7 +29,7 @@ class TopupFailed(MobipayError):
     title = "The operator did not credit the number; the money is back in the wallet"
 
 
-def topups_of(request: Request) -> TopupService:
+async def topups_of(request: Request) -> TopupService:
     service: TopupService = request.app.state.container.topup
     return service
 

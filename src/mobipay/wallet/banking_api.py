@@ -25,7 +25,7 @@ from mobipay.wallet.banking import BankingService, Card
 router = APIRouter(prefix="/v1", tags=["money in and out"])
 
 
-def banking_of(request: Request) -> BankingService:
+async def banking_of(request: Request) -> BankingService:
     banking: BankingService = request.app.state.container.banking
     return banking
 

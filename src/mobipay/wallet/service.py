@@ -418,23 +418,29 @@ class WalletService:
         check_idempotency_key(idempotency_key)
         if to == me.msisdn:
             raise E.SelfTransfer("choose another recipient", field="to")
-        sender = await self.authorize_payment(me, amount, pin)
-        try:
-            recipient = await self.user_by_msisdn(to)
-            if recipient.status in (UserStatus.CLOSING, UserStatus.CLOSED):
-                raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
-            credit_to, waiting = recipient.account_code, False
-        except E.UserNotFound:  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
-            credit_to, waiting = SUSPENSE, True
+        if amount > self.limits.password_free:  # the PIN first (costly by design), outside the transaction
+            await self.authorize_payment(me, amount, pin)
         metadata: dict[str, Any] = {"note": note} if note else {}
-        if waiting:
-            metadata["for"] = to
-        command = Transfer(f"p2p:{sender.id}:{idempotency_key}",
-                           (Leg.debit(sender.account_code, amount), Leg.credit(credit_to, amount)),
-                           "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
-                           metadata=metadata or None)
 
         async def work(uow: UnitOfWork) -> TransferDone:
+            # Sender and recipient in one read, in the same transaction as the posting: one
+            # commit per transfer (the API's hot path).
+            rows = {r.msisdn: r for r in await uow.conn.execute(select(users).where(users.c.msisdn.in_([me.msisdn,
+                                                                                                         to])))}
+            if me.msisdn not in rows:
+                raise E.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
+            sender = _user(rows[me.msisdn])
+            if sender.status is not UserStatus.ACTIVE:
+                raise E.UserFrozen(f"this wallet cannot pay while it is {sender.status.value}")
+            recipient = rows.get(to)
+            if recipient is not None and recipient.status in (UserStatus.CLOSING.value, UserStatus.CLOSED.value):
+                raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
+            waiting = recipient is None  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
+            credit_to = SUSPENSE if recipient is None else recipient.account_code
+            command = Transfer(f"p2p:{sender.id}:{idempotency_key}",
+                               (Leg.debit(sender.account_code, amount), Leg.credit(credit_to, amount)),
+                               "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
+                               metadata={**metadata, "for": to} if waiting else (metadata or None))
             [result] = await uow.post([command])
             if result.error is not None:
                 raise result.error
@@ -748,8 +754,7 @@ class WalletService:
             row = (await uow.conn.execute(select(users).where(users.c.msisdn == msisdn))).first()
             if row is None:
                 raise E.UserNotFound(f"{msisdn} is not registered", field="msisdn")
-            return User(row.id, row.msisdn, row.operator, bool(row.virtual_operator), UserStatus(row.status),
-                        KycTier(row.tier), row.account_code, as_utc(row.created_at))
+            return _user(row)
 
         return await self.uow.run("user_by_msisdn", work)
 
@@ -784,6 +789,11 @@ async def _create_user(uow: UnitOfWork, msisdn: str, segment: Segment) -> User |
     for claim in waiting:  # money sent before this number had a wallet
         await _settle_claim(uow, claim, to_account=spec.code, state="claimed")
     return user
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.msisdn, row.operator, bool(row.virtual_operator), UserStatus(row.status),
+                KycTier(row.tier), row.account_code, as_utc(row.created_at))
 
 
 def _pin_state(row: Any) -> PinState:
