@@ -54,6 +54,9 @@ app.add_typer(complaints_app, name="complaints")
 lottery_app = typer.Typer(help="Lottery draws. Example: mobipay lottery draw --game ssq --issue 2026137",
                           no_args_is_help=True)
 app.add_typer(lottery_app, name="lottery")
+partners_app = typer.Typer(help="Internet partners selling top-up. Example: mobipay partners list",
+                           no_args_is_help=True)
+app.add_typer(partners_app, name="partners")
 app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -376,6 +379,48 @@ def lottery_draw(
     result = _run(lambda c: c.lottery.import_draw(game, issue))
     typer.echo(f"{result.game} {result.issue}: numbers {result.numbers}; {result.tickets} tickets settled, "
                f"{result.winners} winning, {result.paid / 100:.2f} CNY paid")
+
+
+@partners_app.command("create")
+def partners_create(
+    name: Annotated[str, typer.Argument(help="The partner's name")],
+    commission_bps: Annotated[int, typer.Option(help="Commission in basis points of the face value")] = 100,
+    reason: Annotated[str, typer.Option(help="Why (audited)")] = "new partner",
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Register an internet partner selling top-up; prints its app id and key (once).
+    Example: mobipay partners create 'Example Shop' --commission-bps 150"""
+    partner, key = _run(lambda c: c.topup_partners.create(name, commission_bps, actor=actor, reason=reason))
+    typer.echo(f"partner {partner.id} ({partner.name}), commission {partner.commission_bps} bps\n"
+               f"key: {key}\n(shown once: give it to the partner over a safe channel)")
+
+
+@partners_app.command("fund")
+def partners_fund(
+    partner_id: Annotated[str, typer.Argument(help="App id (ptn_…)")],
+    amount: Annotated[int, typer.Option(help="Fen received from the partner")],
+    reference: Annotated[str, typer.Option(help="The bank reference of their payment (idempotency key)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Credit a partner's prepaid deposit with a payment received.
+    Example: mobipay partners fund ptn_0192… --amount 1000000 --reference B20261125-0042"""
+    balance = _run(lambda c: c.topup_partners.fund(partner_id, amount, reference=reference, actor=actor))
+    typer.echo(f"{partner_id}: deposit {balance / 100:.2f} CNY")
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """Top-up partners and their deposits. Example: mobipay partners list"""
+
+    async def work(c: Container) -> list[str]:
+        out = []
+        for p in await c.topup_partners.all():
+            balance = (await c.ledger.account(p.account_code)).balance
+            out.append(f"{p.id}  {p.status:<9} {p.commission_bps:>4} bps  deposit {balance / 100:>12.2f}  {p.name}")
+        return out
+
+    for line in _run(work):
+        typer.echo(line)
 
 
 @recon_app.command("topup")

@@ -75,3 +75,48 @@ def test_topup_over_http(client: TestClient, db_url: str, telcos: dict[str, str]
     assert [t["state"] for t in client.get("/v1/topups", headers=bearer(me)).json()] == [
         "succeeded", "failed", "succeeded"]
     assert balance(client, me) == 50_000 - 9_900 - 3_000
+
+
+def test_partner_api(client: TestClient, telcos: dict[str, str]) -> None:
+    """An internet partner sells top-up with its own key and commission, from its deposit."""
+    import hashlib
+    import hmac
+    import json
+    import secrets
+    import time
+
+    container = client.app.state.container  # type: ignore[attr-defined]
+    partner, key = client.portal.call(lambda: container.topup_partners.create(  # type: ignore[union-attr]
+        "Example Shop", 150, actor="ops", reason="test"))
+    client.portal.call(lambda: container.topup_partners.fund(partner.id, 15_000, reference="B1",  # type: ignore[union-attr]
+                                                             actor="ops"))
+
+    def signed(method: str, path: str, body: dict[str, object] | None = None, *, nonce: str | None = None,
+               secret: str = key, ts: int | None = None) -> httpx.Response:
+        raw = json.dumps(body).encode() if body is not None else b""
+        ts_s, n = str(ts or int(time.time())), nonce or secrets.token_hex(8)
+        sig = hmac.new(secret.encode(), f"{ts_s}\n{n}\n{method}\n{path}\n".encode() + raw, hashlib.sha256).hexdigest()
+        headers = {"X-Partner-Id": partner.id, "X-Timestamp": ts_s, "X-Nonce": n, "X-Signature": sig,
+                   "content-type": "application/json"}
+        return client.request(method, path, content=raw, headers=headers)
+
+    body = {"partner_order_id": "shop-1", "msisdn": "13800138000", "amount": {"amount": 10_000}}
+    r = signed("POST", "/v1/partner/topups", body, nonce="nonce-0001")
+    assert r.status_code == 201, r.text
+    assert (r.json()["charged"]["amount"], r.json()["commission"]["amount"]) == (9_850, 150)
+    assert signed("POST", "/v1/partner/topups", body).status_code == 200  # same order number: same top-up
+    replay = signed("POST", "/v1/partner/topups", body, nonce="nonce-0001")
+    assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
+    assert signed("POST", "/v1/partner/topups", body, secret="wrong").status_code == 401
+    assert signed("POST", "/v1/partner/topups", body, ts=int(time.time()) - 900).status_code == 401
+    assert client.post("/v1/partner/topups", json=body).status_code == 401  # unsigned
+    poor = signed("POST", "/v1/partner/topups", {**body, "partner_order_id": "shop-2", "amount": {"amount": 10_000}})
+    assert poor.status_code == 422 and poor.json()["code"] == "INSUFFICIENT_FUNDS"  # 51.50 CNY left
+    assert signed("GET", "/v1/partner/topups/shop-1").json()["state"] == "succeeded"
+    assert signed("GET", "/v1/partner/topups/nope").status_code == 404
+    deposit = client.portal.call(lambda: container.ledger.account(partner.account_code))  # type: ignore[union-attr]
+    assert deposit.balance == 15_000 - 9_850
+    client.portal.call(lambda: container.topup_partners.set_status(  # type: ignore[union-attr]
+        partner.id, "suspended", actor="ops", reason="test"))
+    assert signed("POST", "/v1/partner/topups", {**body, "partner_order_id": "shop-3"}).json()["code"] == (
+        "PARTNER_SUSPENDED")

@@ -32,6 +32,7 @@ from mobipay.products.reference_data import insurance_products, operator_product
 from mobipay.products.service import INSURER, OPERATOR_PRODUCTS, ProductsService
 from mobipay.topup.gateway_http import HttpTopupGateway
 from mobipay.topup.model import Route, TopupPolicy
+from mobipay.topup.partners import TopupPartners
 from mobipay.topup.reference_data import price_rules
 from mobipay.topup.service import TopupService
 from mobipay.wallet.bank_http import HttpBankGateway
@@ -81,6 +82,7 @@ class Container:
     orders: OrderBook
     banking: BankingService
     topup: TopupService
+    topup_partners: TopupPartners
     bills: BillsService
     saved_bills: SavedBills
     complaints: Complaints
@@ -154,7 +156,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
                                timeout_s=s.partner_timeout_s)
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
-                     orders=orders, banking=banking, topup=topup, bills=bills,
+                     orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
                      lottery=LotteryService(uow, wallet, orders, centre),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre],

@@ -30,6 +30,7 @@ from mobipay.platform.config import Settings
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
 from mobipay.products import api as products_api
 from mobipay.topup import api as topup_api
+from mobipay.topup import partner_api
 from mobipay.wallet import api as wallet_api
 from mobipay.wallet import banking_api
 
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(wallet_api.router)
     app.include_router(banking_api.router)
     app.include_router(topup_api.router)
+    app.include_router(partner_api.router)
     app.include_router(bills_api.router)
     app.include_router(products_api.router)
     app.include_router(lottery_api.router)

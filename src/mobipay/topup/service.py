@@ -89,6 +89,8 @@ class TopupService:
         """Tell the payer (and the topped-up number, when it is someone else's); a failed
         top-up no longer counts against the payer's limits."""
         target = str(order.details["msisdn"])
+        if order.details.get("channel") == "partner":  # a partner's customer: the partner tells them
+            return
         if state is OrderState.FAILED:
             await self.wallet.uncount_payment(uow, order.user_id, int(order.details["price"]), order.created_at)
         params = {"msisdn": target, "face_fen": order.amount, "price_fen": order.details["price"]}

@@ -14,6 +14,7 @@ import mobipay.lottery.tables  # registers the lottery tables
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables
 import mobipay.platform.partner_orders  # registers the partner order tables
+import mobipay.topup.tables  # registers the top-up partner tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata
 
