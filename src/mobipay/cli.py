@@ -57,6 +57,9 @@ app.add_typer(lottery_app, name="lottery")
 partners_app = typer.Typer(help="Internet partners selling top-up. Example: mobipay partners list",
                            no_args_is_help=True)
 app.add_typer(partners_app, name="partners")
+report_app = typer.Typer(help="Operator reports. Example: mobipay report volumes --from 2026-11-01 --by product",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
 app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -421,6 +424,27 @@ def partners_list() -> None:
 
     for line in _run(work):
         typer.echo(line)
+
+
+@report_app.command("volumes")
+def report_volumes(
+    first: Annotated[str, typer.Option("--from", help="First day (Shanghai), YYYY-MM-DD")],
+    last: Annotated[str | None, typer.Option("--to", help="Last day, inclusive (default: --from)")] = None,
+    by: Annotated[str, typer.Option(help="product, category, city or day")] = "product",
+) -> None:
+    """Volume and count of partner payments (top-up, bills, cash-in/out, products,
+    insurance, lottery) by product, bill category, city or day: a CSV file and a PNG chart
+    in MOBIPAY_REPORT_DIR. Example: mobipay report volumes --from 2026-11-01 --to 2026-11-30 --by day"""
+    from mobipay.platform.reports import DIMENSIONS, volumes, write
+
+    if by not in DIMENSIONS:
+        raise typer.BadParameter(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}")
+    start, end = _day(first), _day(last or first)
+    rows = _run(lambda c: volumes(c.uow, start, end, by))
+    for r in rows:
+        typer.echo(f"{r.key:<24} {r.count:>8} {r.amount / 100:>14.2f} CNY")
+    csv_path, png_path = write(rows, by, start, end, _settings().report_dir)
+    typer.echo(f"{len(rows)} rows; report: {csv_path}, chart: {png_path}")
 
 
 @recon_app.command("topup")

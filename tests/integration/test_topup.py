@@ -201,3 +201,21 @@ async def test_the_daily_file(topups: TopupService, telcos: dict[str, str]) -> N
     assert (await topups.get(me, pending.id)).state is OrderState.SUCCEEDED
     aggregator = await topups.reconcile(Route.AGGREGATOR, today)
     assert aggregator.lines == 0 and aggregator.exceptions == []
+
+
+async def test_volume_report(topups: TopupService, tmp_path: Path) -> None:
+    from datetime import date
+
+    from mobipay.platform.reports import volumes, write
+
+    me = await payer(topups)
+    await topups.topup(me, "13800138000", 10_000, idempotency_key="v1")
+    await topups.topup(me, "18600186000", 5_000, idempotency_key="v2")
+    day = date(2026, 11, 25)
+    assert [(r.key, r.count, r.amount) for r in await volumes(topups.uow, day, day, "product")] == [
+        ("topup", 2, 15_000)]
+    assert [(r.key, r.count) for r in await volumes(topups.uow, day, day, "day")] == [("2026-11-25", 2)]
+    assert await volumes(topups.uow, date(2026, 11, 26), date(2026, 11, 30), "product") == []
+    rows = await volumes(topups.uow, day, day, "city")
+    csv_path, png_path = write(rows, "city", day, day, tmp_path)
+    assert "topup" not in csv_path.read_text() and png_path.stat().st_size > 1000
