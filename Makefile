@@ -31,7 +31,7 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.telco --role billing --port 8102 --latency-ms 80 & billing=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port 8103 --latency-ms 300 \
 	  --processing-rate 0.2 & aggregator=$$!; \
-	$(BIN)/python -m mobipay.simulators.billers --port 8104 --latency-ms 120 & billers=$$!; \
+	$(BIN)/python -m mobipay.simulators.billers --port 8104 --registry-latency & billers=$$!; \
 	$(BIN)/python -m mobipay.simulators.providers --role products --port 8105 & products=$$!; \
 	$(BIN)/python -m mobipay.simulators.providers --role insurer --port 8106 --latency-ms 200 & insurer=$$!; \
 	$(BIN)/python -m mobipay.simulators.lottery_centre --port 8107 & lottery=$$!; \

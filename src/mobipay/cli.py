@@ -447,6 +447,25 @@ def report_volumes(
     typer.echo(f"{len(rows)} rows; report: {csv_path}, chart: {png_path}")
 
 
+@recon_app.command("resolve")
+def recon_resolve(
+    order_id: Annotated[str, typer.Argument(help="The order a reconciliation listed")],
+    action: Annotated[str, typer.Option(help="repush (send it again) or refund (reverse it to the payer)")],
+    reason: Annotated[str, typer.Option(help="Why (audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Resolve "paid here but unknown there": send the order again (same id, so the partner
+    cannot do it twice) or refund the payer.
+    Example: mobipay recon resolve bp_… --action refund --reason 'biller lost it'"""
+    if action not in ("repush", "refund"):
+        raise typer.BadParameter("--action repush or --action refund")
+    if action == "repush":
+        order = _run(lambda c: c.orders.repush(order_id, actor=actor, reason=reason))
+    else:
+        order = _run(lambda c: c.orders.refund(order_id, actor=actor, reason=reason))
+    typer.echo(f"{order.id}: {action} done ({order.amount / 100:.2f} CNY, {order.partner})")
+
+
 @recon_app.command("topup")
 def recon_topup(
     date: Annotated[str, typer.Option("--date", help="Business day (Shanghai), YYYY-MM-DD")],

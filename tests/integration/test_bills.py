@@ -32,6 +32,7 @@ from mobipay.wallet.service import SHANGHAI, Principal, WalletService
 from tests.conftest import BILLER_SECRET
 
 PIN = "135790"  # bills may be over the password-free amount
+ID_SAMPLE = "11010519491231002X"  # medical insurance is paid by the insured's identity card number
 
 
 @pytest.fixture
@@ -54,8 +55,10 @@ async def bills(db: Database, ledger: Ledger, clock: ManualClock, billers_url: s
 
 
 async def payer(bills: BillsService, balance: int = 100_000) -> Principal:
+    """A subscriber at Tier III (so the tier limits do not get in the way), funded, with a PIN."""
     user = await bills.wallet.create_user("+8613800138000", actor="test", reason="test")
     await bills.wallet.set_pin(user.msisdn, PIN)
+    await set_tier3(bills, user.id)
     assert (await bills.uow.ledger.post(Transfer("fund", (Leg.debit(BANK_SETTLEMENT, balance),
                                                           Leg.credit(user.account_code, balance)), "cash_in"))).ok
     return Principal(user.id, "s", user.msisdn, user.account_code)
@@ -288,3 +291,53 @@ async def sms_params(bills: BillsService) -> list[object]:
     async with bills.uow.db.begin() as conn:
         return [json.loads(r[0])["params"] for r in await conn.execute(text(
             "SELECT payload FROM outbox_messages WHERE topic = 'sms.send'"))]
+
+
+CATEGORY_SAMPLES = {  # one biller of each category, a customer number it accepts
+    "WATER_SH": "12345678", "POWER_GZ": "1234567890", "GAS_CD": "12345678", "TEL_WH": "010-12345678",
+    "BUS_XA": "12345678", "CATV_HZ": "12345678", "HEAT_HRB": "AB123456", "MED_KM": ID_SAMPLE,
+}
+
+
+async def test_every_category_pays(bills: BillsService) -> None:
+    me = await payer(bills, balance=5_000_000)
+    for code, customer in CATEGORY_SAMPLES.items():
+        biller = await bills.biller(code)
+        if biller.fetch.value == "none":
+            amount, bill_id = max(biller.minimum, 2_000), None
+        else:
+            fetched = await bills.fetch(me, code, customer)
+            amount, bill_id = fetched.bill.amount_due, fetched.id
+        paid = await bills.pay(me, code, customer, amount, idempotency_key=f"cat-{code}", bill_id=bill_id, pin=PIN)
+        assert paid.state is OrderState.SUCCEEDED, (code, paid.reason)
+        assert paid.details["category"] == biller.category.value
+    assert {o.details["category"] for o in await bills.mine(me)} == {c.value for c in Category}
+
+
+async def test_resolving_paid_here_unknown_there(bills: BillsService, billers_url: str) -> None:
+    me = await payer(bills)
+    lost = await bills.pay(me, "BUS_GZ", "12345678", 1_000, idempotency_key="l1")
+    refund_me = await bills.pay(me, "BUS_GZ", "22345678", 2_000, idempotency_key="l2")
+    for order in (lost, refund_me):
+        forget(billers_url, "BUS_GZ", order.id)
+    today = datetime.now(SHANGHAI).date()
+    [report] = await bills.reconcile(today, "BUS_GZ")
+    assert sorted(e["kind"] for e in report.exceptions) == ["missing_there", "missing_there"]
+    balance = (await bills.uow.ledger.account(me.account_code)).balance
+    await bills.orders.repush(lost.id, actor="ops", reason="biller lost it")
+    await bills.orders.refund(refund_me.id, actor="ops", reason="customer asked")
+    await bills.orders.refund(refund_me.id, actor="ops", reason="pressed twice")  # once only
+    assert (await bills.uow.ledger.account(me.account_code)).balance == balance + 2_000
+    [again] = await bills.reconcile(today, "BUS_GZ")
+    assert [e["order_id"] for e in again.exceptions] == [refund_me.id]  # the repushed one is there now
+    assert await refused(bills.orders.refund("bp_nope", actor="ops", reason="x")) == "NOT_FOUND"
+    assert (await bills.uow.ledger.verify()).ok
+
+
+async def set_tier3(bills: BillsService, user_id: str) -> None:
+    from sqlalchemy import update
+
+    from mobipay.wallet.tables import users
+
+    async with bills.uow.db.begin() as conn:
+        await conn.execute(update(users).where(users.c.id == user_id).values(tier=3))

@@ -35,10 +35,11 @@ import structlog
 from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, String, Table, Text, insert, select, update
 
 from mobipay.kernel.clock import as_utc
-from mobipay.kernel.errors import IdempotencyConflict
+from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.orders import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
-from mobipay.ledger.model import Leg, PostPending, Transfer, VoidPending
+from mobipay.ledger.model import Leg, PostPending, Reverse, Transfer, VoidPending
+from mobipay.platform import audit
 from mobipay.platform.db import metadata
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
@@ -304,6 +305,53 @@ class OrderBook:
             return any(details.items() <= json.loads(r[0]).items() for r in rows)
 
         return await self.uow.run("pending_orders", work)
+
+    # ------------------------------------------------------------------ resolving differences
+
+    async def repush(self, order_id: str, *, actor: str, reason: str) -> PartnerOrder:
+        """Send an order again to a partner that does not know it ("paid here, unknown
+        there"): the same id, so a partner that has it after all does nothing twice."""
+        order = await self._require(order_id)
+        answer = await self._port(order.partner).submit(order)
+        await self._resolution(order, "repushed", actor, reason, answer.status.value)
+        return order
+
+    async def refund(self, order_id: str, *, actor: str, reason: str) -> PartnerOrder:
+        """Give a payer back a succeeded order the partner never received: the posted hold is
+        reversed in the ledger (once: the reversal's id derives from the order)."""
+        order = await self._require(order_id)
+        if order.state is not OrderState.SUCCEEDED:
+            raise OrderConflict(f"only a succeeded order can be refunded; this one is {order.state.value}")
+
+        async def work(uow: UnitOfWork) -> None:
+            [result] = await uow.post([Reverse(f"refund:{order.id}", f"{hold_id(order.id)}:post",
+                                               code=f"{order.kind}.refund", reference="refund after reconciliation")])
+            if result.error is not None:
+                raise result.error
+            if not result.replayed:
+                await audit.record(uow.conn, at=uow.now, actor=actor, action="order.refund", target=order.id,
+                                   reason=reason, after={"amount": order.amount})
+
+        await self.uow.run("refund_order", work)
+        await self._resolution(order, "refunded", actor, reason, None)
+        return order
+
+    async def _require(self, order_id: str) -> PartnerOrder:
+        row = await self._find(order_id)
+        if row is None:
+            raise NotFound(f"no order {order_id}", field="order_id")
+        return _order(row)
+
+    async def _resolution(self, order: PartnerOrder, resolution: str, actor: str, reason: str,
+                          partner_status: str | None) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(update(partner_recon_items).where(
+                partner_recon_items.c.order_id == order.id, partner_recon_items.c.resolution == "investigate")
+                .values(resolution=resolution))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action=f"order.{resolution}", target=order.id,
+                               reason=reason, after={"partner_status": partner_status})
+
+        await self.uow.run("recon_resolution", work)
 
     # ------------------------------------------------------------------ the daily file
 

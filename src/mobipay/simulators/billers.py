@@ -30,16 +30,29 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
 
 
+def registry_latencies() -> dict[str, int]:
+    """Each biller's latency from mobipay's shipped registry (``latency_ms``): billers differ."""
+    import csv
+    from importlib.resources import files
+
+    text = files("mobipay.bills").joinpath("data/billers.csv").read_text(encoding="utf-8")
+    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return {r["code"]: int(r["latency_ms"] or 0) for r in rows}
+
+
 class Billers:
-    def __init__(self, secret: bytes, behaviour: Behaviour) -> None:
+    def __init__(self, secret: bytes, behaviour: Behaviour, latencies: dict[str, int] | None = None) -> None:
         self.secret = secret
         self.default = behaviour
+        self.latencies = latencies or {}
         self.desks: dict[str, OrderDesk] = {}
         self.paid: dict[tuple[str, str, str], int] = {}  # (biller, customer, period) -> paid
 
     def desk(self, code: str) -> OrderDesk:
         if code not in self.desks:
-            self.desks[code] = OrderDesk(self.secret, Behaviour(**vars(self.default)), self.pay, ref_prefix=code[:4])
+            behaviour = Behaviour(**vars(self.default))
+            behaviour.latency_ms = max(behaviour.latency_ms, self.latencies.get(code, 0))
+            self.desks[code] = OrderDesk(self.secret, behaviour, self.pay, ref_prefix=code[:4])
         return self.desks[code]
 
     def bill(self, code: str, customer_id: str) -> dict[str, Any] | None:
@@ -68,9 +81,9 @@ class Billers:
         return None
 
 
-def create_billers_app(secret: str = "demo-biller-secret", behaviour: Behaviour | None = None  # noqa: S107
-                       ) -> FastAPI:
-    sim = Billers(secret.encode(), behaviour or Behaviour())
+def create_billers_app(secret: str = "demo-biller-secret", behaviour: Behaviour | None = None,  # noqa: S107
+                       latencies: dict[str, int] | None = None) -> FastAPI:
+    sim = Billers(secret.encode(), behaviour or Behaviour(), latencies)
     app = FastAPI(title="Billers SIMULATOR", summary="The far side of mobipay's biller adapter")
 
     @app.post("/v1/billers/{code}/bills/fetch")
@@ -139,11 +152,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8104)
     parser.add_argument("--secret", default="demo-biller-secret", help="shared HMAC secret")
+    parser.add_argument("--registry-latency", action="store_true",
+                        help="each biller as slow as its latency_ms in the shipped registry")
     behaviour_arguments(parser)
     args = parser.parse_args(argv)
     import uvicorn
 
-    uvicorn.run(create_billers_app(args.secret, behaviour_from(args)), host=args.host, port=args.port,
+    latencies = registry_latencies() if args.registry_latency else None
+    uvicorn.run(create_billers_app(args.secret, behaviour_from(args), latencies), host=args.host, port=args.port,
                 log_level="warning")
 
 
