@@ -206,6 +206,9 @@ async def test_reconciliation_differences(bills: BillsService, billers_url: str)
     mismatch = await bills.orders.reconcile("biller:BUS_SZ", today, [
         StatementLine(ok.id, ok.partner_ref, ok.amount + 1, PartnerStatus.SUCCEEDED)])
     assert [e["kind"] for e in mismatch.exceptions] == ["amount_mismatch", "missing_there", "missing_there"]
+    contradicts = await bills.orders.reconcile("biller:BUS_SZ", today, [
+        StatementLine(ok.id, ok.partner_ref, ok.amount, PartnerStatus.FAILED)])
+    assert contradicts.exceptions[0]["kind"] == "status_mismatch"
     every = await bills.reconcile(today)
     assert len(every) >= 230
 
