@@ -20,8 +20,7 @@ from mobipay.bills.complaints import Complaint, Complaints
 from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 
 router = APIRouter(prefix="/v1", tags=["bills"])
@@ -149,14 +148,7 @@ async def pay(body: PayIn, response: Response, me: Me, service: BillsDep, idempo
     order = await service.pay(me, body.biller, body.customer_id, body.amount.amount,
                               idempotency_key=require_key(idempotency_key), bill_id=body.bill_id, pin=body.pin,
                               confirm_duplicate=body.confirm_duplicate)
-    if order.state is OrderState.FAILED:
-        raise E.BillPaymentFailed(f"the biller refused the payment ({order.reason or 'no reason given'})",
-                                  order_id=order.id)
-    if order.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    elif order.state is OrderState.PENDING:
-        response.status_code = 202
+    answer_order(order, response, E.BillPaymentFailed, "the biller")
     return _payment_out(order)
 
 

@@ -9,11 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mobipay.kernel.orders import OrderState
 from mobipay.lottery import errors as E
 from mobipay.lottery.model import GAMES, MAX_BETS, MAX_MULTIPLIER
 from mobipay.lottery.service import LotteryService, Ticket
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, require_key
 
 router = APIRouter(prefix="/v1/lottery", tags=["lottery"])
 
@@ -81,13 +80,7 @@ async def buy(body: TicketIn, response: Response, me: Me, service: LotteryDep, i
               ) -> TicketOut:
     ticket = await service.buy(me, body.game, bets=body.bets, quick_picks=body.quick_picks,
                                multiplier=body.multiplier, idempotency_key=require_key(idempotency_key), pin=body.pin)
-    if ticket.order.state is OrderState.FAILED:
-        raise E.TicketRejected(f"the centre refused the ticket ({ticket.order.reason or 'no reason given'})",
-                               order_id=ticket.order.id)
-    if ticket.order.replayed:
-        response.status_code = 200
-    elif ticket.order.state is OrderState.PENDING:
-        response.status_code = 202
+    answer_order(ticket.order, response, E.TicketRejected, "the lottery centre")
     return _out(ticket)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import IdempotencyKeyMissing
+from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError
+from mobipay.kernel.orders import OrderState
+from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.platform.ratelimit import RateLimiter
 from mobipay.wallet.errors import SessionInvalid
 from mobipay.wallet.service import Principal, WalletService
@@ -69,3 +71,16 @@ def require_key(key: str | None) -> str:
     if not key:
         raise IdempotencyKeyMissing("send an Idempotency-Key header, unique per operation you mean to make")
     return key
+
+
+def answer_order(order: PartnerOrder, response: Response, refused: type[MobipayError], what: str) -> None:
+    """One status convention for every order sent to a partner: 201 done, 202 outcome not
+    known yet (poll it), 200 a replay of the same Idempotency-Key, and the product's own
+    refusal (422, with ``order_id``) when the partner said no: then nothing was taken."""
+    if order.state is OrderState.FAILED:
+        raise refused(f"{what} refused it ({order.reason or 'no reason given'})", order_id=order.id)
+    if order.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    elif order.state is OrderState.PENDING:
+        response.status_code = 202

@@ -15,8 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_name
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.products import errors as E
 from mobipay.products.service import ProductsService
@@ -99,16 +98,6 @@ def _policy(o: PartnerOrder, cancel: PartnerOrder | None) -> PolicyOut:
                      cancellation=cancel.state.value if cancel else None)
 
 
-def _placed(order: PartnerOrder, response: Response) -> None:
-    if order.state is OrderState.FAILED:
-        raise E.DeliveryFailed(f"the provider refused ({order.reason or 'no reason given'})", order_id=order.id)
-    if order.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    elif order.state is OrderState.PENDING:
-        response.status_code = 202
-
-
 @router.get("/products", response_model=list[ProductOut], summary="The operator's products sold from the wallet")
 async def catalogue(service: ProductsDep) -> list[ProductOut]:
     return [ProductOut(code=p.code, name=p.name, family=p.family.value, price=_money(p.price),
@@ -121,7 +110,7 @@ async def catalogue(service: ProductsDep) -> list[ProductOut]:
 async def buy(body: BuyIn, response: Response, me: Me, service: ProductsDep, idempotency_key: IdemKey = None
               ) -> PurchaseOut:
     order = await service.buy_product(me, body.product, idempotency_key=require_key(idempotency_key), pin=body.pin)
-    _placed(order, response)
+    answer_order(order, response, E.DeliveryFailed, "the provider")
     return _purchase(order)
 
 
@@ -139,7 +128,7 @@ async def buy_policy(body: PolicyIn, response: Response, me: Me, service: Produc
     order = await service.buy_policy(me, body.product, insured_name=body.insured_name,
                                      insured_id=body.insured_id_number, starts_on=body.starts_on,
                                      idempotency_key=require_key(idempotency_key), pin=body.pin)
-    _placed(order, response)
+    answer_order(order, response, E.DeliveryFailed, "the provider")
     return _policy(order, None)
 
 
@@ -152,5 +141,5 @@ async def policies(me: Me, service: ProductsDep) -> list[PolicyOut]:
              summary="Cancel a policy in its cooling-off period; the premium comes back in full")
 async def cancel(policy_id: str, response: Response, me: Me, service: ProductsDep) -> PurchaseOut:
     order = await service.cancel_policy(me, policy_id)
-    _placed(order, response)
+    answer_order(order, response, E.DeliveryFailed, "the provider")
     return _purchase(order)

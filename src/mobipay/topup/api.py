@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.service import TopupService
 
@@ -94,14 +93,7 @@ async def topup(body: TopupIn, response: Response, me: Me, service: TopupDep, id
                 ) -> TopupOut:
     order = await service.topup(me, body.msisdn, body.amount.amount, idempotency_key=require_key(idempotency_key),
                                 pin=body.pin)
-    if order.state is OrderState.FAILED:
-        raise TopupFailed(f"the operator refused the top-up ({order.reason or 'no reason given'})",
-                          order_id=order.id)
-    if order.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    elif order.state is OrderState.PENDING:
-        response.status_code = 202
+    answer_order(order, response, TopupFailed, "the operator")
     return _out(order)
 
 

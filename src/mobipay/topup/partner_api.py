@@ -16,8 +16,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.api_common import MoneyIn, MoneyOut
+from mobipay.platform.api_common import MoneyIn, MoneyOut, answer_order
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.api import TopupFailed
 from mobipay.topup.partners import Partner, TopupPartners
@@ -76,12 +75,7 @@ def _out(o: PartnerOrder) -> PartnerTopupOut:
 @router.post("/topups", response_model=PartnerTopupOut, status_code=201, summary="Top up a number (signed)")
 async def topup(body: PartnerTopupIn, response: Response, caller: Caller, service: PartnersDep) -> PartnerTopupOut:
     order = await service.topup(caller, body.msisdn, body.amount.amount, body.partner_order_id)
-    if order.state is OrderState.FAILED:
-        raise TopupFailed(f"the operator refused the top-up ({order.reason or 'no reason given'})", order_id=order.id)
-    if order.replayed:
-        response.status_code = 200
-    elif order.state is OrderState.PENDING:
-        response.status_code = 202
+    answer_order(order, response, TopupFailed, "the operator")
     return _out(order)
 
 

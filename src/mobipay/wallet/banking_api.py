@@ -16,8 +16,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.api_common import LOOKUP_LIMIT, PIN_LIMIT, IdemKey, Me, MoneyIn, MoneyOut, require_key
+from mobipay.platform.api_common import (
+    LOOKUP_LIMIT,
+    PIN_LIMIT,
+    IdemKey,
+    Me,
+    MoneyIn,
+    MoneyOut,
+    answer_order,
+    require_key,
+)
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.wallet import errors as E
 from mobipay.wallet.banking import BankingService, Card
@@ -83,14 +91,7 @@ def _order_out(o: PartnerOrder) -> BankOrderOut:
 
 
 def _placed(order: PartnerOrder, response: Response) -> BankOrderOut:
-    if order.state is OrderState.FAILED:
-        raise E.BankDeclined(f"the bank declined the order ({order.reason or 'no reason given'}); nothing was moved",
-                             order_id=order.id)
-    if order.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    elif order.state is OrderState.PENDING:
-        response.status_code = 202
+    answer_order(order, response, E.BankDeclined, "the bank")
     return _order_out(order)
 
 
