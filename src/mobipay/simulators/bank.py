@@ -22,14 +22,13 @@ Run: ``python -m mobipay.simulators.bank --port 8101 --auto-open``
 
 from __future__ import annotations
 
-import argparse
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_arguments, behaviour_from
+from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_from, command_line, serve
 
 
 @dataclass
@@ -109,16 +108,6 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
     async def credit(request: Request) -> Response:
         return await money(request, "credit")
 
-    @app.get("/v1/orders/{order_id}")
-    async def query(order_id: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.query(nonce, order_id)
-
-    @app.get("/v1/statements/{day}")
-    async def statement(day: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.statement(nonce, day)
-
     # ---- simulator controls (unsigned: tests and demos only; a real bank has none of this)
 
     @app.post("/sim/accounts", status_code=201)
@@ -132,28 +121,17 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
         account = bank.accounts[card_number]
         return {"card_number": account.card_number, "balance": account.balance}
 
+    desk.install_order_routes(app, "/v1/orders/{order_id}")
     desk.install_controls(app, bank.forget_all)
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m mobipay.simulators.bank",
-        description="SIMULATOR of a partner bank's gateway for mobipay's cash-in and cash-out.",
-        epilog="example: python -m mobipay.simulators.bank --port 8101 --auto-open --latency-ms 50 "
-        "--timeout-rate 0.01",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8101)
-    parser.add_argument("--secret", default="demo-bank-secret", help="shared HMAC secret (MOBIPAY_BANK_SECRET)")
+    parser = command_line("bank", "SIMULATOR of a partner bank's gateway for mobipay's cash-in and cash-out.",
+                          "--port 8101 --auto-open --latency-ms 50 --timeout-rate 0.01", 8101, "demo-bank-secret")
     parser.add_argument("--auto-open", action="store_true", help="open an account for any unknown card bound")
-    behaviour_arguments(parser)
     args = parser.parse_args(argv)
-    import uvicorn
-
-    uvicorn.run(create_bank_app(args.secret, behaviour_from(args), args.auto_open), host=args.host, port=args.port,
-                log_level="warning")
-
+    serve(create_bank_app(args.secret, behaviour_from(args), args.auto_open), args)
 
 if __name__ == "__main__":
     main()

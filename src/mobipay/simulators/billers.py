@@ -15,7 +15,6 @@ Run: ``python -m mobipay.simulators.billers --port 8104``
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request, Response
 
-from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_arguments, behaviour_from
+from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_from, command_line, serve
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -144,24 +143,13 @@ def create_billers_app(secret: str = "demo-biller-secret", behaviour: Behaviour 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m mobipay.simulators.billers",
-        description="SIMULATOR of the bill zone's billers (all of them, one process).",
-        epilog="example: python -m mobipay.simulators.billers --port 8104 --latency-ms 100 --processing-rate 0.05",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8104)
-    parser.add_argument("--secret", default="demo-biller-secret", help="shared HMAC secret")
+    parser = command_line("billers", "SIMULATOR of the bill zone's billers (all of them, one process).",
+                          "--port 8104 --registry-latency --processing-rate 0.05", 8104, "demo-biller-secret")
     parser.add_argument("--registry-latency", action="store_true",
                         help="each biller as slow as its latency_ms in the shipped registry")
-    behaviour_arguments(parser)
     args = parser.parse_args(argv)
-    import uvicorn
-
     latencies = registry_latencies() if args.registry_latency else None
-    uvicorn.run(create_billers_app(args.secret, behaviour_from(args), latencies), host=args.host, port=args.port,
-                log_level="warning")
-
+    serve(create_billers_app(args.secret, behaviour_from(args), latencies), args)
 
 if __name__ == "__main__":
     main()

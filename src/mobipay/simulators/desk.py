@@ -142,6 +142,21 @@ class OrderDesk:
                 writer.writerow([o.order_id, o.ref, o.kind, o.amount, o.status, o.completed_at])
         return self.signer.reply(nonce, 200, out.getvalue().encode(), media_type="text/csv")
 
+    def install_order_routes(self, app: FastAPI, query_path: str, statement_path: str = "/v1/statements/{day}"
+                             ) -> None:
+        """The status query (``query_path`` with ``{order_id}``) and the daily file, signed."""
+
+        async def query(order_id: str, request: Request) -> Response:
+            nonce, body = await self.read(request)
+            return body if isinstance(body, Response) else self.query(nonce, order_id)
+
+        async def statement(day: str, request: Request) -> Response:
+            nonce, body = await self.read(request)
+            return body if isinstance(body, Response) else self.statement(nonce, day)
+
+        app.add_api_route(query_path, query, methods=["GET"])
+        app.add_api_route(statement_path, statement, methods=["GET"])
+
     def install_controls(self, app: FastAPI, on_reset: Callable[[], None]) -> None:
         @app.put("/sim/behaviour")
         async def set_behaviour(body: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +180,25 @@ class OrderDesk:
             self.behaviour = Behaviour()
             on_reset()
             return {"reset": True}
+
+
+def command_line(prog: str, description: str, example: str, port: int, secret: str) -> Any:
+    """A simulator's command line: where to listen, the shared secret, its behaviour."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m mobipay.simulators.{prog}", description=description,
+                                     epilog=f"example: python -m mobipay.simulators.{prog} {example}")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    parser.add_argument("--secret", default=secret, help="shared HMAC secret")
+    behaviour_arguments(parser)
+    return parser
+
+
+def serve(app: FastAPI, args: Any) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
 def behaviour_arguments(parser: Any) -> None:

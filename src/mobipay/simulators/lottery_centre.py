@@ -13,14 +13,13 @@ Run: ``python -m mobipay.simulators.lottery_centre --port 8107``
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import random
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_arguments, behaviour_from
+from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_from, command_line, serve
 
 SHAPES = {"ssq": ((6, 1, 33, True), (1, 1, 16, True)), "dlt": ((5, 1, 35, True), (2, 1, 12, True)),
           "fc3d": ((3, 0, 9, False),)}
@@ -74,11 +73,6 @@ def create_centre_app(secret: str = "demo-lottery-secret", behaviour: Behaviour 
         return await desk.take(nonce, body["order_id"], "ticket", f"{body['game']}|{body['issue']}",
                                int(body["amount"]))
 
-    @app.get("/v1/tickets/{order_id}")
-    async def query(order_id: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.query(nonce, order_id)
-
     @app.get("/v1/draws/{game}/{issue}")
     async def draw(game: str, issue: str, request: Request) -> Response:
         nonce, body = await desk.read(request)
@@ -88,11 +82,6 @@ def create_centre_app(secret: str = "demo-lottery-secret", behaviour: Behaviour 
             return desk.signer.reply(nonce, 404, {"error": "not_drawn"})
         centre.published.add((game, issue))
         return desk.signer.reply(nonce, 200, centre.draw(game, issue))
-
-    @app.get("/v1/statements/{day}")
-    async def statement(day: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.statement(nonce, day)
 
     @app.put("/sim/draws/{game}/{issue}")
     async def set_draw(game: str, issue: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -105,24 +94,15 @@ def create_centre_app(secret: str = "demo-lottery-secret", behaviour: Behaviour 
         centre.held.add((game, issue))
         return {"held": True}
 
+    desk.install_order_routes(app, "/v1/tickets/{order_id}")
     desk.install_controls(app, centre.forget_all)
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mobipay.simulators.lottery_centre",
-                                     description="SIMULATOR of a lottery centre.",
-                                     epilog="example: python -m mobipay.simulators.lottery_centre --port 8107")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8107)
-    parser.add_argument("--secret", default="demo-lottery-secret", help="shared HMAC secret")
-    behaviour_arguments(parser)
-    args = parser.parse_args(argv)
-    import uvicorn
-
-    uvicorn.run(create_centre_app(args.secret, behaviour_from(args)), host=args.host, port=args.port,
-                log_level="warning")
-
+    args = command_line("lottery_centre", "SIMULATOR of a lottery centre.", "--port 8107", 8107,
+                        "demo-lottery-secret").parse_args(argv)
+    serve(create_centre_app(args.secret, behaviour_from(args)), args)
 
 if __name__ == "__main__":
     main()

@@ -14,12 +14,11 @@ Run: ``python -m mobipay.simulators.providers --role insurer --port 8106``
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_arguments, behaviour_from
+from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_from, command_line, serve
 
 
 class Provider:
@@ -65,42 +64,22 @@ def create_provider_app(secret: str = "demo-provider-secret", behaviour: Behavio
         return await desk.take(nonce, body["order_id"], str(body["action"]), str(body.get("msisdn", "")),
                                int(body["amount"]))
 
-    @app.get("/v1/orders/{order_id}")
-    async def query(order_id: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.query(nonce, order_id)
-
-    @app.get("/v1/statements/{day}")
-    async def statement(day: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.statement(nonce, day)
-
     @app.post("/sim/barred", status_code=201)
     async def bar(body: dict[str, Any]) -> dict[str, Any]:
         provider.barred.add(str(body["msisdn"]))
         return {"barred": sorted(provider.barred)}
 
+    desk.install_order_routes(app, "/v1/orders/{order_id}")
     desk.install_controls(app, provider.forget_all)
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m mobipay.simulators.providers",
-        description="SIMULATOR of the operator's product platform or an insurer.",
-        epilog="example: python -m mobipay.simulators.providers --role products --port 8105",
-    )
+    parser = command_line("providers", "SIMULATOR of the operator's product platform or an insurer.",
+                          "--role insurer --port 8106", 8105, "demo-provider-secret")
     parser.add_argument("--role", choices=("products", "insurer"), default="products")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8105)
-    parser.add_argument("--secret", default="demo-provider-secret", help="shared HMAC secret")
-    behaviour_arguments(parser)
     args = parser.parse_args(argv)
-    import uvicorn
-
-    uvicorn.run(create_provider_app(args.secret, behaviour_from(args), args.role), host=args.host, port=args.port,
-                log_level="warning")
-
+    serve(create_provider_app(args.secret, behaviour_from(args), args.role), args)
 
 if __name__ == "__main__":
     main()

@@ -16,12 +16,11 @@ Run: ``python -m mobipay.simulators.telco --role billing --port 8102``
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_arguments, behaviour_from
+from mobipay.simulators.desk import Behaviour, Order, OrderDesk, behaviour_from, command_line, serve
 
 
 class Telco:
@@ -57,16 +56,6 @@ def create_telco_app(secret: str = "demo-telco-secret", behaviour: Behaviour | N
             return body
         return await desk.take(nonce, body["order_id"], "recharge", str(body["msisdn"]), int(body["amount"]))
 
-    @app.get("/v1/recharges/{order_id}")
-    async def query(order_id: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.query(nonce, order_id)
-
-    @app.get("/v1/statements/{day}")
-    async def statement(day: str, request: Request) -> Response:
-        nonce, body = await desk.read(request)
-        return body if isinstance(body, Response) else desk.statement(nonce, day)
-
     @app.post("/sim/numbers", status_code=201)
     async def set_number(body: dict[str, Any]) -> dict[str, Any]:
         telco.states[body["msisdn"]] = body.get("state", "active")
@@ -76,27 +65,17 @@ def create_telco_app(secret: str = "demo-telco-secret", behaviour: Behaviour | N
     async def number(msisdn: str) -> dict[str, Any]:
         return {"msisdn": msisdn, "state": telco.states.get(msisdn, "active"), "balance": telco.balances.get(msisdn, 0)}
 
+    desk.install_order_routes(app, "/v1/recharges/{order_id}")
     desk.install_controls(app, telco.forget_all)
     return app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m mobipay.simulators.telco",
-        description="SIMULATOR of the home operator's billing system or a top-up aggregator.",
-        epilog="example: python -m mobipay.simulators.telco --role aggregator --port 8103 --processing-rate 0.2",
-    )
+    parser = command_line("telco", "SIMULATOR of the home operator's billing system or a top-up aggregator.",
+                          "--role aggregator --port 8103 --processing-rate 0.2", 8102, "demo-telco-secret")
     parser.add_argument("--role", choices=("billing", "aggregator"), default="billing")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8102)
-    parser.add_argument("--secret", default="demo-telco-secret", help="shared HMAC secret")
-    behaviour_arguments(parser)
     args = parser.parse_args(argv)
-    import uvicorn
-
-    uvicorn.run(create_telco_app(args.secret, behaviour_from(args), args.role), host=args.host, port=args.port,
-                log_level="warning")
-
+    serve(create_telco_app(args.secret, behaviour_from(args), args.role), args)
 
 if __name__ == "__main__":
     main()
