@@ -9,6 +9,7 @@ Each test gets its own database cloned from a migrated template (fast, and isola
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -138,6 +139,8 @@ async def ledger(db: Database, clock: ManualClock) -> AsyncIterator[Ledger]:
 BANK_SECRET = "test-bank-secret"
 TELCO_SECRET = "test-telco-secret"
 BILLER_SECRET = "test-biller-secret"
+PROVIDER_SECRET = "test-provider-secret"
+LOTTERY_SECRET = "test-lottery-secret"
 
 
 def _simulator(module: str, *args: str) -> tuple[str, Any]:
@@ -173,13 +176,23 @@ def _reset(url: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def _running(**simulators: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """Start SIMULATORS (name -> module and arguments) for a session; stop them after."""
+    started = {name: _simulator(module, *args) for name, (module, *args) in simulators.items()}
+    try:
+        yield {name: url for name, (url, _) in started.items()}
+    finally:
+        for _, proc in started.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def bank_sim() -> Iterator[str]:
     """The bank SIMULATOR for this test session; tests set its behaviour with PUT /sim/behaviour."""
-    url, proc = _simulator("bank", "--secret", BANK_SECRET)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with _running(bank=("bank", "--secret", BANK_SECRET)) as urls:
+        yield urls["bank"]
 
 
 @pytest.fixture
@@ -191,12 +204,9 @@ def bank(bank_sim: str) -> str:
 @pytest.fixture(scope="session")
 def telco_sims() -> Iterator[dict[str, str]]:
     """The operator billing system and the top-up aggregator SIMULATORS for this session."""
-    billing, p1 = _simulator("telco", "--role", "billing", "--secret", TELCO_SECRET)
-    aggregator, p2 = _simulator("telco", "--role", "aggregator", "--secret", TELCO_SECRET)
-    yield {"operator_billing": billing, "topup_aggregator": aggregator}
-    for proc in (p1, p2):
-        proc.terminate()
-        proc.wait(timeout=10)
+    with _running(operator_billing=("telco", "--role", "billing", "--secret", TELCO_SECRET),
+                  topup_aggregator=("telco", "--role", "aggregator", "--secret", TELCO_SECRET)) as urls:
+        yield urls
 
 
 @pytest.fixture
@@ -208,10 +218,8 @@ def telcos(telco_sims: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def billers_sim() -> Iterator[str]:
     """The billers SIMULATOR for this test session."""
-    url, proc = _simulator("billers", "--secret", BILLER_SECRET)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with _running(billers=("billers", "--secret", BILLER_SECRET)) as urls:
+        yield urls["billers"]
 
 
 @pytest.fixture
@@ -220,18 +228,12 @@ def billers_url(billers_sim: str) -> str:
     return _reset(billers_sim)
 
 
-PROVIDER_SECRET = "test-provider-secret"
-
-
 @pytest.fixture(scope="session")
 def provider_sims() -> Iterator[dict[str, str]]:
     """The operator product platform and insurer SIMULATORS for this session."""
-    products, p1 = _simulator("providers", "--role", "products", "--secret", PROVIDER_SECRET)
-    insurer, p2 = _simulator("providers", "--role", "insurer", "--secret", PROVIDER_SECRET)
-    yield {"operator_products": products, "insurer": insurer}
-    for proc in (p1, p2):
-        proc.terminate()
-        proc.wait(timeout=10)
+    with _running(operator_products=("providers", "--role", "products", "--secret", PROVIDER_SECRET),
+                  insurer=("providers", "--role", "insurer", "--secret", PROVIDER_SECRET)) as urls:
+        yield urls
 
 
 @pytest.fixture
@@ -239,15 +241,10 @@ def providers(provider_sims: dict[str, str]) -> dict[str, str]:
     return {name: _reset(url) for name, url in provider_sims.items()}
 
 
-LOTTERY_SECRET = "test-lottery-secret"
-
-
 @pytest.fixture(scope="session")
 def lottery_sim() -> Iterator[str]:
-    url, proc = _simulator("lottery_centre", "--secret", LOTTERY_SECRET)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with _running(lottery=("lottery_centre", "--secret", LOTTERY_SECRET)) as urls:
+        yield urls["lottery"]
 
 
 @pytest.fixture
