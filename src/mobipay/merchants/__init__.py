@@ -1,0 +1,1 @@
+"""Remote merchants: onboarding, signed checkout API, notifications, refunds, settlement."""

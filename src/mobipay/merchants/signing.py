@@ -1,0 +1,59 @@
+"""Merchant API signatures: RSA2 (SHA256withRSA, PKCS#1 v1.5, base64 — Alipay's "RSA2") or
+HMAC-SHA256 (hex) over ``model.signing_string``. The platform signs its responses and
+notifications with its own RSA key; merchants verify with the platform's public key.
+Keys are PEM; everything is done by the ``cryptography`` library."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from mobipay.merchants import errors as E
+from mobipay.merchants.model import signing_string
+
+
+def sign_rsa2(params: Mapping[str, object], private_key_pem: bytes) -> str:
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("RSA2 needs an RSA private key")
+    signature = key.sign(signing_string(params).encode(), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode()
+
+
+def verify_rsa2(params: Mapping[str, object], signature: str, public_key_pem: bytes) -> None:
+    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``params``."""
+    key = serialization.load_pem_public_key(public_key_pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("RSA2 needs an RSA public key")
+    try:
+        key.verify(base64.b64decode(signature, validate=True), signing_string(params).encode(), padding.PKCS1v15(),
+                   hashes.SHA256())
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise E.BadSignature("the RSA2 signature does not verify: sign the sorted parameter string with "
+                             "SHA256withRSA (see docs/merchant-signatures.md)", field="sign") from None
+
+
+def sign_hmac(params: Mapping[str, object], key: bytes) -> str:
+    return hmac.new(key, signing_string(params).encode(), hashlib.sha256).hexdigest()
+
+
+def verify_hmac(params: Mapping[str, object], signature: str, key: bytes) -> None:
+    if not hmac.compare_digest(sign_hmac(params, key), signature.lower()):
+        raise E.BadSignature("the HMAC-SHA256 signature does not verify (see docs/merchant-signatures.md)",
+                             field="sign")
+
+
+def new_rsa_key() -> tuple[bytes, bytes]:
+    """A fresh 2048-bit key pair as (private PEM, public PEM), for the platform or a merchant."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
