@@ -60,6 +60,8 @@ app.add_typer(partners_app, name="partners")
 report_app = typer.Typer(help="Operator reports. Example: mobipay report volumes --from 2026-11-01 --by product",
                          no_args_is_help=True)
 app.add_typer(report_app, name="report")
+merchants_app = typer.Typer(help="Merchants. Example: mobipay merchants queue", no_args_is_help=True)
+app.add_typer(merchants_app, name="merchants")
 app.add_typer(bank_app, name="bank")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -464,6 +466,46 @@ def recon_resolve(
     else:
         order = _run(lambda c: c.orders.refund(order_id, actor=actor, reason=reason))
     typer.echo(f"{order.id}: {action} done ({order.amount / 100:.2f} CNY, {order.partner})")
+
+
+@merchants_app.command("queue")
+def merchants_queue() -> None:
+    """Applications waiting for review, oldest first. Example: mobipay merchants queue"""
+    for m in _run(lambda c: c.merchants.review_queue()):
+        typer.echo(f"{m.id}  {m.credit_code}  MCC {m.mcc}  {m.name}")
+
+
+@merchants_app.command("review")
+def merchants_review(
+    merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
+    state: Annotated[str, typer.Option(help="approved, rejected, more_info, suspended, settlement_suspended, "
+                                            "terminated")],
+    reason: Annotated[str, typer.Option(help="Why (audited; the merchant sees it)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """Review or change a merchant (merchant-review role).
+    Example: mobipay merchants review mch_0192… --state approved --reason 'licence checked'"""
+    from mobipay.merchants.model import MerchantState
+
+    try:
+        to = MerchantState(state)
+    except ValueError:
+        raise typer.BadParameter(f"--state {state!r} is not a merchant state") from None
+    m = _run(lambda c: c.merchants.review(merchant_id, to, actor=actor, reason=reason))
+    typer.echo(f"{m.id}: {m.state.value}")
+
+
+@merchants_app.command("app")
+def merchants_app_create(
+    merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
+    sign_type: Annotated[str, typer.Option(help="RSA2 or HMAC")] = "RSA2",
+    public_key: Annotated[Path | None, typer.Option(help="RSA2: the merchant's public key (PEM file)")] = None,
+) -> None:
+    """Give a merchant an API app id (and, for HMAC, a key shown once).
+    Example: mobipay merchants app mch_0192… --sign-type RSA2 --public-key merchant_pub.pem"""
+    pem = public_key.read_text() if public_key else None
+    app_id, key = _run(lambda c: c.merchants.create_app(merchant_id, sign_type, public_key=pem))
+    typer.echo(f"app_id {app_id}" + (f"\nHMAC key (shown once): {key}" if key else ""))
 
 
 @recon_app.command("topup")

@@ -15,3 +15,51 @@ class BadSignature(MobipayError):
     code = "BAD_SIGNATURE"
     status = 401
     title = "The request's signature does not verify"
+
+
+class StateInvalid(MobipayError):
+    code = "MERCHANT_STATE_INVALID"
+    status = 409
+    title = "The merchant cannot move to that state"
+
+
+class TradeStateInvalid(MobipayError):
+    code = "TRADE_STATE_INVALID"
+    status = 409
+    title = "The trade is not in a state that allows this"
+
+
+class RefundExceedsPaid(MobipayError):
+    code = "REFUND_EXCEEDS_PAID"
+    status = 422
+    title = "Refunds would exceed what was paid"
+
+
+class InvalidMerchantField(MobipayError):
+    code = "INVALID_MERCHANT_FIELD"
+    status = 400
+    title = "A merchant application field is not valid"
+
+
+class MerchantNotFound(MobipayError):
+    code = "MERCHANT_NOT_FOUND"
+    status = 404
+    title = "No such merchant"
+
+
+class MerchantNotActive(MobipayError):
+    code = "MERCHANT_NOT_ACTIVE"
+    status = 403
+    title = "This merchant may not take payments now"
+
+
+class TradeNotFound(MobipayError):
+    code = "TRADE_NOT_FOUND"
+    status = 404
+    title = "No such trade"
+
+
+class TradeExists(MobipayError):
+    code = "TRADE_EXISTS"
+    status = 409
+    title = "This out_trade_no was used for another trade"

@@ -1,9 +1,11 @@
-"""Merchant rules without I/O, so far: the unified social credit code (GB 32100-2015) a
-business registers with, and the string a merchant API request is signed over.
+"""Merchant rules without I/O: the unified social credit code (GB 32100-2015) a business
+registers with, the merchant and trade state machines, refund bounds, and the string a
+merchant API request is signed over.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 
 from mobipay.merchants import errors as E
@@ -40,3 +42,63 @@ def signing_string(params: Mapping[str, object]) -> str:
     ``&``, values as sent (not URL-encoded)."""
     items = sorted((k, v) for k, v in params.items() if k not in ("sign", "sign_type") and v not in (None, ""))
     return "&".join(f"{k}={v}" for k, v in items)
+
+
+class MerchantState(enum.StrEnum):
+    SUBMITTED = "submitted"
+    MORE_INFO = "more_info"  # the reviewer asked for more information
+    APPROVED = "approved"  # active: may take payments
+    REJECTED = "rejected"
+    SUSPENDED = "suspended"  # no new payments
+    SETTLEMENT_SUSPENDED = "settlement_suspended"  # takes payments, is not paid out
+    TERMINATED = "terminated"
+
+
+MERCHANT_MOVES: dict[MerchantState, frozenset[MerchantState]] = {
+    MerchantState.SUBMITTED: frozenset({MerchantState.APPROVED, MerchantState.REJECTED, MerchantState.MORE_INFO}),
+    MerchantState.MORE_INFO: frozenset({MerchantState.SUBMITTED, MerchantState.REJECTED}),
+    MerchantState.APPROVED: frozenset({MerchantState.SUSPENDED, MerchantState.SETTLEMENT_SUSPENDED,
+                                       MerchantState.TERMINATED}),
+    MerchantState.SUSPENDED: frozenset({MerchantState.APPROVED, MerchantState.TERMINATED}),
+    MerchantState.SETTLEMENT_SUSPENDED: frozenset({MerchantState.APPROVED, MerchantState.TERMINATED}),
+    MerchantState.REJECTED: frozenset(),
+    MerchantState.TERMINATED: frozenset(),
+}
+
+
+def check_merchant_move(current: MerchantState, to: MerchantState) -> None:
+    if to not in MERCHANT_MOVES[current]:
+        raise E.StateInvalid(f"a merchant {current.value} cannot become {to.value}", field="state")
+
+
+class TradeState(enum.StrEnum):
+    """Alipay's names, which merchants' developers know."""
+
+    WAIT_BUYER_PAY = "WAIT_BUYER_PAY"
+    TRADE_SUCCESS = "TRADE_SUCCESS"  # paid (refunds possible)
+    TRADE_CLOSED = "TRADE_CLOSED"  # closed unpaid, expired, or refunded in full
+
+
+TRADE_MOVES: dict[TradeState, frozenset[TradeState]] = {
+    TradeState.WAIT_BUYER_PAY: frozenset({TradeState.TRADE_SUCCESS, TradeState.TRADE_CLOSED}),
+    TradeState.TRADE_SUCCESS: frozenset({TradeState.TRADE_CLOSED}),
+    TradeState.TRADE_CLOSED: frozenset(),
+}
+
+
+def check_trade_move(current: TradeState, to: TradeState, *, why: str) -> None:
+    if to not in TRADE_MOVES[current]:
+        raise E.TradeStateInvalid(f"cannot {why}: the trade is {current.value}", field="out_trade_no")
+
+
+def check_refund(paid: int, refunded: int, amount: int) -> None:
+    """A refund never takes back more than was paid, over all refunds of the trade."""
+    if amount > paid - refunded:
+        raise E.RefundExceedsPaid(f"{(paid - refunded) / 100:.2f} CNY of {paid / 100:.2f} CNY is left to refund",
+                                  field="refund_amount")
+
+
+def check_mcc(value: object) -> str:
+    if not (isinstance(value, str) and len(value) == 4 and value.isdigit()):
+        raise E.InvalidMerchantField("an MCC is 4 digits (ISO 18245), e.g. 5311 department stores", field="mcc")
+    return value

@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,3 +58,19 @@ def new_rsa_key() -> tuple[bytes, bytes]:
                                 serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
+
+
+def public_pem(private_key_pem: bytes) -> bytes:
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The platform's signing key from ``path``, made (mode 0600) when missing: a
+    development convenience; production points MOBIPAY_MERCHANT_KEY_FILE at its own key."""
+    if not path.exists():
+        private, _ = new_rsa_key()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(private)
+        path.chmod(0o600)
+    return path.read_bytes()

@@ -21,6 +21,8 @@ from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
 from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
+from mobipay.merchants.service import MerchantService
+from mobipay.merchants.signing import load_or_create_key
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
@@ -88,6 +90,7 @@ class Container:
     complaints: Complaints
     products: ProductsService
     lottery: LotteryService
+    merchants: MerchantService
     partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
@@ -159,5 +162,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
                      lottery=LotteryService(uow, wallet, orders, centre),
+                     merchants=MerchantService(
+                         uow, wallet, load_or_create_key(s.merchant_key_file), default_fee_bps=s.merchant_fee_bps,
+                         auto_approve_mcc=frozenset(c.strip() for c in s.merchant_auto_approve_mcc.split(",") if c)),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre],
                      rate_limiter=limiter, handlers=handlers)

@@ -25,6 +25,7 @@ from mobipay.bills import api as bills_api
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger import api as ledger_api
 from mobipay.lottery import api as lottery_api
+from mobipay.merchants import api as merchants_api
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
@@ -164,4 +165,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(bills_api.router)
     app.include_router(products_api.router)
     app.include_router(lottery_api.router)
+    app.include_router(merchants_api.router)
     return app

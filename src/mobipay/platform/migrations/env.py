@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import mobipay.bills.tables  # registers the bill-zone tables
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
+import mobipay.merchants.tables  # registers the merchant tables
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables
 import mobipay.platform.partner_orders  # registers the partner order tables

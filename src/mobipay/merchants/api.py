@@ -1,0 +1,183 @@
+"""Merchant HTTP API.
+
+For merchants' servers (``/v1/merchant/...``): flat JSON parameters signed as
+docs/merchant-signatures.md says (``app_id``, ``timestamp``, ``nonce``, ``sign_type``,
+``sign``); answers carry the platform's ``sign`` (RSA2 with the platform key, whose public
+half is at ``GET /v1/merchant/platform-key``, or HMAC with the app's key). Amounts are
+integer fen. Onboarding: ``POST /v1/merchant-applications``.
+
+For buyers (``/v1/trades/{id}``): see the order and pay it from the wallet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mobipay.kernel.errors import ValidationFailed
+from mobipay.merchants.model import MerchantState
+from mobipay.merchants.service import Merchant, MerchantService, Trade
+from mobipay.merchants.signing import sign_hmac, sign_rsa2
+from mobipay.platform.api_common import Me, MoneyOut
+
+router = APIRouter(prefix="/v1", tags=["merchants"])
+
+
+async def merchants_of(request: Request) -> MerchantService:
+    service: MerchantService = request.app.state.container.merchants
+    return service
+
+
+MerchantsDep = Annotated[MerchantService, Depends(merchants_of)]
+
+
+class ApplicationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=128)
+    credit_code: str = Field(max_length=18, description="Unified social credit code (GB 32100)")
+    legal_person: str = Field(max_length=64)
+    contact_msisdn: str = Field(max_length=32)
+    mcc: str = Field(max_length=4, description="Merchant category code (ISO 18245)")
+    website: str = Field(default="", max_length=256)
+    settlement_account: str = Field(max_length=40, description="Bank account for T+1 settlement")
+
+
+class MerchantOut(BaseModel):
+    id: str
+    name: str
+    state: MerchantState
+    reason: str
+    fee_bps: int
+
+
+@router.post("/merchant-applications", response_model=MerchantOut, status_code=201,
+             summary="Apply to take wallet payments (low-risk categories are approved at once)")
+async def apply(body: ApplicationIn, service: MerchantsDep) -> MerchantOut:
+    m = await service.apply(name=body.name, credit_code=body.credit_code, legal_person=body.legal_person,
+                            contact=body.contact_msisdn, mcc=body.mcc, website=body.website,
+                            settlement_account=body.settlement_account)
+    return MerchantOut(id=m.id, name=m.name, state=m.state, reason=m.reason, fee_bps=m.fee_bps)
+
+
+# ---------------------------------------------------------------------- signed merchant calls
+
+
+async def signed(request: Request, service: MerchantsDep) -> tuple[Merchant, dict[str, Any]]:
+    try:
+        params = await request.json()
+    except ValueError:
+        raise ValidationFailed("send the parameters as a JSON object") from None
+    if not isinstance(params, dict):
+        raise ValidationFailed("send the parameters as a JSON object")
+    return await service.authenticate(params), params
+
+
+Signed = Annotated[tuple[Merchant, dict[str, Any]], Depends(signed)]
+
+
+def _reply(service: MerchantService, params: dict[str, Any], data: dict[str, Any], status: int = 200
+           ) -> JSONResponse:
+    """The answer, signed the way the app signs (RSA2 with the platform key, or HMAC)."""
+    body = {k: str(v) if v is not None else "" for k, v in data.items()}
+    if params.get("sign_type") == "HMAC":
+        body["sign_type"], body["sign"] = "HMAC", sign_hmac(body, service.hmac_key_of(str(params["app_id"])))
+    else:
+        body["sign_type"], body["sign"] = "RSA2", sign_rsa2(body, service.platform_key)
+    return JSONResponse(body, status_code=status)
+
+
+def _trade_data(t: Trade) -> dict[str, Any]:
+    return {"trade_no": t.id, "out_trade_no": t.out_trade_no, "total_amount": t.amount, "subject": t.subject,
+            "trade_status": t.state.value, "refunded_amount": t.refunded, "expires_at": t.expires_at.isoformat(),
+            "paid_at": t.paid_at.isoformat() if t.paid_at else ""}
+
+
+def _param(params: dict[str, Any], name: str) -> str:
+    value = params.get(name)
+    if value in (None, ""):
+        raise ValidationFailed(f"send {name}", field=name)
+    return str(value)
+
+
+def _fen(params: dict[str, Any], name: str) -> int:
+    value = _param(params, name)
+    if not value.isdigit():
+        raise ValidationFailed(f"{name} is integer fen, e.g. 8800 for 88.00 CNY", field=name)
+    return int(value)
+
+
+@router.get("/merchant/platform-key", response_class=PlainTextResponse,
+            summary="The platform's RSA public key (PEM): verify our answers and notifications with it")
+async def platform_key(service: MerchantsDep) -> PlainTextResponse:
+    return PlainTextResponse(service.platform_public_key.decode())
+
+
+@router.post("/merchant/trades", summary="Create a trade (signed; out_trade_no unique per merchant)")
+async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    expire = p.get("expire_minutes", 30)
+    trade = await service.create_trade(merchant, _param(p, "out_trade_no"), _fen(p, "total_amount"),
+                                       _param(p, "subject"), int(expire) if str(expire).isdigit() else -1)
+    return _reply(service, p, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
+
+
+@router.post("/merchant/trades/query", summary="Query a trade (signed)")
+async def query_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    return _reply(service, p, _trade_data(await service.trade_by_out_no(merchant, _param(p, "out_trade_no"))))
+
+
+@router.post("/merchant/trades/close", summary="Close an unpaid trade (signed)")
+async def close_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    return _reply(service, p, _trade_data(await service.close(merchant, _param(p, "out_trade_no"))))
+
+
+@router.post("/merchant/refunds", summary="Refund part or all of a paid trade (signed; out_request_no is the key)")
+async def refund(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    trade, amount, replayed = await service.refund(merchant, _param(p, "out_trade_no"), _param(p, "out_request_no"),
+                                                   _fen(p, "refund_amount"))
+    return _reply(service, p, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount},
+                  200 if replayed else 201)
+
+
+# ---------------------------------------------------------------------- the buyer's side
+
+
+class TradeOut(BaseModel):
+    id: str
+    merchant: str
+    out_trade_no: str
+    subject: str
+    amount: MoneyOut
+    state: Literal["WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_CLOSED"]
+    expires_at: datetime
+    paid_at: datetime | None
+
+
+class PayTradeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pin: str | None = Field(default=None, max_length=12)
+
+
+async def _trade_out(service: MerchantService, t: Trade) -> TradeOut:
+    m = await service.merchant(t.merchant_id)
+    return TradeOut(id=t.id, merchant=m.name, out_trade_no=t.out_trade_no, subject=t.subject,
+                    amount=MoneyOut(amount=t.amount, currency="CNY"), state=t.state.value, expires_at=t.expires_at,
+                    paid_at=t.paid_at)
+
+
+@router.get("/trades/{trade_id}", response_model=TradeOut, summary="A merchant's order, as the buyer sees it")
+async def see(trade_id: str, me: Me, service: MerchantsDep) -> TradeOut:
+    return await _trade_out(service, await service.trade(trade_id))
+
+
+@router.post("/trades/{trade_id}/pay", response_model=TradeOut,
+             summary="Pay a merchant's order from the wallet (once, however often it is pressed)")
+async def pay(trade_id: str, body: PayTradeIn, me: Me, service: MerchantsDep) -> TradeOut:
+    return await _trade_out(service, await service.pay(me, trade_id, pin=body.pin))

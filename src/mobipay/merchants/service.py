@@ -1,0 +1,384 @@
+"""Merchant use cases so far: simplified onboarding with review, API apps with RSA2 or
+HMAC keys (rotation with an overlap), signed-request authentication (timestamp window,
+nonces), and the trade API: create, pay from the wallet, query, close, refund.
+
+A payment moves the amount from the payer's wallet to the merchant's payable account
+(``liability:merchant:<id>``) in the same unit of work that marks the trade paid, under a
+row lock on the trade: a trade is paid once however often "pay" is pressed. A refund is
+keyed by the merchant's refund request number and never exceeds what is left of the
+payment; it moves money back from the merchant's payable, which may not go negative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from mobipay.kernel.clock import as_utc
+from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationFailed
+from mobipay.kernel.ids import check_idempotency_key, new_id
+from mobipay.kernel.money import check_amount
+from mobipay.kernel.msisdn import normalize_msisdn
+from mobipay.ledger.model import AccountKind, Leg, Transfer
+from mobipay.ledger.service import AccountSpec
+from mobipay.merchants import errors as E
+from mobipay.merchants.model import (
+    MerchantState,
+    TradeState,
+    check_credit_code,
+    check_mcc,
+    check_merchant_move,
+    check_refund,
+    check_trade_move,
+)
+from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
+from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, trades
+from mobipay.platform import audit
+from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.wallet.service import Principal, SmsRequested, WalletService
+
+WINDOW_S = 300
+KEY_OVERLAP = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    id: str
+    name: str
+    credit_code: str
+    mcc: str
+    state: MerchantState
+    reason: str
+    fee_bps: int
+    account_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: str
+    merchant_id: str
+    out_trade_no: str
+    amount: int
+    subject: str
+    state: TradeState
+    refunded: int
+    expires_at: datetime
+    created_at: datetime
+    paid_at: datetime | None
+
+
+def _merchant(r: Any) -> Merchant:
+    return Merchant(r.id, r.name, r.credit_code, r.mcc, MerchantState(r.state), r.reason, r.fee_bps, r.account_code)
+
+
+def _trade(r: Any, now: datetime | None = None) -> Trade:
+    state = TradeState(r.state)
+    if state is TradeState.WAIT_BUYER_PAY and now is not None and as_utc(r.expires_at) <= now:
+        state = TradeState.TRADE_CLOSED  # expired unpaid
+    return Trade(r.id, r.merchant_id, r.out_trade_no, r.amount, r.subject, state, r.refunded, as_utc(r.expires_at),
+                 as_utc(r.created_at), as_utc(r.paid_at) if r.paid_at else None)
+
+
+class MerchantService:
+    def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, platform_key: bytes, *,
+                 default_fee_bps: int = 60, auto_approve_mcc: frozenset[str] = frozenset()) -> None:
+        self.uow = uow
+        self.wallet = wallet
+        self.platform_key = platform_key  # PEM private key signing our answers and notifications
+        self.platform_public_key = public_pem(platform_key)
+        self._hmac_keys: dict[str, bytes] = {}
+        self.default_fee_bps = default_fee_bps
+        self.auto_approve_mcc = auto_approve_mcc
+
+    # ------------------------------------------------------------------ onboarding
+
+    async def apply(self, *, name: str, credit_code: str, legal_person: str, contact: str, mcc: str,
+                    website: str, settlement_account: str) -> Merchant:
+        """A merchant's application; low-risk categories (config) are approved at once."""
+        code = check_credit_code(credit_code)
+        mcc = check_mcc(mcc)
+        msisdn = normalize_msisdn(contact)
+        if not (2 <= len(name.strip()) <= 128 and 2 <= len(legal_person.strip()) <= 64):
+            raise E.InvalidMerchantField("give the business name and the legal person's name", field="name")
+        account = "".join(settlement_account.split())
+        if not (account.isdigit() and 8 <= len(account) <= 32):
+            raise E.InvalidMerchantField("the settlement account is the bank account number",
+                                         field="settlement_account")
+        merchant_id = new_id("mch")
+        spec = AccountSpec(f"liability:merchant:{merchant_id}", AccountKind.LIABILITY, name=f"Payable to {name}",
+                           debits_must_not_exceed_credits=True)
+        auto = mcc in self.auto_approve_mcc
+
+        async def work(uow: UnitOfWork) -> Merchant:
+            if (await uow.conn.execute(select(merchants.c.id).where(merchants.c.credit_code == code))).first():
+                raise E.InvalidMerchantField("a merchant with this credit code exists already", field="credit_code")
+            await uow.open_account(spec)
+            state = MerchantState.APPROVED if auto else MerchantState.SUBMITTED
+            await uow.conn.execute(insert(merchants).values(
+                id=merchant_id, name=name.strip(), credit_code=code, legal_person=legal_person.strip(),
+                contact_msisdn=msisdn, mcc=mcc, website=website.strip()[:256],
+                settlement_account=f"{account[:4]}****{account[-4:]}", state=state.value,
+                reason="low-risk category: approved by rule" if auto else "", fee_bps=self.default_fee_bps,
+                account_code=spec.code, created_at=uow.now, updated_at=uow.now))
+            await audit.record(uow.conn, at=uow.now, actor="merchant", action="merchant.apply", target=merchant_id,
+                               reason=name, after={"state": state.value, "mcc": mcc})
+            return _merchant((await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one())
+
+        return await self.uow.run("merchant_apply", work)
+
+    async def review(self, merchant_id: str, to: MerchantState, *, actor: str, reason: str) -> Merchant:
+        """A reviewer (or operations) moves a merchant: approve, reject, ask for more
+        information, suspend, suspend settlement, terminate. Audited with the reason."""
+        if not reason.strip():
+            raise ValidationFailed("give the reason (audited; the merchant sees it)", field="reason")
+
+        async def work(uow: UnitOfWork) -> Merchant:
+            row = (await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id)
+                                          .with_for_update())).first()
+            if row is None:
+                raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
+            check_merchant_move(MerchantState(row.state), to)
+            await uow.conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(
+                state=to.value, reason=reason.strip()[:500], updated_at=uow.now))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="merchant.review", target=merchant_id,
+                               reason=reason, before={"state": row.state}, after={"state": to.value})
+            return _merchant((await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one())
+
+        return await self.uow.run("merchant_review", work)
+
+    async def merchant(self, merchant_id: str) -> Merchant:
+        async def work(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id))).first()
+
+        row = await self.uow.run("merchant", work)
+        if row is None:
+            raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
+        return _merchant(row)
+
+    async def review_queue(self) -> list[Merchant]:
+        async def work(uow: UnitOfWork) -> list[Merchant]:
+            rows = await uow.conn.execute(select(merchants).where(merchants.c.state == MerchantState.SUBMITTED.value)
+                                          .order_by(merchants.c.created_at))
+            return [_merchant(r) for r in rows]
+
+        return await self.uow.run("merchant_queue", work)
+
+    # ------------------------------------------------------------------ API apps and keys
+
+    async def create_app(self, merchant_id: str, sign_type: str, *, public_key: str | None = None,
+                         notify_url: str = "") -> tuple[str, str | None]:
+        """An API app: (app id, the HMAC key to show once, or None for RSA2)."""
+        if sign_type not in ("RSA2", "HMAC"):
+            raise ValidationFailed("sign_type is RSA2 or HMAC", field="sign_type")
+        if sign_type == "RSA2" and not (public_key and "BEGIN PUBLIC KEY" in public_key):
+            raise ValidationFailed("RSA2 needs the merchant's public key (PEM)", field="public_key")
+        await self.merchant(merchant_id)
+        app_id, key = new_id("app"), secrets.token_hex(32) if sign_type == "HMAC" else None
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(insert(merchant_apps).values(
+                app_id=app_id, merchant_id=merchant_id, sign_type=sign_type, public_key=public_key, hmac_key=key,
+                notify_url=notify_url, created_at=uow.now))
+
+        await self.uow.run("merchant_app", work)
+        return app_id, key
+
+    async def rotate_key(self, app_id: str, public_key: str) -> None:
+        """Upload a new RSA2 public key; the old one is still accepted for KEY_OVERLAP."""
+
+        async def work(uow: UnitOfWork) -> None:
+            row = (await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.app_id == app_id))).first()
+            if row is None or row.sign_type != "RSA2":
+                raise E.MerchantNotFound("no RSA2 app with this id", field="app_id")
+            await uow.conn.execute(update(merchant_apps).where(merchant_apps.c.app_id == app_id).values(
+                public_key=public_key, previous_key=row.public_key, previous_until=uow.now + KEY_OVERLAP))
+
+        await self.uow.run("rotate_key", work)
+
+    async def authenticate(self, params: dict[str, Any]) -> Merchant:
+        """The merchant behind a signed request (``app_id``, ``timestamp`` in Unix seconds,
+        ``nonce``, ``sign_type``, ``sign``), or ``UNAUTHORIZED`` / ``BAD_SIGNATURE``."""
+        app_id, ts = str(params.get("app_id", "")), str(params.get("timestamp", ""))
+        nonce = str(params.get("nonce", ""))
+        if not (app_id and ts.isdigit() and 8 <= len(nonce) <= 64 and params.get("sign")):
+            raise Unauthorized("send app_id, timestamp (Unix seconds), nonce (8-64 chars), sign_type and sign")
+        if abs(time.time() - int(ts)) > WINDOW_S:
+            raise Unauthorized(f"timestamp is more than {WINDOW_S} s away from our clock")
+
+        async def work(uow: UnitOfWork) -> Merchant:
+            app = (await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.app_id == app_id))).first()
+            if app is None:
+                raise Unauthorized("unknown app_id")
+            if params.get("sign_type") != app.sign_type:
+                raise Unauthorized(f"this app signs with {app.sign_type}")
+            if app.sign_type == "HMAC":
+                verify_hmac(params, str(params["sign"]), app.hmac_key.encode())
+                self._hmac_keys[app_id] = app.hmac_key.encode()  # to sign the answer
+            else:
+                try:
+                    verify_rsa2(params, str(params["sign"]), app.public_key.encode())
+                except E.BadSignature:
+                    if not (app.previous_key and app.previous_until and as_utc(app.previous_until) > uow.now):
+                        raise
+                    verify_rsa2(params, str(params["sign"]), app.previous_key.encode())
+            if (await uow.conn.execute(select(merchant_nonces.c.nonce).where(
+                    merchant_nonces.c.app_id == app_id, merchant_nonces.c.nonce == nonce))).first():
+                raise Unauthorized("nonce was used already: a replayed request")
+            await uow.conn.execute(insert(merchant_nonces).values(app_id=app_id, nonce=nonce, seen_at=uow.now))
+            await uow.conn.execute(delete(merchant_nonces).where(
+                merchant_nonces.c.seen_at < uow.now - timedelta(seconds=2 * WINDOW_S)))
+            return _merchant((await uow.conn.execute(select(merchants).where(
+                merchants.c.id == app.merchant_id))).one())
+
+        return await self.uow.run("merchant_authenticate", work)
+
+    def hmac_key_of(self, app_id: str) -> bytes:
+        """The HMAC key of an app that just authenticated (to sign our answer to it)."""
+        return self._hmac_keys[app_id]
+
+    # ------------------------------------------------------------------ trades
+
+    async def create_trade(self, merchant: Merchant, out_trade_no: str, amount: object, subject: str,
+                           expire_minutes: int = 30) -> Trade:
+        """A trade waiting for the buyer; the same out_trade_no and content returns it again."""
+        if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
+            raise E.MerchantNotActive(f"the merchant is {merchant.state.value}")
+        check_idempotency_key(out_trade_no)
+        amount = check_amount(amount)
+        if not 1 <= expire_minutes <= 24 * 60 or not subject.strip():
+            raise ValidationFailed("a subject, and expire_minutes from 1 to 1440", field="subject")
+
+        async def work(uow: UnitOfWork) -> Trade:
+            row = (await uow.conn.execute(select(trades).where(trades.c.merchant_id == merchant.id,
+                                                               trades.c.out_trade_no == out_trade_no))).first()
+            if row is not None:
+                if (row.amount, row.subject) != (amount, subject.strip()[:256]):
+                    raise E.TradeExists("this out_trade_no was used for another amount or subject",
+                                        field="out_trade_no")
+                return _trade(row, uow.now)
+            trade_id = new_id("trd")
+            await uow.conn.execute(insert(trades).values(
+                id=trade_id, merchant_id=merchant.id, out_trade_no=out_trade_no, amount=amount,
+                subject=subject.strip()[:256], state=TradeState.WAIT_BUYER_PAY.value, created_at=uow.now,
+                expires_at=uow.now + timedelta(minutes=expire_minutes)))
+            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
+
+        return await self.uow.run("create_trade", work)
+
+    async def trade(self, trade_id: str) -> Trade:
+        async def work(uow: UnitOfWork) -> Trade:
+            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).first()
+            if row is None:
+                raise E.TradeNotFound("no such trade", field="trade_id")
+            return _trade(row, uow.now)
+
+        return await self.uow.run("trade", work)
+
+    async def trade_by_out_no(self, merchant: Merchant, out_trade_no: str) -> Trade:
+        async def work(uow: UnitOfWork) -> Trade:
+            row = (await uow.conn.execute(select(trades).where(trades.c.merchant_id == merchant.id,
+                                                               trades.c.out_trade_no == out_trade_no))).first()
+            if row is None:
+                raise E.TradeNotFound("no trade with this out_trade_no", field="out_trade_no")
+            return _trade(row, uow.now)
+
+        return await self.uow.run("trade", work)
+
+    async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None) -> Trade:
+        """The buyer pays a trade from the wallet (PIN above the password-free amount); a
+        second press returns the paid trade, never a second payment."""
+        trade = await self.trade(trade_id)
+        if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
+            return trade
+        check_trade_move(trade.state, TradeState.TRADE_SUCCESS, why="pay")
+        merchant = await self.merchant(trade.merchant_id)
+        if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
+            raise E.MerchantNotActive(f"the merchant is {merchant.state.value}: it cannot be paid now")
+        payer = await self.wallet.authorize_payment(me, trade.amount, pin)
+
+        async def work(uow: UnitOfWork) -> Trade:
+            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade_id).with_for_update())).one()
+            current = _trade(row, uow.now)
+            if current.state is TradeState.TRADE_SUCCESS and row.payer_id == payer.id:
+                return current  # paid by this very press a moment ago
+            check_trade_move(current.state, TradeState.TRADE_SUCCESS, why="pay")
+            transfer_id = f"trade:{trade_id}"
+            [result] = await uow.post([Transfer(transfer_id, (Leg.debit(payer.account_code, row.amount),
+                                                              Leg.credit(merchant.account_code, row.amount)),
+                                                "merchant.payment", reference=f"{merchant.name} {row.out_trade_no}")])
+            if result.error is not None:
+                raise result.error
+            await self.wallet.count_payment(uow, payer, row.amount)
+            await uow.conn.execute(update(trades).where(trades.c.id == trade_id).values(
+                state=TradeState.TRADE_SUCCESS.value, payer_id=payer.id, transfer_id=transfer_id, paid_at=uow.now))
+            await uow.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn, template="merchant.paid",
+                                        params={"merchant": merchant.name, "amount_fen": row.amount}))
+            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
+
+        return await self.uow.run("pay_trade", work)
+
+    async def close(self, merchant: Merchant, out_trade_no: str) -> Trade:
+        """Close an unpaid trade (the buyer can no longer pay it)."""
+        trade = await self.trade_by_out_no(merchant, out_trade_no)
+
+        async def work(uow: UnitOfWork) -> Trade:
+            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade.id).with_for_update())).one()
+            current = _trade(row, uow.now)
+            if current.state is TradeState.TRADE_CLOSED and row.paid_at is None:
+                return current  # closed (or expired) already
+            check_trade_move(TradeState(row.state), TradeState.TRADE_CLOSED, why="close")
+            if row.paid_at is not None:
+                raise E.TradeStateInvalid("a paid trade is not closed: refund it", field="out_trade_no")
+            await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
+                state=TradeState.TRADE_CLOSED.value, closed_at=uow.now))
+            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade.id))).one(), uow.now)
+
+        return await self.uow.run("close_trade", work)
+
+    async def refund(self, merchant: Merchant, out_trade_no: str, out_request_no: str, amount: object
+                     ) -> tuple[Trade, int, bool]:
+        """Refund part or all of a paid trade, once per ``out_request_no``; returns (trade,
+        amount refunded by this request, replayed)."""
+        check_idempotency_key(out_request_no)
+        amount = check_amount(amount)
+        trade = await self.trade_by_out_no(merchant, out_trade_no)
+        if trade.paid_at is None:
+            raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
+        payment = await self.uow.ledger.transfer(f"trade:{trade.id}")
+        payer_wallet = next(leg.account for leg in payment.legs if leg.side.value == "D")  # where it came from
+
+        async def work(uow: UnitOfWork) -> tuple[Trade, int, bool]:
+            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade.id).with_for_update())).one()
+            known = (await uow.conn.execute(select(refunds).where(refunds.c.trade_id == trade.id,
+                                                                  refunds.c.out_request_no == out_request_no))).first()
+            if known is not None:
+                if known.amount != amount:
+                    raise IdempotencyConflict("this out_request_no was used for another amount", field="out_request_no")
+                return _trade(row, uow.now), known.amount, True
+            if row.paid_at is None:
+                raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
+            check_refund(row.amount, row.refunded, amount)
+            transfer_id = "refund:" + hashlib.sha256(f"{trade.id}|{out_request_no}".encode()).hexdigest()[:40]
+            [result] = await uow.post([Transfer(transfer_id, (Leg.debit(merchant.account_code, amount),
+                                                              Leg.credit(payer_wallet, amount)),
+                                                "merchant.refund", reference=f"{merchant.name} {out_trade_no}")])
+            if result.error is not None:
+                raise result.error
+            refunded = row.refunded + amount
+            await uow.conn.execute(insert(refunds).values(
+                id=new_id("rfd"), trade_id=trade.id, out_request_no=out_request_no, amount=amount,
+                transfer_id=transfer_id, created_at=uow.now))
+            await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
+                refunded=refunded, **({"state": TradeState.TRADE_CLOSED.value, "closed_at": uow.now}
+                                      if refunded == row.amount else {})))
+            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade.id))).one(), uow.now), \
+                amount, False
+
+        return await self.uow.run("refund_trade", work)
+

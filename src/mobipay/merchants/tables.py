@@ -1,0 +1,81 @@
+"""Merchant tables: merchants and their review, API apps and keys, nonces, trades, refunds."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, PrimaryKeyConstraint, String, Table, Text
+
+from mobipay.platform.db import metadata
+
+merchants = Table(
+    "merchants",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("credit_code", String(18), nullable=False, unique=True),
+    Column("legal_person", String(64), nullable=False),
+    Column("contact_msisdn", String(16), nullable=False),
+    Column("mcc", String(4), nullable=False),
+    Column("website", String(256), nullable=False, server_default=""),
+    Column("settlement_account", String(64), nullable=False),  # masked bank account for T+1 payouts
+    Column("state", String(24), nullable=False),
+    Column("reason", String(500), nullable=False, server_default=""),
+    Column("fee_bps", Integer, nullable=False),
+    Column("account_code", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+merchant_apps = Table(
+    "merchant_apps",
+    metadata,
+    Column("app_id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False, index=True),
+    Column("sign_type", String(8), nullable=False),  # RSA2 | HMAC
+    Column("public_key", Text, nullable=True),  # RSA2: the merchant's current public key (PEM)
+    Column("previous_key", Text, nullable=True),  # still accepted until previous_until (rotation overlap)
+    Column("previous_until", DateTime(timezone=True), nullable=True),
+    Column("hmac_key", String(64), nullable=True),
+    Column("notify_url", String(512), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+merchant_nonces = Table(
+    "merchant_nonces",
+    metadata,
+    Column("app_id", String(40), nullable=False),
+    Column("nonce", String(64), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("app_id", "nonce", name="pk_merchant_nonces"),
+    Index("ix_merchant_nonces_seen", "seen_at"),
+)
+
+trades = Table(
+    "merchant_trades",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("out_trade_no", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("refunded", BigInteger, nullable=False, server_default="0"),
+    Column("payer_id", String(40), nullable=True),
+    Column("transfer_id", String(160), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("paid_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Index("uq_merchant_trades_out", "merchant_id", "out_trade_no", unique=True),
+)
+
+refunds = Table(
+    "merchant_refunds",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("trade_id", String(40), nullable=False),
+    Column("out_request_no", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("transfer_id", String(160), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("uq_merchant_refunds_request", "trade_id", "out_request_no", unique=True),
+)

@@ -1,0 +1,138 @@
+"""Merchants over HTTP on both databases: apply (review or rule), signed trade API with
+RSA2 and HMAC, the buyer paying once, close, partial refunds never above what was paid,
+replays and tampering refused; balances checked after each money step."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mobipay.merchants.signing import new_rsa_key, sign_hmac, sign_rsa2, verify_rsa2
+from mobipay.platform.config import Settings
+from mobipay.platform.http import create_app
+from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
+
+CODE = "91350100M000100Y43"
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem")
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def application(**overrides: str) -> dict[str, str]:
+    return {"name": "京东图书", "credit_code": CODE, "legal_person": "刘强", "contact_msisdn": "13800138000",
+            "mcc": "5942", "website": "https://book.example", "settlement_account": "6222 0200 0011 1122 222",
+            **overrides}
+
+
+def test_onboarding(client: TestClient) -> None:
+    auto = client.post("/v1/merchant-applications", json=application())
+    assert auto.status_code == 201 and auto.json()["state"] == "approved", auto.text  # 5942 book stores: low risk
+    again = client.post("/v1/merchant-applications", json=application())
+    assert again.json()["code"] == "INVALID_MERCHANT_FIELD"
+    bad = client.post("/v1/merchant-applications", json=application(credit_code="91350100M000100Y44"))
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_CREDIT_CODE"
+    risky = client.post("/v1/merchant-applications", json=application(credit_code=_other_code(), mcc="7995"))
+    assert risky.json()["state"] == "submitted", risky.text  # gambling-like MCC: a person reviews it
+    service = client.app.state.container.merchants  # type: ignore[attr-defined]
+    more = client.portal.call(lambda: service.review(risky.json()["id"], _state("more_info"), actor="rev",  # type: ignore[union-attr]
+                                                      reason="send the licence"))
+    assert more.state.value == "more_info"
+
+
+def _other_code() -> str:
+    from mobipay.merchants.model import credit_code_check_char
+
+    return "91110105MA01234567"[:17] + credit_code_check_char("91110105MA01234567"[:17])
+
+
+def _state(name: str) -> Any:
+    from mobipay.merchants.model import MerchantState
+
+    return MerchantState(name)
+
+
+def test_trades_with_rsa2_and_hmac(client: TestClient, db_url: str) -> None:
+    merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+    service = client.app.state.container.merchants  # type: ignore[attr-defined]
+    private, public = new_rsa_key()
+    rsa_app, _ = client.portal.call(lambda: service.create_app(merchant_id, "RSA2", public_key=public.decode()))  # type: ignore[union-attr]
+    hmac_app, key = client.portal.call(lambda: service.create_app(merchant_id, "HMAC"))  # type: ignore[union-attr]
+    platform_public = client.get("/v1/merchant/platform-key").text.encode()
+
+    def call(path: str, app: str, sign: str = "RSA2", **params: object) -> Any:
+        body: dict[str, Any] = {"app_id": app, "timestamp": str(int(time.time())), "nonce": secrets.token_hex(8),
+                                "sign_type": sign, **{k: str(v) for k, v in params.items()}}
+        body["sign"] = sign_rsa2(body, private) if sign == "RSA2" else sign_hmac(body, key.encode())  # type: ignore[union-attr]
+        r = client.post(path, json=body)
+        if r.status_code < 300 and sign == "RSA2":
+            answer = r.json()
+            verify_rsa2(answer, answer["sign"], platform_public)  # our answers are signed too
+        return r
+
+    created = call("/v1/merchant/trades", rsa_app, out_trade_no="JD-1", total_amount=8_800, subject="图书")
+    assert created.status_code == 201 and created.json()["trade_status"] == "WAIT_BUYER_PAY", created.text
+    trade_id = created.json()["trade_no"]
+    same = call("/v1/merchant/trades", rsa_app, out_trade_no="JD-1", total_amount=8_800, subject="图书")
+    assert same.json()["trade_no"] == trade_id
+    assert call("/v1/merchant/trades", rsa_app, out_trade_no="JD-1", total_amount=1, subject="图书").json()[
+        "code"] == "TRADE_EXISTS"
+
+    signed_up(client, db_url, "13900139000")
+    buyer = login_by_sms(client, db_url, "13900139000", "b")
+    fund(client, "13900139000", 10_000)
+    shown = client.get(f"/v1/trades/{trade_id}", headers=bearer(buyer)).json()
+    assert (shown["merchant"], shown["amount"]["amount"]) == ("京东图书", 8_800)
+    paid = client.post(f"/v1/trades/{trade_id}/pay", headers=bearer(buyer), json={})
+    assert paid.status_code == 200 and paid.json()["state"] == "TRADE_SUCCESS", paid.text
+    assert client.post(f"/v1/trades/{trade_id}/pay", headers=bearer(buyer), json={}).status_code == 200
+    assert balance(client, buyer) == 1_200  # paid once
+
+    h = call("/v1/merchant/trades/query", hmac_app, "HMAC", out_trade_no="JD-1")
+    assert h.json()["trade_status"] == "TRADE_SUCCESS" and h.json()["sign_type"] == "HMAC"
+    assert h.json()["sign"] == sign_hmac({k: v for k, v in h.json().items() if k != "sign"}, key.encode())  # type: ignore[union-attr]
+    r1 = call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R1", refund_amount=3_000)
+    assert r1.status_code == 201 and r1.json()["refunded_amount"] == "3000", r1.text
+    assert call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R1",
+                refund_amount=3_000).status_code == 200  # the same request: nothing refunded twice
+    too_much = call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R2", refund_amount=5_801)
+    assert too_much.status_code == 422 and too_much.json()["code"] == "REFUND_EXCEEDS_PAID"
+    rest = call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R3", refund_amount=5_800)
+    assert rest.json()["trade_status"] == "TRADE_CLOSED"
+    assert balance(client, buyer) == 10_000
+
+    unpaid = call("/v1/merchant/trades", rsa_app, out_trade_no="JD-2", total_amount=100, subject="x").json()
+    assert call("/v1/merchant/trades/close", rsa_app, out_trade_no="JD-2").json()["trade_status"] == "TRADE_CLOSED"
+    late = client.post(f"/v1/trades/{unpaid['trade_no']}/pay", headers=bearer(buyer), json={})
+    assert late.status_code == 409 and late.json()["code"] == "TRADE_STATE_INVALID"
+    assert call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-2", out_request_no="R9",
+                refund_amount=1).json()["code"] == "TRADE_STATE_INVALID"
+
+    # tampering, replay and stale requests are refused
+    body = {"app_id": rsa_app, "timestamp": str(int(time.time())), "nonce": "fixed-nonce-1", "sign_type": "RSA2",
+            "out_trade_no": "JD-1"}
+    body["sign"] = sign_rsa2(body, private)
+    assert client.post("/v1/merchant/trades/query", json=body).status_code == 200
+    assert client.post("/v1/merchant/trades/query", json=body).json()["detail"].startswith("nonce was used")
+    forged = {**body, "nonce": "fixed-nonce-2", "out_trade_no": "JD-2"}
+    assert client.post("/v1/merchant/trades/query", json=forged).json()["code"] == "BAD_SIGNATURE"
+    stale = {**body, "nonce": "fixed-nonce-3", "timestamp": str(int(time.time()) - 900)}
+    stale["sign"] = sign_rsa2(stale, private)
+    assert client.post("/v1/merchant/trades/query", json=stale).status_code == 401
+
+    # key rotation: the old key still works during the overlap, the new one at once
+    new_private, new_public = new_rsa_key()
+    client.portal.call(lambda: service.rotate_key(rsa_app, new_public.decode()))  # type: ignore[union-attr]
+    assert call("/v1/merchant/trades/query", rsa_app, out_trade_no="JD-1").status_code == 200  # old key
+    private = new_private
+    assert call("/v1/merchant/trades/query", rsa_app, out_trade_no="JD-1").status_code == 200  # new key
