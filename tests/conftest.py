@@ -250,3 +250,14 @@ def lottery_sim() -> Iterator[str]:
 @pytest.fixture
 def lottery_url(lottery_sim: str) -> str:
     return _reset(lottery_sim)
+
+
+@pytest.fixture(scope="session")
+def merchant_site_sim() -> Iterator[str]:
+    with _running(site=("merchant_site",)) as urls:
+        yield urls["site"]
+
+
+@pytest.fixture
+def merchant_site(merchant_site_sim: str) -> str:
+    return _reset(merchant_site_sim)

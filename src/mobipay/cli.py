@@ -166,7 +166,8 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
-                   "settling pending partner orders, checking saved bills, escalating complaints (Ctrl-C stops)",
+                   "settling pending partner orders, checking saved bills, escalating complaints, notifying merchants "
+                   "(Ctrl-C stops)",
                    err=True)
         await c.ensure_system_accounts()
         await asyncio.gather(
@@ -176,6 +177,7 @@ def worker(
             c.orders.run_resolver(c.settings.bank_resolve_interval_s, stop),
             c.saved_bills.run(600.0, stop),
             c.complaints.run_escalator(300.0, stop),
+            c.merchant_notifier.run(2.0, stop),
         )
 
     _run(work)

@@ -136,3 +136,47 @@ def test_trades_with_rsa2_and_hmac(client: TestClient, db_url: str) -> None:
     assert call("/v1/merchant/trades/query", rsa_app, out_trade_no="JD-1").status_code == 200  # old key
     private = new_private
     assert call("/v1/merchant/trades/query", rsa_app, out_trade_no="JD-1").status_code == 200  # new key
+
+
+def test_notifications_follow_the_schedule(db_url: str, tmp_path: Path, merchant_site: str) -> None:
+    import httpx
+
+    from mobipay.kernel.clock import ManualClock
+    from mobipay.platform.bootstrap import build
+
+    settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem")
+    clock = ManualClock(time_now())
+    container = build(settings, clock=clock)
+    with TestClient(create_app(settings, container)) as client:
+        merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+        app_id, key = client.portal.call(lambda: container.merchants.create_app(  # type: ignore[union-attr]
+            merchant_id, "HMAC", notify_url=f"{merchant_site}/notify"))
+        body: dict[str, Any] = {"app_id": app_id, "timestamp": str(int(time.time())), "nonce": "n-00000001",
+                                "sign_type": "HMAC", "out_trade_no": "N-1", "total_amount": "500", "subject": "书"}
+        body["sign"] = sign_hmac(body, key.encode())  # type: ignore[union-attr]
+        trade_id = client.post("/v1/merchant/trades", json=body).json()["trade_no"]
+        signed_up(client, db_url, "13900139000")
+        buyer = login_by_sms(client, db_url, "13900139000", "b")
+        fund(client, "13900139000", 1_000)
+        httpx.put(f"{merchant_site}/sim/fail", json={"count": 2}).raise_for_status()
+        assert client.post(f"/v1/trades/{trade_id}/pay", headers=bearer(buyer), json={}).status_code == 200
+
+        notifier = container.merchant_notifier
+        assert client.portal.call(notifier.deliver_due) == 1  # first try: the site answers 500
+        assert client.portal.call(notifier.deliver_due) == 0  # next try only after 15 s
+        clock.advance(15)
+        assert client.portal.call(notifier.deliver_due) == 1  # second try fails too
+        clock.advance(15)
+        assert client.portal.call(notifier.deliver_due) == 1  # third: success
+        clock.advance(3600)
+        assert client.portal.call(notifier.deliver_due) == 0  # delivered: never again
+        [got] = httpx.get(f"{merchant_site}/sim/received").json()
+        assert (got["trade_status"], got["out_trade_no"], got["total_amount"]) == ("TRADE_SUCCESS", "N-1", "500")
+        verify_rsa2(got, got["sign"], client.get("/v1/merchant/platform-key").text.encode())
+
+
+def time_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -121,7 +121,8 @@ async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
     merchant, p = call
     expire = p.get("expire_minutes", 30)
     trade = await service.create_trade(merchant, _param(p, "out_trade_no"), _fen(p, "total_amount"),
-                                       _param(p, "subject"), int(expire) if str(expire).isdigit() else -1)
+                                       _param(p, "subject"), int(expire) if str(expire).isdigit() else -1,
+                                       app_id=str(p["app_id"]), notify_url=str(p.get("notify_url") or ""))
     return _reply(service, p, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
 
 

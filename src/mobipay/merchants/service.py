@@ -37,6 +37,7 @@ from mobipay.merchants.model import (
     check_refund,
     check_trade_move,
 )
+from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
 from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, trades
 from mobipay.platform import audit
@@ -245,7 +246,7 @@ class MerchantService:
     # ------------------------------------------------------------------ trades
 
     async def create_trade(self, merchant: Merchant, out_trade_no: str, amount: object, subject: str,
-                           expire_minutes: int = 30) -> Trade:
+                           expire_minutes: int = 30, *, app_id: str = "", notify_url: str = "") -> Trade:
         """A trade waiting for the buyer; the same out_trade_no and content returns it again."""
         if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
             raise E.MerchantNotActive(f"the merchant is {merchant.state.value}")
@@ -263,8 +264,11 @@ class MerchantService:
                                         field="out_trade_no")
                 return _trade(row, uow.now)
             trade_id = new_id("trd")
+            url = notify_url or (await uow.conn.execute(select(merchant_apps.c.notify_url).where(
+                merchant_apps.c.app_id == app_id))).scalar_one_or_none() or ""
             await uow.conn.execute(insert(trades).values(
-                id=trade_id, merchant_id=merchant.id, out_trade_no=out_trade_no, amount=amount,
+                id=trade_id, merchant_id=merchant.id, out_trade_no=out_trade_no, amount=amount, app_id=app_id,
+                notify_url=url[:512],
                 subject=subject.strip()[:256], state=TradeState.WAIT_BUYER_PAY.value, created_at=uow.now,
                 expires_at=uow.now + timedelta(minutes=expire_minutes)))
             return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
@@ -319,6 +323,7 @@ class MerchantService:
                 state=TradeState.TRADE_SUCCESS.value, payer_id=payer.id, transfer_id=transfer_id, paid_at=uow.now))
             await uow.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn, template="merchant.paid",
                                         params={"merchant": merchant.name, "amount_fen": row.amount}))
+            await queue_notification(uow, row, TradeState.TRADE_SUCCESS, row.refunded)
             return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
 
         return await self.uow.run("pay_trade", work)
@@ -374,9 +379,11 @@ class MerchantService:
             await uow.conn.execute(insert(refunds).values(
                 id=new_id("rfd"), trade_id=trade.id, out_request_no=out_request_no, amount=amount,
                 transfer_id=transfer_id, created_at=uow.now))
+            state = TradeState.TRADE_CLOSED if refunded == row.amount else TradeState.TRADE_SUCCESS
             await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
-                refunded=refunded, **({"state": TradeState.TRADE_CLOSED.value, "closed_at": uow.now}
-                                      if refunded == row.amount else {})))
+                refunded=refunded, **({"state": state.value, "closed_at": uow.now}
+                                      if state is TradeState.TRADE_CLOSED else {})))
+            await queue_notification(uow, row, state, refunded)
             return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade.id))).one(), uow.now), \
                 amount, False
 

@@ -59,6 +59,8 @@ trades = Table(
     Column("subject", String(256), nullable=False),
     Column("state", String(16), nullable=False),
     Column("refunded", BigInteger, nullable=False, server_default="0"),
+    Column("app_id", String(40), nullable=False),
+    Column("notify_url", String(512), nullable=False, server_default=""),
     Column("payer_id", String(40), nullable=True),
     Column("transfer_id", String(160), nullable=True),
     Column("expires_at", DateTime(timezone=True), nullable=False),
@@ -78,4 +80,23 @@ refunds = Table(
     Column("transfer_id", String(160), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("uq_merchant_refunds_request", "trade_id", "out_request_no", unique=True),
+)
+
+#: Signed notifications to a merchant's notify URL, retried on a published schedule until
+#: the merchant answers ``success`` (then ``delivered``) or the schedule ends (``failed``).
+notifications = Table(
+    "merchant_notifications",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("trade_id", String(40), nullable=False),
+    Column("url", String(512), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON, signed when sent
+    Column("state", String(12), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", String(256), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Index("ix_merchant_notifications_due", "state", "next_at"),
 )

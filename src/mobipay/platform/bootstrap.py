@@ -21,6 +21,7 @@ from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
 from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
+from mobipay.merchants.notify import MerchantNotifier
 from mobipay.merchants.service import MerchantService
 from mobipay.merchants.signing import load_or_create_key
 from mobipay.platform.config import Environment, Settings
@@ -91,6 +92,7 @@ class Container:
     products: ProductsService
     lottery: LotteryService
     merchants: MerchantService
+    merchant_notifier: MerchantNotifier
     partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
@@ -156,6 +158,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     }
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
+    platform_key = load_or_create_key(s.merchant_key_file)
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
                                timeout_s=s.partner_timeout_s)
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
@@ -163,7 +166,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
                      lottery=LotteryService(uow, wallet, orders, centre),
                      merchants=MerchantService(
-                         uow, wallet, load_or_create_key(s.merchant_key_file), default_fee_bps=s.merchant_fee_bps,
+                         uow, wallet, platform_key, default_fee_bps=s.merchant_fee_bps,
                          auto_approve_mcc=frozenset(c.strip() for c in s.merchant_auto_approve_mcc.split(",") if c)),
+                     merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre],
                      rate_limiter=limiter, handlers=handlers)

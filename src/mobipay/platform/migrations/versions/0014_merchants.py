@@ -1,8 +1,8 @@
-"""Merchants: applications and review, API apps and keys, nonces, trades and refunds.
+"""Merchants: applications and review, API apps and keys, nonces, trades, refunds and notifications.
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-11-25 20:54:41.662620
+Create Date: 2026-11-25 20:56:42.497653
 """
 import sqlalchemy as sa
 from alembic import op
@@ -38,6 +38,23 @@ def upgrade() -> None:
     with op.batch_alter_table('merchant_nonces', schema=None) as batch_op:
         batch_op.create_index('ix_merchant_nonces_seen', ['seen_at'], unique=False)
 
+    op.create_table('merchant_notifications',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('trade_id', sa.String(length=40), nullable=False),
+    sa.Column('url', sa.String(length=512), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('next_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_error', sa.String(length=256), server_default='', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_merchant_notifications'))
+    )
+    with op.batch_alter_table('merchant_notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_merchant_notifications_due', ['state', 'next_at'], unique=False)
+
     op.create_table('merchant_refunds',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('trade_id', sa.String(length=40), nullable=False),
@@ -58,6 +75,8 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=256), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('refunded', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('app_id', sa.String(length=40), nullable=False),
+    sa.Column('notify_url', sa.String(length=512), server_default='', nullable=False),
     sa.Column('payer_id', sa.String(length=40), nullable=True),
     sa.Column('transfer_id', sa.String(length=160), nullable=True),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
@@ -99,6 +118,10 @@ def downgrade() -> None:
         batch_op.drop_index('uq_merchant_refunds_request')
 
     op.drop_table('merchant_refunds')
+    with op.batch_alter_table('merchant_notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_merchant_notifications_due')
+
+    op.drop_table('merchant_notifications')
     with op.batch_alter_table('merchant_nonces', schema=None) as batch_op:
         batch_op.drop_index('ix_merchant_nonces_seen')
 

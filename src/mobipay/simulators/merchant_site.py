@@ -1,0 +1,61 @@
+"""SIMULATOR of a merchant's web site receiving mobipay's asynchronous notifications.
+
+- ``POST /notify``: records the notification and answers ``success`` (what mobipay waits
+  for), or fails with HTTP 500 for the next N notifications after ``PUT /sim/fail {count}``.
+- ``GET /sim/received``: the notifications received, oldest first. ``POST /sim/reset``.
+
+Run: ``python -m mobipay.simulators.merchant_site --port 8108``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from mobipay.simulators.desk import command_line, serve
+
+
+def create_site_app() -> FastAPI:
+    app = FastAPI(title="Merchant site SIMULATOR")
+    received: list[dict[str, Any]] = []
+    failing = {"count": 0}
+
+    @app.post("/notify")
+    async def notify(request: Request) -> Response:
+        if failing["count"] > 0:
+            failing["count"] -= 1
+            return Response("busy", status_code=500)
+        received.append(await request.json())
+        return Response("success", media_type="text/plain")
+
+    @app.put("/sim/fail")
+    async def fail(body: dict[str, Any]) -> dict[str, Any]:
+        failing["count"] = int(body.get("count", 0))
+        return failing
+
+    @app.get("/sim/received")
+    async def got() -> list[dict[str, Any]]:
+        return received
+
+    @app.get("/sim/orders")
+    async def ready() -> list[Any]:  # the tests' readiness probe
+        return []
+
+    @app.post("/sim/reset")
+    async def reset() -> dict[str, Any]:
+        received.clear()
+        failing["count"] = 0
+        return {"reset": True}
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = command_line("merchant_site", "SIMULATOR of a merchant site receiving notifications.", "--port 8108",
+                        8108, "").parse_args(argv)
+    serve(create_site_app(), args)
+
+
+if __name__ == "__main__":
+    main()
