@@ -497,6 +497,19 @@ def merchants_review(
     typer.echo(f"{m.id}: {m.state.value}")
 
 
+@merchants_app.command("settle")
+def merchants_settle(
+    date: Annotated[str, typer.Option("--date", help="Business day (Shanghai) to settle, YYYY-MM-DD")],
+) -> None:
+    """T+1 settlement: for each merchant with activity that day, gross, refunds, fee and net,
+    paid out to its bank account; reports in MOBIPAY_REPORT_DIR. Safe to run again.
+    Example: mobipay merchants settle --date 2026-11-24"""
+    day = _day(date)
+    for s in _run(lambda c: c.settlements.settle(day)):
+        typer.echo(f"{s.merchant_id}  gross {s.gross / 100:.2f}  refunds {s.refunds / 100:.2f}  fee {s.fee / 100:.2f}"
+                   f"  net {s.net / 100:.2f}  {s.state}  {s.report}")
+
+
 @merchants_app.command("app")
 def merchants_app_create(
     merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],

@@ -180,3 +180,68 @@ def time_now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
+    """Pay three trades, refund part of one, settle the day: fee allocated to the fen, net
+    paid out through the bank; a merchant with settlement suspended is skipped until resumed."""
+    import csv
+    from datetime import UTC, datetime
+
+    from mobipay.kernel.clock import ManualClock
+    from mobipay.ledger.chart import FEE_INCOME, SETTLEMENT_IN_TRANSIT
+    from mobipay.merchants.model import MerchantState
+    from mobipay.platform.bootstrap import build
+    from tests.conftest import BANK_SECRET
+
+    settings = Settings(_env_file=None, database_url=db_url, bank_url=bank, bank_secret=BANK_SECRET,  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
+    clock = ManualClock(datetime(2026, 11, 24, 3, 0, tzinfo=UTC))  # 11:00 in Shanghai
+    container = build(settings, clock=clock)
+    with TestClient(create_app(settings, container)) as client:
+        m = container.merchants
+        merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+        app_id, key = client.portal.call(lambda: m.create_app(merchant_id, "HMAC"))
+
+        def call(path: str, **params: object) -> Any:
+            body: dict[str, Any] = {"app_id": app_id, "timestamp": str(int(time.time())),
+                                    "nonce": secrets.token_hex(8), "sign_type": "HMAC",
+                                    **{k: str(v) for k, v in params.items()}}
+            body["sign"] = sign_hmac(body, key.encode())  # type: ignore[union-attr]
+            return client.post(path, json=body)
+
+        signed_up(client, db_url, "13900139000")
+        buyer = login_by_sms(client, db_url, "13900139000", "b")
+        fund(client, "13900139000", 100_000)
+        for n, amount in enumerate((3_333, 3_333, 3_334)):
+            trade_id = call("/v1/merchant/trades", out_trade_no=f"S-{n}", total_amount=amount, subject="x").json()[
+                "trade_no"]
+            assert client.post(f"/v1/trades/{trade_id}/pay", headers=bearer(buyer), json={}).status_code == 200
+        assert call("/v1/merchant/refunds", out_trade_no="S-0", out_request_no="R", refund_amount=1_000
+                    ).status_code == 201
+        statement = call("/v1/merchant/statements", day="2026-11-24")
+        rows = list(csv.DictReader(statement.text.splitlines()))
+        assert [r["type"] for r in rows] == ["payment", "payment", "payment", "refund"]
+
+        [s] = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 24).date()))
+        assert (s.gross, s.refunds, s.fee, s.net, s.state) == (10_000, 1_000, 60, 8_940, "paid")  # 0.6 %
+        report = list(csv.reader(s.report.read_text().splitlines()))  # type: ignore[union-attr]
+        assert sum(int(r[3]) for r in report[4:] if r[0] == "payment") == 60  # fees allocated, none lost
+        again = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 24).date()))
+        assert again[0].state == "paid"  # settled once
+        accounts = client.portal.call(lambda: container.ledger.accounts([FEE_INCOME, SETTLEMENT_IN_TRANSIT]))
+        assert (accounts[FEE_INCOME].balance, accounts[SETTLEMENT_IN_TRANSIT].balance) == (60, 0)
+
+        # a second day, with settlement suspended: skipped, then settled once resumed
+        clock.advance(24 * 3600)
+        buyer = login_by_sms(client, db_url, "13900139000", "b2")  # a day later: a fresh session
+        trade_id = call("/v1/merchant/trades", out_trade_no="S-9", total_amount=5_000, subject="x").json()["trade_no"]
+        assert client.post(f"/v1/trades/{trade_id}/pay", headers=bearer(buyer), json={}).status_code == 200
+        client.portal.call(lambda: m.review(merchant_id, MerchantState.SETTLEMENT_SUSPENDED, actor="risk",
+                                            reason="SP red card"))
+        [held] = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 25).date()))
+        assert held.state == "suspended"
+        client.portal.call(lambda: m.review(merchant_id, MerchantState.APPROVED, actor="risk", reason="cleared"))
+        [paid] = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 25).date()))
+        assert (paid.net, paid.state) == (5_000 - 30, "paid")
+        assert client.portal.call(lambda: container.ledger.verify()).ok

@@ -11,7 +11,8 @@ For buyers (``/v1/trades/{id}``): see the order and pay it from the wallet.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -145,6 +146,21 @@ async def refund(call: Signed, service: MerchantsDep) -> JSONResponse:
                                                    _fen(p, "refund_amount"))
     return _reply(service, p, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount},
                   200 if replayed else 201)
+
+
+@router.post("/merchant/statements", response_class=PlainTextResponse,
+             summary="The day's trade and refund file, CSV (signed; day=YYYY-MM-DD, Shanghai)")
+async def statement(call: Signed, request: Request) -> PlainTextResponse:
+    merchant, p = call
+    try:
+        day = date.fromisoformat(_param(p, "day"))
+    except ValueError:
+        raise ValidationFailed("day is YYYY-MM-DD", field="day") from None
+    text = await request.app.state.container.settlements.statement(merchant.id, day)
+    service: MerchantService = request.app.state.container.merchants
+    digest = {"day": day.isoformat(), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return PlainTextResponse(text, media_type="text/csv",
+                             headers={"X-Sha256": digest["sha256"], "X-Sign": sign_rsa2(digest, service.platform_key)})
 
 
 # ---------------------------------------------------------------------- the buyer's side

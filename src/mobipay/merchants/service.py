@@ -124,7 +124,7 @@ class MerchantService:
             await uow.conn.execute(insert(merchants).values(
                 id=merchant_id, name=name.strip(), credit_code=code, legal_person=legal_person.strip(),
                 contact_msisdn=msisdn, mcc=mcc, website=website.strip()[:256],
-                settlement_account=f"{account[:4]}****{account[-4:]}", state=state.value,
+                settlement_account=account, state=state.value,
                 reason="low-risk category: approved by rule" if auto else "", fee_bps=self.default_fee_bps,
                 account_code=spec.code, created_at=uow.now, updated_at=uow.now))
             await audit.record(uow.conn, at=uow.now, actor="merchant", action="merchant.apply", target=merchant_id,

@@ -100,3 +100,21 @@ notifications = Table(
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Index("ix_merchant_notifications_due", "state", "next_at"),
 )
+
+#: One row per merchant and business day: what was settled (or why not) and its payout.
+settlements = Table(
+    "merchant_settlements",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("day", String(10), nullable=False),  # Shanghai business day, YYYY-MM-DD
+    Column("gross", BigInteger, nullable=False),
+    Column("refunds", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("net", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),  # suspended | nothing | paying | paid | failed
+    Column("payout_order_id", String(40), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("uq_merchant_settlements_day", "merchant_id", "day", unique=True),
+)

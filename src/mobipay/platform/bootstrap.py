@@ -23,6 +23,7 @@ from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.merchants.notify import MerchantNotifier
 from mobipay.merchants.service import MerchantService
+from mobipay.merchants.settlement import BankPayouts, Settlements
 from mobipay.merchants.signing import load_or_create_key
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
@@ -93,7 +94,9 @@ class Container:
     lottery: LotteryService
     merchants: MerchantService
     merchant_notifier: MerchantNotifier
-    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre]
+    settlements: Settlements
+    partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre
+                   | BankPayouts]
     rate_limiter: RateLimiter
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
@@ -159,6 +162,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
     platform_key = load_or_create_key(s.merchant_key_file)
+    payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
                                timeout_s=s.partner_timeout_s)
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
@@ -169,5 +173,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                          uow, wallet, platform_key, default_fee_bps=s.merchant_fee_bps,
                          auto_approve_mcc=frozenset(c.strip() for c in s.merchant_auto_approve_mcc.split(",") if c)),
                      merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
-                     partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre],
+                     settlements=Settlements(uow, orders, payouts, s.report_dir),
+                     partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre, payouts],
                      rate_limiter=limiter, handlers=handlers)

@@ -57,7 +57,9 @@ class Bank:
         return account
 
     def move(self, order: Order) -> str | None:
-        """Debit or credit the card's account; the failure reason, if any."""
+        """Debit or credit the card's account (or pay out to a company account); the failure reason, if any."""
+        if order.kind == "payout":
+            return "account_closed" if order.target.startswith("acct:0000") else None
         account = self.by_token.get(order.target)
         if account is None:
             return "unknown_token"
@@ -99,6 +101,15 @@ def create_bank_app(secret: str = "demo-bank-secret", behaviour: Behaviour | Non
         if isinstance(body, Response):
             return body
         return await desk.take(nonce, body["order_id"], kind, str(body.get("token", "")), int(body["amount"]))
+
+    @app.post("/v1/payouts")
+    async def payout(request: Request) -> Response:
+        """Pay to a (company) bank account: merchants' settlements."""
+        nonce, body = await desk.read(request)
+        if isinstance(body, Response):
+            return body
+        return await desk.take(nonce, body["order_id"], "payout", f"acct:{body.get('account', '')}",
+                               int(body["amount"]))
 
     @app.post("/v1/debits")
     async def debit(request: Request) -> Response:

@@ -1,8 +1,9 @@
-"""Merchants: applications and review, API apps and keys, nonces, trades, refunds and notifications.
+"""Merchants: applications and review, API apps and keys, nonces, trades, refunds,
+notifications and settlements.
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-11-25 20:56:42.497653
+Create Date: 2026-11-25 20:59:03.430611
 """
 import sqlalchemy as sa
 from alembic import op
@@ -67,6 +68,23 @@ def upgrade() -> None:
     with op.batch_alter_table('merchant_refunds', schema=None) as batch_op:
         batch_op.create_index('uq_merchant_refunds_request', ['trade_id', 'out_request_no'], unique=True)
 
+    op.create_table('merchant_settlements',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('gross', sa.BigInteger(), nullable=False),
+    sa.Column('refunds', sa.BigInteger(), nullable=False),
+    sa.Column('fee', sa.BigInteger(), nullable=False),
+    sa.Column('net', sa.BigInteger(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('payout_order_id', sa.String(length=40), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_merchant_settlements'))
+    )
+    with op.batch_alter_table('merchant_settlements', schema=None) as batch_op:
+        batch_op.create_index('uq_merchant_settlements_day', ['merchant_id', 'day'], unique=True)
+
     op.create_table('merchant_trades',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('merchant_id', sa.String(length=40), nullable=False),
@@ -114,6 +132,10 @@ def downgrade() -> None:
         batch_op.drop_index('uq_merchant_trades_out')
 
     op.drop_table('merchant_trades')
+    with op.batch_alter_table('merchant_settlements', schema=None) as batch_op:
+        batch_op.drop_index('uq_merchant_settlements_day')
+
+    op.drop_table('merchant_settlements')
     with op.batch_alter_table('merchant_refunds', schema=None) as batch_op:
         batch_op.drop_index('uq_merchant_refunds_request')
 

@@ -1,0 +1,232 @@
+"""T+1 settlement and daily statements for merchants.
+
+For each business day (Shanghai) and merchant: gross = payments of the day, refunds =
+refunds of the day, fee = gross × the merchant's rate rounded half-up to the fen and then
+*allocated* to the day's payments (largest remainder: the per-payment fees in the report
+add up to the fee exactly; nothing is rounded away), net = gross − refunds − fee.
+
+In the ledger: the merchant's payable gives the fee to ``income:fees`` and the net to
+``liability:settlement:in_transit`` (posted at once); the payout to the merchant's bank
+account is a partner order (partner ``bank_payout``) whose hold moves the net out of
+in-transit to the bank. A merchant with settlement suspended is skipped (and settled when
+resumed: run the day again); a failed payout stays in transit for ``retry``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+
+from mobipay.kernel.money import allocate
+from mobipay.kernel.orders import OrderState, PartnerAnswer
+from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SETTLEMENT_IN_TRANSIT
+from mobipay.ledger.model import Leg, Transfer
+from mobipay.merchants.model import MerchantState
+from mobipay.merchants.tables import merchants, refunds, settlements, trades
+from mobipay.platform.partner_orders import OrderBook, PartnerOrder
+from mobipay.platform.signed_http import SignedClient
+from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAYOUT = "bank_payout"
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    merchant_id: str
+    day: date
+    gross: int
+    refunds: int
+    fee: int
+    net: int
+    state: str
+    report: Path | None = None
+
+
+class BankPayouts:
+    """The bank's payout call (to a company account) as the order book's partner."""
+
+    def __init__(self, base_url: str, secret: bytes, *, timeout_s: float = 5.0) -> None:
+        self.http = SignedClient(PAYOUT, base_url, secret, timeout_s=timeout_s)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def submit(self, order: PartnerOrder) -> PartnerAnswer:
+        return await self.http.order("POST", "/v1/payouts", order.id, {
+            "order_id": order.id, "account": order.details["account"], "amount": order.amount})
+
+    async def query(self, order: PartnerOrder) -> PartnerAnswer:
+        return await self.http.order("GET", f"/v1/orders/{order.id}", order.id)
+
+
+def _window(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(UTC)  # stored as UTC
+    return start, start + timedelta(days=1)
+
+
+class Settlements:
+    def __init__(self, uow: UnitOfWorkRunner, orders: OrderBook, payouts: BankPayouts, report_dir: Path) -> None:
+        self.uow = uow
+        self.orders = orders
+        self.report_dir = report_dir
+        orders.register(PAYOUT, payouts)
+        orders.on_settled("settlement", self._payout_settled)
+
+    async def day_lines(self, merchant_id: str, day: date) -> tuple[list[Any], list[Any]]:
+        """(payments, refunds) of one merchant on one business day."""
+        start, end = _window(day)
+
+        async def work(uow: UnitOfWork) -> tuple[list[Any], list[Any]]:
+            paid = list(await uow.conn.execute(select(trades).where(
+                trades.c.merchant_id == merchant_id, trades.c.paid_at >= start, trades.c.paid_at < end)
+                .order_by(trades.c.paid_at)))
+            back = list(await uow.conn.execute(select(refunds, trades.c.out_trade_no).join(
+                trades, trades.c.id == refunds.c.trade_id).where(
+                trades.c.merchant_id == merchant_id, refunds.c.created_at >= start, refunds.c.created_at < end)
+                .order_by(refunds.c.created_at)))
+            return paid, back
+
+        return await self.uow.run("merchant_day", work)
+
+    async def statement(self, merchant_id: str, day: date) -> str:
+        """The day's trade and refund file (CSV) for a merchant."""
+        paid, back = await self.day_lines(merchant_id, day)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["type", "trade_no", "out_trade_no", "out_request_no", "amount_fen", "time"])
+        for t in paid:
+            writer.writerow(["payment", t.id, t.out_trade_no, "", t.amount, t.paid_at.isoformat()])
+        for r in back:
+            writer.writerow(["refund", r.trade_id, r.out_trade_no, r.out_request_no, r.amount,
+                             r.created_at.isoformat()])
+        return out.getvalue()
+
+    async def settle(self, day: date) -> list[Settlement]:
+        """Settle every merchant with activity on ``day`` (safe to run again)."""
+
+        async def active(uow: UnitOfWork) -> list[Any]:
+            start, end = _window(day)
+            ids = {r[0] for r in await uow.conn.execute(select(trades.c.merchant_id).where(
+                trades.c.paid_at >= start, trades.c.paid_at < end))}
+            ids |= {r[0] for r in await uow.conn.execute(select(trades.c.merchant_id).join(
+                refunds, refunds.c.trade_id == trades.c.id).where(
+                refunds.c.created_at >= start, refunds.c.created_at < end))}
+            return list(await uow.conn.execute(select(merchants).where(merchants.c.id.in_(sorted(ids)))))
+
+        return [await self._settle_one(m, day) for m in await self.uow.run("merchants_to_settle", active)]
+
+    async def _settle_one(self, merchant: Any, day: date) -> Settlement:
+        paid, back = await self.day_lines(merchant.id, day)
+        gross, refunded = sum(t.amount for t in paid), sum(r.amount for r in back)
+        fee = (gross * merchant.fee_bps + 5_000) // 10_000
+        fees = allocate(fee, [t.amount for t in paid]) if paid and fee else [0] * len(paid)
+        net = gross - refunded - fee
+        settlement_id = "stl_" + hashlib.sha256(f"{merchant.id}|{day}".encode()).hexdigest()[:32]
+
+        async def work(uow: UnitOfWork) -> str:
+            row = (await uow.conn.execute(select(settlements).where(settlements.c.id == settlement_id)
+                                          .with_for_update())).first()
+            if row is not None and row.state not in ("suspended",):
+                return str(row.state)  # settled before: nothing posted twice
+            if merchant.state == MerchantState.SETTLEMENT_SUSPENDED.value:
+                state = "suspended"
+            elif net <= 0:
+                state = "nothing"  # refunds ate the day: the payable keeps the rest for later days
+            else:
+                legs: tuple[Leg, ...] = (Leg.debit(merchant.account_code, net + fee),
+                                         Leg.credit(SETTLEMENT_IN_TRANSIT, net))
+                legs += (Leg.credit(FEE_INCOME, fee),) if fee else ()
+                [result] = await uow.post([Transfer(f"settle:{settlement_id}", legs, "merchant.settlement",
+                                                    reference=f"{merchant.name} {day}")])
+                if result.error is not None:
+                    raise result.error
+                state = "paying"
+            values = {"merchant_id": merchant.id, "day": day.isoformat(), "gross": gross, "refunds": refunded,
+                      "fee": fee, "net": net, "state": state, "updated_at": uow.now}
+            if row is None:
+                await uow.conn.execute(insert(settlements).values(id=settlement_id, created_at=uow.now, **values))
+            else:
+                await uow.conn.execute(update(settlements).where(settlements.c.id == settlement_id).values(**values))
+            return state
+
+        state = await self.uow.run("settle_merchant", work)
+        if state == "paying":
+            await self._pay(settlement_id, merchant, net)
+            state = await self._state(settlement_id)
+        report = self._report(merchant, day, paid, fees, back, gross, refunded, fee, net, state)
+        return Settlement(merchant.id, day, gross, refunded, fee, net, state, report)
+
+    async def _pay(self, settlement_id: str, merchant: Any, net: int) -> None:
+        order = await self.orders.place(
+            "po" + settlement_id[3:], partner=PAYOUT, kind="settlement", user_id=merchant.id,
+            msisdn=merchant.contact_msisdn, amount=net, fee=0,
+            legs=[Leg.debit(SETTLEMENT_IN_TRANSIT, net), Leg.credit(BANK_SETTLEMENT, net)],
+            details={"settlement": settlement_id, "account": merchant.settlement_account}, reference=merchant.name)
+
+        async def link(uow: UnitOfWork) -> None:
+            await uow.conn.execute(update(settlements).where(settlements.c.id == settlement_id).values(
+                payout_order_id=order.id))
+
+        await self.uow.run("settlement_payout", link)
+
+    async def _payout_settled(self, uow: UnitOfWork, order: PartnerOrder, state: OrderState) -> None:
+        await uow.conn.execute(update(settlements).where(settlements.c.id == order.details["settlement"]).values(
+            state="paid" if state is OrderState.SUCCEEDED else "failed", updated_at=uow.now))
+
+    async def retry(self, merchant_id: str, day: date) -> str:
+        """Pay out again a settlement whose payout failed (the money waited in transit)."""
+        settlement_id = "stl_" + hashlib.sha256(f"{merchant_id}|{day}".encode()).hexdigest()[:32]
+        merchant = await self._merchant(merchant_id)
+        if await self._state(settlement_id) == "failed":
+            attempt = hashlib.sha256(f"{settlement_id}|{datetime.now().isoformat()}".encode()).hexdigest()[:8]
+            net = await self._net(settlement_id)
+            await self.orders.place(
+                f"pr_{attempt}{settlement_id[4:28]}", partner=PAYOUT, kind="settlement", user_id=merchant.id,
+                msisdn=merchant.contact_msisdn, amount=net, fee=0,
+                legs=[Leg.debit(SETTLEMENT_IN_TRANSIT, net), Leg.credit(BANK_SETTLEMENT, net)],
+                details={"settlement": settlement_id, "account": merchant.settlement_account},
+                reference=merchant.name)
+        return await self._state(settlement_id)
+
+    async def _merchant(self, merchant_id: str) -> Any:
+        return await self.uow.run("merchant_row", lambda uow: _one(uow, select(merchants).where(
+            merchants.c.id == merchant_id)))
+
+    async def _state(self, settlement_id: str) -> str:
+        row = await self.uow.run("settlement_row", lambda uow: _one(uow, select(settlements).where(
+            settlements.c.id == settlement_id)))
+        return str(row.state)
+
+    async def _net(self, settlement_id: str) -> int:
+        row = await self.uow.run("settlement_row", lambda uow: _one(uow, select(settlements).where(
+            settlements.c.id == settlement_id)))
+        return int(row.net)
+
+    def _report(self, merchant: Any, day: date, paid: list[Any], fees: list[int], back: list[Any], gross: int,
+                refunded: int, fee: int, net: int, state: str) -> Path:
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        path = self.report_dir / f"settlement-{merchant.id}-{day.isoformat()}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["merchant", "day", "gross_fen", "refunds_fen", "fee_fen", "net_fen", "state"])
+            w.writerow([merchant.name, day, gross, refunded, fee, net, state])
+            w.writerow([])
+            w.writerow(["type", "out_trade_no", "amount_fen", "fee_fen"])
+            for t, f_ in zip(paid, fees, strict=True):
+                w.writerow(["payment", t.out_trade_no, t.amount, f_])
+            for r in back:
+                w.writerow(["refund", r.out_trade_no, -r.amount, 0])
+        return path
+
+
+async def _one(uow: UnitOfWork, query: Any) -> Any:
+    return (await uow.conn.execute(query)).one()
