@@ -178,6 +178,7 @@ def worker(
             c.saved_bills.run(600.0, stop),
             c.complaints.run_escalator(300.0, stop),
             c.merchant_notifier.run(2.0, stop),
+            c.red_envelopes.run_expirer(300.0, stop),
         )
 
     _run(work)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.merchants.model import MerchantState
+from mobipay.merchants.redenvelopes import Coupon, RedEnvelopes
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.signing import sign_hmac, sign_rsa2
 from mobipay.platform.api_common import Me, MoneyOut
@@ -180,6 +181,7 @@ class TradeOut(BaseModel):
 class PayTradeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pin: str | None = Field(default=None, max_length=12)
+    coupon_id: str | None = Field(default=None, max_length=40, description="A red envelope to pay part with")
 
 
 async def _trade_out(service: MerchantService, t: Trade) -> TradeOut:
@@ -197,4 +199,38 @@ async def see(trade_id: str, me: Me, service: MerchantsDep) -> TradeOut:
 @router.post("/trades/{trade_id}/pay", response_model=TradeOut,
              summary="Pay a merchant's order from the wallet (once, however often it is pressed)")
 async def pay(trade_id: str, body: PayTradeIn, me: Me, service: MerchantsDep) -> TradeOut:
-    return await _trade_out(service, await service.pay(me, trade_id, pin=body.pin))
+    return await _trade_out(service, await service.pay(me, trade_id, pin=body.pin, coupon_id=body.coupon_id))
+
+
+class CouponOut(BaseModel):
+    id: str
+    campaign_id: str
+    face: MoneyOut
+    min_spend: MoneyOut
+    state: Literal["issued", "used", "expired"]
+    expires_at: datetime
+
+
+def _coupon_out(c: Coupon) -> CouponOut:
+    return CouponOut(id=c.id, campaign_id=c.campaign_id, face=MoneyOut(amount=c.face, currency="CNY"),
+                     min_spend=MoneyOut(amount=c.min_spend, currency="CNY"), state=c.state,
+                     expires_at=c.expires_at)
+
+
+async def envelopes_of(request: Request) -> RedEnvelopes:
+    service: RedEnvelopes = request.app.state.container.red_envelopes
+    return service
+
+
+EnvelopesDep = Annotated[RedEnvelopes, Depends(envelopes_of)]
+
+
+@router.post("/red-envelopes/{campaign_id}/claim", response_model=CouponOut, status_code=201,
+             summary="Get a campaign's red envelope, if its rule gives you one (one each)")
+async def claim(campaign_id: str, me: Me, envelopes: EnvelopesDep) -> CouponOut:
+    return _coupon_out(await envelopes.claim(me, campaign_id))
+
+
+@router.get("/red-envelopes", response_model=list[CouponOut], summary="My red envelopes")
+async def my_envelopes(me: Me, envelopes: EnvelopesDep) -> list[CouponOut]:
+    return [_coupon_out(c) for c in await envelopes.mine(me)]

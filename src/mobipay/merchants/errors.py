@@ -63,3 +63,21 @@ class TradeExists(MobipayError):
     code = "TRADE_EXISTS"
     status = 409
     title = "This out_trade_no was used for another trade"
+
+
+class CouponNotUsable(MobipayError):
+    code = "COUPON_NOT_USABLE"
+    status = 422
+    title = "This red envelope cannot be used for this payment"
+
+
+class NotEligible(MobipayError):
+    code = "NOT_ELIGIBLE"
+    status = 422
+    title = "This campaign's rule does not give you a red envelope"
+
+
+class BudgetExhausted(MobipayError):
+    code = "BUDGET_EXHAUSTED"
+    status = 409
+    title = "The campaign's budget is used up"

@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
@@ -46,6 +46,10 @@ from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 WINDOW_S = 300
 KEY_OVERLAP = timedelta(days=7)
+
+
+class CouponUse(Protocol):
+    async def use_in(self, uow: UnitOfWork, coupon_id: str, user_id: str, trade: Any) -> tuple[int, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class MerchantService:
         self.platform_key = platform_key  # PEM private key signing our answers and notifications
         self.platform_public_key = public_pem(platform_key)
         self._hmac_keys: dict[str, bytes] = {}
+        self.coupons: CouponUse | None = None  # the red-envelope zone plugs in here
         self.default_fee_bps = default_fee_bps
         self.auto_approve_mcc = auto_approve_mcc
 
@@ -294,9 +299,11 @@ class MerchantService:
 
         return await self.uow.run("trade", work)
 
-    async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None) -> Trade:
-        """The buyer pays a trade from the wallet (PIN above the password-free amount); a
-        second press returns the paid trade, never a second payment."""
+    async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None, coupon_id: str | None = None
+                  ) -> Trade:
+        """The buyer pays a trade from the wallet (PIN above the password-free amount),
+        optionally with a red envelope paying part; a second press returns the paid trade,
+        never a second payment."""
         trade = await self.trade(trade_id)
         if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
             return trade
@@ -313,14 +320,26 @@ class MerchantService:
                 return current  # paid by this very press a moment ago
             check_trade_move(current.state, TradeState.TRADE_SUCCESS, why="pay")
             transfer_id = f"trade:{trade_id}"
-            [result] = await uow.post([Transfer(transfer_id, (Leg.debit(payer.account_code, row.amount),
-                                                              Leg.credit(merchant.account_code, row.amount)),
-                                                "merchant.payment", reference=f"{merchant.name} {row.out_trade_no}")])
+            face, funded_by = 0, ""
+            if coupon_id:
+                if self.coupons is None:
+                    raise E.CouponNotUsable("red envelopes are not available", field="coupon_id")
+                face, funded_by = await self.coupons.use_in(uow, coupon_id, payer.id, row)
+            wallet_part = row.amount - face
+            legs = [Leg.credit(merchant.account_code, row.amount)]
+            if wallet_part:
+                legs.insert(0, Leg.debit(payer.account_code, wallet_part))
+            if face:
+                legs.insert(0, Leg.debit(funded_by, face))
+            [result] = await uow.post([Transfer(transfer_id, tuple(legs), "merchant.payment",
+                                                reference=f"{merchant.name} {row.out_trade_no}")])
             if result.error is not None:
                 raise result.error
-            await self.wallet.count_payment(uow, payer, row.amount)
+            if wallet_part:
+                await self.wallet.count_payment(uow, payer, wallet_part)
             await uow.conn.execute(update(trades).where(trades.c.id == trade_id).values(
-                state=TradeState.TRADE_SUCCESS.value, payer_id=payer.id, transfer_id=transfer_id, paid_at=uow.now))
+                state=TradeState.TRADE_SUCCESS.value, payer_id=payer.id, transfer_id=transfer_id, paid_at=uow.now,
+                coupon_id=coupon_id, coupon_amount=face))
             await uow.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn, template="merchant.paid",
                                         params={"merchant": merchant.name, "amount_fen": row.amount}))
             await queue_notification(uow, row, TradeState.TRADE_SUCCESS, row.refunded)
@@ -355,8 +374,9 @@ class MerchantService:
         trade = await self.trade_by_out_no(merchant, out_trade_no)
         if trade.paid_at is None:
             raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
-        payment = await self.uow.ledger.transfer(f"trade:{trade.id}")
-        payer_wallet = next(leg.account for leg in payment.legs if leg.side.value == "D")  # where it came from
+        payer_id = await self.uow.run("trade_payer", lambda uow: _scalar(uow, select(trades.c.payer_id).where(
+            trades.c.id == trade.id)))
+        payer_wallet = (await self.wallet.principal(str(payer_id))).account_code  # cash goes back where it came from
 
         async def work(uow: UnitOfWork) -> tuple[Trade, int, bool]:
             row = (await uow.conn.execute(select(trades).where(trades.c.id == trade.id).with_for_update())).one()
@@ -368,7 +388,7 @@ class MerchantService:
                 return _trade(row, uow.now), known.amount, True
             if row.paid_at is None:
                 raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
-            check_refund(row.amount, row.refunded, amount)
+            check_refund(row.amount - row.coupon_amount, row.refunded, amount)  # a red envelope is not cash
             transfer_id = "refund:" + hashlib.sha256(f"{trade.id}|{out_request_no}".encode()).hexdigest()[:40]
             [result] = await uow.post([Transfer(transfer_id, (Leg.debit(merchant.account_code, amount),
                                                               Leg.credit(payer_wallet, amount)),
@@ -379,7 +399,7 @@ class MerchantService:
             await uow.conn.execute(insert(refunds).values(
                 id=new_id("rfd"), trade_id=trade.id, out_request_no=out_request_no, amount=amount,
                 transfer_id=transfer_id, created_at=uow.now))
-            state = TradeState.TRADE_CLOSED if refunded == row.amount else TradeState.TRADE_SUCCESS
+            state = TradeState.TRADE_CLOSED if refunded == row.amount - row.coupon_amount else TradeState.TRADE_SUCCESS
             await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
                 refunded=refunded, **({"state": state.value, "closed_at": uow.now}
                                       if state is TradeState.TRADE_CLOSED else {})))
@@ -389,3 +409,7 @@ class MerchantService:
 
         return await self.uow.run("refund_trade", work)
 
+
+
+async def _scalar(uow: UnitOfWork, query: Any) -> Any:
+    return (await uow.conn.execute(query)).scalar_one()

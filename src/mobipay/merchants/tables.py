@@ -59,6 +59,8 @@ trades = Table(
     Column("subject", String(256), nullable=False),
     Column("state", String(16), nullable=False),
     Column("refunded", BigInteger, nullable=False, server_default="0"),
+    Column("coupon_id", String(40), nullable=True),
+    Column("coupon_amount", BigInteger, nullable=False, server_default="0"),  # paid by a red envelope
     Column("app_id", String(40), nullable=False),
     Column("notify_url", String(512), nullable=False, server_default=""),
     Column("payer_id", String(40), nullable=True),
@@ -117,4 +119,42 @@ settlements = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("uq_merchant_settlements_day", "merchant_id", "day", unique=True),
+)
+
+#: Red-envelope campaigns: a merchant's budget, moved into the campaign's own account, and
+#: the rule that decides who gets an envelope (coupon) of ``face`` fen.
+campaigns = Table(
+    "rp_campaigns",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("rule", String(16), nullable=False),  # new_user | threshold | brand
+    Column("face", BigInteger, nullable=False),
+    Column("min_spend", BigInteger, nullable=False),
+    Column("budget", BigInteger, nullable=False),
+    Column("valid_days", Integer, nullable=False),
+    Column("account_code", String(128), nullable=False),  # the unissued budget
+    Column("reserved_code", String(128), nullable=False),  # issued, not yet used or expired
+    Column("state", String(12), nullable=False),  # active | ended
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+coupons = Table(
+    "rp_coupons",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("campaign_id", String(40), nullable=False),
+    Column("merchant_id", String(40), nullable=False),
+    Column("user_id", String(40), nullable=False),
+    Column("face", BigInteger, nullable=False),
+    Column("min_spend", BigInteger, nullable=False),
+    Column("state", String(12), nullable=False),  # issued | used | expired
+    Column("trade_id", String(40), nullable=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=True),
+    Index("uq_rp_coupons_one_each", "campaign_id", "user_id", unique=True),
+    Index("ix_rp_coupons_user", "user_id", "state"),
+    Index("ix_rp_coupons_due", "state", "expires_at"),
 )

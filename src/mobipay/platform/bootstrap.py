@@ -22,6 +22,7 @@ from mobipay.ledger.service import Ledger
 from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.merchants.notify import MerchantNotifier
+from mobipay.merchants.redenvelopes import RedEnvelopes
 from mobipay.merchants.service import MerchantService
 from mobipay.merchants.settlement import BankPayouts, Settlements
 from mobipay.merchants.signing import load_or_create_key
@@ -95,6 +96,7 @@ class Container:
     merchants: MerchantService
     merchant_notifier: MerchantNotifier
     settlements: Settlements
+    red_envelopes: RedEnvelopes
     partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre
                    | BankPayouts]
     rate_limiter: RateLimiter
@@ -162,6 +164,11 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
     platform_key = load_or_create_key(s.merchant_key_file)
+    low_risk = frozenset(c.strip() for c in s.merchant_auto_approve_mcc.split(",") if c.strip())
+    merchants = MerchantService(uow, wallet, platform_key, default_fee_bps=s.merchant_fee_bps,
+                                auto_approve_mcc=low_risk)
+    envelopes = RedEnvelopes(merchants)
+    merchants.coupons = envelopes
     payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
                                timeout_s=s.partner_timeout_s)
@@ -169,9 +176,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
                      lottery=LotteryService(uow, wallet, orders, centre),
-                     merchants=MerchantService(
-                         uow, wallet, platform_key, default_fee_bps=s.merchant_fee_bps,
-                         auto_approve_mcc=frozenset(c.strip() for c in s.merchant_auto_approve_mcc.split(",") if c)),
+                     merchants=merchants, red_envelopes=envelopes,
                      merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
                      settlements=Settlements(uow, orders, payouts, s.report_dir),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre, payouts],

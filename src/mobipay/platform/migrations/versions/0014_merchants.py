@@ -1,9 +1,9 @@
 """Merchants: applications and review, API apps and keys, nonces, trades, refunds,
-notifications and settlements.
+notifications, settlements and the red-envelope zone.
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-11-25 20:59:03.430611
+Create Date: 2026-11-25 21:00:57.246536
 """
 import sqlalchemy as sa
 from alembic import op
@@ -93,6 +93,8 @@ def upgrade() -> None:
     sa.Column('subject', sa.String(length=256), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('refunded', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('coupon_id', sa.String(length=40), nullable=True),
+    sa.Column('coupon_amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('app_id', sa.String(length=40), nullable=False),
     sa.Column('notify_url', sa.String(length=512), server_default='', nullable=False),
     sa.Column('payer_id', sa.String(length=40), nullable=True),
@@ -124,9 +126,50 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_merchants')),
     sa.UniqueConstraint('credit_code', name=op.f('uq_merchants_credit_code'))
     )
+    op.create_table('rp_campaigns',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('rule', sa.String(length=16), nullable=False),
+    sa.Column('face', sa.BigInteger(), nullable=False),
+    sa.Column('min_spend', sa.BigInteger(), nullable=False),
+    sa.Column('budget', sa.BigInteger(), nullable=False),
+    sa.Column('valid_days', sa.Integer(), nullable=False),
+    sa.Column('account_code', sa.String(length=128), nullable=False),
+    sa.Column('reserved_code', sa.String(length=128), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rp_campaigns'))
+    )
+    op.create_table('rp_coupons',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('campaign_id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.String(length=40), nullable=False),
+    sa.Column('face', sa.BigInteger(), nullable=False),
+    sa.Column('min_spend', sa.BigInteger(), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('trade_id', sa.String(length=40), nullable=True),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rp_coupons'))
+    )
+    with op.batch_alter_table('rp_coupons', schema=None) as batch_op:
+        batch_op.create_index('ix_rp_coupons_due', ['state', 'expires_at'], unique=False)
+        batch_op.create_index('ix_rp_coupons_user', ['user_id', 'state'], unique=False)
+        batch_op.create_index('uq_rp_coupons_one_each', ['campaign_id', 'user_id'], unique=True)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('rp_coupons', schema=None) as batch_op:
+        batch_op.drop_index('uq_rp_coupons_one_each')
+        batch_op.drop_index('ix_rp_coupons_user')
+        batch_op.drop_index('ix_rp_coupons_due')
+
+    op.drop_table('rp_coupons')
+    op.drop_table('rp_campaigns')
     op.drop_table('merchants')
     with op.batch_alter_table('merchant_trades', schema=None) as batch_op:
         batch_op.drop_index('uq_merchant_trades_out')

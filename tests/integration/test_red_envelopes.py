@@ -1,0 +1,116 @@
+"""The red-envelope zone on SQLite and PostgreSQL: a campaign's budget moves out of the
+merchant's payable, concurrent claims never overdraw it, an envelope pays part of a
+checkout (the wallet the rest), refunds return only cash, unused envelopes expire back."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.errors import MobipayError
+from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
+from mobipay.ledger.model import Leg, Transfer
+from mobipay.ledger.service import Ledger
+from mobipay.merchants.redenvelopes import RedEnvelopes
+from mobipay.merchants.service import Merchant, MerchantService
+from mobipay.merchants.signing import new_rsa_key
+from mobipay.platform.db import Database
+from mobipay.platform.uow import UnitOfWorkRunner
+from mobipay.wallet.reference_data import number_segments
+from mobipay.wallet.service import Principal, WalletService
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 24, 3, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def zone(db: Database, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> RedEnvelopes:
+    await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+    uow = UnitOfWorkRunner(db, clock, ledger)
+    merchants = MerchantService(uow, WalletService(uow, number_segments(), b"t"), new_rsa_key()[0],
+                                auto_approve_mcc=frozenset({"5942"}))
+    zone = RedEnvelopes(merchants)
+    merchants.coupons = zone
+    return zone
+
+
+async def shop(zone: RedEnvelopes, funds: int) -> Merchant:
+    m = await zone.merchants.apply(name="当当网", credit_code="91350100M000100Y43", legal_person="李国", mcc="5942",
+                                   contact="13800138000", website="", settlement_account="6222020000111122222")
+    assert (await zone.uow.ledger.post(Transfer("seed", (Leg.debit(BANK_SETTLEMENT, funds),
+                                                         Leg.credit(m.account_code, funds)), "seed"))).ok
+    return m
+
+
+async def buyer(zone: RedEnvelopes, msisdn: str, balance: int = 10_000) -> Principal:
+    user = await zone.merchants.wallet.create_user(msisdn, actor="t", reason="t")
+    assert (await zone.uow.ledger.post(Transfer(f"f{msisdn}", (Leg.debit(BANK_SETTLEMENT, balance),
+                                                               Leg.credit(user.account_code, balance)), "cash_in"))).ok
+    return Principal(user.id, "s", user.msisdn, user.account_code)
+
+
+async def refused(coro: Any) -> str:
+    with pytest.raises(MobipayError) as info:
+        await coro
+    return info.value.code
+
+
+async def money(zone: RedEnvelopes, *codes: str) -> list[int]:
+    accounts = await zone.uow.ledger.accounts(list(codes))
+    return [accounts[c].balance for c in codes]
+
+
+async def test_budget_never_overdrawn_under_concurrent_claims(zone: RedEnvelopes) -> None:
+    m = await shop(zone, 10_000)
+    campaign = await zone.create_campaign(m, name="双十一", rule="new_user", face=1_000, min_spend=5_000,
+                                          budget=2_000, actor="shop")
+    assert await money(zone, m.account_code, f"liability:campaign:{campaign.id}") == [8_000, 2_000]
+    people = [await buyer(zone, f"+861390013900{n}") for n in range(5)]
+    results = await asyncio.gather(*(zone.claim(p, campaign.id) for p in people), return_exceptions=True)
+    issued = [r for r in results if not isinstance(r, BaseException)]
+    refusals = [r.code for r in results if isinstance(r, MobipayError)]
+    assert len(issued) == 2 and refusals == ["BUDGET_EXHAUSTED"] * 3, results
+    assert await money(zone, f"liability:campaign:{campaign.id}", f"liability:campaign_issued:{campaign.id}") == [
+        0, 2_000]
+    assert (await zone.claim(people[[isinstance(r, BaseException) for r in results].index(False)],
+                             campaign.id)).id in {c.id for c in issued}  # one each: the same one again
+    assert await refused(zone.create_campaign(m, name="x", rule="bogus", face=1, min_spend=1, budget=1,
+                                              actor="shop")) == "VALIDATION_FAILED"
+    assert await refused(zone.create_campaign(m, name="x", rule="threshold", face=100, min_spend=100,
+                                              budget=999_999, actor="shop")) == "INSUFFICIENT_FUNDS"
+    assert (await zone.uow.ledger.verify()).ok
+
+
+async def test_checkout_with_an_envelope_refunds_and_expiry(zone: RedEnvelopes, clock: ManualClock) -> None:
+    m = await shop(zone, 10_000)
+    campaign = await zone.create_campaign(m, name="满50减10", rule="threshold", face=1_000, min_spend=5_000,
+                                          budget=3_000, valid_days=7, actor="shop")
+    me = await buyer(zone, "+8613900139000")
+    coupon = await zone.claim(me, campaign.id)
+    small = await zone.merchants.create_trade(m, "T-small", 4_000, "书")
+    assert await refused(zone.merchants.pay(me, small.id, coupon_id=coupon.id)) == "COUPON_NOT_USABLE"
+    trade = await zone.merchants.create_trade(m, "T-1", 6_000, "书")
+    paid = await zone.merchants.pay(me, trade.id, coupon_id=coupon.id)
+    assert paid.state.value == "TRADE_SUCCESS"
+    assert await money(zone, me.account_code, m.account_code) == [10_000 - 5_000, 7_000 + 6_000]
+    other = await zone.merchants.create_trade(m, "T-2", 6_000, "书")
+    assert await refused(zone.merchants.pay(me, other.id, coupon_id=coupon.id)) == "COUPON_NOT_USABLE"  # used
+    # refunds give back cash only: 50 CNY paid by wallet, the envelope is not cash
+    assert await refused(zone.merchants.refund(m, "T-1", "R1", 5_001)) == "REFUND_EXCEEDS_PAID"
+    await zone.merchants.refund(m, "T-1", "R2", 5_000)
+    assert (await money(zone, me.account_code))[0] == 10_000
+    # an envelope nobody uses goes back to the merchant when it expires
+    late = await buyer(zone, "+8613900139001")
+    await zone.claim(late, campaign.id)
+    clock.advance(8 * 24 * 3600)
+    assert await zone.expire_due() == 1
+    assert await money(zone, f"liability:campaign_issued:{campaign.id}") == [0]
+    assert [c.state for c in await zone.mine(late)] == ["expired"]
+    assert (await zone.uow.ledger.verify()).ok
