@@ -245,3 +245,38 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
         [paid] = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 25).date()))
         assert (paid.net, paid.state) == (5_000 - 30, "paid")
         assert client.portal.call(lambda: container.ledger.verify()).ok
+
+
+def test_the_python_sdk(client: TestClient, db_url: str) -> None:
+    """A shop using mobipay_sdk.merchant: every call signed, every answer verified."""
+    from mobipay_sdk.merchant import MerchantClient, MobipayError
+
+    merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+    service = client.app.state.container.merchants  # type: ignore[attr-defined]
+    private, public = new_rsa_key()
+    app_id, _ = client.portal.call(lambda: service.create_app(merchant_id, "RSA2", public_key=public.decode()))  # type: ignore[union-attr]
+    shop = MerchantClient("", app_id, private_key_pem=private,
+                          platform_key_pem=client.get("/v1/merchant/platform-key").text.encode(), http=client)
+    trade = shop.create_trade("SDK-1", 2_000, "书")
+    assert trade["trade_status"] == "WAIT_BUYER_PAY" and trade["pay_url"].startswith("/v1/trades/")
+    signed_up(client, db_url, "13900139000")
+    buyer = login_by_sms(client, db_url, "13900139000", "b")
+    fund(client, "13900139000", 5_000)
+    assert client.post(f"{trade['pay_url']}/pay", headers=bearer(buyer), json={}).status_code == 200
+    assert shop.query("SDK-1")["trade_status"] == "TRADE_SUCCESS"
+    assert shop.refund("SDK-1", "r1", 500)["refund_amount"] == "500"
+    assert shop.refund_query("SDK-1", "r1")["refunded_amount"] == "500"
+    assert shop.cancel("SDK-1")["trade_status"] == "TRADE_CLOSED"  # refunds the rest
+    assert balance(client, buyer) == 5_000
+    with pytest.raises(MobipayError) as info:
+        shop.refund("SDK-1", "r2", 1)
+    assert info.value.code == "REFUND_EXCEEDS_PAID"
+    unpaid = shop.create_trade("SDK-2", 100, "x")
+    assert shop.cancel("SDK-2")["trade_status"] == "TRADE_CLOSED" and unpaid["trade_no"]
+    # the shop rotates its key through the API, signed with the old one
+    new_private, new_public = new_rsa_key()
+    assert shop.call("/v1/merchant/keys", public_key=new_public.decode())["key_status"] == "rotated"
+    rotated = MerchantClient("", app_id, private_key_pem=new_private,
+                             platform_key_pem=client.get("/v1/merchant/platform-key").text.encode(), http=client)
+    assert rotated.query("SDK-2")["trade_status"] == "TRADE_CLOSED"
+    assert shop.query("SDK-2")["trade_status"] == "TRADE_CLOSED"  # the old key, within the overlap

@@ -149,6 +149,26 @@ async def refund(call: Signed, service: MerchantsDep) -> JSONResponse:
                   200 if replayed else 201)
 
 
+@router.post("/merchant/trades/cancel", summary="Cancel a trade: close it if unpaid, refund it if paid (signed)")
+async def cancel_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    return _reply(service, p, _trade_data(await service.cancel(merchant, _param(p, "out_trade_no"))))
+
+
+@router.post("/merchant/refunds/query", summary="Query a refund by its request number (signed)")
+async def refund_query(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    trade, amount = await service.refund_query(merchant, _param(p, "out_trade_no"), _param(p, "out_request_no"))
+    return _reply(service, p, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount})
+
+
+@router.post("/merchant/keys", summary="Replace the app's RSA2 public key (signed with the current key; 7-day overlap)")
+async def upload_key(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    await service.upload_key(merchant, str(p["app_id"]), _param(p, "public_key"))
+    return _reply(service, p, {"app_id": p["app_id"], "key_status": "rotated"})
+
+
 @router.post("/merchant/statements", response_class=PlainTextResponse,
              summary="The day's trade and refund file, CSV (signed; day=YYYY-MM-DD, Shanghai)")
 async def statement(call: Signed, request: Request) -> PlainTextResponse:

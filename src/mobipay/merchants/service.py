@@ -365,6 +365,40 @@ class MerchantService:
 
         return await self.uow.run("close_trade", work)
 
+    async def cancel(self, merchant: Merchant, out_trade_no: str) -> Trade:
+        """Undo a trade whatever its state (Alipay's cancel): close it if unpaid, refund what
+        the wallet paid if paid (request number ``cancel``). Safe to repeat."""
+        trade = await self.trade_by_out_no(merchant, out_trade_no)
+        if trade.paid_at is None:
+            return await self.close(merchant, out_trade_no)
+        refundable = await self.uow.run("trade_refundable", lambda uow: _scalar(uow, select(
+            trades.c.amount - trades.c.coupon_amount - trades.c.refunded).where(trades.c.id == trade.id)))
+        if refundable:
+            trade, _, _ = await self.refund(merchant, out_trade_no, "cancel", int(refundable))
+        return trade
+
+    async def refund_query(self, merchant: Merchant, out_trade_no: str, out_request_no: str) -> tuple[Trade, int]:
+        """A refund by its request number: (the trade, the amount refunded)."""
+        trade = await self.trade_by_out_no(merchant, out_trade_no)
+        amount = await self.uow.run("refund", lambda uow: _first(uow, select(refunds.c.amount).where(
+            refunds.c.trade_id == trade.id, refunds.c.out_request_no == out_request_no)))
+        if amount is None:
+            raise E.TradeNotFound("no refund with this out_request_no", field="out_request_no")
+        return trade, int(amount)
+
+    async def upload_key(self, merchant: Merchant, app_id: str, public_key: str) -> None:
+        """A merchant replaces its RSA2 key through the signed API (the old one keeps working
+        for the overlap, so requests in flight are not refused)."""
+        async def work(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(merchant_apps.c.merchant_id).where(
+                merchant_apps.c.app_id == app_id))).scalar_one_or_none()
+
+        if await self.uow.run("app_owner", work) != merchant.id:
+            raise E.MerchantNotFound("no such app of yours", field="app_id")
+        if "BEGIN PUBLIC KEY" not in public_key:
+            raise ValidationFailed("send the new public key as PEM", field="public_key")
+        await self.rotate_key(app_id, public_key)
+
     async def refund(self, merchant: Merchant, out_trade_no: str, out_request_no: str, amount: object
                      ) -> tuple[Trade, int, bool]:
         """Refund part or all of a paid trade, once per ``out_request_no``; returns (trade,
@@ -413,3 +447,7 @@ class MerchantService:
 
 async def _scalar(uow: UnitOfWork, query: Any) -> Any:
     return (await uow.conn.execute(query)).scalar_one()
+
+
+async def _first(uow: UnitOfWork, query: Any) -> Any:
+    return (await uow.conn.execute(query)).scalar_one_or_none()
