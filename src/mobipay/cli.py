@@ -500,13 +500,22 @@ def merchants_review(
 
 @merchants_app.command("settle")
 def merchants_settle(
-    date: Annotated[str, typer.Option("--date", help="Business day (Shanghai) to settle, YYYY-MM-DD")],
+    date: Annotated[str | None, typer.Option("--date", help="Settle this business day (Shanghai), YYYY-MM-DD")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="Settle what is due on this day: T+n per merchant")] = None,
 ) -> None:
-    """T+1 settlement: for each merchant with activity that day, gross, refunds, fee and net,
-    paid out to its bank account; reports in MOBIPAY_REPORT_DIR. Safe to run again.
-    Example: mobipay merchants settle --date 2026-11-24"""
-    day = _day(date)
-    for s in _run(lambda c: c.settlements.settle(day)):
+    """Settlement: for each merchant with activity on a day, gross, refunds, fee and net, paid
+    out to its bank account; reports in MOBIPAY_REPORT_DIR. Safe to run again. Run it daily
+    with --due (each merchant's cycle from its category), or for one day with --date.
+    Example: mobipay merchants settle --due 2026-11-25"""
+    if (date is None) == (due is None):
+        raise typer.BadParameter("give --date DAY or --due TODAY")
+    if due is not None:
+        today = _day(due)
+        results = _run(lambda c: c.settlements.settle_due(today))
+    else:
+        day = _day(date or "")
+        results = _run(lambda c: c.settlements.settle(day))
+    for s in results:
         typer.echo(f"{s.merchant_id}  gross {s.gross / 100:.2f}  refunds {s.refunds / 100:.2f}  fee {s.fee / 100:.2f}"
                    f"  net {s.net / 100:.2f}  {s.state}  {s.report}")
 

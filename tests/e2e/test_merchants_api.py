@@ -223,7 +223,8 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
         rows = list(csv.DictReader(statement.text.splitlines()))
         assert [r["type"] for r in rows] == ["payment", "payment", "payment", "refund"]
 
-        [s] = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 24).date()))
+        assert client.portal.call(lambda: container.settlements.settle_due(datetime(2026, 11, 24).date())) == []
+        [s] = client.portal.call(lambda: container.settlements.settle_due(datetime(2026, 11, 25).date()))  # T+1
         assert (s.gross, s.refunds, s.fee, s.net, s.state) == (10_000, 1_000, 60, 8_940, "paid")  # 0.6 %
         report = list(csv.reader(s.report.read_text().splitlines()))  # type: ignore[union-attr]
         assert sum(int(r[3]) for r in report[4:] if r[0] == "payment") == 60  # fees allocated, none lost
@@ -280,3 +281,48 @@ def test_the_python_sdk(client: TestClient, db_url: str) -> None:
                              platform_key_pem=client.get("/v1/merchant/platform-key").text.encode(), http=client)
     assert rotated.query("SDK-2")["trade_status"] == "TRADE_CLOSED"
     assert shop.query("SDK-2")["trade_status"] == "TRADE_CLOSED"  # the old key, within the overlap
+
+
+def test_categories_limits_and_stores(client: TestClient, db_url: str) -> None:
+    """Fee, cycle and limits come from the category data; stores name where a trade was taken."""
+    unknown = client.post("/v1/merchant-applications", json=application(mcc="1234"))
+    assert unknown.json()["code"] == "INVALID_MERCHANT_FIELD"
+    game = client.post("/v1/merchant-applications", json=application(mcc="5816")).json()  # digital games: high risk
+    assert (game["state"], game["fee_bps"]) == ("submitted", 100)
+    service = client.app.state.container.merchants  # type: ignore[attr-defined]
+    client.portal.call(lambda: service.review(game["id"], _state("approved"), actor="rev", reason="licence ok"))  # type: ignore[union-attr]
+    app_id, key = client.portal.call(lambda: service.create_app(game["id"], "HMAC"))  # type: ignore[union-attr]
+
+    def call(path: str, **params: object) -> Any:
+        body: dict[str, Any] = {"app_id": app_id, "timestamp": str(int(time.time())), "nonce": secrets.token_hex(8),
+                                "sign_type": "HMAC", **{k: str(v) for k, v in params.items()}}
+        body["sign"] = sign_hmac(body, key.encode())  # type: ignore[union-attr]
+        return client.post(path, json=body)
+
+    store = call("/v1/merchant/stores", name="西单店", address="北京市西城区").json()["store_id"]
+    assert call("/v1/merchant/trades", out_trade_no="G-1", total_amount=100_001, subject="点卡").json()["code"] == (
+        "MERCHANT_LIMIT_EXCEEDED")  # 1,000 CNY a payment for digital goods
+    assert call("/v1/merchant/trades", out_trade_no="G-2", total_amount=100, subject="点卡",
+                store_id="sto_nope").json()["code"] == "MERCHANT_NOT_FOUND"
+    signed_up(client, db_url, "13900139000")
+    buyer = login_by_sms(client, db_url, "13900139000", "b")
+    assert client.put("/v1/me/pin", headers=bearer(buyer), json={"pin": "739154"}).status_code == 204
+    fund(client, "13900139000", 2_000_000)
+
+    async def tier3() -> None:  # a verified big spender: the buyer's own limits stay out of the way
+        from sqlalchemy import update
+
+        from mobipay.wallet.tables import users
+
+        async with client.app.state.container.db.begin() as conn:  # type: ignore[attr-defined]
+            await conn.execute(update(users).where(users.c.msisdn == "+8613900139000").values(tier=3))
+
+    client.portal.call(tier3)  # type: ignore[union-attr]
+    for n in range(10):  # 10 × 1,000 CNY: the daily limit of 10,000 CNY
+        t = call("/v1/merchant/trades", out_trade_no=f"G-{n + 10}", total_amount=100_000, subject="点卡",
+                 store_id=store).json()
+        r = client.post(f"/v1/trades/{t['trade_no']}/pay", headers=bearer(buyer), json={"pin": "739154"})
+        assert r.status_code == 200, r.text
+    over = call("/v1/merchant/trades", out_trade_no="G-99", total_amount=100, subject="点卡").json()
+    r = client.post(f"/v1/trades/{over['trade_no']}/pay", headers=bearer(buyer), json={})
+    assert r.status_code == 422 and r.json()["code"] == "MERCHANT_LIMIT_EXCEEDED"

@@ -17,6 +17,7 @@ from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
 from mobipay.merchants.redenvelopes import RedEnvelopes
+from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.signing import new_rsa_key
 from mobipay.platform.db import Database
@@ -34,8 +35,7 @@ def clock() -> ManualClock:
 async def zone(db: Database, ledger: Ledger, clock: ManualClock, tmp_path: Path) -> RedEnvelopes:
     await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
     uow = UnitOfWorkRunner(db, clock, ledger)
-    merchants = MerchantService(uow, WalletService(uow, number_segments(), b"t"), new_rsa_key()[0],
-                                auto_approve_mcc=frozenset({"5942"}))
+    merchants = MerchantService(uow, WalletService(uow, number_segments(), b"t"), new_rsa_key()[0], categories())
     zone = RedEnvelopes(merchants)
     merchants.coupons = zone
     return zone

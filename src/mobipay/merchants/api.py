@@ -124,7 +124,8 @@ async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
     expire = p.get("expire_minutes", 30)
     trade = await service.create_trade(merchant, _param(p, "out_trade_no"), _fen(p, "total_amount"),
                                        _param(p, "subject"), int(expire) if str(expire).isdigit() else -1,
-                                       app_id=str(p["app_id"]), notify_url=str(p.get("notify_url") or ""))
+                                       app_id=str(p["app_id"]), notify_url=str(p.get("notify_url") or ""),
+                                       store_id=str(p["store_id"]) if p.get("store_id") else None)
     return _reply(service, p, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
 
 
@@ -167,6 +168,13 @@ async def upload_key(call: Signed, service: MerchantsDep) -> JSONResponse:
     merchant, p = call
     await service.upload_key(merchant, str(p["app_id"]), _param(p, "public_key"))
     return _reply(service, p, {"app_id": p["app_id"], "key_status": "rotated"})
+
+
+@router.post("/merchant/stores", summary="Add a store (signed); trades may name it with store_id")
+async def add_store(call: Signed, service: MerchantsDep) -> JSONResponse:
+    merchant, p = call
+    store_id = await service.add_store(merchant, _param(p, "name"), str(p.get("address") or ""))
+    return _reply(service, p, {"store_id": store_id, "name": p["name"]}, 201)
 
 
 @router.post("/merchant/statements", response_class=PlainTextResponse,

@@ -59,6 +59,12 @@ class TradeNotFound(MobipayError):
     title = "No such trade"
 
 
+class MerchantLimitExceeded(MobipayError):
+    code = "MERCHANT_LIMIT_EXCEEDED"
+    status = 422
+    title = "The payment is over a limit of this merchant"
+
+
 class TradeExists(MobipayError):
     code = "TRADE_EXISTS"
     status = 409

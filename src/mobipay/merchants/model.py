@@ -5,8 +5,10 @@ merchant API request is signed over.
 
 from __future__ import annotations
 
+import csv
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from mobipay.merchants import errors as E
 
@@ -102,3 +104,28 @@ def check_mcc(value: object) -> str:
     if not (isinstance(value, str) and len(value) == 4 and value.isdigit()):
         raise E.InvalidMerchantField("an MCC is 4 digits (ISO 18245), e.g. 5311 department stores", field="mcc")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """What the platform's data file says about a merchant category."""
+
+    mcc: str
+    description: str
+    fee_bps: int
+    risk: str  # low | standard | high
+    settlement_days: int
+    per_trade_limit: int
+    daily_limit: int
+
+
+def parse_categories(text: str) -> dict[str, Category]:
+    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    out = {}
+    for r in rows:
+        c = Category(r["mcc"], r["description"], int(r["fee_bps"]), r["risk"], int(r["settlement_days"]),
+                     int(r["per_trade_limit"]), int(r["daily_limit"]))
+        if c.risk not in ("low", "standard", "high") or not 0 <= c.fee_bps < 10_000 or c.settlement_days < 1:
+            raise ValueError(f"bad merchant category {c.mcc}")
+        out[c.mcc] = c
+    return out

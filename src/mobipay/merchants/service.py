@@ -29,6 +29,7 @@ from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
 from mobipay.merchants import errors as E
 from mobipay.merchants.model import (
+    Category,
     MerchantState,
     TradeState,
     check_credit_code,
@@ -39,7 +40,7 @@ from mobipay.merchants.model import (
 )
 from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
-from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, trades
+from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, stores, trades
 from mobipay.platform import audit
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import Principal, SmsRequested, WalletService
@@ -91,16 +92,15 @@ def _trade(r: Any, now: datetime | None = None) -> Trade:
 
 
 class MerchantService:
-    def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, platform_key: bytes, *,
-                 default_fee_bps: int = 60, auto_approve_mcc: frozenset[str] = frozenset()) -> None:
+    def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, platform_key: bytes,
+                 categories: dict[str, Category]) -> None:
         self.uow = uow
         self.wallet = wallet
+        self.categories = categories
         self.platform_key = platform_key  # PEM private key signing our answers and notifications
         self.platform_public_key = public_pem(platform_key)
         self._hmac_keys: dict[str, bytes] = {}
         self.coupons: CouponUse | None = None  # the red-envelope zone plugs in here
-        self.default_fee_bps = default_fee_bps
-        self.auto_approve_mcc = auto_approve_mcc
 
     # ------------------------------------------------------------------ onboarding
 
@@ -109,6 +109,9 @@ class MerchantService:
         """A merchant's application; low-risk categories (config) are approved at once."""
         code = check_credit_code(credit_code)
         mcc = check_mcc(mcc)
+        category = self.categories.get(mcc)
+        if category is None:
+            raise E.InvalidMerchantField(f"MCC {mcc} is not a category we accept", field="mcc")
         msisdn = normalize_msisdn(contact)
         if not (2 <= len(name.strip()) <= 128 and 2 <= len(legal_person.strip()) <= 64):
             raise E.InvalidMerchantField("give the business name and the legal person's name", field="name")
@@ -119,7 +122,7 @@ class MerchantService:
         merchant_id = new_id("mch")
         spec = AccountSpec(f"liability:merchant:{merchant_id}", AccountKind.LIABILITY, name=f"Payable to {name}",
                            debits_must_not_exceed_credits=True)
-        auto = mcc in self.auto_approve_mcc
+        auto = category.risk == "low"
 
         async def work(uow: UnitOfWork) -> Merchant:
             if (await uow.conn.execute(select(merchants.c.id).where(merchants.c.credit_code == code))).first():
@@ -130,7 +133,9 @@ class MerchantService:
                 id=merchant_id, name=name.strip(), credit_code=code, legal_person=legal_person.strip(),
                 contact_msisdn=msisdn, mcc=mcc, website=website.strip()[:256],
                 settlement_account=account, state=state.value,
-                reason="low-risk category: approved by rule" if auto else "", fee_bps=self.default_fee_bps,
+                reason="low-risk category: approved by rule" if auto else "", fee_bps=category.fee_bps,
+                settlement_days=category.settlement_days, per_trade_limit=category.per_trade_limit,
+                daily_limit=category.daily_limit,
                 account_code=spec.code, created_at=uow.now, updated_at=uow.now))
             await audit.record(uow.conn, at=uow.now, actor="merchant", action="merchant.apply", target=merchant_id,
                                reason=name, after={"state": state.value, "mcc": mcc})
@@ -248,15 +253,34 @@ class MerchantService:
         """The HMAC key of an app that just authenticated (to sign our answer to it)."""
         return self._hmac_keys[app_id]
 
+    async def add_store(self, merchant: Merchant, name: str, address: str = "") -> str:
+        """A store of the merchant (trades may name the store they were taken in)."""
+        if not 1 <= len(name.strip()) <= 128:
+            raise ValidationFailed("a store has a name", field="name")
+        store_id = new_id("sto")
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(insert(stores).values(id=store_id, merchant_id=merchant.id, name=name.strip(),
+                                                         address=address.strip()[:256], created_at=uow.now))
+
+        await self.uow.run("add_store", work)
+        return store_id
+
     # ------------------------------------------------------------------ trades
 
     async def create_trade(self, merchant: Merchant, out_trade_no: str, amount: object, subject: str,
-                           expire_minutes: int = 30, *, app_id: str = "", notify_url: str = "") -> Trade:
+                           expire_minutes: int = 30, *, app_id: str = "", notify_url: str = "",
+                           store_id: str | None = None) -> Trade:
         """A trade waiting for the buyer; the same out_trade_no and content returns it again."""
         if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
             raise E.MerchantNotActive(f"the merchant is {merchant.state.value}")
         check_idempotency_key(out_trade_no)
         amount = check_amount(amount)
+        limit = await self.uow.run("merchant_limit", lambda uow: _scalar(uow, select(merchants.c.per_trade_limit).where(
+            merchants.c.id == merchant.id)))
+        if amount > limit:
+            raise E.MerchantLimitExceeded(f"this merchant takes at most {limit / 100:.2f} CNY a payment",
+                                          field="total_amount")
         if not 1 <= expire_minutes <= 24 * 60 or not subject.strip():
             raise ValidationFailed("a subject, and expire_minutes from 1 to 1440", field="subject")
 
@@ -268,11 +292,15 @@ class MerchantService:
                     raise E.TradeExists("this out_trade_no was used for another amount or subject",
                                         field="out_trade_no")
                 return _trade(row, uow.now)
+            if store_id and (await uow.conn.execute(select(stores.c.merchant_id).where(
+                    stores.c.id == store_id))).scalar_one_or_none() != merchant.id:
+                raise E.MerchantNotFound("no such store of yours", field="store_id")
             trade_id = new_id("trd")
             url = notify_url or (await uow.conn.execute(select(merchant_apps.c.notify_url).where(
                 merchant_apps.c.app_id == app_id))).scalar_one_or_none() or ""
             await uow.conn.execute(insert(trades).values(
                 id=trade_id, merchant_id=merchant.id, out_trade_no=out_trade_no, amount=amount, app_id=app_id,
+                store_id=store_id,
                 notify_url=url[:512],
                 subject=subject.strip()[:256], state=TradeState.WAIT_BUYER_PAY.value, created_at=uow.now,
                 expires_at=uow.now + timedelta(minutes=expire_minutes)))
@@ -319,6 +347,7 @@ class MerchantService:
             if current.state is TradeState.TRADE_SUCCESS and row.payer_id == payer.id:
                 return current  # paid by this very press a moment ago
             check_trade_move(current.state, TradeState.TRADE_SUCCESS, why="pay")
+            await _check_daily(uow, merchant.id, row.amount)
             transfer_id = f"trade:{trade_id}"
             face, funded_by = 0, ""
             if coupon_id:
@@ -451,3 +480,19 @@ async def _scalar(uow: UnitOfWork, query: Any) -> Any:
 
 async def _first(uow: UnitOfWork, query: Any) -> Any:
     return (await uow.conn.execute(query)).scalar_one_or_none()
+
+
+async def _check_daily(uow: UnitOfWork, merchant_id: str, amount: int) -> None:
+    """The merchant's daily limit (Shanghai day), counted under the paying transaction."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func
+
+    day = uow.now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = day.astimezone(uow.now.tzinfo)
+    limit = await _scalar(uow, select(merchants.c.daily_limit).where(merchants.c.id == merchant_id))
+    today = await _scalar(uow, select(func.coalesce(func.sum(trades.c.amount), 0)).where(
+        trades.c.merchant_id == merchant_id, trades.c.paid_at >= start))
+    if today + amount > limit:
+        raise E.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY left "
+                                      "today", field="amount")

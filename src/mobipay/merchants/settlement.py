@@ -110,8 +110,20 @@ class Settlements:
                              r.created_at.isoformat()])
         return out.getvalue()
 
-    async def settle(self, day: date) -> list[Settlement]:
-        """Settle every merchant with activity on ``day`` (safe to run again)."""
+    async def settle_due(self, today: date) -> list[Settlement]:
+        """What is due today: for a merchant on a T+n cycle, business day ``today - n``."""
+
+        async def cycles(uow: UnitOfWork) -> list[int]:
+            return sorted({int(r[0]) for r in await uow.conn.execute(select(merchants.c.settlement_days).distinct())})
+
+        done: list[Settlement] = []
+        for n in await self.uow.run("settlement_cycles", cycles):
+            done += await self.settle(today - timedelta(days=n), cycle=n)
+        return done
+
+    async def settle(self, day: date, *, cycle: int | None = None) -> list[Settlement]:
+        """Settle every merchant with activity on ``day`` (only those on a T+``cycle`` cycle,
+        if given). Safe to run again."""
 
         async def active(uow: UnitOfWork) -> list[Any]:
             start, end = _window(day)
@@ -120,7 +132,10 @@ class Settlements:
             ids |= {r[0] for r in await uow.conn.execute(select(trades.c.merchant_id).join(
                 refunds, refunds.c.trade_id == trades.c.id).where(
                 refunds.c.created_at >= start, refunds.c.created_at < end))}
-            return list(await uow.conn.execute(select(merchants).where(merchants.c.id.in_(sorted(ids)))))
+            query = select(merchants).where(merchants.c.id.in_(sorted(ids)))
+            if cycle is not None:
+                query = query.where(merchants.c.settlement_days == cycle)
+            return list(await uow.conn.execute(query))
 
         return [await self._settle_one(m, day) for m in await self.uow.run("merchants_to_settle", active)]
 

@@ -20,9 +20,22 @@ merchants = Table(
     Column("state", String(24), nullable=False),
     Column("reason", String(500), nullable=False, server_default=""),
     Column("fee_bps", Integer, nullable=False),
+    Column("settlement_days", Integer, nullable=False, server_default="1"),
+    Column("per_trade_limit", BigInteger, nullable=False),
+    Column("daily_limit", BigInteger, nullable=False),
     Column("account_code", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+stores = Table(
+    "merchant_stores",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("address", String(256), nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 merchant_apps = Table(
@@ -60,6 +73,7 @@ trades = Table(
     Column("state", String(16), nullable=False),
     Column("refunded", BigInteger, nullable=False, server_default="0"),
     Column("coupon_id", String(40), nullable=True),
+    Column("store_id", String(40), nullable=True),
     Column("coupon_amount", BigInteger, nullable=False, server_default="0"),  # paid by a red envelope
     Column("app_id", String(40), nullable=False),
     Column("notify_url", String(512), nullable=False, server_default=""),

@@ -23,6 +23,7 @@ from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.merchants.notify import MerchantNotifier
 from mobipay.merchants.redenvelopes import RedEnvelopes
+from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import MerchantService
 from mobipay.merchants.settlement import BankPayouts, Settlements
 from mobipay.merchants.signing import load_or_create_key
@@ -164,9 +165,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
     platform_key = load_or_create_key(s.merchant_key_file)
-    low_risk = frozenset(c.strip() for c in s.merchant_auto_approve_mcc.split(",") if c.strip())
-    merchants = MerchantService(uow, wallet, platform_key, default_fee_bps=s.merchant_fee_bps,
-                                auto_approve_mcc=low_risk)
+    merchants = MerchantService(uow, wallet, platform_key, categories())
     envelopes = RedEnvelopes(merchants)
     merchants.coupons = envelopes
     payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)

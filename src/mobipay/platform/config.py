@@ -81,9 +81,6 @@ class Settings(BaseSettings):
                                      "unknown (top-ups, bills)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
-    merchant_fee_bps: int = Field(default=60, ge=0, le=10_000, description="Default merchant fee, basis points")
-    merchant_auto_approve_mcc: str = Field(default="5311,5411,5942,5812",
-                                           description="Low-risk MCCs approved without review (comma-separated)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
     rate_limit_storage: str = Field(
         default="async+memory://",

@@ -1,9 +1,9 @@
-"""Merchants: applications and review, API apps and keys, nonces, trades, refunds,
+"""Merchants: applications and review, stores, API apps and keys, nonces, trades, refunds,
 notifications, settlements and the red-envelope zone.
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-11-25 21:00:57.246536
+Create Date: 2026-11-25 21:03:46.885654
 """
 import sqlalchemy as sa
 from alembic import op
@@ -85,6 +85,17 @@ def upgrade() -> None:
     with op.batch_alter_table('merchant_settlements', schema=None) as batch_op:
         batch_op.create_index('uq_merchant_settlements_day', ['merchant_id', 'day'], unique=True)
 
+    op.create_table('merchant_stores',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('merchant_id', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('address', sa.String(length=256), server_default='', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_merchant_stores'))
+    )
+    with op.batch_alter_table('merchant_stores', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_merchant_stores_merchant_id'), ['merchant_id'], unique=False)
+
     op.create_table('merchant_trades',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('merchant_id', sa.String(length=40), nullable=False),
@@ -94,6 +105,7 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('refunded', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('coupon_id', sa.String(length=40), nullable=True),
+    sa.Column('store_id', sa.String(length=40), nullable=True),
     sa.Column('coupon_amount', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('app_id', sa.String(length=40), nullable=False),
     sa.Column('notify_url', sa.String(length=512), server_default='', nullable=False),
@@ -120,6 +132,9 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=24), nullable=False),
     sa.Column('reason', sa.String(length=500), server_default='', nullable=False),
     sa.Column('fee_bps', sa.Integer(), nullable=False),
+    sa.Column('settlement_days', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('per_trade_limit', sa.BigInteger(), nullable=False),
+    sa.Column('daily_limit', sa.BigInteger(), nullable=False),
     sa.Column('account_code', sa.String(length=128), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
@@ -175,6 +190,10 @@ def downgrade() -> None:
         batch_op.drop_index('uq_merchant_trades_out')
 
     op.drop_table('merchant_trades')
+    with op.batch_alter_table('merchant_stores', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_merchant_stores_merchant_id'))
+
+    op.drop_table('merchant_stores')
     with op.batch_alter_table('merchant_settlements', schema=None) as batch_op:
         batch_op.drop_index('uq_merchant_settlements_day')
 
