@@ -1,0 +1,163 @@
+"""The hosted cashier: the page a merchant sends a buyer to (web and mobile web) to pay a
+trade from the wallet, then back to the merchant's ``return_url``.
+
+``GET /cashier/{trade_id}?return_url=…``: sign in by number and SMS code (a wallet
+session in an HttpOnly cookie), see the order, pick a red envelope, confirm with the PIN
+(not needed up to the password-free amount), pay; a done page returns to the merchant.
+Every form carries a CSRF token (double submit: cookie and field must match); every page
+is sent with a strict Content-Security-Policy. The return URL must be http(s) and, when
+the merchant registered a website, on its host.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from mobipay.kernel.errors import MobipayError, ValidationFailed
+from mobipay.merchants.service import Trade
+from mobipay.platform.bootstrap import Container
+from mobipay.wallet.model import OtpPurpose
+
+router = APIRouter(prefix="/cashier", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+SESSION, CSRF = "mp_session", "mp_csrf"
+CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or _container(request).settings.env.value == "production"
+
+
+async def _return_url(request: Request, trade: Trade, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationFailed("return_url must be an http(s) address of the shop", field="return_url")
+    website = await _website(request, trade.merchant_id)
+    if website and urlsplit(website).hostname != parts.hostname:
+        raise ValidationFailed("return_url must be on the merchant's registered website", field="return_url")
+    return raw
+
+
+async def _website(request: Request, merchant_id: str) -> str:
+    from sqlalchemy import select
+
+    from mobipay.merchants.tables import merchants
+
+    async with _container(request).db.begin() as conn:
+        return str((await conn.execute(select(merchants.c.website).where(merchants.c.id == merchant_id)))
+                   .scalar_one() or "")
+
+
+async def _page(request: Request, trade_id: str, return_url: str, *, error: str = "", msisdn: str = "",
+                status: int = 200) -> Response:
+    c = _container(request)
+    trade = await c.merchants.trade(trade_id)
+    back = await _return_url(request, trade, return_url)
+    merchant = await c.merchants.merchant(trade.merchant_id)
+    principal = await _principal(request)
+    coupons = []
+    if principal is not None:
+        coupons = [cp for cp in await c.red_envelopes.mine(principal)
+                   if cp.state == "issued" and cp.merchant_id == trade.merchant_id and cp.min_spend <= trade.amount
+                   and cp.expires_at > c.clock.now()]
+    csrf = request.cookies.get(CSRF) or secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(request, "cashier.html", {
+        "trade": trade, "merchant": merchant.name, "signed_in": principal is not None, "coupons": coupons,
+        "csrf": csrf, "error": error, "msisdn": msisdn, "password_free": c.wallet.limits.password_free,
+        "base": f"/cashier/{trade.id}", "query": urlencode({"return_url": back})},
+        status_code=status)
+    _harden(response, request, csrf)
+    return response
+
+
+def _harden(response: Response, request: Request, csrf: str) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.set_cookie(CSRF, csrf, httponly=True, samesite="lax", secure=_secure(request))
+
+
+async def _principal(request: Request) -> Any:
+    token = request.cookies.get(SESSION)
+    if not token:
+        return None
+    try:
+        return await _container(request).wallet.authenticate(token)
+    except MobipayError:
+        return None
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    cookie = request.cookies.get(CSRF, "")
+    if not cookie or not secrets.compare_digest(cookie, token):
+        raise ValidationFailed("the form expired or did not come from this page; reload it", field="csrf")
+
+
+def _message(exc: MobipayError) -> str:
+    return f"{exc.title}（{exc.code}）：{exc.detail}"
+
+
+@router.get("/{trade_id}", response_class=HTMLResponse)
+async def cashier(trade_id: str, request: Request, return_url: str) -> Response:
+    return await _page(request, trade_id, return_url)
+
+
+@router.post("/{trade_id}/otp", response_class=HTMLResponse)
+async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form("")
+              ) -> Response:
+    try:
+        _check_csrf(request, csrf)
+        await _container(request).wallet.request_otp(msisdn, OtpPurpose.LOGIN)
+    except MobipayError as exc:
+        return await _page(request, trade_id, return_url, error=_message(exc), status=exc.status)
+    return await _page(request, trade_id, return_url, msisdn=msisdn)
+
+
+@router.post("/{trade_id}/signin", response_class=HTMLResponse)
+async def signin(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form(""),
+                 code: str = Form("")) -> Response:
+    try:
+        _check_csrf(request, csrf)
+        tokens = await _container(request).wallet.login(msisdn, device_id="web-cashier", device_name="cashier",
+                                                         code=code)
+    except MobipayError as exc:
+        return await _page(request, trade_id, return_url, error=_message(exc), msisdn=msisdn, status=exc.status)
+    response = RedirectResponse(f"/cashier/{trade_id}?{urlencode({'return_url': return_url})}", status_code=303)
+    response.set_cookie(SESSION, tokens.access_token, max_age=tokens.expires_in, httponly=True, samesite="lax",
+                        secure=_secure(request))
+    return response
+
+
+@router.post("/{trade_id}/pay", response_class=HTMLResponse)
+async def pay(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), pin: str = Form(""),
+              coupon_id: str = Form("")) -> Response:
+    c = _container(request)
+    principal = await _principal(request)
+    try:
+        _check_csrf(request, csrf)
+        if principal is None:
+            raise ValidationFailed("sign in first", field="msisdn")
+        trade = await c.merchants.pay(principal, trade_id, pin=pin or None, coupon_id=coupon_id or None)
+    except MobipayError as exc:
+        return await _page(request, trade_id, return_url, error=_message(exc), status=exc.status)
+    back = await _return_url(request, trade, return_url)
+    separator = "&" if "?" in back else "?"
+    target = back + separator + urlencode({"out_trade_no": trade.out_trade_no, "trade_status": trade.state.value})
+    merchant = await c.merchants.merchant(trade.merchant_id)
+    response = templates.TemplateResponse(request, "done.html", {
+        "trade": trade, "merchant": merchant.name, "paid": trade.paid_at is not None, "back": target})
+    _harden(response, request, csrf)
+    return response
