@@ -135,23 +135,27 @@ def db_current() -> None:
 @app.command()
 def demo(
     users: Annotated[int, typer.Option(help="How many subscribers (at least the 5 named ones)")] = 200,
+    merchants: Annotated[int, typer.Option(help="How many shops in the red-envelope zone")] = 1000,
 ) -> None:
     """Load demo data: system accounts, subscribers with funded wallets and a history of
-    transfers; safe to run again. Example: mobipay demo --users 200"""
-    from mobipay.platform.demo import load_demo
-
-    typer.echo(f"demo data: {users} subscribers and their history (the first run takes a few seconds) …",
-               err=True)
+    transfers, the biller registry, shops with red-envelope campaigns; safe to run again.
+    Example: mobipay demo --users 200 --merchants 1000"""
     from mobipay.bills.reference_data import shipped_billers
+    from mobipay.platform.demo import load_demo, load_demo_merchants
 
-    async def work(c: Container) -> tuple[Any, tuple[int, int]]:
+    typer.echo(f"demo data: {users} subscribers, {merchants} shops (the first run takes a minute) …", err=True)
+
+    async def work(c: Container) -> tuple[Any, tuple[int, int], int]:
         report = await load_demo(c.ledger, c.wallet, users=max(5, users))
-        return report, await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
+        billers = await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
+        shops = await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, merchants,
+                                          progress=lambda n: typer.echo(f"  … {n} shops", err=True))
+        return report, billers, shops
 
-    report, (added, updated) = _run(work)
+    report, (added, updated), shops = _run(work)
     typer.echo(f"demo data: {report.users_total} subscribers ({report.users_created} new), "
                f"{report.transfers_created} transfers created, {report.transfers_replayed} already there; "
-               f"billers: {added} added, {updated} updated")
+               f"billers: {added} added, {updated} updated; {shops} new shops with red-envelope offers")
 
 
 @app.command()

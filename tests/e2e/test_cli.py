@@ -20,10 +20,11 @@ def mobipay(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_upgrade_demo_verify_and_tampering(tmp_path: Path) -> None:
     db = tmp_path / "var" / "mobipay.db"
     assert mobipay(db, "db", "upgrade").returncode == 0
-    first = mobipay(db, "demo", "--users", "20")
+    first = mobipay(db, "demo", "--users", "20", "--merchants", "30")
     assert first.returncode == 0 and "20 subscribers (20 new)" in first.stdout, first.stderr
-    second = mobipay(db, "demo", "--users", "20")
+    second = mobipay(db, "demo", "--users", "20", "--merchants", "30")
     assert second.returncode == 0 and "20 subscribers (0 new), 0 transfers created" in second.stdout
+    assert "30 new shops" in first.stdout and "0 new shops" in second.stdout
     verify = mobipay(db, "ledger", "verify")
     assert verify.returncode == 0 and "ledger verify: clean" in verify.stdout
     bal = mobipay(db, "ledger", "balance", "wallet:+8613800138000")

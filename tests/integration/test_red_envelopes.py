@@ -114,3 +114,33 @@ async def test_checkout_with_an_envelope_refunds_and_expiry(zone: RedEnvelopes, 
     assert await money(zone, f"liability:campaign_issued:{campaign.id}") == [0]
     assert [c.state for c in await zone.mine(late)] == ["expired"]
     assert (await zone.uow.ledger.verify()).ok
+
+
+async def test_zone_listing(zone: RedEnvelopes) -> None:
+    m = await shop(zone, 10_000)
+    c = await zone.create_campaign(m, name="满100减20", rule="brand", face=2_000, min_spend=10_000, budget=6_000,
+                                   actor="shop")
+    [(merchant_id, name, campaign, left)] = await zone.zone()
+    assert (merchant_id, name, campaign.id, left) == (m.id, "当当网", c.id, 3)
+
+
+async def test_concurrent_refunds_and_expired_orders(zone: RedEnvelopes, clock: ManualClock) -> None:
+    merchants = zone.merchants
+    m = await shop(zone, 1)
+    me = await buyer(zone, "+8613900139000")
+    trade = await merchants.create_trade(m, "C-1", 6_000, "书")
+    await merchants.pay(me, trade.id)
+    results = await asyncio.gather(merchants.refund(m, "C-1", "R-a", 4_000), merchants.refund(m, "C-1", "R-b", 4_000),
+                                   return_exceptions=True)
+    codes = sorted(r.code if isinstance(r, MobipayError) else "ok" for r in results)
+    assert codes == ["REFUND_EXCEEDS_PAID", "ok"], results
+    same = await asyncio.gather(merchants.refund(m, "C-1", "R-c", 1_000), merchants.refund(m, "C-1", "R-c", 1_000))
+    assert sorted(r[2] for r in same) == [False, True]  # one refund, one replay
+    assert (await money(zone, me.account_code))[0] == 10_000 - 6_000 + 5_000
+    late = await merchants.create_trade(m, "C-2", 100, "书", expire_minutes=5)
+    clock.advance(301)
+    assert await refused(merchants.pay(me, late.id)) == "TRADE_STATE_INVALID"
+    closed = await merchants.create_trade(m, "C-3", 100, "书")
+    await merchants.close(m, "C-3")
+    assert await refused(merchants.pay(me, closed.id)) == "TRADE_STATE_INVALID"
+    assert (await zone.uow.ledger.verify()).ok

@@ -259,6 +259,28 @@ async def claim(campaign_id: str, me: Me, envelopes: EnvelopesDep) -> CouponOut:
     return _coupon_out(await envelopes.claim(me, campaign_id))
 
 
+class OfferOut(BaseModel):
+    merchant_id: str
+    merchant: str
+    campaign_id: str
+    name: str
+    rule: Literal["new_user", "threshold", "brand"]
+    face: MoneyOut
+    min_spend: MoneyOut
+    left: int = Field(description="Red envelopes still to give")
+
+
+@router.get("/red-envelopes/zone", response_model=list[OfferOut],
+            summary="The red-envelope zone: participating merchants and their offers")
+async def zone(envelopes: EnvelopesDep, limit: int = 100, offset: int = 0) -> list[OfferOut]:
+    if not (1 <= limit <= 500 and offset >= 0):
+        raise ValidationFailed("limit is 1 to 500, offset at least 0", field="limit")
+    return [OfferOut(merchant_id=mid, merchant=name, campaign_id=c.id, name=c.name, rule=c.rule,
+                     face=MoneyOut(amount=c.face, currency="CNY"),
+                     min_spend=MoneyOut(amount=c.min_spend, currency="CNY"), left=left)
+            for mid, name, c, left in await envelopes.zone(limit, offset)]
+
+
 @router.get("/red-envelopes", response_model=list[CouponOut], summary="My red envelopes")
 async def my_envelopes(me: Me, envelopes: EnvelopesDep) -> list[CouponOut]:
     return [_coupon_out(c) for c in await envelopes.mine(me)]

@@ -149,6 +149,21 @@ class RedEnvelopes:
 
         return await self.uow.run("claim_coupon", work)
 
+    async def zone(self, limit: int = 100, offset: int = 0) -> list[tuple[str, str, Campaign, int]]:
+        """The zone's listing: (merchant id, merchant name, running campaign, envelopes left)."""
+        from mobipay.merchants.tables import merchants
+
+        async def work(uow: UnitOfWork) -> list[Any]:
+            return list(await uow.conn.execute(
+                select(campaigns, merchants.c.name.label("merchant_name")).join(
+                    merchants, merchants.c.id == campaigns.c.merchant_id).where(
+                    campaigns.c.state == "active", merchants.c.state == MerchantState.APPROVED.value)
+                .order_by(campaigns.c.created_at, campaigns.c.id).limit(limit).offset(offset)))
+
+        rows = await self.uow.run("red_envelope_zone", work)
+        left = await self.uow.ledger.accounts([r.account_code for r in rows]) if rows else {}
+        return [(r.merchant_id, r.merchant_name, _campaign(r), left[r.account_code].balance // r.face) for r in rows]
+
     async def mine(self, me: Principal) -> list[Coupon]:
         async def work(uow: UnitOfWork) -> list[Coupon]:
             rows = await uow.conn.execute(select(coupons).where(coupons.c.user_id == me.user_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
@@ -86,3 +87,37 @@ async def load_demo(ledger: Ledger, wallet: WalletService, users: int = 200) -> 
         made += not done.replayed
         replayed += done.replayed
     return DemoReport(created, len(numbers), made, replayed)
+
+
+SHOPS = ("京东", "当当网", "苏宁易购", "国美在线", "唯品会", "聚美优品", "凡客诚品", "1号店", "亚马逊中国", "天猫超市",
+         "美团", "大众点评", "携程旅行", "去哪儿网", "拉手网", "糯米网", "满座网", "58同城", "赶集网", "麦包包")
+LOW_RISK_MCC = ("5311", "5411", "5812", "5942")
+
+
+async def load_demo_merchants(merchants: Any, envelopes: Any, ledger: Ledger, count: int = 1000,
+                              progress: Any = None) -> int:
+    """The red-envelope zone's demo: ``count`` approved shops, each with a funded campaign.
+    Idempotent: merchants already there (by credit code) are skipped."""
+    from mobipay.merchants.model import credit_code_check_char
+
+    made = 0
+    for n in range(count):
+        first17 = f"9131000{n:010d}"
+        code = first17 + credit_code_check_char(first17)
+        name = SHOPS[n] if n < len(SHOPS) else f"{SHOPS[n % len(SHOPS)]}合作商户{n:04d}"
+        try:
+            m = await merchants.apply(name=name, credit_code=code, legal_person="张经理",
+                                      contact=f"+86138{n:08d}", mcc=LOW_RISK_MCC[n % len(LOW_RISK_MCC)],
+                                      website=f"https://shop{n}.example", settlement_account=f"62220200{n:010d}")
+        except MobipayError:
+            continue  # there already
+        await ledger.post(Transfer(f"demo:merchant-seed:{m.id}", (Leg.debit(BANK_SETTLEMENT, 200_000),
+                                                                  Leg.credit(m.account_code, 200_000)), "demo"))
+        face = (5, 10, 20, 50)[n % 4] * 100
+        await envelopes.create_campaign(m, name=f"满{face // 10}减{face // 100}", rule=("threshold", "new_user",
+                                        "brand")[n % 3], face=face, min_spend=face * 10, budget=face * 20,
+                                        actor="demo")
+        made += 1
+        if progress is not None and made % 100 == 0:
+            progress(made)
+    return made
