@@ -19,11 +19,12 @@ from mobipay.platform.http import create_app
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 
 CODE = "91350100M000100Y43"
+OPERATORS = "rev:merchant_review;risk:risk"
 
 
 @pytest.fixture
 def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=db_url, operators=OPERATORS,  # type: ignore[call-arg]
                         merchant_key_file=tmp_path / "platform.pem")
     with TestClient(create_app(settings)) as c:
         yield c
@@ -48,6 +49,12 @@ def test_onboarding(client: TestClient) -> None:
     more = client.portal.call(lambda: service.review(risky.json()["id"], _state("more_info"), actor="rev",  # type: ignore[union-attr]
                                                       reason="send the licence"))
     assert more.state.value == "more_info"
+    from mobipay.kernel.errors import MobipayError
+
+    with pytest.raises(MobipayError) as info:  # the risk team cannot approve: review is not its role
+        client.portal.call(lambda: service.review(risky.json()["id"], _state("rejected"), actor="risk",  # type: ignore[union-attr]
+                                                  reason="no"))
+    assert info.value.code == "ROLE_REQUIRED"
 
 
 def _other_code() -> str:
@@ -195,7 +202,8 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
     from tests.conftest import BANK_SECRET
 
     settings = Settings(_env_file=None, database_url=db_url, bank_url=bank, bank_secret=BANK_SECRET,  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
+                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports",
+                        operators=OPERATORS)
     clock = ManualClock(datetime(2026, 11, 24, 3, 0, tzinfo=UTC))  # 11:00 in Shanghai
     container = build(settings, clock=clock)
     with TestClient(create_app(settings, container)) as client:

@@ -42,6 +42,7 @@ from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
 from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, stores, trades
 from mobipay.platform import audit
+from mobipay.platform.roles import Roster
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
@@ -93,8 +94,9 @@ def _trade(r: Any, now: datetime | None = None) -> Trade:
 
 class MerchantService:
     def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, platform_key: bytes,
-                 categories: dict[str, Category]) -> None:
+                 categories: dict[str, Category], roster: Roster | None = None) -> None:
         self.uow = uow
+        self.roster = roster or Roster("operator:admin")
         self.wallet = wallet
         self.categories = categories
         self.platform_key = platform_key  # PEM private key signing our answers and notifications
@@ -154,7 +156,11 @@ class MerchantService:
                                           .with_for_update())).first()
             if row is None:
                 raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
-            check_merchant_move(MerchantState(row.state), to)
+            current = MerchantState(row.state)
+            check_merchant_move(current, to)
+            # the review queue is the merchant-review role's; suspending and resuming is risk's
+            self.roster.require(actor, "merchant_review" if current in (MerchantState.SUBMITTED,
+                                                                        MerchantState.MORE_INFO) else "risk")
             await uow.conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(
                 state=to.value, reason=reason.strip()[:500], updated_at=uow.now))
             await audit.record(uow.conn, at=uow.now, actor=actor, action="merchant.review", target=merchant_id,

@@ -32,6 +32,7 @@ from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
+from mobipay.platform.roles import Roster
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.products.provider_http import HttpProviderGateway
 from mobipay.products.reference_data import insurance_products, operator_products
@@ -165,7 +166,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
     platform_key = load_or_create_key(s.merchant_key_file)
-    merchants = MerchantService(uow, wallet, platform_key, categories())
+    merchants = MerchantService(uow, wallet, platform_key, categories(), Roster(s.operators))
     envelopes = RedEnvelopes(merchants)
     merchants.coupons = envelopes
     payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
