@@ -1,0 +1,100 @@
+"""SMS commands as subscribers type them: Chinese or English keywords (pinyin initials as
+operators' SMS services use them), any case, full-width characters and stray spaces
+tolerated. Pure parsing: what a message asks for, or why it cannot be understood, with a
+reply that helps (never silence).
+
+    YE | BAL | 余额                 balance
+    ZZ 13800138000 50 | 转账 …      transfer 50 CNY to a number
+    CZ [13800138000] 100 | 充值 …   top up a number (default: your own) with 100 CNY
+    JF 电费 | 缴费 …                pay a saved bill by its nickname
+    MX | 明细                       last transactions
+    BZ | HELP | 帮助                help
+    TD | STOP | 退订                stop receiving messages
+    123456                          the 6-digit code confirming a money command
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.msisdn import normalize_msisdn
+
+KEYWORDS = {
+    "balance": ("YE", "BAL", "BALANCE", "余额"),
+    "transfer": ("ZZ", "TRANSFER", "转账"),
+    "topup": ("CZ", "TOPUP", "充值"),
+    "bill": ("JF", "PAY", "缴费"),
+    "history": ("MX", "HISTORY", "明细"),
+    "help": ("BZ", "HELP", "帮助", "?"),
+    "stop": ("TD", "STOP", "退订"),
+}
+HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；退订 TD。"
+        " Balance YE; transfer ZZ number amount; top-up CZ [number] amount; pay bill JF name; history MX.")
+
+
+class CommandNotUnderstood(MobipayError):
+    code = "SMS_COMMAND_UNKNOWN"
+    status = 400
+    title = "The message is not a command"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    action: str  # balance | transfer | topup | bill | history | help | stop | confirm
+    msisdn: str | None = None
+    amount: int | None = None  # fen
+    name: str | None = None
+    code: str | None = None
+
+
+def _amount(text: str) -> int:
+    """Yuan as typed (``50``, ``50.5``, ``50.50``, ``¥50``) to fen; refuses anything else."""
+    text = text.lstrip("¥￥").removesuffix("元").removesuffix("YUAN")
+    if not re.fullmatch(r"\d{1,7}(\.\d{1,2})?", text):
+        raise CommandNotUnderstood(f"金额应为数字，如 50 或 12.50（{text!r}）。Amount as a number, e.g. 50 or 12.50.")
+    yuan, _, cents = text.partition(".")
+    fen = int(yuan) * 100 + int((cents + "00")[:2])
+    if fen <= 0:
+        raise CommandNotUnderstood("金额须大于零。The amount must be more than zero.")
+    return fen
+
+
+def parse(text: str) -> Command:
+    """The command in an SMS, or ``SMS_COMMAND_UNKNOWN`` whose detail is the reply to send."""
+    clean = " ".join(unicodedata.normalize("NFKC", text).upper().split())
+    if not clean:
+        raise CommandNotUnderstood(HELP)
+    if re.fullmatch(r"\d{6}", clean):
+        return Command("confirm", code=clean)
+    first, *rest = clean.split(" ")
+    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订"):  # no space after a Chinese keyword
+        if first.startswith(chinese) and first != chinese:
+            first, rest = chinese, [first[len(chinese):], *rest]
+    action = next((a for a, words in KEYWORDS.items() if first in words), None)
+    if action is None:
+        raise CommandNotUnderstood(f"没看懂“{text.strip()[:20]}”。{HELP}")
+    if action in ("balance", "history", "help", "stop"):
+        return Command(action)
+    if action == "transfer":
+        if len(rest) != 2:
+            raise CommandNotUnderstood("转账请发：ZZ 手机号 金额，如 ZZ 13800138000 50。Send: ZZ number amount.")
+        return Command("transfer", msisdn=_number(rest[0]), amount=_amount(rest[1]))
+    if action == "topup":
+        if len(rest) == 1:
+            return Command("topup", amount=_amount(rest[0]))
+        if len(rest) == 2:
+            return Command("topup", msisdn=_number(rest[0]), amount=_amount(rest[1]))
+        raise CommandNotUnderstood("充值请发：CZ [手机号] 金额，如 CZ 100。Send: CZ [number] amount.")
+    if not rest:
+        raise CommandNotUnderstood("缴费请发：JF 账单名称，如 JF 电费。Send: JF and the saved bill's name.")
+    return Command("bill", name=" ".join(rest)[:32])
+
+
+def _number(text: str) -> str:
+    try:
+        return normalize_msisdn(text)
+    except MobipayError:
+        raise CommandNotUnderstood(f"“{text}”不是手机号。Not a mobile number.") from None
