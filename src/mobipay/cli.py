@@ -23,6 +23,7 @@ from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.partner_orders import ReconReport
+from mobipay.platform.periodic import every
 
 T = TypeVar("T")
 
@@ -177,12 +178,12 @@ def worker(
         await asyncio.gather(
             c.outbox_worker().run(stop, idle_s=idle),
             c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
-            c.wallet.run_claim_returner(60.0, stop),
-            c.orders.run_resolver(c.settings.bank_resolve_interval_s, stop),
-            c.saved_bills.run(600.0, stop),
-            c.complaints.run_escalator(300.0, stop),
-            c.merchant_notifier.run(2.0, stop),
-            c.red_envelopes.run_expirer(300.0, stop),
+            every(60.0, stop, c.wallet.return_expired_claims, "wallet.return_claims"),
+            every(c.settings.bank_resolve_interval_s, stop, c.orders.resolve_pending, "orders.resolve"),
+            every(600.0, stop, c.saved_bills.check_due, "bills.saved"),
+            every(300.0, stop, c.complaints.escalate_overdue, "bills.complaints_escalate"),
+            every(2.0, stop, c.merchant_notifier.deliver_due, "merchants.notify"),
+            every(300.0, stop, c.red_envelopes.expire_due, "merchants.red_envelopes_expire"),
         )
 
     _run(work)

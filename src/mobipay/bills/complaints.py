@@ -7,8 +7,6 @@ subscriber is told by SMS.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -164,15 +162,6 @@ class Complaints:
         if escalated:
             log.warning("complaints.escalated", count=escalated)
         return escalated
-
-    async def run_escalator(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.escalate_overdue()
-            except Exception:  # keep going; the next round retries
-                log.exception("complaints.escalation_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
 async def _load(uow: UnitOfWork, complaint_id: str) -> Complaint:

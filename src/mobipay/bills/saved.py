@@ -11,8 +11,6 @@ refused autopay is told by SMS instead of being retried.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -165,13 +163,3 @@ class SavedBills:
             await uow.conn.execute(update(saved_bills).where(saved_bills.c.id == saved_id).values(checked_at=uow.now))
 
         await self.uow.run("saved_bill_checked", work)
-
-    async def run(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.check_due()
-            except Exception:  # keep going; the next round retries
-                log.exception("bills.saved_check_round_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
-

@@ -11,7 +11,6 @@ Other contexts call :class:`Ledger` (never the store or the tables). Three ways 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,7 @@ from mobipay.ledger.model import (
 )
 from mobipay.ledger.store import AccountSpec, LedgerStore, StaleCache
 from mobipay.platform.db import Database
+from mobipay.platform.periodic import every
 
 __all__ = ["AccountSpec", "Ledger", "VerifyReport"]
 
@@ -212,13 +212,7 @@ class Ledger:
         return done
 
     async def run_hold_sweeper(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.sweep_expired_holds()
-            except Exception:  # keep sweeping; the next round retries
-                log.exception("ledger.sweep_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        await every(interval_s, stop, self.sweep_expired_holds, "ledger.sweep_holds")
 
     # ------------------------------------------------------------------ queries
 

@@ -10,8 +10,6 @@ due rows outside any transaction and records the outcome.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -96,12 +94,3 @@ class MerchantNotifier:
             return row.state, row.attempts
 
         return await self.uow.run("notification", work)
-
-    async def run(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.deliver_due()
-            except Exception:  # keep going; the next round retries
-                log.exception("merchant.notify_round_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)

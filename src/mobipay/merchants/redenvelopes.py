@@ -12,8 +12,6 @@ wallet pays the rest); expiry returns the face to the merchant's payable.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +20,7 @@ import structlog
 from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import as_utc
-from mobipay.kernel.errors import MobipayError, ValidationFailed
+from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
 from mobipay.ledger import errors as LE
@@ -209,15 +207,6 @@ class RedEnvelopes:
             return len(rows)
 
         return await self.uow.run("expire_coupons", work)
-
-    async def run_expirer(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.expire_due()
-            except MobipayError:
-                log.exception("red_envelopes.expire_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
 
 async def _merchant_account(uow: UnitOfWork, merchant_id: str) -> str:

@@ -20,7 +20,6 @@ A crash between any two steps leaves a pending order that one of these settles.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import json
@@ -266,14 +265,6 @@ class OrderBook:
                 await self.resolve(order)
         return len(orders)
 
-    async def run_resolver(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.resolve_pending()
-            except Exception:  # keep going; the next round retries
-                log.exception("partner.resolve_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     async def get(self, order_id: str, *, refresh: bool = False) -> PartnerOrder | None:
         """An order; with ``refresh`` a pending one is asked about at the partner first."""

@@ -10,7 +10,6 @@ that did not commit, and none is lost if the process stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import secrets
@@ -621,14 +620,6 @@ class WalletService:
             returned += await self.uow.run("return_claim", back)
         return returned
 
-    async def run_claim_returner(self, interval_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.return_expired_claims()
-            except Exception:  # keep going; the next round retries
-                log.exception("wallet.claim_return_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval_s)
 
     # ------------------------------------------------------------------ PIN
 
