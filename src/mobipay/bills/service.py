@@ -12,7 +12,6 @@ the biller refuses it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from datetime import date, time
@@ -32,6 +31,7 @@ from mobipay.ledger.model import AccountKind, Leg
 from mobipay.ledger.service import AccountSpec
 from mobipay.platform import audit
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport, partner_orders
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, WalletService
 
@@ -171,7 +171,7 @@ class BillsService:
         bill = await self._fetched(me, bill_id, biller, customer_id) if bill_id else None
         biller.check_amount(amount, bill.amount_due if bill else None)
         period = bill.period if bill else now.astimezone(SHANGHAI).strftime("%Y-%m")
-        order_id = "bp_" + hashlib.sha256(f"{me.user_id}|{idempotency_key}".encode()).hexdigest()[:32]
+        order_id = make_order_id("bp_", me.user_id, idempotency_key)
         if not confirm_duplicate and await self._paid_before(order_id, biller.code, customer_id, period):
             raise E.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
                                      "confirm_duplicate=true to pay again", field="confirm_duplicate")

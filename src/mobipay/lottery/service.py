@@ -11,7 +11,6 @@ with an id derived from the ticket, so a second import pays nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from mobipay.lottery.gateway import CENTRE, CentrePartner, LotteryCentre
 from mobipay.lottery.model import Game, game, ticket_cost
 from mobipay.lottery.tables import draws, tickets
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, WalletService
 
@@ -81,7 +81,7 @@ class LotteryService:
         check_idempotency_key(idempotency_key)
         chosen = [g.check_bet(b) for b in (bets or [])] + [g.quick_pick() for _ in range(max(0, quick_picks))]
         cost = ticket_cost(len(chosen), multiplier)
-        order_id = "lt_" + hashlib.sha256(f"{me.user_id}|{idempotency_key}".encode()).hexdigest()[:32]
+        order_id = make_order_id("lt_", me.user_id, idempotency_key)
         known = await self.orders.get(order_id)
         if known is not None and known.kind == KIND:  # a retry: the same ticket, whatever was picked at random
             return await self._ticket(known)

@@ -15,7 +15,6 @@ resumed: run the day again); a failed payout stays in transit for ``retry``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +31,7 @@ from mobipay.ledger.model import Leg, Transfer
 from mobipay.merchants.model import MerchantState
 from mobipay.merchants.tables import merchants, refunds, settlements, trades
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.signed_http import SignedClient
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
@@ -145,7 +145,7 @@ class Settlements:
         fee = (gross * merchant.fee_bps + 5_000) // 10_000
         fees = allocate(fee, [t.amount for t in paid]) if paid and fee else [0] * len(paid)
         net = gross - refunded - fee
-        settlement_id = "stl_" + hashlib.sha256(f"{merchant.id}|{day}".encode()).hexdigest()[:32]
+        settlement_id = make_order_id("stl_", merchant.id, str(day))
 
         async def work(uow: UnitOfWork) -> str:
             row = (await uow.conn.execute(select(settlements).where(settlements.c.id == settlement_id)
@@ -175,14 +175,15 @@ class Settlements:
 
         state = await self.uow.run("settle_merchant", work)
         if state == "paying":
-            await self._pay(settlement_id, merchant, net)
-            state = await self._state(settlement_id)
+            await self._pay(settlement_id, merchant, net, "po" + settlement_id[3:])
+            state = str((await self._row(settlement_id)).state)
         report = self._report(merchant, day, paid, fees, back, gross, refunded, fee, net, state)
         return Settlement(merchant.id, day, gross, refunded, fee, net, state, report)
 
-    async def _pay(self, settlement_id: str, merchant: Any, net: int) -> None:
+    async def _pay(self, settlement_id: str, merchant: Any, net: int, payout_id: str) -> None:
+        """Send the net in transit to the merchant's bank account as a partner order."""
         order = await self.orders.place(
-            "po" + settlement_id[3:], partner=PAYOUT, kind="settlement", user_id=merchant.id,
+            payout_id, partner=PAYOUT, kind="settlement", user_id=merchant.id,
             msisdn=merchant.contact_msisdn, amount=net, fee=0,
             legs=[Leg.debit(SETTLEMENT_IN_TRANSIT, net), Leg.credit(BANK_SETTLEMENT, net)],
             details={"settlement": settlement_id, "account": merchant.settlement_account}, reference=merchant.name)
@@ -199,32 +200,18 @@ class Settlements:
 
     async def retry(self, merchant_id: str, day: date) -> str:
         """Pay out again a settlement whose payout failed (the money waited in transit)."""
-        settlement_id = "stl_" + hashlib.sha256(f"{merchant_id}|{day}".encode()).hexdigest()[:32]
-        merchant = await self._merchant(merchant_id)
-        if await self._state(settlement_id) == "failed":
-            attempt = hashlib.sha256(f"{settlement_id}|{datetime.now().isoformat()}".encode()).hexdigest()[:8]
-            net = await self._net(settlement_id)
-            await self.orders.place(
-                f"pr_{attempt}{settlement_id[4:28]}", partner=PAYOUT, kind="settlement", user_id=merchant.id,
-                msisdn=merchant.contact_msisdn, amount=net, fee=0,
-                legs=[Leg.debit(SETTLEMENT_IN_TRANSIT, net), Leg.credit(BANK_SETTLEMENT, net)],
-                details={"settlement": settlement_id, "account": merchant.settlement_account},
-                reference=merchant.name)
-        return await self._state(settlement_id)
+        settlement_id = make_order_id("stl_", merchant_id, str(day))
+        row = await self._row(settlement_id)
+        if row.state == "failed":
+            merchant = await self.uow.run("merchant_row", lambda uow: _one(uow, select(merchants).where(
+                merchants.c.id == merchant_id)))
+            attempt = make_order_id("pr_", settlement_id, self.uow.clock.now().isoformat())  # a new order each try
+            await self._pay(settlement_id, merchant, int(row.net), attempt)
+        return str((await self._row(settlement_id)).state)
 
-    async def _merchant(self, merchant_id: str) -> Any:
-        return await self.uow.run("merchant_row", lambda uow: _one(uow, select(merchants).where(
-            merchants.c.id == merchant_id)))
-
-    async def _state(self, settlement_id: str) -> str:
-        row = await self.uow.run("settlement_row", lambda uow: _one(uow, select(settlements).where(
+    async def _row(self, settlement_id: str) -> Any:
+        return await self.uow.run("settlement_row", lambda uow: _one(uow, select(settlements).where(
             settlements.c.id == settlement_id)))
-        return str(row.state)
-
-    async def _net(self, settlement_id: str) -> int:
-        row = await self.uow.run("settlement_row", lambda uow: _one(uow, select(settlements).where(
-            settlements.c.id == settlement_id)))
-        return int(row.net)
 
     def _report(self, merchant: Any, day: date, paid: list[Any], fees: list[int], back: list[Any], gross: int,
                 refunded: int, fee: int, net: int, state: str) -> Path:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,12 @@ def _order(row: Any, replayed: bool = False) -> PartnerOrder:
     return PartnerOrder(row.id, row.partner, row.kind, row.user_id, row.msisdn, row.amount, row.fee,
                         OrderState(row.state), row.partner_ref, row.reason, json.loads(row.details),
                         as_utc(row.created_at), as_utc(row.settled_at) if row.settled_at else None, replayed)
+
+
+def order_id(prefix: str, *parts: str) -> str:
+    """An order id derived from what makes the order unique (the payer and their
+    Idempotency-Key, a partner and its order number…): the same request, the same order."""
+    return prefix + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def hold_id(order_id: str) -> str:

@@ -11,7 +11,6 @@ premium back from the insurer's payable to the wallet once the insurer confirms.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 
@@ -22,6 +21,7 @@ from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import OPERATOR_PRODUCT_INCOME, PAYABLE_INSURER
 from mobipay.ledger.model import Leg
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.products import errors as E
 from mobipay.products.gateway import ProviderGateway, ProviderPartner
@@ -31,10 +31,6 @@ from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, User, Wall
 OPERATOR_PRODUCTS = "operator_products"  # the partner names in the order book
 INSURER = "insurer"
 PRODUCT, POLICY, POLICY_CANCEL = "operator_product", "insurance", "insurance_cancel"
-
-
-def _order_id(prefix: str, *parts: str) -> str:
-    return prefix + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 class ProductsService:
@@ -66,7 +62,7 @@ class ProductsService:
             raise E.ProductNotAvailable(f"{product.name} is for {self.home_operator} numbers only", field="product")
         payer = await self.wallet.authorize_payment(me, product.price, pin)
         return await self.orders.place(
-            _order_id("po_", payer.id, idempotency_key), partner=OPERATOR_PRODUCTS, kind=PRODUCT, user_id=payer.id,
+            make_order_id("po_", payer.id, idempotency_key), partner=OPERATOR_PRODUCTS, kind=PRODUCT, user_id=payer.id,
             msisdn=payer.msisdn, amount=product.price, fee=0, then=self._counted(payer, product.price),
             legs=[Leg.debit(payer.account_code, product.price), Leg.credit(OPERATOR_PRODUCT_INCOME, product.price)],
             details={"product": product.code, "name": product.name, "family": product.family.value,
@@ -89,7 +85,7 @@ class ProductsService:
         starts = datetime.combine(starts_on, time.min, SHANGHAI)
         payer = await self.wallet.authorize_payment(me, product.premium, pin)
         return await self.orders.place(
-            _order_id("ip_", payer.id, idempotency_key), partner=INSURER, kind=POLICY, user_id=payer.id,
+            make_order_id("ip_", payer.id, idempotency_key), partner=INSURER, kind=POLICY, user_id=payer.id,
             msisdn=payer.msisdn, amount=product.premium, fee=0, then=self._counted(payer, product.premium),
             legs=[Leg.debit(payer.account_code, product.premium), Leg.credit(PAYABLE_INSURER, product.premium)],
             details={"product": product.code, "name": product.name, "insurer": product.insurer,
@@ -101,7 +97,7 @@ class ProductsService:
     async def policies(self, me: Principal) -> list[tuple[PartnerOrder, PartnerOrder | None]]:
         """My policies, each with its cancellation (if any), newest first."""
         bought = await self.orders.of_user(me.user_id, (POLICY,))
-        return [(p, await self.orders.get(_order_id("ic_", p.id))) for p in bought]
+        return [(p, await self.orders.get(make_order_id("ic_", p.id))) for p in bought]
 
     async def cancel_policy(self, me: Principal, policy_id: str) -> PartnerOrder:
         """Cancel a policy within its cooling-off period: the insurer confirms, the premium
@@ -110,7 +106,7 @@ class ProductsService:
         if policy is None or policy.user_id != me.user_id or policy.kind != POLICY or (
                 policy.state is not OrderState.SUCCEEDED):
             raise E.PolicyNotFound("no such issued policy in your wallet", field="policy_id")
-        cancel_id = _order_id("ic_", policy.id)
+        cancel_id = make_order_id("ic_", policy.id)
         existing = await self.orders.get(cancel_id)
         if existing is None or existing.state is OrderState.FAILED:
             product = self.insurance[policy.details["product"]]

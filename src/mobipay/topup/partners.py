@@ -29,6 +29,7 @@ from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
 from mobipay.platform import audit
 from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork
 from mobipay.topup.service import KIND, PAYABLE, TopupService
 from mobipay.topup.tables import partner_nonces, partners
@@ -157,7 +158,7 @@ class TopupPartners:
         check_idempotency_key(partner_order_id)
         quote = self.service.quote(raw_msisdn, face)
         commission = quote.face * partner.commission_bps // 10_000
-        order_id = "tp_" + hashlib.sha256(f"{partner.id}|{partner_order_id}".encode()).hexdigest()[:32]
+        order_id = make_order_id("tp_", partner.id, partner_order_id)
         legs = [Leg.debit(partner.account_code, quote.face - commission), Leg.credit(PAYABLE[quote.route], quote.face)]
         if commission:
             legs.insert(1, Leg.debit(TOPUP_PARTNER_COMMISSION, commission))
@@ -169,7 +170,7 @@ class TopupPartners:
                      "partner_order_id": partner_order_id, "commission": commission})
 
     async def order(self, partner: Partner, partner_order_id: str) -> PartnerOrder:
-        order_id = "tp_" + hashlib.sha256(f"{partner.id}|{partner_order_id}".encode()).hexdigest()[:32]
+        order_id = make_order_id("tp_", partner.id, partner_order_id)
         order = await self.service.orders.get(order_id, refresh=True)
         if order is None:
             raise NotFound("no such top-up of yours", field="partner_order_id")

@@ -12,7 +12,6 @@ number too when it is someone else's. The payment counts against the payer's lim
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 from mobipay.kernel.errors import NotFound
@@ -22,6 +21,7 @@ from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import PAYABLE_AGGREGATOR, PAYABLE_OPERATOR_BILLING, TOPUP_DISCOUNTS
 from mobipay.ledger.model import Leg
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.topup.gateway import TopupGateway, TopupPartner
 from mobipay.topup.model import PriceRules, Quote, Route, TopupPolicy
@@ -57,7 +57,7 @@ class TopupService:
         quote = self.quote(raw_msisdn, face)
         check_idempotency_key(idempotency_key)
         payer = await self.wallet.authorize_payment(me, quote.price, pin)
-        order_id = "tu_" + hashlib.sha256(f"{payer.id}|{idempotency_key}".encode()).hexdigest()[:32]
+        order_id = make_order_id("tu_", payer.id, idempotency_key)
         legs = [Leg.debit(payer.account_code, quote.price), Leg.credit(PAYABLE[quote.route], quote.face)]
         if quote.discount:
             legs.insert(1, Leg.debit(TOPUP_DISCOUNTS, quote.discount))

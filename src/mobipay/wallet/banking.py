@@ -32,6 +32,7 @@ from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME
 from mobipay.ledger.model import Leg
 from mobipay.platform import audit
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport
+from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
 from mobipay.wallet.bank import BANK, BankGateway, BankPartner
@@ -208,7 +209,7 @@ class BankingService:
 
     async def _place(self, user: User, kind: str, card_id: str, amount: int, fee: int, key: str,
                      *, actor: str | None = None, reason: str = "") -> PartnerOrder:
-        order_id = "bo_" + hashlib.sha256(f"{user.id}|{key}".encode()).hexdigest()[:32]
+        order_id = make_order_id("bo_", user.id, key)
         card = await self.uow.run("own_card", lambda uow: self._own_card(uow, user.id, card_id))
         wallet = user.account_code
         legs: tuple[Leg, ...]
