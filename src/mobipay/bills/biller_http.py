@@ -9,7 +9,7 @@ from datetime import date
 from mobipay.bills.model import Bill
 from mobipay.kernel.orders import PartnerAnswer
 from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import NO_ANSWER, PartnerUnavailable, SignedClient
+from mobipay.platform.signed_http import SignedClient
 
 
 class HttpBillerGateway:
@@ -20,16 +20,9 @@ class HttpBillerGateway:
         await self.http.close()
 
     async def fetch(self, biller: str, customer_id: str) -> Bill | None:
-        try:
-            status, body = await self.http.call("POST", f"/v1/billers/{biller}/bills/fetch",
-                                                {"customer_id": customer_id})
-        except NO_ANSWER as exc:
-            raise PartnerUnavailable(f"{biller} did not answer the bill fetch ({type(exc).__name__}); "
-                                     "try again in a moment") from exc
-        if status == 404:
+        body = await self.http.fetch("POST", f"/v1/billers/{biller}/bills/fetch", {"customer_id": customer_id})
+        if body is None:
             return None
-        if status != 200:
-            raise PartnerUnavailable(f"{biller} refused the bill fetch with HTTP {status}")
         d = json.loads(body)
         return Bill(biller, customer_id, d["bill_number"], int(d["amount_due"]), d["customer_name"],
                     date.fromisoformat(d["due_date"]), d["period"])

@@ -9,7 +9,7 @@ from typing import Any
 from mobipay.kernel.orders import PartnerAnswer
 from mobipay.lottery.gateway import Draw
 from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import NO_ANSWER, PartnerUnavailable, SignedClient
+from mobipay.platform.signed_http import SignedClient
 
 
 class HttpLotteryCentre:
@@ -27,14 +27,9 @@ class HttpLotteryCentre:
         return await self.http.order("GET", f"/v1/tickets/{order_id}", order_id)
 
     async def draw(self, game: str, issue: str) -> Draw | None:
-        try:
-            status, body = await self.http.call("GET", f"/v1/draws/{game}/{issue}")
-        except NO_ANSWER as exc:
-            raise PartnerUnavailable(f"the lottery centre did not answer ({type(exc).__name__})") from exc
-        if status == 404:
+        body = await self.http.fetch("GET", f"/v1/draws/{game}/{issue}")
+        if body is None:
             return None
-        if status != 200:
-            raise PartnerUnavailable(f"the lottery centre refused with HTTP {status}")
         d = json.loads(body)
         return Draw(game, issue, d["numbers"], {int(k): int(v) for k, v in d["prizes"].items()})
 

@@ -84,14 +84,25 @@ class SignedClient:
         data = json.loads(body)
         return PartnerAnswer(order_id, PartnerStatus(data["status"]), data.get("ref", ""), data.get("reason", ""))
 
-    async def statement(self, path: str) -> list[StatementLine]:
-        """A daily file (CSV: order_id, ref, type, amount_fen, status, completed_at)."""
+    async def fetch(self, method: str, path: str, payload: dict[str, Any] | None = None) -> bytes | None:
+        """A read that must be answered (a bill, a draw, a daily file): the body, None on
+        404 (there is none), ``PARTNER_UNAVAILABLE`` for no trustworthy answer."""
         try:
-            status, body = await self.call("GET", path)
+            status, body = await self.call(method, path, payload)
         except NO_ANSWER as exc:
-            raise PartnerUnavailable(f"{self.name}: {path} could not be fetched ({type(exc).__name__})") from exc
+            raise PartnerUnavailable(f"{self.name}: {path} could not be fetched ({type(exc).__name__}); "
+                                     "try again in a moment") from exc
+        if status == 404:
+            return None
         if status != 200:
             raise PartnerUnavailable(f"{self.name} refused {path} with HTTP {status}")
+        return body
+
+    async def statement(self, path: str) -> list[StatementLine]:
+        """A daily file (CSV: order_id, ref, type, amount_fen, status, completed_at)."""
+        body = await self.fetch("GET", path)
+        if body is None:
+            raise PartnerUnavailable(f"{self.name} has no file at {path}")
         return parse_statement(body.decode())
 
 
