@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import enum
 import importlib
 import importlib.util
 import json
@@ -259,6 +260,18 @@ def recon_bank(
     _report(_run(lambda c: c.banking.reconcile(_day(date))))
 
 
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _choice(kind: type[E], value: str, option: str) -> E:
+    """An option's value as one of ``kind``'s, or a usage error listing them."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise typer.BadParameter(f"{option} {value!r}: use one of {choices}") from None
+
+
 def _day(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
@@ -307,7 +320,7 @@ def billers_list(
     """Billers by city, category or name. Example: mobipay billers list --city 上海 --category gas"""
     from mobipay.bills.model import Category
 
-    cat = Category(category) if category else None
+    cat = _choice(Category, category, "--category") if category else None
     for b in _run(lambda c: c.bills.find(city=city, category=cat, q=q, limit=1000)):
         typer.echo(f"{b.code:<12} {b.category.value:<18} {b.city:<6} {b.name}  (fetch {b.fetch.value}, "
                    f"{b.amount_rule.value})")
@@ -360,10 +373,7 @@ def complaints_move(
     Example: mobipay complaints move cmp_0192… --state resolved --note 'biller credited the account'"""
     from mobipay.bills.model import ComplaintState
 
-    try:
-        to = ComplaintState(state)
-    except ValueError:
-        raise typer.BadParameter(f"{state!r}: use in_progress, resolved or rejected") from None
+    to = _choice(ComplaintState, state, "--state")
     c = _run(lambda ctx: ctx.complaints.move(complaint_id, to, actor=actor, note=note))
     typer.echo(f"{c.id}: {c.state.value}")
 
@@ -495,10 +505,7 @@ def merchants_review(
     Example: mobipay merchants review mch_0192… --state approved --reason 'licence checked'"""
     from mobipay.merchants.model import MerchantState
 
-    try:
-        to = MerchantState(state)
-    except ValueError:
-        raise typer.BadParameter(f"--state {state!r} is not a merchant state") from None
+    to = _choice(MerchantState, state, "--state")
     m = _run(lambda c: c.merchants.review(merchant_id, to, actor=actor, reason=reason))
     typer.echo(f"{m.id}: {m.state.value}")
 
@@ -547,10 +554,7 @@ def recon_topup(
     differences. Example: mobipay recon topup --partner topup_aggregator --date 2026-11-24"""
     from mobipay.topup.model import Route
 
-    try:
-        route = Route(partner)
-    except ValueError:
-        raise typer.BadParameter(f"{partner!r}: use operator_billing or topup_aggregator") from None
+    route = _choice(Route, partner, "--partner")
     day = _day(date)
     _report(_run(lambda c: c.topup.reconcile(route, day)))
 
