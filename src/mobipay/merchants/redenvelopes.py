@@ -29,7 +29,7 @@ from mobipay.ledger.service import AccountSpec
 from mobipay.merchants import errors as E
 from mobipay.merchants.model import MerchantState
 from mobipay.merchants.service import Merchant, MerchantService
-from mobipay.merchants.tables import campaigns, coupons, trades
+from mobipay.merchants.tables import campaigns, coupons, merchants, trades
 from mobipay.platform import audit
 from mobipay.platform.uow import UnitOfWork
 from mobipay.wallet.service import Principal, SmsRequested
@@ -149,8 +149,6 @@ class RedEnvelopes:
 
     async def zone(self, limit: int = 100, offset: int = 0) -> list[tuple[str, str, Campaign, int]]:
         """The zone's listing: (merchant id, merchant name, running campaign, envelopes left)."""
-        from mobipay.merchants.tables import merchants
-
         async def work(uow: UnitOfWork) -> list[Any]:
             return list(await uow.conn.execute(
                 select(campaigns, merchants.c.name.label("merchant_name")).join(
@@ -210,7 +208,5 @@ class RedEnvelopes:
 
 
 async def _merchant_account(uow: UnitOfWork, merchant_id: str) -> str:
-    from mobipay.merchants.tables import merchants
-
     return str((await uow.conn.execute(select(merchants.c.account_code).where(merchants.c.id == merchant_id)))
                .scalar_one())

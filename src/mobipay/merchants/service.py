@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationFailed
@@ -64,6 +65,7 @@ class Merchant:
     reason: str
     fee_bps: int
     account_code: str
+    website: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,8 @@ class Trade:
 
 
 def _merchant(r: Any) -> Merchant:
-    return Merchant(r.id, r.name, r.credit_code, r.mcc, MerchantState(r.state), r.reason, r.fee_bps, r.account_code)
+    return Merchant(r.id, r.name, r.credit_code, r.mcc, MerchantState(r.state), r.reason, r.fee_bps, r.account_code,
+                    r.website)
 
 
 def _trade(r: Any, now: datetime | None = None) -> Trade:
@@ -490,10 +493,6 @@ async def _first(uow: UnitOfWork, query: Any) -> Any:
 
 async def _check_daily(uow: UnitOfWork, merchant_id: str, amount: int) -> None:
     """The merchant's daily limit (Shanghai day), counted under the paying transaction."""
-    from zoneinfo import ZoneInfo
-
-    from sqlalchemy import func
-
     day = uow.now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
     start = day.astimezone(uow.now.tzinfo)
     limit = await _scalar(uow, select(merchants.c.daily_limit).where(merchants.c.id == merchant_id))

@@ -9,6 +9,7 @@ fine for a day or a month of a demo; the console's dashboards (issue "Web") get 
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,8 +52,6 @@ async def volumes(uow: UnitOfWorkRunner, first: date, last: date, by: str) -> li
 
 
 def _group(rows: Iterable[tuple[str, int, str, datetime]], by: str) -> list[VolumeRow]:
-    import json
-
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for kind, amount, details, settled_at in rows:
         d = json.loads(details)

@@ -45,20 +45,10 @@ async def _return_url(request: Request, trade: Trade, raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationFailed("return_url must be an http(s) address of the shop", field="return_url")
-    website = await _website(request, trade.merchant_id)
+    website = (await _container(request).merchants.merchant(trade.merchant_id)).website
     if website and urlsplit(website).hostname != parts.hostname:
         raise ValidationFailed("return_url must be on the merchant's registered website", field="return_url")
     return raw
-
-
-async def _website(request: Request, merchant_id: str) -> str:
-    from sqlalchemy import select
-
-    from mobipay.merchants.tables import merchants
-
-    async with _container(request).db.begin() as conn:
-        return str((await conn.execute(select(merchants.c.website).where(merchants.c.id == merchant_id)))
-                   .scalar_one() or "")
 
 
 async def _page(request: Request, trade_id: str, return_url: str, *, error: str = "", msisdn: str = "",
