@@ -49,7 +49,7 @@ async def banking(db: Database, ledger: Ledger, clock: ManualClock, bank: str, t
     uow = UnitOfWorkRunner(db, clock, ledger)
     wallet = WalletService(uow, number_segments(), b"test-secret")
     gateway = HttpBankGateway(bank, BANK_SECRET.encode(), timeout_s=1.0)
-    yield BankingService(uow, wallet, gateway, card_bins(), b"test-secret", OrderBook(uow, tmp_path),
+    yield BankingService(uow, wallet, gateway, card_bins(), OrderBook(uow, tmp_path),
                          fee=CashOutFee(10, 10))
     await gateway.close()
 

@@ -139,7 +139,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
     orders = OrderBook(uow, settings.report_dir)
-    banking = BankingService(uow, wallet, bank, card_bins(), secret, orders,
+    banking = BankingService(uow, wallet, bank, card_bins(), orders,
                              fee=CashOutFee(settings.cash_out_fee_bps, settings.cash_out_fee_min))
     limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(
         otp=settings.rate_limit_otp, pin=settings.rate_limit_pin, lookup=settings.rate_limit_lookup))

@@ -13,8 +13,6 @@ clear, and settled from the daily file at the latest. Nothing is credited twice 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -75,20 +73,16 @@ class BankingService:
     """Cards, cash-in/out and closing payouts; each command in its own unit of work."""
 
     def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, gateway: BankGateway, bins: CardBins,
-                 secret: bytes, orders: OrderBook, *, fee: CashOutFee | None = None) -> None:
+                 orders: OrderBook, *, fee: CashOutFee | None = None) -> None:
         self.uow = uow
         self.wallet = wallet
         self.gateway = gateway
         self.bins = bins
-        self.secret = secret
         self.fee = fee or CashOutFee()
         self.orders = orders
         orders.register(BANK, BankPartner(gateway))
         for kind in KINDS:
             orders.on_settled(kind, self._settled)
-
-    def _hmac(self, kind: str, value: str) -> str:
-        return hmac.new(self.secret, f"{kind}|{value}".encode(), hashlib.sha256).hexdigest()
 
     # ------------------------------------------------------------------ cards and real name
 
@@ -102,7 +96,7 @@ class BankingService:
         if issuer.card_type is not CardType.DEBIT:
             raise E.CardNotSupported("only debit cards can be bound for cash-in and cash-out", field="card_number")
         user = await self._active(me.msisdn)
-        card_hmac, id_hmac = self._hmac("card", number), self.wallet.id_hmac(id_card)
+        card_hmac, id_hmac = self.wallet.keyed_hash("card", number), self.wallet.id_hmac(id_card)
 
         async def check(uow: UnitOfWork) -> Card | None:
             known = (await uow.conn.execute(select(identities).where(identities.c.user_id == user.id))).first()

@@ -192,9 +192,13 @@ class WalletService:
         for products that name someone (an insured person, a beneficiary)."""
         return check_real_name(name), check_id_card(id_number, today=self.uow.clock.now().astimezone(SHANGHAI).date())
 
+    def keyed_hash(self, kind: str, value: str) -> str:
+        """How a sensitive number (identity card, bank card) is kept: only as this keyed
+        hash, enough to compare and never to read back."""
+        return hmac.new(self.secret, f"{kind}|{value}".encode(), hashlib.sha256).hexdigest()
+
     def id_hmac(self, id_number: str) -> str:
-        """How an identity card number is kept: only as this keyed hash, to compare."""
-        return hmac.new(self.secret, f"id|{id_number}".encode(), hashlib.sha256).hexdigest()
+        return self.keyed_hash("id", id_number)
 
     def _hash(self, msisdn: str, purpose: OtpPurpose, code: str) -> str:
         message = f"{msisdn}|{purpose.value}|{code}".encode()
