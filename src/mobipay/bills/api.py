@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.bills import errors as E
@@ -20,18 +20,13 @@ from mobipay.bills.complaints import Complaint, Complaints
 from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
-from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, from_container, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 
 router = APIRouter(prefix="/v1", tags=["bills"])
 
 
-async def bills_of(request: Request) -> BillsService:
-    service: BillsService = request.app.state.container.bills
-    return service
-
-
-BillsDep = Annotated[BillsService, Depends(bills_of)]
+BillsDep = Annotated[BillsService, from_container("bills")]
 
 
 class BillerOut(BaseModel):
@@ -165,12 +160,7 @@ async def get(payment_id: str, me: Me, service: BillsDep) -> PaymentOut:
 # ---------------------------------------------------------------------- saved bills
 
 
-async def saved_of(request: Request) -> SavedBills:
-    service: SavedBills = request.app.state.container.saved_bills
-    return service
-
-
-SavedDep = Annotated[SavedBills, Depends(saved_of)]
+SavedDep = Annotated[SavedBills, from_container("saved_bills")]
 
 
 class SaveIn(BaseModel):
@@ -218,12 +208,7 @@ async def forget(saved_id: str, me: Me, saved: SavedDep) -> Response:
 # ---------------------------------------------------------------------- complaints
 
 
-async def complaints_of(request: Request) -> Complaints:
-    service: Complaints = request.app.state.container.complaints
-    return service
-
-
-ComplaintsDep = Annotated[Complaints, Depends(complaints_of)]
+ComplaintsDep = Annotated[Complaints, from_container("complaints")]
 
 
 class ComplaintIn(BaseModel):

@@ -6,23 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.lottery import errors as E
 from mobipay.lottery.model import GAMES, MAX_BETS, MAX_MULTIPLIER
 from mobipay.lottery.service import LotteryService, Ticket
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, from_container, require_key
 
 router = APIRouter(prefix="/v1/lottery", tags=["lottery"])
 
 
-async def lottery_of(request: Request) -> LotteryService:
-    service: LotteryService = request.app.state.container.lottery
-    return service
-
-
-LotteryDep = Annotated[LotteryService, Depends(lottery_of)]
+LotteryDep = Annotated[LotteryService, from_container("lottery")]
 
 
 class GameOut(BaseModel):

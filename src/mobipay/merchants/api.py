@@ -24,17 +24,12 @@ from mobipay.merchants.model import MerchantState
 from mobipay.merchants.redenvelopes import Coupon, RedEnvelopes
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.signing import sign_hmac, sign_rsa2
-from mobipay.platform.api_common import Me, MoneyOut
+from mobipay.platform.api_common import Me, MoneyOut, from_container
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
 
 
-async def merchants_of(request: Request) -> MerchantService:
-    service: MerchantService = request.app.state.container.merchants
-    return service
-
-
-MerchantsDep = Annotated[MerchantService, Depends(merchants_of)]
+MerchantsDep = Annotated[MerchantService, from_container("merchants")]
 
 
 class ApplicationIn(BaseModel):
@@ -245,12 +240,7 @@ def _coupon_out(c: Coupon) -> CouponOut:
                      expires_at=c.expires_at)
 
 
-async def envelopes_of(request: Request) -> RedEnvelopes:
-    service: RedEnvelopes = request.app.state.container.red_envelopes
-    return service
-
-
-EnvelopesDep = Annotated[RedEnvelopes, Depends(envelopes_of)]
+EnvelopesDep = Annotated[RedEnvelopes, from_container("red_envelopes")]
 
 
 @router.post("/red-envelopes/{campaign_id}/claim", response_model=CouponOut, status_code=201,

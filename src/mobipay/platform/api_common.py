@@ -18,12 +18,16 @@ from mobipay.wallet.errors import SessionInvalid
 from mobipay.wallet.service import Principal, WalletService
 
 
-async def wallet_of(request: Request) -> WalletService:
-    wallet: WalletService = request.app.state.container.wallet
-    return wallet
+def from_container(name: str) -> Any:
+    """A dependency giving a router the container's ``name`` service (built once at start)."""
+
+    async def service(request: Request) -> Any:
+        return getattr(request.app.state.container, name)
+
+    return Depends(service)
 
 
-WalletDep = Annotated[WalletService, Depends(wallet_of)]
+WalletDep = Annotated[WalletService, from_container("wallet")]
 bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")
 
 

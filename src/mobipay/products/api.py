@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_name
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, from_container, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.products import errors as E
 from mobipay.products.service import ProductsService
@@ -23,12 +23,7 @@ from mobipay.products.service import ProductsService
 router = APIRouter(prefix="/v1", tags=["products and insurance"])
 
 
-async def products_of(request: Request) -> ProductsService:
-    service: ProductsService = request.app.state.container.products
-    return service
-
-
-ProductsDep = Annotated[ProductsService, Depends(products_of)]
+ProductsDep = Annotated[ProductsService, from_container("products")]
 State = Literal["pending", "succeeded", "failed"]
 
 

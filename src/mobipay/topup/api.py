@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, from_container, require_key
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.service import TopupService
 
@@ -28,12 +28,7 @@ class TopupFailed(MobipayError):
     title = "The operator did not credit the number; the money is back in the wallet"
 
 
-async def topups_of(request: Request) -> TopupService:
-    service: TopupService = request.app.state.container.topup
-    return service
-
-
-TopupDep = Annotated[TopupService, Depends(topups_of)]
+TopupDep = Annotated[TopupService, from_container("topup")]
 
 
 class QuoteOut(BaseModel):

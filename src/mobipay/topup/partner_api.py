@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.platform.api_common import MoneyIn, MoneyOut, answer_order
+from mobipay.platform.api_common import MoneyIn, MoneyOut, answer_order, from_container
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.api import TopupFailed
 from mobipay.topup.partners import Partner, TopupPartners
@@ -36,12 +36,7 @@ async def partner(request: Request, x_partner_id: Annotated[str, Header(max_leng
 Caller = Annotated[Partner, Depends(partner)]
 
 
-async def partners_of(request: Request) -> TopupPartners:
-    service: TopupPartners = request.app.state.container.topup_partners
-    return service
-
-
-PartnersDep = Annotated[TopupPartners, Depends(partners_of)]
+PartnersDep = Annotated[TopupPartners, from_container("topup_partners")]
 
 
 class PartnerTopupIn(BaseModel):

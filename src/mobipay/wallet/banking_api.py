@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
@@ -24,6 +24,7 @@ from mobipay.platform.api_common import (
     MoneyIn,
     MoneyOut,
     answer_order,
+    from_container,
     require_key,
 )
 from mobipay.platform.partner_orders import PartnerOrder
@@ -33,12 +34,7 @@ from mobipay.wallet.banking import BankingService, Card
 router = APIRouter(prefix="/v1", tags=["money in and out"])
 
 
-async def banking_of(request: Request) -> BankingService:
-    banking: BankingService = request.app.state.container.banking
-    return banking
-
-
-BankingDep = Annotated[BankingService, Depends(banking_of)]
+BankingDep = Annotated[BankingService, from_container("banking")]
 
 
 class CardIn(BaseModel):
