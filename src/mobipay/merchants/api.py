@@ -12,6 +12,7 @@ For buyers (``/v1/trades/{id}``): see the order and pay it from the wallet.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -63,25 +64,34 @@ async def apply(body: ApplicationIn, service: MerchantsDep) -> MerchantOut:
 # ---------------------------------------------------------------------- signed merchant calls
 
 
-async def signed(request: Request, service: MerchantsDep) -> tuple[Merchant, dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class SignedCall:
+    """A verified merchant request: who, what it sent, and the HMAC key to answer with (None: RSA2)."""
+
+    merchant: Merchant
+    params: dict[str, Any]
+    reply_key: bytes | None
+
+
+async def signed(request: Request, service: MerchantsDep) -> SignedCall:
     try:
         params = await request.json()
     except ValueError:
         raise ValidationFailed("send the parameters as a JSON object") from None
     if not isinstance(params, dict):
         raise ValidationFailed("send the parameters as a JSON object")
-    return await service.authenticate(params), params
+    merchant, key = await service.authenticate(params)
+    return SignedCall(merchant, params, key)
 
 
-Signed = Annotated[tuple[Merchant, dict[str, Any]], Depends(signed)]
+Signed = Annotated[SignedCall, Depends(signed)]
 
 
-def _reply(service: MerchantService, params: dict[str, Any], data: dict[str, Any], status: int = 200
-           ) -> JSONResponse:
+def _reply(service: MerchantService, call: SignedCall, data: dict[str, Any], status: int = 200) -> JSONResponse:
     """The answer, signed the way the app signs (RSA2 with the platform key, or HMAC)."""
     body = {k: str(v) if v is not None else "" for k, v in data.items()}
-    if params.get("sign_type") == "HMAC":
-        body["sign_type"], body["sign"] = "HMAC", sign_hmac(body, service.hmac_key_of(str(params["app_id"])))
+    if call.reply_key is not None:
+        body["sign_type"], body["sign"] = "HMAC", sign_hmac(body, call.reply_key)
     else:
         body["sign_type"], body["sign"] = "RSA2", sign_rsa2(body, service.platform_key)
     return JSONResponse(body, status_code=status)
@@ -115,67 +125,67 @@ async def platform_key(service: MerchantsDep) -> PlainTextResponse:
 
 @router.post("/merchant/trades", summary="Create a trade (signed; out_trade_no unique per merchant)")
 async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
+    merchant, p = call.merchant, call.params
     expire = p.get("expire_minutes", 30)
     trade = await service.create_trade(merchant, _param(p, "out_trade_no"), _fen(p, "total_amount"),
                                        _param(p, "subject"), int(expire) if str(expire).isdigit() else -1,
                                        app_id=str(p["app_id"]), notify_url=str(p.get("notify_url") or ""),
                                        store_id=str(p["store_id"]) if p.get("store_id") else None)
-    return _reply(service, p, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
+    return _reply(service, call, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
 
 
 @router.post("/merchant/trades/query", summary="Query a trade (signed)")
 async def query_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
-    return _reply(service, p, _trade_data(await service.trade_by_out_no(merchant, _param(p, "out_trade_no"))))
+    merchant, p = call.merchant, call.params
+    return _reply(service, call, _trade_data(await service.trade_by_out_no(merchant, _param(p, "out_trade_no"))))
 
 
 @router.post("/merchant/trades/close", summary="Close an unpaid trade (signed)")
 async def close_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
-    return _reply(service, p, _trade_data(await service.close(merchant, _param(p, "out_trade_no"))))
+    merchant, p = call.merchant, call.params
+    return _reply(service, call, _trade_data(await service.close(merchant, _param(p, "out_trade_no"))))
 
 
 @router.post("/merchant/refunds", summary="Refund part or all of a paid trade (signed; out_request_no is the key)")
 async def refund(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
+    merchant, p = call.merchant, call.params
     trade, amount, replayed = await service.refund(merchant, _param(p, "out_trade_no"), _param(p, "out_request_no"),
                                                    _fen(p, "refund_amount"))
-    return _reply(service, p, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount},
+    return _reply(service, call, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount},
                   200 if replayed else 201)
 
 
 @router.post("/merchant/trades/cancel", summary="Cancel a trade: close it if unpaid, refund it if paid (signed)")
 async def cancel_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
-    return _reply(service, p, _trade_data(await service.cancel(merchant, _param(p, "out_trade_no"))))
+    merchant, p = call.merchant, call.params
+    return _reply(service, call, _trade_data(await service.cancel(merchant, _param(p, "out_trade_no"))))
 
 
 @router.post("/merchant/refunds/query", summary="Query a refund by its request number (signed)")
 async def refund_query(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
+    merchant, p = call.merchant, call.params
     trade, amount = await service.refund_query(merchant, _param(p, "out_trade_no"), _param(p, "out_request_no"))
-    return _reply(service, p, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount})
+    return _reply(service, call, {**_trade_data(trade), "out_request_no": p["out_request_no"], "refund_amount": amount})
 
 
 @router.post("/merchant/keys", summary="Replace the app's RSA2 public key (signed with the current key; 7-day overlap)")
 async def upload_key(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
+    merchant, p = call.merchant, call.params
     await service.upload_key(merchant, str(p["app_id"]), _param(p, "public_key"))
-    return _reply(service, p, {"app_id": p["app_id"], "key_status": "rotated"})
+    return _reply(service, call, {"app_id": p["app_id"], "key_status": "rotated"})
 
 
 @router.post("/merchant/stores", summary="Add a store (signed); trades may name it with store_id")
 async def add_store(call: Signed, service: MerchantsDep) -> JSONResponse:
-    merchant, p = call
+    merchant, p = call.merchant, call.params
     store_id = await service.add_store(merchant, _param(p, "name"), str(p.get("address") or ""))
-    return _reply(service, p, {"store_id": store_id, "name": p["name"]}, 201)
+    return _reply(service, call, {"store_id": store_id, "name": p["name"]}, 201)
 
 
 @router.post("/merchant/statements", response_class=PlainTextResponse,
              summary="The day's trade and refund file, CSV (signed; day=YYYY-MM-DD, Shanghai)")
 async def statement(call: Signed, request: Request) -> PlainTextResponse:
-    merchant, p = call
+    merchant, p = call.merchant, call.params
     try:
         day = date.fromisoformat(_param(p, "day"))
     except ValueError:

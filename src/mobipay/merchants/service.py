@@ -104,7 +104,6 @@ class MerchantService:
         self.categories = categories
         self.platform_key = platform_key  # PEM private key signing our answers and notifications
         self.platform_public_key = public_pem(platform_key)
-        self._hmac_keys: dict[str, bytes] = {}
         self.coupons: CouponUse | None = None  # the red-envelope zone plugs in here
 
     # ------------------------------------------------------------------ onboarding
@@ -221,9 +220,10 @@ class MerchantService:
 
         await self.uow.run("rotate_key", work)
 
-    async def authenticate(self, params: dict[str, Any]) -> Merchant:
+    async def authenticate(self, params: dict[str, Any]) -> tuple[Merchant, bytes | None]:
         """The merchant behind a signed request (``app_id``, ``timestamp`` in Unix seconds,
-        ``nonce``, ``sign_type``, ``sign``), or ``UNAUTHORIZED`` / ``BAD_SIGNATURE``."""
+        ``nonce``, ``sign_type``, ``sign``) and, for an HMAC app, the key our answer is signed
+        with; or ``UNAUTHORIZED`` / ``BAD_SIGNATURE``."""
         app_id, ts = str(params.get("app_id", "")), str(params.get("timestamp", ""))
         nonce = str(params.get("nonce", ""))
         if not (app_id and ts.isdigit() and 8 <= len(nonce) <= 64 and params.get("sign")):
@@ -231,7 +231,7 @@ class MerchantService:
         if abs(time.time() - int(ts)) > WINDOW_S:
             raise Unauthorized(f"timestamp is more than {WINDOW_S} s away from our clock")
 
-        async def work(uow: UnitOfWork) -> Merchant:
+        async def work(uow: UnitOfWork) -> tuple[Merchant, bytes | None]:
             app = (await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.app_id == app_id))).first()
             if app is None:
                 raise Unauthorized("unknown app_id")
@@ -239,7 +239,6 @@ class MerchantService:
                 raise Unauthorized(f"this app signs with {app.sign_type}")
             if app.sign_type == "HMAC":
                 verify_hmac(params, str(params["sign"]), app.hmac_key.encode())
-                self._hmac_keys[app_id] = app.hmac_key.encode()  # to sign the answer
             else:
                 try:
                     verify_rsa2(params, str(params["sign"]), app.public_key.encode())
@@ -253,14 +252,11 @@ class MerchantService:
             await uow.conn.execute(insert(merchant_nonces).values(app_id=app_id, nonce=nonce, seen_at=uow.now))
             await uow.conn.execute(delete(merchant_nonces).where(
                 merchant_nonces.c.seen_at < uow.now - timedelta(seconds=2 * WINDOW_S)))
-            return _merchant((await uow.conn.execute(select(merchants).where(
+            merchant = _merchant((await uow.conn.execute(select(merchants).where(
                 merchants.c.id == app.merchant_id))).one())
+            return merchant, app.hmac_key.encode() if app.sign_type == "HMAC" else None
 
         return await self.uow.run("merchant_authenticate", work)
-
-    def hmac_key_of(self, app_id: str) -> bytes:
-        """The HMAC key of an app that just authenticated (to sign our answer to it)."""
-        return self._hmac_keys[app_id]
 
     async def add_store(self, merchant: Merchant, name: str, address: str = "") -> str:
         """A store of the merchant (trades may name the store they were taken in)."""
