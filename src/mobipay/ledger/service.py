@@ -230,13 +230,14 @@ class Ledger:
 
     async def statement(self, code: str, *, after: int = 0, limit: int = 50, codes: Sequence[str] | None = None,
                         side: Side | None = None, since: datetime | None = None, until: datetime | None = None,
-                        ) -> tuple[list[dict[str, Any]], int | None]:
-        """Entries after cursor ``after`` (optionally filtered) and the next cursor (None at the end)."""
+                        newest_first: bool = False) -> tuple[list[dict[str, Any]], int | None]:
+        """Entries after cursor ``after`` (optionally filtered) and the next cursor (None at the end).
+        ``newest_first`` gives the latest ``limit`` entries, newest first, without a cursor."""
         acc = await self.account(code)
         async with self.db.begin() as conn:
             items = await self.store.statement(conn, acc.id, after_seq=after, limit=limit + 1, codes=codes, side=side,
-                                               since=since, until=until)
-        more = len(items) > limit
+                                               since=since, until=until, newest_first=newest_first)
+        more = len(items) > limit and not newest_first
         items = items[:limit]
         return items, (items[-1]["account_seq"] if more and items else None)
 

@@ -402,10 +402,11 @@ class LedgerStore:
     async def statement(
         self, conn: AsyncConnection, account_id: int, *, after_seq: int = 0, limit: int = 50,
         codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """Postings of one account in order, from ``after_seq`` (keyset pagination), optionally
-        only some transfer codes, one side (debits are positive amounts), a time range."""
+        """Postings of one account in order (or newest first), from ``after_seq`` (keyset
+        pagination), optionally only some transfer codes, one side (debits are positive
+        amounts), a time range."""
         query = (
             select(postings, transfers.c.code, transfers.c.reference, transfers.c.type)
             .join(transfers, transfers.c.id == postings.c.transfer_id)
@@ -419,7 +420,8 @@ class LedgerStore:
             query = query.where(postings.c.created_at >= since)
         if until is not None:
             query = query.where(postings.c.created_at < until)
-        rows = await conn.execute(query.order_by(postings.c.account_seq).limit(limit))
+        order = postings.c.account_seq.desc() if newest_first else postings.c.account_seq
+        rows = await conn.execute(query.order_by(order).limit(limit))
         out = []
         for r in rows:
             item = dict(r._mapping)

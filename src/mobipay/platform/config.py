@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     rate_limit_otp: str = Field(default="10/minute", description="SMS codes one address may ask for")
     rate_limit_pin: str = Field(default="30/minute", description="PIN or code checks from one address")
     rate_limit_lookup: str = Field(default="60/minute", description="Recipient look-ups from one address")
+    sms_payment_max: int = Field(default=50_000, ge=0, description="Largest payment, fen, that an SMS secondary "
+                                 "confirmation (or voice) may authorise in place of the PIN")
+    rate_limit_sms: str = Field(default="10/minute;100/day", description="Commands one number may send by SMS")
+    kannel_sendsms_url: str = Field(default="", description="Kannel smsbox sendsms URL, e.g. "
+                                    "http://127.0.0.1:13013/cgi-bin/sendsms; empty: SMS is only logged (development)")
+    kannel_username: str = Field(default="mobipay", description="Kannel sendsms-user")
+    kannel_password: SecretStr = SecretStr("demo-kannel-secret")
+    sms_sender: str = Field(default="10658888", description="The service number subscribers text and see as sender")
+    sms_callback_url: str = Field(default="http://127.0.0.1:8000", description="Where Kannel reaches mobipay "
+                                  "(inbound messages and delivery reports)")
+    sms_inbound_token: SecretStr = Field(default=SecretStr("demo-sms-token"), description="Shared token Kannel "
+                                         "sends with inbound messages and delivery reports")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -117,7 +129,7 @@ class Settings(BaseSettings):
             if self.bank_secret.get_secret_value() == "demo-bank-secret":
                 problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
             for name in ("operator_billing_secret", "aggregator_secret", "billers_secret", "products_secret",
-                         "insurer_secret", "lottery_secret"):
+                         "insurer_secret", "lottery_secret", "kannel_password", "sms_inbound_token"):
                 if getattr(self, name).get_secret_value().startswith("demo-"):
                     problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
             if problems:

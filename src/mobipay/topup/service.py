@@ -52,11 +52,12 @@ class TopupService:
         return self.rules.quote(msisdn, operator, amount, today, self.policy)
 
     async def topup(self, me: Principal, raw_msisdn: str, face: object, *, idempotency_key: str,
-                    pin: str | None = None) -> PartnerOrder:
-        """Top up a number (the payer's own or anyone's) by ``face`` fen, paying the price."""
+                    pin: str | None = None, consent: bool = False) -> PartnerOrder:
+        """Top up a number (the payer's own or anyone's) by ``face`` fen, paying the price.
+        ``consent``: the channel confirmed intent in place of the PIN (SMS secondary confirmation)."""
         quote = self.quote(raw_msisdn, face)
         check_idempotency_key(idempotency_key)
-        payer = await self.wallet.authorize_payment(me, quote.price, pin)
+        payer = await self.wallet.authorize_payment(me, quote.price, pin, standing_consent=consent)
         order_id = make_order_id("tu_", payer.id, idempotency_key)
         legs = [Leg.debit(payer.account_code, quote.price), Leg.credit(PAYABLE[quote.route], quote.face)]
         if quote.discount:

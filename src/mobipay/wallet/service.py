@@ -410,10 +410,11 @@ class WalletService:
     # ------------------------------------------------------------------ transfers
 
     async def transfer(self, me: Principal, raw_to: str, amount: object, *, idempotency_key: str,
-                       pin: str | None = None, note: str = "",
+                       pin: str | None = None, note: str = "", consent: bool = False,
                        then: Callable[[UnitOfWork, TransferDone], Awaitable[None]] | None = None) -> TransferDone:
         """Send money to another subscriber by number. Up to the password-free amount no PIN
-        is asked; above it the PIN is. The same idempotency key and body returns the first
+        is asked; above it the PIN is, unless the channel proved intent another way (``consent``:
+        an SMS secondary confirmation). The same idempotency key and body returns the first
         result (``replayed``); another body with that key is refused. ``then`` runs in the
         same transaction after the posting (first time or replay): raising there undoes it."""
         amount = check_amount(amount)
@@ -421,7 +422,7 @@ class WalletService:
         check_idempotency_key(idempotency_key)
         if to == me.msisdn:
             raise E.SelfTransfer("choose another recipient", field="to")
-        if amount > self.limits.password_free:  # the PIN first (costly by design), outside the transaction
+        if amount > self.limits.password_free and not consent:  # the PIN first (costly by design), outside the txn
             await self.authorize_payment(me, amount, pin)
         metadata: dict[str, Any] = {"note": note} if note else {}
 

@@ -1,0 +1,143 @@
+"""What the screenless channels (SMS, voice) can do, over the same services as the API.
+
+A channel knows its caller only by the number the network vouches for (the SMS sender,
+the calling line), so it acts as that subscriber's :class:`Principal` without a session.
+Payments go through the very same service calls as the client app: limits, holds, partner
+orders and idempotency are theirs. The channel's own proof of intent is either the keypad
+PIN (voice) or an SMS secondary confirmation (``consent=True``), which stands in for the
+PIN up to ``max_consent`` fen per payment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from mobipay.bills import errors as BE
+from mobipay.bills.model import FetchMode
+from mobipay.bills.saved import SavedBill, SavedBills
+from mobipay.bills.service import BillsService
+from mobipay.kernel.errors import MobipayError
+from mobipay.platform.bootstrap import Container
+from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.topup.service import TopupService
+from mobipay.wallet import errors as E
+from mobipay.wallet.model import UserStatus
+from mobipay.wallet.service import Principal, TransferDone, WalletService
+
+#: Transfer codes (or their first part) in a subscriber's words, for statements read out or texted.
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "p2p": ("转账", "transfer"), "claim": ("转账", "transfer"), "cash_in": ("充入", "cash-in"),
+    "cash_out": ("提现", "cash-out"), "close_payout": ("销户退款", "closing payout"), "topup": ("话费充值", "top-up"),
+    "bill": ("缴费", "bill"), "lottery": ("彩票", "lottery"), "product": ("业务", "service"),
+    "insurance": ("保险", "insurance"), "trade": ("消费", "purchase"), "refund": ("退款", "refund"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One entry of a short statement: signed fen (negative = money out)."""
+
+    when: datetime
+    kind: str
+    amount: int
+    words: tuple[str, str]  # (zh, en) of the kind
+
+
+class ConsentCapExceeded(E.LimitExceeded):
+    """Raised as LIMIT_EXCEEDED: SMS-confirmed payments are capped (a phone in the wrong hands)."""
+
+
+class ChannelActions:
+    def __init__(self, wallet: WalletService, topup: TopupService, bills: BillsService, saved: SavedBills,
+                 *, max_consent: int) -> None:
+        self.wallet = wallet
+        self.topup_service = topup
+        self.bills = bills
+        self.saved = saved
+        self.max_consent = max_consent
+
+    @classmethod
+    def of(cls, c: Container) -> ChannelActions:
+        return cls(c.wallet, c.topup, c.bills, c.saved_bills, max_consent=c.settings.sms_payment_max)
+
+    async def subscriber(self, raw_msisdn: str) -> Principal:
+        """The caller as a principal; refuses unknown numbers and wallets that cannot pay."""
+        user = await self.wallet.user_by_msisdn(raw_msisdn)
+        if user.status is UserStatus.FROZEN:
+            raise E.UserFrozen("this wallet is frozen")
+        if user.status is not UserStatus.ACTIVE:
+            raise E.UserClosed(f"this wallet is {user.status.value}")
+        return Principal(user.id, "channel", user.msisdn, user.account_code)
+
+    async def balance(self, me: Principal) -> int:
+        """Available fen (balance less holds of pending orders)."""
+        return (await self.wallet.uow.ledger.account(me.account_code)).available
+
+    async def recent(self, me: Principal, limit: int = 5) -> list[Line]:
+        """The newest ``limit`` entries of the wallet, newest first."""
+        items, _ = await self.wallet.uow.ledger.statement(me.account_code, limit=limit, newest_first=True)
+        lines = []
+        for e in items:
+            code = str(e["code"])
+            words = KIND_WORDS.get(code) or KIND_WORDS.get(code.split(".")[0].split(":")[0]) or (code, code)
+            # A wallet is a liability: a credit (negative posting amount) is money in.
+            lines.append(Line(e["created_at"], code, -int(e["amount"]), words))
+        return lines
+
+    async def verify_pin(self, me: Principal, pin: str) -> None:
+        await self.wallet.verify_pin(me.msisdn, pin)
+
+    def _consent(self, amount: int, consent: bool) -> None:
+        if consent and amount > self.max_consent:
+            raise ConsentCapExceeded(
+                f"payments confirmed by SMS are up to {self.max_consent / 100:.2f} CNY; use the app for more",
+                field="amount", limit="sms_payment_max", remaining=self.max_consent)
+
+    async def transfer(self, me: Principal, to: str, amount: int, *, key: str, pin: str | None = None,
+                       consent: bool = False) -> TransferDone:
+        self._consent(amount, consent)
+        return await self.wallet.transfer(me, to, amount, idempotency_key=key, pin=pin, consent=consent)
+
+    async def topup(self, me: Principal, number: str | None, amount: int, *, key: str, pin: str | None = None,
+                    consent: bool = False) -> PartnerOrder:
+        self._consent(amount, consent)
+        return await self.topup_service.topup(me, number or me.msisdn, amount, idempotency_key=key, pin=pin,
+                                              consent=consent)
+
+    async def saved_bills(self, me: Principal) -> list[SavedBill]:
+        return await self.saved.mine(me)
+
+    async def saved_bill(self, me: Principal, name: str) -> SavedBill:
+        """A saved bill by nickname (case and spacing ignored), or by its position in the list (1, 2…)."""
+        mine = await self.saved.mine(me)
+        wanted = "".join(name.split()).casefold()
+        for i, bill in enumerate(mine, 1):
+            if wanted in ("".join(bill.nickname.split()).casefold(), bill.customer_id, str(i)):
+                return bill
+        raise BE.SavedBillNotFound(f"no saved bill named {name!r}", field="name")
+
+    async def bill_due(self, me: Principal, saved: SavedBill) -> tuple[str | None, int]:
+        """The fetched bill id and amount due of a saved bill (the biller is asked now)."""
+        biller = await self.bills.biller(saved.biller)
+        if biller.fetch is FetchMode.NONE:
+            raise NoBillToFetch(f"{biller.name} has no bills to fetch; pay an amount in the app", field="name")
+        fetched = await self.bills.fetch(me, biller.code, saved.customer_id)
+        return fetched.id, fetched.bill.amount_due
+
+    async def pay_saved_bill(self, me: Principal, name: str, *, key: str, pin: str | None = None,
+                             consent: bool = False, bill_id: str | None = None,
+                             amount: int | None = None) -> PartnerOrder:
+        """Pay a saved bill's current amount due (fetched now unless ``bill_id``/``amount`` are given)."""
+        saved = await self.saved_bill(me, name)
+        if bill_id is None or amount is None:
+            bill_id, amount = await self.bill_due(me, saved)
+        self._consent(amount, consent)
+        return await self.bills.pay(me, saved.biller, saved.customer_id, amount, idempotency_key=key, bill_id=bill_id,
+                                    pin=pin, preauthorized=consent)
+
+
+class NoBillToFetch(MobipayError):
+    code = "NO_BILL_TO_FETCH"
+    status = 422
+    title = "This biller has no bills to fetch; pay an amount instead"

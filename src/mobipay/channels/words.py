@@ -1,0 +1,68 @@
+"""The platform's refusals in a subscriber's words, for channels without a screen (SMS, voice).
+
+Every channel refuses with the same stable codes as the API (docs/errors.md); this module is
+the one place that turns a code into a short sentence, Chinese first and English too. Codes
+a subscriber can reach by SMS or voice have their own words; any other code falls back to a
+generic sentence plus the error's English title, so a new code is never silent.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from mobipay.kernel.errors import MobipayError
+
+Lang = Literal["zh", "en"]
+
+#: code → (Chinese, English). ``{remaining}``, ``{tries_left}`` come from the error's extras.
+WORDS: dict[str, tuple[str, str]] = {
+    "INSUFFICIENT_FUNDS": ("余额不足。", "Not enough balance."),
+    "LIMIT_EXCEEDED": ("超出账户限额，剩余可用{remaining}元。", "Over your account limit; {remaining} CNY left."),
+    "USER_FROZEN": ("您的账户已冻结，请联系客服10086。", "Your wallet is frozen; call customer service."),
+    "USER_CLOSED": ("该账户已销户。", "This wallet is closed."),
+    "USER_NOT_FOUND": ("本号码尚未开通钱包，请先注册。", "This number has no wallet yet; register first."),
+    "SELF_TRANSFER": ("不能转账给自己。", "You cannot send money to yourself."),
+    "INVALID_MSISDN": ("手机号码不正确。", "Not a mobile number."),
+    "INVALID_AMOUNT": ("金额不正确。", "Not a valid amount."),
+    "INVALID_FACE_VALUE": ("充值金额须为整元，且在允许范围内。", "Top-ups are whole yuan within the allowed range."),
+    "PIN_INCORRECT": ("支付密码错误，还可尝试{tries_left}次。", "Wrong PIN; {tries_left} tries left."),
+    "PIN_LOCKED": ("密码错误次数过多，支付已锁定，请稍后再试。", "Too many wrong PINs; payments are locked for now."),
+    "PIN_NOT_SET": ("尚未设置支付密码，请先在客户端设置。", "Set a payment PIN in the app first."),
+    "PIN_REQUIRED": ("此金额需要支付密码。", "This amount needs your PIN."),
+    "INVALID_PIN": ("支付密码为6位数字。", "The PIN is 6 digits."),
+    "SAVED_BILL_NOT_FOUND": ("没有找到这个已保存的账单。", "No saved bill by that name."),
+    "BILL_NOT_FOUND": ("暂无待缴账单。", "There is no open bill."),
+    "BILLER_CLOSED": ("该缴费单位现在不受理缴费，请在营业时间再试。", "The biller is closed; try in opening hours."),
+    "AMOUNT_NOT_ALLOWED": ("金额不符合该缴费单位的规定。", "The amount does not fit the biller's rules."),
+    "DUPLICATE_BILL_PAYMENT": ("本期账单已缴过。", "This bill was already paid this period."),
+    "BILL_PAYMENT_FAILED": ("缴费未成功，款项已退回。", "The bill payment failed; the money is back."),
+    "TOPUP_FAILED": ("充值未成功，款项已退回。", "The top-up failed; the money is back."),
+    "PARTNER_UNAVAILABLE": ("系统繁忙，未扣款，请稍后再试。", "Busy now and nothing was charged; try again later."),
+    "SERVICE_UNAVAILABLE": ("系统繁忙，请稍后再试。", "Busy now; try again later."),
+    "RATE_LIMITED": ("操作太频繁，请稍后再试。", "Too many requests; try again later."),
+    "CONFIRMATION_REFUSED": ("验证码无效或已过期，请重新发起。", "Wrong or expired code; send the command again."),
+    "UNKNOWN_NUMBER_SEGMENT": ("暂不支持该号段。", "This number range is not supported."),
+    "REAL_NAME_REQUIRED": ("请先完成实名认证并绑定银行卡。", "Verify your real name and bind a bank card first."),
+}
+
+
+def yuan(fen: int) -> str:
+    """Fen as the yuan figure people read: ``5000`` → ``50.00``."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def say(exc: MobipayError, lang: Lang = "zh") -> str:
+    """``exc`` as one short sentence in ``lang``."""
+    zh, en = WORDS.get(exc.code, ("操作未成功。", exc.title + "."))
+    extras = {k: (yuan(v) if k == "remaining" and isinstance(v, int) else v) for k, v in exc.extra.items()}
+    text = zh if lang == "zh" else en
+    try:
+        return text.format(**extras)
+    except (KeyError, IndexError):  # an error raised without the extra: drop the figure, keep the sense
+        return text.split("，")[0].rstrip("。") + "。" if lang == "zh" else text.split(";")[0].rstrip(".") + "."
+
+
+def both(exc: MobipayError) -> str:
+    """Chinese then English, as an SMS reply carries them."""
+    return f"{say(exc, 'zh')} {say(exc, 'en')}"
