@@ -1,0 +1,483 @@
+"""The voice dialog: one definition of the menus, prompts and keypad rules, no I/O.
+
+Both voice fronts (VoiceXML documents for the operator's IVR, and our own SIP user agent)
+interpret this module, so a caller hears the same words and presses the same keys on
+either. It is a state machine over immutable :class:`CallState` values:
+
+* :func:`begin` starts a call; :func:`on_input` takes what the caller keyed (``"1"``,
+  ``"13800138000"`` — an entry without its closing ``#`` —, ``"*"`` for back, or ``None``
+  when nothing came before the timeout); :func:`on_result` takes the outcome of a service
+  action the previous step asked for.
+* Each returns a :class:`Step`: the new state, what to say, what input to wait for, and at
+  most one :class:`Action` for the caller of this module to run (the session, which owns the
+  services). Money is integer fen; amounts are keyed in whole yuan.
+
+Bad input never reaches a service: malformed numbers and amounts are refused here with the
+same error codes the services use (``INVALID_MSISDN``, ``INVALID_AMOUNT``, ``INVALID_PIN``),
+and the session speaks them through :mod:`mobipay.channels.words`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from mobipay.kernel.errors import InvalidAmount, MobipayError
+from mobipay.kernel.msisdn import normalize_msisdn
+from mobipay.wallet.errors import InvalidPin
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+
+#: Prompt id → (Chinese, English). ``{name}`` marks a dynamic part filled from :class:`Say` params.
+PROMPTS: dict[str, tuple[str, str]] = {
+    "welcome": ("欢迎致电手机钱包。", "Welcome to the mobile wallet."),
+    "enter_pin": ("请输入六位支付密码，以井号键结束。", "Please enter your six digit PIN, then press hash."),
+    "main_menu": ("查询余额请按1，话费充值请按2，转账请按3，缴费请按4，查询最近交易请按5，"
+                  "For English press 9，结束通话请按0。",
+                  "For your balance press 1, mobile top-up 2, transfer 3, pay a bill 4, recent transactions 5, "
+                  "中文请按9, to end the call press 0."),
+    "balance_is": ("您的可用余额为{amount}元。", "Your available balance is {amount} yuan."),
+    "recent_none": ("暂无交易记录。", "There are no transactions yet."),
+    "recent_in": ("{date}，{kind}，收入{amount}元。", "{date}, {kind}, {amount} yuan in."),
+    "recent_out": ("{date}，{kind}，支出{amount}元。", "{date}, {kind}, {amount} yuan out."),
+    "topup_whom": ("为本机充值请按1，为其他号码充值请按2，返回请按星号键。",
+                   "To top up this phone press 1, another number press 2, to go back press star."),
+    "topup_number": ("请输入要充值的手机号码，以井号键结束。", "Enter the mobile number to top up, then press hash."),
+    "topup_amount": ("请输入充值金额，以元为单位，以井号键结束。", "Enter the amount in yuan, then press hash."),
+    "topup_confirm_own": ("为本机充值{amount}元，确认请按1，取消请按2。",
+                          "Top up this phone with {amount} yuan: to confirm press 1, to cancel press 2."),
+    "topup_confirm": ("为{number}充值{amount}元，确认请按1，取消请按2。",
+                      "Top up {number} with {amount} yuan: to confirm press 1, to cancel press 2."),
+    "topup_done": ("充值成功。", "The top-up is done."),
+    "topup_pending": ("充值已受理，结果将以短信通知您。",
+                      "The top-up is accepted; a text message will tell you the result."),
+    "topup_failed": ("充值未成功，款项已退回。", "The top-up failed; the money is back."),
+    "transfer_number": ("请输入收款人手机号码，以井号键结束。",
+                        "Enter the recipient's mobile number, then press hash."),
+    "transfer_amount": ("请输入转账金额，以元为单位，以井号键结束。", "Enter the amount in yuan, then press hash."),
+    "transfer_confirm": ("向{number}转账{amount}元，确认请按1，取消请按2。",
+                         "Send {amount} yuan to {number}: to confirm press 1, to cancel press 2."),
+    "transfer_done": ("转账已完成。", "The transfer is done."),
+    "bills_none": ("您还没有保存的账单，请先在客户端添加。", "You have no saved bills; add one in the app first."),
+    "bill_item": ("{name}请按{n}。", "For {name} press {n}."),
+    "bills_back": ("返回请按星号键。", "To go back press star."),
+    "bill_confirm": ("{name}本期应缴{amount}元，确认缴费请按1，取消请按2。",
+                     "{name}: {amount} yuan due; to pay press 1, to cancel press 2."),
+    "bill_done": ("缴费成功。", "The bill is paid."),
+    "bill_pending": ("缴费已受理，结果将以短信通知您。",
+                     "The payment is accepted; a text message will tell you the result."),
+    "bill_failed": ("缴费未成功，款项已退回。", "The bill payment failed; the money is back."),
+    "cancelled": ("已取消。", "Cancelled."),
+    "invalid_choice": ("输入有误。", "That is not one of the choices."),
+    "no_input": ("没有收到您的按键。", "We did not get your input."),
+    "error": ("{words}", "{words}"),
+    "goodbye": ("感谢使用，再见。", "Thank you, goodbye."),
+}
+
+#: Menu keys in the main menu.
+MAIN_MENU_KEYS = "1234590"
+#: Consecutive no-input or bad-input turns before the call is ended politely.
+MAX_RETRIES = 2
+#: Wrong PINs one call may try before it is ended (the wallet locks payments at its own limit).
+MAX_PIN_TRIES = 3
+#: Longest keypad entry accepted (a PIN is 6, a number 11, an amount at most 6 digits of yuan).
+MAX_ENTRY = 20
+MAX_AMOUNT_DIGITS = 6
+MAX_BILLS = 8
+
+
+# --------------------------------------------------------------------------- what is said
+
+
+@dataclass(frozen=True, slots=True)
+class Fen:
+    """An amount of money, spoken as yuan."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Digits:
+    """A number read digit by digit (a phone number)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """Free text already in both languages (a bill's nickname, a kind of transaction)."""
+
+    zh: str
+    en: str
+
+
+Value = Fen | Digits | Words | int
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """One prompt with its dynamic parts; ``error`` is spoken through the channel words."""
+
+    prompt: str
+    params: tuple[tuple[str, Value], ...] = ()
+    error: MobipayError | None = None
+
+    def param(self, name: str) -> Value:
+        return dict(self.params)[name]
+
+
+def say(prompt: str, **params: Value) -> Say:
+    if prompt not in PROMPTS:
+        raise KeyError(f"unknown prompt {prompt!r}")
+    return Say(prompt, tuple(params.items()))
+
+
+def say_error(exc: MobipayError) -> Say:
+    return Say("error", error=exc)
+
+
+# --------------------------------------------------------------------------- what is awaited
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """The input a step waits for: one key of ``keys`` (a menu), or digits closed by ``#``.
+
+    ``*`` (back) is always accepted. ``prompt`` repeats after a timeout or a bad input.
+    """
+
+    kind: Literal["choice", "digits"]
+    keys: str = ""
+    max_digits: int = MAX_ENTRY
+
+
+# --------------------------------------------------------------------------- what is done
+
+
+@dataclass(frozen=True, slots=True)
+class Identify:
+    """Look the calling line up: a registered, active wallet or a refusal."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPin:
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    limit: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    to: str  # E.164
+    amount: int  # fen
+    step: int  # numbers the idempotency key within the call
+
+
+@dataclass(frozen=True, slots=True)
+class Topup:
+    number: str | None  # None: the caller's own phone
+    amount: int
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedBills:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BillDue:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PayBill:
+    name: str
+    bill_id: str | None
+    amount: int
+    step: int
+
+
+Action = Identify | VerifyPin | Balance | Recent | Transfer | Topup | SavedBills | BillDue | PayBill
+
+
+@dataclass(frozen=True, slots=True)
+class RecentLine:
+    """A statement line as the dialog needs it (the session converts the channel's Line)."""
+
+    month: int
+    day: int
+    kind: Words
+    amount: int  # signed fen
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """How a payment ended for the caller: done now, accepted and settled later, or failed
+    at the partner (the hold was released: the money is back)."""
+
+    state: Literal["done", "pending", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueBill:
+    bill_id: str | None
+    amount: int
+
+
+Outcome = None | int | list[RecentLine] | list[str] | PaymentResult | DueBill | MobipayError
+
+
+# --------------------------------------------------------------------------- the state
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """Everything the dialog remembers between keys (serialisable: the VXML front carries it)."""
+
+    node: str = "identify"
+    lang: Lang = "zh"
+    retries: int = 0  # consecutive no-input or invalid turns at this node
+    pin_tries: int = 0
+    pin: str | None = None  # set once verified; passed to payments above the PIN-free amount
+    step: int = 0  # payments attempted in this call (idempotency keys)
+    to: str = ""
+    number: str = ""  # top-up number; "" for the caller's own phone
+    amount: int = 0
+    bills: tuple[str, ...] = ()
+    bill: str = ""
+    bill_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    state: CallState
+    say: tuple[Say, ...] = ()
+    expect: Expect | None = None
+    action: Action | None = None
+    end: bool = False
+
+
+CHOICE_NODES: dict[str, str] = {"menu": MAIN_MENU_KEYS, "topup_whom": "12", "topup_confirm": "12",
+                                "transfer_confirm": "12", "bill_confirm": "12"}
+DIGIT_NODES = ("pin", "topup_number", "topup_amount", "transfer_number", "transfer_amount")
+#: Where ``*`` goes back to.
+BACK: dict[str, str] = {"topup_whom": "menu", "topup_number": "topup_whom", "topup_amount": "topup_whom",
+                        "topup_confirm": "topup_amount", "transfer_number": "menu",
+                        "transfer_amount": "transfer_number", "transfer_confirm": "transfer_amount",
+                        "bills": "menu", "bill_confirm": "bills"}
+
+
+def node_prompt(state: CallState) -> tuple[Say, ...]:
+    """What a node says when it is entered (and repeats on a reprompt)."""
+    n = state.node
+    if n == "pin":
+        return (say("enter_pin"),)
+    if n == "menu":
+        return (say("main_menu"),)
+    if n == "topup_confirm":
+        if state.number:
+            return (say("topup_confirm", number=Digits(state.number), amount=Fen(state.amount)),)
+        return (say("topup_confirm_own", amount=Fen(state.amount)),)
+    if n == "transfer_confirm":
+        return (say("transfer_confirm", number=Digits(_national(state.to)), amount=Fen(state.amount)),)
+    if n == "bills":
+        items = tuple(say("bill_item", name=Words(b, b), n=i) for i, b in enumerate(state.bills, 1))
+        return (*items, say("bills_back"))
+    if n == "bill_confirm":
+        return (say("bill_confirm", name=Words(state.bill, state.bill), amount=Fen(state.amount)),)
+    return (say(n),)
+
+
+def expect_for(state: CallState) -> Expect:
+    if state.node == "bills":
+        return Expect("choice", "".join(str(i) for i in range(1, len(state.bills) + 1)))
+    if state.node in CHOICE_NODES:
+        return Expect("choice", CHOICE_NODES[state.node])
+    return Expect("digits", max_digits=MAX_ENTRY)
+
+
+def _enter(state: CallState, node: str, *before: Say) -> Step:
+    s = replace(state, node=node, retries=0)
+    return Step(s, (*before, *node_prompt(s)), expect_for(s))
+
+
+def _goodbye(state: CallState, *before: Say) -> Step:
+    return Step(replace(state, node="end"), (*before, say("goodbye")), end=True)
+
+
+def _retry(state: CallState, why: Say) -> Step:
+    """A timeout or a bad input: say why and ask again, or end the call after too many."""
+    if state.retries >= MAX_RETRIES:
+        return _goodbye(state, why)
+    s = replace(state, retries=state.retries + 1)
+    return Step(s, (why, *node_prompt(s)), expect_for(s))
+
+
+def _national(msisdn: str) -> str:
+    return msisdn[3:] if msisdn.startswith("+86") else msisdn
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def begin(lang: Lang = "zh") -> Step:
+    """A new call: greet, then identify the calling line."""
+    return Step(CallState(node="identify", lang=lang), (say("welcome"),), action=Identify())
+
+
+def parse_amount(keys: str) -> int:
+    """Whole yuan keyed on the pad, as fen; refuses empty, zero and over-long amounts."""
+    digits = keys.lstrip("0")
+    if not keys.isdigit() or not digits or len(digits) > MAX_AMOUNT_DIGITS:
+        raise InvalidAmount("key the amount in whole yuan, e.g. 50 then #", field="amount")
+    return int(digits) * 100
+
+
+def on_input(state: CallState, keys: str | None) -> Step:
+    """What the caller keyed at ``state.node`` (``None``: nothing before the timeout)."""
+    if keys is None:
+        return _retry(state, say("no_input"))
+    node = state.node
+    if keys == "*":
+        if node in BACK:
+            return _enter(state, BACK[node])
+        return _enter(state, node)  # at the PIN or the main menu: start the entry again
+    if state.node == "bills" or node in CHOICE_NODES:
+        allowed = expect_for(state).keys
+        if len(keys) != 1 or keys not in allowed:
+            return _retry(state, say("invalid_choice"))
+        return _choose(replace(state, retries=0), keys)
+    if node in DIGIT_NODES:
+        if not keys.isdigit() or len(keys) > MAX_ENTRY:
+            return _retry(state, say("invalid_choice"))
+        return _entered(state, keys)
+    raise ValueError(f"no input is expected at node {node!r}")
+
+
+def _choose(state: CallState, key: str) -> Step:
+    node = state.node
+    if node == "menu":
+        match key:
+            case "1":
+                return Step(state, action=Balance())
+            case "2":
+                return _enter(state, "topup_whom")
+            case "3":
+                return _enter(state, "transfer_number")
+            case "4":
+                return Step(state, action=SavedBills())
+            case "5":
+                return Step(state, action=Recent())
+            case "9":
+                return _enter(replace(state, lang="en" if state.lang == "zh" else "zh"), "menu")
+            case _:
+                return _goodbye(state)
+    if node == "topup_whom":
+        if key == "1":
+            return _enter(replace(state, number=""), "topup_amount")
+        return _enter(state, "topup_number")
+    if node == "bills":
+        name = state.bills[int(key) - 1]
+        return Step(replace(state, bill=name), action=BillDue(name))
+    # the confirmations: 1 pays, 2 cancels
+    if key == "2":
+        return _enter(state, "menu", say("cancelled"))
+    step = state.step + 1
+    paying = replace(state, step=step)
+    if node == "topup_confirm":
+        return Step(paying, action=Topup(state.number or None, state.amount, step))
+    if node == "transfer_confirm":
+        return Step(paying, action=Transfer(state.to, state.amount, step))
+    return Step(paying, action=PayBill(state.bill, state.bill_id, state.amount, step))
+
+
+def _entered(state: CallState, keys: str) -> Step:
+    node = state.node
+    try:
+        if node == "pin":
+            if len(keys) != 6:  # the wallet's own code for a malformed PIN, spoken without a try counted
+                raise InvalidPin("a payment PIN is exactly 6 digits", field="pin")
+            return Step(state, action=VerifyPin(keys))
+        if node in ("topup_number", "transfer_number"):
+            msisdn = normalize_msisdn(keys)
+            if node == "topup_number":
+                return _enter(replace(state, number=_national(msisdn)), "topup_amount")
+            return _enter(replace(state, to=msisdn), "transfer_amount")
+        amount = parse_amount(keys)
+        return _enter(replace(state, amount=amount), "topup_confirm" if node == "topup_amount" else "transfer_confirm")
+    except MobipayError as exc:
+        return _retry(state, say_error(exc))
+
+
+def on_result(state: CallState, action: Action, outcome: Outcome) -> Step:
+    """The outcome of ``action``: a value, or the service's refusal."""
+    if isinstance(action, Identify):
+        if isinstance(outcome, MobipayError):  # unknown, frozen or closed: say so, and only that
+            return _goodbye(state, say_error(outcome))
+        return _enter(state, "pin")
+    if isinstance(action, VerifyPin):
+        if outcome is None:
+            return _enter(replace(state, pin=action.pin, pin_tries=0), "menu")
+        assert isinstance(outcome, MobipayError)
+        if outcome.code == "PIN_INCORRECT":
+            tries = state.pin_tries + 1
+            if tries >= MAX_PIN_TRIES:
+                return _goodbye(replace(state, pin_tries=tries), say_error(outcome))
+            return _enter(replace(state, pin_tries=tries), "pin", say_error(outcome))
+        return _goodbye(state, say_error(outcome))  # locked, not set, …
+    if isinstance(outcome, MobipayError):
+        if isinstance(action, BillDue):
+            return _enter(state, "bills", say_error(outcome))
+        return _enter(state, "menu", say_error(outcome))
+    if isinstance(action, Balance):
+        assert isinstance(outcome, int)
+        return _enter(state, "menu", say("balance_is", amount=Fen(outcome)))
+    if isinstance(action, Recent):
+        assert isinstance(outcome, list)
+        lines: list[Say] = []
+        for line in outcome:
+            assert isinstance(line, RecentLine)
+            date = Words(f"{line.month}月{line.day}日", f"{line.month}/{line.day}")
+            lines.append(say("recent_in" if line.amount > 0 else "recent_out", date=date, kind=line.kind,
+                             amount=Fen(abs(line.amount))))
+        return _enter(state, "menu", *(lines or [say("recent_none")]))
+    if isinstance(action, SavedBills):
+        assert isinstance(outcome, list)
+        names = tuple(str(n) for n in outcome[:MAX_BILLS])
+        if not names:
+            return _enter(state, "menu", say("bills_none"))
+        return _enter(replace(state, bills=names), "bills")
+    if isinstance(action, BillDue):
+        assert isinstance(outcome, DueBill)
+        return _enter(replace(state, bill_id=outcome.bill_id, amount=outcome.amount), "bill_confirm")
+    assert isinstance(outcome, PaymentResult)
+    cleared = replace(state, to="", number="", amount=0, bill="", bill_id=None)
+    if isinstance(action, Transfer):
+        return _enter(cleared, "menu", say("transfer_done"))
+    kind = "topup" if isinstance(action, Topup) else "bill"
+    return _enter(cleared, "menu", say(f"{kind}_{outcome.state}"))
+
+
+def all_static_texts() -> list[tuple[Lang, str]]:
+    """Every fixed piece of every prompt, per language (what ``mobipay voice prompts`` renders)."""
+    import string
+
+    out: list[tuple[Lang, str]] = []
+    for zh, en in PROMPTS.values():
+        for lang, text in (("zh", zh), ("en", en)):
+            for literal, _, _, _ in string.Formatter().parse(text):
+                if literal and literal.strip(" ,，。.:;"):
+                    out.append((lang, literal))  # type: ignore[arg-type]
+    return out
+
+

@@ -1,0 +1,135 @@
+"""One call's dialog run against the services, through the shared channel layer.
+
+:class:`VoiceSession` owns what the pure dialog must not: the caller's principal and the
+service calls. Each front feeds it keys and gets back a :class:`Reply` (what to say, what
+to wait for, whether to hang up); actions the dialog asks for run here, in between, so a
+front never talks to a service itself. Payments carry the idempotency key
+``voice:<call id>:<n>``, ``n`` counting payments in the call, so a front that repeats a
+request (an IVR retrying a fetch, a re-sent SIP packet) cannot pay twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from mobipay.channels.actions import ChannelActions, Line
+from mobipay.channels.voice import dialog as D
+from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.msisdn import InvalidMsisdn
+from mobipay.kernel.orders import OrderState
+from mobipay.platform.bootstrap import Container
+from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.wallet.errors import UserNotFound
+from mobipay.wallet.service import Principal
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    say: tuple[D.Say, ...]
+    expect: D.Expect | None
+    end: bool
+    lang: D.Lang
+
+
+def actions_of(c: Container) -> ChannelActions:
+    """The channel layer over a container's services (what both voice fronts run against)."""
+    return ChannelActions(c.wallet, c.topup, c.bills, c.saved_bills, max_consent=c.settings.sms_payment_max)
+
+
+def _line(line: Line) -> D.RecentLine:
+    return D.RecentLine(line.when.month, line.when.day, D.Words(*line.words), line.amount)
+
+
+def _paid(order: PartnerOrder) -> D.PaymentResult:
+    if order.state is OrderState.SUCCEEDED:
+        return D.PaymentResult("done")
+    return D.PaymentResult("failed" if order.state is OrderState.FAILED else "pending")
+
+
+class VoiceSession:
+    """A call: the dialog state, the calling line, and the actions run for it."""
+
+    def __init__(self, actions: ChannelActions, call_id: str, caller: str,
+                 state: D.CallState | None = None) -> None:
+        self.actions = actions
+        self.call_id = call_id
+        self.caller = caller
+        self.state = state or D.CallState()
+        self._me: Principal | None = None
+
+    async def start(self, lang: D.Lang = "zh") -> Reply:
+        return await self._run(D.begin(lang))
+
+    async def handle(self, keys: str | None) -> Reply:
+        """What the caller keyed (an entry without its ``#``, ``*``, or ``None`` on a timeout)."""
+        if self.state.node == "end":
+            return Reply((), None, True, self.state.lang)
+        return await self._run(D.on_input(self.state, keys))
+
+    async def _run(self, step: D.Step) -> Reply:
+        said: list[D.Say] = list(step.say)
+        while step.action is not None:
+            action = step.action
+            outcome = await self._do(action)
+            step = D.on_result(step.state, action, outcome)
+            said.extend(step.say)
+        self.state = step.state
+        log.info("voice.turn", call_id=self.call_id, node=step.state.node, said=[s.prompt for s in said],
+                 codes=[s.error.code for s in said if s.error is not None])
+        return Reply(tuple(said), step.expect, step.end, step.state.lang)
+
+    async def me(self) -> Principal:
+        """The caller's principal, looked up again for each request of a stateless front."""
+        if self._me is None:
+            self._me = await self.actions.subscriber(self.caller)
+        return self._me
+
+    def key(self, n: int) -> str:
+        return f"voice:{self.call_id}:{n}"
+
+    async def _do(self, action: D.Action) -> D.Outcome:
+        """Run one action; a refusal is an outcome the dialog speaks, not an exception."""
+        try:
+            return await self._act(action)
+        except MobipayError as exc:
+            log.info("voice.refused", call_id=self.call_id, action=type(action).__name__, code=exc.code)
+            return exc
+
+    async def _act(self, action: D.Action) -> D.Outcome:
+        a = self.actions
+        if isinstance(action, D.Identify):
+            try:
+                await self.me()
+            except InvalidMsisdn:  # a line that is no mobile number is simply not a subscriber
+                raise UserNotFound("the calling line is not a registered wallet", field="msisdn") from None
+            return None
+        me = await self.me()
+        pin = self.state.pin
+        match action:
+            case D.VerifyPin(pin=entered):
+                await a.verify_pin(me, entered)
+                return None
+            case D.Balance():
+                return await a.balance(me)
+            case D.Recent(limit=limit):
+                return [_line(x) for x in await a.recent(me, limit=limit)]
+            case D.Transfer(to=to, amount=amount, step=n):
+                await a.transfer(me, to, amount, key=self.key(n), pin=pin)
+                return D.PaymentResult("done")  # a number without a wallet yet is told the same: nothing leaks
+            case D.Topup(number=number, amount=amount, step=n):
+                order = await a.topup(me, number, amount, key=self.key(n), pin=pin)
+                return _paid(order)
+            case D.SavedBills():
+                return [b.nickname for b in await a.saved_bills(me)]
+            case D.BillDue(name=name):
+                saved = await a.saved_bill(me, name)
+                bill_id, amount = await a.bill_due(me, saved)
+                return D.DueBill(bill_id, amount)
+            case D.PayBill(name=name, bill_id=bill_id, amount=amount, step=n):
+                order = await a.pay_saved_bill(me, name, key=self.key(n), pin=pin, bill_id=bill_id, amount=amount)
+                return _paid(order)
+        raise AssertionError(f"unknown action {action!r}")
