@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from mobipay.channels.sms import cli as sms_cli
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
@@ -65,6 +66,7 @@ app.add_typer(report_app, name="report")
 merchants_app = typer.Typer(help="Merchants. Example: mobipay merchants queue", no_args_is_help=True)
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(bank_app, name="bank")
+app.add_typer(sms_cli.app, name="sms")
 
 REPO = Path(__file__).resolve().parents[2]
 

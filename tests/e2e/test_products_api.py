@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.platform.http import create_app
 from mobipay.wallet.model import id_card_check_char
-from mobipay.wallet.service import SHANGHAI
 from tests.conftest import LOTTERY_SECRET, PROVIDER_SECRET
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 

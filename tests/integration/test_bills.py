@@ -18,7 +18,7 @@ from mobipay.bills.biller_http import HttpBillerGateway
 from mobipay.bills.model import Category, parse_billers
 from mobipay.bills.reference_data import shipped_billers
 from mobipay.bills.service import BillsService, payable
-from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.orders import OrderState, PartnerStatus
 from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
@@ -28,7 +28,7 @@ from mobipay.platform.db import Database
 from mobipay.platform.partner_orders import OrderBook, StatementLine
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
-from mobipay.wallet.service import SHANGHAI, Principal, WalletService
+from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import BILLER_SECRET
 
 PIN = "135790"  # bills may be over the password-free amount

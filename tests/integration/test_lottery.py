@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import BANK_SETTLEMENT, PAYABLE_LOTTERY, RECEIVABLE_LOTTERY, SYSTEM_ACCOUNTS
@@ -23,7 +23,7 @@ from mobipay.platform.db import Database
 from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
-from mobipay.wallet.service import SHANGHAI, Principal, WalletService
+from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import LOTTERY_SECRET
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import BANK_SETTLEMENT, OPERATOR_PRODUCT_INCOME, PAYABLE_INSURER, SYSTEM_ACCOUNTS
@@ -27,7 +27,7 @@ from mobipay.products.reference_data import insurance_products, operator_product
 from mobipay.products.service import ProductsService
 from mobipay.wallet.model import id_card_check_char
 from mobipay.wallet.reference_data import number_segments
-from mobipay.wallet.service import SHANGHAI, Principal, WalletService
+from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import PROVIDER_SECRET
 
 ID = "31010419850615003"

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import (
@@ -34,7 +34,7 @@ from mobipay.topup.model import Route, TopupPolicy
 from mobipay.topup.reference_data import price_rules
 from mobipay.topup.service import TopupService
 from mobipay.wallet.reference_data import number_segments
-from mobipay.wallet.service import SHANGHAI, Principal, WalletService
+from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import TELCO_SECRET
 
 ME = "+8613800138000"  # China Mobile: the home operator's billing system

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mobipay.kernel.clock import ManualClock
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.orders import OrderState as BankOrderState
 from mobipay.kernel.orders import PartnerStatus
@@ -28,7 +28,7 @@ from mobipay.wallet.bank_http import HttpBankGateway
 from mobipay.wallet.banking import BankingService
 from mobipay.wallet.model import CashOutFee, UserStatus, id_card_check_char, luhn_complete
 from mobipay.wallet.reference_data import card_bins, number_segments
-from mobipay.wallet.service import SHANGHAI, Principal, WalletService
+from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import BANK_SECRET
 
 ID = "11010519491231002"

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError
 from mobipay.lottery.model import DLT, FC3D, SSQ, game, ticket_cost
-from mobipay.wallet.service import SHANGHAI
 
 
 def code(fn: object, *args: object) -> str:

@@ -23,6 +23,7 @@ from mobipay.bills import errors as E
 from mobipay.bills.gateway import PREFIX, BillerGateway, BillerPartner, partner_name
 from mobipay.bills.model import AmountRule, Bill, Biller, Category, FetchMode
 from mobipay.bills.tables import billers, fetched_bills
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_name
@@ -33,7 +34,7 @@ from mobipay.platform import audit
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport, partner_orders
 from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 KIND = "bill"
 

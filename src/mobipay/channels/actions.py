@@ -18,7 +18,6 @@ from mobipay.bills.model import FetchMode
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.kernel.errors import MobipayError
-from mobipay.platform.bootstrap import Container
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.service import TopupService
 from mobipay.wallet import errors as E
@@ -57,10 +56,6 @@ class ChannelActions:
         self.saved = saved
         self.max_consent = max_consent
 
-    @classmethod
-    def of(cls, c: Container) -> ChannelActions:
-        return cls(c.wallet, c.topup, c.bills, c.saved_bills, max_consent=c.settings.sms_payment_max)
-
     async def subscriber(self, raw_msisdn: str) -> Principal:
         """The caller as a principal; refuses unknown numbers and wallets that cannot pay."""
         user = await self.wallet.user_by_msisdn(raw_msisdn)
@@ -88,7 +83,8 @@ class ChannelActions:
     async def verify_pin(self, me: Principal, pin: str) -> None:
         await self.wallet.verify_pin(me.msisdn, pin)
 
-    def _consent(self, amount: int, consent: bool) -> None:
+    def check_consent(self, amount: int, consent: bool = True) -> None:
+        """Refuse a payment over the cap that an SMS confirmation may authorise."""
         if consent and amount > self.max_consent:
             raise ConsentCapExceeded(
                 f"payments confirmed by SMS are up to {self.max_consent / 100:.2f} CNY; use the app for more",
@@ -96,12 +92,12 @@ class ChannelActions:
 
     async def transfer(self, me: Principal, to: str, amount: int, *, key: str, pin: str | None = None,
                        consent: bool = False) -> TransferDone:
-        self._consent(amount, consent)
+        self.check_consent(amount, consent)
         return await self.wallet.transfer(me, to, amount, idempotency_key=key, pin=pin, consent=consent)
 
     async def topup(self, me: Principal, number: str | None, amount: int, *, key: str, pin: str | None = None,
                     consent: bool = False) -> PartnerOrder:
-        self._consent(amount, consent)
+        self.check_consent(amount, consent)
         return await self.topup_service.topup(me, number or me.msisdn, amount, idempotency_key=key, pin=pin,
                                               consent=consent)
 
@@ -132,7 +128,7 @@ class ChannelActions:
         saved = await self.saved_bill(me, name)
         if bill_id is None or amount is None:
             bill_id, amount = await self.bill_due(me, saved)
-        self._consent(amount, consent)
+        self.check_consent(amount, consent)
         return await self.bills.pay(me, saved.biller, saved.customer_id, amount, idempotency_key=key, bill_id=bill_id,
                                     pin=pin, preauthorized=consent)
 

@@ -42,12 +42,18 @@ class Confirmations:
     def _hash(self, confirmation_id: str, code: str) -> str:
         return hmac.new(self.secret, f"{confirmation_id}|{code}".encode(), hashlib.sha256).hexdigest()
 
-    async def request(self, raw_msisdn: str, purpose: str, payload: dict[str, Any], summary: str) -> str:
-        """Ask the number to confirm ``summary`` with a fresh code; returns the request id."""
+    async def request(self, raw_msisdn: str, purpose: str, payload: dict[str, Any], summary: str, *,
+                      key: str | None = None) -> str:
+        """Ask the number to confirm ``summary`` with a fresh code; returns the request id.
+        With ``key`` (e.g. the inbound SMS asking), asking again is a no-op: one code per key."""
         msisdn = normalize_msisdn(raw_msisdn)
-        confirmation_id, code = new_id("cnf"), f"{secrets.randbelow(10**6):06d}"
+        confirmation_id = "cnf_" + hashlib.sha256(key.encode()).hexdigest()[:32] if key else new_id("cnf")
+        code = f"{secrets.randbelow(10**6):06d}"
 
         async def work(uow: UnitOfWork) -> str:
+            if key and (await uow.conn.execute(select(confirmations.c.id).where(
+                    confirmations.c.id == confirmation_id))).first():
+                return confirmation_id
             await uow.conn.execute(update(confirmations).where(confirmations.c.msisdn == msisdn,
                                                                confirmations.c.state == "pending")
                                    .values(state="void"))  # only the newest request can be confirmed
@@ -62,11 +68,17 @@ class Confirmations:
 
         return await self.uow.run("request_confirmation", work)
 
-    async def confirm(self, raw_msisdn: str, code: str) -> Confirmed:
-        """What the number's newest request asked for, once, if ``code`` is its code in time."""
+    async def confirm(self, raw_msisdn: str, code: str, *, by: str | None = None) -> Confirmed:
+        """What the number's newest request asked for, once, if ``code`` is its code in time.
+        ``by`` names the reply: the same reply processed again gets the same answer."""
         msisdn = normalize_msisdn(raw_msisdn)
 
         async def work(uow: UnitOfWork) -> Confirmed | ConfirmationRefused:
+            if by is not None:
+                done = (await uow.conn.execute(select(confirmations).where(
+                    confirmations.c.msisdn == msisdn, confirmations.c.used_by == by))).first()
+                if done is not None:
+                    return Confirmed(done.id, done.purpose, json.loads(done.payload))
             row = (await uow.conn.execute(select(confirmations).where(  # at most one: a request voids older ones
                 confirmations.c.msisdn == msisdn, confirmations.c.state == "pending").with_for_update())).first()
             pending = Pending(row.id, row.code_hash, as_utc(row.expires_at), row.wrong, row.state) if row else None
@@ -78,7 +90,8 @@ class Confirmations:
                                            .values(wrong=row.wrong + 1))
                 return exc
             assert row is not None
-            await uow.conn.execute(update(confirmations).where(confirmations.c.id == row.id).values(state="used"))
+            await uow.conn.execute(update(confirmations).where(confirmations.c.id == row.id)
+                                   .values(state="used", used_by=by))
             return Confirmed(row.id, row.purpose, json.loads(row.payload))
 
         outcome = await self.uow.run("confirm", work)

@@ -16,6 +16,7 @@ confirmations = Table(
     Column("code_hash", String(64), nullable=False),  # HMAC: the code itself is never stored
     Column("state", String(8), nullable=False),  # pending | used | void
     Column("wrong", Integer, nullable=False, server_default="0"),
+    Column("used_by", String(64), nullable=True),  # the reply that confirmed it: a re-processed reply finds it again
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("ix_confirmations_latest", "msisdn", "created_at"),

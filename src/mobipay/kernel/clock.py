@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+#: Business days (daily limits, partners' daily files, reports) are Shanghai dates.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def as_utc(value: datetime | str) -> datetime:

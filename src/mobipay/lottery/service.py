@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.clock import as_utc
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import PAYABLE_LOTTERY, RECEIVABLE_LOTTERY
@@ -31,7 +31,7 @@ from mobipay.lottery.tables import draws, tickets
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder
 from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 log = structlog.get_logger(__name__)
 KIND = "lottery"

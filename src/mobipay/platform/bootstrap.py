@@ -16,6 +16,11 @@ from mobipay.bills.biller_http import HttpBillerGateway
 from mobipay.bills.complaints import Complaints
 from mobipay.bills.saved import SavedBills
 from mobipay.bills.service import BillsService
+from mobipay.channels.actions import ChannelActions
+from mobipay.channels.sms.kannel import KannelSender
+from mobipay.channels.sms.service import SmsChannel
+from mobipay.channels.sms.texts import render
+from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
@@ -69,11 +74,12 @@ async def _log_handler(message: Message) -> None:
 
 
 async def _console_sms(message: Message) -> None:
-    """Development only: print the SMS as the handset would see it (codes included), so the
-    README's tour can sign in. Production and tests use the redacting log handler."""
+    """Development without Kannel: print the SMS as the handset would read it (codes
+    included), so the README's tour can sign in. Elsewhere the redacting log handler."""
     p = message.payload
     structlog.get_logger("mobipay.sms").info("sms.console (development: not sent)", to=p.get("to"),
-                                              template=p.get("template"), params=p.get("params"))
+                                              template=p.get("template"),
+                                              text=render(str(p.get("template")), p.get("params") or {}))
 
 
 @dataclass
@@ -102,6 +108,10 @@ class Container:
     partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre
                    | BankPayouts]
     rate_limiter: RateLimiter
+    confirmations: Confirmations
+    channel_actions: ChannelActions
+    sms: SmsChannel
+    sms_token: str
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
 
     def outbox_worker(self) -> OutboxWorker:
@@ -119,6 +129,8 @@ class Container:
         await self.ledger.stop()
         for partner in self.partners:
             await partner.close()
+        if self.sms.sender is not None:
+            await self.sms.sender.close()
         await self.db.dispose()
 
 
@@ -128,11 +140,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
     ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
-    handlers: dict[str, list[Handler]] = {
-        # the channels issue puts Kannel behind this topic
-        "sms.send": [_console_sms if settings.env is Environment.DEVELOPMENT else _log_handler],
-        "wallet.user_registered": [_log_handler],
-    }
+    handlers: dict[str, list[Handler]] = {"wallet.user_registered": [_log_handler]}
     uow = UnitOfWorkRunner(db, clock, ledger)
     secret = settings.secret_key.get_secret_value().encode()
     wallet = WalletService(uow, number_segments(), secret)
@@ -172,6 +180,15 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
                                timeout_s=s.partner_timeout_s)
+    confirmations = Confirmations(uow, secret)
+    actions = ChannelActions(wallet, topup, bills, SavedBills(bills), max_consent=s.sms_payment_max)
+    kannel = KannelSender(s.kannel_sendsms_url, s.kannel_username, s.kannel_password.get_secret_value(),
+                          dlr_url=s.sms_callback_url.rstrip("/") + "/sms/dlr", token=s.sms_inbound_token
+                          .get_secret_value(), sender=s.sms_sender) if s.kannel_sendsms_url else None
+    sms = SmsChannel(uow, actions, confirmations, limiter, kannel)
+    handlers["sms.received"] = [sms.process]
+    handlers["sms.send"] = [sms.deliver if kannel else
+                            _console_sms if settings.env is Environment.DEVELOPMENT else _log_handler]
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
@@ -180,4 +197,5 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
                      settlements=Settlements(uow, orders, payouts, s.report_dir),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre, payouts],
-                     rate_limiter=limiter, handlers=handlers)
+                     rate_limiter=limiter, confirmations=confirmations, channel_actions=actions, sms=sms,
+                     sms_token=s.sms_inbound_token.get_secret_value(), handlers=handlers)

@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, String, Table, Text, insert, select, update
 
-from mobipay.kernel.clock import as_utc
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.orders import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
@@ -44,7 +43,6 @@ from mobipay.platform.db import metadata
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 log = structlog.get_logger(__name__)
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # partners' business days
 
 partner_orders = Table(
     "partner_orders",

@@ -27,6 +27,8 @@ class RatePolicy:
     otp: str = "10/minute"  # SMS codes asked for, any number
     pin: str = "30/minute"  # PIN or code checks: sign-up, sign-in, PIN set/change/reset, card binding
     lookup: str = "60/minute"  # who is behind a number (recipient confirmation)
+    sms: str = "10/minute"  # commands one number sends by SMS
+    sms_throttle_notice: str = "1/10minutes"  # "too many messages" replies to one number
 
 
 class RateLimiter:

@@ -15,15 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.orders import OrderState
 from mobipay.platform.partner_orders import partner_orders
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DIMENSIONS = ("product", "category", "city", "day")
 
 

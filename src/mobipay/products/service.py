@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.msisdn import mask_name
@@ -26,7 +27,7 @@ from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.products import errors as E
 from mobipay.products.gateway import ProviderGateway, ProviderPartner
 from mobipay.products.model import InsuranceProduct, OperatorProduct
-from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, User, WalletService
+from mobipay.wallet.service import Principal, SmsRequested, User, WalletService
 
 OPERATOR_PRODUCTS = "operator_products"  # the partner names in the order book
 INSURER = "insurer"

@@ -23,13 +23,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request, Response
 
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.simulators.signing import Signer
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import NotFound
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.money import check_amount
@@ -25,7 +26,7 @@ from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.topup.gateway import TopupGateway, TopupPartner
 from mobipay.topup.model import PriceRules, Quote, Route, TopupPolicy
-from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 KIND = "topup"
 PAYABLE = {Route.OPERATOR_BILLING: PAYABLE_OPERATOR_BILLING, Route.AGGREGATOR: PAYABLE_AGGREGATOR}

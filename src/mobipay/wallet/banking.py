@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.clock import as_utc
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import NotFound, ValidationFailed
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
@@ -46,7 +46,7 @@ from mobipay.wallet.model import (
     mask_card,
     mask_id_card,
 )
-from mobipay.wallet.service import SHANGHAI, Principal, SmsRequested, User, WalletService
+from mobipay.wallet.service import Principal, SmsRequested, User, WalletService
 from mobipay.wallet.tables import cards, identities, sessions, users
 
 log = structlog.get_logger(__name__)

@@ -17,14 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import insert, select, update
 
-from mobipay.kernel.clock import as_utc
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import check_idempotency_key, new_id
@@ -151,7 +150,6 @@ def _money_request(row: Any, now: datetime) -> MoneyRequest:
                         as_utc(row.created_at), as_utc(row.expires_at))
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # business days (daily limits) are Shanghai dates
 
 
 @dataclass(frozen=True, slots=True)

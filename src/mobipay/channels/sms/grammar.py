@@ -9,7 +9,8 @@ reply that helps (never silence).
     JF 电费 | 缴费 …                pay a saved bill by its nickname
     MX | 明细                       last transactions
     BZ | HELP | 帮助                help
-    TD | STOP | 退订                stop receiving messages
+    TD | STOP | 退订                stop reminders (codes and receipts still come)
+    KT | START | 开通               reminders again
     123456                          the 6-digit code confirming a money command
 """
 
@@ -30,6 +31,7 @@ KEYWORDS = {
     "history": ("MX", "HISTORY", "明细"),
     "help": ("BZ", "HELP", "帮助", "?"),
     "stop": ("TD", "STOP", "退订"),
+    "start": ("KT", "START", "开通"),
 }
 HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；退订 TD。"
         " Balance YE; transfer ZZ number amount; top-up CZ [number] amount; pay bill JF name; history MX.")
@@ -43,7 +45,7 @@ class CommandNotUnderstood(MobipayError):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    action: str  # balance | transfer | topup | bill | history | help | stop | confirm
+    action: str  # balance | transfer | topup | bill | history | help | stop | start | confirm
     msisdn: str | None = None
     amount: int | None = None  # fen
     name: str | None = None
@@ -70,13 +72,13 @@ def parse(text: str) -> Command:
     if re.fullmatch(r"\d{6}", clean):
         return Command("confirm", code=clean)
     first, *rest = clean.split(" ")
-    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订"):  # no space after a Chinese keyword
+    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通"):  # no space after a Chinese keyword
         if first.startswith(chinese) and first != chinese:
             first, rest = chinese, [first[len(chinese):], *rest]
     action = next((a for a, words in KEYWORDS.items() if first in words), None)
     if action is None:
         raise CommandNotUnderstood(f"没看懂“{text.strip()[:20]}”。{HELP}")
-    if action in ("balance", "history", "help", "stop"):
+    if action in ("balance", "history", "help", "stop", "start"):
         return Command(action)
     if action == "transfer":
         if len(rest) != 2:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import mobipay.bills.tables  # registers the bill-zone tables
+import mobipay.channels.sms.tables  # registers the SMS channel's tables
 import mobipay.confirmations.tables  # registers the confirmation table
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables

@@ -1,0 +1,331 @@
+"""The SMS channel: commands in, replies and notifications out, each exactly once.
+
+Inbound, in two steps so that no message is lost and none answered twice:
+
+1. :meth:`SmsChannel.receive` (the URL Kannel calls) stores the message, deduplicated on
+   Kannel's message id (a retried delivery repeats it), and emits ``sms.received`` to the
+   outbox in the same transaction; Kannel gets its 200 only after that commit.
+2. The outbox worker runs :meth:`SmsChannel.process`: parse, act through the same services
+   as the API, and emit the reply while marking the message answered, in one transaction.
+   A worker killed half-way gets the message again; every step is keyed by the inbound
+   message (confirmation request, the confirming reply, the payment's idempotency key), so
+   doing it again finds what was done and the reply still goes out once.
+
+Money commands are never carried out on the first message: the answer is a summary and a
+random code (:mod:`mobipay.confirmations`); the money moves when the subscriber replies
+with the code in time. Replies name only the sender's own wallet: whether another number
+is registered never shows.
+
+Outbound, :meth:`SmsChannel.deliver` renders each ``sms.send`` event and submits it to
+Kannel; the ``sms_outbound`` row, keyed by the outbox message, makes a redelivered event a
+no-op once Kannel has taken it, and delivery reports move its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mobipay.channels.actions import ChannelActions
+from mobipay.channels.sms.grammar import HELP, Command, CommandNotUnderstood, parse
+from mobipay.channels.sms.kannel import DLR_STATES, KannelSender, SmsGatewayUnavailable, coding_of, fit, parts_of
+from mobipay.channels.sms.tables import sms_inbound, sms_optouts, sms_outbound
+from mobipay.channels.sms.texts import REMINDERS, render
+from mobipay.channels.words import both, yuan
+from mobipay.confirmations.service import Confirmations
+from mobipay.kernel.clock import SHANGHAI, as_utc
+from mobipay.kernel.errors import MobipayError, RateLimited
+from mobipay.kernel.events import Event
+from mobipay.kernel.ids import new_id
+from mobipay.kernel.msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
+from mobipay.ledger.errors import InsufficientFunds
+from mobipay.platform.outbox import Message
+from mobipay.platform.ratelimit import RateLimiter
+from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.wallet.errors import SelfTransfer
+from mobipay.wallet.service import Principal, SmsRequested
+
+log = structlog.get_logger(__name__)
+
+FINAL = frozenset({"delivered", "failed", "rejected"})
+#: A message left "submitting" (no answer from sendsms, or the worker died around the call)
+#: is sent again only after this long without a delivery report: Kannel reports within
+#: seconds when it took the message. (A message Kannel took while its SMSC was down sends no
+#: report and may then go out twice: the one duplicate the design allows.)
+RESUBMIT_AFTER = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsReceived(Event):
+    topic = "sms.received"
+    inbound_id: str
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to answer: a template of the catalogue, or nothing (the confirmation SMS is the answer)."""
+
+    template: str | None
+    params: dict[str, Any]
+
+
+def _text(text: str) -> Reply:
+    return Reply("sms.reply", {"text": text})
+
+
+class SmsChannel:
+    def __init__(self, uow: UnitOfWorkRunner, actions: ChannelActions, confirmations: Confirmations,
+                 limiter: RateLimiter, sender: KannelSender | None) -> None:
+        self.uow = uow
+        self.actions = actions
+        self.confirmations = confirmations
+        self.limiter = limiter
+        self.sender = sender
+
+    # ------------------------------------------------------------------ inbound
+
+    async def receive(self, gateway_id: str, sender: str, receiver: str, text: str) -> bool:
+        """Store an inbound SMS for processing; False when it was already received (a retry)."""
+        inbound_id = new_id("smi")
+
+        async def work(uow: UnitOfWork) -> bool:
+            ins = pg_insert(sms_inbound) if uow.conn.dialect.name == "postgresql" else sqlite_insert(sms_inbound)
+            result = await uow.conn.execute(ins.values(
+                id=inbound_id, gateway_id=gateway_id[:64], sender=sender[:24], receiver=receiver[:24], text=text,
+                state="received", received_at=uow.now).on_conflict_do_nothing(index_elements=["gateway_id"]))
+            if not result.rowcount:
+                return False
+            await uow.emit(SmsReceived(key=inbound_id, inbound_id=inbound_id, sender=sender, text=text))
+            return True
+
+        return await self.uow.run("sms_receive", work)
+
+    async def process(self, message: Message) -> None:
+        """Outbox handler of ``sms.received``: answer the command once."""
+        inbound_id, raw_sender, text = (message.payload["inbound_id"], message.payload["sender"],
+                                        message.payload["text"])
+        state = await self.uow.run("sms_state", lambda uow: _scalar(uow, select(sms_inbound.c.state).where(
+            sms_inbound.c.id == inbound_id)))
+        if state != "received":
+            return
+        try:
+            sender = normalize_msisdn(raw_sender)
+        except InvalidMsisdn:  # a short code or a foreign gateway: nobody to answer
+            log.info("sms.inbound_not_from_a_mobile", inbound_id=inbound_id)
+            await self._finish(inbound_id, "", None, action="ignored")
+            return
+        try:
+            await self.limiter.hit("sms", sender)
+        except RateLimited:
+            await self._throttled(inbound_id, sender)
+            return
+        try:
+            command = parse(text)
+        except CommandNotUnderstood as exc:
+            await self._finish(inbound_id, sender, _text(exc.detail), action="unknown")
+            return
+        try:
+            reply = await self._answer(inbound_id, sender, command)
+        except MobipayError as exc:
+            reply = _text(exc.detail if exc.code == "CONFIRMATION_REFUSED" else both(exc))
+        await self._finish(inbound_id, sender, reply, action=command.action)
+
+    async def _throttled(self, inbound_id: str, sender: str) -> None:
+        """Past the per-number limit: not acted on; told so at most once per window."""
+        try:
+            await self.limiter.hit("sms_throttle_notice", sender)
+            reply: Reply | None = _text("短信发送过于频繁，请稍后再试。Too many messages; try again later.")
+        except RateLimited:
+            reply = None
+        await self._finish(inbound_id, sender, reply, action="throttled", state="throttled")
+
+    async def _finish(self, inbound_id: str, sender: str, reply: Reply | None, *, action: str,
+                      state: str = "answered") -> None:
+        """Mark the message answered and emit its reply, in one transaction, once."""
+
+        async def work(uow: UnitOfWork) -> None:
+            done = await uow.conn.execute(update(sms_inbound).where(
+                sms_inbound.c.id == inbound_id, sms_inbound.c.state == "received").values(
+                state=state, action=action, answered_at=uow.now))
+            if done.rowcount and reply is not None and reply.template is not None:
+                await uow.emit(SmsRequested(key=f"sms-reply:{inbound_id}", to=sender, template=reply.template,
+                                            params=reply.params))
+
+        await self.uow.run("sms_answer", work)
+
+    async def _answer(self, inbound_id: str, sender: str, cmd: Command) -> Reply:
+        if cmd.action == "help":
+            return _text(HELP)
+        if cmd.action in ("stop", "start"):
+            await self._opt(sender, out=cmd.action == "stop")
+            return Reply(f"reply.{cmd.action}", {})
+        me = await self.actions.subscriber(sender)
+        handlers: dict[str, Callable[[str, Principal, Command], Awaitable[Reply]]] = {
+            "balance": self._balance, "history": self._history, "transfer": self._ask_transfer,
+            "topup": self._ask_topup, "bill": self._ask_bill, "confirm": self._confirm,
+        }
+        return await handlers[cmd.action](inbound_id, me, cmd)
+
+    async def _balance(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        return Reply("reply.balance", {"balance_fen": await self.actions.balance(me)})
+
+    async def _history(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        lines = await self.actions.recent(me, 5)
+        if not lines:
+            return Reply("reply.history_empty", {})
+        rows = "；".join(f"{ln.when.astimezone(SHANGHAI):%m-%d} {ln.words[0]} {'+' if ln.amount > 0 else ''}"
+                        f"{yuan(ln.amount)}" for ln in lines)
+        return Reply("reply.history", {"rows": rows})
+
+    # Money commands: checked now (so a hopeless one is refused at once), done on the code.
+
+    async def _ask_transfer(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        assert cmd.msisdn is not None and cmd.amount is not None
+        if cmd.msisdn == me.msisdn:
+            raise SelfTransfer("choose another recipient")
+        await self._precheck(me, cmd.amount)
+        summary = f"向{mask_msisdn(cmd.msisdn)}转账{yuan(cmd.amount)}元"
+        await self.confirmations.request(me.msisdn, "sms.transfer", {"to": cmd.msisdn, "amount": cmd.amount},
+                                         summary, key=inbound_id)
+        return Reply(None, {})
+
+    async def _ask_topup(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        assert cmd.amount is not None
+        quote = self.actions.topup_service.quote(cmd.msisdn or me.msisdn, cmd.amount)
+        await self._precheck(me, quote.price)
+        summary = f"为{mask_msisdn(quote.msisdn)}充值{yuan(quote.face)}元，实付{yuan(quote.price)}元"
+        await self.confirmations.request(me.msisdn, "sms.topup", {"msisdn": quote.msisdn, "amount": quote.face},
+                                         summary, key=inbound_id)
+        return Reply(None, {})
+
+    async def _ask_bill(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        assert cmd.name is not None
+        saved = await self.actions.saved_bill(me, cmd.name)
+        bill_id, amount = await self.actions.bill_due(me, saved)
+        await self._precheck(me, amount)
+        biller = await self.actions.bills.biller(saved.biller)
+        summary = f"缴纳{saved.nickname or biller.name}（{biller.name} {saved.customer_id}）{yuan(amount)}元"
+        await self.confirmations.request(me.msisdn, "sms.bill", {"name": cmd.name, "bill_id": bill_id,
+                                                                 "amount": amount}, summary, key=inbound_id)
+        return Reply(None, {})
+
+    async def _precheck(self, me: Principal, amount: int) -> None:
+        """Refuse at once what could not succeed on the code: over the SMS cap or the balance."""
+        self.actions.check_consent(amount)
+        if amount > await self.actions.balance(me):
+            raise InsufficientFunds("not enough balance for this payment")
+
+    async def _confirm(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        assert cmd.code is not None
+        done = await self.confirmations.confirm(me.msisdn, cmd.code, by=inbound_id)
+        p, key = done.payload, done.id  # the confirmation is the payment's idempotency key
+        if done.purpose == "sms.transfer":
+            await self.actions.transfer(me, p["to"], p["amount"], key=key, consent=True)
+            return Reply("reply.transferred", {"to": mask_msisdn(p["to"]), "amount_fen": p["amount"],
+                                               "balance_fen": await self.actions.balance(me)})
+        if done.purpose == "sms.topup":
+            order = await self.actions.topup(me, p["msisdn"], p["amount"], key=key, consent=True)
+            return Reply(f"reply.order_{order.state.value}", {"what": f"充值{mask_msisdn(p['msisdn'])}",
+                                                               "amount_fen": order.amount})
+        if done.purpose == "sms.bill":
+            order = await self.actions.pay_saved_bill(me, p["name"], key=key, consent=True, bill_id=p["bill_id"],
+                                                      amount=p["amount"])
+            return Reply(f"reply.order_{order.state.value}", {"what": f"缴费{p['name']}", "amount_fen": order.amount})
+        log.warning("sms.confirmation_purpose_unknown", purpose=done.purpose)
+        return _text("该确认码不适用于短信指令。This code is not for an SMS command.")
+
+    async def _opt(self, msisdn: str, *, out: bool) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(delete(sms_optouts).where(sms_optouts.c.msisdn == msisdn))
+            if out:
+                await uow.conn.execute(insert(sms_optouts).values(msisdn=msisdn, stopped_at=uow.now))
+
+        await self.uow.run("sms_opt", work)
+
+    # ------------------------------------------------------------------ outbound
+
+    async def deliver(self, message: Message) -> None:
+        """Outbox handler of ``sms.send``: render and hand to Kannel, once per event."""
+        assert self.sender is not None
+        to, template, params = message.payload["to"], message.payload["template"], message.payload["params"]
+        text = fit(render(template, params))
+
+        async def claim(uow: UnitOfWork) -> bool:
+            row = (await uow.conn.execute(select(sms_outbound).where(sms_outbound.c.id == message.id)
+                                          .with_for_update())).first()
+            if row is None:
+                stopped = template in REMINDERS and (await uow.conn.execute(select(sms_optouts.c.msisdn).where(
+                    sms_optouts.c.msisdn == to))).first() is not None
+                await uow.conn.execute(insert(sms_outbound).values(
+                    id=message.id, to=to, template=template, parts=parts_of(text), coding=coding_of(text),
+                    state="opted_out" if stopped else "submitting", attempts=0 if stopped else 1,
+                    created_at=uow.now, updated_at=uow.now))
+                return not stopped
+            if row.state == "submitting" and uow.now - as_utc(row.updated_at) < RESUBMIT_AFTER:
+                # An earlier try may have reached Kannel (no answer, or we died): wait for its report.
+                raise SmsGatewayUnavailable("an earlier submission may have been taken; waiting for its report")
+            if row.state not in ("submitting", "unsent"):
+                return False  # taken by Kannel already, or opted out: never twice
+            await uow.conn.execute(update(sms_outbound).where(sms_outbound.c.id == message.id).values(
+                state="submitting", attempts=row.attempts + 1, updated_at=uow.now))
+            return True
+
+        if not await self.uow.run("sms_claim", claim):
+            return
+        try:
+            await self.sender.submit(message.id, to, text)
+        except SmsGatewayUnavailable as exc:  # the outbox tries again later
+            if not exc.extra.get("maybe_sent"):
+                await self._mark(message.id, "unsent")
+            raise
+        await self._mark(message.id, "submitted")
+
+    async def _mark(self, sms_id: str, state: str) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            values: dict[str, Any] = {"state": state, "updated_at": uow.now}
+            if state == "submitted":
+                values["submitted_at"] = uow.now
+            await uow.conn.execute(update(sms_outbound).where(
+                sms_outbound.c.id == sms_id, sms_outbound.c.state == "submitting").values(**values))
+
+        await self.uow.run("sms_mark", work)
+
+    async def delivery_report(self, sms_id: str, status: int) -> bool:
+        """Record a Kannel delivery report; False for an unknown message or status."""
+        new_state = DLR_STATES.get(status)
+        if new_state is None:
+            return False
+
+        async def work(uow: UnitOfWork) -> bool:
+            row = (await uow.conn.execute(select(sms_outbound.c.state).where(sms_outbound.c.id == sms_id)
+                                          .with_for_update())).first()
+            if row is None:
+                return False
+            values: dict[str, Any] = {"last_status": status, "updated_at": uow.now}
+            if row.state not in FINAL:  # a late "acked" never undoes "delivered"
+                values["state"] = new_state
+            await uow.conn.execute(update(sms_outbound).where(sms_outbound.c.id == sms_id).values(**values))
+            return True
+
+        return await self.uow.run("sms_dlr", work)
+
+    async def states(self) -> dict[str, int]:
+        """Outbound messages per delivery state (for ``mobipay sms status``)."""
+        async def work(uow: UnitOfWork) -> dict[str, int]:
+            rows = await uow.conn.execute(select(sms_outbound.c.state, func.count()).group_by(sms_outbound.c.state))
+            return {r[0]: int(r[1]) for r in rows}
+
+        return await self.uow.run("sms_states", work)
+
+
+async def _scalar(uow: UnitOfWork, query: Any) -> Any:
+    return (await uow.conn.execute(query)).scalar()

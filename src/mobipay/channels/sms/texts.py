@@ -1,0 +1,120 @@
+"""The words of every SMS the platform sends: Chinese first, then English, one catalogue.
+
+Services emit ``SmsRequested(template, params)`` and never format text themselves; this is
+the one place to change what subscribers read. Amounts arrive as ``*_fen`` integers and are
+shown in yuan. A template missing here still sends a clear generic message (and is logged),
+never nothing. ``reminder`` templates are the ones a subscriber can stop with ``TD``;
+codes, receipts and refusals always go out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from mobipay.channels.words import yuan
+from mobipay.kernel.errors import CATALOGUE
+
+log = structlog.get_logger(__name__)
+
+#: template → (Chinese, English) with str.format fields from the event's params.
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "otp.register": ("注册验证码{code}，{minutes}分钟内有效，请勿告诉他人。",
+                     "Sign-up code {code}, valid {minutes} min. Never share it."),
+    "otp.login": ("登录验证码{code}，{minutes}分钟内有效，请勿告诉他人。",
+                  "Sign-in code {code}, valid {minutes} min. Never share it."),
+    "otp.reset_pin": ("重置支付密码验证码{code}，{minutes}分钟内有效，请勿告诉他人。",
+                      "PIN reset code {code}, valid {minutes} min. Never share it."),
+    "confirm.request": ("{summary}。请在{minutes}分钟内回复验证码{code}确认，不是本人操作请忽略。",
+                        "Reply {code} within {minutes} min to confirm; ignore if it was not you."),
+    "pin.reset": ("您的支付密码已重置。如非本人操作，请立即致电客服。",
+                  "Your payment PIN was reset. If it was not you, call us now."),
+    "p2p.received": ("{from}向您转账{amount}元，已到账。", "{from} sent you {amount} CNY."),
+    "p2p.invite": ("{from}向您转账{amount}元，请在3天内注册钱包领取，逾期退回。",
+                   "{from} sent you {amount} CNY; register within 3 days to claim it."),
+    "p2p.returned": ("您转给{to}的{amount}元对方未领取，已退回。",
+                     "{amount} CNY to {to} was not claimed and is back in your wallet."),
+    "request.received": ("{from}向您请求付款{amount}元，请在客户端确认或拒绝。",
+                         "{from} asks you for {amount} CNY; accept or decline in the app."),
+    "request.declined": ("{by}拒绝了您的付款请求。", "{by} declined your request."),
+    "card.bound": ("您已绑定{bank}尾号{card}的银行卡。", "{bank} card ending {card} is now bound."),
+    "cash_in.succeeded": ("银行卡充入{amount}元成功。", "Cash-in of {amount} CNY succeeded."),
+    "cash_in.failed": ("银行卡充入{amount}元未成功，未扣款。", "Cash-in of {amount} CNY failed; nothing was taken."),
+    "cash_out.succeeded": ("提现{amount}元成功，手续费{fee}元。", "Cash-out of {amount} CNY done, fee {fee} CNY."),
+    "cash_out.failed": ("提现{amount}元未成功，款项已退回钱包。", "Cash-out of {amount} CNY failed; money is back."),
+    "close_payout.succeeded": ("销户余额{amount}元已退至您的银行卡。", "{amount} CNY paid to your card."),
+    "close_payout.failed": ("销户余额{amount}元退款未成功，我们会再试。",
+                            "Paying out {amount} CNY failed; we will try again."),
+    "topup.succeeded": ("为{msisdn}充值{face}元成功，实付{price}元。", "Topped up {msisdn} with {face} CNY."),
+    "topup.failed": ("为{msisdn}充值{face}元未成功，{price}元已退回。", "Top-up of {msisdn} failed; money is back."),
+    "topup.received": ("您的号码已到账充值{face}元。", "Your number was topped up with {face} CNY."),
+    "bill.succeeded": ("{biller}缴费{amount}元成功，凭证号{ref}。", "Paid {amount} CNY to {biller}, ref {ref}."),
+    "bill.failed": ("{biller}缴费{amount}元未成功，款项已退回。", "Payment to {biller} failed; money is back."),
+    "bill.reminder": ("{nickname}{biller}新账单{amount}元，{due}前缴费，回复JF {nickname}缴费。",
+                      "New {biller} bill {amount} CNY due {due}."),
+    "bill.autopay": ("{nickname}{biller}新账单{amount}元，将按约定自动缴费。",
+                     "New {biller} bill {amount} CNY will be paid automatically."),
+    "bill.autopay_refused": ("{biller}自动缴费未成功（{code}），请手动缴费。",
+                             "Autopay to {biller} failed ({code}); please pay it yourself."),
+    "complaint.open": ("投诉{id}已受理（{biller}），我们会尽快处理。", "Complaint {id} about {biller} received."),
+    "complaint.in_progress": ("投诉{id}正在处理。", "Complaint {id} is being handled."),
+    "complaint.resolved": ("投诉{id}已处理：{note}", "Complaint {id} resolved: {note}"),
+    "complaint.rejected": ("投诉{id}未予支持：{note}", "Complaint {id} rejected: {note}"),
+    "operator_product.succeeded": ("{name}已开通。", "{name} is now active."),
+    "operator_product.failed": ("{name}开通未成功，款项已退回。", "{name} could not be activated; money is back."),
+    "insurance.succeeded": ("{name}投保成功，保单号{ref}。", "{name} policy {ref} issued."),
+    "insurance.failed": ("{name}投保未成功，款项已退回。", "{name} could not be issued; money is back."),
+    "insurance_cancel.succeeded": ("{name}已退保，{amount}元已退回。", "{name} cancelled; {amount} CNY refunded."),
+    "insurance_cancel.failed": ("{name}退保未成功，请联系客服。", "Cancelling {name} failed; call us."),
+    "lottery.succeeded": ("彩票{game}第{issue}期投注成功，票号{serial}。", "Lottery ticket {serial} for draw {issue}."),
+    "lottery.failed": ("彩票{game}第{issue}期投注未成功，款项已退回。", "Lottery ticket refused; money is back."),
+    "lottery.won": ("恭喜！{game}第{issue}期中{tier}等奖，奖金{amount}元已到账。",
+                    "You won tier {tier} of {game} {issue}: {amount} CNY."),
+    "merchant.paid": ("您在{merchant}支付{amount}元成功。", "Paid {amount} CNY at {merchant}."),
+    "red_envelope.issued": ("您获得{campaign}红包{face}元，付款时可用。", "You got a {face} CNY red envelope."),
+    "sms.reply": ("{text}", ""),  # a reply already worded by the SMS channel
+    # Replies to SMS commands
+    "reply.balance": ("您的钱包可用余额{balance}元。", "Balance: {balance} CNY."),
+    "reply.history": ("最近交易：{rows}。", "Latest transactions (date, kind, CNY) as above."),
+    "reply.history_empty": ("暂无交易记录。", "No transactions yet."),
+    "reply.transferred": ("已向{to}转账{amount}元，余额{balance}元。", "Sent {amount} CNY to {to}; balance {balance}."),
+    "reply.order_succeeded": ("{what}{amount}元成功。", "Done: {amount} CNY."),
+    "reply.order_pending": ("{what}{amount}元已受理，结果将短信通知。", "Accepted: {amount} CNY; result by SMS."),
+    "reply.order_failed": ("{what}{amount}元未成功，款项已退回。", "Failed: {amount} CNY is back in your wallet."),
+    "reply.stop": ("已退订提醒短信，验证码和交易通知仍会发送。回复KT恢复。",
+                   "Reminders stopped; codes and receipts still come. Reply KT to resume."),
+    "reply.start": ("已恢复提醒短信。回复TD退订。", "Reminders resumed. Reply TD to stop."),
+}
+
+#: Templates a subscriber may stop with TD (reminders and marketing, never codes or receipts).
+REMINDERS = frozenset({"bill.reminder", "red_envelope.issued"})
+
+
+def _shown(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as shown: ``*_fen`` integers become yuan under the name without the suffix."""
+    shown: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.endswith("_fen") and isinstance(value, int):
+            shown[key.removesuffix("_fen")] = yuan(value)
+        shown[key] = value
+    if isinstance(shown.get("code"), str) and shown["code"] in CATALOGUE and not shown["code"].isdigit():
+        shown["code"] = CATALOGUE[shown["code"]].title  # an error code reads as its title
+    return shown
+
+
+def render(template: str, params: Mapping[str, Any]) -> str:
+    """The SMS text for ``template`` with ``params``: Chinese, then English."""
+    zh, en = TEMPLATES.get(template, ("", ""))
+    shown = _shown(params)
+    try:
+        text = zh.format(**shown) + (" " + en.format(**shown) if en else "")
+    except (KeyError, IndexError):
+        log.warning("sms.template_params_missing", template=template, params=sorted(params))
+        text = ""
+    if not text.strip():
+        if template not in TEMPLATES:
+            log.warning("sms.template_unknown", template=template)
+        text = "您的账户有一条新通知，请登录客户端查看。You have a new notice; open the app to see it."
+    return text
