@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from mobipay.channels.sms import cli as sms_cli
+from mobipay.channels.voice import cli as voice_cli
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
@@ -67,6 +68,7 @@ merchants_app = typer.Typer(help="Merchants. Example: mobipay merchants queue", 
 app.add_typer(merchants_app, name="merchants")
 app.add_typer(bank_app, name="bank")
 app.add_typer(sms_cli.app, name="sms")
+app.add_typer(voice_cli.app, name="voice")
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mobipay import __version__
 from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
+from mobipay.channels.voice import vxml as voice_vxml
 from mobipay.channels.web import cashier
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger import api as ledger_api
@@ -170,4 +171,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(merchants_api.router)
     app.include_router(cashier.router)
     app.include_router(sms_api.router)
+    app.include_router(voice_vxml.router)
     return app

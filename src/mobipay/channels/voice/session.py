@@ -37,7 +37,7 @@ class Reply:
 
 def actions_of(c: Container) -> ChannelActions:
     """The channel layer over a container's services (what both voice fronts run against)."""
-    return ChannelActions(c.wallet, c.topup, c.bills, c.saved_bills, max_consent=c.settings.sms_payment_max)
+    return c.channel_actions
 
 
 def _line(line: Line) -> D.RecentLine:
