@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(not Path(BEARERBOX).exists() and os.environ.get(
                                 reason="Kannel is not installed (apt-get install -y kannel); CI installs it")
 
 ALICE, BOB, CAROL = "13800138000", "13900139000", "13700137000"
-TOKEN = "e2e-sms-token"  # noqa: S105 - test value
+TOKEN = "e2e-sms-token"
 
 
 def free_port() -> int:

@@ -150,7 +150,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     banking = BankingService(uow, wallet, bank, card_bins(), orders,
                              fee=CashOutFee(settings.cash_out_fee_bps, settings.cash_out_fee_min))
     limiter = RateLimiter(settings.rate_limit_storage, RatePolicy(
-        otp=settings.rate_limit_otp, pin=settings.rate_limit_pin, lookup=settings.rate_limit_lookup))
+        otp=settings.rate_limit_otp, pin=settings.rate_limit_pin, lookup=settings.rate_limit_lookup,
+        sms=settings.rate_limit_sms))
     s = settings
     topup_gateways = {
         Route.OPERATOR_BILLING: HttpTopupGateway(Route.OPERATOR_BILLING.value, s.operator_billing_url,

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     rate_limit_lookup: str = Field(default="60/minute", description="Recipient look-ups from one address")
     sms_payment_max: int = Field(default=50_000, ge=0, description="Largest payment, fen, that an SMS secondary "
                                  "confirmation (or voice) may authorise in place of the PIN")
-    rate_limit_sms: str = Field(default="10/minute;100/day", description="Commands one number may send by SMS")
+    rate_limit_sms: str = Field(default="10/minute", description="Commands one number may send by SMS")
     kannel_sendsms_url: str = Field(default="", description="Kannel smsbox sendsms URL, e.g. "
                                     "http://127.0.0.1:13013/cgi-bin/sendsms; empty: SMS is only logged (development)")
     kannel_username: str = Field(default="mobipay", description="Kannel sendsms-user")

@@ -45,8 +45,10 @@ from mobipay.kernel.errors import MobipayError, RateLimited
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
+from mobipay.kernel.orders import OrderState
 from mobipay.ledger.errors import InsufficientFunds
 from mobipay.platform.outbox import Message
+from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.platform.ratelimit import RateLimiter
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.errors import SelfTransfer
@@ -80,6 +82,12 @@ class Reply:
 
 def _text(text: str) -> Reply:
     return Reply("sms.reply", {"text": text})
+
+
+def _pending(order: PartnerOrder, what: str) -> Reply:
+    if order.state is OrderState.PENDING:
+        return Reply("reply.order_pending", {"what": what, "amount_fen": order.amount})
+    return Reply(None, {})
 
 
 class SmsChannel:
@@ -232,14 +240,14 @@ class SmsChannel:
             await self.actions.transfer(me, p["to"], p["amount"], key=key, consent=True)
             return Reply("reply.transferred", {"to": mask_msisdn(p["to"]), "amount_fen": p["amount"],
                                                "balance_fen": await self.actions.balance(me)})
+        # A settled order texts its outcome itself (topup.succeeded, bill.failed…): that is the reply.
         if done.purpose == "sms.topup":
             order = await self.actions.topup(me, p["msisdn"], p["amount"], key=key, consent=True)
-            return Reply(f"reply.order_{order.state.value}", {"what": f"充值{mask_msisdn(p['msisdn'])}",
-                                                               "amount_fen": order.amount})
+            return _pending(order, f"充值{mask_msisdn(p['msisdn'])}")
         if done.purpose == "sms.bill":
             order = await self.actions.pay_saved_bill(me, p["name"], key=key, consent=True, bill_id=p["bill_id"],
                                                       amount=p["amount"])
-            return Reply(f"reply.order_{order.state.value}", {"what": f"缴费{p['name']}", "amount_fen": order.amount})
+            return _pending(order, f"缴费{p['name']}")
         log.warning("sms.confirmation_purpose_unknown", purpose=done.purpose)
         return _text("该确认码不适用于短信指令。This code is not for an SMS command.")
 
