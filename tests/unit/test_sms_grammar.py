@@ -55,3 +55,33 @@ def test_any_text_parses_or_is_answered(text: str) -> None:
     except CommandNotUnderstood as exc:
         reply = exc.detail
     assert reply
+
+
+def test_coding_and_parts_follow_gsm_and_ucs2_rules() -> None:
+    from mobipay.channels.sms.kannel import coding_of, fit, parts_of
+
+    assert coding_of("Balance 12.50") == 0 and coding_of("余额") == 2 and coding_of("ok 😀") == 2
+    assert parts_of("a" * 160) == 1 and parts_of("a" * 161) == 2 and parts_of("a" * 306) == 2
+    assert parts_of("{" * 80) == 1 and parts_of("{" * 81) == 2  # extension characters take two septets
+    assert parts_of("余" * 70) == 1 and parts_of("余" * 71) == 2 and parts_of("余" * 134) == 2
+    assert parts_of("😀" * 35) == 1 and parts_of("😀" * 36) == 2  # outside the BMP: two UTF-16 units
+    cut = fit("余" * 1000, max_parts=3)
+    assert parts_of(cut) == 3 and cut.endswith("…") and fit("short") == "short"
+
+
+def test_error_codes_in_words() -> None:
+    from mobipay.channels.words import both, say, yuan
+    from mobipay.kernel.errors import RateLimited, ValidationFailed
+    from mobipay.wallet.errors import LimitExceeded, PinIncorrect
+
+    assert yuan(5) == "0.05" and yuan(-12_345) == "-123.45" and yuan(0) == "0.00"
+    assert say(LimitExceeded("x", limit="day", remaining=12_345)) == "超出账户限额，剩余可用123.45元。"
+    assert say(PinIncorrect("x", tries_left=2), "en") == "Wrong PIN; 2 tries left."
+    assert say(PinIncorrect("x")) == "支付密码错误。"  # raised without the figure: the sense stays
+    assert both(RateLimited("x")) == "操作太频繁，请稍后再试。 Too many requests; try again later."
+    assert say(ValidationFailed("x")) == "操作未成功。" and say(ValidationFailed("x"), "en") == "The request is not valid."
+
+
+def test_stop_and_start_reminders() -> None:
+    assert parse("td").action == "stop" and parse("退订").action == "stop"
+    assert parse("KT").action == "start" and parse("ｓｔａｒｔ").action == "start" and parse("开通").action == "start"
