@@ -79,7 +79,8 @@ def test_error_codes_in_words() -> None:
     assert say(PinIncorrect("x", tries_left=2), "en") == "Wrong PIN; 2 tries left."
     assert say(PinIncorrect("x")) == "支付密码错误。"  # raised without the figure: the sense stays
     assert both(RateLimited("x")) == "操作太频繁，请稍后再试。 Too many requests; try again later."
-    assert say(ValidationFailed("x")) == "操作未成功。" and say(ValidationFailed("x"), "en") == "The request is not valid."
+    assert say(ValidationFailed("x")) == "操作未成功。"
+    assert say(ValidationFailed("x"), "en") == "The request is not valid."
 
 
 def test_stop_and_start_reminders() -> None:
