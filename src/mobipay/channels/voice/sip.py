@@ -154,8 +154,9 @@ class _Call:
 class SipFront:
     """The SIP user agent: one :class:`VoiceSession` per answered call.
 
-    ``transcripts`` (when ``record=True``) keeps, per Call-ID, the prompt ids and sentences
-    spoken — the tests' ears, and handy when trying a new prompt by hand.
+    With ``record=True`` it keeps, per Call-ID, the prompts spoken (``transcripts``), how the
+    call ended (``ended``) and its RTP counters (``media_stats``) — the tests' ears, and handy
+    when trying a new prompt by hand.
     """
 
     def __init__(self, actions: ChannelActions, prompts: PromptCache, *, host: str = "127.0.0.1", port: int = 5070,
@@ -175,6 +176,7 @@ class SipFront:
         self._calls: dict[str, _Call] = {}
         self.transcripts: dict[str, list[Heard]] | None = {} if record else None
         self.ended: dict[str, str] = {}  # call id → how it ended (for tests and logs)
+        self.media_stats: dict[str, dict[str, Any]] = {}  # call id → RTP counters when it ended
         self._transport = _UdpTransport(local_addr=(host, port))
         self._uas = _VoiceUAS(self._transport, user_agent="mobipay-voice", on_info_keys=self._info_keys)
         self._uas.on_invite = self._on_invite
@@ -260,11 +262,15 @@ class SipFront:
             self.ended.setdefault(call.call_id, "failed")
         finally:
             if media is not None:
+                if self.transcripts is not None:
+                    self.media_stats[call.call_id] = dict(media.stats)
                 await media.close()
             if port is not None:
                 self._free_rtp.append(port)
             self._calls.pop(call.call_id, None)
             log.info("voice.sip.ended", call_id=call.call_id, how=self.ended.get(call.call_id))
+            if self.transcripts is None:  # kept only when recording (tests); a long-running front forgets
+                self.ended.pop(call.call_id, None)
 
     async def _converse(self, c: _Call, media: CallSession, session: VoiceSession) -> None:
         reply = await session.start(self.lang)
