@@ -237,3 +237,14 @@ def test_rfc4733_events_one_key_each_even_when_replayed_with_the_same_timestamp(
     for seq, end in ((20, False), (21, True), (22, True)):
         rx.handle_packet(_event(11, end, 92640, seq))
     assert keys == ["1", "1", "#"]
+
+
+@pytest.mark.parametrize("command", [[], ["sip"], ["prompts"]])
+def test_voice_commands_have_help_with_an_example(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from mobipay.cli import app
+
+    r = CliRunner().invoke(app, ["voice", *command, "--help"])
+    assert r.exit_code == 0, r.output
+    assert "Example:" in r.output
