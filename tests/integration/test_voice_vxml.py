@@ -5,21 +5,27 @@ and every money question is answered from the ledger before and after."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
 from mobipay.channels.voice.prompts import PromptCache
 from mobipay.channels.voice.vxml import NS, validate
+from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
+from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.platform.http import create_app
+from tests.conftest import BILLER_SECRET, TELCO_SECRET
 
 ALICE, BOB, CAROL, DAVE = "13800138000", "13900139000", "13700137000", "13600136000"  # DAVE has no wallet
 PIN = "135790"
@@ -27,14 +33,9 @@ TOKEN = "test-ivr-token-0123456789abcdef"
 V = {"v": NS}
 
 
-@pytest.fixture
-def client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("MOBIPAY_VOICE_IVR_TOKEN", TOKEN)
-    monkeypatch.setenv("MOBIPAY_VOICE_PROMPT_DIR", str(tmp_path / "prompts"))
-    settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem", env="test")
-    with TestClient(create_app(settings)) as c:
-        container: Any = c.app.state.container  # type: ignore[attr-defined]
+def _serve(settings: Settings, clock: ManualClock | None = None) -> Iterator[TestClient]:
+    container = build(settings, clock=clock)
+    with TestClient(create_app(settings, container)) as c:
 
         async def seed() -> None:
             for number, money in ((ALICE, 100_000), (BOB, 0), (CAROL, 5_000)):
@@ -48,6 +49,29 @@ def client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
         c.portal.call(seed)
         yield c
+        c.portal.call(container.close)
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("MOBIPAY_VOICE_IVR_TOKEN", TOKEN)
+    monkeypatch.setenv("MOBIPAY_VOICE_PROMPT_DIR", str(tmp_path / "prompts"))
+    yield from _serve(Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
+                               merchant_key_file=tmp_path / "platform.pem", env="test"))
+
+
+@pytest.fixture
+def paying_client(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, telcos: dict[str, str],
+                  billers_url: str) -> Iterator[TestClient]:
+    """With the operator's billing system, the aggregator and the billers (SIMULATORS), at noon."""
+    monkeypatch.setenv("MOBIPAY_VOICE_IVR_TOKEN", TOKEN)
+    monkeypatch.setenv("MOBIPAY_VOICE_PROMPT_DIR", str(tmp_path / "prompts"))
+    settings = Settings(_env_file=None, database_url=db_url, env="test",  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem", operator_billing_url=telcos["operator_billing"],
+                        aggregator_url=telcos["topup_aggregator"], operator_billing_secret=TELCO_SECRET,
+                        aggregator_secret=TELCO_SECRET, billers_url=billers_url, billers_secret=BILLER_SECRET,
+                        partner_timeout_s=2.0)
+    yield from _serve(settings, ManualClock(datetime.now(SHANGHAI).replace(hour=12, minute=0)))
 
 
 def balance(client: TestClient, number: str) -> int:
@@ -270,3 +294,36 @@ def test_rendered_clips_are_served_to_the_ivr(client: TestClient, tmp_path: Path
     wav = client.get(str(srcs[0]))
     assert wav.status_code == 200 and wav.content[:4] == b"RIFF" and wav.headers["content-type"] == "audio/wav"
     assert "欢迎致电手机钱包" in call.turn.words  # the words stay as the clip's fallback
+
+
+def test_top_up_own_phone_and_pay_a_saved_bill(paying_client: TestClient, telcos: dict[str, str]) -> None:
+    client = paying_client
+    c: Any = client.app.state.container  # type: ignore[attr-defined]
+    price = c.topup.quote(ALICE, 5_000).price
+    before = balance(client, ALICE)
+    call = Call(client, ALICE)
+    call.press(PIN)
+    assert "为本机充值请按1" in call.press("2").words
+    call.press("1")
+    assert "为本机充值50元" in call.press("50").words
+    assert "充值成功" in call.press("1").words
+    assert balance(client, ALICE) == before - price
+    assert httpx.get(f"{telcos['operator_billing']}/sim/numbers/+86{ALICE}").json()["balance"] == 5_000
+
+    from mobipay.bills.reference_data import shipped_billers
+
+    client.portal.call(lambda: c.bills.import_billers(shipped_billers(), actor="test", reason="voice"))
+    me = client.portal.call(lambda: c.channel_actions.subscriber(ALICE))
+    client.portal.call(lambda: c.saved_bills.save(me, "WATER_SH", "12345678", nickname="家里水费"))
+    before = balance(client, ALICE)
+    assert "家里水费请按1" in call.press("4").words
+    confirm = call.press("1")
+    assert "家里水费本期应缴" in confirm.words
+    found = re.search(r"本期应缴([0-9.]+)元", confirm.words)  # the amount the biller asked for, as heard
+    assert found
+    due = round(float(found.group(1)) * 100)
+    assert due > 0
+    assert "缴费成功" in call.press("1").words
+    assert balance(client, ALICE) == before - due
+    lines = call.press("5").words  # the last transactions, newest first
+    assert lines.index("缴费") < lines.index("话费充值")
