@@ -144,11 +144,20 @@ class Heard:
     whole: bool
 
 
+MAX_QUEUED_KEYS = 64
+
+
 @dataclass
 class _Call:
     call: IncomingCall
-    keys: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    keys: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(MAX_QUEUED_KEYS))
     task: asyncio.Task[None] | None = None
+    answer: Any = None  # our SDP answer, repeated to a re-INVITE
+
+    def key(self, k: str) -> None:
+        """Queue a key; a caller flooding keys loses the excess, never our memory."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.keys.put_nowait(k)
 
 
 class SipFront:
@@ -182,6 +191,7 @@ class SipFront:
         self._uas.on_invite = self._on_invite
         self._uas.on_bye = self._on_bye
         self._uas.on_cancel = self._on_cancel
+        self._uas.on_reinvite = self._on_reinvite
 
     async def start(self) -> None:
         await self._uas.start()
@@ -203,13 +213,21 @@ class SipFront:
         if c is None:
             return False
         for k in keys:
-            c.keys.put_nowait(k)
+            c.key(k)
         return True
 
     def _on_invite(self, call: IncomingCall) -> None:
         c = _Call(call)
         self._calls[call.call_id] = c
         c.task = asyncio.get_running_loop().create_task(self._run(c))
+
+    def _on_reinvite(self, call: IncomingCall) -> None:
+        """A session refresh or hold: answer with the media we already have."""
+        c = self._calls.get(call.call_id)
+        if c is not None and c.answer is not None:
+            call.accept(c.answer)
+        else:
+            call.reject(488, "Not Acceptable Here")
 
     def _on_bye(self, call: IncomingCall, request: SipRequest) -> None:
         c = self._calls.get(call.call_id)
@@ -243,7 +261,8 @@ class SipFront:
                 self.ended[call.call_id] = "rejected"
                 return
             await media.start()
-            media.rtp_session._dtmf_receiver = KeyReceiver(c.keys.put_nowait)  # see the module docstring
+            media.rtp_session._dtmf_receiver = KeyReceiver(c.key)  # see the module docstring
+            c.answer = media.sdp_answer
             call.accept(media.sdp_answer)
             caller = caller_number(call)
             log.info("voice.sip.answered", call_id=call.call_id, rtp_port=port)
