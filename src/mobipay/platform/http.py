@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +26,7 @@ from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
 from mobipay.channels.web import cashier
+from mobipay.channels.web.common import STATIC_DIR
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger import api as ledger_api
 from mobipay.lottery import api as lottery_api
@@ -171,5 +173,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(merchants_api.router)
     app.include_router(cashier.router)
     app.include_router(sms_api.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(voice_vxml.router)
     return app

@@ -11,34 +11,20 @@ the merchant registered a website, on its host.
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
+from mobipay.channels.web.common import check_csrf, container, lang, message, page, set_cookie
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.merchants.service import Trade
-from mobipay.platform.bootstrap import Container
 from mobipay.wallet.model import OtpPurpose
 
 router = APIRouter(prefix="/cashier", include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-SESSION, CSRF = "mp_session", "mp_csrf"
-CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
-
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or _container(request).settings.env.value == "production"
+SESSION = "mp_session"
+_container = container
 
 
 async def _return_url(request: Request, trade: Trade, raw: str) -> str:
@@ -63,21 +49,10 @@ async def _page(request: Request, trade_id: str, return_url: str, *, error: str 
         coupons = [cp for cp in await c.red_envelopes.mine(principal)
                    if cp.state == "issued" and cp.merchant_id == trade.merchant_id and cp.min_spend <= trade.amount
                    and cp.expires_at > c.clock.now()]
-    csrf = request.cookies.get(CSRF) or secrets.token_urlsafe(24)
-    response = templates.TemplateResponse(request, "cashier.html", {
+    return page(request, "cashier.html", {
         "trade": trade, "merchant": merchant.name, "signed_in": principal is not None, "coupons": coupons,
-        "csrf": csrf, "error": error, "msisdn": msisdn, "password_free": c.wallet.limits.password_free,
-        "base": f"/cashier/{trade.id}", "query": urlencode({"return_url": back})},
-        status_code=status)
-    _harden(response, request, csrf)
-    return response
-
-
-def _harden(response: Response, request: Request, csrf: str) -> None:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.set_cookie(CSRF, csrf, httponly=True, samesite="lax", secure=_secure(request))
+        "error": error, "msisdn": msisdn, "password_free": c.wallet.limits.password_free,
+        "base": f"/cashier/{trade.id}", "query": urlencode({"return_url": back})}, status=status)
 
 
 async def _principal(request: Request) -> Any:
@@ -90,14 +65,8 @@ async def _principal(request: Request) -> Any:
         return None
 
 
-def _check_csrf(request: Request, token: str) -> None:
-    cookie = request.cookies.get(CSRF, "")
-    if not cookie or not secrets.compare_digest(cookie, token):
-        raise ValidationFailed("the form expired or did not come from this page; reload it", field="csrf")
-
-
-def _message(exc: MobipayError) -> str:
-    return f"{exc.title}（{exc.code}）：{exc.detail}"
+def _message(request: Request, exc: MobipayError) -> str:
+    return message(exc, lang(request))
 
 
 @router.get("/{trade_id}", response_class=HTMLResponse)
@@ -109,10 +78,10 @@ async def cashier(trade_id: str, request: Request, return_url: str) -> Response:
 async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form("")
               ) -> Response:
     try:
-        _check_csrf(request, csrf)
+        check_csrf(request, csrf)
         await _container(request).wallet.request_otp(msisdn, OtpPurpose.LOGIN)
     except MobipayError as exc:
-        return await _page(request, trade_id, return_url, error=_message(exc), status=exc.status)
+        return await _page(request, trade_id, return_url, error=_message(request, exc), status=exc.status)
     return await _page(request, trade_id, return_url, msisdn=msisdn)
 
 
@@ -120,14 +89,14 @@ async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form
 async def signin(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form(""),
                  code: str = Form("")) -> Response:
     try:
-        _check_csrf(request, csrf)
+        check_csrf(request, csrf)
         tokens = await _container(request).wallet.login(msisdn, device_id="web-cashier", device_name="cashier",
                                                          code=code)
     except MobipayError as exc:
-        return await _page(request, trade_id, return_url, error=_message(exc), msisdn=msisdn, status=exc.status)
+        return await _page(request, trade_id, return_url, error=_message(request, exc), msisdn=msisdn,
+                           status=exc.status)
     response = RedirectResponse(f"/cashier/{trade_id}?{urlencode({'return_url': return_url})}", status_code=303)
-    response.set_cookie(SESSION, tokens.access_token, max_age=tokens.expires_in, httponly=True, samesite="lax",
-                        secure=_secure(request))
+    set_cookie(response, request, SESSION, tokens.access_token, tokens.expires_in)
     return response
 
 
@@ -137,17 +106,15 @@ async def pay(trade_id: str, request: Request, return_url: str, csrf: str = Form
     c = _container(request)
     principal = await _principal(request)
     try:
-        _check_csrf(request, csrf)
+        check_csrf(request, csrf)
         if principal is None:
             raise ValidationFailed("sign in first", field="msisdn")
         trade = await c.merchants.pay(principal, trade_id, pin=pin or None, coupon_id=coupon_id or None)
     except MobipayError as exc:
-        return await _page(request, trade_id, return_url, error=_message(exc), status=exc.status)
+        return await _page(request, trade_id, return_url, error=_message(request, exc), status=exc.status)
     back = await _return_url(request, trade, return_url)
     separator = "&" if "?" in back else "?"
     target = back + separator + urlencode({"out_trade_no": trade.out_trade_no, "trade_status": trade.state.value})
     merchant = await c.merchants.merchant(trade.merchant_id)
-    response = templates.TemplateResponse(request, "done.html", {
-        "trade": trade, "merchant": merchant.name, "paid": trade.paid_at is not None, "back": target})
-    _harden(response, request, csrf)
-    return response
+    return page(request, "done.html", {"trade": trade, "merchant": merchant.name,
+                                       "paid": trade.paid_at is not None, "back": target})

@@ -1,0 +1,105 @@
+"""What every server-rendered page shares (hosted cashier, mobile web wallet, operator
+console, merchant portal): one template environment, Chinese by default with English
+available, CSRF protection, hardened responses, and refusals in words.
+
+* **Language**: ``?lang=en`` (or ``zh``) switches and is remembered in a cookie; templates
+  call ``t("中文", "English")``.
+* **CSRF**: double submit. Every page sets a random token in an HttpOnly cookie and puts the
+  same token in its forms; :func:`check_csrf` refuses a POST whose field does not match.
+* **Hardening**: a strict Content-Security-Policy (no inline script, nothing from other
+  origins), nosniff, no referrer, no framing; cookies HttpOnly, SameSite=Lax, Secure over
+  HTTPS and always in production.
+* **Errors**: the same stable codes as the API, shown as :func:`mobipay.channels.words.say`
+  words plus the code, so support can search for it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from mobipay.channels.words import WORDS, Lang, say, yuan
+from mobipay.kernel.errors import MobipayError, ValidationFailed
+from mobipay.platform.bootstrap import Container
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["yuan"] = yuan
+STATIC_DIR = HERE / "static"
+CSRF, LANG = "mp_csrf", "mp_lang"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+
+
+def container(request: Request) -> Container:
+    c: Container = request.app.state.container
+    return c
+
+
+def secure(request: Request) -> bool:
+    """Cookies are Secure over HTTPS, and always in production (behind a TLS proxy)."""
+    return request.url.scheme == "https" or container(request).settings.env.value == "production"
+
+
+def lang(request: Request) -> Lang:
+    wanted = request.query_params.get("lang") or request.cookies.get(LANG) or "zh"
+    return "en" if wanted == "en" else "zh"
+
+
+def translator(language: Lang) -> Callable[[str, str], str]:
+    def t(zh: str, en: str) -> str:
+        return en if language == "en" else zh
+
+    return t
+
+
+def csrf_token(request: Request) -> str:
+    return request.cookies.get(CSRF) or secrets.token_urlsafe(24)
+
+
+def check_csrf(request: Request, token: str) -> None:
+    """Refuse a form that did not come from one of our pages in this browser."""
+    cookie = request.cookies.get(CSRF, "")
+    if not cookie or not token or not secrets.compare_digest(cookie, token):
+        raise ValidationFailed("the form expired or did not come from this page; reload it", field="csrf")
+
+
+def message(exc: MobipayError, language: Lang = "zh") -> str:
+    """A refusal as shown on a page: its words (or, for a code without words, what the
+    detail says to do) and its stable code, so support can search for it."""
+    words = say(exc, language) if exc.code in WORDS else exc.detail
+    return f"{words}（{exc.code}）" if language == "zh" else f"{words} ({exc.code})"
+
+
+def harden(response: Response, request: Request, csrf: str | None = None) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"  # pages show balances and personal data
+    if csrf is not None:
+        response.set_cookie(CSRF, csrf, httponly=True, samesite="lax", secure=secure(request))
+    if "lang" in request.query_params:
+        response.set_cookie(LANG, lang(request), max_age=365 * 86400, samesite="lax", secure=secure(request))
+    return response
+
+
+def page(request: Request, name: str, context: Mapping[str, Any] | None = None, *, status: int = 200) -> HTMLResponse:
+    """Render ``name`` with the shared context (``t``, ``lang``, ``csrf``) and harden it."""
+    language = lang(request)
+    csrf = csrf_token(request)
+    response = templates.TemplateResponse(request, name, {
+        "t": translator(language), "lang": language, "csrf": csrf, **(context or {})}, status_code=status)
+    harden(response, request, csrf)
+    return response
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    """A session cookie: HttpOnly, SameSite=Lax, Secure where it must be."""
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure(request))

@@ -1,0 +1,147 @@
+"""Browser tests: Playwright for Python driving Debian's Chromium against a real uvicorn
+server on loopback.
+
+* ``live``: the platform served by uvicorn in a thread on a free port (SQLite, one per
+  test). ``live.call(lambda c: c.wallet.create_user(...))`` runs a coroutine on the
+  server's own event loop with its container, to seed data and check the books.
+* ``browser``: one Chromium per test session (``/usr/bin/chromium``, ``apt-get install
+  chromium``); in CI a missing Chromium fails the run instead of skipping.
+* ``phone`` / ``desk``: a fresh page in a phone-sized / desktop context. Each test's last
+  screen is saved as ``var/test-artifacts/screenshots/<test>.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from mobipay.platform.bootstrap import Container, build
+from mobipay.platform.config import Settings
+from mobipay.platform.http import create_app
+
+CHROMIUM = os.environ.get("MOBIPAY_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+SHOTS = Path(os.environ.get("MOBIPAY_TEST_ARTIFACTS", "var/test-artifacts")) / "screenshots"
+T = TypeVar("T")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Live:
+    """A running server and a way to act on its container from the test."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.container = build(settings)
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings, self.container), host="127.0.0.1",
+                                                   port=self.port, log_level="warning", lifespan="on"))
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True, name="live-server")
+
+    def _serve(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.serve())
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+    def call(self, work: Callable[[Container], Awaitable[T]]) -> T:
+        """Run ``work(container)`` on the server's loop and return its result."""
+        assert self.loop is not None
+
+        async def run() -> T:
+            return await work(self.container)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
+
+    def sms_code(self, msisdn: str) -> str:
+        """The newest one-time code texted to ``msisdn`` (read from the outbox, as the phone would)."""
+
+        async def work(c: Container) -> str:
+            async with c.db.begin() as conn:
+                rows = await conn.execute(text("SELECT payload FROM outbox_messages WHERE topic = 'sms.send' "
+                                               "ORDER BY created_at DESC, id DESC"))
+                for (payload,) in rows:
+                    p = json.loads(payload)
+                    if p["to"] == msisdn and re.fullmatch(r"\d{6}", str(p["params"].get("code", ""))):
+                        return str(p["params"]["code"])
+            raise AssertionError(f"no code was texted to {msisdn}")
+
+        return self.call(work)
+
+
+@pytest.fixture
+def live(sqlite_url: str, tmp_path: Path) -> Iterator[Live]:
+    settings = Settings(_env_file=None, database_url=sqlite_url, env="test",  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
+    server = Live(settings)
+    server.start()
+    server.call(lambda c: c.ensure_system_accounts())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("MOBIPAY_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{CHROMIUM} is missing: CI installs it with apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _page(browser: Any, request: pytest.FixtureRequest, **context: Any) -> Iterator[Any]:
+    ctx = browser.new_context(locale="zh-CN", **context)
+    ctx.set_default_timeout(10_000)
+    page = ctx.new_page()
+    yield page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    try:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def phone(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A phone-sized page (the mobile web wallet, the cashier on a phone)."""
+    yield from _page(browser, request, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+
+
+@pytest.fixture
+def desk(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A desktop page (the operator console, the merchant portal, the cashier on a computer)."""
+    yield from _page(browser, request, viewport={"width": 1280, "height": 900})
