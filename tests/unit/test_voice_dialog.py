@@ -248,3 +248,27 @@ def test_voice_commands_have_help_with_an_example(command: list[str]) -> None:
     r = CliRunner().invoke(app, ["voice", *command, "--help"])
     assert r.exit_code == 0, r.output
     assert "Example:" in r.output
+
+
+def test_the_answer_uses_the_telephone_event_payload_type_the_caller_offered() -> None:
+    from types import SimpleNamespace
+
+    from aiosipua import negotiate_sdp, parse_sdp
+
+    from mobipay.channels.voice.sip import telephone_event_pt
+
+    def offer(pt: int | None) -> str:
+        fmts = "0" if pt is None else f"0 {pt}"
+        te = "" if pt is None else f"a=rtpmap:{pt} telephone-event/8000\r\n"
+        return (f"v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                f"m=audio 40000 RTP/AVP {fmts}\r\na=rtpmap:0 PCMU/8000\r\n{te}")
+
+    for pt, expected in ((96, 96), (101, 101), (None, 101)):
+        sdp = parse_sdp(offer(pt))
+        got = telephone_event_pt(SimpleNamespace(sdp_offer=sdp))  # type: ignore[arg-type]
+        assert got == expected
+        answer, chosen = negotiate_sdp(sdp, "127.0.0.1", 31000, supported_codecs=[0], dtmf_payload_type=got)
+        assert chosen == 0
+        assert answer.audio is not None
+        assert ([c.payload_type for c in answer.audio.codecs if c.encoding_name.lower() == "telephone-event"]
+                == ([] if pt is None else [pt]))

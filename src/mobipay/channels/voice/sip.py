@@ -135,6 +135,16 @@ def caller_number(call: IncomingCall) -> str:
     return user.split(";")[0]
 
 
+def telephone_event_pt(call: IncomingCall) -> int:
+    """The payload type the caller offered for telephone-event (we answer with the same, as
+    RFC 3264 asks, and read keys on it); 101 when the offer names none."""
+    audio = call.sdp_offer.audio if call.sdp_offer is not None else None
+    for codec in audio.codecs if audio is not None else []:
+        if codec.encoding_name.lower() == "telephone-event":
+            return codec.payload_type
+    return TELEPHONE_EVENT
+
+
 @dataclass(frozen=True, slots=True)
 class Heard:
     """A prompt of a recorded call: ``whole`` if it played to its end (not cut by a key)."""
@@ -255,7 +265,7 @@ class SipFront:
             port = self._free_rtp.pop(0)
             try:
                 media = CallSession(self.host, port, call.sdp_offer, supported_codecs=[PCMU],
-                                    dtmf_payload_type=TELEPHONE_EVENT, symmetric_rtp=True)
+                                    dtmf_payload_type=telephone_event_pt(call), symmetric_rtp=True)
             except (SdpNegotiationError, ValueError):
                 call.reject(488, "Not Acceptable Here")
                 self.ended[call.call_id] = "rejected"
