@@ -15,8 +15,10 @@ import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
 import mobipay.merchants.tables  # registers the merchant tables
 import mobipay.platform.audit  # registers the audit table
+import mobipay.platform.operators  # registers the operator accounts and console sessions
 import mobipay.platform.outbox  # registers the outbox tables
 import mobipay.platform.partner_orders  # registers the partner order tables
+import mobipay.platform.reversals  # registers the reversal requests (maker-checker)
 import mobipay.topup.tables  # registers the top-up partner tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata
