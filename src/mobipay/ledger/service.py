@@ -223,6 +223,19 @@ class Ledger:
             raise E.TransferNotFound(f"no transfer with id {transfer_id!r}")
         return found[transfer_id]
 
+    async def find_transfers(self, *, code: str | None = None, since: datetime | None = None,
+                             until: datetime | None = None, limit: int = 50) -> list[StoredTransfer]:
+        """Transfers of one code (kind) and/or created in ``[since, until)``, newest first."""
+        async with self.db.begin() as conn:
+            ids = await self.store.find_transfer_ids(conn, code=code, since=since, until=until, limit=limit)
+            found = await self.store.load_transfers(conn, ids)
+        return [found[i] for i in ids if i in found]
+
+    async def reversed_by(self, transfer_id: str) -> str | None:
+        """The id of the transfer that reversed ``transfer_id``, or None."""
+        async with self.db.begin() as conn:
+            return await self.store.reversed_by(conn, transfer_id)
+
     async def balance_as_of(self, code: str, when: datetime) -> int:
         acc = await self.account(code)
         async with self.db.begin() as conn:

@@ -382,6 +382,24 @@ class LedgerStore:
             )
         return found
 
+    async def find_transfer_ids(self, conn: AsyncConnection, *, code: str | None = None,
+                                since: datetime | None = None, until: datetime | None = None,
+                                limit: int = 50) -> list[str]:
+        """Ids of transfers of one code and/or in a time range, newest first (the console's search)."""
+        query = select(transfers.c.id)
+        if code:
+            query = query.where(transfers.c.code == code)
+        if since is not None:
+            query = query.where(transfers.c.created_at >= since)
+        if until is not None:
+            query = query.where(transfers.c.created_at < until)
+        rows = await conn.execute(query.order_by(transfers.c.created_at.desc(), transfers.c.id.desc()).limit(limit))
+        return [r[0] for r in rows]
+
+    async def reversed_by(self, conn: AsyncConnection, transfer_id: str) -> str | None:
+        row = (await conn.execute(select(transfers.c.id).where(transfers.c.reversal_of == transfer_id))).first()
+        return None if row is None else str(row[0])
+
     async def _holds(self, conn: AsyncConnection, ids: set[str]) -> dict[str, HoldState]:
         found = await self.load_transfers(conn, ids)
         rows = await conn.execute(

@@ -30,13 +30,16 @@ from mobipay.merchants.notify import MerchantNotifier
 from mobipay.merchants.redenvelopes import RedEnvelopes
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import MerchantService
+from mobipay.merchants.operators import MerchantOperators
 from mobipay.merchants.settlement import BankPayouts, Settlements
 from mobipay.merchants.signing import load_or_create_key
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
+from mobipay.platform.operators import OperatorAccounts
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
+from mobipay.platform.reversals import Reversals
 from mobipay.platform.roles import Roster
 from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.products.provider_http import HttpProviderGateway
@@ -105,6 +108,7 @@ class Container:
     merchant_notifier: MerchantNotifier
     settlements: Settlements
     red_envelopes: RedEnvelopes
+    merchant_operators: MerchantOperators
     partners: list[HttpBankGateway | HttpTopupGateway | HttpBillerGateway | HttpProviderGateway | HttpLotteryCentre
                    | BankPayouts]
     rate_limiter: RateLimiter
@@ -113,6 +117,12 @@ class Container:
     sms: SmsChannel
     sms_token: str
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
+    operators: OperatorAccounts = field(init=False)  # console accounts and sessions
+    reversals: Reversals = field(init=False)  # reversal requests (maker-checker)
+
+    def __post_init__(self) -> None:
+        self.operators = OperatorAccounts(self.uow)
+        self.reversals = Reversals(self.uow)
 
     def outbox_worker(self) -> OutboxWorker:
         s = self.settings
@@ -194,7 +204,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
                      lottery=LotteryService(uow, wallet, orders, centre),
-                     merchants=merchants, red_envelopes=envelopes,
+                     merchants=merchants, red_envelopes=envelopes, merchant_operators=MerchantOperators(uow, merchants),
                      merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
                      settlements=Settlements(uow, orders, payouts, s.report_dir),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre, payouts],

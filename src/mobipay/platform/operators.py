@@ -194,6 +194,7 @@ class OperatorAccounts:
 
         row = await self.uow.run("operator_sign_in", load)
         stored = row.password_hash if row is not None else await self._dummy()  # same work either way
+        ok: bool
         try:
             ok = await asyncio.to_thread(self.hasher.verify, stored, password)
         except (VerifyMismatchError, InvalidHashError):

@@ -332,6 +332,23 @@ class OrderBook:
         await self._resolution(order, "refunded", actor, reason, None)
         return order
 
+    async def recon_exceptions(self, *, open_only: bool = True, partner: str | None = None,
+                               limit: int = 200) -> list[dict[str, Any]]:
+        """Differences the daily files left for a person (``investigate``), newest day first;
+        with ``open_only=False`` also those already repushed or refunded."""
+
+        async def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+            query = select(partner_recon_items).where(partner_recon_items.c.kind != "settled_from_file")
+            if open_only:
+                query = query.where(partner_recon_items.c.resolution == "investigate")
+            if partner:
+                query = query.where(partner_recon_items.c.partner == partner)
+            rows = await uow.conn.execute(query.order_by(partner_recon_items.c.day.desc(),
+                                                         partner_recon_items.c.created_at).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+        return await self.uow.run("recon_exceptions", work)
+
     async def _require(self, order_id: str) -> PartnerOrder:
         row = await self._find(order_id)
         if row is None:

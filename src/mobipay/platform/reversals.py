@@ -30,6 +30,7 @@ from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 REQUEST_ROLE, DECIDE_ROLE = "operations", "finance"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+DECISIONS = {APPROVED: "approve", REJECTED: "reject"}
 
 reversal_requests = Table(
     "reversal_requests",
@@ -164,7 +165,8 @@ class Reversals:
                 values["reversal_id"] = reversal_id
             await uow.conn.execute(update(reversal_requests).where(reversal_requests.c.id == request_id)
                                    .values(**values))
-            await audit.record(uow.conn, at=uow.now, actor=operator.name, action="reversal.approve" if to == APPROVED else "reversal.reject", target=row.transfer_id, reason=why,
+            await audit.record(uow.conn, at=uow.now, actor=operator.name, action=f"reversal.{DECISIONS[to]}",
+                               target=row.transfer_id, reason=why,
                                before={"request": request_id, "state": PENDING, "requested_by": row.requested_by},
                                after={"state": to, "reversal_id": values.get("reversal_id")})
             return await _load(uow, request_id)

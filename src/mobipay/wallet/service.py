@@ -680,6 +680,36 @@ class WalletService:
         if error is not None:
             raise error
 
+    async def pin_status(self, raw_msisdn: str) -> PinState | None:
+        """The PIN's failure count and lockout (None when no PIN is set), for support."""
+        user = await self.user_by_msisdn(raw_msisdn)
+
+        async def work(uow: UnitOfWork) -> PinState | None:
+            row = (await uow.conn.execute(select(pins).where(pins.c.user_id == user.id))).first()
+            return None if row is None else _pin_state(row)
+
+        return await self.uow.run("pin_status", work)
+
+    async def unlock_pin(self, raw_msisdn: str, *, actor: str, reason: str) -> None:
+        """An operator lifts a PIN lockout after checking who calls (the PIN itself stays):
+        failures and the lockout are cleared, the growing lockout starts over. Audited."""
+        if not reason.strip():
+            raise ValidationFailed("give the reason for the audit trail", field="reason")
+        user = await self.user_by_msisdn(raw_msisdn)
+
+        async def work(uow: UnitOfWork) -> None:
+            row = (await uow.conn.execute(select(pins).where(pins.c.user_id == user.id).with_for_update())).first()
+            if row is None:
+                raise E.PinNotSet("this wallet has no payment PIN to unlock", field="msisdn")
+            await uow.conn.execute(update(pins).where(pins.c.user_id == user.id).values(
+                failures=0, lockouts=0, locked_until=None))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="user.pin_unlock", target=user.msisdn,
+                               reason=reason, before={"failures": row.failures, "lockouts": row.lockouts,
+                                                      "locked_until": row.locked_until},
+                               after={"failures": 0, "lockouts": 0, "locked_until": None})
+
+        await self.uow.run("unlock_pin", work)
+
     async def verify_pin(self, raw_msisdn: str, pin: object) -> None:
         """Check the payment PIN; wrong ones count, and the limit locks payments for a while
         that doubles with each lockout. A locked PIN refuses even the right one."""

@@ -7,7 +7,6 @@ Create Date: 2026-11-25 22:50:40.040943
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0017'
 down_revision = '0016'
 branch_labels = None
