@@ -13,6 +13,7 @@ import mobipay.channels.sms.tables  # registers the SMS channel's tables
 import mobipay.confirmations.tables  # registers the confirmation table
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
+import mobipay.merchants.operators  # registers the merchant portal's operator tables
 import mobipay.merchants.tables  # registers the merchant tables
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.operators  # registers the operator accounts and console sessions

@@ -1,0 +1,429 @@
+"""Merchant operator accounts and what the merchant portal does with them.
+
+A merchant's staff sign in to the portal with the merchant id, their name and a password
+(argon2id, as PINs are). Each account also holds a 6-digit **refund PIN** (argon2id): a
+refund is money leaving the merchant, so it needs a second secret typed at the moment of
+the refund, with 5 tries before a 15-minute lock. Roles: ``owner`` (everything, including
+API keys and the notify URL) and ``staff`` (orders, refunds, statements).
+
+Every query here is scoped by the signed-in operator's merchant: an id from another
+merchant looks exactly like a missing one (404), so changing an id in a URL shows nothing.
+Sessions are random tokens kept only as SHA-256 and expire after 8 hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from mobipay.kernel.clock import as_utc
+from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.ids import new_id
+from mobipay.merchants import errors as ME
+from mobipay.merchants.service import Merchant, MerchantService, Trade, _trade
+from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
+from mobipay.platform import audit
+from mobipay.platform.db import metadata
+from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+
+SESSION_TTL = timedelta(hours=8)
+MIN_PASSWORD = 10
+PIN_TRIES = 5
+PIN_LOCK = timedelta(minutes=15)
+ROLES = ("owner", "staff")
+
+merchant_operators = Table(
+    "merchant_operators",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("refund_pin_hash", String(200), nullable=False),  # argon2id of the 6-digit refund PIN
+    Column("role", String(8), nullable=False),  # owner | staff
+    Column("pin_failures", Integer, nullable=False, server_default="0"),
+    Column("pin_locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("uq_merchant_operators_name", "merchant_id", "name", unique=True),
+)
+
+merchant_operator_sessions = Table(
+    "merchant_operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's token
+    Column("operator_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_merchant_operator_sessions_operator", "operator_id"),
+)
+
+
+class MerchantSignInFailed(MobipayError):
+    code = "MERCHANT_SIGN_IN_FAILED"
+    status = 401
+    title = "Wrong merchant, name or password"
+
+
+class MerchantSessionExpired(MobipayError):
+    code = "MERCHANT_SESSION_EXPIRED"
+    status = 401
+    title = "Sign in to the merchant portal (again)"
+
+
+class MerchantOperatorExists(MobipayError):
+    code = "MERCHANT_OPERATOR_EXISTS"
+    status = 409
+    title = "This merchant already has an operator with this name"
+
+
+class RefundPinIncorrect(MobipayError):
+    code = "REFUND_PIN_INCORRECT"
+    status = 403
+    title = "Wrong refund PIN"
+
+
+class RefundPinLocked(MobipayError):
+    code = "REFUND_PIN_LOCKED"
+    status = 423
+    title = "Too many wrong refund PINs; refunds by this operator are locked for a while"
+
+
+class MerchantRoleRequired(MobipayError):
+    code = "MERCHANT_ROLE_REQUIRED"
+    status = 403
+    title = "Only the merchant's owner account may do this"
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantOperator:
+    id: str
+    merchant_id: str
+    name: str
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    app_id: str
+    sign_type: str
+    notify_url: str
+    rotated_until: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLine:
+    out_request_no: str
+    amount: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementLine:
+    day: str
+    gross: int
+    refunds: int
+    fee: int
+    net: int
+    state: str
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _operator(row: Any) -> MerchantOperator:
+    return MerchantOperator(row.id, row.merchant_id, row.name, row.role, as_utc(row.created_at))
+
+
+def check_refund_pin(pin: object) -> str:
+    if not isinstance(pin, str) or not re.fullmatch(r"\d{6}", pin):
+        raise ValidationFailed("the refund PIN is 6 digits", field="refund_pin")
+    return pin
+
+
+def check_notify_url(url: str) -> str:
+    """A notify URL is http(s) with a host (https in production is the merchant's choice)."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 512):
+        raise ValidationFailed("the notify URL is an http(s) address of up to 512 characters", field="notify_url")
+    return url
+
+
+class MerchantOperators:
+    """Operator accounts, portal sessions and the merchant-scoped reads and writes of the portal."""
+
+    def __init__(self, uow: UnitOfWorkRunner, merchants: MerchantService, hasher: PasswordHasher | None = None
+                 ) -> None:
+        self.uow = uow
+        self.merchants = merchants
+        self.hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+        self._dummy_hash: str | None = None
+
+    async def _verify(self, stored: str | None, secret: str) -> bool:
+        """argon2 verification off the event loop; a missing hash costs the same work."""
+        if stored is None:
+            if self._dummy_hash is None:
+                self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
+            stored = self._dummy_hash
+        try:
+            return bool(await asyncio.to_thread(self.hasher.verify, stored, secret))
+        except (VerifyMismatchError, InvalidHashError):
+            return False
+
+    # ------------------------------------------------------------------ accounts and sessions
+
+    async def create(self, merchant_id: str, name: str, password: str, refund_pin: str, *, role: str = "staff",
+                     actor: str = "cli", reason: str = "merchant operator account") -> MerchantOperator:
+        """A new operator of ``merchant_id`` (audited)."""
+        name = name.strip()
+        if not (2 <= len(name) <= 64 and all(ch.isalnum() or ch in "._-" for ch in name)):
+            raise ValidationFailed("a name is 2-64 letters, digits, '.', '_' or '-'", field="name")
+        if len(password) < MIN_PASSWORD:
+            raise ValidationFailed(f"a password has at least {MIN_PASSWORD} characters", field="password")
+        check_refund_pin(refund_pin)
+        if role not in ROLES:
+            raise ValidationFailed("role is owner or staff", field="role")
+        await self.merchants.merchant(merchant_id)  # MERCHANT_NOT_FOUND for an unknown id
+        password_hash = await asyncio.to_thread(self.hasher.hash, password)
+        pin_hash = await asyncio.to_thread(self.hasher.hash, refund_pin)
+
+        async def work(uow: UnitOfWork) -> MerchantOperator:
+            if (await uow.conn.execute(select(merchant_operators.c.id).where(
+                    merchant_operators.c.merchant_id == merchant_id, merchant_operators.c.name == name))).first():
+                raise MerchantOperatorExists(f"{merchant_id} already has an operator named {name!r}", field="name")
+            operator_id = new_id("mop")
+            await uow.conn.execute(insert(merchant_operators).values(
+                id=operator_id, merchant_id=merchant_id, name=name, password_hash=password_hash,
+                refund_pin_hash=pin_hash, role=role, pin_failures=0, created_at=uow.now))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="merchant_operator.create",
+                               target=f"{merchant_id}/{name}", reason=reason, after={"role": role})
+            return MerchantOperator(operator_id, merchant_id, name, role, uow.now)
+
+        return await self.uow.run("merchant_operator_create", work)
+
+    async def sign_in(self, merchant_id: str, name: str, password: str) -> tuple[str, MerchantOperator]:
+        """A session token (kept as SHA-256) for the right merchant, name and password; every
+        failure looks the same so the page does not tell which accounts exist."""
+
+        async def load(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(merchant_operators).where(
+                merchant_operators.c.merchant_id == merchant_id.strip(),
+                merchant_operators.c.name == name.strip()))).first()
+
+        row = await self.uow.run("merchant_operator_load", load)
+        ok = await self._verify(row.password_hash if row is not None else None, password)
+        if row is None or not ok:
+            raise MerchantSignInFailed("wrong merchant id, name or password", field="password")
+        token = secrets.token_urlsafe(32)
+
+        async def start(uow: UnitOfWork) -> None:
+            await uow.conn.execute(insert(merchant_operator_sessions).values(
+                token_hash=_sha(token), operator_id=row.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
+
+        await self.uow.run("merchant_session_start", start)
+        return token, _operator(row)
+
+    async def session(self, token: str) -> MerchantOperator:
+        async def work(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(
+                select(merchant_operators).join(merchant_operator_sessions,
+                                                merchant_operator_sessions.c.operator_id == merchant_operators.c.id)
+                .where(merchant_operator_sessions.c.token_hash == _sha(token),
+                       merchant_operator_sessions.c.ended_at.is_(None),
+                       merchant_operator_sessions.c.expires_at > uow.now))).first()
+
+        row = await self.uow.run("merchant_session", work) if token else None
+        if row is None:
+            raise MerchantSessionExpired("sign in to the merchant portal")
+        return _operator(row)
+
+    async def sign_out(self, token: str) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(update(merchant_operator_sessions).where(
+                merchant_operator_sessions.c.token_hash == _sha(token),
+                merchant_operator_sessions.c.ended_at.is_(None)).values(ended_at=uow.now))
+
+        await self.uow.run("merchant_sign_out", work)
+
+    # ------------------------------------------------------------------ orders and refunds
+
+    async def trades(self, op: MerchantOperator, *, q: str = "", state: str = "", before: str = "",
+                     limit: int = 20) -> tuple[list[Trade], str | None]:
+        """The merchant's trades, newest first, searched by order number or subject; keyset
+        paging on the trade id (ids sort by time)."""
+
+        async def work(uow: UnitOfWork) -> list[Trade]:
+            query = select(trades).where(trades.c.merchant_id == op.merchant_id)
+            if q.strip():
+                like = f"%{q.strip()}%"
+                query = query.where(or_(trades.c.out_trade_no.like(like), trades.c.subject.like(like),
+                                        trades.c.id == q.strip()))
+            if state:
+                query = query.where(trades.c.state == state)
+            if before:
+                query = query.where(trades.c.id < before)
+            rows = await uow.conn.execute(query.order_by(trades.c.id.desc()).limit(limit + 1))
+            return [_trade(r, uow.now) for r in rows]
+
+        items = await self.uow.run("merchant_trades", work)
+        more = len(items) > limit
+        items = items[:limit]
+        return items, (items[-1].id if more and items else None)
+
+    async def trade(self, op: MerchantOperator, trade_id: str) -> tuple[Trade, list[RefundLine]]:
+        """One of the merchant's trades with its refunds; another merchant's is not found."""
+
+        async def work(uow: UnitOfWork) -> tuple[Any, list[Any]]:
+            row = (await uow.conn.execute(select(trades).where(
+                and_(trades.c.id == trade_id, trades.c.merchant_id == op.merchant_id)))).first()
+            back = list(await uow.conn.execute(select(refunds).where(refunds.c.trade_id == trade_id)
+                                               .order_by(refunds.c.created_at))) if row is not None else []
+            return (_trade(row, uow.now) if row is not None else None), back
+
+        found, back = await self.uow.run("merchant_trade", work)
+        if found is None:
+            raise ME.TradeNotFound("no such trade of your merchant", field="trade_id")
+        return found, [RefundLine(r.out_request_no, r.amount, as_utc(r.created_at)) for r in back]
+
+    async def check_refund_pin(self, op: MerchantOperator, pin: str) -> None:
+        """The operator's refund PIN, counted: 5 wrong tries lock refunds for 15 minutes."""
+        check_refund_pin(pin)
+
+        async def load(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(merchant_operators).where(
+                merchant_operators.c.id == op.id))).one()
+
+        row = await self.uow.run("refund_pin_load", load)
+        now = self.uow.clock.now()
+        if row.pin_locked_until is not None and as_utc(row.pin_locked_until) > now:
+            raise RefundPinLocked("try again later", field="refund_pin")
+        ok = await self._verify(row.refund_pin_hash, pin)
+
+        async def record(uow: UnitOfWork) -> int:
+            if ok:
+                await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == op.id).values(
+                    pin_failures=0, pin_locked_until=None))
+                return 0
+            failures = int((await uow.conn.execute(select(merchant_operators.c.pin_failures).where(
+                merchant_operators.c.id == op.id).with_for_update())).scalar_one()) + 1
+            locked = uow.now + PIN_LOCK if failures >= PIN_TRIES else None
+            await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == op.id).values(
+                pin_failures=0 if locked else failures, pin_locked_until=locked))
+            return failures
+
+        failures = await self.uow.run("refund_pin_record", record)
+        if not ok:
+            if failures >= PIN_TRIES:
+                raise RefundPinLocked("too many wrong refund PINs; refunds are locked for 15 minutes",
+                                      field="refund_pin")
+            raise RefundPinIncorrect(f"{PIN_TRIES - failures} tries left", field="refund_pin",
+                                     tries_left=PIN_TRIES - failures)
+
+    async def refund(self, op: MerchantOperator, trade_id: str, amount: int, *, out_request_no: str, pin: str
+                     ) -> tuple[Trade, int, bool]:
+        """Refund part of one of the merchant's trades with the operator's refund PIN, through
+        the trade API's refund (once per ``out_request_no``); audited."""
+        trade, _ = await self.trade(op, trade_id)
+        await self.check_refund_pin(op, pin)
+        merchant = await self.merchants.merchant(op.merchant_id)
+        done = await self.merchants.refund(merchant, trade.out_trade_no, out_request_no, amount)
+
+        async def note(uow: UnitOfWork) -> None:
+            await audit.record(uow.conn, at=uow.now, actor=f"{op.merchant_id}/{op.name}", action="merchant.refund",
+                               target=trade.id, reason=f"portal refund {out_request_no}",
+                               after={"amount": amount, "replayed": done[2]})
+
+        await self.uow.run("merchant_refund_audit", note)
+        return done
+
+    # ------------------------------------------------------------------ statements and settlement
+
+    async def settlements(self, op: MerchantOperator, limit: int = 60) -> list[SettlementLine]:
+        async def work(uow: UnitOfWork) -> list[SettlementLine]:
+            rows = await uow.conn.execute(select(settlements).where(settlements.c.merchant_id == op.merchant_id)
+                                          .order_by(settlements.c.day.desc()).limit(limit))
+            return [SettlementLine(r.day, r.gross, r.refunds, r.fee, r.net, r.state) for r in rows]
+
+        return await self.uow.run("merchant_settlements", work)
+
+    @staticmethod
+    def parse_day(raw: str) -> date:
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ValidationFailed("give the business day as YYYY-MM-DD", field="day") from None
+
+    # ------------------------------------------------------------------ API apps, keys, notify URL
+
+    def require_owner(self, op: MerchantOperator) -> None:
+        if op.role != "owner":
+            raise MerchantRoleRequired("ask the merchant's owner account", field="role")
+
+    async def apps(self, op: MerchantOperator) -> list[App]:
+        async def work(uow: UnitOfWork) -> list[App]:
+            rows = await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.merchant_id == op.merchant_id)
+                                          .order_by(merchant_apps.c.created_at))
+            return [App(r.app_id, r.sign_type, r.notify_url,
+                        as_utc(r.previous_until) if r.previous_until else None, as_utc(r.created_at)) for r in rows]
+
+        return await self.uow.run("merchant_apps", work)
+
+    async def _own_app(self, op: MerchantOperator, app_id: str) -> None:
+        if app_id not in {a.app_id for a in await self.apps(op)}:
+            raise NotFound("no such app of your merchant", field="app_id")
+
+    async def create_app(self, op: MerchantOperator, sign_type: str, public_key: str | None, notify_url: str
+                         ) -> tuple[str, str | None]:
+        """A new API app through the merchant service (the HMAC key is shown once)."""
+        self.require_owner(op)
+        return await self.merchants.create_app(op.merchant_id, sign_type, public_key=public_key or None,
+                                               notify_url=check_notify_url(notify_url))
+
+    async def rotate_key(self, op: MerchantOperator, app_id: str, public_key: str) -> None:
+        """A new RSA2 public key; the old one keeps working for the overlap (merchant service)."""
+        self.require_owner(op)
+        await self._own_app(op, app_id)
+        merchant: Merchant = await self.merchants.merchant(op.merchant_id)
+        await self.merchants.upload_key(merchant, app_id, public_key)
+
+    async def set_notify_url(self, op: MerchantOperator, app_id: str, url: str) -> None:
+        """Where new trades of this app are notified (audited)."""
+        self.require_owner(op)
+        url = check_notify_url(url)
+        await self._own_app(op, app_id)
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.conn.execute(update(merchant_apps).where(
+                merchant_apps.c.app_id == app_id, merchant_apps.c.merchant_id == op.merchant_id).values(
+                notify_url=url))
+            await audit.record(uow.conn, at=uow.now, actor=f"{op.merchant_id}/{op.name}",
+                               action="merchant.notify_url", target=app_id, reason="portal setting",
+                               after={"notify_url": url})
+
+        await self.uow.run("merchant_notify_url", work)
