@@ -27,10 +27,10 @@ from mobipay.ledger.service import Ledger
 from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.merchants.notify import MerchantNotifier
+from mobipay.merchants.operators import MerchantOperators
 from mobipay.merchants.redenvelopes import RedEnvelopes
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import MerchantService
-from mobipay.merchants.operators import MerchantOperators
 from mobipay.merchants.settlement import BankPayouts, Settlements
 from mobipay.merchants.signing import load_or_create_key
 from mobipay.platform.config import Environment, Settings
@@ -204,7 +204,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
                      lottery=LotteryService(uow, wallet, orders, centre),
-                     merchants=merchants, red_envelopes=envelopes, merchant_operators=MerchantOperators(uow, merchants),
+                     merchants=merchants, red_envelopes=envelopes,
+                     merchant_operators=MerchantOperators(uow, merchants),
                      merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
                      settlements=Settlements(uow, orders, payouts, s.report_dir),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre, payouts],
