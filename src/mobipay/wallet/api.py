@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.model import Side
 from mobipay.platform.api_common import (
@@ -268,19 +268,10 @@ class ReceiptOut(BaseModel):
 
 @router.get("/me/transactions/{transfer_id}", response_model=ReceiptOut, summary="A receipt for one transaction")
 async def receipt(transfer_id: str, me: Me, wallet: WalletDep) -> ReceiptOut:
-    try:
-        t = await wallet.uow.ledger.transfer(transfer_id)
-    except MobipayError:
-        t = None
-    mine = [leg for leg in t.legs if leg.account == me.account_code] if t else []
-    if t is None or not mine:  # another subscriber's transaction looks exactly like a missing one
-        raise NotFound("no such transaction in your wallet", field="transfer_id")
-    others = [leg.account for leg in t.legs if leg.account != me.account_code and leg.account.startswith("wallet:")]
-    leg = mine[0]
-    return ReceiptOut(transfer_id=t.id, kind=t.code, amount=MoneyOut(amount=leg.amount, currency=leg.currency),
-                      direction="out" if leg.side.value == "D" else "in",
-                      counterparty=mask_msisdn(others[0].removeprefix("wallet:")) if others else None,
-                      reference=t.reference, created_at=t.created_at)
+    r = await wallet.receipt(me, transfer_id)
+    return ReceiptOut(transfer_id=r.transfer_id, kind=r.kind, amount=MoneyOut(amount=r.amount, currency=r.currency),
+                      direction="out" if r.direction == "out" else "in", counterparty=r.counterparty,
+                      reference=r.reference, created_at=r.created_at)
 
 
 class PinResetIn(BaseModel):

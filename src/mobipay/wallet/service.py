@@ -153,6 +153,18 @@ def _money_request(row: Any, now: datetime) -> MoneyRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    transfer_id: str
+    kind: str
+    amount: int
+    currency: str
+    direction: str  # in | out
+    counterparty: str | None  # the other wallet, masked
+    reference: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     id: str
     msisdn: str
@@ -770,6 +782,22 @@ class WalletService:
             return Principal(user_id, "standing-instruction", row.msisdn, row.account_code)
 
         return await self.uow.run("principal", work)
+
+    async def receipt(self, me: Principal, transfer_id: str) -> Receipt:
+        """One transaction of my wallet as a receipt. Another subscriber's transaction looks
+        exactly like a missing one, so a changed id in a URL reveals nothing."""
+        try:
+            t = await self.uow.ledger.transfer(transfer_id)
+        except MobipayError:
+            t = None
+        mine = [leg for leg in t.legs if leg.account == me.account_code] if t else []
+        if t is None or not mine:
+            raise NotFound("no such transaction in your wallet", field="transfer_id")
+        others = [leg.account for leg in t.legs if leg.account != me.account_code and leg.account.startswith("wallet:")]
+        leg = mine[0]
+        return Receipt(t.id, t.code, leg.amount, leg.currency, "out" if leg.side.value == "D" else "in",
+                       mask_msisdn(others[0].removeprefix("wallet:")) if others else None, t.reference,
+                       t.created_at)
 
     async def user_by_msisdn(self, raw_msisdn: str) -> User:
         msisdn = normalize_msisdn(raw_msisdn)
