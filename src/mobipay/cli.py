@@ -22,6 +22,7 @@ import typer
 
 from mobipay.channels.sms import cli as sms_cli
 from mobipay.channels.voice import cli as voice_cli
+from mobipay.channels.web.console import cli as operator_cli
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
@@ -69,6 +70,7 @@ app.add_typer(merchants_app, name="merchants")
 app.add_typer(bank_app, name="bank")
 app.add_typer(sms_cli.app, name="sms")
 app.add_typer(voice_cli.app, name="voice")
+app.add_typer(operator_cli.app, name="operator")
 
 REPO = Path(__file__).resolve().parents[2]
 

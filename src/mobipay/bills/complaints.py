@@ -143,6 +143,30 @@ class Complaints:
 
         return await self.uow.run("move_complaint", work)
 
+    async def escalate(self, complaint_id: str, *, actor: str, reason: str) -> Complaint:
+        """An operator raises one open complaint a level now (biller → operator →
+        supervisor), with a new deadline; audited."""
+        if not reason.strip():
+            raise ValidationFailed("say why it is escalated", field="reason")
+
+        async def work(uow: UnitOfWork) -> Complaint:
+            row = (await uow.conn.execute(select(complaints).where(complaints.c.id == complaint_id)
+                                          .with_for_update())).first()
+            if row is None:
+                raise E.BillNotFound(f"no complaint {complaint_id}", field="complaint_id")
+            if row.state not in OPEN_STATES:
+                raise E.ComplaintStateInvalid(f"a {row.state} complaint is closed", field="complaint_id")
+            if row.level >= MAX_LEVEL:
+                raise E.ComplaintStateInvalid("the complaint is already with the supervisor", field="complaint_id")
+            hours = COMPLAINT_DEADLINE_H[ComplaintState(row.state)]
+            await uow.conn.execute(update(complaints).where(complaints.c.id == complaint_id).values(
+                level=row.level + 1, due_at=uow.now + timedelta(hours=hours), updated_at=uow.now))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="complaint.escalate", target=complaint_id,
+                               reason=reason, before={"level": row.level}, after={"level": row.level + 1})
+            return await _load(uow, complaint_id)
+
+        return await self.uow.run("escalate_complaint", work)
+
     async def escalate_overdue(self) -> int:
         """Raise every complaint whose deadline passed a level, with a new deadline; returns how many."""
 
