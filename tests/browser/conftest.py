@@ -145,3 +145,23 @@ def phone(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 def desk(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A desktop page (the operator console, the merchant portal, the cashier on a computer)."""
     yield from _page(browser, request, viewport={"width": 1280, "height": 900})
+
+
+@pytest.fixture
+def live_with(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., Live]]:
+    """Like ``live``, with extra Settings (partner SIMULATOR URLs and secrets):
+    ``server = live_with(billers_url=..., billers_secret=...)``."""
+    started: list[Live] = []
+
+    def start(**extra: Any) -> Live:
+        settings = Settings(_env_file=None, database_url=sqlite_url, env="test",  # type: ignore[call-arg]
+                            merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports", **extra)
+        server = Live(settings)
+        server.start()
+        started.append(server)
+        server.call(lambda c: c.ensure_system_accounts())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
