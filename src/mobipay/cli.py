@@ -516,6 +516,27 @@ def merchants_review(
     typer.echo(f"{m.id}: {m.state.value}")
 
 
+@merchants_app.command("operator-create")
+def merchants_operator_create(
+    merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
+    name: Annotated[str, typer.Argument(help="The operator's sign-in name (2-64 letters, digits, . _ -)")],
+    role: Annotated[str, typer.Option(help="owner (also API keys and notify URLs) or staff")] = "staff",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="MOBIPAY_MERCHANT_OPERATOR_PASSWORD",
+                                          help="At least 10 characters (asked when not given)")] = "",
+    refund_pin: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                            envvar="MOBIPAY_MERCHANT_REFUND_PIN",
+                                            help="6 digits, asked again for every refund")] = "",
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """A merchant portal account (/merchant) for a merchant's staff: password and refund
+    PIN kept as argon2id hashes; audited.
+    Example: mobipay merchants operator-create mch_0192… cashier1 --role staff"""
+    op = _run(lambda c: c.merchant_operators.create(merchant_id, name, password, refund_pin, role=role, actor=actor,
+                                                   reason="operator-create"))
+    typer.echo(f"{op.id}: {op.merchant_id}/{op.name} ({op.role})")
+
+
 @merchants_app.command("settle")
 def merchants_settle(
     date: Annotated[str | None, typer.Option("--date", help="Settle this business day (Shanghai), YYYY-MM-DD")] = None,

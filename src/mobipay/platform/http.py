@@ -25,7 +25,7 @@ from mobipay import __version__
 from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
-from mobipay.channels.web import cashier, console
+from mobipay.channels.web import cashier, console, merchant_portal
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
 from mobipay.kernel.errors import MobipayError
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(merchants_api.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
+    app.include_router(merchant_portal.router)
     app.include_router(console.router)
     app.include_router(sms_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
