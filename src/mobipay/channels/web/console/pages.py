@@ -23,7 +23,7 @@ from mobipay.channels.web.console import charts
 from mobipay.channels.web.console.auth import ROLE_NAMES, guard
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
-from mobipay.ledger.model import StoredTransfer
+from mobipay.ledger.model import Side, StoredTransfer
 from mobipay.merchants.model import MerchantState
 from mobipay.platform import audit, kpi
 from mobipay.platform.operators import Operator
@@ -184,7 +184,7 @@ async def pin_unlock(request: Request, msisdn: str, csrf: str = Form(""), reason
 
 def _amount(t: StoredTransfer) -> int:
     """What a transfer moved: the sum of its debit legs."""
-    return sum(leg.amount for leg in t.legs if leg.side.value == "debit")
+    return sum(leg.amount for leg in t.legs if leg.side is Side.DEBIT)
 
 
 @router.get("/transactions", response_class=HTMLResponse)
