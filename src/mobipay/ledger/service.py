@@ -100,6 +100,17 @@ class Ledger:
 
         return await self.db.run(work)
 
+    async def open_accounts_bulk(self, specs: Sequence[AccountSpec], chunk: int = 5000) -> None:
+        """Open many accounts quickly (demo and migration loads), ``chunk`` per transaction.
+        Codes already open are skipped without comparing attributes, unlike :meth:`open_accounts`."""
+        for start in range(0, len(specs), chunk):
+            part = list(specs[start : start + chunk])
+
+            async def work(conn: AsyncConnection, part: list[AccountSpec] = part) -> None:
+                await self.store.open_accounts_bulk(conn, part, self.clock.now())
+
+            await self.db.run(work)
+
     async def account(self, code: str) -> AccountState:
         async with self.db.begin() as conn:
             found = await self.store.get_accounts(conn, [code])

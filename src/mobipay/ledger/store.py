@@ -152,6 +152,21 @@ class LedgerStore:
         found = await self.get_accounts(conn, [spec.code])
         return found[spec.code]
 
+    async def open_accounts_bulk(self, conn: AsyncConnection, specs: Sequence[AccountSpec], now: datetime) -> None:
+        """Open many accounts in a few statements; codes already open are left as they are
+        (bulk loads: one row at a time costs three round trips per account)."""
+        if not specs:
+            return
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        await conn.execute(dialect_insert(accounts).on_conflict_do_nothing(index_elements=["code"]), [
+            {"code": s.code, "owner": s.owner, "name": s.name, "kind": s.kind.value, "currency": s.currency,
+             "debits_must_not_exceed_credits": s.debits_must_not_exceed_credits,
+             "credits_must_not_exceed_debits": s.credits_must_not_exceed_debits,
+             "credit_limit": s.credit_limit, "created_at": now} for s in specs])
+
     async def get_accounts(self, conn: AsyncConnection, codes: Iterable[str]) -> dict[str, AccountState]:
         wanted = sorted(set(codes))
         if not wanted:

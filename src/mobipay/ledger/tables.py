@@ -95,6 +95,9 @@ transfers = Table(
           postgresql_where=text("pending_id IS NOT NULL"), sqlite_where=text("pending_id IS NOT NULL")),
     Index("uq_ledger_transfers_reversal_of", "reversal_of", unique=True,
           postgresql_where=text("reversal_of IS NOT NULL"), sqlite_where=text("reversal_of IS NOT NULL")),
+    # The console's transaction search: newest first, optionally of one kind or one day.
+    Index("ix_ledger_transfers_created", "created_at", "id"),
+    Index("ix_ledger_transfers_code_created", "code", "created_at", "id"),
 )
 
 postings = Table(

@@ -20,6 +20,7 @@ import mobipay.platform.operators  # registers the operator accounts and console
 import mobipay.platform.outbox  # registers the outbox tables
 import mobipay.platform.partner_orders  # registers the partner order tables
 import mobipay.platform.reversals  # registers the reversal requests (maker-checker)
+import mobipay.platform.rollups  # registers the KPI rollups and the indexes behind the console
 import mobipay.topup.tables  # registers the top-up partner tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata
