@@ -6,7 +6,10 @@ billers, complaints; refusals change nothing."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -402,3 +405,27 @@ def test_billers_and_complaints_pages(client: TestClient) -> None:
     missing = client.post("/console/complaints/cmp_nope/move", data={"csrf": csrf(complaints.text),
                                                                       "state": "escalate", "reason": "slow"})
     assert missing.status_code == 404
+
+
+def test_operator_cli(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import mobipay
+
+    db = tmp_path / "ops.db"
+    for command in (["operator"], ["operator", "create"], ["operator", "list"], ["operator", "disable"]):
+        helped = mobipay(db, *command, "--help")
+        assert helped.returncode == 0 and "Example" in helped.stdout, command
+    assert mobipay(db, "db", "upgrade").returncode == 0
+    made = mobipay(db, "operator", "create", "alice", "--role", "admin", "--password", PASSWORD)
+    assert made.returncode == 0 and "alice: admin" in made.stdout, made.stderr
+    bad = mobipay(db, "operator", "create", "bob", "--role", "wizard", "--password", PASSWORD)
+    assert bad.returncode == 1 and "unknown role(s) wizard" in bad.stderr
+    short = mobipay(db, "operator", "create", "bob", "--role", "risk", "--password", "short")
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    prompted = subprocess.run([sys.executable, "-m", "mobipay.cli", "operator", "create", "carl", "--role", "risk",
+                               "--role", "support"], input=f"{PASSWORD}\n{PASSWORD}\n", capture_output=True, text=True,
+                              env={**os.environ, "MOBIPAY_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}, timeout=120,
+                              check=False)
+    assert prompted.returncode == 0 and "carl: risk, support" in prompted.stdout, prompted.stderr
+    assert mobipay(db, "operator", "disable", "carl", "--reason", "left").returncode == 0
+    listed = mobipay(db, "operator", "list").stdout.splitlines()
+    assert [line.split()[0::2] for line in listed] == [["alice", "active"], ["carl", "disabled"]]
