@@ -143,27 +143,46 @@ def db_current() -> None:
 @app.command()
 def demo(
     users: Annotated[int, typer.Option(help="How many subscribers (at least the 5 named ones)")] = 200,
-    merchants: Annotated[int, typer.Option(help="How many shops in the red-envelope zone")] = 1000,
+    merchants: Annotated[int | None, typer.Option(help="How many shops in the red-envelope zone (default 1000; "
+                                                  "0 with --transactions)")] = None,
+    transactions: Annotated[int, typer.Option(help="Big demo: this many payments over 90 days for --users more "
+                                              "subscribers (bulk load for the console's performance work)")] = 0,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Big demo: days of history")] = 90,
 ) -> None:
     """Load demo data: system accounts, subscribers with funded wallets and a history of
     transfers, the biller registry, shops with red-envelope campaigns; safe to run again.
-    Example: mobipay demo --users 200 --merchants 1000"""
+    Example: mobipay demo --users 200 --merchants 1000;
+    big data: mobipay demo --users 100000 --transactions 1000000 (a few minutes on PostgreSQL)"""
     from mobipay.bills.reference_data import shipped_billers
     from mobipay.platform.demo import load_demo, load_demo_merchants
+    from mobipay.platform.demo_big import BigDemoReport, load_big_demo
 
-    typer.echo(f"demo data: {users} subscribers, {merchants} shops (the first run takes a minute) …", err=True)
+    shops_wanted = merchants if merchants is not None else (0 if transactions else 1000)
+    small = 200 if transactions else users
+    typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
-    async def work(c: Container) -> tuple[Any, tuple[int, int], int]:
-        report = await load_demo(c.ledger, c.wallet, users=max(5, users))
+    async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None]:
+        report = await load_demo(c.ledger, c.wallet, users=max(5, small))
         billers = await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
-        shops = await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, merchants,
+        shops = await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, shops_wanted,
                                           progress=lambda n: typer.echo(f"  … {n} shops", err=True))
-        return report, billers, shops
+        big = None
+        if transactions:
+            typer.echo(f"big demo: {users:,} subscribers, {transactions:,} payments over {days} days …", err=True)
+            big = await load_big_demo(c.db, c.ledger, c.clock, users_count=users, transactions=transactions,
+                                      days=days, home_operator=c.settings.home_operator,
+                                      progress=lambda line: typer.echo(line, err=True))
+        return report, billers, shops, big
 
-    report, (added, updated), shops = _run(work)
+    report, (added, updated), shops, big = _run(work)
     typer.echo(f"demo data: {report.users_total} subscribers ({report.users_created} new), "
                f"{report.transfers_created} transfers created, {report.transfers_replayed} already there; "
                f"billers: {added} added, {updated} updated; {shops} new shops with red-envelope offers")
+    if big is not None and big.skipped:
+        typer.echo("big demo: already loaded (its first subscriber exists); nothing added")
+    elif big is not None:
+        typer.echo(f"big demo: {big.users:,} subscribers, {big.merchants:,} merchants, {big.orders:,} partner orders, "
+                   f"{big.trades:,} merchant trades, {big.transfers:,} ledger transfers in {big.seconds:.0f} s")
 
 
 @app.command()
