@@ -765,6 +765,21 @@ def bench_api(
         raise typer.Exit(1)
 
 
+@bench_app.command("console")
+def bench_console(
+    requests: Annotated[int, typer.Option(min=1, max=1000, help="Timed requests per page (after one warm-up)")] = 20,
+    http: Annotated[bool, typer.Option(help="Also time the pages through a uvicorn server")] = True,
+) -> None:
+    """Console page times (p50/p95/max per page, target p95 < 300 ms) on a database loaded with
+    the big demo. Example: MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_big
+    mobipay bench console --requests 20"""
+    module = _bench_module("console")
+    result: dict[str, Any] = module.main(_settings().database_url, requests,
+                                         lambda line: typer.echo(line, err=True), http=http)
+    if not result.get("all_under_300ms"):
+        raise typer.Exit(1)
+
+
 @docs_app.command("errors")
 def docs_errors(
     out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/errors.md"),

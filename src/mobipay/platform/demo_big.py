@@ -226,6 +226,7 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
         step = span * size / transactions
         cmds: list[Command] = []
         voids: list[Command] = []
+        held: list[tuple[int, int]] = []
         order_rows: list[dict[str, Any]] = []
         trade_rows: list[dict[str, Any]] = []
         for k in range(size):
@@ -279,8 +280,11 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
             row, legs, delta = order
             oid = row["id"]
             failed = rng.random() < FAILED_SHARE
-            if failed:
+            if failed:  # the hold takes the money until the void in the next batch gives it back
                 row.update(state="failed", reason="partner refused")
+                if delta < 0:
+                    balance[idx] += delta
+                    held.append((idx, -delta))
                 cmds.append(Transfer(f"order:{oid}", legs, row["kind"], pending=True, reference="demo"))
                 voids.append(VoidPending(f"order:{oid}:void", f"order:{oid}", code=f"{row['kind']}.failed"))
             else:
@@ -306,6 +310,8 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
             refused = [r for r in results if not r.ok]
             if refused:
                 raise RuntimeError(f"demo void {refused[0].id} refused: {refused[0].error}")
+            for who, amount in held:
+                balance[who] += amount
         await _bulk(db, partner_orders, order_rows)
         await _bulk(db, trades, trade_rows)
         report.transfers += len(cmds) + len(voids)

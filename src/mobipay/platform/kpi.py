@@ -232,10 +232,10 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
                 bucket[key][1] += amount
 
         if split.days:
-            rows = await conn.execute(select(volume_daily.c.day, volume_daily.c.product, volume_daily.c.city,
+            vols = await conn.execute(select(volume_daily.c.day, volume_daily.c.product, volume_daily.c.city,
                                              volume_daily.c.count, volume_daily.c.amount).where(
                 volume_daily.c.day >= split.days[0], volume_daily.c.day < split.days[1]))
-            for d, kind, where, n, amount in rows.tuples():
+            for d, kind, where, n, amount in vols:
                 add(kind, where, str(d)[:10], int(n), int(amount))
         for x, y in split.live:
             orders = await conn.execute(select(partner_orders.c.kind, partner_orders.c.amount,
