@@ -191,13 +191,16 @@ def worker(
 ) -> None:
     """Deliver outbox messages and expire holds until stopped (Ctrl-C). Example: mobipay worker"""
 
+    from mobipay.platform import rollups
+
     async def work(c: Container) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
-                   "settling pending partner orders, checking saved bills, escalating complaints, notifying merchants "
+                   "settling pending partner orders, checking saved bills, escalating complaints, notifying merchants, "
+                   "folding the KPI rollups "
                    "(Ctrl-C stops)",
                    err=True)
         await c.ensure_system_accounts()
@@ -210,6 +213,7 @@ def worker(
             every(300.0, stop, c.complaints.escalate_overdue, "bills.complaints_escalate"),
             every(2.0, stop, c.merchant_notifier.deliver_due, "merchants.notify"),
             every(300.0, stop, c.red_envelopes.expire_due, "merchants.red_envelopes_expire"),
+            every(600.0, stop, lambda: rollups.fold(c.db, c.clock), "kpi.fold"),
         )
 
     _run(work)
