@@ -327,6 +327,11 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
                 f"at {t0:%Y-%m-%d}")
     await _bulk(db, partner_recon_items, recon_rows)
     await _complaints(db, rng)
+    if db.dialect == "postgresql":  # fresh statistics: the planner saw these tables nearly empty
+        say("  analysing the tables …")
+        async with db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute("ANALYZE")  # type: ignore[union-attr]
     say("  folding the KPI rollups …")
     await rollups.refold(db, clock, rollups.day_of(min(begin, joined[0])))
     await rollups.fold(db, clock)
