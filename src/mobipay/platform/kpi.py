@@ -236,12 +236,15 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
                 bucket[key][0] += count
                 bucket[key][1] += amount
 
-        if split.days:
-            vols = await conn.execute(select(volume_daily.c.day, volume_daily.c.product, volume_daily.c.city,
-                                             volume_daily.c.count, volume_daily.c.amount).where(
-                volume_daily.c.day >= split.days[0], volume_daily.c.day < split.days[1]))
-            for d, kind, where, n, amount in vols:
-                add(kind, where, str(d)[:10], int(n), int(amount))
+        if split.days:  # summed per dimension in the database: a few hundred rows back, not 10k
+            in_days = (volume_daily.c.day >= split.days[0], volume_daily.c.day < split.days[1])
+            n_sum, a_sum = func.sum(volume_daily.c.count), func.sum(volume_daily.c.amount)
+            for bucket, column in ((product, volume_daily.c.product), (city, volume_daily.c.city),
+                                   (day, volume_daily.c.day)):
+                for key, n, amount in await conn.execute(select(column, n_sum, a_sum).where(*in_days)
+                                                         .group_by(column)):
+                    bucket[str(key)[:10] if column is volume_daily.c.day else str(key)][0] += int(n)
+                    bucket[str(key)[:10] if column is volume_daily.c.day else str(key)][1] += int(amount)
         dialect = conn.dialect.name
         for x, y in split.live:  # grouped in the database: a partial day is ~10k rows at 1M payments
             o_day = rollups.day_sql(partner_orders.c.settled_at, dialect)
