@@ -429,3 +429,11 @@ def test_operator_cli(tmp_path: Path) -> None:
     assert mobipay(db, "operator", "disable", "carl", "--reason", "left").returncode == 0
     listed = mobipay(db, "operator", "list").stdout.splitlines()
     assert [line.split()[0::2] for line in listed] == [["alice", "active"], ["carl", "disabled"]]
+
+
+def test_password_guessing_is_rate_limited(client: TestClient) -> None:
+    operator(client, "rita", "risk")
+    answers = [sign_in(client, "rita", "wrong-password-123").status_code for _ in range(31)]
+    assert answers[:30] == [401] * 30  # SIGN_IN_FAILED
+    assert answers[30] == 429  # past the per-address limit (30 a minute): not even checked
+    assert sign_in(client, "rita").status_code == 429  # the right password too, until the window passes

@@ -70,6 +70,8 @@ async def signin(request: Request, csrf: str = Form(""), name: str = Form(""), p
                  next: str = Form("/console")) -> Response:
     try:
         check_csrf(request, csrf)
+        # Password guessing is slowed per address like PIN guessing (argon2 alone only slows each try).
+        await container(request).rate_limiter.hit("pin", request.client.host if request.client else "unknown")
         token, _ = await container(request).operators.sign_in(name, password)
     except MobipayError as exc:
         return page(request, "console/signin.html", {"next": _next(next), "error": message(exc, lang(request)),
