@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
     operators: str = Field(default="operator:admin;demo:admin",
-                           description="Operator roster until the console has accounts: name:role,role;… "
+                           description="Operator roster for the command line (the console has its own accounts: "
+                           "mobipay operator create): name:role,role;… "
                            "(roles: admin, operations, risk, finance, support, merchant_review)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
     rate_limit_storage: str = Field(
