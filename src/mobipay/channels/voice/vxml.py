@@ -233,8 +233,10 @@ def _answer(reply: Reply, call_id: str, caller: str, state: D.CallState, ctx: Vo
     return Response(document(reply, sealed, ctx), media_type=MEDIA_TYPE)
 
 
-@router.api_route("/vxml/start", methods=["GET", "POST"], summary="Start a VoiceXML call (operator's IVR)",
-                  response_class=Response)
+@router.get("/vxml/start", summary="Start a VoiceXML call (operator's IVR)", response_class=Response,
+            operation_id="voice_vxml_start_get")
+@router.post("/vxml/start", summary="Start a VoiceXML call (operator's IVR)", response_class=Response,
+             operation_id="voice_vxml_start_post")
 async def start(request: Request) -> Response:
     """``token`` (or ``X-IVR-Token``) is the shared secret; ``ani`` the calling line; ``lang`` zh|en."""
     container, ctx = _context(request)
@@ -250,8 +252,10 @@ async def start(request: Request) -> Response:
     return _answer(reply, call_id, caller, session.state, ctx)
 
 
-@router.api_route("/vxml/next", methods=["GET", "POST"], summary="The next turn of a VoiceXML call",
-                  response_class=Response)
+@router.get("/vxml/next", summary="The next turn of a VoiceXML call", response_class=Response,
+            operation_id="voice_vxml_next_get")
+@router.post("/vxml/next", summary="The next turn of a VoiceXML call", response_class=Response,
+             operation_id="voice_vxml_next_post")
 async def next_turn(request: Request) -> Response:
     """``s`` is the sealed call state from the previous document; ``keys`` what was keyed,
     or ``ev=noinput|nomatch``."""
