@@ -4,7 +4,7 @@ server on loopback.
 * ``live``: the platform served by uvicorn in a thread on a free port (SQLite, one per
   test). ``live.call(lambda c: c.wallet.create_user(...))`` runs a coroutine on the
   server's own event loop with its container, to seed data and check the books.
-* ``browser``: one Chromium per test session (``/usr/bin/chromium``, ``apt-get install
+* ``browser``: one Chromium per test module (``/usr/bin/chromium``, ``apt-get install
   chromium``); in CI a missing Chromium fails the run instead of skipping.
 * ``phone`` / ``desk``: a fresh page in a phone-sized / desktop context. Each test's last
   screen is saved as ``var/test-artifacts/screenshots/<test>.png``.
@@ -108,8 +108,11 @@ def live(sqlite_url: str, tmp_path: Path) -> Iterator[Live]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser(sqlite_template: Path) -> Iterator[Any]:  # the template first: it needs asyncio.run
+    """One Chromium per test module: Playwright's sync API keeps an event loop running in
+    this thread while it is open, which would break ``asyncio.run`` in the tests that the
+    same xdist worker runs next; closing it after each module gives the thread back."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("MOBIPAY_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{CHROMIUM} is missing: CI installs it with apt-get install -y chromium")
