@@ -182,3 +182,40 @@ def test_pin_and_sign_in_refusals(client: TestClient, db_url: str) -> None:
     evil = client.post("/m/signin", data={"csrf": token, "msisdn": ALICE, "code": last_code(db_url),
                                           "next": "//evil.example/x"}, follow_redirects=False)
     assert evil.headers["location"] == "/m"  # no open redirect after sign-in
+
+
+def test_real_name_upgrade_by_card_cash_in_and_english(db_url: str, tmp_path: Path, bank: str) -> None:
+    """Binding a card on the cards page verifies the name and ID at the bank (Tier II); a
+    wrong ID is refused without echoing it; money comes in from the card once per form."""
+    from tests.conftest import BANK_SECRET
+    from tests.e2e.test_banking_api import CARD, ID_NUMBER, open_account
+
+    settings = Settings(_env_file=None, database_url=db_url, merchant_key_file=tmp_path / "p.pem",  # type: ignore[call-arg]
+                        bank_url=bank, bank_secret=BANK_SECRET, bank_timeout_s=1.0)
+    open_account(bank)
+    with TestClient(create_app(settings)) as client:
+        signed_up(client, db_url, ALICE)
+        token = sign_in(client, db_url, ALICE)
+        wrong = client.post("/m/cards", data={"csrf": token, "name": "张明", "id_number": "440304199001010010",
+                                              "card_number": CARD})
+        assert wrong.status_code in (400, 422) and "440304199001010010" not in wrong.text
+        assert CARD not in wrong.text  # identity and card numbers never come back in a page
+        bound = client.post("/m/cards", data={"csrf": token, "name": "张明", "id_number": ID_NUMBER,
+                                              "card_number": CARD}, follow_redirects=True)
+        assert bound.status_code == 200 and CARD[-4:] in bound.text and CARD not in bound.text
+        me = client.get(f"/v1/ledger/accounts/wallet:%2B86{ALICE}", headers=ADMIN).json()
+        assert me["balance"]["amount"] == 0
+        card_id = re.search(r'<option value="(card_[^"]+)"', bound.text)
+        assert card_id, bound.text
+        key = hidden(bound.text, "key")
+        form = {"csrf": token, "direction": "in", "card_id": card_id.group(1), "amount": "120.50", "key": key}
+        first = client.post("/m/cash", data=form, follow_redirects=True)
+        again = client.post("/m/cash", data=form, follow_redirects=True)  # a double submit
+        assert first.status_code == again.status_code == 200
+        assert balance(client, ALICE) == 12_050  # once
+        bad = client.post("/m/cash", data={**form, "key": "k2", "amount": "1e3"})
+        assert bad.status_code == 400 and "INVALID_AMOUNT" in bad.text and balance(client, ALICE) == 12_050
+        english = client.get("/m/cards?lang=en")
+        assert english.status_code == 200 and '<html lang="en"' in english.text and "Card" in english.text
+        assert "mp_lang=en" in english.headers["set-cookie"]
+        assert '<html lang="en"' in client.get("/m").text  # remembered
