@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(merchants_api.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
+    app.add_exception_handler(web_wallet.SignInRequired, web_wallet.sign_in_redirect)
     app.include_router(merchant_portal.router)
     app.include_router(console.router)
     app.include_router(sms_api.router)

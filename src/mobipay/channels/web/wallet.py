@@ -97,9 +97,27 @@ def _go(request: Request, url: str) -> Response:
     return _keep(request, RedirectResponse(url, status_code=303))
 
 
-def _signin(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/m/signin?next={quote(target)}", status_code=303)
+class SignInRequired(Exception):
+    """A page that needs a signed-in subscriber was asked for without one; the app answers
+    it with :func:`sign_in_redirect`, so no page repeats the check-and-redirect."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+async def _signed_in(request: Request) -> Principal:
+    """The signed-in subscriber, or :class:`SignInRequired` (back to this page after sign-in)."""
+    me = await _me(request)
+    if me is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return me
+
+
+async def sign_in_redirect(request: Request, exc: Exception) -> Response:
+    """Exception handler for :class:`SignInRequired`: to the sign-in page, then back."""
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(f"/m/signin?next={quote(exc.target)}", status_code=303)
 
 
 def _words(request: Request, exc: MobipayError) -> str:
@@ -180,9 +198,7 @@ async def signout(request: Request, csrf: str = Form("")) -> Response:
 
 @router.get("", response_class=HTMLResponse)
 async def home(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     c = container(request)
     user = await c.wallet.user_by_msisdn(me.msisdn)
     account = await c.ledger.account(me.account_code)
@@ -203,17 +219,14 @@ def _transfer_form(request: Request, *, error: str = "", status: int = 200, to: 
 
 @router.get("/transfer", response_class=HTMLResponse)
 async def transfer_page(request: Request, to: str = "") -> Response:
-    if await _me(request) is None:
-        return _signin(request)
+    await _signed_in(request)
     return _transfer_form(request, to=to)
 
 
 @router.post("/transfer/confirm", response_class=HTMLResponse)
 async def transfer_confirm(request: Request, csrf: str = Form(""), to: str = Form(""), amount: str = Form(""),
                            note: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     c = container(request)
     try:
         check_csrf(request, csrf)
@@ -236,9 +249,7 @@ async def transfer_confirm(request: Request, csrf: str = Form(""), to: str = For
 @router.post("/transfer", response_class=HTMLResponse)
 async def transfer(request: Request, csrf: str = Form(""), to: str = Form(""), amount: str = Form(""),
                    note: str = Form(""), pin: str = Form(""), key: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         fen = parse_yuan(amount)
@@ -256,9 +267,7 @@ async def transfer(request: Request, csrf: str = Form(""), to: str = Form(""), a
 @router.get("/history", response_class=HTMLResponse)
 async def history(request: Request, kind: str = "", direction: str = "", since: str = "", until: str = "",
                   after: str = "") -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     error, nxt = "", None
     items: list[dict[str, Any]] = []
     try:
@@ -294,9 +303,7 @@ def _day(raw: str, field: str) -> datetime | None:
 
 @router.get("/receipts/{transfer_id}", response_class=HTMLResponse)
 async def receipt(transfer_id: str, request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         r = await container(request).wallet.receipt(me, transfer_id)
     except MobipayError as exc:
@@ -316,18 +323,14 @@ def _topup_form(request: Request, me: Principal, *, error: str = "", status: int
 
 @router.get("/topup", response_class=HTMLResponse)
 async def topup_page(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     return _topup_form(request, me)
 
 
 @router.post("/topup/quote", response_class=HTMLResponse)
 async def topup_quote(request: Request, csrf: str = Form(""), msisdn: str = Form(""), amount: str = Form("")
                       ) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     c = container(request)
     try:
         check_csrf(request, csrf)
@@ -343,9 +346,7 @@ async def topup_quote(request: Request, csrf: str = Form(""), msisdn: str = Form
 @router.post("/topup", response_class=HTMLResponse)
 async def topup(request: Request, csrf: str = Form(""), msisdn: str = Form(""), amount: str = Form(""),
                 pin: str = Form(""), key: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         order = await container(request).topup.topup(me, msisdn, parse_yuan(amount), idempotency_key=key,
@@ -358,9 +359,7 @@ async def topup(request: Request, csrf: str = Form(""), msisdn: str = Form(""), 
 
 @router.get("/topups/{order_id}", response_class=HTMLResponse)
 async def topup_order(order_id: str, request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         order = await container(request).topup.get(me, order_id)
     except MobipayError as exc:
@@ -375,9 +374,7 @@ async def topup_order(order_id: str, request: Request) -> Response:
 
 @router.get("/bills", response_class=HTMLResponse)
 async def bills(request: Request, city: str = "", category: str = "", q: str = "") -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    await _signed_in(request)
     c = container(request)
     error, found = "", []
     try:
@@ -402,8 +399,7 @@ async def _biller_page(request: Request, code: str, *, error: str = "", status: 
 
 @router.get("/bills/billers/{code}", response_class=HTMLResponse)
 async def biller(code: str, request: Request) -> Response:
-    if await _me(request) is None:
-        return _signin(request)
+    await _signed_in(request)
     try:
         return await _biller_page(request, code)
     except MobipayError as exc:
@@ -412,9 +408,7 @@ async def biller(code: str, request: Request) -> Response:
 
 @router.post("/bills/billers/{code}/fetch", response_class=HTMLResponse)
 async def fetch_bill(code: str, request: Request, csrf: str = Form(""), customer_id: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         bill = await container(request).bills.fetch(me, code, customer_id)
@@ -428,9 +422,7 @@ async def fetch_bill(code: str, request: Request, csrf: str = Form(""), customer
 async def pay_bill(code: str, request: Request, csrf: str = Form(""), customer_id: str = Form(""),
                    amount: str = Form(""), bill_id: str = Form(""), pin: str = Form(""), key: str = Form(""),
                    confirm_duplicate: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     c = container(request)
     try:
         check_csrf(request, csrf)
@@ -451,9 +443,7 @@ async def pay_bill(code: str, request: Request, csrf: str = Form(""), customer_i
 
 @router.get("/bills/payments/{payment_id}", response_class=HTMLResponse)
 async def bill_payment(payment_id: str, request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         order = await container(request).bills.get(me, payment_id)
     except MobipayError as exc:
@@ -479,18 +469,14 @@ async def _requests_page(request: Request, me: Principal, *, error: str = "", st
 
 @router.get("/requests", response_class=HTMLResponse)
 async def requests_page(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     return await _requests_page(request, me)
 
 
 @router.post("/requests", response_class=HTMLResponse)
 async def request_money(request: Request, csrf: str = Form(""), payer: str = Form(""), amount: str = Form(""),
                         note: str = Form(""), key: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         await container(request).wallet.request_money(me, payer, parse_yuan(amount), idempotency_key=key,
@@ -503,9 +489,7 @@ async def request_money(request: Request, csrf: str = Form(""), payer: str = For
 
 @router.post("/requests/{request_id}/pay", response_class=HTMLResponse)
 async def pay_request(request_id: str, request: Request, csrf: str = Form(""), pin: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         done = await container(request).wallet.pay_request(me, request_id, pin=pin or None)
@@ -516,9 +500,7 @@ async def pay_request(request_id: str, request: Request, csrf: str = Form(""), p
 
 @router.post("/requests/{request_id}/decline", response_class=HTMLResponse)
 async def decline_request(request_id: str, request: Request, csrf: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         await container(request).wallet.decline_request(me, request_id)
@@ -539,17 +521,13 @@ async def _envelopes_page(request: Request, me: Principal, *, error: str = "", s
 
 @router.get("/envelopes", response_class=HTMLResponse)
 async def envelopes(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     return await _envelopes_page(request, me)
 
 
 @router.post("/envelopes/{campaign_id}/claim", response_class=HTMLResponse)
 async def claim(campaign_id: str, request: Request, csrf: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         await container(request).red_envelopes.claim(me, campaign_id)
@@ -572,18 +550,14 @@ async def _cards_page(request: Request, me: Principal, *, error: str = "", statu
 
 @router.get("/cards", response_class=HTMLResponse)
 async def cards(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     return await _cards_page(request, me)
 
 
 @router.post("/cards", response_class=HTMLResponse)
 async def bind_card(request: Request, csrf: str = Form(""), name: str = Form(""), id_number: str = Form(""),
                     card_number: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
         await _hit(request, "pin")
@@ -596,9 +570,7 @@ async def bind_card(request: Request, csrf: str = Form(""), name: str = Form("")
 @router.post("/cash", response_class=HTMLResponse)
 async def cash(request: Request, csrf: str = Form(""), direction: str = Form(""), card_id: str = Form(""),
                amount: str = Form(""), pin: str = Form(""), key: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     banking = container(request).banking
     try:
         check_csrf(request, csrf)
@@ -616,9 +588,7 @@ async def cash(request: Request, csrf: str = Form(""), direction: str = Form("")
 
 @router.get("/bank-orders/{order_id}", response_class=HTMLResponse)
 async def bank_order(order_id: str, request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     try:
         order = await container(request).banking.order(me, order_id)
     except MobipayError as exc:
@@ -637,18 +607,14 @@ async def _pin_page(request: Request, me: Principal, *, error: str = "", done: b
 
 @router.get("/pin", response_class=HTMLResponse)
 async def pin_page(request: Request) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     return await _pin_page(request, me)
 
 
 @router.post("/pin", response_class=HTMLResponse)
 async def set_pin(request: Request, csrf: str = Form(""), current: str = Form(""), pin: str = Form(""),
                   again: str = Form("")) -> Response:
-    me = await _me(request)
-    if me is None:
-        return _signin(request)
+    me = await _signed_in(request)
     wallet = container(request).wallet
     try:
         check_csrf(request, csrf)
