@@ -143,18 +143,24 @@ PROVIDER_SECRET = "test-provider-secret"
 LOTTERY_SECRET = "test-lottery-secret"
 
 
+def free_port() -> int:
+    """A TCP port free on loopback now (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _simulator(module: str, *args: str) -> tuple[str, Any]:
     """Start a SIMULATOR as a real HTTP server in its own process; (url, process)."""
-    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", f"mobipay.simulators.{module}", "--port", str(port), *args])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -30,6 +29,7 @@ from sqlalchemy import text
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.http import create_app
+from tests.conftest import free_port
 
 CHROMIUM = os.environ.get("MOBIPAY_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
@@ -37,17 +37,11 @@ SHOTS = Path(os.environ.get("MOBIPAY_TEST_ARTIFACTS", "var/test-artifacts")) / "
 T = TypeVar("T")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Live:
     """A running server and a way to act on its container from the test."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.container = build(settings)
         self.server = uvicorn.Server(uvicorn.Config(create_app(settings, self.container), host="127.0.0.1",

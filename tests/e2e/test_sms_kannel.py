@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,18 +28,13 @@ from mobipay.ledger.model import Leg, Transfer
 from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.simulators.handset import Handsets
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.skipif(not Path(BEARERBOX).exists() and os.environ.get("MOBIPAY_REQUIRE_POSTGRES") != "1",
                                 reason="Kannel is not installed (apt-get install -y kannel); CI installs it")
 
 ALICE, BOB, CAROL = "13800138000", "13900139000", "13700137000"
 TOKEN = "e2e-sms-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Stack:
