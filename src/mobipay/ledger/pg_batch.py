@@ -54,22 +54,54 @@ t AS (
 WRITE_NAMES = ("t_id", "t_type", "t_code", "t_ref", "t_meta", "t_pending", "t_rev", "t_exp", "t_keys",
                 *(f"p_{i}" for i in range(8)), "h_id", "h_exp")
 
-#: Locking path (rows already locked FOR UPDATE): one statement writes the whole batch.
-PG_WRITE = text(
-    "WITH " + _PG_INSERTS.format(now="CAST(:now AS timestamptz)", **{n: f":{n}" for n in WRITE_NAMES})
-    + """, d AS (
-  DELETE FROM ledger_open_holds WHERE hold_id = ANY(CAST(CAST(:d_id AS text) AS text[]))
+_ACCOUNT_NAMES = ("a_id", "a_dp", "a_cp", "a_dpn", "a_cpn", "a_ver")
+
+
+def _write_sql(param: dict[str, str]) -> str:
+    """Locking path (rows already locked FOR UPDATE): one statement writes the whole batch;
+    ``param`` spells each parameter (``:name`` for SQLAlchemy, ``$n`` for asyncpg)."""
+    p = param
+    return ("WITH " + _PG_INSERTS.format(**p) + f""", d AS (
+  DELETE FROM ledger_open_holds WHERE hold_id = ANY(CAST(CAST({p["d_id"]} AS text) AS text[]))
 )
 UPDATE ledger_accounts AS a
    SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpn,
        credits_pending = v.cpn, version = v.ver
-  FROM unnest(CAST(CAST(:a_id AS text) AS bigint[]), CAST(CAST(:a_dp AS text) AS bigint[]),
-      CAST(CAST(:a_cp AS text) AS bigint[]), CAST(CAST(:a_dpn AS text) AS bigint[]),
-      CAST(CAST(:a_cpn AS text) AS bigint[]), CAST(CAST(:a_ver AS text) AS bigint[]))
+  FROM unnest(CAST(CAST({p["a_id"]} AS text) AS bigint[]), CAST(CAST({p["a_dp"]} AS text) AS bigint[]),
+      CAST(CAST({p["a_cp"]} AS text) AS bigint[]), CAST(CAST({p["a_dpn"]} AS text) AS bigint[]),
+      CAST(CAST({p["a_cpn"]} AS text) AS bigint[]), CAST(CAST({p["a_ver"]} AS text) AS bigint[]))
     AS v(id, dp, cp, dpn, cpn, ver)
  WHERE a.id = v.id
-"""
-)
+""")
+
+
+_WRITE_ORDER = ("now", *WRITE_NAMES, "d_id", *_ACCOUNT_NAMES)
+PG_WRITE = text(_write_sql({n: f":{n}" if n != "now" else "CAST(:now AS timestamptz)" for n in _WRITE_ORDER}))
+#: The same on asyncpg: arguments in :data:`_WRITE_ORDER` (see :func:`write_args`).
+PG_WRITE_RAW = _write_sql({n: f"${i}" if n != "now" else "CAST($1 AS timestamptz)"
+                           for i, n in enumerate(_WRITE_ORDER, start=1)})
+PG_LOCK_RAW = str(PG_LOCK).replace(":codes", "$1")
+PG_EXISTING_RAW = str(PG_EXISTING).replace(":ids", "$1")
+
+
+def write_args(out: Outcome, now: datetime, resolved: Sequence[str]) -> dict[str, object]:
+    """Every parameter of the locking path's write, by name."""
+    accs = list(out.touched.values())
+    return {
+        **write_params(out), "now": now, "d_id": text_lit(resolved),
+        "a_id": int_lit([a.id for a in accs]),
+        "a_dp": int_lit([a.debits_posted for a in accs]),
+        "a_cp": int_lit([a.credits_posted for a in accs]),
+        "a_dpn": int_lit([a.debits_pending for a in accs]),
+        "a_cpn": int_lit([a.credits_pending for a in accs]),
+        "a_ver": int_lit([a.version for a in accs]),
+    }
+
+
+def write_args_raw(out: Outcome, now: datetime, resolved: Sequence[str]) -> list[object]:
+    """:func:`write_args` in the order of :data:`PG_WRITE_RAW`'s parameters."""
+    args = write_args(out, now, resolved)
+    return [args[n] for n in _WRITE_ORDER]
 
 
 def _optimistic_sql() -> str:

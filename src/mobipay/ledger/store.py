@@ -55,16 +55,21 @@ from mobipay.ledger.model import (
 from mobipay.ledger.pg_batch import (
     CACHE_MAX,
     PG_EXISTING,
+    PG_EXISTING_RAW,
     PG_LOCK,
+    PG_LOCK_RAW,
     PG_OPTIMISTIC,
     PG_READ_ACCOUNTS,
     PG_WRITE,
+    PG_WRITE_RAW,
     WRITE_NAMES,
     StaleCache,
     int_lit,
     parse_keys,
     posting_keys,
     text_lit,
+    write_args,
+    write_args_raw,
     write_params,
 )
 from mobipay.ledger.tables import (
@@ -264,7 +269,7 @@ class LedgerStore:
             outcome = decide(commands, named, now=now, existing={}, holds={}, originals={},
                              validated=validated)
         except BaseException:
-            self._forget()
+            self.forget()
             raise
         generation = self._generation
         held = list(named)
@@ -296,14 +301,32 @@ class LedgerStore:
             ok = True
         finally:
             if not ok:  # refused, connection lost or cancelled: trust nothing cached
-                self._forget()
+                self.forget()
             done.set_result(None)
             if self._tail is done:
                 self._tail = None
             self.release_codes(held)
         return outcome
 
-    def _forget(self) -> None:
+    async def post_locked_raw(self, drv: Any, commands: Sequence[Transfer], now: datetime) -> Outcome | None:
+        """The locking path for plain transfers on the asyncpg connection ``drv``, inside the
+        caller's transaction (PostgreSQL only): lock, decide, write in three statements.
+        None (nothing written) when an id is already stored: a replay is answered by the
+        ordinary path, which reads the stored transfer."""
+        codes = sorted({leg.account for cmd in commands for leg in cmd.legs})
+        rows = await drv.fetch(PG_LOCK_RAW, text_lit(codes))
+        if await drv.fetch(PG_EXISTING_RAW, text_lit([c.id for c in commands])):
+            return None
+        locked = {row[1]: account_state(row) for row in rows}
+        outcome = decide(commands, locked, now=now, existing={}, holds={}, originals={}, validated=True)
+        if outcome.transfers:
+            await drv.execute(PG_WRITE_RAW, *write_args_raw(outcome, now, []))
+        for code in locked:  # changed outside the optimistic path: read afresh next time
+            self.cache.pop(code, None)
+        return outcome
+
+    def forget(self) -> None:
+        """Empty the cache: whatever it held may no longer be what the database holds."""
         self.cache.clear()
         self._generation += 1
 
@@ -325,16 +348,7 @@ class LedgerStore:
         new_holds = [t for t in out.transfers if t.type is TransferType.PENDING]
         resolved = [t.pending_id for t in out.transfers if t.pending_id is not None]
         if self.dialect == "postgresql":
-            accs = list(out.touched.values())
-            await conn.execute(PG_WRITE, {
-                **write_params(out), "now": now, "d_id": text_lit(resolved),
-                "a_id": int_lit([a.id for a in accs]),
-                "a_dp": int_lit([a.debits_posted for a in accs]),
-                "a_cp": int_lit([a.credits_posted for a in accs]),
-                "a_dpn": int_lit([a.debits_pending for a in accs]),
-                "a_cpn": int_lit([a.credits_pending for a in accs]),
-                "a_ver": int_lit([a.version for a in accs]),
-            })
+            await conn.execute(PG_WRITE, write_args(out, now, resolved))
             return
         # SQLite: postings first, then their transfers; the trigger on the transfer insert
         # checks that the postings already written for it balance.

@@ -31,12 +31,18 @@ WalletDep = Annotated[WalletService, from_container("wallet")]
 bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")
 
 
-async def subscriber(
-    wallet: WalletDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
+async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
     if credentials is None:
         raise SessionInvalid("send Authorization: Bearer <access_token> from POST /v1/sessions")
-    return await wallet.authenticate(credentials.credentials)
+    return credentials.credentials
+
+
+#: The presented access token, not yet checked (for a use case that checks it itself).
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+async def subscriber(wallet: WalletDep, token: BearerToken) -> Principal:
+    return await wallet.authenticate(token)
 
 
 Me = Annotated[Principal, Depends(subscriber)]

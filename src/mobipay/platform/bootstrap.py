@@ -55,6 +55,7 @@ from mobipay.wallet.banking import BankingService
 from mobipay.wallet.model import CashOutFee
 from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import WalletService
+from mobipay.wallet.transfer_batch import TransferBatcher
 
 #: Payload keys whose values never reach a log (one-time codes, PINs, secrets).
 SECRET_KEYS = frozenset({"code", "otp", "pin", "password", "secret", "token"})
@@ -136,6 +137,8 @@ class Container:
         await self.ledger.open_accounts(list(SYSTEM_ACCOUNTS))
 
     async def close(self) -> None:
+        if self.wallet.batcher is not None:
+            await self.wallet.batcher.stop()
         await self.ledger.stop()
         for partner in self.partners:
             await partner.close()
@@ -154,6 +157,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     uow = UnitOfWorkRunner(db, clock, ledger)
     secret = settings.secret_key.get_secret_value().encode()
     wallet = WalletService(uow, number_segments(), secret)
+    if db.dialect == "postgresql" and settings.transfer_batching:
+        wallet.batcher = TransferBatcher(wallet)
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
     orders = OrderBook(uow, settings.report_dir)

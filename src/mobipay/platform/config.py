@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     hold_sweep_interval_s: float = Field(default=5.0, gt=0)
     ledger_batch_max: int = Field(default=2000, ge=1, le=10000)
     ledger_writers: int = Field(default=2, ge=1, le=64)
+    transfer_batching: bool = Field(default=True, description="PostgreSQL: gather concurrent password-free "
+                                    "P2P transfers into one transaction each (wallet/transfer_batch.py)")
     bank_url: str = Field(default="http://127.0.0.1:8101",
                           description="The partner bank's gateway (make run starts the bank SIMULATOR here)")
     bank_secret: SecretStr = Field(default=SecretStr("demo-bank-secret"),

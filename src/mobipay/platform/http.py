@@ -132,6 +132,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             if container is None:
                 await c.close()
             else:
+                if c.wallet.batcher is not None:
+                    await c.wallet.batcher.stop()
                 await c.ledger.stop()
 
     app = FastAPI(

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,6 +119,28 @@ async def emit_raw(
         )
     )
     return msg_id
+
+
+#: PostgreSQL (asyncpg), for a caller's batch statement: a data-modifying CTE body writing
+#: outbox rows from parallel text[] arguments (see :func:`pg_rows`); ``{n}`` is the number of
+#: the first of its six parameters (ids, topics, keys, payloads, headers, now).
+PG_INSERT_MANY = (
+    "INSERT INTO outbox_messages (id, topic, key, payload, headers, available_at, created_at) "
+    "SELECT i, t, k, p, h, ${n5}, ${n5} FROM unnest(CAST(${n0} AS text[]), CAST(${n1} AS text[]), "
+    "CAST(${n2} AS text[]), CAST(${n3} AS text[]), CAST(${n4} AS text[])) AS x(i, t, k, p, h)"
+)
+
+
+def pg_insert_many(first: int) -> str:
+    """:data:`PG_INSERT_MANY` with its parameters numbered from ``first``."""
+    return PG_INSERT_MANY.format(**{f"n{i}": first + i for i in range(6)})
+
+
+def pg_rows(events: Sequence[Event], now: datetime) -> list[Any]:
+    """The six arguments of :func:`pg_insert_many` for ``events`` (written as :func:`emit` would)."""
+    return [[new_id("msg") for _ in events], [e.topic for e in events], [e.key for e in events],
+            [json.dumps(e.payload(), default=str, ensure_ascii=False) for e in events],
+            [json.dumps(dict(e.headers)) for e in events], now]
 
 
 async def first_delivery(conn: AsyncConnection, consumer: str, key: str, now: datetime) -> bool:

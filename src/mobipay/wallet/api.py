@@ -20,6 +20,7 @@ from mobipay.ledger.model import Side
 from mobipay.platform.api_common import (
     OTP_LIMIT,
     PIN_LIMIT,
+    BearerToken,
     IdemKey,
     Me,
     MoneyIn,
@@ -198,11 +199,12 @@ class TransferOut(BaseModel):
 
 @router.post("/transfers", response_model=TransferOut, status_code=201,
              summary="Send money to another subscriber by number (Idempotency-Key required)")
-async def transfer(body: TransferIn, response: Response, me: Me, wallet: WalletDep,
+async def transfer(body: TransferIn, response: Response, token: BearerToken, wallet: WalletDep,
                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
                    ) -> TransferOut:
-    done = await wallet.transfer(me, body.to, body.amount.amount, idempotency_key=require_key(idempotency_key),
-                                 pin=body.pin, note=body.note)
+    # The token, not a Principal: on PostgreSQL the sign-in check joins the transfer's batch.
+    done = await wallet.transfer_as(token, body.to, body.amount.amount, idempotency_key=require_key(idempotency_key),
+                                    pin=body.pin, note=body.note)
     return _transfer_out(done, response)
 
 

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from argon2 import PasswordHasher
@@ -56,6 +56,9 @@ from mobipay.wallet.model import (
     check_resend,
 )
 from mobipay.wallet.tables import claims, identities, money_requests, otps, pins, sessions, usage, users
+
+if TYPE_CHECKING:
+    from mobipay.wallet.transfer_batch import TransferBatcher
 
 log = structlog.get_logger(__name__)
 
@@ -190,6 +193,8 @@ class WalletService:
         self.pin_hasher = pin_hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
         self.pin_policy = pin_policy or PinPolicy()
         self.limits = limits or WalletLimits()
+        #: PostgreSQL: gathers concurrent password-free transfers (set by the bootstrap).
+        self.batcher: TransferBatcher | None = None
 
     def operator_of(self, raw_msisdn: str) -> tuple[str, str, bool]:
         """``(E.164 number, operator, virtual operator)`` from the number-segment table."""
@@ -340,8 +345,8 @@ class WalletService:
             session_id = new_id("ses")
             await uow.conn.execute(insert(sessions).values(
                 id=session_id, user_id=user.id, device_id=device_id[:128], device_name=device_name[:128],
-                access_hash=_sha(access), access_expires_at=uow.now + ACCESS_TTL,
-                refresh_hash=_sha(refresh), refresh_expires_at=uow.now + REFRESH_TTL,
+                access_hash=sha(access), access_expires_at=uow.now + ACCESS_TTL,
+                refresh_hash=sha(refresh), refresh_expires_at=uow.now + REFRESH_TTL,
                 created_at=uow.now, last_used_at=uow.now,
             ))
             return Tokens(session_id, access, int(ACCESS_TTL.total_seconds()), refresh)
@@ -359,7 +364,7 @@ class WalletService:
                 select(sessions.c.id, sessions.c.user_id, sessions.c.access_expires_at, sessions.c.revoked_at,
                        users.c.msisdn, users.c.account_code)
                 .join(users, users.c.id == sessions.c.user_id)
-                .where(sessions.c.access_hash == _sha(access_token))
+                .where(sessions.c.access_hash == sha(access_token))
             )).first()
             if row is None or row.revoked_at is not None or as_utc(row.access_expires_at) <= uow.now:
                 raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
@@ -371,7 +376,7 @@ class WalletService:
         """Rotate a session's tokens. A refresh token works once: presenting an old one again
         means it was copied, and the whole session is revoked."""
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        presented = _sha(refresh_token)
+        presented = sha(refresh_token)
 
         async def work(uow: UnitOfWork) -> Tokens | MobipayError:
             row = (await uow.conn.execute(select(sessions).where(sessions.c.refresh_hash == presented)
@@ -386,7 +391,7 @@ class WalletService:
             if row.revoked_at is not None or as_utc(row.refresh_expires_at) <= uow.now:
                 return E.SessionInvalid("the session has ended; sign in again")
             await uow.conn.execute(update(sessions).where(sessions.c.id == row.id).values(
-                access_hash=_sha(access), access_expires_at=uow.now + ACCESS_TTL, refresh_hash=_sha(refresh),
+                access_hash=sha(access), access_expires_at=uow.now + ACCESS_TTL, refresh_hash=sha(refresh),
                 previous_refresh_hash=presented, refresh_expires_at=uow.now + REFRESH_TTL, last_used_at=uow.now))
             return Tokens(row.id, access, int(ACCESS_TTL.total_seconds()), refresh)
 
@@ -438,23 +443,16 @@ class WalletService:
 
         async def work(uow: UnitOfWork) -> TransferDone:
             # Sender and recipient in one read, in the same transaction as the posting: one
-            # commit per transfer (the API's hot path).
+            # commit per transfer.
             rows = {r.msisdn: r for r in await uow.conn.execute(select(users).where(users.c.msisdn.in_([me.msisdn,
                                                                                                          to])))}
             if me.msisdn not in rows:
                 raise E.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
             sender = _user(rows[me.msisdn])
-            if sender.status is not UserStatus.ACTIVE:
-                raise E.UserFrozen(f"this wallet cannot pay while it is {sender.status.value}")
             recipient = rows.get(to)
-            if recipient is not None and recipient.status in (UserStatus.CLOSING.value, UserStatus.CLOSED.value):
-                raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
-            waiting = recipient is None  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
-            credit_to = SUSPENSE if recipient is None else recipient.account_code
-            command = Transfer(f"p2p:{sender.id}:{idempotency_key}",
-                               (Leg.debit(sender.account_code, amount), Leg.credit(credit_to, amount)),
-                               "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
-                               metadata={**metadata, "for": to} if waiting else (metadata or None))
+            command, waiting = p2p_command(sender, to, recipient.status if recipient else None,
+                                           recipient.account_code if recipient else None, amount,
+                                           idempotency_key, metadata)
             [result] = await uow.post([command])
             if result.error is not None:
                 raise result.error
@@ -471,14 +469,30 @@ class WalletService:
                     id=new_id("clm"), transfer_id=command.id, sender_id=sender.id, sender_msisdn=sender.msisdn,
                     recipient_msisdn=to, amount=amount, state="waiting", created_at=uow.now,
                     expires_at=uow.now + CLAIM_WINDOW))
-            await uow.emit(SmsRequested(key=f"{command.id}:to", to=to,
-                                        template="p2p.invite" if waiting else "p2p.received",
-                                        params={"from": mask_msisdn(sender.msisdn), "amount_fen": amount}))
+            await uow.emit(p2p_sms(command.id, sender.msisdn, to, amount, waiting))
             if then is not None:
                 await then(uow, done)
             return done
 
         return await self.uow.run("transfer", work)
+
+    async def transfer_as(self, access_token: str, raw_to: str, amount: object, *, idempotency_key: str,
+                          pin: str | None = None, note: str = "") -> TransferDone:
+        """:meth:`transfer` for the bearer of ``access_token`` (the API). A password-free
+        transfer goes to the batcher when there is one: its sign-in check, posting and
+        commit are shared with the transfers arriving alongside (wallet/transfer_batch.py)."""
+        if self.batcher is not None:
+            try:
+                fen = check_amount(amount)
+                to = normalize_msisdn(raw_to)
+                check_idempotency_key(idempotency_key)
+            except MobipayError:
+                await self.authenticate(access_token)  # who is asking comes first, as below
+                raise
+            if fen <= self.limits.password_free:
+                return await self.batcher.submit(access_token, to, fen, idempotency_key, note)
+        me = await self.authenticate(access_token)
+        return await self.transfer(me, raw_to, amount, idempotency_key=idempotency_key, pin=pin, note=note)
 
     async def authorize_payment(self, me: Principal, amount: int, pin: str | None, *,
                                 standing_consent: bool = False) -> User:
@@ -535,7 +549,7 @@ class WalletService:
         if payer == me.msisdn:
             raise E.SelfRequest("ask another number", field="from")
         check_idempotency_key(idempotency_key)
-        request_id = "mrq_" + _sha(f"{me.user_id}|{idempotency_key}")[:32]
+        request_id = "mrq_" + sha(f"{me.user_id}|{idempotency_key}")[:32]
 
         async def work(uow: UnitOfWork) -> MoneyRequest:
             row = (await uow.conn.execute(select(money_requests).where(money_requests.c.id == request_id))).first()
@@ -864,5 +878,29 @@ async def _settle_claim(uow: UnitOfWork, claim: Any, *, to_account: str, state: 
                            .values(state=state, settled_at=uow.now))
 
 
-def _sha(token: str) -> str:
+def sha(token: str) -> str:
+    """How a token is stored and looked up: its SHA-256 (tokens are random, no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def p2p_command(sender: User, to: str, recipient_status: str | None, recipient_account: str | None, amount: int,
+                key: str, metadata: dict[str, Any]) -> tuple[Transfer, bool]:
+    """The ledger transfer for a P2P payment, and whether it waits for an unregistered
+    recipient in suspense; refused when either wallet may not take part. One rule for the
+    one-by-one path and the batched one (``transfer_batch``)."""
+    if sender.status is not UserStatus.ACTIVE:
+        raise E.UserFrozen(f"this wallet cannot pay while it is {sender.status.value}")
+    if recipient_status in (UserStatus.CLOSING.value, UserStatus.CLOSED.value):
+        raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
+    waiting = recipient_account is None  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
+    command = Transfer(f"p2p:{sender.id}:{key}",
+                       (Leg.debit(sender.account_code, amount), Leg.credit(recipient_account or SUSPENSE, amount)),
+                       "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
+                       metadata={**metadata, "for": to} if waiting else (metadata or None))
+    return command, waiting
+
+
+def p2p_sms(transfer_id: str, sender_msisdn: str, to: str, amount: int, waiting: bool) -> SmsRequested:
+    """The text that tells the recipient: money received, or an invitation to claim it."""
+    return SmsRequested(key=f"{transfer_id}:to", to=to, template="p2p.invite" if waiting else "p2p.received",
+                        params={"from": mask_msisdn(sender_msisdn), "amount_fen": amount})

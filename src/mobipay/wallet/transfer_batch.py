@@ -1,0 +1,306 @@
+"""Group commit for password-free P2P transfers on PostgreSQL: the API's hot path.
+
+One transfer done alone costs its own transaction: the access token, both wallets, the
+sender's usage row, the ledger posting, the recipient's SMS, and a commit (an fsync) of
+its own. Transfers that arrive together are instead gathered, and a batch of any size is
+done in one transaction of six statements on asyncpg:
+
+1. who: every access token's session, wallet and usage, and every recipient's wallet;
+2. to 4. the ledger's locking path (:meth:`Ledger.post_transfers_in`): accounts locked in
+   id order, stored ids looked up, the batch written in one statement;
+5. the senders' usage rows, created when missing and locked in id order (after the
+   accounts, as every one-by-one payment locks them), and every limit checked again on
+   them;
+6. the new usage counters, the claims of money waiting for unregistered recipients, and
+   the outbox rows of the SMS, in one statement;
+
+then one commit. Each caller gets its own answer only after that commit: nothing is
+acknowledged that is not durable.
+
+The rules are the one-by-one path's (:func:`~mobipay.wallet.service.p2p_command` and
+:func:`~mobipay.wallet.model.check_limits`). What the batch does not decide itself goes to
+the one-by-one path (:meth:`WalletService.transfer`), which is exact for every case: a
+transfer past a limit (so a replay is answered as a replay, not refused), a replayed
+idempotency key, usage that changed between the first read and the lock, and any database
+error. The batch only ever takes the common case faster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import structlog
+
+from mobipay.kernel.clock import SHANGHAI, as_utc
+from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.ids import new_id
+from mobipay.ledger.model import Transfer
+from mobipay.platform.observability import USE_CASES
+from mobipay.platform.outbox import pg_insert_many, pg_rows
+from mobipay.wallet import errors as E
+from mobipay.wallet.model import KycTier, Usage, UserStatus, check_limits
+from mobipay.wallet.service import CLAIM_WINDOW, TransferDone, User, WalletService, p2p_command, p2p_sms, sha
+
+log = structlog.get_logger(__name__)
+
+WHO = """
+SELECT s.access_hash, s.access_expires_at, s.revoked_at,
+       u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at,
+       w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
+  FROM wallet_sessions s JOIN wallet_users u ON u.id = s.user_id LEFT JOIN wallet_usage w ON w.user_id = u.id
+ WHERE s.access_hash IN (SELECT unnest(CAST($1 AS text[])))
+UNION ALL
+SELECT NULL, NULL, NULL,
+       u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at,
+       NULL, NULL, NULL, NULL, NULL, NULL
+  FROM wallet_users u
+ WHERE u.msisdn IN (SELECT unnest(CAST($2 AS text[])))
+"""
+
+# ON CONFLICT DO UPDATE locks an existing row (and returns it unchanged): rows are locked in
+# the order given, sorted by user id, so two batches never wait on each other in a cycle.
+LOCK_USAGE = """
+INSERT INTO wallet_usage AS w (user_id, lifetime, year, year_total, day, day_total)
+SELECT id, 0, 0, 0, NULL, 0 FROM unnest(CAST($1 AS text[])) AS x(id)
+    ON CONFLICT (user_id) DO UPDATE SET user_id = w.user_id
+RETURNING w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
+"""
+
+WRITE = """
+WITH u AS (
+  UPDATE wallet_usage AS w
+     SET lifetime = v.lifetime, year = v.year, year_total = v.year_total, day = v.day, day_total = v.day_total
+    FROM unnest(CAST($1 AS text[]), CAST($2 AS bigint[]), CAST($3 AS int[]), CAST($4 AS bigint[]),
+                CAST($5 AS date[]), CAST($6 AS bigint[])) AS v(user_id, lifetime, year, year_total, day, day_total)
+   WHERE w.user_id = v.user_id
+), c AS (
+  INSERT INTO wallet_claims
+    (id, transfer_id, sender_id, sender_msisdn, recipient_msisdn, amount, state, created_at, expires_at)
+  SELECT i, t, s, sm, rm, a, 'waiting', $12, $13
+    FROM unnest(CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]), CAST($10 AS text[]),
+                CAST($11 AS text[]), CAST($14 AS bigint[])) AS x(i, t, s, sm, rm, a)
+)
+""" + pg_insert_many(15)
+
+
+@dataclass(slots=True)
+class Ask:
+    """One caller's transfer, waiting for its batch."""
+
+    token: str
+    to: str
+    amount: int
+    key: str
+    note: str
+    future: asyncio.Future[TransferDone] = field(repr=False)
+
+
+class TransferBatcher:
+    """Queue of password-free transfers drained by ``writers`` tasks, each doing a batch of
+    up to ``max_batch`` in one transaction (see the module docstring)."""
+
+    def __init__(self, wallet: WalletService, *, writers: int = 2, max_batch: int = 200) -> None:
+        self.wallet = wallet
+        self._writers = writers
+        self._max_batch = max_batch
+        self._queue: deque[Ask] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def submit(self, token: str, to: str, amount: int, key: str, note: str) -> TransferDone:
+        """Transfer ``amount`` (checked, at most the password-free amount) from the bearer of
+        ``token`` to ``to`` (E.164); returns after the commit, or raises the refusal."""
+        if not self._tasks or self._closing:
+            self._closing = False
+            self._tasks = [t for t in self._tasks if not t.done()] or [
+                asyncio.create_task(self._writer(), name=f"transfer-batch-{i}") for i in range(self._writers)]
+        future: asyncio.Future[TransferDone] = asyncio.get_running_loop().create_future()
+        self._queue.append(Ask(token, to, amount, key, note, future))
+        self._wake.set()
+        return await future
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the writers."""
+        self._closing = True
+        self._wake.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _writer(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            asks = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
+            try:
+                alone = await self._batch(asks)
+            except Exception as exc:  # a database error: every transfer of the batch, one by one
+                log.warning("transfer_batch.failed", error=str(exc), transfers=len(asks))
+                alone = asks
+            await asyncio.gather(*(self._alone(ask) for ask in alone if not ask.future.done()))
+
+    async def _alone(self, ask: Ask) -> None:
+        """The one-by-one path, exact for every case."""
+        wallet = self.wallet
+        try:
+            me = await wallet.authenticate(ask.token)
+            done = await wallet.transfer(me, ask.to, ask.amount, idempotency_key=ask.key, note=ask.note)
+        except BaseException as exc:
+            if not ask.future.done():
+                ask.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if not ask.future.done():
+            ask.future.set_result(done)
+
+    async def _batch(self, asks: list[Ask]) -> list[Ask]:
+        """Do ``asks`` in one transaction; answer each after the commit. Returns the asks left
+        to the one-by-one path (none answered yet)."""
+        wallet = self.wallet
+        now = wallet.uow.clock.now()
+        today = now.astimezone(SHANGHAI).date()
+        async with wallet.uow.db.engine.connect() as sa_conn:
+            drv = (await sa_conn.get_raw_connection()).driver_connection
+            assert drv is not None
+            tx = drv.transaction()
+            await tx.start()
+            try:
+                answers = await self._decide_and_write(drv, asks, now, today)
+                await tx.commit()
+            except BaseException as exc:
+                await _rollback(tx)
+                if isinstance(exc, _Redo):
+                    return asks
+                raise
+        refused, done, alone = answers
+        for ask, refusal in refused:
+            USE_CASES.labels("transfer", refusal.code).inc()
+            if not ask.future.done():  # (done: its caller went away)
+                ask.future.set_exception(refusal)
+        for ask, answer in done:
+            USE_CASES.labels("transfer", "ok").inc()
+            if not ask.future.done():
+                ask.future.set_result(answer)
+        return alone
+
+    async def _decide_and_write(self, drv: Any, asks: list[Ask], now: datetime, today: date) -> tuple[
+            list[tuple[Ask, MobipayError]], list[tuple[Ask, TransferDone]], list[Ask]]:
+        """Statements 1 to 6 of the module docstring; raises :class:`_Redo` to roll back and
+        leave the whole batch to the one-by-one path."""
+        limits = self.wallet.limits
+        refused: list[tuple[Ask, MobipayError]] = []
+        alone: list[Ask] = []
+        hashes = {ask.token: sha(ask.token) for ask in asks}
+        who = await drv.fetch(WHO, list(set(hashes.values())), list({ask.to for ask in asks}))
+        sessions = {r[0]: r for r in who if r[0] is not None}
+        wallets = {r[4]: _user(r) for r in who}
+        # who may pay whom, and within which limits (usage as last committed; locked below)
+        read = {r[3]: _usage(r, today) for r in sessions.values()}
+        used = dict(read)
+        going: list[tuple[Ask, User, Transfer, bool]] = []
+        ids: set[str] = set()
+        for ask in asks:
+            s = sessions.get(hashes[ask.token])
+            try:
+                if s is None or s[2] is not None or as_utc(s[1]) <= now:
+                    raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+                sender = wallets[s[4]]
+                if ask.to == sender.msisdn:
+                    raise E.SelfTransfer("choose another recipient", field="to")
+                recipient = wallets.get(ask.to)
+                command, waiting = p2p_command(
+                    sender, ask.to, recipient.status.value if recipient else None,
+                    recipient.account_code if recipient else None, ask.amount, ask.key,
+                    {"note": ask.note} if ask.note else {})
+            except MobipayError as exc:
+                refused.append((ask, exc))
+                continue
+            if command.id in ids:  # the same key twice at once: the second is a replay of the first
+                alone.append(ask)
+                continue
+            try:
+                check_limits(sender.tier, ask.amount, used[sender.id], limits)
+            except MobipayError:
+                alone.append(ask)  # maybe a replay: the one-by-one path tells
+                continue
+            ids.add(command.id)
+            used[sender.id] = used[sender.id].plus(ask.amount)
+            going.append((ask, sender, command, waiting))
+        if not going:
+            return refused, [], alone
+        # the money
+        results = await self.wallet.uow.ledger.post_transfers_in(drv, [c for _, _, c, _ in going])
+        if results is None:  # a replay among them
+            raise _Redo
+        done: list[tuple[Ask, TransferDone]] = []
+        took: list[tuple[Ask, User, Transfer, bool]] = []
+        for item, result in zip(going, results, strict=True):
+            if result.error is not None:
+                refused.append((item[0], result.error))
+            else:
+                assert result.transfer is not None and not result.replayed
+                took.append(item)
+                ask, sender, command, waiting = item
+                done.append((ask, TransferDone(command.id, sender.msisdn, ask.to, ask.amount,
+                                               result.transfer.created_at, False,
+                                               "waiting_for_recipient" if waiting else "succeeded")))
+        if not took:
+            return refused, done, alone
+        # usage, locked now and checked again: what was read may have changed since
+        rows = await drv.fetch(LOCK_USAGE, sorted({sender.id for _, sender, _, _ in took}))
+        paid = {r[0]: Usage(r[1], r[2], r[3], r[4], r[5]).rolled(today) for r in rows}
+        for user_id, locked in paid.items():
+            if locked != read[user_id]:  # another payment of theirs committed meanwhile
+                running = locked
+                for ask, sender, _, _ in took:
+                    if sender.id == user_id:
+                        try:
+                            check_limits(sender.tier, ask.amount, running, limits)
+                        except MobipayError as exc:
+                            raise _Redo from exc
+                        running = running.plus(ask.amount)
+        for ask, sender, _, _ in took:
+            paid[sender.id] = paid[sender.id].plus(ask.amount)
+        claims = [(new_id("clm"), command.id, sender, ask.to, ask.amount)
+                  for ask, sender, command, waiting in took if waiting]
+        events = [p2p_sms(command.id, sender.msisdn, ask.to, ask.amount, waiting)
+                  for ask, sender, command, waiting in took]
+        counters = list(paid.values())
+        await drv.execute(
+            WRITE, list(paid), [c.lifetime for c in counters], [c.year for c in counters],
+            [c.year_total for c in counters], [c.day for c in counters], [c.day_total for c in counters],
+            [c[0] for c in claims], [c[1] for c in claims], [c[2].id for c in claims],
+            [c[2].msisdn for c in claims], [c[3] for c in claims], now, now + CLAIM_WINDOW,
+            [c[4] for c in claims], *pg_rows(events, now))
+        return refused, done, alone
+
+
+class _Redo(Exception):
+    """The database refused the batch's posting: redo its transfers one by one."""
+
+
+async def _rollback(tx: Any) -> None:
+    try:
+        await tx.rollback()
+    except Exception as exc:  # the connection is gone: the server rolled back
+        log.debug("transfer_batch.rollback_failed", error=str(exc))
+
+
+def _usage(row: Any, today: date) -> Usage:
+    """The usage columns of a WHO row (none yet: all zero), as of ``today``."""
+    if row[11] is None:
+        return Usage().rolled(today)
+    return Usage(row[12], row[13], row[14], row[15], row[16]).rolled(today)
+
+
+def _user(row: Any) -> User:
+    return User(row[3], row[4], row[5], row[6], UserStatus(row[7]), KycTier(row[8]), row[9], row[10])
