@@ -314,3 +314,67 @@ def test_rate_limits_per_address(sqlite_url: str) -> None:
         return int(n)
 
     assert asyncio.run(sms_count()) == 3
+
+
+def test_the_transfer_lane_answers_as_the_route(client: TestClient, db_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POST /v1/transfers`` takes the lane (wallet.api.TransferLane) when the route would
+    accept it, and the route otherwise: both give the same answers. ``bearer`` (lower case)
+    is valid HTTP and goes to the route, so each case is sent both ways and compared."""
+    from mobipay.wallet import api as wallet_api
+
+    routed: list[int] = []
+    real = wallet_api._transfer_out
+    monkeypatch.setattr(wallet_api, "_transfer_out", lambda done, response: (routed.append(1), real(done,
+                                                                                                    response))[1])
+    signed_up(client, db_url, "13800138000")
+    signed_up(client, db_url, "13900139000")
+    alice = login_by_sms(client, db_url, "13800138000", "a1")
+    fund(client, "13800138000", 100_000)
+
+    def both(key: str, body: dict[str, object], *, route_key: str | None = None) -> tuple[Any, Any]:
+        token = alice["access_token"]
+        lane = client.post("/v1/transfers", json=body, headers={"Authorization": f"Bearer {token}",
+                                                                "Idempotency-Key": key})
+        route = client.post("/v1/transfers", json=body, headers={"Authorization": f"bearer {token}",
+                                                                 "Idempotency-Key": route_key or key + "r"})
+        return lane, route
+
+    def same(lane: Any, route: Any) -> dict[str, Any]:
+        a, b = lane.json(), route.json()
+        for varying in ("id", "created_at", "request_id", "detail"):
+            a.pop(varying, None), b.pop(varying, None)
+        assert (lane.status_code, a) == (route.status_code, b)
+        assert lane.headers.get("Idempotent-Replayed") == route.headers.get("Idempotent-Replayed")
+        assert lane.headers["content-type"] == route.headers["content-type"]
+        assert "x-request-id" in lane.headers
+        body: dict[str, Any] = a
+        return body
+
+    assert same(*both("t1", {"to": "13900139000", "amount": {"amount": 100}, "note": "茶"}))["status"] == "succeeded"
+    assert routed == [1]  # only the lower-case one went through the route
+    assert same(*both("t2", {"to": "18600186000", "amount": {"amount": 200}}))["status"] == "waiting_for_recipient"
+    lane, route = both("t1", {"to": "13900139000", "amount": {"amount": 100}, "note": "茶"}, route_key="t1r")
+    assert lane.status_code == 200 and lane.json()["id"].endswith(":t1")
+    same(lane, route)  # replays
+    assert same(*both("t3", {"to": "13800138000", "amount": {"amount": 1}}))["code"] == "SELF_TRANSFER"
+    assert same(*both("t1", {"to": "13900139000", "amount": {"amount": 101}}, route_key="t1r")
+                )["code"] == "IDEMPOTENCY_CONFLICT"
+    assert same(*both("t4", {"to": "13900139000", "amount": {"amount": 30_000}}))["code"] == "PIN_REQUIRED"
+    assert same(*both("t5", {"to": "139", "amount": {"amount": 1}}))["code"] == "INVALID_MSISDN"
+    # what the lane leaves to the route: the route's own validation answers
+    calls = len(routed)
+    for body in ({"to": "13900139000", "amount": {"amount": 1.5}}, {"to": "13900139000"},
+                 {"to": "13900139000", "amount": {"amount": 1}, "note": "x" * 20_000}):
+        r = client.post("/v1/transfers", json=body, headers={**bearer(alice), "Idempotency-Key": "v"})
+        assert r.status_code == 400 and r.json()["code"] in ("INVALID_AMOUNT", "FIELD_REQUIRED", "VALIDATION_FAILED")
+    r = client.post("/v1/transfers", content=b"{not json", headers={**bearer(alice), "Idempotency-Key": "v",
+                                                                     "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "VALIDATION_FAILED"
+    r = client.post("/v1/transfers", json={"to": "13900139000", "amount": {"amount": 1}}, headers=bearer(alice))
+    assert r.json()["code"] == "IDEMPOTENCY_KEY_REQUIRED"
+    r = client.post("/v1/transfers", json={"to": "13900139000", "amount": {"amount": 1}},
+                    headers={"Authorization": "Bearer forged", "Idempotency-Key": "f"})
+    assert r.status_code == 401 and r.json()["code"] == "SESSION_INVALID"
+    assert len(routed) == calls  # refusals never reach _transfer_out
+    assert balance(client, alice) == 100_000 - 2 * 100 - 2 * 200

@@ -72,14 +72,17 @@ def _field_code(loc: tuple[Any, ...], err_type: str) -> str:
     return "INVALID_FIELD" if err_type != "missing" else "FIELD_REQUIRED"
 
 
+async def refusal(request: Request, exc: MobipayError) -> JSONResponse:
+    """A domain refusal as problem+json: its status, stable code, field and extensions."""
+    errors = [{"field": exc.field, "code": exc.code}] if exc.field else None
+    retry = exc.extra.get("retry_after_s")
+    headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    return problem(request, exc.status, exc.code, exc.title, exc.detail, errors, headers=headers,
+                   extensions=exc.extra)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(MobipayError)
-    async def _mobipay_error(request: Request, exc: MobipayError) -> JSONResponse:
-        errors = [{"field": exc.field, "code": exc.code}] if exc.field else None
-        retry = exc.extra.get("retry_after_s")
-        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
-        return problem(request, exc.status, exc.code, exc.title, exc.detail, errors, headers=headers,
-                       extensions=exc.extra)
+    app.add_exception_handler(MobipayError, refusal)  # type: ignore[arg-type]
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         "codes (docs/errors.md). Money-moving POSTs take an Idempotency-Key header.",
         lifespan=lifespan,
     )
+    app.add_middleware(wallet_api.TransferLane, refusal=refusal)  # inside the request context: logged and counted
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
