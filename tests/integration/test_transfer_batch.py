@@ -217,3 +217,28 @@ async def test_property_money_is_conserved_and_counted_once(world: World,
         assert after[f"wallet:{n}"] == before[f"wallet:{n}"] - out + back
         assert await world.lifetime(n) == lifetimes[n] + out
     assert (await world.c.ledger.verify()).ok
+
+
+async def test_usage_changed_after_the_first_read_is_checked_again(world: World,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another payment of the sender commits between the batch's first read and its usage
+    write: the batch sees the new counters, rolls back and the one-by-one path refuses."""
+    a, b, *_ = NUMBERS
+    ledger = world.c.ledger
+    real = ledger.post_transfers_in
+
+    async def meanwhile(drv: Any, commands: Any, **kw: Any) -> Any:
+        async with world.c.db.begin() as conn:  # as if a top-up of theirs committed just now
+            await conn.execute(update(usage).where(
+                usage.c.user_id == select(users.c.id).where(users.c.msisdn == a).scalar_subquery()
+            ).values(lifetime=100_000 - 50))
+        return await real(drv, commands, **kw)
+
+    await world.send(a, b, 1, "first")  # their usage row exists from here
+    before = await world.balances()
+    monkeypatch.setattr(ledger, "post_transfers_in", meanwhile)
+    got = await outcome(world.send(a, b, 60, "late"))
+    monkeypatch.undo()
+    assert isinstance(got, E.LimitExceeded) and got.extra["remaining"] == 50
+    assert await world.balances() == before and await world.lifetime(a) == 100_000 - 50
+    assert (await world.c.ledger.verify()).ok

@@ -80,8 +80,12 @@ PG_WRITE = text(_write_sql({n: f":{n}" if n != "now" else "CAST(:now AS timestam
 #: The same on asyncpg: arguments in :data:`_WRITE_ORDER` (see :func:`write_args`).
 PG_WRITE_RAW = _write_sql({n: f"${i}" if n != "now" else "CAST($1 AS timestamptz)"
                            for i, n in enumerate(_WRITE_ORDER, start=1)})
-PG_LOCK_RAW = str(PG_LOCK).replace(":codes", "$1")
-PG_EXISTING_RAW = str(PG_EXISTING).replace(":ids", "$1")
+#: asyncpg, one round trip: lock the accounts ($1, in id order) and count the ids among $2
+#: already stored (the count rides on every row; no account, no row: nothing to post anyway).
+PG_LOCK_COUNT_STORED_RAW = (
+    "WITH l AS (" + str(PG_LOCK).replace(":codes", "$1") + ") SELECT l.*, (SELECT count(*) FROM ledger_transfers "
+    "WHERE id IN (SELECT unnest(CAST(CAST($2 AS text) AS text[])))) FROM l"
+)
 
 
 def write_args(out: Outcome, now: datetime, resolved: Sequence[str]) -> dict[str, object]:

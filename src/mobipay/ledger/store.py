@@ -55,9 +55,8 @@ from mobipay.ledger.model import (
 from mobipay.ledger.pg_batch import (
     CACHE_MAX,
     PG_EXISTING,
-    PG_EXISTING_RAW,
     PG_LOCK,
-    PG_LOCK_RAW,
+    PG_LOCK_COUNT_STORED_RAW,
     PG_OPTIMISTIC,
     PG_READ_ACCOUNTS,
     PG_WRITE,
@@ -314,8 +313,8 @@ class LedgerStore:
         None (nothing written) when an id is already stored: a replay is answered by the
         ordinary path, which reads the stored transfer."""
         codes = sorted({leg.account for cmd in commands for leg in cmd.legs})
-        rows = await drv.fetch(PG_LOCK_RAW, text_lit(codes))
-        if await drv.fetch(PG_EXISTING_RAW, text_lit([c.id for c in commands])):
+        rows = await drv.fetch(PG_LOCK_COUNT_STORED_RAW, text_lit(codes), text_lit([c.id for c in commands]))
+        if rows and rows[0][-1]:
             return None
         locked = {row[1]: account_state(row) for row in rows}
         outcome = decide(commands, locked, now=now, existing={}, holds={}, originals={}, validated=True)

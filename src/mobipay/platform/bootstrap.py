@@ -158,7 +158,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     secret = settings.secret_key.get_secret_value().encode()
     wallet = WalletService(uow, number_segments(), secret)
     if db.dialect == "postgresql" and settings.transfer_batching:
-        wallet.batcher = TransferBatcher(wallet)
+        wallet.batcher = TransferBatcher(wallet, writers=settings.transfer_batch_writers)
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
     orders = OrderBook(uow, settings.report_dir)

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     ledger_writers: int = Field(default=2, ge=1, le=64)
     transfer_batching: bool = Field(default=True, description="PostgreSQL: gather concurrent password-free "
                                     "P2P transfers into one transaction each (wallet/transfer_batch.py)")
+    transfer_batch_writers: int = Field(default=4, ge=1, le=64, description="Transactions of transfer batches "
+                                        "in flight at once, per server process")
     bank_url: str = Field(default="http://127.0.0.1:8101",
                           description="The partner bank's gateway (make run starts the bank SIMULATOR here)")
     bank_secret: SecretStr = Field(default=SecretStr("demo-bank-secret"),

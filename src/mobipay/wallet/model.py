@@ -267,8 +267,8 @@ class Usage:
         return Usage(self.lifetime + amount, self.year, self.year_total + amount, self.day, self.day_total + amount)
 
 
-def check_limits(tier: KycTier, amount: int, usage: Usage, limits: WalletLimits) -> None:
-    """Refuse a payment past any limit, naming the limit and what is left of it."""
+def _caps(tier: KycTier, usage: Usage, limits: WalletLimits) -> list[tuple[str, int, int]]:
+    """Every limit on a payment of ``tier``: its name, its amount, and what ``usage`` took of it."""
     checks = [("per-transaction limit", limits.per_transaction, 0), ("daily limit", limits.daily, usage.day_total)]
     if tier is KycTier.TIER_1:
         checks.append(("Tier I lifetime limit (verify your real name to raise it)", limits.tier1_lifetime,
@@ -277,7 +277,17 @@ def check_limits(tier: KycTier, amount: int, usage: Usage, limits: WalletLimits)
         checks.append(("Tier II yearly limit", limits.tier2_yearly, usage.year_total))
     else:
         checks.append(("Tier III yearly limit", limits.tier3_yearly, usage.year_total))
-    for name, limit, used in checks:
+    return checks
+
+
+def within_limits(tier: KycTier, usage: Usage, limits: WalletLimits) -> bool:
+    """Whether counters that already include some payments stay within every limit."""
+    return all(used <= limit for _, limit, used in _caps(tier, usage, limits))
+
+
+def check_limits(tier: KycTier, amount: int, usage: Usage, limits: WalletLimits) -> None:
+    """Refuse a payment past any limit, naming the limit and what is left of it."""
+    for name, limit, used in _caps(tier, usage, limits):
         left = max(0, limit - used)
         if amount > left:
             raise E.LimitExceeded(f"{name}: {left / 100:.2f} CNY left of {limit / 100:.2f} CNY", field="amount",

@@ -3,16 +3,16 @@
 One transfer done alone costs its own transaction: the access token, both wallets, the
 sender's usage row, the ledger posting, the recipient's SMS, and a commit (an fsync) of
 its own. Transfers that arrive together are instead gathered, and a batch of any size is
-done in one transaction of six statements on asyncpg:
+done in one transaction of four statements on asyncpg:
 
 1. who: every access token's session, wallet and usage, and every recipient's wallet;
-2. to 4. the ledger's locking path (:meth:`Ledger.post_transfers_in`): accounts locked in
-   id order, stored ids looked up, the batch written in one statement;
-5. the senders' usage rows, created when missing and locked in id order (after the
-   accounts, as every one-by-one payment locks them), and every limit checked again on
-   them;
-6. the new usage counters, the claims of money waiting for unregistered recipients, and
-   the outbox rows of the SMS, in one statement;
+2. and 3. the ledger's locking path (:meth:`Ledger.post_transfers_in`): the accounts
+   locked in id order with the stored ids among the batch's counted, then the batch
+   written in one statement;
+4. the senders' usage counters added to (their rows locked in id order, after the
+   accounts, as every one-by-one payment locks them), the claims of money waiting for
+   unregistered recipients and the outbox rows of the SMS, in one statement; the
+   counters it returns are checked against every limit again;
 
 then one commit. Each caller gets its own answer only after that commit: nothing is
 acknowledged that is not durable.
@@ -42,7 +42,7 @@ from mobipay.ledger.model import Transfer
 from mobipay.platform.observability import USE_CASES
 from mobipay.platform.outbox import pg_insert_many, pg_rows
 from mobipay.wallet import errors as E
-from mobipay.wallet.model import KycTier, Usage, UserStatus, check_limits
+from mobipay.wallet.model import KycTier, Usage, UserStatus, check_limits, within_limits
 from mobipay.wallet.service import CLAIM_WINDOW, TransferDone, User, WalletService, p2p_command, p2p_sms, sha
 
 log = structlog.get_logger(__name__)
@@ -61,30 +61,33 @@ SELECT NULL, NULL, NULL,
  WHERE u.msisdn IN (SELECT unnest(CAST($2 AS text[])))
 """
 
-# ON CONFLICT DO UPDATE locks an existing row (and returns it unchanged): rows are locked in
-# the order given, sorted by user id, so two batches never wait on each other in a cycle.
-LOCK_USAGE = """
-INSERT INTO wallet_usage AS w (user_id, lifetime, year, year_total, day, day_total)
-SELECT id, 0, 0, 0, NULL, 0 FROM unnest(CAST($1 AS text[])) AS x(id)
-    ON CONFLICT (user_id) DO UPDATE SET user_id = w.user_id
-RETURNING w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
-"""
-
+# Usage, claims and SMS in one statement. Usage rows are created when missing and updated
+# in the order given, sorted by user id (two batches never wait on each other in a cycle),
+# after the ledger locked the accounts, as every one-by-one payment does; a new day or year
+# starts its counter from zero, as Usage.rolled does. The new counters come back to be
+# checked against the limits: what the first read saw may have changed since.
 WRITE = """
 WITH u AS (
-  UPDATE wallet_usage AS w
-     SET lifetime = v.lifetime, year = v.year, year_total = v.year_total, day = v.day, day_total = v.day_total
-    FROM unnest(CAST($1 AS text[]), CAST($2 AS bigint[]), CAST($3 AS int[]), CAST($4 AS bigint[]),
-                CAST($5 AS date[]), CAST($6 AS bigint[])) AS v(user_id, lifetime, year, year_total, day, day_total)
-   WHERE w.user_id = v.user_id
+  INSERT INTO wallet_usage AS w (user_id, lifetime, year, year_total, day, day_total)
+  SELECT id, paid, $3, paid, $4, paid FROM unnest(CAST($1 AS text[]), CAST($2 AS bigint[])) AS v(id, paid)
+      ON CONFLICT (user_id) DO UPDATE SET
+         lifetime = w.lifetime + EXCLUDED.lifetime,
+         year_total = CASE WHEN w.year = EXCLUDED.year THEN w.year_total ELSE 0 END + EXCLUDED.year_total,
+         year = EXCLUDED.year,
+         day_total = CASE WHEN w.day = EXCLUDED.day THEN w.day_total ELSE 0 END + EXCLUDED.day_total,
+         day = EXCLUDED.day
+  RETURNING w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
 ), c AS (
   INSERT INTO wallet_claims
     (id, transfer_id, sender_id, sender_msisdn, recipient_msisdn, amount, state, created_at, expires_at)
-  SELECT i, t, s, sm, rm, a, 'waiting', $12, $13
+  SELECT i, t, s, sm, rm, a, 'waiting', $5, $6
     FROM unnest(CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]), CAST($10 AS text[]),
-                CAST($11 AS text[]), CAST($14 AS bigint[])) AS x(i, t, s, sm, rm, a)
+                CAST($11 AS text[]), CAST($12 AS bigint[])) AS x(i, t, s, sm, rm, a)
+), o AS (
+""" + pg_insert_many(13) + """
 )
-""" + pg_insert_many(15)
+SELECT * FROM u
+"""
 
 
 @dataclass(slots=True)
@@ -204,8 +207,7 @@ class TransferBatcher:
         sessions = {r[0]: r for r in who if r[0] is not None}
         wallets = {r[4]: _user(r) for r in who}
         # who may pay whom, and within which limits (usage as last committed; locked below)
-        read = {r[3]: _usage(r, today) for r in sessions.values()}
-        used = dict(read)
+        used = {r[3]: _usage(r, today) for r in sessions.values()}
         going: list[tuple[Ask, User, Transfer, bool]] = []
         ids: set[str] = set()
         for ask in asks:
@@ -255,32 +257,24 @@ class TransferBatcher:
                                                "waiting_for_recipient" if waiting else "succeeded")))
         if not took:
             return refused, done, alone
-        # usage, locked now and checked again: what was read may have changed since
-        rows = await drv.fetch(LOCK_USAGE, sorted({sender.id for _, sender, _, _ in took}))
-        paid = {r[0]: Usage(r[1], r[2], r[3], r[4], r[5]).rolled(today) for r in rows}
-        for user_id, locked in paid.items():
-            if locked != read[user_id]:  # another payment of theirs committed meanwhile
-                running = locked
-                for ask, sender, _, _ in took:
-                    if sender.id == user_id:
-                        try:
-                            check_limits(sender.tier, ask.amount, running, limits)
-                        except MobipayError as exc:
-                            raise _Redo from exc
-                        running = running.plus(ask.amount)
+        # usage, claims, SMS; the counters as they now stand, within every limit? (amounts
+        # are positive: each payment fits if the total of them all does)
+        paid: dict[str, int] = {}
         for ask, sender, _, _ in took:
-            paid[sender.id] = paid[sender.id].plus(ask.amount)
+            paid[sender.id] = paid.get(sender.id, 0) + ask.amount
+        senders = sorted(paid)
+        tiers = {sender.id: sender.tier for _, sender, _, _ in took}
         claims = [(new_id("clm"), command.id, sender, ask.to, ask.amount)
                   for ask, sender, command, waiting in took if waiting]
         events = [p2p_sms(command.id, sender.msisdn, ask.to, ask.amount, waiting)
                   for ask, sender, command, waiting in took]
-        counters = list(paid.values())
-        await drv.execute(
-            WRITE, list(paid), [c.lifetime for c in counters], [c.year for c in counters],
-            [c.year_total for c in counters], [c.day for c in counters], [c.day_total for c in counters],
+        counters = await drv.fetch(
+            WRITE, senders, [paid[u] for u in senders], today.year, today, now, now + CLAIM_WINDOW,
             [c[0] for c in claims], [c[1] for c in claims], [c[2].id for c in claims],
-            [c[2].msisdn for c in claims], [c[3] for c in claims], now, now + CLAIM_WINDOW,
-            [c[4] for c in claims], *pg_rows(events, now))
+            [c[2].msisdn for c in claims], [c[3] for c in claims], [c[4] for c in claims], *pg_rows(events, now))
+        for r in counters:
+            if not within_limits(tiers[r[0]], Usage(r[1], r[2], r[3], r[4], r[5]), limits):
+                raise _Redo  # another payment of theirs committed since the first read
         return refused, done, alone
 
 
