@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from mobipay import __version__
 from mobipay.bills import api as bills_api
@@ -81,6 +82,23 @@ async def refusal(request: Request, exc: MobipayError) -> JSONResponse:
                    extensions=exc.extra)
 
 
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with the request id, answered 500 without internals."""
+    log.exception("http.unexpected_error", error=type(exc).__name__)
+    return problem(request, 500, "INTERNAL_ERROR", "Internal error",
+                   "An unexpected error occurred; it has been logged with this request id.")
+
+
+class MobipayApp(FastAPI):
+    """FastAPI with two plain ASGI layers in front of its whole middleware stack: the
+    request context (request id, metrics, the access log) and the transfer lane, which so
+    skips FastAPI's own layers as well as its routing (docs/performance.md)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        return RequestContextMiddleware(wallet_api.TransferLane(inner, refusal=refusal, unexpected=unexpected))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MobipayError, refusal)  # type: ignore[arg-type]
 
@@ -106,11 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(request, exc.status_code, code, str(exc.detail), str(exc.detail),
                        headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("http.unexpected_error", error=type(exc).__name__)
-        return problem(request, 500, "INTERNAL_ERROR", "Internal error",
-                       "An unexpected error occurred; it has been logged with this request id.")
+    app.add_exception_handler(Exception, unexpected)
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -139,7 +153,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                     await c.wallet.batcher.stop()
                 await c.ledger.stop()
 
-    app = FastAPI(
+    app = MobipayApp(
         title="mobipay",
         version=__version__,
         summary="Operator-grade mobile payment platform",
@@ -147,8 +161,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         "codes (docs/errors.md). Money-moving POSTs take an Idempotency-Key header.",
         lifespan=lifespan,
     )
-    app.add_middleware(wallet_api.TransferLane, refusal=refusal)  # inside the request context: logged and counted
-    app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")

@@ -247,9 +247,11 @@ class TransferLane:
 
     MAX_BODY = 16_384
 
-    def __init__(self, app: ASGIApp, refusal: Callable[[Request, MobipayError], Awaitable[Response]]) -> None:
+    def __init__(self, app: ASGIApp, refusal: Callable[[Request, MobipayError], Awaitable[Response]],
+                 unexpected: Callable[[Request, Exception], Awaitable[Response]]) -> None:
         self.app = app
         self.refusal = refusal
+        self.unexpected = unexpected  # the lane is outside the framework's error middleware
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/transfers" or scope["method"] != "POST":
@@ -284,13 +286,15 @@ class TransferLane:
             await self.app(scope, again, send)
             return
         scope["route"] = _LANE_ROUTE
-        wallet: WalletService = scope["app"].state.container.wallet
+        wallet: WalletService = scope["app"].state.container.wallet  # (Starlette sets "app" first)
         response: Response
         try:
             done = await wallet.transfer_as(auth[7:].decode("latin-1"), ask.to, ask.amount.amount,
                                             idempotency_key=key, pin=ask.pin, note=ask.note)
         except MobipayError as exc:
             response = await self.refusal(Request(scope), exc)
+        except Exception as exc:  # answered as the app answers any bug: 500, logged
+            response = await self.unexpected(Request(scope), exc)
         else:
             status, extra, out = transfer_answer(done)
             response = Response(out.model_dump_json(), status_code=status, headers=extra,
