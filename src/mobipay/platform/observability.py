@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Any
 
+import orjson
 import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,10 +29,14 @@ HTTP_LATENCY = Histogram(
 USE_CASES = Counter("mobipay_use_case_total", "Use-case calls by outcome", ["use_case", "outcome"])
 
 
+def _json(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()  # UTF-8 as is, like ensure_ascii=False
+
+
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     """Route structlog (and stdlib logging) to stderr as JSON lines (or console for humans)."""
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False) if json_logs
+        structlog.processors.JSONRenderer(serializer=_json) if json_logs
         else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
