@@ -295,10 +295,14 @@ class TransferLane:
             response = await self.refusal(Request(scope), exc)
         except Exception as exc:  # answered as the app answers any bug: 500, logged
             response = await self.unexpected(Request(scope), exc)
-        else:
+        else:  # what JSONResponse sends, without building one
             status, extra, out = transfer_answer(done)
-            response = Response(out.model_dump_json(), status_code=status, headers=extra,
-                                media_type="application/json")
+            content = out.model_dump_json().encode()
+            await send({"type": "http.response.start", "status": status, "headers": [
+                (b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
+                *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items())]})
+            await send({"type": "http.response.body", "body": content})
+            return
         await response(scope, again, send)
 
 
