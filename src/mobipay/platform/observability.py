@@ -7,6 +7,7 @@ request through every log line it causes.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -31,7 +32,11 @@ USE_CASES = Counter("mobipay_use_case_total", "Use-case calls by outcome", ["use
 
 
 def _json(event: Any, **_: Any) -> str:
-    return orjson.dumps(event, default=str).decode()  # UTF-8 as is, like ensure_ascii=False
+    """A log line as JSON, UTF-8 as is; never raises (a log call must not fail the work)."""
+    try:
+        return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, ValueError):  # e.g. an integer past 64 bits
+        return json.dumps(event, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:

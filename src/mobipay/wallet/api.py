@@ -1,5 +1,5 @@
-"""Wallet HTTP API (``/v1``), so far: one-time codes, sign-up, sessions, the subscriber's
-own profile and balance, and the payment PIN. Money movement comes next.
+"""Wallet HTTP API (``/v1``): one-time codes, sign-up, sessions, the subscriber's own
+profile and balance, the payment PIN, transfers, money requests, history and receipts.
 
 Subscribers authenticate with ``Authorization: Bearer <access_token>`` from
 ``POST /v1/sessions``; access tokens last 15 minutes and are renewed with the rotating

@@ -152,7 +152,10 @@ class KannelSender:
         self.dlr_url = dlr_url
         self.token = token
         self.sender = sender
-        self.client = httpx.AsyncClient(timeout=timeout_s)
+        # A new connection per SMS (loopback: cheap): a pooled one to a Kannel that died since
+        # fails only once written to, and then the SMS may or may not have been taken; a
+        # refused connection says for certain that it was not.
+        self.client = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_keepalive_connections=0))
 
     async def submit(self, sms_id: str, to: str, text: str) -> None:
         """Hand one SMS to Kannel; raises :class:`SmsGatewayUnavailable` unless Kannel took it."""
