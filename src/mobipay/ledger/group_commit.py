@@ -10,11 +10,11 @@ fsync carry many transfers.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from mobipay.ledger import errors as E
 from mobipay.ledger.model import Command, Result
+from mobipay.platform.batch_queue import BatchQueue
 
 Flush = Callable[[list[Command]], Awaitable[list[Result]]]
 
@@ -24,23 +24,20 @@ class GroupCommitter:
 
     def __init__(self, flush: Flush, *, max_batch: int = 2000, writers: int = 2) -> None:
         self._flush = flush
-        self._max_batch = max_batch
         self._writers = writers
-        self._queue: deque[tuple[Sequence[Command], asyncio.Future[list[Result]]]] = deque()
-        self._wake = asyncio.Event()
+        self._queue: BatchQueue[tuple[Sequence[Command], asyncio.Future[list[Result]]]] = BatchQueue(
+            lambda item: len(item[0]), max_batch)
         self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
 
     def start(self) -> None:
         if not self._tasks:
-            self._closing = False
+            self._queue.closing = False
             self._tasks = [asyncio.create_task(self._writer(), name=f"ledger-writer-{i}")
                            for i in range(self._writers)]
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the writers."""
-        self._closing = True
-        self._wake.set()
+        self._queue.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
@@ -53,24 +50,12 @@ class GroupCommitter:
         if not self._tasks:
             self.start()
         fut: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
-        self._queue.append((commands, fut))
-        self._wake.set()
+        self._queue.put((commands, fut))
         return await fut
 
     async def _writer(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            taken: list[tuple[Sequence[Command], asyncio.Future[list[Result]]]] = []
-            batch: list[Command] = []
-            while self._queue and (not batch or len(batch) + len(self._queue[0][0]) <= self._max_batch):
-                item = self._queue.popleft()
-                taken.append(item)
-                batch.extend(item[0])
+        while (taken := await self._queue.take()) is not None:
+            batch = [command for commands, _ in taken for command in commands]
             try:
                 results = await self._flush(batch)
             except BaseException as exc:  # hand the failure to every waiting caller

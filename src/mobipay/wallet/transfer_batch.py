@@ -28,7 +28,6 @@ error. The batch only ever takes the common case faster.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -39,6 +38,7 @@ from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.model import Transfer
+from mobipay.platform.batch_queue import BatchQueue
 from mobipay.platform.observability import USE_CASES
 from mobipay.platform.outbox import pg_insert_many, pg_rows
 from mobipay.wallet import errors as E
@@ -109,40 +109,28 @@ class TransferBatcher:
     def __init__(self, wallet: WalletService, *, writers: int = 2, max_batch: int = 200) -> None:
         self.wallet = wallet
         self._writers = writers
-        self._max_batch = max_batch
-        self._queue: deque[Ask] = deque()
-        self._wake = asyncio.Event()
+        self._queue: BatchQueue[Ask] = BatchQueue(lambda _: 1, max_batch)
         self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
 
     async def submit(self, token: str, to: str, amount: int, key: str, note: str) -> TransferDone:
         """Transfer ``amount`` (checked, at most the password-free amount) from the bearer of
         ``token`` to ``to`` (E.164); returns after the commit, or raises the refusal."""
-        if not self._tasks or self._closing:
-            self._closing = False
-            self._tasks = [t for t in self._tasks if not t.done()] or [
-                asyncio.create_task(self._writer(), name=f"transfer-batch-{i}") for i in range(self._writers)]
+        if not self._tasks:
+            self._queue.closing = False
+            self._tasks = [asyncio.create_task(self._writer(), name=f"transfer-batch-{i}")
+                           for i in range(self._writers)]
         future: asyncio.Future[TransferDone] = asyncio.get_running_loop().create_future()
-        self._queue.append(Ask(token, to, amount, key, note, future))
-        self._wake.set()
+        self._queue.put(Ask(token, to, amount, key, note, future))
         return await future
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the writers."""
-        self._closing = True
-        self._wake.set()
+        self._queue.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
     async def _writer(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            asks = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
+        while (asks := await self._queue.take()) is not None:
             try:
                 alone = await self._batch(asks)
             except Exception as exc:  # a database error: every transfer of the batch, one by one
