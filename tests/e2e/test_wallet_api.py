@@ -380,3 +380,14 @@ def test_the_transfer_lane_answers_as_the_route(client: TestClient, db_url: str,
     assert r.status_code == 401 and r.json()["code"] == "SESSION_INVALID"
     assert len(routed) == calls  # refusals never reach _transfer_out
     assert balance(client, alice) == 100_000 - 2 * 100 - 2 * 200
+
+
+def test_a_bug_behind_the_lane_is_answered_as_the_app_answers_one(sqlite_url: str) -> None:
+    """The lane sits outside FastAPI's error middleware: it answers a failure itself, as a
+    500 problem with the request id (here: no lifespan, so no services were built)."""
+    app = create_app(Settings(_env_file=None, database_url=sqlite_url))  # type: ignore[call-arg]
+    client = TestClient(app, raise_server_exceptions=False)  # no "with": the lifespan never runs
+    r = client.post("/v1/transfers", json={"to": "13900139000", "amount": {"amount": 1}},
+                    headers={"Authorization": "Bearer x", "Idempotency-Key": "k"})
+    assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "INTERNAL_ERROR" and r.json()["request_id"] == r.headers["x-request-id"]

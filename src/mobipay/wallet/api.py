@@ -286,9 +286,9 @@ class TransferLane:
             await self.app(scope, again, send)
             return
         scope["route"] = _LANE_ROUTE
-        wallet: WalletService = scope["app"].state.container.wallet  # (Starlette sets "app" first)
         response: Response
         try:
+            wallet: WalletService = scope["app"].state.container.wallet  # (Starlette sets "app" first)
             done = await wallet.transfer_as(auth[7:].decode("latin-1"), ask.to, ask.amount.amount,
                                             idempotency_key=key, pin=ask.pin, note=ask.note)
         except MobipayError as exc:
