@@ -153,36 +153,19 @@ class Ledger:
         outcome = await self.store.post(conn, list(commands), self.clock.now())
         return outcome.results
 
-    async def post_transfers_in(self, drv: Any, commands: Sequence[Transfer], *,
-                                optimistic: bool = False) -> list[Result] | None:
+    async def post_transfers_in(self, drv: Any, commands: Sequence[Transfer]) -> list[Result] | None:
         """PostgreSQL: post plain transfers inside the caller's transaction on the asyncpg
-        connection ``drv``: a result per command, refusals included. For a caller that
-        batches its own rows with the money (the wallet's transfer batches).
-
-        By default the locking path (accounts locked in id order, three statements). With
-        ``optimistic``, decided on cached account state and written in one statement: the
-        fastest when one process writes these accounts, refused whenever another did.
+        connection ``drv`` by the locking path (accounts locked in id order, then one
+        statement writes the batch): a result per command, refusals included. For a caller
+        that batches its own rows with the money (the wallet's transfer batches).
 
         None when nothing was written and the transfers must take the ordinary path: an id
-        is already stored (a replay), or the optimistic statement was refused (the caller's
-        transaction is then aborted: roll it back). A caller that rolls back after a
-        successful optimistic call calls :meth:`forget`.
+        is already stored (a replay).
         """
         for cmd in commands:
             validate(cmd)
-        if not optimistic:
-            outcome = await self.store.post_locked_raw(drv, commands, self.clock.now())
-            return None if outcome is None else outcome.results
-        try:
-            optimistic_outcome = await self.store.post_optimistic(drv, commands, self.clock.now(), validated=True)
-        except StaleCache as exc:
-            log.debug("ledger.optimistic_refused", reason=str(exc))
-            return None
-        return optimistic_outcome.results
-
-    def forget(self) -> None:
-        """Drop the cached account state (a caller's transaction that posted was rolled back)."""
-        self.store.forget()
+        outcome = await self.store.post_locked_raw(drv, commands, self.clock.now())
+        return None if outcome is None else outcome.results
 
     async def _flush(self, commands: list[Command]) -> list[Result]:
         # Refuse malformed commands before touching the database, so a bad one costs nothing.

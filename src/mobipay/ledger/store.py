@@ -268,7 +268,7 @@ class LedgerStore:
             outcome = decide(commands, named, now=now, existing={}, holds={}, originals={},
                              validated=validated)
         except BaseException:
-            self.forget()
+            self._forget()
             raise
         generation = self._generation
         held = list(named)
@@ -300,7 +300,7 @@ class LedgerStore:
             ok = True
         finally:
             if not ok:  # refused, connection lost or cancelled: trust nothing cached
-                self.forget()
+                self._forget()
             done.set_result(None)
             if self._tail is done:
                 self._tail = None
@@ -309,7 +309,7 @@ class LedgerStore:
 
     async def post_locked_raw(self, drv: Any, commands: Sequence[Transfer], now: datetime) -> Outcome | None:
         """The locking path for plain transfers on the asyncpg connection ``drv``, inside the
-        caller's transaction (PostgreSQL only): lock, decide, write in three statements.
+        caller's transaction (PostgreSQL only): lock, decide, write in two statements.
         None (nothing written) when an id is already stored: a replay is answered by the
         ordinary path, which reads the stored transfer."""
         codes = sorted({leg.account for cmd in commands for leg in cmd.legs})
@@ -324,8 +324,7 @@ class LedgerStore:
             self.cache.pop(code, None)
         return outcome
 
-    def forget(self) -> None:
-        """Empty the cache: whatever it held may no longer be what the database holds."""
+    def _forget(self) -> None:
         self.cache.clear()
         self._generation += 1
 
