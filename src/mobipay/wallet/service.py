@@ -369,8 +369,8 @@ class WalletService:
                 .join(users, users.c.id == sessions.c.user_id)
                 .where(sessions.c.access_hash == sha(access_token))
             )).first()
-            if row is None or row.revoked_at is not None or as_utc(row.access_expires_at) <= uow.now:
-                raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+            check_session(row and row.access_expires_at, row and row.revoked_at, uow.now)
+            assert row is not None
             return Principal(row.user_id, row.id, row.msisdn, row.account_code)
 
         return await self.uow.run("authenticate", work)
@@ -438,8 +438,7 @@ class WalletService:
         amount = check_amount(amount)
         to = normalize_msisdn(raw_to)
         check_idempotency_key(idempotency_key)
-        if to == me.msisdn:
-            raise E.SelfTransfer("choose another recipient", field="to")
+        check_not_self(me.msisdn, to)
         if amount > self.limits.password_free and not consent:  # the PIN first (costly by design), outside the txn
             await self.authorize_payment(me, amount, pin)
         metadata: dict[str, Any] = {"note": note} if note else {}
@@ -884,6 +883,18 @@ async def _settle_claim(uow: UnitOfWork, claim: Any, *, to_account: str, state: 
 def sha(token: str) -> str:
     """How a token is stored and looked up: its SHA-256 (tokens are random, no salt needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_session(access_expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> None:
+    """Refuse an access token whose session is unknown (no expiry given), revoked or expired."""
+    if access_expires_at is None or revoked_at is not None or as_utc(access_expires_at) <= now:
+        raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+
+
+def check_not_self(sender_msisdn: str, to: str) -> None:
+    """Refuse a payment to the payer's own number."""
+    if to == sender_msisdn:
+        raise E.SelfTransfer("choose another recipient", field="to")
 
 
 def p2p_command(sender: User, to: str, recipient_status: str | None, recipient_account: str | None, amount: int,

@@ -34,16 +34,25 @@ from typing import Any
 
 import structlog
 
-from mobipay.kernel.clock import SHANGHAI, as_utc
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.model import Transfer
 from mobipay.platform.batch_queue import BatchQueue
 from mobipay.platform.observability import USE_CASES
 from mobipay.platform.outbox import pg_insert_many, pg_rows
-from mobipay.wallet import errors as E
 from mobipay.wallet.model import KycTier, Usage, UserStatus, check_limits, within_limits
-from mobipay.wallet.service import CLAIM_WINDOW, TransferDone, User, WalletService, p2p_command, p2p_sms, sha
+from mobipay.wallet.service import (
+    CLAIM_WINDOW,
+    TransferDone,
+    User,
+    WalletService,
+    check_not_self,
+    check_session,
+    p2p_command,
+    p2p_sms,
+    sha,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -185,7 +194,7 @@ class TransferBatcher:
 
     async def _decide_and_write(self, drv: Any, asks: list[Ask], now: datetime, today: date) -> tuple[
             list[tuple[Ask, MobipayError]], list[tuple[Ask, TransferDone]], list[Ask]]:
-        """Statements 1 to 6 of the module docstring; raises :class:`_Redo` to roll back and
+        """Statements 1 to 4 of the module docstring; raises :class:`_Redo` to roll back and
         leave the whole batch to the one-by-one path."""
         limits = self.wallet.limits
         refused: list[tuple[Ask, MobipayError]] = []
@@ -201,11 +210,10 @@ class TransferBatcher:
         for ask in asks:
             s = sessions.get(hashes[ask.token])
             try:
-                if s is None or s[2] is not None or as_utc(s[1]) <= now:
-                    raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+                check_session(s and s[1], s and s[2], now)
+                assert s is not None
                 sender = wallets[s[4]]
-                if ask.to == sender.msisdn:
-                    raise E.SelfTransfer("choose another recipient", field="to")
+                check_not_self(sender.msisdn, ask.to)
                 recipient = wallets.get(ask.to)
                 command, waiting = p2p_command(
                     sender, ask.to, recipient.status.value if recipient else None,
@@ -267,7 +275,8 @@ class TransferBatcher:
 
 
 class _Redo(Exception):
-    """The database refused the batch's posting: redo its transfers one by one."""
+    """A replay among the batch, or a sender's counters past a limit since the first read:
+    roll back and redo its transfers one by one."""
 
 
 async def _rollback(tx: Any) -> None:

@@ -39,7 +39,7 @@ from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.api import TopupFailed
 from mobipay.wallet import errors as WE
 from mobipay.wallet.model import OtpPurpose
-from mobipay.wallet.service import Principal, Tokens
+from mobipay.wallet.service import Principal, Tokens, check_not_self
 
 router = APIRouter(prefix="/m", include_in_schema=False)
 SESSION, REFRESH = "mp_wallet", "mp_wallet_r"
@@ -235,8 +235,7 @@ async def transfer_confirm(request: Request, csrf: str = Form(""), to: str = For
             raise ValidationFailed("a note has at most 64 characters", field="note")
         await _hit(request, "lookup")
         who = await c.banking.recipient(to)
-        if who.msisdn == me.msisdn:
-            raise WE.SelfTransfer("choose another recipient", field="to")
+        check_not_self(me.msisdn, who.msisdn)
     except MobipayError as exc:
         return _transfer_form(request, error=_words(request, exc), status=exc.status, to=to, amount=amount,
                               note=note)
