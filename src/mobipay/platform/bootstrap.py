@@ -136,10 +136,14 @@ class Container:
         """Open the operator's own accounts (suspense, fees, …) if they are not there yet."""
         await self.ledger.open_accounts(list(SYSTEM_ACCOUNTS))
 
-    async def close(self) -> None:
+    async def stop_writers(self) -> None:
+        """Finish the batches queued for the database (wallet transfers, ledger postings)."""
         if self.wallet.batcher is not None:
             await self.wallet.batcher.stop()
         await self.ledger.stop()
+
+    async def close(self) -> None:
+        await self.stop_writers()
         for partner in self.partners:
             await partner.close()
         if self.sms.sender is not None:

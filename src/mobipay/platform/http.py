@@ -149,9 +149,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             if container is None:
                 await c.close()
             else:
-                if c.wallet.batcher is not None:
-                    await c.wallet.batcher.stop()
-                await c.ledger.stop()
+                await c.stop_writers()
 
     app = MobipayApp(
         title="mobipay",

@@ -111,14 +111,17 @@ async def emit_raw(
     headers: Mapping[str, str] | None = None,
 ) -> str:
     msg_id = new_id("msg")
+    body, head = _encoded(payload, headers)
     await conn.execute(
-        insert(outbox).values(
-            id=msg_id, topic=topic, key=key,
-            payload=json.dumps(payload, default=str, ensure_ascii=False),
-            headers=json.dumps(dict(headers or {})), available_at=now, created_at=now,
-        )
+        insert(outbox).values(id=msg_id, topic=topic, key=key, payload=body, headers=head, available_at=now,
+                              created_at=now)
     )
     return msg_id
+
+
+def _encoded(payload: Mapping[str, Any], headers: Mapping[str, str] | None) -> tuple[str, str]:
+    """A message's payload and headers as stored: JSON, UTF-8 as is."""
+    return json.dumps(payload, default=str, ensure_ascii=False), json.dumps(dict(headers or {}))
 
 
 #: PostgreSQL (asyncpg), for a caller's batch statement: a data-modifying CTE body writing
@@ -138,9 +141,9 @@ def pg_insert_many(first: int) -> str:
 
 def pg_rows(events: Sequence[Event], now: datetime) -> list[Any]:
     """The six arguments of :func:`pg_insert_many` for ``events`` (written as :func:`emit` would)."""
+    encoded = [_encoded(e.payload(), e.headers) for e in events]
     return [[new_id("msg") for _ in events], [e.topic for e in events], [e.key for e in events],
-            [json.dumps(e.payload(), default=str, ensure_ascii=False) for e in events],
-            [json.dumps(dict(e.headers)) for e in events], now]
+            [body for body, _ in encoded], [head for _, head in encoded], now]
 
 
 async def first_delivery(conn: AsyncConnection, consumer: str, key: str, now: datetime) -> bool:

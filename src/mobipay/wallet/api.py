@@ -200,7 +200,10 @@ class TransferOut(BaseModel):
     created_at: datetime
 
 
-@router.post("/transfers", response_model=TransferOut, status_code=201,
+TRANSFERS = "/transfers"  # also the lane's (TransferLane)
+
+
+@router.post(TRANSFERS, response_model=TransferOut, status_code=201,
              summary="Send money to another subscriber by number (Idempotency-Key required)")
 async def transfer(body: TransferIn, response: Response, token: BearerToken, wallet: WalletDep,
                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
@@ -254,7 +257,7 @@ class TransferLane:
         self.unexpected = unexpected  # the lane is outside the framework's error middleware
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/v1/transfers" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["path"] != _LANE_ROUTE.path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         body, more = b"", True
@@ -307,9 +310,9 @@ class TransferLane:
 
 
 class _LaneRoute:
-    """What the request-metrics middleware reads of a route."""
+    """The lane's path, and what the request-metrics middleware reads of a route."""
 
-    path = "/v1/transfers"
+    path = router.prefix + TRANSFERS
 
 
 _LANE_ROUTE = _LaneRoute()
