@@ -118,7 +118,7 @@ def serve(
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
-    uvicorn.run("mobipay.platform.http:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio")
 
 
