@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from argon2 import PasswordHasher
 from hypothesis import HealthCheck, given, settings
@@ -221,24 +222,55 @@ async def test_property_money_is_conserved_and_counted_once(world: World,
 
 async def test_usage_changed_after_the_first_read_is_checked_again(world: World,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another payment of the sender commits between the batch's first read and its usage
-    write: the batch sees the new counters, rolls back and the one-by-one path refuses."""
+    """Another payment of the sender commits between the batch's first read and its write:
+    the batch sees the new counters, rolls back and the one-by-one path refuses."""
     a, b, *_ = NUMBERS
-    ledger = world.c.ledger
-    real = ledger.post_transfers_in
+    batcher = world.c.wallet.batcher
+    assert isinstance(batcher, TransferBatcher)
+    real = batcher._write
 
-    async def meanwhile(drv: Any, commands: Any, **kw: Any) -> Any:
+    async def meanwhile(drv: Any, *args: object) -> list[Any]:
         async with world.c.db.begin() as conn:  # as if a top-up of theirs committed just now
             await conn.execute(update(usage).where(
                 usage.c.user_id == select(users.c.id).where(users.c.msisdn == a).scalar_subquery()
             ).values(lifetime=100_000 - 50))
-        return await real(drv, commands, **kw)
+        return await real(drv, *args)
 
     await world.send(a, b, 1, "first")  # their usage row exists from here
     before = await world.balances()
-    monkeypatch.setattr(ledger, "post_transfers_in", meanwhile)
+    monkeypatch.setattr(batcher, "_write", meanwhile)
     got = await outcome(world.send(a, b, 60, "late"))
     monkeypatch.undo()
     assert isinstance(got, E.LimitExceeded) and got.extra["remaining"] == 50
     assert await world.balances() == before and await world.lifetime(a) == 100_000 - 50
+    assert (await world.c.ledger.verify()).ok
+
+
+async def test_a_replay_racing_its_first_answer_is_paid_once(world: World,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same key in batches in flight at once: a later batch waits on the first's locks,
+    fails on the stored id, rolls back, and the one-by-one path answers its transfers (the
+    replay as a replay)."""
+    a, b, *_ = NUMBERS
+    batcher = world.c.wallet.batcher
+    assert isinstance(batcher, TransferBatcher)
+    monkeypatch.setattr(batcher._queue, "_limit", 2)  # batches of two: many in flight
+    real, failed = batcher._write, []
+
+    async def write(drv: Any, *args: object) -> list[Any]:
+        try:
+            return await real(drv, *args)
+        except asyncpg.UniqueViolationError:
+            failed.append(args)
+            raise
+
+    monkeypatch.setattr(batcher, "_write", write)
+    before = await world.balances()
+    got = await asyncio.gather(*(outcome(world.send(a, b, 77, f"race{i % 3}")) for i in range(30)))
+    assert failed, "no batch met a stored id"
+    assert all(isinstance(g, TransferDone) for g in got), got
+    firsts = {g.id for g in got if isinstance(g, TransferDone) and not g.replayed}
+    assert len(firsts) == 3 and all(isinstance(g, TransferDone) and g.id in firsts for g in got)
+    after = await world.balances()
+    assert after[f"wallet:{a}"] == before[f"wallet:{a}"] - 3 * 77 and await world.lifetime(a) == 3 * 77
     assert (await world.c.ledger.verify()).ok

@@ -14,10 +14,14 @@ from sqlalchemy import text
 from mobipay.ledger.model import Outcome, TransferType, metadata_json
 from mobipay.ledger.tables import ACCOUNT_COLS
 
-PG_LOCK = text(
-    f"SELECT {ACCOUNT_COLS} FROM ledger_accounts "
-    "WHERE code IN (SELECT unnest(CAST(CAST(:codes AS text) AS text[]))) ORDER BY id FOR UPDATE"
-)
+
+def lock_sql(codes: str) -> str:
+    """Lock the accounts whose codes the subquery ``codes`` yields, in id order (so two
+    batches never wait on each other in a cycle); rows of :data:`ACCOUNT_COLS`."""
+    return f"SELECT {ACCOUNT_COLS} FROM ledger_accounts WHERE code IN ({codes}) ORDER BY id FOR UPDATE"
+
+
+PG_LOCK = text(lock_sql("SELECT unnest(CAST(CAST(:codes AS text) AS text[]))"))
 # (``IN (SELECT unnest(...))``, not ``= ANY(...)``: a prepared statement's generic plan
 # then still probes the index per element instead of scanning the table.)
 PG_EXISTING = text(
@@ -57,35 +61,41 @@ WRITE_NAMES = ("t_id", "t_type", "t_code", "t_ref", "t_meta", "t_pending", "t_re
 _ACCOUNT_NAMES = ("a_id", "a_dp", "a_cp", "a_dpn", "a_cpn", "a_ver")
 
 
-def _write_sql(param: dict[str, str]) -> str:
+def _write_sql(param: dict[str, str], then: tuple[str, str] | None = None) -> str:
     """Locking path (rows already locked FOR UPDATE): one statement writes the whole batch;
-    ``param`` spells each parameter (``:name`` for SQLAlchemy, ``$n`` for asyncpg)."""
+    ``param`` spells each parameter (``:name`` for SQLAlchemy, ``$n`` for asyncpg).
+    ``then``: a caller's CTEs and final SELECT, written in the same statement after the
+    accounts' UPDATE (itself a CTE then)."""
     p = param
-    return ("WITH " + _PG_INSERTS.format(**p) + f""", d AS (
+    head = "WITH " + _PG_INSERTS.format(**p) + f""", d AS (
   DELETE FROM ledger_open_holds WHERE hold_id = ANY(CAST(CAST({p["d_id"]} AS text) AS text[]))
-)
-UPDATE ledger_accounts AS a
+)"""
+    update = f"""UPDATE ledger_accounts AS a
    SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpn,
        credits_pending = v.cpn, version = v.ver
   FROM unnest(CAST(CAST({p["a_id"]} AS text) AS bigint[]), CAST(CAST({p["a_dp"]} AS text) AS bigint[]),
       CAST(CAST({p["a_cp"]} AS text) AS bigint[]), CAST(CAST({p["a_dpn"]} AS text) AS bigint[]),
       CAST(CAST({p["a_cpn"]} AS text) AS bigint[]), CAST(CAST({p["a_ver"]} AS text) AS bigint[]))
     AS v(id, dp, cp, dpn, cpn, ver)
- WHERE a.id = v.id
-""")
+ WHERE a.id = v.id"""
+    if then is None:
+        return f"{head}\n{update}\n"
+    ctes, select = then
+    return f"{head}, a AS (\n{update}\n), {ctes}\n{select}\n"
 
 
 _WRITE_ORDER = ("now", *WRITE_NAMES, "d_id", *_ACCOUNT_NAMES)
 PG_WRITE = text(_write_sql({n: f":{n}" if n != "now" else "CAST(:now AS timestamptz)" for n in _WRITE_ORDER}))
-#: The same on asyncpg: arguments in :data:`_WRITE_ORDER` (see :func:`write_args`).
-PG_WRITE_RAW = _write_sql({n: f"${i}" if n != "now" else "CAST($1 AS timestamptz)"
-                           for i, n in enumerate(_WRITE_ORDER, start=1)})
-#: asyncpg, one round trip: lock the accounts ($1, in id order) and count the ids among $2
-#: already stored (the count rides on every row; no account, no row: nothing to post anyway).
-PG_LOCK_COUNT_STORED_RAW = (
-    "WITH l AS (" + str(PG_LOCK).replace(":codes", "$1") + ") SELECT l.*, (SELECT count(*) FROM ledger_transfers "
-    "WHERE id IN (SELECT unnest(CAST(CAST($2 AS text) AS text[])))) FROM l"
-)
+_RAW = {n: f"${i}" if n != "now" else "CAST($1 AS timestamptz)" for i, n in enumerate(_WRITE_ORDER, start=1)}
+#: The first parameter number free for the caller's part of :func:`write_with_sql`.
+WRITE_WITH_FIRST = len(_WRITE_ORDER) + 1
+
+
+def write_with_sql(ctes: str, select: str) -> str:
+    """asyncpg: the locking path's write with a caller's rows in the same statement: its
+    ``ctes`` (numbering their parameters from :data:`WRITE_WITH_FIRST`) and final ``select``.
+    The ledger's arguments come first, from :func:`write_args_raw`."""
+    return _write_sql(_RAW, (ctes, select))
 
 
 def write_args(out: Outcome, now: datetime, resolved: Sequence[str]) -> dict[str, object]:
@@ -103,7 +113,7 @@ def write_args(out: Outcome, now: datetime, resolved: Sequence[str]) -> dict[str
 
 
 def write_args_raw(out: Outcome, now: datetime, resolved: Sequence[str]) -> list[object]:
-    """:func:`write_args` in the order of :data:`PG_WRITE_RAW`'s parameters."""
+    """:func:`write_args` in the order of :func:`write_with_sql`'s first parameters."""
     args = write_args(out, now, resolved)
     return [args[n] for n in _WRITE_ORDER]
 

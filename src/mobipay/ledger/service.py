@@ -5,13 +5,16 @@ Other contexts call :class:`Ledger` (never the store or the tables). Three ways 
 * :meth:`Ledger.post` / :meth:`Ledger.post_batch` in a transaction of their own, gathered by
   group commit when the committer is running (servers, workers, benchmarks);
 * :meth:`Ledger.post_in` inside a caller's unit of work, so a context's own rows, its
-  outbox events and the money move commit together or not at all.
+  outbox events and the money move commit together or not at all;
+* :meth:`Ledger.decide_locked` for a caller that batches its own rows with the money in its
+  own statements on PostgreSQL: it locks the accounts with :func:`pg_lock_accounts` and
+  writes with :func:`pg_post_with` (the wallet's transfer batches).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,11 +36,40 @@ from mobipay.ledger.model import (
     VoidPending,
     validate,
 )
+from mobipay.ledger.pg_batch import WRITE_WITH_FIRST, lock_sql, write_args_raw, write_with_sql
 from mobipay.ledger.store import AccountSpec, LedgerStore, StaleCache
 from mobipay.platform.db import Database
 from mobipay.platform.periodic import every
 
-__all__ = ["AccountSpec", "Ledger", "VerifyReport"]
+__all__ = ["PG_POST_WITH_FIRST", "AccountSpec", "Ledger", "LockedPosting", "VerifyReport", "pg_lock_accounts",
+           "pg_post_with"]
+
+#: The first parameter number of a caller's part of :func:`pg_post_with` (the ledger's come first).
+PG_POST_WITH_FIRST = WRITE_WITH_FIRST
+
+
+def pg_lock_accounts(codes: str) -> str:
+    """SQL (PostgreSQL) locking the accounts whose codes the subquery ``codes`` yields, in id
+    order, for :meth:`Ledger.decide_locked`; a caller's CTE body, so its own reads and the
+    lock are one round trip."""
+    return lock_sql(codes)
+
+
+def pg_post_with(ctes: str, select: str) -> str:
+    """SQL (asyncpg) writing what :meth:`Ledger.decide_locked` decided and, in the same
+    statement, a caller's rows: its ``ctes`` (parameters numbered from
+    :data:`PG_POST_WITH_FIRST`) and final ``select``. Arguments: the posting's ``args``,
+    then the caller's."""
+    return write_with_sql(ctes, select)
+
+
+@dataclass(frozen=True)
+class LockedPosting:
+    """What :meth:`Ledger.decide_locked` decided: a result per command, and the ledger's
+    arguments of :func:`pg_post_with` (None: every command was refused, nothing to write)."""
+
+    results: list[Result]
+    args: list[object] | None
 
 log = structlog.get_logger(__name__)
 
@@ -153,19 +185,21 @@ class Ledger:
         outcome = await self.store.post(conn, list(commands), self.clock.now())
         return outcome.results
 
-    async def post_transfers_in(self, drv: Any, commands: Sequence[Transfer]) -> list[Result] | None:
-        """PostgreSQL: post plain transfers inside the caller's transaction on the asyncpg
-        connection ``drv`` by the locking path (accounts locked in id order, then one
-        statement writes the batch): a result per command, refusals included. For a caller
-        that batches its own rows with the money (the wallet's transfer batches).
+    def decide_locked(self, commands: Sequence[Transfer], locked: Iterable[Sequence[Any]]) -> LockedPosting:
+        """Decide plain transfers on the accounts a caller locked inside its transaction
+        (``locked``: the rows its :func:`pg_lock_accounts` selected, which must hold every
+        account of every command): a result per command, refusals included, and the
+        ledger's arguments of the caller's :func:`pg_post_with` statement.
 
-        None when nothing was written and the transfers must take the ordinary path: an id
-        is already stored (a replay).
+        No stored transfer is read: a command whose id is already stored (a replay) fails
+        that statement with a unique violation (SQLSTATE 23505, nothing written); the caller
+        rolls back and posts by the ordinary path, which answers a replay.
         """
         for cmd in commands:
             validate(cmd)
-        outcome = await self.store.post_locked_raw(drv, commands, self.clock.now())
-        return None if outcome is None else outcome.results
+        now = self.clock.now()
+        outcome = self.store.decide_locked(commands, locked, now)
+        return LockedPosting(outcome.results, write_args_raw(outcome, now, []) if outcome.transfers else None)
 
     async def _flush(self, commands: list[Command]) -> list[Result]:
         # Refuse malformed commands before touching the database, so a bad one costs nothing.

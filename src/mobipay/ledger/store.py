@@ -56,11 +56,9 @@ from mobipay.ledger.pg_batch import (
     CACHE_MAX,
     PG_EXISTING,
     PG_LOCK,
-    PG_LOCK_COUNT_STORED_RAW,
     PG_OPTIMISTIC,
     PG_READ_ACCOUNTS,
     PG_WRITE,
-    PG_WRITE_RAW,
     WRITE_NAMES,
     StaleCache,
     int_lit,
@@ -68,7 +66,6 @@ from mobipay.ledger.pg_batch import (
     posting_keys,
     text_lit,
     write_args,
-    write_args_raw,
     write_params,
 )
 from mobipay.ledger.tables import (
@@ -307,22 +304,13 @@ class LedgerStore:
             self.release_codes(held)
         return outcome
 
-    async def post_locked_raw(self, drv: Any, commands: Sequence[Transfer], now: datetime) -> Outcome | None:
-        """The locking path for plain transfers on the asyncpg connection ``drv``, inside the
-        caller's transaction (PostgreSQL only): lock, decide, write in two statements.
-        None (nothing written) when an id is already stored: a replay is answered by the
-        ordinary path, which reads the stored transfer."""
-        codes = sorted({leg.account for cmd in commands for leg in cmd.legs})
-        rows = await drv.fetch(PG_LOCK_COUNT_STORED_RAW, text_lit(codes), text_lit([c.id for c in commands]))
-        if rows and rows[0][-1]:
-            return None
+    def decide_locked(self, commands: Sequence[Transfer], rows: Iterable[Sequence[Any]], now: datetime) -> Outcome:
+        """Decide plain transfers on accounts a caller locked in its own statement (``rows``
+        of :data:`ACCOUNT_COLS`, as :func:`~mobipay.ledger.pg_batch.lock_sql` selects them)."""
         locked = {row[1]: account_state(row) for row in rows}
-        outcome = decide(commands, locked, now=now, existing={}, holds={}, originals={}, validated=True)
-        if outcome.transfers:
-            await drv.execute(PG_WRITE_RAW, *write_args_raw(outcome, now, []))
         for code in locked:  # changed outside the optimistic path: read afresh next time
             self.cache.pop(code, None)
-        return outcome
+        return decide(commands, locked, now=now, existing={}, holds={}, originals={}, validated=True)
 
     def _forget(self) -> None:
         self.cache.clear()

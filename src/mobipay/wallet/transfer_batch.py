@@ -3,16 +3,17 @@
 One transfer done alone costs its own transaction: the access token, both wallets, the
 sender's usage row, the ledger posting, the recipient's SMS, and a commit (an fsync) of
 its own. Transfers that arrive together are instead gathered, and a batch of any size is
-done in one transaction of four statements on asyncpg:
+done in one transaction of two statements on asyncpg:
 
-1. who: every access token's session, wallet and usage, and every recipient's wallet;
-2. and 3. the ledger's locking path (:meth:`Ledger.post_transfers_in`): the accounts
-   locked in id order with the stored ids among the batch's counted, then the batch
-   written in one statement;
-4. the senders' usage counters added to (their rows locked in id order, after the
-   accounts, as every one-by-one payment locks them), the claims of money waiting for
-   unregistered recipients and the outbox rows of the SMS, in one statement; the
-   counters it returns are checked against every limit again;
+1. read and lock (:data:`READ`): every access token's session, wallet and usage, every
+   recipient's wallet, and the ledger accounts of them all (with the suspense account when
+   a recipient has no wallet) locked in id order (:func:`~mobipay.ledger.service.pg_lock_accounts`);
+   then Python decides, by the wallet's rules and the ledger's (:meth:`Ledger.decide_locked`);
+2. write (:data:`WRITE`, built by :func:`~mobipay.ledger.service.pg_post_with`): the
+   ledger's transfers, postings and balances, then the senders' usage counters added to
+   (their rows locked in id order, after the accounts, as every one-by-one payment locks
+   them), the claims of money waiting for unregistered recipients and the outbox rows of
+   the SMS; the counters it returns are checked against every limit again;
 
 then one commit. Each caller gets its own answer only after that commit: nothing is
 acknowledged that is not durable.
@@ -21,8 +22,9 @@ The rules are the one-by-one path's (:func:`~mobipay.wallet.service.p2p_command`
 :func:`~mobipay.wallet.model.check_limits`). What the batch does not decide itself goes to
 the one-by-one path (:meth:`WalletService.transfer`), which is exact for every case: a
 transfer past a limit (so a replay is answered as a replay, not refused), a replayed
-idempotency key, usage that changed between the first read and the lock, and any database
-error. The batch only ever takes the common case faster.
+idempotency key (the same key twice in a batch, or a stored one: the write fails on the
+transfer's primary key), usage that changed between the first read and the write, and any
+database error. The batch only ever takes the common case faster.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 import structlog
 
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.ids import new_id
+from mobipay.ledger.chart import SUSPENSE
 from mobipay.ledger.model import Transfer
+from mobipay.ledger.service import PG_POST_WITH_FIRST, pg_lock_accounts, pg_post_with
 from mobipay.platform.batch_queue import BatchQueue
 from mobipay.platform.observability import USE_CASES
 from mobipay.platform.outbox import pg_insert_many, pg_rows
@@ -56,29 +61,36 @@ from mobipay.wallet.service import (
 
 log = structlog.get_logger(__name__)
 
-WHO = """
-SELECT s.access_hash, s.access_expires_at, s.revoked_at,
-       u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at,
-       w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
-  FROM wallet_sessions s JOIN wallet_users u ON u.id = s.user_id LEFT JOIN wallet_usage w ON w.user_id = u.id
- WHERE s.access_hash IN (SELECT unnest(CAST($1 AS text[])))
-UNION ALL
-SELECT NULL, NULL, NULL,
-       u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at,
-       NULL, NULL, NULL, NULL, NULL, NULL
-  FROM wallet_users u
- WHERE u.msisdn IN (SELECT unnest(CAST($2 AS text[])))
+_USER = "u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at"
+# One row: the sessions ($1: token hashes) with their wallets and usage, the recipients' wallets
+# ($2: numbers), and the locked ledger accounts of both (and $3, the suspense account, when
+# some recipient has none). The lock covers every account a transfer of the batch can touch.
+READ = f"""
+WITH s AS (
+  SELECT s.access_hash, s.access_expires_at, s.revoked_at, {_USER},
+         w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
+    FROM wallet_sessions s JOIN wallet_users u ON u.id = s.user_id LEFT JOIN wallet_usage w ON w.user_id = u.id
+   WHERE s.access_hash IN (SELECT unnest(CAST($1 AS text[])))
+), r AS (
+  SELECT {_USER} FROM wallet_users u WHERE u.msisdn IN (SELECT unnest(CAST($2 AS text[])))
+), l AS (
+""" + pg_lock_accounts(
+    "SELECT account_code FROM s UNION ALL SELECT account_code FROM r "
+    "UNION ALL SELECT CAST($3 AS text) WHERE (SELECT count(*) FROM r) < cardinality(CAST($2 AS text[]))") + """
+)
+SELECT (SELECT array_agg(s) FROM s), (SELECT array_agg(r) FROM r), (SELECT array_agg(l) FROM l)
 """
 
-# Usage, claims and SMS in one statement. Usage rows are created when missing and updated
-# in the order given, sorted by user id (two batches never wait on each other in a cycle),
-# after the ledger locked the accounts, as every one-by-one payment does; a new day or year
-# starts its counter from zero, as Usage.rolled does. The new counters come back to be
-# checked against the limits: what the first read saw may have changed since.
-WRITE = """
-WITH u AS (
+# After the ledger's part (pg_post_with), in the same statement: usage, claims and SMS. Usage
+# rows are created when missing and updated in the order given, sorted by user id (two
+# batches never wait on each other in a cycle); a new day or year starts its counter from
+# zero, as Usage.rolled does. The new counters come back to be checked against the limits:
+# what the first read saw may have changed since.
+_P = PG_POST_WITH_FIRST
+WRITE = pg_post_with(f"""u AS (
   INSERT INTO wallet_usage AS w (user_id, lifetime, year, year_total, day, day_total)
-  SELECT id, paid, $3, paid, $4, paid FROM unnest(CAST($1 AS text[]), CAST($2 AS bigint[])) AS v(id, paid)
+  SELECT id, paid, ${_P + 2}, paid, ${_P + 3}, paid
+    FROM unnest(CAST(${_P} AS text[]), CAST(${_P + 1} AS bigint[])) AS v(id, paid)
       ON CONFLICT (user_id) DO UPDATE SET
          lifetime = w.lifetime + EXCLUDED.lifetime,
          year_total = CASE WHEN w.year = EXCLUDED.year THEN w.year_total ELSE 0 END + EXCLUDED.year_total,
@@ -89,14 +101,13 @@ WITH u AS (
 ), c AS (
   INSERT INTO wallet_claims
     (id, transfer_id, sender_id, sender_msisdn, recipient_msisdn, amount, state, created_at, expires_at)
-  SELECT i, t, s, sm, rm, a, 'waiting', $5, $6
-    FROM unnest(CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS text[]), CAST($10 AS text[]),
-                CAST($11 AS text[]), CAST($12 AS bigint[])) AS x(i, t, s, sm, rm, a)
+  SELECT i, t, s, sm, rm, a, 'waiting', ${_P + 4}, ${_P + 5}
+    FROM unnest(CAST(${_P + 6} AS text[]), CAST(${_P + 7} AS text[]), CAST(${_P + 8} AS text[]),
+                CAST(${_P + 9} AS text[]), CAST(${_P + 10} AS text[]), CAST(${_P + 11} AS bigint[]))
+      AS x(i, t, s, sm, rm, a)
 ), o AS (
-""" + pg_insert_many(13) + """
-)
-SELECT * FROM u
-"""
+{pg_insert_many(_P + 12)}
+)""", "SELECT * FROM u")
 
 
 @dataclass(slots=True)
@@ -178,7 +189,7 @@ class TransferBatcher:
                 await tx.commit()
             except BaseException as exc:
                 await _rollback(tx)
-                if isinstance(exc, _Redo):
+                if isinstance(exc, _Redo | asyncpg.UniqueViolationError):  # (a stored id: a replay)
                     return asks
                 raise
         refused, done, alone = answers
@@ -194,16 +205,17 @@ class TransferBatcher:
 
     async def _decide_and_write(self, drv: Any, asks: list[Ask], now: datetime, today: date) -> tuple[
             list[tuple[Ask, MobipayError]], list[tuple[Ask, TransferDone]], list[Ask]]:
-        """Statements 1 to 4 of the module docstring; raises :class:`_Redo` to roll back and
+        """Statements 1 and 2 of the module docstring; raises :class:`_Redo` to roll back and
         leave the whole batch to the one-by-one path."""
         limits = self.wallet.limits
         refused: list[tuple[Ask, MobipayError]] = []
         alone: list[Ask] = []
         hashes = {ask.token: sha(ask.token) for ask in asks}
-        who = await drv.fetch(WHO, list(set(hashes.values())), list({ask.to for ask in asks}))
-        sessions = {r[0]: r for r in who if r[0] is not None}
-        wallets = {r[4]: _user(r) for r in who}
-        # who may pay whom, and within which limits (usage as last committed; locked below)
+        read = await drv.fetchrow(READ, list(set(hashes.values())), list({ask.to for ask in asks}), SUSPENSE)
+        sessions = {r[0]: r for r in read[0] or ()}
+        wallets = {r[1]: _user(r) for r in read[1] or ()}
+        wallets.update((r[4], _user(r[3:])) for r in sessions.values())
+        # who may pay whom, and within which limits (usage as last committed; added to in SQL below)
         used = {r[3]: _usage(r, today) for r in sessions.values()}
         going: list[tuple[Ask, User, Transfer, bool]] = []
         ids: set[str] = set()
@@ -235,13 +247,11 @@ class TransferBatcher:
             going.append((ask, sender, command, waiting))
         if not going:
             return refused, [], alone
-        # the money
-        results = await self.wallet.uow.ledger.post_transfers_in(drv, [c for _, _, c, _ in going])
-        if results is None:  # a replay among them
-            raise _Redo
+        # the money, decided on the accounts locked by the read
+        posting = self.wallet.uow.ledger.decide_locked([c for _, _, c, _ in going], read[2] or ())
         done: list[tuple[Ask, TransferDone]] = []
         took: list[tuple[Ask, User, Transfer, bool]] = []
-        for item, result in zip(going, results, strict=True):
+        for item, result in zip(going, posting.results, strict=True):
             if result.error is not None:
                 refused.append((item[0], result.error))
             else:
@@ -253,6 +263,7 @@ class TransferBatcher:
                                                "waiting_for_recipient" if waiting else "succeeded")))
         if not took:
             return refused, done, alone
+        assert posting.args is not None
         # usage, claims, SMS; the counters as they now stand, within every limit? (amounts
         # are positive: each payment fits if the total of them all does)
         paid: dict[str, int] = {}
@@ -264,14 +275,19 @@ class TransferBatcher:
                   for ask, sender, command, waiting in took if waiting]
         events = [p2p_sms(command.id, sender.msisdn, ask.to, ask.amount, waiting)
                   for ask, sender, command, waiting in took]
-        counters = await drv.fetch(
-            WRITE, senders, [paid[u] for u in senders], today.year, today, now, now + CLAIM_WINDOW,
+        counters = await self._write(
+            drv, *posting.args, senders, [paid[u] for u in senders], today.year, today, now, now + CLAIM_WINDOW,
             [c[0] for c in claims], [c[1] for c in claims], [c[2].id for c in claims],
             [c[2].msisdn for c in claims], [c[3] for c in claims], [c[4] for c in claims], *pg_rows(events, now))
         for r in counters:
             if not within_limits(tiers[r[0]], Usage(r[1], r[2], r[3], r[4], r[5]), limits):
                 raise _Redo  # another payment of theirs committed since the first read
         return refused, done, alone
+
+    async def _write(self, drv: Any, *args: object) -> list[Any]:
+        """Statement 2: the money, usage, claims and SMS; the senders' counters as they now stand."""
+        rows: list[Any] = await drv.fetch(WRITE, *args)
+        return rows
 
 
 class _Redo(Exception):
@@ -287,11 +303,12 @@ async def _rollback(tx: Any) -> None:
 
 
 def _usage(row: Any, today: date) -> Usage:
-    """The usage columns of a WHO row (none yet: all zero), as of ``today``."""
+    """The usage columns of a session row of :data:`READ` (none yet: all zero), as of ``today``."""
     if row[11] is None:
         return Usage().rolled(today)
     return Usage(row[12], row[13], row[14], row[15], row[16]).rolled(today)
 
 
 def _user(row: Any) -> User:
-    return User(row[3], row[4], row[5], row[6], UserStatus(row[7]), KycTier(row[8]), row[9], row[10])
+    """A wallet from the user columns (``_USER``) at the start of ``row``."""
+    return User(row[0], row[1], row[2], row[3], UserStatus(row[4]), KycTier(row[5]), row[6], row[7])
