@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -194,6 +196,32 @@ def test_transfers_between_subscribers(client: TestClient, db_url: str) -> None:
     assert (balance(client, alice), balance(client, bob)) == (50_000, 100_000)
     r = send("k17", amount={"amount": 1}, pin="739154")
     assert r.status_code == 422 and r.json()["code"] == "LIMIT_EXCEEDED"
+
+
+def test_double_spend_from_two_devices_at_once(client: TestClient, db_url: str) -> None:
+    """One subscriber's phone and tablet spend the same balance at the same moment over HTTP
+    (on PostgreSQL through the transfer lane and its batches): one wins, the other is told
+    INSUFFICIENT_FUNDS, and no fen is made or lost."""
+    signed_up(client, db_url, "13800138000")
+    signed_up(client, db_url, "13900139000")
+    phone = login_by_sms(client, db_url, "13800138000", "phone")
+    assert client.put("/v1/me/pin", headers=bearer(phone), json={"pin": "739154"}).status_code == 204
+    r = client.post("/v1/sessions", json={"msisdn": "13800138000", "pin": "739154", "device_id": "tablet"})
+    assert r.status_code == 201, r.text
+    tablet, bob = r.json(), login_by_sms(client, db_url, "13900139000", "b1")
+    fund(client, "13800138000", 10_000)
+    start = threading.Barrier(2)
+
+    def spend(tokens: dict[str, str], key: str) -> tuple[int, str]:
+        start.wait()
+        r = client.post("/v1/transfers", headers={**bearer(tokens), "Idempotency-Key": key},
+                        json={"to": "13900139000", "amount": {"amount": 8_000}})
+        return r.status_code, r.json().get("code", "")
+
+    with ThreadPoolExecutor(2) as pool:
+        got = sorted(pool.map(spend, (phone, tablet), ("from-phone", "from-tablet")))
+    assert got == [(201, ""), (422, "INSUFFICIENT_FUNDS")], got
+    assert (balance(client, phone), balance(client, bob)) == (2_000, 8_000)
 
 
 def test_history_and_receipts_are_private(client: TestClient, db_url: str) -> None:
