@@ -27,19 +27,13 @@ class GroupCommitter:
         self._writers = writers
         self._queue: BatchQueue[tuple[Sequence[Command], asyncio.Future[list[Result]]]] = BatchQueue(
             lambda item: len(item[0]), max_batch)
-        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        if not self._tasks:
-            self._queue.closing = False
-            self._tasks = [asyncio.create_task(self._writer(), name=f"ledger-writer-{i}")
-                           for i in range(self._writers)]
+        self._queue.start(self._writer, self._writers, "ledger-writer")
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the writers."""
-        self._queue.close()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._queue.stop()
 
     async def submit(self, commands: Sequence[Command]) -> list[Result]:
         """Post ``commands`` (one linked chain or independent transfers); wait for the commit."""
@@ -47,8 +41,7 @@ class GroupCommitter:
             return []
         if commands[-1].linked:
             return [Result(c.id, error=E.LinkedChainOpen()) for c in commands]
-        if not self._tasks:
-            self.start()
+        self.start()
         fut: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
         self._queue.put((commands, fut))
         return await fut

@@ -6,36 +6,46 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class BatchQueue(Generic[T]):
-    """Items in arrival order; :meth:`take` hands a writer the next batch."""
+    """Items in arrival order; :meth:`take` hands a writer the next batch. The queue also
+    runs its writer tasks (:meth:`start`, :meth:`stop`)."""
 
     def __init__(self, size: Callable[[T], int], limit: int) -> None:
         self._items: deque[T] = deque()
         self._wake = asyncio.Event()
         self._size = size
         self._limit = limit
-        self.closing = False
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, writer: Callable[[], Coroutine[Any, Any, None]], count: int, name: str) -> None:
+        """Run ``count`` tasks of ``writer`` (each looping on :meth:`take`), unless they run."""
+        if not self._tasks:
+            self._closing = False
+            self._tasks = [asyncio.create_task(writer(), name=f"{name}-{i}") for i in range(count)]
+
+    async def stop(self) -> None:
+        """The writers finish what is queued (then :meth:`take` returns None); wait for them."""
+        self._closing = True
+        self._wake.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     def put(self, item: T) -> None:
         self._items.append(item)
-        self._wake.set()
-
-    def close(self) -> None:
-        """Writers finish what is queued, then :meth:`take` returns None."""
-        self.closing = True
         self._wake.set()
 
     async def take(self) -> list[T] | None:
         """The next batch: items in order while their sizes add up to at most the limit (the
         first one always); None once closed and empty."""
         while not self._items:
-            if self.closing:
+            if self._closing:
                 return None
             self._wake.clear()
             await self._wake.wait()

@@ -130,24 +130,18 @@ class TransferBatcher:
         self.wallet = wallet
         self._writers = writers
         self._queue: BatchQueue[Ask] = BatchQueue(lambda _: 1, max_batch)
-        self._tasks: list[asyncio.Task[None]] = []
 
     async def submit(self, token: str, to: str, amount: int, key: str, note: str) -> TransferDone:
         """Transfer ``amount`` (checked, at most the password-free amount) from the bearer of
         ``token`` to ``to`` (E.164); returns after the commit, or raises the refusal."""
-        if not self._tasks:
-            self._queue.closing = False
-            self._tasks = [asyncio.create_task(self._writer(), name=f"transfer-batch-{i}")
-                           for i in range(self._writers)]
+        self._queue.start(self._writer, self._writers, "transfer-batch")
         future: asyncio.Future[TransferDone] = asyncio.get_running_loop().create_future()
         self._queue.put(Ask(token, to, amount, key, note, future))
         return await future
 
     async def stop(self) -> None:
         """Finish what is queued, then stop the writers."""
-        self._queue.close()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._queue.stop()
 
     async def _writer(self) -> None:
         while (asks := await self._queue.take()) is not None:
