@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit bench vendor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/mobipay bench ledger --seconds 10
+
+# Front-end libraries from npm, copied into the package (committed; only needed when
+# web-vendor/package.json changes): see web-vendor/vendor.mjs.
+vendor:
+	cd web-vendor && npm ci --ignore-scripts --no-audit --no-fund && node vendor.mjs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

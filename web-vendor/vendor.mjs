@@ -1,0 +1,31 @@
+// Copies the front-end files mobipay serves from node_modules into the package's static
+// folder, with each library's licence and a VERSIONS.txt, so the served pages need no CDN
+// and `make run` needs no Node. Run it through `make vendor` after changing package.json.
+// To add a library: add it to package.json (an exact version) and its files here.
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "..", "src", "mobipay", "channels", "web", "static", "vendor");
+
+// package name -> the files (relative to the package) that the pages load
+const FILES = {
+  "swagger-ui-dist": ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"],
+  echarts: ["dist/echarts.min.js", "LICENSE"],
+};
+
+rmSync(out, { recursive: true, force: true });
+const versions = [];
+for (const [pkg, files] of Object.entries(FILES)) {
+  const root = join(here, "node_modules", pkg);
+  const meta = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  for (const file of files) {
+    const target = join(out, pkg, file.split("/").pop());
+    mkdirSync(dirname(target), { recursive: true });
+    cpSync(join(root, file), target);
+  }
+  versions.push(`${pkg} ${meta.version} (${meta.license})`);
+}
+writeFileSync(join(out, "VERSIONS.txt"), `# written by web-vendor/vendor.mjs (make vendor); do not edit\n${versions.join("\n")}\n`);
+console.log(`vendored into ${out}:\n  ${versions.join("\n  ")}`);
