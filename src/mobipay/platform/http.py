@@ -36,6 +36,7 @@ from mobipay.lottery import api as lottery_api
 from mobipay.merchants import api as merchants_api
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.platform.edge import Edge
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
 from mobipay.products import api as products_api
 from mobipay.topup import api as topup_api
@@ -91,13 +92,15 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 class MobipayApp(FastAPI):
-    """FastAPI with two plain ASGI layers in front of its whole middleware stack: the
-    request context (request id, metrics, the access log) and the transfer lane, which so
-    skips FastAPI's own layers as well as its routing (docs/performance.md)."""
+    """FastAPI with three plain ASGI layers in front of its whole middleware stack: the
+    request context (request id, metrics, the access log), the edge (body limits, control
+    characters, JSON depth: docs/hardening.md) and the transfer lane, which so skips
+    FastAPI's own layers as well as its routing (docs/performance.md)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
-        return RequestContextMiddleware(wallet_api.TransferLane(inner, refusal=refusal, unexpected=unexpected))
+        lane = wallet_api.TransferLane(inner, refusal=refusal, unexpected=unexpected)
+        return RequestContextMiddleware(Edge(lane, refusal=refusal))
 
 
 def install_error_handlers(app: FastAPI) -> None:
