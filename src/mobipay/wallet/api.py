@@ -30,6 +30,7 @@ from mobipay.platform.api_common import (
     MoneyOut,
     WalletDep,
     require_key,
+    sent_as,
 )
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import OtpPurpose
@@ -205,6 +206,7 @@ TRANSFERS = "/transfers"  # also the lane's (TransferLane)
 
 @router.post(TRANSFERS, response_model=TransferOut, status_code=201,
              summary="Send money to another subscriber by number (Idempotency-Key required)")
+@sent_as(msisdn="to")
 async def transfer(body: TransferIn, response: Response, token: BearerToken, wallet: WalletDep,
                    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)] = None,
                    ) -> TransferOut:
@@ -287,7 +289,7 @@ class TransferLane:
         except (_Aside, ValueError, RecursionError, ValidationError):
             await self.app(scope, again, send)
             return
-        scope["route"] = _LANE_ROUTE
+        scope["route"], scope["endpoint"] = _LANE_ROUTE, transfer  # the route's metrics and field names
         response: Response
         try:
             wallet: WalletService = scope["app"].state.container.wallet  # (Starlette sets "app" first)
@@ -385,6 +387,7 @@ class PinResetIn(BaseModel):
 
 @router.post("/pin-resets", status_code=204, summary="Reset a forgotten or locked PIN with an SMS code",
              dependencies=PIN_LIMIT)
+@sent_as(id_card="id_number")
 async def reset_pin(body: PinResetIn, wallet: WalletDep) -> Response:
     await wallet.reset_pin(body.msisdn, body.code, body.pin, body.id_number)
     return Response(status_code=204)
@@ -427,6 +430,7 @@ def _request_out(r: MoneyRequest) -> MoneyRequestOut:
 
 @router.post("/money-requests", response_model=MoneyRequestOut, status_code=201,
              summary="Ask a number for money (Idempotency-Key required)")
+@sent_as(msisdn="from")
 async def request_money(body: MoneyRequestIn, me: Me, wallet: WalletDep, idempotency_key: IdemKey = None
                         ) -> MoneyRequestOut:
     return _request_out(await wallet.request_money(me, body.payer, body.amount.amount,
