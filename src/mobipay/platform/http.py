@@ -40,6 +40,7 @@ from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.edge import Edge
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
+from mobipay.platform.openapi import document_problems
 from mobipay.products import api as products_api
 from mobipay.topup import api as topup_api
 from mobipay.topup import partner_api
@@ -111,6 +112,12 @@ class MobipayApp(FastAPI):
         inner = super().build_middleware_stack()
         lane = wallet_api.TransferLane(inner, refusal=refusal, unexpected=unexpected)
         return RequestContextMiddleware(Edge(lane, refusal=refusal))
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with every operation's problem answers (platform/openapi.py)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = document_problems(self, super().openapi())
+        return self.openapi_schema
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -191,7 +198,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers",
+             responses={503: {"description": "The database did not answer"}})
     async def readyz(request: Request) -> JSONResponse:
         c: Container = request.app.state.container
         try:
