@@ -560,6 +560,29 @@ def merchants_operator_create(
     typer.echo(f"{op.id}: {op.merchant_id}/{op.name} ({op.role})")
 
 
+@merchants_app.command("notifications")
+def merchants_notifications(
+    merchant_id: Annotated[str | None, typer.Option("--merchant", help="Only this merchant (mch_…)")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="refused (address not allowed), failed (out of tries) "
+                                                    "or pending (being retried); repeat for several")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Notifications that did not reach merchants, newest first, with the reason: a refused
+    one (its notify URL leads to a private or loopback address) is never retried; tell the
+    merchant to set a public notify URL. Example: mobipay merchants notifications --state refused"""
+    wanted = tuple(state or ("refused", "failed"))
+    unknown = set(wanted) - {"refused", "failed", "pending"}
+    if unknown:
+        raise typer.BadParameter(f"unknown state {', '.join(sorted(unknown))}: refused, failed or pending",
+                                 param_hint="--state")
+    rows = _run(lambda c: c.merchant_notifier.undelivered(merchant_id, states=wanted, limit=limit))
+    for n in rows:
+        typer.echo(f"{n.created_at:%Y-%m-%d %H:%M}  {n.id}  {n.merchant_id}  {n.trade_id}  {n.state}  "
+                   f"tries {n.attempts}  {n.url}  {n.last_error}")
+    if not rows:
+        typer.echo("no undelivered notifications")
+
+
 @merchants_app.command("settle")
 def merchants_settle(
     date: Annotated[str | None, typer.Option("--date", help="Settle this business day (Shanghai), YYYY-MM-DD")] = None,

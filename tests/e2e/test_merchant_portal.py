@@ -132,6 +132,13 @@ def test_refund_with_the_operator_pin(client: TestClient) -> None:
     assert app_id
     bad_url = client.post(f"/merchant/apps/{app_id.group(1)}/notify-url", data={"csrf": token, "url": "ftp://x"})
     assert bad_url.status_code == 400
+    for inside in ("http://127.0.0.1:8000/v1/ledger/transfers", "http://169.254.169.254/latest/meta-data/",
+                   "http://[::1]/", "http://2130706433/", "http://localhost/", "http://10.0.0.8/"):
+        refused = client.post(f"/merchant/apps/{app_id.group(1)}/notify-url", data={"csrf": token, "url": inside})
+        assert refused.status_code == 400 and "NOTIFY_URL_REFUSED" in refused.text, inside  # no SSRF
+    loopback_app = client.post("/merchant/apps", data={"csrf": token, "sign_type": "HMAC",
+                                                       "notify_url": "http://127.0.0.1/notify"})
+    assert loopback_app.status_code == 400 and "NOTIFY_URL_REFUSED" in loopback_app.text
     saved = client.post(f"/merchant/apps/{app_id.group(1)}/notify-url",
                         data={"csrf": token, "url": "https://book.example/n2"})
     assert saved.status_code == 200 and "https://book.example/n2" in saved.text

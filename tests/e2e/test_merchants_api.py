@@ -152,7 +152,8 @@ def test_notifications_follow_the_schedule(db_url: str, tmp_path: Path, merchant
     from mobipay.platform.bootstrap import build
 
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem")
+                        merchant_key_file=tmp_path / "platform.pem",
+                        notify_allow_networks="127.0.0.1/32")  # the merchant site SIMULATOR is on loopback
     clock = ManualClock(time_now())
     container = build(settings, clock=clock)
     with TestClient(create_app(settings, container)) as client:

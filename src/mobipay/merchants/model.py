@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mobipay.kernel.urls import AddressRefused, DestinationPolicy
 from mobipay.merchants import errors as E
 
 #: GB 32100 characters (no I, O, Z, S, V) and the weights of the first 17 positions.
@@ -44,6 +45,26 @@ def signing_string(params: Mapping[str, object]) -> str:
     ``&``, values as sent (not URL-encoded)."""
     items = sorted((k, v) for k, v in params.items() if k not in ("sign", "sign_type") and v not in (None, ""))
     return "&".join(f"{k}={v}" for k, v in items)
+
+
+NOTIFY_URL_MAX = 512
+
+
+def check_notify_url(raw: object, policy: DestinationPolicy) -> str:
+    """A notify URL as stored: empty (none), or an http(s) address the platform may POST to
+    (docs/merchant-signatures.md), written as a browser would; ``NOTIFY_URL_REFUSED`` saying
+    why not. The delivery checks the resolved address again."""
+    if raw is None or raw == "":
+        return ""
+    text = raw.strip() if isinstance(raw, str) else raw
+    try:
+        url = str(policy.check(text, max_length=NOTIFY_URL_MAX))
+    except AddressRefused as exc:
+        raise E.NotifyUrlRefused(f"notify_url: {exc}", field="notify_url") from None
+    if len(url) > NOTIFY_URL_MAX:  # an international host grows in its xn-- form
+        raise E.NotifyUrlRefused(f"notify_url: longer than {NOTIFY_URL_MAX} characters written out",
+                                 field="notify_url")
+    return url
 
 
 class MerchantState(enum.StrEnum):

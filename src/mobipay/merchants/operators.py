@@ -20,7 +20,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
@@ -42,6 +41,7 @@ from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
 from mobipay.merchants import errors as ME
+from mobipay.merchants.model import check_notify_url
 from mobipay.merchants.service import Merchant, MerchantService, Trade, _trade
 from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
 from mobipay.platform import audit
@@ -164,15 +164,6 @@ def check_refund_pin(pin: object) -> str:
     if not isinstance(pin, str) or not re.fullmatch(r"\d{6}", pin):
         raise ValidationFailed("the refund PIN is 6 digits", field="refund_pin")
     return pin
-
-
-def check_notify_url(url: str) -> str:
-    """A notify URL is http(s) with a host (https in production is the merchant's choice)."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 512):
-        raise ValidationFailed("the notify URL is an http(s) address of up to 512 characters", field="notify_url")
-    return url
 
 
 class MerchantOperators:
@@ -403,7 +394,7 @@ class MerchantOperators:
         """A new API app through the merchant service (the HMAC key is shown once)."""
         self.require_owner(op)
         return await self.merchants.create_app(op.merchant_id, sign_type, public_key=public_key or None,
-                                               notify_url=check_notify_url(notify_url))
+                                               notify_url=notify_url)
 
     async def rotate_key(self, op: MerchantOperator, app_id: str, public_key: str) -> None:
         """A new RSA2 public key; the old one keeps working for the overlap (merchant service)."""
@@ -415,7 +406,7 @@ class MerchantOperators:
     async def set_notify_url(self, op: MerchantOperator, app_id: str, url: str) -> None:
         """Where new trades of this app are notified (audited)."""
         self.require_owner(op)
-        url = check_notify_url(url)
+        url = check_notify_url(url, self.merchants.notify_policy)
         await self._own_app(op, app_id)
 
         async def work(uow: UnitOfWork) -> None:

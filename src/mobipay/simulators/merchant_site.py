@@ -5,7 +5,9 @@
   Once ``PUT /sim/platform-key`` gave it the platform's public key (PEM), it checks every
   notification as a shop must, with the SDK: RSA2 against that key whatever ``sign_type``
   the message names; a forged one is answered 400 ``fail`` and kept in ``/sim/refused``.
-- ``GET /sim/received``: the notifications received, oldest first. ``POST /sim/reset``.
+- ``POST /moved``: answers 307 to ``/notify`` (a notifier must not follow it).
+- ``GET /sim/received``: the notifications received, oldest first; ``GET /sim/hosts``: the
+  ``Host`` header of each. ``POST /sim/reset``.
 
 Run: ``python -m mobipay.simulators.merchant_site --port 8108``
 """
@@ -26,6 +28,7 @@ def create_site_app() -> FastAPI:
     refused: list[dict[str, Any]] = []
     failing = {"count": 0}
     platform: dict[str, Any] = {"key": None}
+    hosts: list[str] = []
 
     @app.post("/notify")
     async def notify(request: Request) -> Response:
@@ -37,7 +40,16 @@ def create_site_app() -> FastAPI:
             refused.append(body)
             return Response("fail", status_code=400, media_type="text/plain")
         received.append(body)
+        hosts.append(request.headers.get("host", ""))
         return Response("success", media_type="text/plain")
+
+    @app.post("/moved")
+    async def moved() -> Response:
+        return Response(status_code=307, headers={"Location": "/notify"})
+
+    @app.get("/sim/hosts")
+    async def got_hosts() -> list[str]:
+        return hosts
 
     @app.put("/sim/platform-key")
     async def platform_key(request: Request) -> dict[str, Any]:
@@ -65,6 +77,7 @@ def create_site_app() -> FastAPI:
     async def reset() -> dict[str, Any]:
         received.clear()
         refused.clear()
+        hosts.clear()
         failing["count"] = 0
         platform["key"] = None
         return {"reset": True}

@@ -185,8 +185,10 @@ async def statement_csv(day: str, request: Request) -> Response:
 
 async def _apps_page(request: Request, op: MerchantOperator, *, error: str = "", shown_key: str = "",
                      done: str = "", status: int = 200) -> Response:
+    undelivered = await container(request).merchant_notifier.undelivered(op.merchant_id, limit=20)
     return _view(request, op, "apps.html", {"apps": await _ops(request).apps(op), "error": error,
-                                            "shown_key": shown_key, "done": done}, status=status)
+                                            "shown_key": shown_key, "done": done, "undelivered": undelivered},
+                 status=status)
 
 
 @router.get("/apps", response_class=HTMLResponse)
