@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mobipay.kernel.urls import AddressRefused, DestinationPolicy
+from mobipay.kernel.urls import AddressRefused, DestinationPolicy, WebAddress, parse_web_address
 from mobipay.merchants import errors as E
 
 #: GB 32100 characters (no I, O, Z, S, V) and the weights of the first 17 positions.
@@ -65,6 +65,39 @@ def check_notify_url(raw: object, policy: DestinationPolicy) -> str:
         raise E.NotifyUrlRefused(f"notify_url: longer than {NOTIFY_URL_MAX} characters written out",
                                  field="notify_url")
     return url
+
+
+def check_website(raw: str) -> str:
+    """A merchant's website as registered: empty, or an unambiguous http(s) address (it is
+    what the cashier's return URLs are compared with), written as a browser would."""
+    if not raw.strip():
+        return ""
+    try:
+        return str(parse_web_address(raw.strip(), max_length=256))
+    except AddressRefused as exc:
+        raise E.InvalidMerchantField(f"website: {exc}", field="website") from None
+
+
+def check_return_url(raw: object, website: str) -> WebAddress:
+    """Where the hosted cashier may send the buyer back to: an http(s) address whose host, as
+    a browser reads it, is the host of the merchant's registered website. Anything a browser
+    could read differently (userinfo, backslashes, encoded hosts, control characters…) is
+    refused, so the host compared is the host the browser goes to (``RETURN_URL_REFUSED``)."""
+    try:
+        address = parse_web_address(raw)
+    except AddressRefused as exc:
+        raise E.ReturnUrlRefused(f"return_url: {exc}", field="return_url") from None
+    try:
+        site = parse_web_address(website) if website else None
+    except AddressRefused:
+        site = None
+    if site is None:
+        raise E.ReturnUrlRefused("the merchant has no valid registered website to return to: ask the platform "
+                                 "to record it (return URLs must be on it)", field="return_url")
+    if address.host != site.host:
+        raise E.ReturnUrlRefused(f"return_url must be on the merchant's registered website ({site.host}), "
+                                 f"not {address.host}", field="return_url")
+    return address
 
 
 class MerchantState(enum.StrEnum):

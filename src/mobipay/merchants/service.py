@@ -40,6 +40,7 @@ from mobipay.merchants.model import (
     check_notify_url,
     check_refund,
     check_trade_move,
+    check_website,
 )
 from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
@@ -121,6 +122,7 @@ class MerchantService:
         if category is None:
             raise E.InvalidMerchantField(f"MCC {mcc} is not a category we accept", field="mcc")
         msisdn = normalize_msisdn(contact)
+        website = check_website(website)
         if not (2 <= len(name.strip()) <= 128 and 2 <= len(legal_person.strip()) <= 64):
             raise E.InvalidMerchantField("give the business name and the legal person's name", field="name")
         account = "".join(settlement_account.split())
@@ -139,7 +141,7 @@ class MerchantService:
             state = MerchantState.APPROVED if auto else MerchantState.SUBMITTED
             await uow.conn.execute(insert(merchants).values(
                 id=merchant_id, name=name.strip(), credit_code=code, legal_person=legal_person.strip(),
-                contact_msisdn=msisdn, mcc=mcc, website=website.strip()[:256],
+                contact_msisdn=msisdn, mcc=mcc, website=website,
                 settlement_account=account, state=state.value,
                 reason="low-risk category: approved by rule" if auto else "", fee_bps=category.fee_bps,
                 settlement_days=category.settlement_days, per_trade_limit=category.per_trade_limit,
