@@ -110,16 +110,24 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Serve the HTTP API (docs at /docs). Example: mobipay serve --port 8000"""
+    """Serve the HTTP API (docs at /docs). Behind a reverse proxy, name it in
+    MOBIPAY_TRUSTED_PROXIES so its X-Forwarded-For is believed (nothing else's is).
+    Example: mobipay serve --port 8000"""
     import uvicorn
+
+    from mobipay.kernel.urls import parse_networks
 
     settings = _settings()
     if workers > 1 and settings.is_sqlite:
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+    # Forwarded headers are believed only from the proxies the operator names: uvicorn's
+    # default trusts any local process, which could then reset per-address limits at will.
+    proxies = ",".join(str(n) for n in parse_networks(settings.trusted_proxies))
     uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio")
+                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio",
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
 
 
 @db_app.command("upgrade")

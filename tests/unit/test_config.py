@@ -55,3 +55,10 @@ def test_notify_networks_are_for_test_environments_only() -> None:
             aggregator_secret="a" * 40, billers_secret="b" * 40, products_secret="p" * 40, insurer_secret="i" * 40,
             lottery_secret="l" * 40, kannel_password="k" * 40, sms_inbound_token="t" * 40,
             notify_allow_networks="127.0.0.1/32")
+
+
+def test_trusted_proxies_are_networks() -> None:
+    assert Settings(_env_file=None).trusted_proxies == ""  # type: ignore[call-arg]  # by default: nobody's
+    assert Settings(_env_file=None, trusted_proxies="10.0.0.5/32,10.1.0.0/16").trusted_proxies  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="not a network"):
+        Settings(_env_file=None, trusted_proxies="*")  # type: ignore[call-arg]

@@ -117,7 +117,12 @@ class Settings(BaseSettings):
     sms_inbound_token: SecretStr = Field(default=SecretStr("demo-sms-token"), description="Shared token Kannel "
                                          "sends with inbound messages and delivery reports")
 
-    @field_validator("notify_allow_networks")
+    trusted_proxies: str = Field(
+        default="", description="Addresses (IPs or CIDRs, comma-separated) of the reverse proxies in front of "
+        "`mobipay serve` whose X-Forwarded-For / X-Forwarded-Proto are believed, e.g. 10.0.0.5/32. Empty: "
+        "the connecting address is the client (per-address limits cannot be reset by a forged header)")
+
+    @field_validator("notify_allow_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
         parse_networks(value)  # a ValueError naming the entry that is not a network
