@@ -568,6 +568,19 @@ def merchants_operator_create(
     typer.echo(f"{op.id}: {op.merchant_id}/{op.name} ({op.role})")
 
 
+@merchants_app.command("operator-unlock")
+def merchants_operator_unlock(
+    merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
+    name: Annotated[str, typer.Argument(help="The portal operator's name")],
+    reason: Annotated[str, typer.Option(help="Why (audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """End a merchant portal account's sign-in lock (5 wrong passwords within 15 minutes lock
+    it for 15 minutes). Example: mobipay merchants operator-unlock mch_0192… cashier1 --reason 'owner asked'"""
+    op = _run(lambda c: c.merchant_operators.unlock(merchant_id, name, actor=actor, reason=reason))
+    typer.echo(f"{op.merchant_id}/{op.name}: unlocked")
+
+
 @merchants_app.command("notifications")
 def merchants_notifications(
     merchant_id: Annotated[str | None, typer.Option("--merchant", help="Only this merchant (mch_…)")] = None,

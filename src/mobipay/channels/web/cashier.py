@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.channels.web.common import check_csrf, container, lang, message, page, set_cookie
+from mobipay.channels.web.common import check_csrf, container, lang, message, page, renew_csrf, set_cookie
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.urls import WebAddress
 from mobipay.merchants.model import check_return_url
@@ -98,6 +98,7 @@ async def signin(trade_id: str, request: Request, return_url: str, csrf: str = F
                            status=exc.status)
     response = RedirectResponse(f"/cashier/{trade_id}?{urlencode({'return_url': str(back)})}", status_code=303)
     set_cookie(response, request, SESSION, tokens.access_token, tokens.expires_in)
+    renew_csrf(response, request)
     return response
 
 
