@@ -210,6 +210,8 @@ def test_a_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
     assert refused.status_code == 400 and "VALIDATION_FAILED" in refused.text
     forged = client.post(f"/console/users/{A}/freeze", data={"csrf": "forged", "reason": "fraud report"})
     assert forged.status_code == 400
+    hostile = client.post(f"/console/users/{A}/freeze", data={"csrf": "令牌" * 8, "reason": "fraud report"})
+    assert hostile.status_code == 400  # compared as bytes: not ASCII is simply not the token (was a 500)
     assert 'data-testid="status">active' in client.get(f"/console/users/{A}").text
     assert [e["action"] for e in trail(client, "+86" + A)] == ["user.create"]
     bad_signin = client.post("/console/signin", data={"name": "rita", "password": PASSWORD})

@@ -68,7 +68,8 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, token: str) -> None:
     """Refuse a form that did not come from one of our pages in this browser."""
     cookie = request.cookies.get(CSRF, "")
-    if not cookie or not token or not secrets.compare_digest(cookie, token):
+    # Bytes: compare_digest refuses non-ASCII text with a TypeError (a 500 for any hostile form).
+    if not cookie or not token or not secrets.compare_digest(cookie.encode(), token.encode()):
         raise ValidationFailed("the form expired or did not come from this page; reload it", field="csrf")
 
 
