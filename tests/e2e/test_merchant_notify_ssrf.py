@@ -186,6 +186,14 @@ def test_delivery_checks_the_resolved_address_and_connects_to_it(
     shown = client.portal.call(lambda: container.merchant_notifier.undelivered(merchant_id))  # type: ignore[union-attr]
     assert {n.trade_id for n in shown} == {rebound, mixed, meta, before}
     assert all(n.state == "refused" and n.last_error.startswith("refused:") for n in shown)
+    client.portal.call(lambda: container.merchant_operators.create(  # type: ignore[union-attr]
+        merchant_id, "owner", "correct horse battery", "246810", role="owner"))
+    token = client.get("/merchant/signin").cookies.get("mp_csrf") or client.cookies["mp_csrf"]
+    assert client.post("/merchant/signin", data={"csrf": token, "merchant_id": merchant_id, "name": "owner",
+                                                 "password": "correct horse battery"},
+                       follow_redirects=False).status_code == 303
+    portal = client.get("/merchant/apps")
+    assert portal.text.count('data-testid="notification"') == 4 and "169.254.169.254" in portal.text
     clock.advance(24 * 3600)
     assert client.portal.call(test_env.deliver_due) == 1  # type: ignore[union-attr]  # the redirected one only
     assert {n.trade_id for n in client.portal.call(  # type: ignore[union-attr]
