@@ -2,7 +2,9 @@
 #   make run   — create .venv, install, migrate the embedded SQLite database under ./var,
 #                load demo data and serve http://127.0.0.1:8000 (docs at /docs), with the
 #                worker (outbox, holds, partner orders) and the SIMULATORS of the bank (:8101),
-#                the operator's billing system (:8102) and the top-up aggregator (:8103)
+#                the operator's billing system (:8102), the top-up aggregator (:8103) ... and a
+#                merchant's site receiving notifications (:8108; MOBIPAY_NOTIFY_ALLOW_NETWORKS
+#                lets notify URLs reach it on loopback, which production refuses)
 #   make test  — lint (ruff), types (mypy --strict), architecture (import-linter), every test
 # PostgreSQL tests run when MOBIPAY_TEST_POSTGRES is set (CI sets it and requires them).
 
@@ -27,6 +29,7 @@ run: $(STAMP)
 	$(BIN)/mobipay db upgrade
 	$(BIN)/mobipay demo
 	export MOBIPAY_BANK_URL=http://127.0.0.1:$(BANK_PORT); \
+	export MOBIPAY_NOTIFY_ALLOW_NETWORKS=127.0.0.1/32; \
 	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & bank=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role billing --port 8102 --latency-ms 80 & billing=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port 8103 --latency-ms 300 \
@@ -35,8 +38,9 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.providers --role products --port 8105 & products=$$!; \
 	$(BIN)/python -m mobipay.simulators.providers --role insurer --port 8106 --latency-ms 200 & insurer=$$!; \
 	$(BIN)/python -m mobipay.simulators.lottery_centre --port 8107 & lottery=$$!; \
+	$(BIN)/python -m mobipay.simulators.merchant_site --port 8108 & site=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$site $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

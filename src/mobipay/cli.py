@@ -110,16 +110,24 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Serve the HTTP API (docs at /docs). Example: mobipay serve --port 8000"""
+    """Serve the HTTP API (docs at /docs). Behind a reverse proxy, name it in
+    MOBIPAY_TRUSTED_PROXIES so its X-Forwarded-For is believed (nothing else's is).
+    Example: mobipay serve --port 8000"""
     import uvicorn
+
+    from mobipay.kernel.urls import parse_networks
 
     settings = _settings()
     if workers > 1 and settings.is_sqlite:
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+    # Forwarded headers are believed only from the proxies the operator names: uvicorn's
+    # default trusts any local process, which could then reset per-address limits at will.
+    proxies = ",".join(str(n) for n in parse_networks(settings.trusted_proxies))
     uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio")
+                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio",
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
 
 
 @db_app.command("upgrade")
@@ -558,6 +566,42 @@ def merchants_operator_create(
     op = _run(lambda c: c.merchant_operators.create(merchant_id, name, password, refund_pin, role=role, actor=actor,
                                                    reason="operator-create"))
     typer.echo(f"{op.id}: {op.merchant_id}/{op.name} ({op.role})")
+
+
+@merchants_app.command("operator-unlock")
+def merchants_operator_unlock(
+    merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
+    name: Annotated[str, typer.Argument(help="The portal operator's name")],
+    reason: Annotated[str, typer.Option(help="Why (audited)")],
+    actor: Annotated[str, OPERATOR] = "operator",
+) -> None:
+    """End a merchant portal account's sign-in lock (5 wrong passwords within 15 minutes lock
+    it for 15 minutes). Example: mobipay merchants operator-unlock mch_0192… cashier1 --reason 'owner asked'"""
+    op = _run(lambda c: c.merchant_operators.unlock(merchant_id, name, actor=actor, reason=reason))
+    typer.echo(f"{op.merchant_id}/{op.name}: unlocked")
+
+
+@merchants_app.command("notifications")
+def merchants_notifications(
+    merchant_id: Annotated[str | None, typer.Option("--merchant", help="Only this merchant (mch_…)")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="refused (address not allowed), failed (out of tries) "
+                                                    "or pending (being retried); repeat for several")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Notifications that did not reach merchants, newest first, with the reason: a refused
+    one (its notify URL leads to a private or loopback address) is never retried; tell the
+    merchant to set a public notify URL. Example: mobipay merchants notifications --state refused"""
+    wanted = tuple(state or ("refused", "failed"))
+    unknown = set(wanted) - {"refused", "failed", "pending"}
+    if unknown:
+        raise typer.BadParameter(f"unknown state {', '.join(sorted(unknown))}: refused, failed or pending",
+                                 param_hint="--state")
+    rows = _run(lambda c: c.merchant_notifier.undelivered(merchant_id, states=wanted, limit=limit))
+    for n in rows:
+        typer.echo(f"{n.created_at:%Y-%m-%d %H:%M}  {n.id}  {n.merchant_id}  {n.trade_id}  {n.state}  "
+                   f"tries {n.attempts}  {n.url}  {n.last_error}")
+    if not rows:
+        typer.echo("no undelivered notifications")
 
 
 @merchants_app.command("settle")

@@ -1,8 +1,10 @@
 """mobipay merchant API client: a single module a shop can copy or install.
 
 Signs every request (RSA2 with your private key, or HMAC with your app key) the way
-docs/merchant-signatures.md describes, and verifies every answer and notification with the
-platform's public key. Needs ``httpx`` and ``cryptography``.
+docs/merchant-signatures.md describes, and verifies every answer in your app's own scheme
+and every notification against the platform's RSA public key. The ``sign_type`` a message
+names is never trusted: a message naming another scheme is refused. Needs ``httpx`` and
+``cryptography``.
 
     client = MerchantClient("https://pay.example", app_id, private_key_pem=open("key.pem", "rb").read(),
                             platform_key_pem=open("platform.pem", "rb").read())
@@ -18,7 +20,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -40,39 +42,93 @@ def signing_string(params: Mapping[str, Any]) -> str:
     return "&".join(f"{k}={v}" for k, v in items)
 
 
+def load_platform_key(platform_key_pem: bytes) -> rsa.RSAPublicKey:
+    """The platform's RSA public key from its PEM (``GET /v1/merchant/platform-key``)."""
+    try:
+        key = serialization.load_pem_public_key(platform_key_pem)
+    except ValueError:
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("platform_key_pem must be the platform's RSA public key in PEM "
+                         "(GET /v1/merchant/platform-key)")
+    return key
+
+
+def verify_notification(notification: Mapping[str, Any], platform_key: rsa.RSAPublicKey) -> bool:
+    """Whether a notification POSTed to your notify URL is the platform's: RSA2 with the
+    platform key, whatever ``sign_type`` the message names (anything but RSA2 is refused).
+    For a site that only receives notifications; :class:`MerchantClient` does the same."""
+    return _signed(notification, "RSA2", lambda text, sig: _rsa2_ok(platform_key, text, sig))
+
+
+def _signed(message: Mapping[str, Any], scheme: str, check: Callable[[bytes, str], bool]) -> bool:
+    """The checks every scheme shares: the message names no other scheme, its signature is a
+    non-empty ASCII string; then ``check`` on the signing string."""
+    named, sig = message.get("sign_type"), message.get("sign")
+    if named not in (None, scheme) or not isinstance(sig, str) or not sig or not sig.isascii():
+        return False
+    return check(signing_string(message).encode(), sig)
+
+
+def _rsa2_ok(key: rsa.RSAPublicKey, text: bytes, sig: str) -> bool:
+    try:
+        key.verify(base64.b64decode(sig, validate=True), text, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):  # binascii.Error is a ValueError
+        return False
+    return True
+
+
 class MerchantClient:
+    """A shop's client of the merchant API. The key it is given decides how it signs and how
+    it checks what comes back, never the message: answers are checked with the app's own
+    scheme (RSA2 against the platform key, or HMAC with the app key) and notifications always
+    against the platform's RSA key, whatever ``sign_type`` the message names."""
+
     def __init__(self, base_url: str, app_id: str, *, private_key_pem: bytes | None = None,
                  hmac_key: str | None = None, platform_key_pem: bytes | None = None,
                  http: httpx.Client | None = None) -> None:
         if (private_key_pem is None) == (hmac_key is None):
             raise ValueError("give either private_key_pem (RSA2) or hmac_key (HMAC)")
         self.app_id = app_id
-        self.sign_type = "RSA2" if private_key_pem else "HMAC"
-        self._key = serialization.load_pem_private_key(private_key_pem, password=None) if private_key_pem else None
-        self._hmac = hmac_key.encode() if hmac_key else b""
-        self._platform = serialization.load_pem_public_key(platform_key_pem) if platform_key_pem else None
+        self._key: rsa.RSAPrivateKey | None = None
+        self._hmac = b""
+        if private_key_pem is not None:
+            key = serialization.load_pem_private_key(private_key_pem, password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise ValueError("private_key_pem must be an RSA private key (RSA2)")
+            self.sign_type, self._key = "RSA2", key
+        else:
+            if not hmac_key:  # an empty key would let anyone sign
+                raise ValueError("hmac_key is empty: give the app key shown when the app was made")
+            self.sign_type, self._hmac = "HMAC", hmac_key.encode()
+        self._platform = load_platform_key(platform_key_pem) if platform_key_pem is not None else None
         self.http = http or httpx.Client(base_url=base_url, timeout=10)
 
     def _sign(self, params: Mapping[str, Any]) -> str:
         text = signing_string(params).encode()
-        if isinstance(self._key, rsa.RSAPrivateKey):
+        if self._key is not None:
             return base64.b64encode(self._key.sign(text, padding.PKCS1v15(), hashes.SHA256())).decode()
         return hmac.new(self._hmac, text, hashlib.sha256).hexdigest()
 
     def verify(self, answer: Mapping[str, Any]) -> bool:
-        """Whether an answer or notification carries the platform's valid signature."""
-        text, sig = signing_string(answer).encode(), str(answer.get("sign", ""))
-        if answer.get("sign_type") == "HMAC":
-            return hmac.compare_digest(hmac.new(self._hmac, text, hashlib.sha256).hexdigest(), sig)
-        if not isinstance(self._platform, rsa.RSAPublicKey):
-            raise ValueError("give platform_key_pem to verify RSA2 answers")
-        try:
-            self._platform.verify(base64.b64decode(sig), text, padding.PKCS1v15(), hashes.SHA256())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        """Whether an answer to this client's call carries a valid signature in the app's own
+        scheme. A message naming another ``sign_type`` is refused, never checked its way."""
+        return self._check(answer, self.sign_type)
 
-    verify_notification = verify
+    def verify_notification(self, notification: Mapping[str, Any]) -> bool:
+        """Whether a notification POSTed to your notify URL is the platform's: always RSA2
+        with the platform key, for RSA2 and HMAC apps alike (docs/merchant-signatures.md)."""
+        return self._check(notification, "RSA2")
+
+    def _check(self, message: Mapping[str, Any], scheme: str) -> bool:
+        if scheme == "HMAC":
+            key = self._hmac
+            return _signed(message, scheme, lambda text, sig: bool(key) and hmac.compare_digest(
+                hmac.new(key, text, hashlib.sha256).hexdigest().encode(), sig.lower().encode()))
+        if self._platform is None:
+            raise ValueError("give platform_key_pem (GET /v1/merchant/platform-key) to verify the platform's "
+                             "RSA2 signatures")
+        return verify_notification(message, self._platform)
 
     def call(self, path: str, **params: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"app_id": self.app_id, "timestamp": str(int(time.time())),

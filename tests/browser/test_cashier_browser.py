@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -89,3 +90,76 @@ def test_a_form_without_its_csrf_token_is_refused(live: Live, phone: Any) -> Non
     phone.get_by_role("button", name="获取验证码 Send code").click()
     assert "reload" in phone.get_by_test_id("error").inner_text()
     assert balance(live) == 10_000
+
+
+#: Return URLs: bypass vectors mixed with honest spellings of the shop https://book.example.
+VECTORS = [
+    "https://evil.example\\@book.example/return", "https://evil.example\\.book.example/",
+    "https://book.example\\evil.example/", "https:\\\\evil.example/", "/\\evil.example/", "https:evil.example/",
+    "https:/evil.example/", "https:///evil.example/", "https://evil.example%5C@book.example/",
+    "https://book.example@evil.example/", "https://evil.example@book.example/", "https://evil\t.example/",
+    "https://book.example\n.evil.example/", "https://book.example%2eevil.example/", "https://book%2eexample/",
+    "https://book。example.evil.example/", "https://BOOK.EXAMPLE./x", "https://book.example./",
+    "javascript://book.example/%0aalert(1)", "https://2130706433/", "https://0x7f.1/",
+    "https://book.example/return", "HTTPS://Book.Example/Return?x=1", "https://book。example/return",
+    "https://ｂｏｏｋ.example/return", "https://book.example:8443/return#top",
+]
+
+
+def _browser_reads(phone: Any, raw: str) -> Any:
+    """What Chromium's own URL parser makes of ``raw`` (relative to our page), or None."""
+    return phone.evaluate("v => { try { const u = new URL(v, location.href);"
+                          " return {protocol: u.protocol, host: u.hostname, user: u.username, href: u.href} }"
+                          " catch (e) { return null } }", raw)
+
+
+def test_what_we_accept_is_what_chromium_reads_as_the_shop(live: Live, phone: Any) -> None:
+    """Chromium is the oracle: for every vector the cashier accepts, the browser's own URL
+    parser lands on the shop's host (no user information, http(s)); every vector the
+    browser would take elsewhere is refused by the cashier."""
+    from mobipay.kernel.errors import MobipayError
+    from mobipay.merchants.model import check_return_url
+
+    phone.goto(f"{live.url}/healthz")
+    for raw in VECTORS:
+        seen = _browser_reads(phone, raw)
+        try:
+            sent = str(check_return_url(raw, "https://book.example"))
+        except MobipayError:
+            continue  # refused: whatever the browser reads, it never gets there
+        assert seen is not None and seen["protocol"] in ("http:", "https:") and not seen["user"], raw
+        assert seen["host"] == "book.example", (raw, seen)
+        assert _browser_reads(phone, sent)["href"] == sent, raw  # we send exactly what the browser would write
+    refused_elsewhere = [raw for raw in VECTORS if (_browser_reads(phone, raw) or {}).get("host") not in (
+        "book.example", None)]
+    assert len(refused_elsewhere) >= 10  # the vectors do aim elsewhere in a real browser
+
+
+def test_the_done_page_sends_the_browser_to_the_shop_only(live: Live, phone: Any) -> None:
+    """Pay in Chromium and follow the done page (its refresh and its link): the browser's
+    next request goes to the shop's return URL; the reported bypass never gets a page, so
+    the browser never leaves our origin."""
+    trade_id, _ = shop_with_trade(live, 6_000)
+    buyer(live, 10_000)
+    elsewhere: list[str] = []
+
+    def outside(route: Any) -> None:  # every request that leaves our server, recorded and answered
+        elsewhere.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<title>shop</title>the shop")
+
+    phone.route(lambda url: not url.startswith(live.url), outside)
+    attack = phone.goto(f"{live.url}/cashier/{trade_id}?" + urlencode(
+        {"return_url": "https://evil.example\\@book.example/return"}))
+    assert attack is not None and attack.status == 400 and "RETURN_URL_REFUSED" in phone.content()
+    assert elsewhere == []
+
+    url = f"{live.url}/cashier/{trade_id}?return_url=https://book.example/return"
+    phone.goto(url)
+    phone.fill("#msisdn", BUYER)
+    phone.get_by_role("button", name="获取验证码 Send code").click()
+    phone.fill("#code", live.sms_code("+86" + BUYER))
+    phone.get_by_role("button", name="登录 Sign in").click()
+    phone.get_by_role("button", name="确认支付 Pay").click()
+    phone.wait_for_url("https://book.example/**", timeout=15_000)  # the done page's refresh, polled
+    assert elsewhere == ["https://book.example/return?out_trade_no=B-1&trade_status=TRADE_SUCCESS"]
+    assert balance(live) == 10_000 - 6_000

@@ -85,3 +85,52 @@ def test_cashier_pays_and_returns(client: TestClient, db_url: str) -> None:
     assert balance == 10_000 - 5_000  # 60 CNY less the 10 CNY red envelope
     again = client.get(url)
     assert "无法支付" in again.text  # paid: the page says so, nothing can be paid twice
+
+
+#: Return URLs that pass a check reading them with Python's urllib but send a browser
+#: elsewhere (or run script), for a shop whose registered website is https://book.example.
+RETURN_BYPASSES = [
+    "https://evil.example\\@book.example/return",  # the reported one: urllib's host is book.example
+    "https://evil.example\\.book.example/", "https://book.example\\evil.example/",
+    "https://evil.example%5C@book.example/", "https://book.example@evil.example/",
+    "https://evil.example@book.example/", "https://evil.example:443@book.example/",
+    "https://evil.example#@book.example/", "https://evil.example?@book.example/",
+    "https:evil.example", "https:/evil.example", "https:///evil.example", "https:\\\\evil.example",
+    "//evil.example/", "/\\evil.example", "\\\\evil.example",
+    "https://evil.example/\thttps://book.example/", "https://evil\t.example/", "https://book.example\n.evil.example/",
+    "\x01https://evil.example/", "javascript://book.example/%0aalert(1)", "JAVASCRIPT:alert(1)",
+    "data:text/html,<script>alert(1)</script>", "https://book.example.evil.example/", "https://evil-book.example/",
+    "https://book.example%2eevil.example/", "https://book%2eexample/", "https://book.example./",
+    "https://xn--book.example/", "https://book。example.evil.example/", "https://2130706433/", "https://0x7f.1/",
+    "https://evil.example\u202e@book.example/", "http://[::1]/", "ftp://book.example/",
+]
+
+
+def test_the_return_url_is_compared_as_a_browser_reads_it(client: TestClient, db_url: str) -> None:
+    """Every known way of writing an address that a browser reads as another host is
+    refused (RETURN_URL_REFUSED) before anything is shown or paid; spellings that a browser
+    reads as the shop (case, IDNA, a port) are accepted and sent on as a browser writes them."""
+    c = client.app.state.container  # type: ignore[attr-defined]
+    merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+    app_id, key = client.portal.call(lambda: c.merchants.create_app(merchant_id, "HMAC"))  # type: ignore[union-attr]
+    body: dict[str, Any] = {"app_id": app_id, "timestamp": str(int(time.time())), "nonce": secrets.token_hex(8),
+                            "sign_type": "HMAC", "out_trade_no": "W-2", "total_amount": "100", "subject": "书"}
+    body["sign"] = sign_hmac(body, key.encode())  # type: ignore[union-attr]
+    trade_id = client.post("/v1/merchant/trades", json=body).json()["trade_no"]
+    for bad in RETURN_BYPASSES:
+        r = client.get(f"/cashier/{trade_id}", params={"return_url": bad})
+        assert r.status_code == 400 and r.json()["code"] == "RETURN_URL_REFUSED", (bad, r.text)
+        token = "t" * 32
+        client.cookies.set("mp_csrf", token)
+        pay = client.post(f"/cashier/{trade_id}/pay", params={"return_url": bad}, data={"csrf": token})
+        assert pay.status_code == 400 and pay.json()["code"] == "RETURN_URL_REFUSED", bad
+    for good, sent in (("HTTPS://BOOK.example/r?a=1", "https://book.example/r?a=1"),
+                       ("https://book.example:8443/r#x", "https://book.example:8443/r#x")):
+        page = client.get(f"/cashier/{trade_id}", params={"return_url": good})
+        assert page.status_code == 200, (good, page.text)
+        assert "return_url=" + sent.replace(":", "%3A").replace("/", "%2F").replace("?", "%3F").replace(
+            "=", "%3D").replace("#", "%23") in page.text
+    # a merchant without a valid website has nowhere the cashier may send buyers back to
+    assert client.post("/v1/merchant-applications", json=application(
+        credit_code="91110105MA01234565", website="https://evil.example\\@book.example/")).json()[
+        "code"] == "INVALID_MERCHANT_FIELD"

@@ -132,8 +132,74 @@ def test_sign_in_sessions_and_roles(client: TestClient) -> None:
     run(client, lambda c: c.operators.set_disabled("sue", True, actor="test", reason="left"))
     assert client.get("/console/users", follow_redirects=False).status_code == 303  # sessions end at once
     assert sign_in(client, "sue").status_code == 401
-    assert [e["action"] for e in trail(client, "sue")] == ["operator.create", "operator.sign_in", "operator.sign_in",
-                                                           "operator.disable"]
+    assert [e["action"] for e in trail(client, "sue")] == ["operator.create", "operator.sign_in_failed",
+                                                           "operator.sign_in", "operator.sign_in", "operator.disable"]
+
+
+@pytest.fixture
+def clocked(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
+    """The console with a ManualClock, and per-address limits out of the way (as if every
+    guess came from another address): what is left to stop guessing is the account lockout."""
+    from mobipay.kernel.clock import ManualClock
+    from mobipay.platform.bootstrap import build
+
+    settings = Settings(_env_file=None, database_url=db_url, rate_limit_pin="1000/minute",  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
+    clock = ManualClock()
+    with TestClient(create_app(settings, build(settings, clock=clock))) as c:
+        yield c, clock
+
+
+def test_wrong_passwords_lock_the_account(clocked: tuple[TestClient, Any]) -> None:
+    """The reported attack: the right password was accepted after 35 wrong ones. Now the 5th
+    wrong password within 15 minutes locks the account for 15 minutes, against the right
+    password too; other accounts are not affected; every step is in the audit trail."""
+    client, clock = clocked
+    operator(client, "lou", "support")
+    operator(client, "max", "support")
+    for n in range(4):
+        r = sign_in(client, "lou", f"guess number {n}")
+        assert r.status_code == 401 and "SIGN_IN_FAILED" in r.text
+    fifth = sign_in(client, "lou", "guess number 4")
+    assert fifth.status_code == 423 and "SIGN_IN_LOCKED" in fifth.text
+    for n in range(30):  # 35 wrong passwords in all
+        assert sign_in(client, "lou", f"more guesses {n}").status_code == 423
+    right = sign_in(client, "lou")
+    assert right.status_code == 423 and "mp_console" not in client.cookies  # the right password: still locked
+    assert sign_in(client, "max").status_code == 303  # per account: max is not locked
+    actions = [e["action"] for e in trail(client, "lou")]
+    assert actions[:6] == ["operator.create"] + ["operator.sign_in_failed"] * 4 + ["operator.locked"]
+    assert actions[6:] == ["operator.sign_in_locked"] * 31 and "operator.sign_in" not in actions
+    assert "from testclient" in trail(client, "lou")[1]["reason"]  # the address that tried
+
+    clock.advance(15 * 60 + 1)  # the lock ends by itself
+    assert sign_in(client, "lou").status_code == 303
+    for n in range(4):  # the count started again; wrong passwords far apart are forgotten
+        assert sign_in(client, "lou", f"typo {n}").status_code == 401
+        clock.advance(16 * 60)
+    assert sign_in(client, "lou", "one more typo").status_code == 401
+    for n in range(4):
+        sign_in(client, "lou", f"burst {n}")
+    assert sign_in(client, "lou").status_code == 423
+    run(client, lambda c: c.operators.unlock("lou", actor="admin", reason="identity checked by phone"))
+    assert sign_in(client, "lou").status_code == 303
+    assert trail(client, "lou")[-2]["action"] == "operator.unlock"
+
+
+def test_sign_in_renews_the_csrf_token(client: TestClient) -> None:
+    """Session fixation: a CSRF token planted (or read) before sign-in is dead after it."""
+    operator(client, "rita", "support")
+    client.cookies.clear()
+    planted = "planted-by-someone-else-0123456789"
+    client.cookies.set("mp_csrf", planted, domain="testserver.local")  # as the server sets it
+    assert csrf(client.get("/console/signin").text) == planted  # the page uses the cookie it was given
+    ok = client.post("/console/signin", data={"csrf": planted, "name": "rita", "password": PASSWORD,
+                                              "next": "/console/users"}, follow_redirects=False)
+    assert ok.status_code == 303 and client.cookies["mp_csrf"] not in ("", planted)
+    assert csrf(client.get("/console/users").text) == client.cookies["mp_csrf"]
+    forged = client.post("/console/signout", data={"csrf": planted}, follow_redirects=False)
+    assert forged.status_code == 400  # the planted token no longer passes
+    assert client.get("/console/users").status_code == 200  # still signed in
 
 
 def test_a_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
@@ -144,6 +210,8 @@ def test_a_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
     assert refused.status_code == 400 and "VALIDATION_FAILED" in refused.text
     forged = client.post(f"/console/users/{A}/freeze", data={"csrf": "forged", "reason": "fraud report"})
     assert forged.status_code == 400
+    hostile = client.post(f"/console/users/{A}/freeze", data={"csrf": "令牌" * 8, "reason": "fraud report"})
+    assert hostile.status_code == 400  # compared as bytes: not ASCII is simply not the token (was a 500)
     assert 'data-testid="status">active' in client.get(f"/console/users/{A}").text
     assert [e["action"] for e in trail(client, "+86" + A)] == ["user.create"]
     bad_signin = client.post("/console/signin", data={"name": "rita", "password": PASSWORD})
@@ -432,8 +500,12 @@ def test_operator_cli(tmp_path: Path) -> None:
 
 
 def test_password_guessing_is_rate_limited(client: TestClient) -> None:
-    operator(client, "rita", "risk")
-    answers = [sign_in(client, "rita", "wrong-password-123").status_code for _ in range(31)]
+    names = ["rita", *(f"risk{n}" for n in range(7))]
+    for name in names:
+        operator(client, name, "risk")
+    # Spread over 8 accounts, so no account gets the 5 wrong passwords that lock it: what
+    # stops this address is the per-address limit.
+    answers = [sign_in(client, names[n % 8], "wrong-password-123").status_code for n in range(31)]
     assert answers[:30] == [401] * 30  # SIGN_IN_FAILED
     assert answers[30] == 429  # past the per-address limit (30 a minute): not even checked
     assert sign_in(client, "rita").status_code == 429  # the right password too, until the window passes

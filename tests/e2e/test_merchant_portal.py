@@ -132,6 +132,13 @@ def test_refund_with_the_operator_pin(client: TestClient) -> None:
     assert app_id
     bad_url = client.post(f"/merchant/apps/{app_id.group(1)}/notify-url", data={"csrf": token, "url": "ftp://x"})
     assert bad_url.status_code == 400
+    for inside in ("http://127.0.0.1:8000/v1/ledger/transfers", "http://169.254.169.254/latest/meta-data/",
+                   "http://[::1]/", "http://2130706433/", "http://localhost/", "http://10.0.0.8/"):
+        refused = client.post(f"/merchant/apps/{app_id.group(1)}/notify-url", data={"csrf": token, "url": inside})
+        assert refused.status_code == 400 and "NOTIFY_URL_REFUSED" in refused.text, inside  # no SSRF
+    loopback_app = client.post("/merchant/apps", data={"csrf": token, "sign_type": "HMAC",
+                                                       "notify_url": "http://127.0.0.1/notify"})
+    assert loopback_app.status_code == 400 and "NOTIFY_URL_REFUSED" in loopback_app.text
     saved = client.post(f"/merchant/apps/{app_id.group(1)}/notify-url",
                         data={"csrf": token, "url": "https://book.example/n2"})
     assert saved.status_code == 200 and "https://book.example/n2" in saved.text
@@ -178,3 +185,50 @@ async def _app_of(c: Container, trade_id: str) -> str:
     trade = await c.merchants.trade(trade_id)
     app_id, _ = await c.merchants.create_app(trade.merchant_id, "HMAC")
     return app_id
+
+
+def test_portal_sign_in_locks_after_wrong_passwords_and_renews_csrf(db_url: str, tmp_path: Path) -> None:
+    """The console's lockout policy on the portal: 5 wrong passwords within 15 minutes lock the
+    account for 15 minutes (the right password too), whatever the address; the lock and every
+    failure are audited; the platform can unlock it. Sign-in renews the CSRF token."""
+    from mobipay.kernel.clock import ManualClock
+    from mobipay.platform import audit
+    from mobipay.platform.bootstrap import build
+
+    settings = Settings(_env_file=None, database_url=db_url, rate_limit_pin="1000/minute",  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem")
+    clock = ManualClock()
+    container = build(settings, clock=clock)
+    with TestClient(create_app(settings, container)) as client:
+        def call(work: Callable[[Container], Any]) -> Any:
+            return client.portal.call(work, container)  # type: ignore[union-attr]
+
+        merchant_id, _ = seed_shop(call)
+        for n in range(4):
+            assert sign_in(client, merchant_id, f"wrong password {n}").status_code == 401
+        locked = sign_in(client, merchant_id, "wrong password 4")
+        assert locked.status_code == 423 and "MERCHANT_SIGN_IN_LOCKED" in locked.text
+        for n in range(30):
+            assert sign_in(client, merchant_id, f"again {n}").status_code == 423
+        assert sign_in(client, merchant_id).status_code == 423  # the right password, after 35 wrong ones
+
+        async def trail(c: Container) -> list[str]:
+            async with c.db.begin() as conn:
+                return [e["action"] for e in await audit.entries(conn, f"{merchant_id}/owner")]
+
+        actions = call(trail)
+        assert actions.count("merchant_operator.sign_in_failed") == 4 and actions.count(
+            "merchant_operator.locked") == 1 and actions.count("merchant_operator.sign_in_locked") == 31
+        clock.advance(15 * 60 + 1)
+        planted = "planted-before-sign-in-0123456789"
+        client.cookies.clear()
+        client.cookies.set("mp_csrf", planted, domain="testserver.local")
+        ok = client.post("/merchant/signin", data={"csrf": planted, "merchant_id": merchant_id, "name": "owner",
+                                                   "password": PASSWORD}, follow_redirects=False)
+        assert ok.status_code == 303 and client.cookies["mp_csrf"] != planted
+        assert client.post("/merchant/signout", data={"csrf": planted}).status_code == 400
+        for n in range(5):
+            sign_in(client, merchant_id, f"burst {n}")
+        assert sign_in(client, merchant_id).status_code == 423
+        call(lambda c: c.merchant_operators.unlock(merchant_id, "owner", actor="operator", reason="owner called"))
+        assert sign_in(client, merchant_id).status_code == 303

@@ -152,7 +152,8 @@ def test_notifications_follow_the_schedule(db_url: str, tmp_path: Path, merchant
     from mobipay.platform.bootstrap import build
 
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem")
+                        merchant_key_file=tmp_path / "platform.pem",
+                        notify_allow_networks="127.0.0.1/32")  # the merchant site SIMULATOR is on loopback
     clock = ManualClock(time_now())
     container = build(settings, clock=clock)
     with TestClient(create_app(settings, container)) as client:
@@ -180,7 +181,24 @@ def test_notifications_follow_the_schedule(db_url: str, tmp_path: Path, merchant
         assert client.portal.call(notifier.deliver_due) == 0  # delivered: never again
         [got] = httpx.get(f"{merchant_site}/sim/received").json()
         assert (got["trade_status"], got["out_trade_no"], got["total_amount"]) == ("TRADE_SUCCESS", "N-1", "500")
-        verify_rsa2(got, got["sign"], client.get("/v1/merchant/platform-key").text.encode())
+        platform_pem = client.get("/v1/merchant/platform-key").text.encode()
+        verify_rsa2(got, got["sign"], platform_pem)
+
+        # The shop checks notifications as the SDK does: RSA2 against the platform key,
+        # whatever the message names. A forged TRADE_SUCCESS marked HMAC with the empty key
+        # (the SDK's old hole) is refused; the platform's own notification still verifies.
+        import hashlib
+        import hmac
+
+        from mobipay.merchants.model import signing_string
+
+        httpx.put(f"{merchant_site}/sim/platform-key", content=platform_pem).raise_for_status()
+        forged = {**{k: v for k, v in got.items() if k != "sign"}, "out_trade_no": "N-2", "sign_type": "HMAC"}
+        forged["sign"] = hmac.new(b"", signing_string(forged).encode(), hashlib.sha256).hexdigest()
+        assert httpx.post(f"{merchant_site}/notify", json=forged).status_code == 400
+        assert httpx.post(f"{merchant_site}/notify", json={**got, "sign_type": "HMAC"}).status_code == 400
+        assert httpx.post(f"{merchant_site}/notify", json=got).text == "success"
+        assert [n["out_trade_no"] for n in httpx.get(f"{merchant_site}/sim/refused").json()] == ["N-2", "N-1"]
 
 
 def time_now() -> Any:

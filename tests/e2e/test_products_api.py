@@ -65,3 +65,30 @@ def test_products_insurance_and_lottery(client: TestClient, db_url: str) -> None
     assert post("/v1/lottery/tickets", {"game": "ssq", "multiplier": 100, "quick_picks": 1}).status_code == 400
     assert [x["prize"] for x in client.get("/v1/lottery/tickets", headers=bearer(me)).json()] == [None]
     assert balance(client, me) == 50_000 - 200 - 400
+
+
+def test_lottery_idempotency_keys(client: TestClient, db_url: str) -> None:
+    """The same Idempotency-Key and body is the first ticket replayed (200, Idempotent-Replayed,
+    the same random picks, nothing bought twice); the same key with another body (another
+    game, other numbers, another multiplier or number of quick picks) is 409
+    IDEMPOTENCY_CONFLICT and buys nothing."""
+    signed_up(client, db_url, "13800138000")
+    me = login_by_sms(client, db_url, "13800138000", "a")
+    fund(client, "13800138000", 50_000)
+
+    def buy(key: str, body: dict[str, object]):  # type: ignore[no-untyped-def]
+        return client.post("/v1/lottery/tickets", headers={**bearer(me), "Idempotency-Key": key}, json=body)
+
+    body: dict[str, object] = {"game": "ssq", "bets": [[[1, 5, 12, 19, 27, 33], [9]]], "quick_picks": 1}
+    first = buy("same-key", body)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers, first.text
+    again = buy("same-key", body)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.json() == first.json()  # the same ticket, the same quick pick
+    for other in ({"game": "dlt", "quick_picks": 1}, {**body, "bets": [[[2, 5, 12, 19, 27, 33], [9]]]},
+                  {**body, "multiplier": 2}, {**body, "quick_picks": 2}, {"game": "ssq", "quick_picks": 2}):
+        conflict = buy("same-key", other)
+        assert conflict.status_code == 409 and conflict.json()["code"] == "IDEMPOTENCY_CONFLICT", (other, conflict.text)
+        assert conflict.headers["content-type"] == "application/problem+json"
+    assert [t["id"] for t in client.get("/v1/lottery/tickets", headers=bearer(me)).json()] == [first.json()["id"]]
+    assert balance(client, me) == 50_000 - 400  # one ticket paid

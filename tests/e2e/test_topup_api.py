@@ -108,6 +108,10 @@ def test_partner_api(client: TestClient, telcos: dict[str, str]) -> None:
     replay = signed("POST", "/v1/partner/topups", body, nonce="nonce-0001")
     assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
     assert signed("POST", "/v1/partner/topups", body, secret="wrong").status_code == 401
+    latin = client.post("/v1/partner/topups", content=json.dumps(body).encode(), headers={
+        "X-Partner-Id": partner.id, "X-Timestamp": str(int(time.time())), "X-Nonce": "nonce-latin1",
+        "X-Signature": ("\u00e9" * 64).encode("latin-1"), "content-type": "application/json"})
+    assert latin.status_code == 401  # a signature that is not ASCII does not verify (was a 500)
     assert signed("POST", "/v1/partner/topups", body, ts=int(time.time()) - 900).status_code == 401
     assert client.post("/v1/partner/topups", json=body).status_code == 401  # unsigned
     poor = signed("POST", "/v1/partner/topups", {**body, "partner_order_id": "shop-2", "amount": {"amount": 10_000}})

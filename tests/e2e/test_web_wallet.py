@@ -40,7 +40,7 @@ def hidden(html: str, name: str) -> str:
 
 
 def sign_in(client: TestClient, db_url: str, number: str) -> str:
-    """Sign ``number`` in on the wallet pages; returns the page's CSRF token."""
+    """Sign ``number`` in on the wallet pages; returns the CSRF token the signed-in pages use."""
     client.cookies.clear()
     token = csrf(client.get("/m/signin").text)
     sent = client.post("/m/otp", data={"csrf": token, "msisdn": number, "next": "/m"})
@@ -50,7 +50,9 @@ def sign_in(client: TestClient, db_url: str, number: str) -> str:
     assert done.status_code == 303 and done.headers["location"] == "/m", done.text
     cookies = [v.lower() for k, v in done.headers.multi_items() if k == "set-cookie"]
     assert any(c.startswith("mp_wallet=") and "httponly" in c and "samesite=lax" in c for c in cookies)
-    return token
+    renewed = client.cookies["mp_csrf"]
+    assert renewed != token  # sign-in renews the CSRF token (no fixation)
+    return renewed
 
 
 def balance(client: TestClient, number: str) -> int:

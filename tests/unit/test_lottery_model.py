@@ -56,3 +56,17 @@ def test_draw_calendar_and_sales_cutoff() -> None:
     next_issue, next_close, _ = SSQ.next_draw(late)  # sales closed: the next draw, on Thursday
     assert next_close.date().isoformat() == "2026-11-26" and int(next_issue) == int(issue) + 1
     assert SSQ.next_draw(datetime(2026, 1, 1, 8, tzinfo=SHANGHAI))[0] == "2026001"  # a Thursday
+
+
+def test_a_retry_is_recognised_by_its_request_not_its_random_picks() -> None:
+    from mobipay.lottery.model import same_ticket_request
+
+    mine = [[1, 5, 12, 19, 27, 33], [9]]
+    details = {"game": "ssq", "bets": [mine, [[2, 8, 23, 25, 27, 32], [3]]], "multiplier": 1, "quick_picks": 1}
+    assert same_ticket_request(details, "ssq", [mine], 1, 1)
+    assert not same_ticket_request(details, "ssq", [], 2, 1)  # two bets as well, but asked for otherwise
+    assert not same_ticket_request(details, "dlt", [mine], 1, 1)
+    assert not same_ticket_request(details, "ssq", [mine], 1, 2)
+    assert not same_ticket_request(details, "ssq", [[[2, 5, 12, 19, 27, 33], [9]]], 1, 1)
+    legacy = {k: v for k, v in details.items() if k != "quick_picks"}  # bought before quick_picks was kept
+    assert same_ticket_request(legacy, "ssq", [mine], 1, 1) and not same_ticket_request(legacy, "ssq", [mine], 0, 1)

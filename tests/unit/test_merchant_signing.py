@@ -67,3 +67,15 @@ CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
                  st.text(CHARS, min_size=9, max_size=9)).map("".join))
 def test_every_completed_code_checks(first17: str) -> None:
     assert check_credit_code(first17 + credit_code_check_char(first17)).startswith(first17)
+
+
+def test_an_empty_key_or_a_hostile_signature_never_verifies() -> None:
+    """No key means no signature can be right (an empty HMAC key is one anybody holds), and a
+    signature that is not ASCII is refused as BAD_SIGNATURE, never a 500."""
+    params = json.loads(blocks()[0])
+    assert code(verify_hmac, params, sign_hmac(params, b""), b"") == "BAD_SIGNATURE"
+    assert code(verify_rsa2, params, sign_rsa2(params, PRIVATE), b"") == "BAD_SIGNATURE"
+    for hostile in ("é" * 64, "", "\x00" * 64, sign_hmac(params, b"test-hmac-key") + "é"):
+        assert code(verify_hmac, params, hostile, b"test-hmac-key") == "BAD_SIGNATURE"
+        assert code(verify_rsa2, params, hostile, PUBLIC) == "BAD_SIGNATURE"
+    verify_hmac(params, sign_hmac(params, b"test-hmac-key").upper(), b"test-hmac-key")  # hex in either case

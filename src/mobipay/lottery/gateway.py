@@ -33,12 +33,18 @@ class LotteryCentre(Protocol):
     async def statement(self, day: date) -> list[StatementLine]: ...
 
 
+#: What the lottery centre is sent of a ticket order's details.
+TICKET_FIELDS = ("game", "issue", "bets", "multiplier")
+
+
 class CentrePartner:
     def __init__(self, centre: LotteryCentre) -> None:
         self.centre = centre
 
     async def submit(self, order: PartnerOrder) -> PartnerAnswer:
-        return await self.centre.sell(order.id, order.amount, order.details)
+        # The ticket as the centre knows it; the order also keeps how it was asked for.
+        ticket = {k: order.details[k] for k in TICKET_FIELDS}
+        return await self.centre.sell(order.id, order.amount, ticket)
 
     async def query(self, order: PartnerOrder) -> PartnerAnswer:
         return await self.centre.query(order.id)

@@ -10,8 +10,10 @@ with the draw from the lottery centre.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from mobipay.lottery import errors as E
 
@@ -122,6 +124,18 @@ def game(code: str) -> Game:
     if found is None:
         raise E.UnknownGame(f"no game {code!r}; games: {', '.join(GAMES)}", field="game")
     return found
+
+
+def same_ticket_request(details: Mapping[str, Any], code: str, chosen: list[list[list[int]]], quick_picks: int,
+                        multiplier: int) -> bool:
+    """Whether a ticket bought with ``details`` answers this request (a retry with the same
+    Idempotency-Key): the same game and multiplier, the same chosen bets first, then as many
+    random bets as quick picks were asked for (those cannot be compared, only counted).
+    Tickets bought before ``quick_picks`` was kept are compared by their number of bets."""
+    bets = details.get("bets", [])
+    asked = details.get("quick_picks", len(bets) - len(chosen))
+    return (details.get("game") == code and details.get("multiplier") == multiplier and asked == quick_picks
+            and len(bets) == len(chosen) + quick_picks and bets[:len(chosen)] == chosen)
 
 
 def ticket_cost(bets: int, multiplier: int) -> int:

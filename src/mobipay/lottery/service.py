@@ -11,6 +11,7 @@ with an id derived from the ticket, so a second import pays nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,13 +21,14 @@ import structlog
 from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
+from mobipay.kernel.errors import IdempotencyConflict
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import PAYABLE_LOTTERY, RECEIVABLE_LOTTERY
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.lottery import errors as E
 from mobipay.lottery.gateway import CENTRE, CentrePartner, LotteryCentre
-from mobipay.lottery.model import Game, game, ticket_cost
+from mobipay.lottery.model import Game, game, same_ticket_request, ticket_cost
 from mobipay.lottery.tables import draws, tickets
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder
 from mobipay.platform.partner_orders import order_id as make_order_id
@@ -76,15 +78,20 @@ class LotteryService:
 
     async def buy(self, me: Principal, code: str, *, bets: list[Any] | None = None, quick_picks: int = 0,
                   multiplier: int = 1, idempotency_key: str, pin: str | None = None) -> Ticket:
-        """A ticket for the next draw: the bets given, and/or ``quick_picks`` random ones."""
+        """A ticket for the next draw: the bets given, and/or ``quick_picks`` random ones. The
+        same Idempotency-Key and request is the first ticket again (``replayed``, whatever
+        was picked at random); the same key for another request is ``IDEMPOTENCY_CONFLICT``."""
         g, issue, close, _ = self.on_sale(code)
         check_idempotency_key(idempotency_key)
-        chosen = [g.check_bet(b) for b in (bets or [])] + [g.quick_pick() for _ in range(max(0, quick_picks))]
-        cost = ticket_cost(len(chosen), multiplier)
+        quick_picks = max(0, quick_picks)
+        given = [g.check_bet(b) for b in (bets or [])]
+        request = ([[list(part) for part in bet] for bet in given], quick_picks, multiplier)
         order_id = make_order_id("lt_", me.user_id, idempotency_key)
         known = await self.orders.get(order_id)
-        if known is not None and known.kind == KIND:  # a retry: the same ticket, whatever was picked at random
-            return await self._ticket(known)
+        if known is not None:
+            return await self._replay(known, g, *request)
+        chosen = given + [g.quick_pick() for _ in range(quick_picks)]
+        cost = ticket_cost(len(chosen), multiplier)
         payer = await self.wallet.authorize_payment(me, cost, pin)
         if self.uow.clock.now() >= close:
             raise E.SalesClosed(f"sales for {g.name} {issue} closed at {close:%H:%M}", field="game")
@@ -96,12 +103,28 @@ class LotteryService:
                 order_id=order_id, user_id=payer.id, game=g.code, issue=issue, bets=json.dumps(as_lists),
                 multiplier=multiplier, cost=cost))
 
-        order = await self.orders.place(
-            order_id, partner=CENTRE, kind=KIND, user_id=payer.id, msisdn=payer.msisdn, amount=cost, fee=0,
-            legs=[Leg.debit(payer.account_code, cost), Leg.credit(PAYABLE_LOTTERY, cost)], then=record,
-            details={"game": g.code, "issue": issue, "bets": as_lists, "multiplier": multiplier},
-            reference=f"{g.name} {issue}")
+        try:
+            order = await self.orders.place(
+                order_id, partner=CENTRE, kind=KIND, user_id=payer.id, msisdn=payer.msisdn, amount=cost, fee=0,
+                legs=[Leg.debit(payer.account_code, cost), Leg.credit(PAYABLE_LOTTERY, cost)], then=record,
+                details={"game": g.code, "issue": issue, "bets": as_lists, "multiplier": multiplier,
+                         "quick_picks": quick_picks},
+                reference=f"{g.name} {issue}")
+        except IdempotencyConflict:
+            # The same key placed a moment ago by a concurrent request: its random picks differ
+            # from ours, so compare the requests, not the tickets.
+            known = await self.orders.get(order_id)
+            if known is None:
+                raise
+            return await self._replay(known, g, *request)
         return await self._ticket(order)
+
+    async def _replay(self, known: PartnerOrder, g: Game, chosen: list[list[list[int]]], quick_picks: int,
+                      multiplier: int) -> Ticket:
+        if known.kind != KIND or not same_ticket_request(known.details, g.code, chosen, quick_picks, multiplier):
+            raise IdempotencyConflict("this Idempotency-Key was used for another ticket (game, numbers, quick "
+                                      "picks or multiplier): use a new key for a new ticket", field="Idempotency-Key")
+        return await self._ticket(dataclasses.replace(known, replayed=True))
 
     async def mine(self, me: Principal) -> list[Ticket]:
         return [await self._ticket(o) for o in await self.orders.of_user(me.user_id, (KIND,))]

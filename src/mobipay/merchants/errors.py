@@ -87,3 +87,15 @@ class BudgetExhausted(MobipayError):
     code = "BUDGET_EXHAUSTED"
     status = 409
     title = "The campaign's budget is used up"
+
+
+class NotifyUrlRefused(MobipayError):
+    code = "NOTIFY_URL_REFUSED"
+    status = 400
+    title = "The notify URL is not a public http(s) address the platform may call"
+
+
+class ReturnUrlRefused(MobipayError):
+    code = "RETURN_URL_REFUSED"
+    status = 400
+    title = "The return URL is not an unambiguous http(s) address on the merchant's website"

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mobipay.kernel.urls import AddressRefused, DestinationPolicy, WebAddress, parse_web_address
 from mobipay.merchants import errors as E
 
 #: GB 32100 characters (no I, O, Z, S, V) and the weights of the first 17 positions.
@@ -44,6 +45,59 @@ def signing_string(params: Mapping[str, object]) -> str:
     ``&``, values as sent (not URL-encoded)."""
     items = sorted((k, v) for k, v in params.items() if k not in ("sign", "sign_type") and v not in (None, ""))
     return "&".join(f"{k}={v}" for k, v in items)
+
+
+NOTIFY_URL_MAX = 512
+
+
+def check_notify_url(raw: object, policy: DestinationPolicy) -> str:
+    """A notify URL as stored: empty (none), or an http(s) address the platform may POST to
+    (docs/merchant-signatures.md), written as a browser would; ``NOTIFY_URL_REFUSED`` saying
+    why not. The delivery checks the resolved address again."""
+    if raw is None or raw == "":
+        return ""
+    text = raw.strip() if isinstance(raw, str) else raw
+    try:
+        url = str(policy.check(text, max_length=NOTIFY_URL_MAX))
+    except AddressRefused as exc:
+        raise E.NotifyUrlRefused(f"notify_url: {exc}", field="notify_url") from None
+    if len(url) > NOTIFY_URL_MAX:  # an international host grows in its xn-- form
+        raise E.NotifyUrlRefused(f"notify_url: longer than {NOTIFY_URL_MAX} characters written out",
+                                 field="notify_url")
+    return url
+
+
+def check_website(raw: str) -> str:
+    """A merchant's website as registered: empty, or an unambiguous http(s) address (it is
+    what the cashier's return URLs are compared with), written as a browser would."""
+    if not raw.strip():
+        return ""
+    try:
+        return str(parse_web_address(raw.strip(), max_length=256))
+    except AddressRefused as exc:
+        raise E.InvalidMerchantField(f"website: {exc}", field="website") from None
+
+
+def check_return_url(raw: object, website: str) -> WebAddress:
+    """Where the hosted cashier may send the buyer back to: an http(s) address whose host, as
+    a browser reads it, is the host of the merchant's registered website. Anything a browser
+    could read differently (userinfo, backslashes, encoded hosts, control characters…) is
+    refused, so the host compared is the host the browser goes to (``RETURN_URL_REFUSED``)."""
+    try:
+        address = parse_web_address(raw)
+    except AddressRefused as exc:
+        raise E.ReturnUrlRefused(f"return_url: {exc}", field="return_url") from None
+    try:
+        site = parse_web_address(website) if website else None
+    except AddressRefused:
+        site = None
+    if site is None:
+        raise E.ReturnUrlRefused("the merchant has no valid registered website to return to: ask the platform "
+                                 "to record it (return URLs must be on it)", field="return_url")
+    if address.host != site.host:
+        raise E.ReturnUrlRefused(f"return_url must be on the merchant's registered website ({site.host}), "
+                                 f"not {address.host}", field="return_url")
+    return address
 
 
 class MerchantState(enum.StrEnum):

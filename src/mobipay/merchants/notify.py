@@ -6,28 +6,42 @@ the merchant can always query the trade instead.
 The notification row is written in the unit of work that changes the trade, so none is
 lost and none is sent for a change that did not commit. The sender (the worker) posts
 due rows outside any transaction and records the outcome.
+
+The URL is the merchant's choice, so the POST goes through
+:func:`mobipay.platform.outbound.checked_client`: only to public addresses, checked after
+DNS when connecting, no redirects followed, at most 1 KB of the answer read. A
+notification whose URL is refused (not http(s), or leading to a loopback, private,
+link-local or metadata address) is not retried: it is ``refused`` at once, with the
+reason in ``last_error`` for the merchant's portal and the operator's
+``mobipay merchants notifications``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
 from sqlalchemy import insert, select, update
 
+from mobipay.kernel.clock import as_utc
 from mobipay.kernel.ids import new_id
+from mobipay.kernel.urls import AddressRefused, DestinationPolicy
 from mobipay.merchants.model import TradeState
 from mobipay.merchants.signing import sign_rsa2
 from mobipay.merchants.tables import notifications
+from mobipay.platform.outbound import DestinationRefused, Resolver, checked_client, system_resolver
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 log = structlog.get_logger(__name__)
 
 #: Seconds to wait before each retry (published in docs/merchant-signatures.md).
 SCHEDULE_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
+#: How much of the merchant's answer is read: "success" is all that counts.
+ANSWER_MAX = 1024
 
 
 async def queue_notification(uow: UnitOfWork, trade: Any, state: TradeState, refunded: int) -> None:
@@ -43,11 +57,28 @@ async def queue_notification(uow: UnitOfWork, trade: Any, state: TradeState, ref
         payload=json.dumps(payload, ensure_ascii=False), state="pending", next_at=uow.now, created_at=uow.now))
 
 
+@dataclass(frozen=True, slots=True)
+class Undelivered:
+    """A notification that did not reach the merchant (yet), as the portal and the CLI show it."""
+
+    id: str
+    merchant_id: str
+    trade_id: str
+    url: str
+    state: str  # pending (being retried) | failed (out of tries) | refused (address not allowed)
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+
 class MerchantNotifier:
-    def __init__(self, uow: UnitOfWorkRunner, platform_key: bytes, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, uow: UnitOfWorkRunner, platform_key: bytes, *, timeout_s: float = 5.0,
+                 policy: DestinationPolicy | None = None, resolver: Resolver = system_resolver) -> None:
         self.uow = uow
         self.platform_key = platform_key
         self.timeout_s = timeout_s
+        self.policy = policy or DestinationPolicy()  # public addresses only
+        self.resolver = resolver
 
     async def deliver_due(self, limit: int = 100) -> int:
         """Send the notifications that are due; returns how many were tried."""
@@ -58,25 +89,45 @@ class MerchantNotifier:
                 .order_by(notifications.c.next_at).limit(limit)))
 
         rows = await self.uow.run("notifications_due", due)
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with checked_client(self.policy, timeout_s=self.timeout_s, resolver=self.resolver) as client:
             for row in rows:
                 await self._send(client, row)
         return len(rows)
 
+    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[bool, str]:
+        """(delivered, why not); AddressRefused or DestinationRefused when the URL may not be called."""
+        address = self.policy.check(url)  # a URL stored before the rules, or changed since
+        async with client.stream("POST", str(address), json=body) as response:
+            answer = b""
+            async for chunk in response.aiter_bytes():
+                answer += chunk
+                if len(answer) > ANSWER_MAX:
+                    break
+        text = answer[:ANSWER_MAX].decode("utf-8", "replace")
+        if response.status_code == 200 and text.strip() == "success":
+            return True, ""
+        if response.is_redirect:
+            return False, f"HTTP {response.status_code}: redirects are not followed; answer at the notify URL itself"
+        return False, f"HTTP {response.status_code}: {text[:100]!r}"
+
     async def _send(self, client: httpx.AsyncClient, row: Any) -> None:
         payload = json.loads(row.payload)
         body = {**payload, "sign_type": "RSA2", "sign": sign_rsa2(payload, self.platform_key)}
+        refused = False
         try:
-            response = await client.post(row.url, json=body)
-            ok = response.status_code == 200 and response.text.strip() == "success"
-            error = "" if ok else f"HTTP {response.status_code}: {response.text[:100]!r}"
+            ok, error = await self._post(client, row.url, body)
+        except (AddressRefused, DestinationRefused) as exc:
+            ok, error, refused = False, f"refused: {exc}", True
         except httpx.HTTPError as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"[:256]
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        error = error[:256]
 
         async def record(uow: UnitOfWork) -> None:
             attempts = row.attempts + 1
             if ok:
                 values: dict[str, Any] = {"state": "delivered", "attempts": attempts, "delivered_at": uow.now}
+            elif refused:  # retrying would not make the address acceptable: say so at once
+                values = {"state": "refused", "attempts": attempts, "last_error": error}
             elif attempts > len(SCHEDULE_S):
                 values = {"state": "failed", "attempts": attempts, "last_error": error}
             else:
@@ -85,8 +136,25 @@ class MerchantNotifier:
             await uow.conn.execute(update(notifications).where(notifications.c.id == row.id).values(**values))
 
         await self.uow.run("notification_sent", record)
-        if not ok:
+        if refused:
+            log.warning("merchant.notify_refused", notification=row.id, merchant=row.merchant_id, error=error)
+        elif not ok:
             log.info("merchant.notify_failed", notification=row.id, attempt=row.attempts + 1, error=error)
+
+    async def undelivered(self, merchant_id: str | None = None, *, states: tuple[str, ...] = ("refused", "failed"),
+                          limit: int = 50) -> list[Undelivered]:
+        """Notifications in ``states`` (with at least one try for ``pending``), newest first;
+        one merchant's, or every merchant's for the operator."""
+
+        async def work(uow: UnitOfWork) -> list[Undelivered]:
+            query = select(notifications).where(notifications.c.state.in_(states), notifications.c.attempts > 0)
+            if merchant_id is not None:
+                query = query.where(notifications.c.merchant_id == merchant_id)
+            rows = await uow.conn.execute(query.order_by(notifications.c.created_at.desc()).limit(limit))
+            return [Undelivered(r.id, r.merchant_id, r.trade_id, r.url, r.state, r.attempts, r.last_error,
+                                as_utc(r.created_at)) for r in rows]
+
+        return await self.uow.run("notifications_undelivered", work)
 
     async def state(self, notification_id: str) -> tuple[str, int]:
         async def work(uow: UnitOfWork) -> tuple[str, int]:

@@ -20,7 +20,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
@@ -41,7 +40,9 @@ from sqlalchemy import (
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
+from mobipay.kernel.lockout import SIGN_IN_LOCKOUT
 from mobipay.merchants import errors as ME
+from mobipay.merchants.model import check_notify_url
 from mobipay.merchants.service import Merchant, MerchantService, Trade, _trade
 from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
 from mobipay.platform import audit
@@ -66,6 +67,9 @@ merchant_operators = Table(
     Column("pin_failures", Integer, nullable=False, server_default="0"),
     Column("pin_locked_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sign_in_failures", Integer, nullable=False, server_default="0"),  # wrong passwords in the window
+    Column("sign_in_failed_at", DateTime(timezone=True), nullable=True),
+    Column("sign_in_locked_until", DateTime(timezone=True), nullable=True),
     Index("uq_merchant_operators_name", "merchant_id", "name", unique=True),
 )
 
@@ -85,6 +89,12 @@ class MerchantSignInFailed(MobipayError):
     code = "MERCHANT_SIGN_IN_FAILED"
     status = 401
     title = "Wrong merchant, name or password"
+
+
+class MerchantSignInLocked(MobipayError):
+    code = "MERCHANT_SIGN_IN_LOCKED"
+    status = 423
+    title = "Too many wrong passwords: this portal account is locked for a while"
 
 
 class MerchantSessionExpired(MobipayError):
@@ -166,15 +176,6 @@ def check_refund_pin(pin: object) -> str:
     return pin
 
 
-def check_notify_url(url: str) -> str:
-    """A notify URL is http(s) with a host (https in production is the merchant's choice)."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 512):
-        raise ValidationFailed("the notify URL is an http(s) address of up to 512 characters", field="notify_url")
-    return url
-
-
 class MerchantOperators:
     """Operator accounts, portal sessions and the merchant-scoped reads and writes of the portal."""
 
@@ -227,9 +228,12 @@ class MerchantOperators:
 
         return await self.uow.run("merchant_operator_create", work)
 
-    async def sign_in(self, merchant_id: str, name: str, password: str) -> tuple[str, MerchantOperator]:
+    async def sign_in(self, merchant_id: str, name: str, password: str, *, client: str = ""
+                      ) -> tuple[str, MerchantOperator]:
         """A session token (kept as SHA-256) for the right merchant, name and password; every
-        failure looks the same so the page does not tell which accounts exist."""
+        failure looks the same so the page does not tell which accounts exist. Wrong
+        passwords lock the account as the console's do (:data:`SIGN_IN_LOCKOUT`,
+        ``MERCHANT_SIGN_IN_LOCKED``); failures, locks and sign-ins are audited."""
 
         async def load(uow: UnitOfWork) -> Any:
             return (await uow.conn.execute(select(merchant_operators).where(
@@ -238,16 +242,69 @@ class MerchantOperators:
 
         row = await self.uow.run("merchant_operator_load", load)
         ok = await self._verify(row.password_hash if row is not None else None, password)
-        if row is None or not ok:
+        if row is None:
             raise MerchantSignInFailed("wrong merchant id, name or password", field="password")
         token = secrets.token_urlsafe(32)
+        who, where = f"{row.merchant_id}/{row.name}", f" from {client}" if client else ""
 
-        async def start(uow: UnitOfWork) -> None:
+        async def decide(uow: UnitOfWork) -> str:
+            # Under the account's row lock: concurrent tries are counted one after another.
+            r = (await uow.conn.execute(select(merchant_operators).where(merchant_operators.c.id == row.id)
+                                        .with_for_update())).one()
+            until = as_utc(r.sign_in_locked_until) if r.sign_in_locked_until else None
+            if SIGN_IN_LOCKOUT.is_locked(until, uow.now):
+                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}",
+                                   action="merchant_operator.sign_in_locked", target=who,
+                                   reason=f"sign-in refused: the account is locked{where}",
+                                   after={"locked_until": until})
+                return "locked"
+            if not ok:
+                failures, locked = SIGN_IN_LOCKOUT.after_failure(
+                    r.sign_in_failures, as_utc(r.sign_in_failed_at) if r.sign_in_failed_at else None, uow.now)
+                await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == r.id).values(
+                    sign_in_failures=failures, sign_in_failed_at=uow.now, sign_in_locked_until=locked))
+                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}",
+                                   action="merchant_operator.locked" if locked else "merchant_operator.sign_in_failed",
+                                   target=who, reason=f"wrong password{where}",
+                                   after={"locked_until": locked} if locked else {"failures": failures})
+                return "locked" if locked else "failed"
+            await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == r.id).values(
+                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None))
             await uow.conn.execute(insert(merchant_operator_sessions).values(
-                token_hash=_sha(token), operator_id=row.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
+                token_hash=_sha(token), operator_id=r.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
+            await audit.record(uow.conn, at=uow.now, actor=who, action="merchant_operator.sign_in", target=who,
+                               reason=f"portal sign-in{where}")
+            return "ok"
 
-        await self.uow.run("merchant_session_start", start)
+        outcome = await self.uow.run("merchant_session_start", decide)
+        if outcome == "locked":
+            minutes = int(SIGN_IN_LOCKOUT.lock.total_seconds() // 60)
+            raise MerchantSignInLocked(f"too many wrong passwords: this account is locked for up to {minutes} "
+                                       "minutes; the merchant's owner can ask the platform to unlock it sooner",
+                                       field="password")
+        if outcome != "ok":
+            raise MerchantSignInFailed("wrong merchant id, name or password", field="password")
         return token, _operator(row)
+
+    async def unlock(self, merchant_id: str, name: str, *, actor: str, reason: str) -> MerchantOperator:
+        """End a portal account's sign-in lock and forget its wrong passwords (audited)."""
+        if not reason.strip():
+            raise ValidationFailed("give the reason for the audit trail", field="reason")
+
+        async def work(uow: UnitOfWork) -> MerchantOperator:
+            row = (await uow.conn.execute(select(merchant_operators).where(
+                merchant_operators.c.merchant_id == merchant_id, merchant_operators.c.name == name)
+                .with_for_update())).first()
+            if row is None:
+                raise NotFound(f"{merchant_id} has no operator named {name!r}", field="name")
+            await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == row.id).values(
+                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="merchant_operator.unlock",
+                               target=f"{merchant_id}/{name}", reason=reason,
+                               before={"failures": row.sign_in_failures, "locked_until": row.sign_in_locked_until})
+            return _operator(row)
+
+        return await self.uow.run("merchant_operator_unlock", work)
 
     async def session(self, token: str) -> MerchantOperator:
         async def work(uow: UnitOfWork) -> Any:
@@ -403,7 +460,7 @@ class MerchantOperators:
         """A new API app through the merchant service (the HMAC key is shown once)."""
         self.require_owner(op)
         return await self.merchants.create_app(op.merchant_id, sign_type, public_key=public_key or None,
-                                               notify_url=check_notify_url(notify_url))
+                                               notify_url=notify_url)
 
     async def rotate_key(self, op: MerchantOperator, app_id: str, public_key: str) -> None:
         """A new RSA2 public key; the old one keeps working for the overlap (merchant service)."""
@@ -415,7 +472,7 @@ class MerchantOperators:
     async def set_notify_url(self, op: MerchantOperator, app_id: str, url: str) -> None:
         """Where new trades of this app are notified (audited)."""
         self.require_owner(op)
-        url = check_notify_url(url)
+        url = check_notify_url(url, self.merchants.notify_policy)
         await self._own_app(op, app_id)
 
         async def work(uow: UnitOfWork) -> None:

@@ -26,6 +26,7 @@ from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationF
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import normalize_msisdn
+from mobipay.kernel.urls import DestinationPolicy
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
 from mobipay.merchants import errors as E
@@ -36,8 +37,10 @@ from mobipay.merchants.model import (
     check_credit_code,
     check_mcc,
     check_merchant_move,
+    check_notify_url,
     check_refund,
     check_trade_move,
+    check_website,
 )
 from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
@@ -97,8 +100,10 @@ def _trade(r: Any, now: datetime | None = None) -> Trade:
 
 class MerchantService:
     def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, platform_key: bytes,
-                 categories: dict[str, Category], roster: Roster | None = None) -> None:
+                 categories: dict[str, Category], roster: Roster | None = None,
+                 notify_policy: DestinationPolicy | None = None) -> None:
         self.uow = uow
+        self.notify_policy = notify_policy or DestinationPolicy()  # public addresses only
         self.roster = roster or Roster("operator:admin")
         self.wallet = wallet
         self.categories = categories
@@ -117,6 +122,7 @@ class MerchantService:
         if category is None:
             raise E.InvalidMerchantField(f"MCC {mcc} is not a category we accept", field="mcc")
         msisdn = normalize_msisdn(contact)
+        website = check_website(website)
         if not (2 <= len(name.strip()) <= 128 and 2 <= len(legal_person.strip()) <= 64):
             raise E.InvalidMerchantField("give the business name and the legal person's name", field="name")
         account = "".join(settlement_account.split())
@@ -135,7 +141,7 @@ class MerchantService:
             state = MerchantState.APPROVED if auto else MerchantState.SUBMITTED
             await uow.conn.execute(insert(merchants).values(
                 id=merchant_id, name=name.strip(), credit_code=code, legal_person=legal_person.strip(),
-                contact_msisdn=msisdn, mcc=mcc, website=website.strip()[:256],
+                contact_msisdn=msisdn, mcc=mcc, website=website,
                 settlement_account=account, state=state.value,
                 reason="low-risk category: approved by rule" if auto else "", fee_bps=category.fee_bps,
                 settlement_days=category.settlement_days, per_trade_limit=category.per_trade_limit,
@@ -197,6 +203,7 @@ class MerchantService:
             raise ValidationFailed("sign_type is RSA2 or HMAC", field="sign_type")
         if sign_type == "RSA2" and not (public_key and "BEGIN PUBLIC KEY" in public_key):
             raise ValidationFailed("RSA2 needs the merchant's public key (PEM)", field="public_key")
+        notify_url = check_notify_url(notify_url, self.notify_policy)
         await self.merchant(merchant_id)
         app_id, key = new_id("app"), secrets.token_hex(32) if sign_type == "HMAC" else None
 
@@ -292,6 +299,7 @@ class MerchantService:
             raise ValidationFailed("expire_minutes is from 1 to 1440", field="expire_minutes")
         if not subject.strip():
             raise ValidationFailed("send a subject: what the buyer pays for", field="subject")
+        notify_url = check_notify_url(notify_url, self.notify_policy)
 
         async def work(uow: UnitOfWork) -> Trade:
             row = (await uow.conn.execute(select(trades).where(trades.c.merchant_id == merchant.id,
@@ -310,7 +318,7 @@ class MerchantService:
             await uow.conn.execute(insert(trades).values(
                 id=trade_id, merchant_id=merchant.id, out_trade_no=out_trade_no, amount=amount, app_id=app_id,
                 store_id=store_id,
-                notify_url=url[:512],
+                notify_url=url,
                 subject=subject.strip()[:256], state=TradeState.WAIT_BUYER_PAY.value, created_at=uow.now,
                 expires_at=uow.now + timedelta(minutes=expire_minutes)))
             return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)

@@ -29,16 +29,21 @@ def sign_rsa2(params: Mapping[str, object], private_key_pem: bytes) -> str:
 
 
 def verify_rsa2(params: Mapping[str, object], signature: str, public_key_pem: bytes) -> None:
-    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``params``."""
-    key = serialization.load_pem_public_key(public_key_pem)
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("RSA2 needs an RSA public key")
+    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``params``
+    (a missing or unreadable key verifies nothing)."""
+    refused = E.BadSignature("the RSA2 signature does not verify: sign the sorted parameter string with "
+                             "SHA256withRSA (see docs/merchant-signatures.md)", field="sign")
+    try:
+        key = serialization.load_pem_public_key(public_key_pem) if public_key_pem else None
+    except ValueError:
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey) or not signature.isascii():
+        raise refused
     try:
         key.verify(base64.b64decode(signature, validate=True), signing_string(params).encode(), padding.PKCS1v15(),
                    hashes.SHA256())
     except (InvalidSignature, binascii.Error, ValueError):
-        raise E.BadSignature("the RSA2 signature does not verify: sign the sorted parameter string with "
-                             "SHA256withRSA (see docs/merchant-signatures.md)", field="sign") from None
+        raise refused from None
 
 
 def sign_hmac(params: Mapping[str, object], key: bytes) -> str:
@@ -46,7 +51,10 @@ def sign_hmac(params: Mapping[str, object], key: bytes) -> str:
 
 
 def verify_hmac(params: Mapping[str, object], signature: str, key: bytes) -> None:
-    if not hmac.compare_digest(sign_hmac(params, key), signature.lower()):
+    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the hex HMAC-SHA256 of ``params`` under
+    ``key``, compared in constant time; an empty key (which anybody holds) verifies nothing."""
+    given = signature.lower().encode() if signature.isascii() else b""
+    if not key or not hmac.compare_digest(sign_hmac(params, key).encode(), given):
         raise E.BadSignature("the HMAC-SHA256 signature does not verify (see docs/merchant-signatures.md)",
                              field="sign")
 

@@ -108,7 +108,7 @@ notifications = Table(
     Column("trade_id", String(40), nullable=False),
     Column("url", String(512), nullable=False),
     Column("payload", Text, nullable=False),  # JSON, signed when sent
-    Column("state", String(12), nullable=False),  # pending | delivered | failed
+    Column("state", String(12), nullable=False),  # pending | delivered | failed | refused (address not allowed)
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_at", DateTime(timezone=True), nullable=False),
     Column("last_error", String(256), nullable=False, server_default=""),

@@ -194,7 +194,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
                                s.home_operator)
     platform_key = load_or_create_key(s.merchant_key_file)
-    merchants = MerchantService(uow, wallet, platform_key, categories(), Roster(s.operators))
+    merchants = MerchantService(uow, wallet, platform_key, categories(), Roster(s.operators),
+                                notify_policy=s.notify_policy)
     envelopes = RedEnvelopes(merchants)
     merchants.coupons = envelopes
     payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
@@ -215,7 +216,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                      lottery=LotteryService(uow, wallet, orders, centre),
                      merchants=merchants, red_envelopes=envelopes,
                      merchant_operators=MerchantOperators(uow, merchants),
-                     merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s),
+                     merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s,
+                                                        policy=s.notify_policy),
                      settlements=Settlements(uow, orders, payouts, s.report_dir),
                      partners=[bank, *topup_gateways.values(), biller_http, *providers.values(), centre, payouts],
                      rate_limiter=limiter, confirmations=confirmations, channel_actions=actions, sms=sms,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mobipay.kernel.urls import DestinationPolicy, parse_networks
 
 DEMO_SECRET = "demo-secret-change-me"  # noqa: S105 - a known, refused-in-production value
 DEMO_ADMIN_TOKEN = "demo-admin-token"  # noqa: S105 - idem
@@ -85,6 +87,10 @@ class Settings(BaseSettings):
                                      "unknown (top-ups, bills)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
+    notify_allow_networks: str = Field(
+        default="", description="Non-public networks (CIDRs, comma-separated, e.g. 127.0.0.1/32) that merchants' "
+        "notify URLs may reach anyway: for the loopback merchant site SIMULATOR of tests and make run only; "
+        "refused in production. Empty: public internet addresses only")
     operators: str = Field(default="operator:admin;demo:admin",
                            description="Operator roster for the command line (the console has its own accounts: "
                            "mobipay operator create): name:role,role;… "
@@ -110,6 +116,22 @@ class Settings(BaseSettings):
                                   "(inbound messages and delivery reports)")
     sms_inbound_token: SecretStr = Field(default=SecretStr("demo-sms-token"), description="Shared token Kannel "
                                          "sends with inbound messages and delivery reports")
+
+    trusted_proxies: str = Field(
+        default="", description="Addresses (IPs or CIDRs, comma-separated) of the reverse proxies in front of "
+        "`mobipay serve` whose X-Forwarded-For / X-Forwarded-Proto are believed, e.g. 10.0.0.5/32. Empty: "
+        "the connecting address is the client (per-address limits cannot be reset by a forged header)")
+
+    @field_validator("notify_allow_networks", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a ValueError naming the entry that is not a network
+        return value
+
+    @property
+    def notify_policy(self) -> DestinationPolicy:
+        """Where merchants' notify URLs may lead (public addresses, plus the test networks)."""
+        return DestinationPolicy(parse_networks(self.notify_allow_networks))
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -137,6 +159,9 @@ class Settings(BaseSettings):
                          "insurer_secret", "lottery_secret", "kannel_password", "sms_inbound_token"):
                 if getattr(self, name).get_secret_value().startswith("demo-"):
                     problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
+            if self.notify_allow_networks.strip():
+                problems.append("MOBIPAY_NOTIFY_ALLOW_NETWORKS lets merchants' notify URLs reach private networks "
+                                "(SSRF); it is for test environments only: leave it empty")
             if problems:
                 raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

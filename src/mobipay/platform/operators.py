@@ -1,6 +1,8 @@
 """Operator accounts for the console: a name, an argon2id password hash, roles and a
 disabled flag; sign-in sessions whose tokens are kept only as SHA-256 (a database leak
-grants nothing) and expire after 8 hours.
+grants nothing) and expire after 8 hours. Wrong passwords are counted per account
+(:data:`mobipay.kernel.lockout.SIGN_IN_LOCKOUT`: 5 within 15 minutes lock the account for
+15 minutes, even against the right password); every failure, lock and unlock is audited.
 
 Roles are those of :mod:`mobipay.platform.roles`; ``admin`` holds every role. Creating,
 changing and disabling accounts is audited like every other operator action.
@@ -18,11 +20,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import Boolean, Column, DateTime, Index, String, Table, Text, insert, select, update
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, insert, select, update
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
+from mobipay.kernel.lockout import SIGN_IN_LOCKOUT
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
 from mobipay.platform.roles import ROLES, RoleRequired
@@ -41,6 +44,9 @@ operators = Table(
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sign_in_failures", Integer, nullable=False, server_default="0"),  # wrong passwords in the window
+    Column("sign_in_failed_at", DateTime(timezone=True), nullable=True),
+    Column("sign_in_locked_until", DateTime(timezone=True), nullable=True),
 )
 
 operator_sessions = Table(
@@ -59,6 +65,12 @@ class SignInFailed(MobipayError):
     code = "SIGN_IN_FAILED"
     status = 401
     title = "Wrong name or password, or the account is disabled"
+
+
+class SignInLocked(MobipayError):
+    code = "SIGN_IN_LOCKED"
+    status = 423
+    title = "Too many wrong passwords: this account is locked for a while"
 
 
 class OperatorSessionExpired(MobipayError):
@@ -185,9 +197,11 @@ class OperatorAccounts:
 
         return await self.uow.run("operator_disable", work)
 
-    async def sign_in(self, name: str, password: str) -> tuple[str, Operator]:
+    async def sign_in(self, name: str, password: str, *, client: str = "") -> tuple[str, Operator]:
         """A new session token (shown once, kept as SHA-256) for the right name and password.
-        Every failure looks the same, so the page does not tell which names exist."""
+        Every failure looks the same, so the page does not tell which names exist; wrong
+        passwords are counted per account and lock it (``SIGN_IN_LOCKED``) as the lockout
+        policy says. ``client`` (the address) goes into the audit trail."""
 
         async def load(uow: UnitOfWork) -> Any:
             return (await uow.conn.execute(select(operators).where(operators.c.name == name.strip()))).first()
@@ -199,18 +213,68 @@ class OperatorAccounts:
             ok = await asyncio.to_thread(self.hasher.verify, stored, password)
         except (VerifyMismatchError, InvalidHashError):
             ok = False
-        if row is None or not ok or row.disabled:
+        if row is None:
             raise SignInFailed("wrong name or password, or the account is disabled", field="password")
         token = secrets.token_urlsafe(32)
+        where = f" from {client}" if client else ""
 
-        async def start(uow: UnitOfWork) -> None:
+        async def decide(uow: UnitOfWork) -> str:
+            # Under the account's row lock, so concurrent tries are counted one after another
+            # and a right password racing wrong ones cannot slip past a lock they set.
+            r = (await uow.conn.execute(select(operators).where(operators.c.id == row.id).with_for_update())).one()
+            until = as_utc(r.sign_in_locked_until) if r.sign_in_locked_until else None
+            if SIGN_IN_LOCKOUT.is_locked(until, uow.now):
+                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}", action="operator.sign_in_locked",
+                                   target=r.name, reason=f"sign-in refused: the account is locked{where}",
+                                   after={"locked_until": until})
+                return "locked"
+            if not ok:
+                failures, locked = SIGN_IN_LOCKOUT.after_failure(
+                    r.sign_in_failures, as_utc(r.sign_in_failed_at) if r.sign_in_failed_at else None, uow.now)
+                await uow.conn.execute(update(operators).where(operators.c.id == r.id).values(
+                    sign_in_failures=failures, sign_in_failed_at=uow.now, sign_in_locked_until=locked))
+                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}",
+                                   action="operator.locked" if locked else "operator.sign_in_failed", target=r.name,
+                                   reason=f"wrong password{where}",
+                                   after={"locked_until": locked} if locked else {"failures": failures})
+                return "locked_now" if locked else "failed"
+            if r.disabled:
+                return "failed"
+            await uow.conn.execute(update(operators).where(operators.c.id == r.id).values(
+                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None))
             await uow.conn.execute(insert(operator_sessions).values(
-                token_hash=_sha(token), operator_id=row.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
-            await audit.record(uow.conn, at=uow.now, actor=row.name, action="operator.sign_in", target=row.name,
-                               reason="console sign-in")
+                token_hash=_sha(token), operator_id=r.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
+            await audit.record(uow.conn, at=uow.now, actor=r.name, action="operator.sign_in", target=r.name,
+                               reason=f"console sign-in{where}")
+            return "ok"
 
-        await self.uow.run("operator_session_start", start)
+        outcome = await self.uow.run("operator_session_start", decide)
+        if outcome in ("locked", "locked_now"):
+            minutes = int(SIGN_IN_LOCKOUT.lock.total_seconds() // 60)
+            raise SignInLocked(f"too many wrong passwords: the account is locked for up to {minutes} minutes; an "
+                               "administrator can unlock it (mobipay operator unlock NAME)", field="password")
+        if outcome != "ok":
+            raise SignInFailed("wrong name or password, or the account is disabled", field="password")
         return token, _operator(row)
+
+    async def unlock(self, name: str, *, actor: str, reason: str) -> Operator:
+        """End an account's sign-in lock and forget its wrong passwords (audited)."""
+        if not reason.strip():
+            raise ValidationFailed("give the reason for the audit trail", field="reason")
+
+        async def work(uow: UnitOfWork) -> Operator:
+            row = (await uow.conn.execute(select(operators).where(operators.c.name == name).with_for_update())
+                   ).first()
+            if row is None:
+                raise NotFound(f"no operator named {name!r}", field="name")
+            await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(
+                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None, updated_at=uow.now))
+            await audit.record(uow.conn, at=uow.now, actor=actor, action="operator.unlock", target=name,
+                               reason=reason, before={"failures": row.sign_in_failures,
+                                                      "locked_until": row.sign_in_locked_until})
+            return _operator(row)
+
+        return await self.uow.run("operator_unlock", work)
 
     async def session(self, token: str) -> Operator:
         """The operator a session token belongs to, if it is live and the account enabled."""

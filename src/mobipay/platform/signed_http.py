@@ -62,7 +62,8 @@ class SignedClient:
                    "X-Bank-Signature": signature(self.secret, ts, nonce, method, path, body)}
         response = await self.client.request(method, path, content=body, headers=headers)
         expected = signature(self.secret, response.headers.get("x-bank-timestamp", ""), nonce, response.content)
-        if not hmac.compare_digest(expected, response.headers.get("x-bank-signature", "")):
+        given = response.headers.get("x-bank-signature", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(expected.encode(), given):  # bytes: a non-ASCII header is just "unsigned"
             raise Unverified(f"reply to {path} is not signed by the partner (HTTP {response.status_code})")
         return response.status_code, response.content
 

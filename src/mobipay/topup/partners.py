@@ -138,7 +138,8 @@ class TopupPartners:
             if row is None:
                 raise Unauthorized("unknown X-Partner-Id")
             message = f"{timestamp}\n{nonce}\n{method}\n{path}\n".encode() + body
-            if not hmac.compare_digest(hmac.new(row.secret.encode(), message, hashlib.sha256).hexdigest(), signature):
+            expected = hmac.new(row.secret.encode(), message, hashlib.sha256).hexdigest().encode()
+            if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):  # bytes: any text compares
                 raise Unauthorized("bad X-Signature: HMAC-SHA256 of timestamp\\nnonce\\nMETHOD\\npath\\nbody")
             seen = (await uow.conn.execute(select(partner_nonces.c.nonce).where(
                 partner_nonces.c.partner_id == partner_id, partner_nonces.c.nonce == nonce))).first()

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from mobipay.channels.sms.service import SmsChannel
-from mobipay.kernel.errors import Unauthorized
+from mobipay.kernel.errors import Unauthorized, ValidationFailed
 from mobipay.platform.api_common import from_container
 
 router = APIRouter(prefix="/sms", tags=["sms"], include_in_schema=False)
@@ -33,11 +33,17 @@ async def inbound(
     sender: Annotated[str, Query(alias="from", min_length=1, max_length=24)],
     receiver: Annotated[str, Query(alias="to", max_length=24)] = "",
     text: Annotated[str, Query(max_length=4000)] = "",
-    gateway_id: Annotated[str, Query(alias="id", min_length=1, max_length=64)] = "",
+    gateway_id: Annotated[str, Query(alias="id", max_length=64, description="Kannel's message id (%I), the "
+                                     "deduplication key: a retried delivery repeats it")] = "",
     charset: Annotated[str, Query(max_length=32)] = "",
     coding: Annotated[str, Query(max_length=4)] = "",
 ) -> Response:
     _check(token, secret)
+    if not gateway_id:
+        # Without Kannel's id a retried delivery cannot be told from a new message; taking ""
+        # as the key made every later message without one a "duplicate", silently dropped.
+        raise ValidationFailed("send Kannel's message id as id=%I (the get-url of `mobipay sms kannel-config` "
+                               "does): it is what tells a retried delivery from a new message", field="id")
     new = await sms.receive(gateway_id, sender, receiver, text)
     return Response(status_code=200, headers={"X-Mobipay-Duplicate": "0" if new else "1"})
 

@@ -41,7 +41,7 @@ from mobipay.channels.sms.texts import REMINDERS, render
 from mobipay.channels.words import both, yuan
 from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import SHANGHAI, as_utc
-from mobipay.kernel.errors import MobipayError, RateLimited
+from mobipay.kernel.errors import MobipayError, RateLimited, ValidationFailed
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
@@ -102,7 +102,10 @@ class SmsChannel:
     # ------------------------------------------------------------------ inbound
 
     async def receive(self, gateway_id: str, sender: str, receiver: str, text: str) -> bool:
-        """Store an inbound SMS for processing; False when it was already received (a retry)."""
+        """Store an inbound SMS for processing; False when it was already received (a retry).
+        ``gateway_id`` is Kannel's message id, the deduplication key: it must be given."""
+        if not gateway_id.strip():
+            raise ValidationFailed("an inbound SMS needs the gateway's message id (Kannel's %I)", field="id")
         inbound_id = new_id("smi")
 
         async def work(uow: UnitOfWork) -> bool:

@@ -5,20 +5,24 @@ trade from the wallet, then back to the merchant's ``return_url``.
 session in an HttpOnly cookie), see the order, pick a red envelope, confirm with the PIN
 (not needed up to the password-free amount), pay; a done page returns to the merchant.
 Every form carries a CSRF token (double submit: cookie and field must match); every page
-is sent with a strict Content-Security-Policy. The return URL must be http(s) and, when
-the merchant registered a website, on its host.
+is sent with a strict Content-Security-Policy. The return URL must be an unambiguous
+http(s) address on the host of the merchant's registered website, compared as a browser
+reads it (:func:`mobipay.merchants.model.check_return_url`), and it is checked before
+anything else is done; the done page sends the buyer to the address as checked.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.channels.web.common import check_csrf, container, lang, message, page, set_cookie
+from mobipay.channels.web.common import check_csrf, container, lang, message, page, renew_csrf, set_cookie
 from mobipay.kernel.errors import MobipayError, ValidationFailed
+from mobipay.kernel.urls import WebAddress
+from mobipay.merchants.model import check_return_url
 from mobipay.merchants.service import Trade
 from mobipay.wallet.model import OtpPurpose
 
@@ -27,14 +31,9 @@ SESSION = "mp_session"
 _container = container
 
 
-async def _return_url(request: Request, trade: Trade, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationFailed("return_url must be an http(s) address of the shop", field="return_url")
+async def _return_url(request: Request, trade: Trade, raw: str) -> WebAddress:
     website = (await _container(request).merchants.merchant(trade.merchant_id)).website
-    if website and urlsplit(website).hostname != parts.hostname:
-        raise ValidationFailed("return_url must be on the merchant's registered website", field="return_url")
-    return raw
+    return check_return_url(raw, website)
 
 
 async def _page(request: Request, trade_id: str, return_url: str, *, error: str = "", msisdn: str = "",
@@ -52,7 +51,7 @@ async def _page(request: Request, trade_id: str, return_url: str, *, error: str 
     return page(request, "cashier.html", {
         "trade": trade, "merchant": merchant.name, "signed_in": principal is not None, "coupons": coupons,
         "error": error, "msisdn": msisdn, "password_free": c.wallet.limits.password_free,
-        "base": f"/cashier/{trade.id}", "query": urlencode({"return_url": back})}, status=status)
+        "base": f"/cashier/{trade.id}", "query": urlencode({"return_url": str(back)})}, status=status)
 
 
 async def _principal(request: Request) -> Any:
@@ -77,6 +76,7 @@ async def cashier(trade_id: str, request: Request, return_url: str) -> Response:
 @router.post("/{trade_id}/otp", response_class=HTMLResponse)
 async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form("")
               ) -> Response:
+    await _return_url(request, await _container(request).merchants.trade(trade_id), return_url)
     try:
         check_csrf(request, csrf)
         await _container(request).wallet.request_otp(msisdn, OtpPurpose.LOGIN)
@@ -88,6 +88,7 @@ async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form
 @router.post("/{trade_id}/signin", response_class=HTMLResponse)
 async def signin(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form(""),
                  code: str = Form("")) -> Response:
+    back = await _return_url(request, await _container(request).merchants.trade(trade_id), return_url)
     try:
         check_csrf(request, csrf)
         tokens = await _container(request).wallet.login(msisdn, device_id="web-cashier", device_name="cashier",
@@ -95,8 +96,9 @@ async def signin(trade_id: str, request: Request, return_url: str, csrf: str = F
     except MobipayError as exc:
         return await _page(request, trade_id, return_url, error=_message(request, exc), msisdn=msisdn,
                            status=exc.status)
-    response = RedirectResponse(f"/cashier/{trade_id}?{urlencode({'return_url': return_url})}", status_code=303)
+    response = RedirectResponse(f"/cashier/{trade_id}?{urlencode({'return_url': str(back)})}", status_code=303)
     set_cookie(response, request, SESSION, tokens.access_token, tokens.expires_in)
+    renew_csrf(response, request)
     return response
 
 
@@ -105,6 +107,7 @@ async def pay(trade_id: str, request: Request, return_url: str, csrf: str = Form
               coupon_id: str = Form("")) -> Response:
     c = _container(request)
     principal = await _principal(request)
+    back = await _return_url(request, await c.merchants.trade(trade_id), return_url)  # before any money moves
     try:
         check_csrf(request, csrf)
         if principal is None:
@@ -112,9 +115,7 @@ async def pay(trade_id: str, request: Request, return_url: str, csrf: str = Form
         trade = await c.merchants.pay(principal, trade_id, pin=pin or None, coupon_id=coupon_id or None)
     except MobipayError as exc:
         return await _page(request, trade_id, return_url, error=_message(request, exc), status=exc.status)
-    back = await _return_url(request, trade, return_url)
-    separator = "&" if "?" in back else "?"
-    target = back + separator + urlencode({"out_trade_no": trade.out_trade_no, "trade_status": trade.state.value})
+    target = back.with_query(urlencode({"out_trade_no": trade.out_trade_no, "trade_status": trade.state.value}))
     merchant = await c.merchants.merchant(trade.merchant_id)
     return page(request, "done.html", {"trade": trade, "merchant": merchant.name,
-                                       "paid": trade.paid_at is not None, "back": target})
+                                       "paid": trade.paid_at is not None, "back": str(target)})

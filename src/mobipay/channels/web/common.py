@@ -6,6 +6,8 @@ available, CSRF protection, hardened responses, and refusals in words.
   call ``t("中文", "English")``.
 * **CSRF**: double submit. Every page sets a random token in an HttpOnly cookie and puts the
   same token in its forms; :func:`check_csrf` refuses a POST whose field does not match.
+  Every sign-in replaces the token (:func:`renew_csrf`): one planted before sign-in (a
+  fixation) is worth nothing after it.
 * **Hardening**: a strict Content-Security-Policy (no inline script, nothing from other
   origins), nosniff, no referrer, no framing; cookies HttpOnly, SameSite=Lax, Secure over
   HTTPS and always in production.
@@ -66,7 +68,8 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, token: str) -> None:
     """Refuse a form that did not come from one of our pages in this browser."""
     cookie = request.cookies.get(CSRF, "")
-    if not cookie or not token or not secrets.compare_digest(cookie, token):
+    # Bytes: compare_digest refuses non-ASCII text with a TypeError (a 500 for any hostile form).
+    if not cookie or not token or not secrets.compare_digest(cookie.encode(), token.encode()):
         raise ValidationFailed("the form expired or did not come from this page; reload it", field="csrf")
 
 
@@ -98,6 +101,18 @@ def page(request: Request, name: str, context: Mapping[str, Any] | None = None, 
         "t": translator(language), "lang": language, "csrf": csrf, **(context or {})}, status_code=status)
     harden(response, request, csrf)
     return response
+
+
+def renew_csrf(response: Response, request: Request) -> None:
+    """At sign-in: a fresh CSRF token, so a token someone planted or read before the sign-in
+    (session fixation) does not carry over into the signed-in session."""
+    response.set_cookie(CSRF, secrets.token_urlsafe(24), httponly=True, samesite="lax", secure=secure(request))
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (a configured proxy's X-Forwarded-For,
+    else the connection): what per-address limits count and the audit trail names."""
+    return request.client.host if request.client else "unknown"
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:

@@ -22,7 +22,17 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.channels.web.common import check_csrf, container, harden, lang, message, page, set_cookie
+from mobipay.channels.web.common import (
+    check_csrf,
+    client_address,
+    container,
+    harden,
+    lang,
+    message,
+    page,
+    renew_csrf,
+    set_cookie,
+)
 from mobipay.channels.web.forms import parse_yuan
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
@@ -75,14 +85,15 @@ async def signin(request: Request, csrf: str = Form(""), merchant_id: str = Form
                  password: str = Form(""), next: str = Form("/merchant")) -> Response:
     try:
         check_csrf(request, csrf)
-        await container(request).rate_limiter.hit("pin", request.client.host if request.client else "unknown")
-        token, _ = await _ops(request).sign_in(merchant_id, name, password)
+        await container(request).rate_limiter.hit("pin", client_address(request))
+        token, _ = await _ops(request).sign_in(merchant_id, name, password, client=client_address(request))
     except MobipayError as exc:
         return page(request, "merchant/signin.html", {"next": _safe_next(next), "merchant_id": merchant_id,
                                                        "name": name, "error": _words(request, exc)},
                     status=exc.status)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(response, request, SESSION, token, int(SESSION_TTL.total_seconds()))
+    renew_csrf(response, request)
     return response
 
 
@@ -185,8 +196,10 @@ async def statement_csv(day: str, request: Request) -> Response:
 
 async def _apps_page(request: Request, op: MerchantOperator, *, error: str = "", shown_key: str = "",
                      done: str = "", status: int = 200) -> Response:
+    undelivered = await container(request).merchant_notifier.undelivered(op.merchant_id, limit=20)
     return _view(request, op, "apps.html", {"apps": await _ops(request).apps(op), "error": error,
-                                            "shown_key": shown_key, "done": done}, status=status)
+                                            "shown_key": shown_key, "done": done, "undelivered": undelivered},
+                 status=status)
 
 
 @router.get("/apps", response_class=HTMLResponse)

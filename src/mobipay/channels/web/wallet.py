@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mobipay.bills import errors as BE
 from mobipay.bills.model import Category
-from mobipay.channels.web.common import check_csrf, container, lang, message, page, set_cookie
+from mobipay.channels.web.common import check_csrf, container, lang, message, page, renew_csrf, set_cookie
 from mobipay.channels.web.forms import parse_yuan, yuan_text
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
@@ -181,6 +181,7 @@ async def signin(request: Request, csrf: str = Form(""), msisdn: str = Form(""),
                                                      "error": _words(request, exc)}, status=exc.status)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_session(response, request, tokens)
+    renew_csrf(response, request)
     return response
 
 

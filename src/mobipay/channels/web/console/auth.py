@@ -13,7 +13,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.channels.web.common import check_csrf, container, lang, message, page, set_cookie
+from mobipay.channels.web.common import (
+    check_csrf,
+    client_address,
+    container,
+    lang,
+    message,
+    page,
+    renew_csrf,
+    set_cookie,
+)
 from mobipay.kernel.errors import MobipayError
 from mobipay.platform.operators import SESSION_TTL, Operator
 
@@ -70,14 +79,16 @@ async def signin(request: Request, csrf: str = Form(""), name: str = Form(""), p
                  next: str = Form("/console")) -> Response:
     try:
         check_csrf(request, csrf)
-        # Password guessing is slowed per address like PIN guessing (argon2 alone only slows each try).
-        await container(request).rate_limiter.hit("pin", request.client.host if request.client else "unknown")
-        token, _ = await container(request).operators.sign_in(name, password)
+        # Password guessing is slowed per address like PIN guessing (argon2 alone only slows each
+        # try), and stopped per account by the lockout whatever the addresses.
+        await container(request).rate_limiter.hit("pin", client_address(request))
+        token, _ = await container(request).operators.sign_in(name, password, client=client_address(request))
     except MobipayError as exc:
         return page(request, "console/signin.html", {"next": _next(next), "error": message(exc, lang(request)),
                                                      "name": name}, status=exc.status)
     response = RedirectResponse(_next(next), status_code=303)
     set_cookie(response, request, COOKIE, token, int(SESSION_TTL.total_seconds()))
+    renew_csrf(response, request)
     return response
 
 

@@ -70,3 +70,18 @@ def enable(
 
     op = _run(lambda c: c.operators.set_disabled(name, False, actor=actor, reason=reason))
     typer.echo(f"{op.name}: enabled")
+
+
+@app.command("unlock")
+def unlock(
+    name: Annotated[str, typer.Argument(help="The operator's name")],
+    reason: Annotated[str, typer.Option(help="Why (audited)")],
+    actor: Actor = "cli",
+) -> None:
+    """End a sign-in lock (5 wrong passwords within 15 minutes lock an account for 15
+    minutes) and forget the wrong passwords counted so far.
+    Example: mobipay operator unlock alice --reason 'called the help desk, identity checked'"""
+    from mobipay.cli import _run
+
+    op = _run(lambda c: c.operators.unlock(name, actor=actor, reason=reason))
+    typer.echo(f"{op.name}: unlocked")
