@@ -566,8 +566,10 @@ def merchants_settle(
     due: Annotated[str | None, typer.Option("--due", help="Settle what is due on this day: T+n per merchant")] = None,
 ) -> None:
     """Settlement: for each merchant with activity on a day, gross, refunds, fee and net, paid
-    out to its bank account; reports in MOBIPAY_REPORT_DIR. Safe to run again. Run it daily
-    with --due (each merchant's cycle from its category), or for one day with --date.
+    out to its bank account; reports in MOBIPAY_REPORT_DIR. Only a day that has ended can be
+    settled (from 00:05 Beijing time the next day). Safe to run again: a settled day prints
+    what was settled and paid. Run it daily with --due (each merchant's cycle from its
+    category), or for one day with --date.
     Example: mobipay merchants settle --due 2026-11-25"""
     if (date is None) == (due is None):
         raise typer.BadParameter("give --date DAY or --due TODAY")
@@ -580,6 +582,11 @@ def merchants_settle(
     for s in results:
         typer.echo(f"{s.merchant_id}  gross {s.gross / 100:.2f}  refunds {s.refunds / 100:.2f}  fee {s.fee / 100:.2f}"
                    f"  net {s.net / 100:.2f}  {s.state}  {s.report}")
+        if s.unsettled:
+            typer.secho(f"  {s.unsettled / 100:.2f} CNY of {s.day} was paid after this day was settled and is not in "
+                        "it (the day was settled before it ended): listed as not_settled in the report; the money "
+                        "waits in the merchant's payable account for a payout by hand",
+                        fg="yellow")
 
 
 @merchants_app.command("app")

@@ -87,3 +87,9 @@ class BudgetExhausted(MobipayError):
     code = "BUDGET_EXHAUSTED"
     status = 409
     title = "The campaign's budget is used up"
+
+
+class SettlementDayOpen(MobipayError):
+    code = "SETTLEMENT_DAY_OPEN"
+    status = 409
+    title = "That business day has not ended: it cannot be settled yet"

@@ -163,10 +163,19 @@ class OrderBook:
         self.report_dir = report_dir
         self.ports: dict[str, PartnerPort] = {}
         self.hooks: dict[str, SettledHook] = {}
+        #: partner → the partner whose daily file lists its orders (the bank's payouts are in the bank's file)
+        self.files: dict[str, str] = {}
 
-    def register(self, partner: str, port: PartnerPort) -> None:
-        """Route orders to ``partner`` (or, for a family like ``biller``, to ``biller:<CODE>``) to ``port``."""
+    def register(self, partner: str, port: PartnerPort, *, file_of: str | None = None) -> None:
+        """Route orders to ``partner`` (or, for a family like ``biller``, to ``biller:<CODE>``) to ``port``.
+        ``file_of``: another partner's daily file lists these orders too (one bank, two kinds of call)."""
         self.ports[partner] = port
+        if file_of is not None:
+            self.files[partner] = file_of
+
+    def _in_file(self, partner: str) -> set[str]:
+        """The partners whose orders ``partner``'s daily file lists."""
+        return {partner} | {p for p, f in self.files.items() if f == partner}
 
     def _port(self, partner: str) -> PartnerPort:
         return self.ports.get(partner) or self.ports[partner.split(":", 1)[0]]
@@ -369,15 +378,17 @@ class OrderBook:
     # ------------------------------------------------------------------ the daily file
 
     async def reconcile(self, partner: str, day: date, lines: Sequence[StatementLine]) -> ReconReport:
-        """Match a partner's file for ``day`` with our orders: settle what is still pending
-        from it and record every difference (also written to a CSV report)."""
+        """Match a partner's file for ``day`` with our orders (its own and those of the partners
+        registered with ``file_of=partner``): settle what is still pending from it and record
+        every difference (also written to a CSV report)."""
         report = ReconReport(partner, day, lines=len(lines))
+        covered = self._in_file(partner)
         seen: set[str] = set()
         for line in lines:
             seen.add(line.order_id)
             row = await self._find(line.order_id)
             ours = (row.state, row.amount) if row is not None else (None, None)
-            if row is None or row.partner != partner:
+            if row is None or row.partner not in covered:
                 kind = "missing_here"
             elif row.amount != line.amount:
                 kind = "amount_mismatch"
@@ -398,7 +409,7 @@ class OrderBook:
 
         async def ours_of_day(uow: UnitOfWork) -> list[Any]:
             return list(await uow.conn.execute(select(partner_orders).where(
-                partner_orders.c.partner == partner, partner_orders.c.state == OrderState.SUCCEEDED.value,
+                partner_orders.c.partner.in_(sorted(covered)), partner_orders.c.state == OrderState.SUCCEEDED.value,
                 partner_orders.c.settled_at >= start, partner_orders.c.settled_at < start + timedelta(days=1))))
 
         for row in await self.uow.run("orders_of_day", ours_of_day):
