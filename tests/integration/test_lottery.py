@@ -72,8 +72,11 @@ async def test_buy_draw_and_win(lottery: LotteryService, lottery_url: str, clock
                                quick_picks=1, multiplier=2, idempotency_key="t1")
     assert (ticket.order.state, ticket.order.amount, len(ticket.bets), ticket.issue) == (
         OrderState.SUCCEEDED, 1_200, 3, issue)
-    again = await lottery.buy(me, "ssq", quick_picks=1, idempotency_key="t1")  # a retry: the same ticket
-    assert again.order.id == ticket.order.id and again.bets == ticket.bets
+    again = await lottery.buy(me, "ssq", bets=[[[1, 5, 12, 19, 27, 33], [9]], [[2, 3, 4, 6, 7, 8], [9]]],
+                              quick_picks=1, multiplier=2, idempotency_key="t1")  # a retry: the same ticket
+    assert again.order.id == ticket.order.id and again.bets == ticket.bets  # (the quick pick not drawn again)
+    # the key first: another ticket under it is refused, not bought, whatever it costs
+    assert await refused(lottery.buy(me, "ssq", quick_picks=1, idempotency_key="t1")) == "IDEMPOTENCY_CONFLICT"
     loser = await lottery.buy(other, "ssq", bets=[[[10, 11, 13, 14, 15, 16], [1]]], idempotency_key="t2")
     assert await refused(lottery.buy(me, "ssq", bets=[[[1, 2, 3], [9]]], idempotency_key="t3")) == "INVALID_NUMBERS"
     assert await refused(lottery.buy(me, "keno", quick_picks=1, idempotency_key="t4")) == "UNKNOWN_GAME"

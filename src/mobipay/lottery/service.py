@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
+from mobipay.kernel.errors import IdempotencyConflict
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import PAYABLE_LOTTERY, RECEIVABLE_LOTTERY
@@ -83,7 +84,9 @@ class LotteryService:
         cost = ticket_cost(len(chosen), multiplier)
         order_id = make_order_id("lt_", me.user_id, idempotency_key)
         known = await self.orders.get(order_id)
-        if known is not None and known.kind == KIND:  # a retry: the same ticket, whatever was picked at random
+        if known is not None:  # the key first: a retry gets the same ticket, whatever was picked at random
+            if (known.kind, known.amount, known.details.get("game")) != (KIND, cost, g.code):
+                raise IdempotencyConflict("this Idempotency-Key was used for another ticket", field="id")
             return await self._ticket(known)
         payer = await self.wallet.authorize_payment(me, cost, pin)
         if self.uow.clock.now() >= close:

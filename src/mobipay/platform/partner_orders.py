@@ -194,8 +194,7 @@ class OrderBook:
         async def work(uow: UnitOfWork) -> tuple[Any, bool]:
             row = await _row(uow, order_id)
             if row is not None:
-                if (row.partner, row.kind, row.amount, json.loads(row.details)) != (partner, kind, amount, details):
-                    raise IdempotencyConflict("this Idempotency-Key was used for another order", field="id")
+                _check_same(row, partner, kind, amount, details)
                 return row, True
             [result] = await uow.post([Transfer(hold_id(order_id), tuple(legs), kind, pending=True,
                                                 reference=reference or f"{partner} order {order_id}")])
@@ -215,6 +214,16 @@ class OrderBook:
             await self.submit(order)  # a replay of a pending order submits again: the partner dedupes by id
             order = _order(await self._find(order_id), replayed)
         return order
+
+    async def known(self, order_id: str, *, partner: str, kind: str, amount: int, details: dict[str, Any]) -> bool:
+        """Whether this order was placed before (a replay: ``place`` answers it, no new PIN or
+        check is needed); another order under the same id is refused here, before anything
+        else is asked (IDEMPOTENCY_CONFLICT). Contexts call it first: the key comes first."""
+        row = await self._find(order_id)
+        if row is None:
+            return False
+        _check_same(row, partner, kind, amount, details)
+        return True
 
     async def submit(self, order: PartnerOrder) -> OrderState:
         return await self.settle(await self._port(order.partner).submit(order))
@@ -454,6 +463,11 @@ class OrderBook:
 
     async def _find(self, order_id: str) -> Any:
         return await self.uow.run("order", lambda uow: _row(uow, order_id))
+
+
+def _check_same(row: Any, partner: str, kind: str, amount: int, details: dict[str, Any]) -> None:
+    if (row.partner, row.kind, row.amount, json.loads(row.details)) != (partner, kind, amount, details):
+        raise IdempotencyConflict("this Idempotency-Key was used for another order", field="id")
 
 
 async def _row(uow: UnitOfWork, order_id: str) -> Any:

@@ -31,6 +31,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                         "Reply {code} within {minutes} min to confirm; ignore if it was not you."),
     "pin.reset": ("您的支付密码已重置。如非本人操作，请立即致电客服。",
                   "Your payment PIN was reset. If it was not you, call us now."),
+    "pin.locked": ("支付密码连续输错，付款（含免密支付）已锁定{minutes}分钟。如非本人操作，请致电客服或重置密码。",
+                   "Wrong PIN too often: all payments locked {minutes} min. Not you? Call us."),
     "p2p.received": ("{from}向您转账{amount}元，已到账。", "{from} sent you {amount} CNY."),
     "p2p.invite": ("{from}向您转账{amount}元，请在3天内注册钱包领取，逾期退回。",
                    "{from} sent you {amount} CNY; register within 3 days to claim it."),
