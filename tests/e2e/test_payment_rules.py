@@ -125,3 +125,33 @@ def test_the_idempotency_key_comes_first(world: tuple[TestClient, Container, Man
     status = client.portal.call(lambda: container.wallet.pin_status(ALICE))  # type: ignore[union-attr]
     assert status is not None and status.failures == 0
     assert client.portal.call(container.ledger.verify).ok  # type: ignore[union-attr]
+
+
+def test_the_pay_answer_shows_the_red_envelope_share(world: tuple[TestClient, Container, ManualClock],
+                                                     db_url: str) -> None:
+    from tests.e2e.test_merchants_api import application
+    from tests.e2e.test_wallet_api import ADMIN
+
+    client, container, _ = world
+    merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+    merchant = client.portal.call(lambda: container.merchants.merchant(merchant_id))  # type: ignore[union-attr]
+    signed_up(client, db_url, ALICE)
+    alice = login_by_sms(client, db_url, ALICE, "a")
+    fund(client, ALICE, 10_000)  # (opens the reserve account) then the shop's payable funds the campaign
+    assert client.post("/v1/ledger/transfers", headers={**ADMIN, "Idempotency-Key": "shop"}, json={
+        "code": "seed", "legs": [
+            {"account": "asset:bank:settlement", "side": "debit", "amount": {"amount": 5_000}},
+            {"account": merchant.account_code, "side": "credit", "amount": {"amount": 5_000}}]}).status_code == 201
+    campaign = client.portal.call(lambda: container.red_envelopes.create_campaign(  # type: ignore[union-attr]
+        merchant, name="满50减10", rule="threshold", face=1_000, min_spend=5_000, budget=3_000, actor="shop"))
+    coupon = client.post(f"/v1/red-envelopes/{campaign.id}/claim", headers=bearer(alice)).json()
+    trade = client.portal.call(lambda: container.merchants.create_trade(merchant, "RE-1", 6_000, "书"))  # type: ignore[union-attr]
+    paid = client.post(f"/v1/trades/{trade.id}/pay", headers=bearer(alice), json={"coupon_id": coupon["id"]})
+    assert paid.status_code == 200, paid.text
+    body = paid.json()
+    assert (body["amount"]["amount"], body["red_envelope"]["amount"], body["wallet_paid"]["amount"]) == (
+        6_000, 1_000, 5_000)
+    assert balance(client, alice) == 10_000 - 5_000
+    again = client.get(f"/v1/trades/{trade.id}", headers=bearer(alice)).json()
+    assert again["red_envelope"]["amount"] == 1_000
+    assert client.portal.call(container.ledger.verify).ok  # type: ignore[union-attr]

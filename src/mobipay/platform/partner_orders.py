@@ -37,10 +37,12 @@ from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.orders import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
-from mobipay.ledger.model import Leg, PostPending, Reverse, Transfer, VoidPending
+from mobipay.ledger.chart import wallet_owner
+from mobipay.ledger.model import Leg, PostPending, Reverse, Side, Transfer, VoidPending
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.wallet.service import SmsRequested
 
 log = structlog.get_logger(__name__)
 
@@ -345,6 +347,13 @@ class OrderBook:
             if not result.replayed:
                 await audit.record(uow.conn, at=uow.now, actor=actor, action="order.refund", target=order.id,
                                    reason=reason, after={"amount": order.amount})
+                assert result.transfer is not None
+                back = sum(leg.amount for leg in result.transfer.legs
+                           if wallet_owner(leg.account) is not None and leg.side is Side.CREDIT)
+                if back:  # the payer is told, in this transaction: they did not ask for it
+                    await uow.emit(SmsRequested(key=f"refund:{order.id}", to=order.msisdn, template="order.refunded",
+                                                params={"amount_fen": back, "kind": order.kind,
+                                                        "ref": order.id[-12:]}))
 
         await self.uow.run("refund_order", work)
         await self._resolution(order, "refunded", actor, reason, None)

@@ -278,13 +278,15 @@ class WalletService:
         return await self.uow.run("create_user", work)
 
     async def set_frozen(self, raw_msisdn: str, frozen: bool, *, actor: str, reason: str) -> User:
-        """Freeze a wallet (no payments in or out) or unfreeze it; audited with the reason."""
+        """Freeze a wallet (no payments in or out) or unfreeze it; audited with the reason, and
+        the subscriber told by SMS in the same transaction (they did not do it themselves)."""
         if not reason.strip():
             raise ValidationFailed("give the reason for the audit trail", field="reason")
         user = await self.user_by_msisdn(raw_msisdn)
         wanted = UserStatus.FROZEN if frozen else UserStatus.ACTIVE
         if user.status is UserStatus.CLOSED:
             raise E.UserFrozen("a closed wallet stays closed")
+        balance = (await self.uow.ledger.account(user.account_code)).balance  # for the SMS
 
         async def work(uow: UnitOfWork) -> None:
             await uow.conn.execute(update(users).where(users.c.id == user.id).values(status=wanted.value))
@@ -292,6 +294,10 @@ class WalletService:
             await audit.record(uow.conn, at=uow.now, actor=actor, action="user.freeze" if frozen else "user.unfreeze",
                                target=user.msisdn, reason=reason, before={"status": user.status.value},
                                after={"status": wanted.value})
+            if user.status is not wanted:  # (freezing a frozen wallet again tells nobody anything new)
+                await uow.emit(SmsRequested(key=new_id("sms"), to=user.msisdn,
+                                            template="wallet.frozen" if frozen else "wallet.unfrozen",
+                                            params={"balance_fen": balance}))
 
         await self.uow.run("set_frozen", work)
         return await self.user_by_msisdn(user.msisdn)
