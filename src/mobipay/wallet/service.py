@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,7 @@ from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger import errors as LE
 from mobipay.ledger.chart import SUSPENSE, wallet_account
-from mobipay.ledger.model import Leg, Transfer
+from mobipay.ledger.model import Leg, Side, Transfer
 from mobipay.platform import audit
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
@@ -852,6 +852,16 @@ class WalletService:
         return Receipt(t.id, t.code, leg.amount, leg.currency, "out" if leg.side.value == "D" else "in",
                        mask_msisdn(others[0].removeprefix("wallet:")) if others else None, t.reference,
                        t.created_at)
+
+    async def history(self, account_code: str, *, after: int = 0, before: int | None = None, limit: int = 20,
+                      codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,
+                      until: datetime | None = None, newest_first: bool = False
+                      ) -> tuple[list[dict[str, Any]], int | None]:
+        """A wallet's history as every channel shows it (the API, the mobile web, SMS MX, voice,
+        the CLI statement): one line per payment with its state — an order's hold and its
+        settlement are one line, never two of the same amount — and the next cursor."""
+        return await self.uow.ledger.history(account_code, after=after, before=before, limit=limit, codes=codes,
+                                             side=side, since=since, until=until, newest_first=newest_first)
 
     async def user_by_msisdn(self, raw_msisdn: str) -> User:
         msisdn = normalize_msisdn(raw_msisdn)
