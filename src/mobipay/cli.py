@@ -23,6 +23,7 @@ import typer
 from mobipay.channels.sms import cli as sms_cli
 from mobipay.channels.voice import cli as voice_cli
 from mobipay.channels.web.console import cli as operator_cli
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
@@ -610,8 +611,10 @@ def merchants_settle(
     due: Annotated[str | None, typer.Option("--due", help="Settle what is due on this day: T+n per merchant")] = None,
 ) -> None:
     """Settlement: for each merchant with activity on a day, gross, refunds, fee and net, paid
-    out to its bank account; reports in MOBIPAY_REPORT_DIR. Safe to run again. Run it daily
-    with --due (each merchant's cycle from its category), or for one day with --date.
+    out to its bank account; reports in MOBIPAY_REPORT_DIR. Only a day that has ended can be
+    settled (from 00:05 Beijing time the next day). Safe to run again: a settled day prints
+    what was settled and paid. Run it daily with --due (each merchant's cycle from its
+    category), or for one day with --date.
     Example: mobipay merchants settle --due 2026-11-25"""
     if (date is None) == (due is None):
         raise typer.BadParameter("give --date DAY or --due TODAY")
@@ -624,6 +627,11 @@ def merchants_settle(
     for s in results:
         typer.echo(f"{s.merchant_id}  gross {s.gross / 100:.2f}  refunds {s.refunds / 100:.2f}  fee {s.fee / 100:.2f}"
                    f"  net {s.net / 100:.2f}  {s.state}  {s.report}")
+        if s.unsettled:
+            typer.secho(f"  {s.unsettled / 100:.2f} CNY of {s.day} was paid after this day was settled and is not in "
+                        "it (the day was settled before it ended): listed as not_settled in the report; the money "
+                        "waits in the merchant's payable account for a payout by hand",
+                        fg="yellow")
 
 
 @merchants_app.command("app")
@@ -700,12 +708,28 @@ def balance(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> Non
 @app.command("statement")
 def statement(
     msisdn: Annotated[str, typer.Argument(help="Mobile number")],
-    limit: Annotated[int, typer.Option(help="Entries per page")] = 20,
-    after: Annotated[int, typer.Option(help="Cursor: the last seq already seen")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Payments per page: the newest N")] = 20,
+    before: Annotated[int | None, typer.Option(help="Cursor: older than this seq (printed as 'more:')")] = None,
 ) -> None:
-    """A subscriber's wallet statement. Example: mobipay statement 13800138000 --limit 5"""
-    code = _run(lambda c: c.wallet.user_by_msisdn(msisdn)).account_code
-    ledger_statement(code, limit=limit, after=after)
+    """A subscriber's wallet history, newest first, one line per payment with its state (an
+    order's hold and its settlement are one line), as the subscriber sees it in the app.
+    The raw postings are `mobipay ledger statement wallet:+86…`.
+    Example: mobipay statement 13800138000 --limit 5"""
+
+    async def work(c: Container) -> tuple[list[dict[str, Any]], int | None]:
+        code = (await c.wallet.user_by_msisdn(msisdn)).account_code
+        return await c.wallet.history(code, before=before, limit=limit, newest_first=True)
+
+    items, nxt = _run(work)
+    typer.echo(f"{'seq':>6}  {'time (Beijing)':<16} {'kind':<20} {'in/out':>6} {'amount':>12} {'balance':>12}  state")
+    for e in items:
+        when, way = e["created_at"].astimezone(SHANGHAI), "out" if e["amount"] > 0 else "in"
+        typer.echo(f"{e['account_seq']:>6}  {when:%Y-%m-%d %H:%M} {e['code']:<20} {way:>6} "
+                   f"{abs(e['amount']) / 100:>12.2f} {e['balance_after'] / 100:>12.2f}  {e['state']}")
+    if not items:
+        typer.echo("no payments yet")
+    if nxt is not None:
+        typer.echo(f"more: mobipay statement {msisdn} --limit {limit} --before {nxt}")
 
 
 @ledger_app.command("verify")

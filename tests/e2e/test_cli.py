@@ -92,3 +92,18 @@ def test_openapi_document_is_current(tmp_path: Path) -> None:
     committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
     assert committed.read_text(encoding="utf-8") == out.read_text(encoding="utf-8"), (
         "run `mobipay docs openapi` and commit docs/openapi.json")
+
+
+def test_settling_a_day_that_has_not_ended_is_refused(tmp_path: Path) -> None:
+    """`merchants settle --date <today>` or `--due <tomorrow>`: one sentence saying when, nothing settled."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    db = tmp_path / "s.db"
+    mobipay(db, "db", "upgrade")
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    for args in (["--date", today.isoformat()], ["--due", (today + dt.timedelta(days=1)).isoformat()]):
+        r = mobipay(db, "merchants", "settle", *args)
+        assert r.returncode == 1 and "SETTLEMENT_DAY_OPEN" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert "has not ended: settle it from" in r.stderr
+    assert mobipay(db, "merchants", "settle", "--date", (today - dt.timedelta(days=2)).isoformat()).returncode == 0

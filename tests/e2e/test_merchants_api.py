@@ -250,6 +250,7 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
         assert [r["type"] for r in rows] == ["payment", "payment", "payment", "refund"]
 
         assert client.portal.call(lambda: container.settlements.settle_due(datetime(2026, 11, 24).date())) == []
+        clock.set(datetime(2026, 11, 24, 16, 5, tzinfo=UTC))  # 00:05 on the 25th in Shanghai: the 24th has ended
         [s] = client.portal.call(lambda: container.settlements.settle_due(datetime(2026, 11, 25).date()))  # T+1
         assert (s.gross, s.refunds, s.fee, s.net, s.state) == (10_000, 1_000, 60, 8_940, "paid")  # 0.6 %
         report = list(csv.reader(s.report.read_text().splitlines()))  # type: ignore[union-attr]
@@ -260,10 +261,11 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
         assert (accounts[FEE_INCOME].balance, accounts[SETTLEMENT_IN_TRANSIT].balance) == (60, 0)
 
         # a second day, with settlement suspended: skipped, then settled once resumed
-        clock.advance(24 * 3600)
+        clock.set(datetime(2026, 11, 25, 3, 0, tzinfo=UTC))
         buyer = login_by_sms(client, db_url, "13900139000", "b2")  # a day later: a fresh session
         trade_id = call("/v1/merchant/trades", out_trade_no="S-9", total_amount=5_000, subject="x").json()["trade_no"]
         assert client.post(f"/v1/trades/{trade_id}/pay", headers=bearer(buyer), json={}).status_code == 200
+        clock.set(datetime(2026, 11, 25, 16, 5, tzinfo=UTC))
         client.portal.call(lambda: m.review(merchant_id, MerchantState.SETTLEMENT_SUSPENDED, actor="risk",
                                             reason="SP red card"))
         [held] = client.portal.call(lambda: container.settlements.settle(datetime(2026, 11, 25).date()))

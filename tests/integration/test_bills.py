@@ -344,3 +344,56 @@ async def set_tier3(bills: BillsService, user_id: str) -> None:
 
     async with bills.uow.db.begin() as conn:
         await conn.execute(update(users).where(users.c.id == user_id).values(tier=3))
+
+
+async def test_a_paid_bill_is_never_paid_again(bills: BillsService) -> None:
+    """An exact, fetch-mandatory bill paid once: paying it again with the same fetch, another
+    fetch of the same bill, or two payments racing, is refused even with confirm_duplicate,
+    and no money moves. Another bill of the same account is still paid with confirmation."""
+    me = await payer(bills, balance=2_000_000)
+    first = await bills.fetch(me, "WATER_BJ", "12345678")
+    second = await bills.fetch(me, "WATER_BJ", "12345678")  # the same bill, fetched again before paying
+    due = first.bill.amount_due
+    paid = await bills.pay(me, "WATER_BJ", "12345678", due, idempotency_key="x1", bill_id=first.id, pin=PIN)
+    assert paid.state is OrderState.SUCCEEDED
+    assert await refused(bills.fetch(me, "WATER_BJ", "12345678")) == "BILL_NOT_FOUND"  # the biller: no open bill
+    before = await money(bills, me, "WATER_BJ")
+    for bill_id, key in ((first.id, "x2"), (second.id, "x3")):
+        assert await refused(bills.pay(me, "WATER_BJ", "12345678", due, idempotency_key=key, bill_id=bill_id,
+                                       pin=PIN, confirm_duplicate=True)) == "BILL_ALREADY_PAID"
+    assert await money(bills, me, "WATER_BJ") == before
+    assert (await bills.pay(me, "WATER_BJ", "12345678", due, idempotency_key="x1", bill_id=first.id,
+                            pin=PIN)).replayed  # the payment itself still answers its retries
+    assert await refused(bills.pay(me, "WATER_BJ", "12345678", due + 30_000, idempotency_key="x1",
+                                   bill_id=first.id)) == "IDEMPOTENCY_CONFLICT"  # the key first, before the PIN
+
+    # two payments of one bill at once (different keys, both confirmed): one pays, one is refused
+    race = await bills.fetch(me, "HEAT_BJ", "A1234567")
+    outcomes = await asyncio.gather(*(bills.pay(me, "HEAT_BJ", "A1234567", race.bill.amount_due,
+                                                idempotency_key=f"r{n}", bill_id=race.id, pin=PIN,
+                                                confirm_duplicate=True) for n in range(2)), return_exceptions=True)
+    assert sorted(type(o).__name__ for o in outcomes) == ["BillAlreadyPaid", "PartnerOrder"], outcomes
+    assert (await money(bills, me, "HEAT_BJ"))[2] == race.bill.amount_due
+
+    # partial bills: paid in parts up to what is due, then consumed
+    gas = await bills.fetch(me, "GAS_SH", "12345678")
+    part = gas.bill.amount_due // 2
+    assert (await bills.pay(me, "GAS_SH", "12345678", part, idempotency_key="g1", bill_id=gas.id)).state is (
+        OrderState.SUCCEEDED)
+    assert await refused(bills.pay(me, "GAS_SH", "12345678", gas.bill.amount_due, idempotency_key="g2",
+                                   bill_id=gas.id, pin=PIN, confirm_duplicate=True)) == "AMOUNT_NOT_ALLOWED"
+    assert (await bills.pay(me, "GAS_SH", "12345678", gas.bill.amount_due - part, idempotency_key="g3",
+                            bill_id=gas.id, pin=PIN, confirm_duplicate=True)).state is OrderState.SUCCEEDED
+    assert await refused(bills.pay(me, "GAS_SH", "12345678", 100, idempotency_key="g4", bill_id=gas.id,
+                                   confirm_duplicate=True)) == "BILL_ALREADY_PAID"
+    assert (await money(bills, me, "GAS_SH"))[2] == gas.bill.amount_due
+
+    # the legitimate duplicate: the same account paid again for another bill, once confirmed
+    power = await bills.fetch(me, "POWER_BJ", "1234567890")
+    assert (await bills.pay(me, "POWER_BJ", "1234567890", power.bill.amount_due, idempotency_key="e1",
+                            bill_id=power.id, pin=PIN)).state is OrderState.SUCCEEDED
+    assert await refused(bills.pay(me, "POWER_BJ", "1234567890", 3_000, idempotency_key="e2")) == (
+        "DUPLICATE_BILL_PAYMENT")
+    assert (await bills.pay(me, "POWER_BJ", "1234567890", 3_000, idempotency_key="e2",
+                            confirm_duplicate=True)).state is OrderState.SUCCEEDED
+    assert (await bills.uow.ledger.verify()).ok

@@ -80,6 +80,8 @@ async def test_operator_products(products: ProductsService, providers: dict[str,
     order = await products.buy_product(me, "fetion_vip", idempotency_key="k1")
     assert order.state is OrderState.SUCCEEDED and order.partner_ref
     assert (await products.buy_product(me, "FETION_VIP", idempotency_key="k1")).replayed
+    # the key first: another product under it is a conflict, before its price asks for the PIN
+    assert await refused(products.buy_product(me, "MUSIC_CRBT", idempotency_key="k1")) == "IDEMPOTENCY_CONFLICT"
     assert await balances(products, me) == (99_000, 99_000, 1_000, 0)
     assert await refused(products.buy_product(me, "NOPE", idempotency_key="k2")) == "PRODUCT_NOT_FOUND"
     unicom = await payer(products, "+8618600186000")

@@ -144,3 +144,90 @@ async def test_concurrent_refunds_and_expired_orders(zone: RedEnvelopes, clock: 
     await merchants.close(m, "C-3")
     assert await refused(merchants.pay(me, closed.id)) == "TRADE_STATE_INVALID"
     assert (await zone.uow.ledger.verify()).ok
+
+
+async def sms(zone: RedEnvelopes, to: str) -> list[tuple[str, dict[str, Any]]]:
+    """The SMS the outbox holds for ``to``: (template, params), oldest first."""
+    import json
+
+    from sqlalchemy import text
+
+    async with zone.uow.db.begin() as conn:
+        rows = (await conn.execute(text("SELECT payload FROM outbox_messages WHERE topic = 'sms.send' "
+                                        "ORDER BY created_at, id"))).scalars().all()
+    return [(p["template"], p["params"]) for p in (json.loads(r) for r in rows) if p["to"] == to]
+
+
+async def notifications(zone: RedEnvelopes) -> list[dict[str, Any]]:
+    import json
+
+    from sqlalchemy import select
+
+    from mobipay.merchants.tables import notifications as table
+
+    async with zone.uow.db.begin() as conn:
+        rows = (await conn.execute(select(table.c.payload).order_by(table.c.created_at, table.c.id))).scalars()
+        return [json.loads(r) for r in rows]
+
+
+async def test_the_envelope_share_and_refunds_are_told(zone: RedEnvelopes) -> None:
+    """The red envelope's share of a payment is in the buyer's SMS, the trade and the merchant's
+    notification; a refund reaches the buyer by SMS and the merchant's notification with the
+    refund request number and amount."""
+    m = await shop(zone, 10_000)
+    campaign = await zone.create_campaign(m, name="满50减10", rule="threshold", face=1_000, min_spend=5_000,
+                                          budget=3_000, actor="shop")
+    me = await buyer(zone, "+8613900139000")
+    coupon = await zone.claim(me, campaign.id)
+    trade = await zone.merchants.create_trade(m, "N-1", 6_000, "书", notify_url="https://shop.example/notify")
+    paid = await zone.merchants.pay(me, trade.id, coupon_id=coupon.id)
+    assert (paid.amount, paid.red_envelope) == (6_000, 1_000)
+    assert ("merchant.paid_with_envelope", {"merchant": "当当网", "amount_fen": 6_000, "envelope_fen": 1_000,
+                                            "paid_fen": 5_000}) in await sms(zone, me.msisdn)
+    from mobipay.channels.sms.texts import render
+
+    assert "红包抵扣10.00元，钱包付50.00元" in render("merchant.paid_with_envelope", {
+        "merchant": "当当网", "amount_fen": 6_000, "envelope_fen": 1_000, "paid_fen": 5_000})
+    _, refund_amount, _ = await zone.merchants.refund(m, "N-1", "RF-7", 2_000)
+    assert refund_amount == 2_000
+    assert await money(zone, me.account_code, m.account_code) == [10_000 - 5_000 + 2_000, 7_000 + 6_000 - 2_000]
+    assert ("merchant.refunded", {"merchant": "当当网", "amount_fen": 2_000, "out_request_no": "RF-7"}) in (
+        await sms(zone, me.msisdn))
+    sent = await notifications(zone)
+    assert [(n["trade_status"], n["total_amount"], n["buyer_pay_amount"], n["red_envelope_amount"],
+             n["refunded_amount"], n.get("out_request_no"), n.get("refund_amount")) for n in sent] == [
+        ("TRADE_SUCCESS", "6000", "5000", "1000", "0", None, None),
+        ("TRADE_SUCCESS", "6000", "5000", "1000", "2000", "RF-7", "2000")]
+    await zone.merchants.refund(m, "N-1", "RF-7", 2_000)  # the same request again: nothing twice
+    assert len([t for t, _ in await sms(zone, me.msisdn) if t == "merchant.refunded"]) == 1
+    assert (await zone.uow.ledger.verify()).ok
+
+
+async def test_money_moved_by_an_operator_is_told(zone: RedEnvelopes) -> None:
+    """A reversal approved by a second operator, a freeze and an unfreeze: each subscriber
+    touched gets an SMS from the same transaction."""
+    from mobipay.platform.operators import Operator
+    from mobipay.platform.reversals import Reversals
+
+    wallet = zone.merchants.wallet
+    alice, bob = await buyer(zone, "+8613800138000"), await buyer(zone, "+8613900139000", balance=1)
+    await wallet.transfer(alice, bob.msisdn, 2_500, idempotency_key="oops")
+    reversals = Reversals(zone.uow)
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    olga = Operator("op1", "olga", frozenset({"operations"}), False, now)
+    fred = Operator("op2", "fred", frozenset({"finance"}), False, now)
+    asked = await reversals.request(olga, f"p2p:{alice.user_id}:oops", reason="wrong number")
+    assert await sms(zone, alice.msisdn) == []  # nothing moved yet, nothing said
+    await reversals.approve(fred, asked.id, reason="checked")
+    assert await money(zone, alice.account_code, bob.account_code) == [10_000, 1]
+    assert [t for t, _ in await sms(zone, alice.msisdn)] == ["reversal.in"]
+    assert [(t, p["amount_fen"]) for t, p in await sms(zone, bob.msisdn)] == [("p2p.received", 2_500),
+                                                                              ("reversal.out", 2_500)]
+
+    await wallet.set_frozen(alice.msisdn, True, actor="risk", reason="stolen phone")
+    await wallet.set_frozen(alice.msisdn, True, actor="risk", reason="again")  # already frozen: nothing new
+    await wallet.set_frozen(alice.msisdn, False, actor="risk", reason="found")
+    assert [(t, p) for t, p in await sms(zone, alice.msisdn)][1:] == [
+        ("wallet.frozen", {"balance_fen": 10_000}), ("wallet.unfrozen", {"balance_fen": 10_000})]
+    assert await money(zone, alice.account_code) == [10_000]
+    assert (await zone.uow.ledger.verify()).ok

@@ -207,7 +207,8 @@ def test_every_template_renders_in_both_languages() -> None:
               "price_fen": 990, "balance_fen": 100, "msisdn": "138****8000", "bank": "招商银行", "card": "1234",
               "biller": "上海电力", "nickname": "电费", "due": "2026-12-10", "ref": "R1", "id": "cmp_1", "note": "ok",
               "name": "12580", "insured": "*明", "game": "双色球", "issue": "2026137", "serial": "S1", "tier": 1,
-              "merchant": "小店", "campaign": "双十二", "rows": "11-25 转账 -5.00", "what": "充值", "text": "你好"}
+              "merchant": "小店", "campaign": "双十二", "rows": "11-25 转账 -5.00", "what": "充值", "text": "你好",
+              "envelope_fen": 100, "paid_fen": 400, "out_request_no": "RF-1", "kind": "bill"}
     for template in TEMPLATES:
         body = render(template, sample)
         assert "{" not in body and not body.startswith("您的账户有一条新通知"), template

@@ -121,6 +121,8 @@ async def test_own_and_other_operators_numbers(topups: TopupService, telcos: dic
     again = await topups.topup(me, "13800138000", 10_000, idempotency_key="t1")
     assert (again.id, again.replayed) == (order.id, True)
     assert await refused(topups.topup(me, "13800138000", 5_000, idempotency_key="t1")) == "IDEMPOTENCY_CONFLICT"
+    # the key first: a larger amount under it is a conflict before any PIN is asked
+    assert await refused(topups.topup(me, "13800138000", 50_000, idempotency_key="t1")) == "IDEMPOTENCY_CONFLICT"
     other = await topups.topup(me, "18600186000", 5_000, idempotency_key="t2")
     assert other.state is OrderState.SUCCEEDED and other.partner == "topup_aggregator"
     assert phone(telcos, "operator_billing", ME) == 10_000 and phone(telcos, "topup_aggregator", UNICOM) == 5_000

@@ -162,6 +162,31 @@ async def test_replays_and_limits_are_answered_exactly(world: World) -> None:
     assert (await world.c.ledger.verify()).ok
 
 
+async def test_a_locked_pin_suspends_password_free_transfers_in_the_batch(world: World) -> None:
+    """The PIN-lock rule on the batch path: the lock is read with the sessions (no statement
+    more); a locked sender's new transfer is refused PIN_LOCKED by the one-by-one path, their
+    replay still answered as a replay (the key first), everyone else batched as usual."""
+    a, b, c_, d, *_ = NUMBERS
+    first = await world.send(a, b, 100, "before-lock")
+    for _ in range(5):
+        await outcome(world.c.wallet.verify_pin(a, "111113"))
+    status = await world.c.wallet.pin_status(a)
+    assert status is not None and status.locked_until is not None
+    before = await world.balances()
+    world.batches.clear()
+    got = await asyncio.gather(outcome(world.send(a, b, 100, "locked-1")), outcome(world.send(a, c_, 50, "locked-2")),
+                               outcome(world.send(b, c_, 10, "free-1")), outcome(world.send(d, c_, 10, "free-2")))
+    assert [type(g).__name__ for g in got] == ["PinLocked", "PinLocked", "TransferDone", "TransferDone"], got
+    assert max(world.batches) > 1, f"no batch formed: {world.batches}"
+    # (a replay alone: inside a batch its stored id would send the whole batch one by one)
+    assert await world.send(a, b, 100, "before-lock") == TransferDone(first.id, a, b, 100, first.created_at, True)
+    after = await world.balances()
+    assert after[f"wallet:{a}"] == before[f"wallet:{a}"]  # nothing left the locked wallet
+    assert after[f"wallet:{c_}"] == before[f"wallet:{c_}"] + 20
+    assert await world.lifetime(a) == 100
+    assert (await world.c.ledger.verify()).ok
+
+
 async def test_many_callers_at_once_keep_the_books(world: World) -> None:
     before = await world.balances()
     senders = NUMBERS[:5]

@@ -165,6 +165,10 @@ async def test_cash_out_charges_the_fee_on_top(banking: BankingService, bank: st
     assert (order.state, order.fee) == (BankOrderState.SUCCEEDED, 50)  # 0.1 %
     small = await banking.cash_out(me, card, 1_000, idempotency_key="co-2", pin="135790")
     assert small.fee == 10  # the minimum fee
+    # the key first: its replay needs no PIN, another amount under it is a conflict (not PIN_REQUIRED)
+    assert (await banking.cash_out(me, card, 1_000, idempotency_key="co-2", pin=None)).replayed
+    assert await refused(banking.cash_out(me, card, 2_000, idempotency_key="co-2", pin=None)) == (
+        "IDEMPOTENCY_CONFLICT")
     assert await balances(banking, me) == (before[0] - 51_060, before[1] - 51_060, before[2] - 51_000,
                                            before[3] + 60)
     assert bank_balance(bank) == 1_000_000 + 51_000

@@ -47,6 +47,12 @@ class DuplicatePayment(MobipayError):
     title = "This bill was already paid this period; confirm to pay it again"
 
 
+class BillAlreadyPaid(MobipayError):
+    code = "BILL_ALREADY_PAID"
+    status = 409
+    title = "This bill is paid (or being paid) already: it is never paid twice"
+
+
 class BillPaymentFailed(MobipayError):
     code = "BILL_PAYMENT_FAILED"
     status = 422

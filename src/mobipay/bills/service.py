@@ -6,8 +6,10 @@ Payment follows the national bill-payment networks' shape (fetch → confirm →
 partner ``biller:<CODE>``, whose hold moves the amount from the wallet towards what the
 platform owes that biller (``liability:payable:biller:<CODE>``). The receipt carries the
 biller's reference. Paying the same customer's bill again in the same period asks for an
-explicit confirmation. A payment counts against the payer's limits, and is given back if
-the biller refuses it.
+explicit confirmation (``confirm_duplicate``: two bills in one month are real); a bill
+itself — the biller's bill number, whichever fetch it came from — is consumed by its
+payment and is never paid again, confirmation or not, unless that payment failed. A
+payment counts against the payer's limits, and is given back if the biller refuses it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def _biller(row: Any) -> Biller:
                   FetchMode(row.fetch), AmountRule(row.amount_rule), row.min_fen, row.max_fen,
                   time.fromisoformat(row.opens), time.fromisoformat(row.closes), row.adapter, row.latency_ms,
                   bool(row.active))
+
+
+def _contains(pair: dict[str, str]) -> Any:
+    """An order's details (JSON, keys sorted) hold this key and value."""
+    return partner_orders.c.details.contains(json.dumps(pair, ensure_ascii=False)[1:-1], autoescape=True)
 
 
 class BillsService:
@@ -168,28 +175,66 @@ class BillsService:
         biller = await self.biller(code)
         customer_id = biller.check_customer_id(raw_customer_id)
         now = self.uow.clock.now()
-        biller.check_open(now.astimezone(SHANGHAI).time())
         bill = await self._fetched(me, bill_id, biller, customer_id) if bill_id else None
-        biller.check_amount(amount, bill.amount_due if bill else None)
         period = bill.period if bill else now.astimezone(SHANGHAI).strftime("%Y-%m")
         order_id = make_order_id("bp_", me.user_id, idempotency_key)
-        if not confirm_duplicate and await self._paid_before(order_id, biller.code, customer_id, period):
-            raise E.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
-                                     "confirm_duplicate=true to pay again", field="confirm_duplicate")
-        payer = await self.wallet.authorize_payment(me, amount, pin, standing_consent=preauthorized)
-        await self.uow.ledger.open_account(AccountSpec(payable(biller.code), AccountKind.LIABILITY,
-                                                       name=f"Payable to {biller.name}"))
-
-        async def count(uow: UnitOfWork) -> None:
-            await self.wallet.count_payment(uow, payer, amount)
-
+        partner = partner_name(biller.code)
         details = {"biller": biller.code, "biller_name": biller.name, "adapter": biller.adapter,
                    "customer_id": customer_id, "period": period, "category": biller.category.value,
                    "city": biller.city, "bill_number": bill.bill_number if bill else ""}
+        replay = await self.orders.known(order_id, partner=partner, kind=KIND, amount=amount, details=details)
+        payer = None
+        if not replay:  # the key first: a replay is answered as one, whatever else has changed
+            biller.check_open(now.astimezone(SHANGHAI).time())
+            biller.check_amount(amount, bill.amount_due if bill else None)
+            if bill is not None:
+                fetched = bill
+                await self.uow.run("bill_consumed", lambda uow: self._check_unpaid(uow, order_id, biller, fetched,
+                                                                                  amount))
+            if not confirm_duplicate and await self._paid_before(order_id, biller.code, customer_id, period):
+                raise E.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
+                                         "confirm_duplicate=true to pay another bill of it", field="confirm_duplicate")
+            payer = await self.wallet.authorize_payment(me, amount, pin, standing_consent=preauthorized)
+            await self.uow.ledger.open_account(AccountSpec(payable(biller.code), AccountKind.LIABILITY,
+                                                           name=f"Payable to {biller.name}"))
+
+        async def count(uow: UnitOfWork) -> None:
+            assert payer is not None
+            if bill is not None:  # again in the placing transaction, under lock: racing payments pay it once
+                await self._check_unpaid(uow, order_id, biller, bill, amount, lock=True)
+            await self.wallet.count_payment(uow, payer, amount)
+
         return await self.orders.place(
-            order_id, partner=partner_name(biller.code), kind=KIND, user_id=payer.id, msisdn=payer.msisdn,
-            amount=amount, fee=0, details=details, then=count, reference=f"{biller.name} {customer_id}",
-            legs=[Leg.debit(payer.account_code, amount), Leg.credit(payable(biller.code), amount)])
+            order_id, partner=partner, kind=KIND, user_id=me.user_id, msisdn=me.msisdn,
+            amount=amount, fee=0, details=details, then=None if replay else count,
+            reference=f"{biller.name} {customer_id}",
+            legs=[Leg.debit(me.account_code, amount), Leg.credit(payable(biller.code), amount)])
+
+    async def _check_unpaid(self, uow: UnitOfWork, order_id: str, biller: Biller, bill: Bill, amount: int, *,
+                            lock: bool = False) -> None:
+        """Refuse a consumed bill: one whose number earlier payments (pending or done, not
+        failed) paid in full — for an exact bill, any payment does — whichever fetch each came
+        from; a partial payment only up to what is left. ``lock``: first lock the customer's
+        fetched bills, so payments of one bill in flight at once are decided one by one."""
+        if lock:
+            await uow.conn.execute(select(fetched_bills.c.id).where(
+                fetched_bills.c.biller == biller.code, fetched_bills.c.customer_id == bill.customer_id)
+                .order_by(fetched_bills.c.id).with_for_update())
+        paid = int((await uow.conn.execute(select(func.coalesce(func.sum(partner_orders.c.amount), 0)).where(
+            partner_orders.c.partner == partner_name(biller.code), partner_orders.c.kind == KIND,
+            partner_orders.c.state != OrderState.FAILED.value, partner_orders.c.id != order_id,
+            _contains({"customer_id": bill.customer_id}), _contains({"bill_number": bill.bill_number})))).scalar_one())
+        if not paid:
+            return
+        # The bill's full amount: the largest the biller ever said was due (before any payment).
+        due = max(bill.amount_due, int((await uow.conn.execute(select(func.max(fetched_bills.c.amount_due)).where(
+            fetched_bills.c.biller == biller.code, fetched_bills.c.customer_id == bill.customer_id,
+            fetched_bills.c.bill_number == bill.bill_number))).scalar_one() or 0))
+        if biller.amount_rule is AmountRule.EXACT or paid >= due:
+            raise E.BillAlreadyPaid(f"bill {bill.bill_number} of this {biller.id_label} is already paid; fetch the "
+                                    "bill again to see what is due now", field="bill_id")
+        if biller.amount_rule is AmountRule.PARTIAL and paid + amount > due:
+            raise E.AmountNotAllowed(f"{(due - paid) / 100:.2f} CNY of this bill is left to pay", field="amount")
 
     async def _fetched(self, me: Principal, bill_id: str, biller: Biller, customer_id: str) -> Bill:
         async def work(uow: UnitOfWork) -> Any:
@@ -208,9 +253,7 @@ class BillsService:
             found = await uow.conn.execute(select(partner_orders.c.id).where(
                 partner_orders.c.partner == partner_name(code), partner_orders.c.kind == KIND,
                 partner_orders.c.state != OrderState.FAILED.value, partner_orders.c.id != order_id,
-                partner_orders.c.details.contains(json.dumps({"customer_id": customer_id}, ensure_ascii=False)[1:-1],
-                                                   autoescape=True),
-                partner_orders.c.details.contains(json.dumps({"period": period})[1:-1], autoescape=True)).limit(1))
+                _contains({"customer_id": customer_id}), _contains({"period": period})).limit(1))
             return found.first() is not None
 
         return await self.uow.run("paid_before", work)

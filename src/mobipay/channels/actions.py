@@ -31,6 +31,9 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
     "bill": ("缴费", "bill"), "lottery": ("彩票", "lottery"), "product": ("业务", "service"),
     "insurance": ("保险", "insurance"), "trade": ("消费", "purchase"), "refund": ("退款", "refund"),
 }
+#: What a line that has not simply succeeded says after its kind (texted and read out alike).
+STATE_WORDS: dict[str, tuple[str, str]] = {"pending": ("（处理中）", " (pending)"),
+                                           "failed": ("（未成功，未扣款）", " (failed, nothing moved)")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,8 @@ class Line:
     when: datetime
     kind: str
     amount: int
-    words: tuple[str, str]  # (zh, en) of the kind
+    words: tuple[str, str]  # (zh, en) of the kind, with the state when it is not succeeded
+    state: str = "succeeded"  # pending | succeeded | failed
 
 
 class ConsentCapExceeded(E.LimitExceeded):
@@ -70,14 +74,16 @@ class ChannelActions:
         return (await self.wallet.uow.ledger.account(me.account_code)).available
 
     async def recent(self, me: Principal, limit: int = 5) -> list[Line]:
-        """The newest ``limit`` entries of the wallet, newest first."""
-        items, _ = await self.wallet.uow.ledger.statement(me.account_code, limit=limit, newest_first=True)
+        """The newest ``limit`` payments of the wallet, newest first, one line each with its state."""
+        items, _ = await self.wallet.history(me.account_code, limit=limit, newest_first=True)
         lines = []
         for e in items:
-            code = str(e["code"])
+            code, state = str(e["code"]), str(e["state"])
             words = KIND_WORDS.get(code) or KIND_WORDS.get(code.split(".")[0].split(":")[0]) or (code, code)
+            if state in STATE_WORDS:
+                words = (words[0] + STATE_WORDS[state][0], words[1] + STATE_WORDS[state][1])
             # A wallet is a liability: a credit (negative posting amount) is money in.
-            lines.append(Line(e["created_at"], code, -int(e["amount"]), words))
+            lines.append(Line(e["created_at"], code, -int(e["amount"]), words, state))
         return lines
 
     async def verify_pin(self, me: Principal, pin: str) -> None:

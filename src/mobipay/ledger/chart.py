@@ -41,9 +41,17 @@ SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
 )
 
 
+WALLET_PREFIX = "wallet:"
+
+
+def wallet_owner(code: str) -> str | None:
+    """The number whose wallet an account code is (None for any other account)."""
+    return code.removeprefix(WALLET_PREFIX) if code.startswith(WALLET_PREFIX) else None
+
+
 def wallet_account(msisdn: str, currency: str = "CNY") -> AccountSpec:
     """A subscriber's wallet: what the operator owes them, never below zero."""
     return AccountSpec(
-        f"wallet:{msisdn}", AccountKind.LIABILITY, currency=currency, owner=msisdn,
+        f"{WALLET_PREFIX}{msisdn}", AccountKind.LIABILITY, currency=currency, owner=msisdn,
         name=f"Wallet {msisdn}", debits_must_not_exceed_credits=True,
     )

@@ -313,6 +313,23 @@ class Ledger:
         items = items[:limit]
         return items, (items[-1]["account_seq"] if more and items else None)
 
+    async def history(self, code: str, *, after: int = 0, before: int | None = None, limit: int = 50,
+                      codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,
+                      until: datetime | None = None, newest_first: bool = False
+                      ) -> tuple[list[dict[str, Any]], int | None]:
+        """One line per payment (a hold and its settlement together, with its state) and the
+        next cursor (None at the end): ``after`` for oldest first, ``before`` for newest first.
+        Every channel's history is this (``WalletService.history``); ``statement`` is the raw
+        postings for the books."""
+        acc = await self.account(code)
+        async with self.db.begin() as conn:
+            items = await self.store.history(conn, acc.id, after_seq=after, before_seq=before, limit=limit + 1,
+                                             codes=codes, side=side, since=since, until=until,
+                                             newest_first=newest_first)
+        more = len(items) > limit
+        items = items[:limit]
+        return items, (items[-1]["account_seq"] if more and items else None)
+
     async def verify(self) -> VerifyReport:
         """Recompute every balance from postings and check that the books balance."""
         report = VerifyReport()

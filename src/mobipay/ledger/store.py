@@ -463,6 +463,67 @@ class LedgerStore:
             out.append(item)
         return out
 
+    async def history(
+        self, conn: AsyncConnection, account_id: int, *, after_seq: int = 0, before_seq: int | None = None,
+        limit: int = 50, codes: Sequence[str] | None = None, side: Side | None = None,
+        since: datetime | None = None, until: datetime | None = None, newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One line per payment of an account, the way its owner thinks of them: a hold and the
+        posting that settled it are one line (at the hold's place, with the posted amount and
+        the balance after it) with a ``state``: ``pending`` (held), ``succeeded`` (posted, and
+        every plain transfer) or ``failed`` (voided or expired). Filters and keyset cursors as
+        :meth:`statement`, on the line's own sequence; ``before_seq`` pages newest first."""
+        resolution = transfers.alias("resolution")
+        query = (
+            select(postings, transfers.c.code, transfers.c.reference, transfers.c.type,
+                   resolution.c.type.label("resolved_type"), resolution.c.posting_keys.label("resolved_keys"),
+                   resolution.c.created_at.label("resolved_at"))
+            .join(transfers, transfers.c.id == postings.c.transfer_id)
+            .outerjoin(resolution, resolution.c.pending_id == transfers.c.id)  # holds only (a unique index)
+            .where(postings.c.account_id == account_id, postings.c.account_seq > after_seq,
+                   transfers.c.type != TransferType.POST_PENDING.value)  # (shown on its hold's line)
+        )
+        if before_seq is not None:
+            query = query.where(postings.c.account_seq < before_seq)
+        if codes:
+            query = query.where(transfers.c.code.in_(list(codes)))
+        if side is not None:
+            query = query.where(postings.c.amount > 0 if side is Side.DEBIT else postings.c.amount < 0)
+        if since is not None:
+            query = query.where(postings.c.created_at >= since)
+        if until is not None:
+            query = query.where(postings.c.created_at < until)
+        order = postings.c.account_seq.desc() if newest_first else postings.c.account_seq
+        rows = list(await conn.execute(query.order_by(order).limit(limit)))
+        # The settling postings of this account, found by their keys (no index on transfer ids).
+        settled = [pair for r in rows if r.resolved_type == TransferType.POST_PENDING.value
+                   for pair in parse_keys(r.resolved_keys) if pair[0] == account_id]
+        posted: dict[tuple[int, int], Any] = {}
+        if settled:
+            for p in await conn.execute(select(postings).where(
+                    tuple_(postings.c.account_id, postings.c.account_seq).in_(settled))):
+                posted[(p.account_id, p.account_seq)] = p
+        out = []
+        for r in rows:
+            item = dict(r._mapping)
+            resolved, keys, resolved_at = item.pop("resolved_type"), item.pop("resolved_keys"), item.pop("resolved_at")
+            item["created_at"] = utc(item["created_at"])
+            item["settled_at"] = utc(resolved_at) if resolved_at is not None else None
+            if item["type"] != TransferType.PENDING.value:
+                item["state"] = "succeeded"
+            elif resolved is None:
+                item["state"] = "pending"
+            elif resolved == TransferType.POST_PENDING.value:
+                item["state"] = "succeeded"
+                post = next((posted[pair] for pair in parse_keys(keys) if pair in posted), None)
+                if post is not None:  # what was posted (all of the hold, or less) and the balance after it
+                    item["amount"], item["balance_after"] = post.amount, post.balance_after
+            else:
+                item["state"] = "failed"
+            item["pending"] = item["state"] == "pending"
+            out.append(item)
+        return out
+
     async def balance_as_of(self, conn: AsyncConnection, account_id: int, when: datetime) -> int:
         """Posted balance (normal side) after the last posted entry at or before ``when``."""
         row = (await conn.execute(

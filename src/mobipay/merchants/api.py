@@ -101,8 +101,9 @@ def _reply(service: MerchantService, call: SignedCall, data: dict[str, Any], sta
 
 def _trade_data(t: Trade) -> dict[str, Any]:
     return {"trade_no": t.id, "out_trade_no": t.out_trade_no, "total_amount": t.amount, "subject": t.subject,
-            "trade_status": t.state.value, "refunded_amount": t.refunded, "expires_at": t.expires_at.isoformat(),
-            "paid_at": t.paid_at.isoformat() if t.paid_at else ""}
+            "trade_status": t.state.value, "buyer_pay_amount": t.amount - t.red_envelope,
+            "red_envelope_amount": t.red_envelope, "refunded_amount": t.refunded,
+            "expires_at": t.expires_at.isoformat(), "paid_at": t.paid_at.isoformat() if t.paid_at else ""}
 
 
 def _param(params: dict[str, Any], name: str) -> str:
@@ -211,6 +212,8 @@ class TradeOut(BaseModel):
     out_trade_no: str
     subject: str
     amount: MoneyOut
+    red_envelope: MoneyOut = Field(description="What a red envelope paid of the amount (0 without one)")
+    wallet_paid: MoneyOut = Field(description="What the wallet paid: the amount less the red envelope")
     state: Literal["WAIT_BUYER_PAY", "TRADE_SUCCESS", "TRADE_CLOSED"]
     expires_at: datetime
     paid_at: datetime | None
@@ -225,8 +228,10 @@ class PayTradeIn(BaseModel):
 async def _trade_out(service: MerchantService, t: Trade) -> TradeOut:
     m = await service.merchant(t.merchant_id)
     return TradeOut(id=t.id, merchant=m.name, out_trade_no=t.out_trade_no, subject=t.subject,
-                    amount=MoneyOut(amount=t.amount, currency="CNY"), state=t.state.value, expires_at=t.expires_at,
-                    paid_at=t.paid_at)
+                    amount=MoneyOut(amount=t.amount, currency="CNY"),
+                    red_envelope=MoneyOut(amount=t.red_envelope, currency="CNY"),
+                    wallet_paid=MoneyOut(amount=t.amount - t.red_envelope, currency="CNY"), state=t.state.value,
+                    expires_at=t.expires_at, paid_at=t.paid_at)
 
 
 @router.get("/trades/{trade_id}", response_model=TradeOut, summary="A merchant's order, as the buyer sees it")

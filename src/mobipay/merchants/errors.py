@@ -99,3 +99,9 @@ class ReturnUrlRefused(MobipayError):
     code = "RETURN_URL_REFUSED"
     status = 400
     title = "The return URL is not an unambiguous http(s) address on the merchant's website"
+
+
+class SettlementDayOpen(MobipayError):
+    code = "SETTLEMENT_DAY_OPEN"
+    status = 409
+    title = "That business day has not ended: it cannot be settled yet"

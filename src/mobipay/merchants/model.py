@@ -9,7 +9,9 @@ import csv
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.urls import AddressRefused, DestinationPolicy, WebAddress, parse_web_address
 from mobipay.merchants import errors as E
 
@@ -183,3 +185,25 @@ def parse_categories(text: str) -> dict[str, Category]:
             raise ValueError(f"bad merchant category {c.mcc}")
         out[c.mcc] = c
     return out
+
+
+#: A business day can be settled this long after it ended (midnight, Shanghai): a payment
+#: whose transaction began before midnight commits within it, so none is left out of its day.
+SETTLEMENT_CUTOFF = timedelta(minutes=5)
+
+
+def day_window(day: date) -> tuple[datetime, datetime]:
+    """A Shanghai business day as [start, end) in UTC, the way times are stored."""
+    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def check_day_closed(day: date, now: datetime) -> None:
+    """Refuse to settle a business day before it ended (and the cut-off passed): a payment
+    made later that day would never be paid out, and the figures would not be the day's."""
+    opens = day_window(day)[1] + SETTLEMENT_CUTOFF
+    if now < opens:
+        local = opens.astimezone(SHANGHAI)
+        raise E.SettlementDayOpen(
+            f"{day.isoformat()} (Shanghai) has not ended: settle it from {local:%Y-%m-%d %H:%M} Beijing time, "
+            f"e.g. mobipay merchants settle --due {local.date().isoformat()}", field="date")

@@ -83,6 +83,7 @@ class Trade:
     expires_at: datetime
     created_at: datetime
     paid_at: datetime | None
+    red_envelope: int = 0  # fen of the amount a red envelope paid (the wallet paid the rest)
 
 
 def _merchant(r: Any) -> Merchant:
@@ -95,7 +96,7 @@ def _trade(r: Any, now: datetime | None = None) -> Trade:
     if state is TradeState.WAIT_BUYER_PAY and now is not None and as_utc(r.expires_at) <= now:
         state = TradeState.TRADE_CLOSED  # expired unpaid
     return Trade(r.id, r.merchant_id, r.out_trade_no, r.amount, r.subject, state, r.refunded, as_utc(r.expires_at),
-                 as_utc(r.created_at), as_utc(r.paid_at) if r.paid_at else None)
+                 as_utc(r.created_at), as_utc(r.paid_at) if r.paid_at else None, int(r.coupon_amount or 0))
 
 
 class MerchantService:
@@ -386,9 +387,13 @@ class MerchantService:
             await uow.conn.execute(update(trades).where(trades.c.id == trade_id).values(
                 state=TradeState.TRADE_SUCCESS.value, payer_id=payer.id, transfer_id=transfer_id, paid_at=uow.now,
                 coupon_id=coupon_id, coupon_amount=face))
-            await uow.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn, template="merchant.paid",
-                                        params={"merchant": merchant.name, "amount_fen": row.amount}))
-            await queue_notification(uow, row, TradeState.TRADE_SUCCESS, row.refunded)
+            params: dict[str, Any] = {"merchant": merchant.name, "amount_fen": row.amount}
+            if face:  # the red envelope's share, said: the wallet paid less than the price
+                params |= {"envelope_fen": face, "paid_fen": wallet_part}
+            await uow.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn,
+                                        template="merchant.paid_with_envelope" if face else "merchant.paid",
+                                        params=params))
+            await queue_notification(uow, row, TradeState.TRADE_SUCCESS, row.refunded, red_envelope=face)
             return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
 
         return await self.uow.run("pay_trade", work)
@@ -456,7 +461,8 @@ class MerchantService:
             raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
         payer_id = await self.uow.run("trade_payer", lambda uow: _scalar(uow, select(trades.c.payer_id).where(
             trades.c.id == trade.id)))
-        payer_wallet = (await self.wallet.principal(str(payer_id))).account_code  # cash goes back where it came from
+        payer = await self.wallet.principal(str(payer_id))  # cash goes back where it came from
+        payer_wallet = payer.account_code
 
         async def work(uow: UnitOfWork) -> tuple[Trade, int, bool]:
             row = (await uow.conn.execute(select(trades).where(trades.c.id == trade.id).with_for_update())).one()
@@ -483,7 +489,12 @@ class MerchantService:
             await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
                 refunded=refunded, **({"state": state.value, "closed_at": uow.now}
                                       if state is TradeState.TRADE_CLOSED else {})))
-            await queue_notification(uow, row, state, refunded)
+            await queue_notification(uow, row, state, refunded, red_envelope=int(row.coupon_amount or 0),
+                                     refund=(out_request_no, amount))
+            # The buyer did not move this money: told in the same transaction, with the request number.
+            await uow.emit(SmsRequested(key=f"{transfer_id}:sms", to=payer.msisdn, template="merchant.refunded",
+                                        params={"merchant": merchant.name, "amount_fen": amount,
+                                                "out_request_no": out_request_no}))
             return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade.id))).one(), uow.now), \
                 amount, False
 

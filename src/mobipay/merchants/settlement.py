@@ -10,6 +10,11 @@ In the ledger: the merchant's payable gives the fee to ``income:fees`` and the n
 account is a partner order (partner ``bank_payout``) whose hold moves the net out of
 in-transit to the bank. A merchant with settlement suspended is skipped (and settled when
 resumed: run the day again); a failed payout stays in transit for ``retry``.
+
+Only a day that has ended can be settled (``model.check_day_closed``: midnight Shanghai and
+a five-minute cut-off), so the day's figures can no longer change. The settlement row is
+written in the transaction that posts the money, and a run again reports that row — what
+was posted and paid — never figures computed afresh.
 """
 
 from __future__ import annotations
@@ -17,26 +22,27 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
+from mobipay.kernel.clock import as_utc
 from mobipay.kernel.money import allocate
 from mobipay.kernel.orders import OrderState, PartnerAnswer
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SETTLEMENT_IN_TRANSIT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.merchants.model import MerchantState
+from mobipay.merchants.model import MerchantState, check_day_closed, day_window
 from mobipay.merchants.tables import merchants, refunds, settlements, trades
 from mobipay.platform.partner_orders import OrderBook, PartnerOrder
 from mobipay.platform.partner_orders import order_id as make_order_id
 from mobipay.platform.signed_http import SignedClient
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAYOUT = "bank_payout"
+#: The bank's daily file lists its payouts with its own orders: reconcile them together.
+BANK_FILE = "bank"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,9 @@ class Settlement:
     net: int
     state: str
     report: Path | None = None
+    #: Payments of the day that are not in this settlement (fen): only a day settled before
+    #: it ended (which is now refused) can have them; they need a person.
+    unsettled: int = 0
 
 
 class BankPayouts:
@@ -68,22 +77,17 @@ class BankPayouts:
         return await self.http.order("GET", f"/v1/orders/{order.id}", order.id)
 
 
-def _window(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, datetime.min.time(), SHANGHAI).astimezone(UTC)  # stored as UTC
-    return start, start + timedelta(days=1)
-
-
 class Settlements:
     def __init__(self, uow: UnitOfWorkRunner, orders: OrderBook, payouts: BankPayouts, report_dir: Path) -> None:
         self.uow = uow
         self.orders = orders
         self.report_dir = report_dir
-        orders.register(PAYOUT, payouts)
+        orders.register(PAYOUT, payouts, file_of=BANK_FILE)
         orders.on_settled("settlement", self._payout_settled)
 
     async def day_lines(self, merchant_id: str, day: date) -> tuple[list[Any], list[Any]]:
         """(payments, refunds) of one merchant on one business day."""
-        start, end = _window(day)
+        start, end = day_window(day)
 
         async def work(uow: UnitOfWork) -> tuple[list[Any], list[Any]]:
             paid = list(await uow.conn.execute(select(trades).where(
@@ -116,6 +120,7 @@ class Settlements:
         async def cycles(uow: UnitOfWork) -> list[int]:
             return sorted({int(r[0]) for r in await uow.conn.execute(select(merchants.c.settlement_days).distinct())})
 
+        check_day_closed(today - timedelta(days=1), self.uow.clock.now())  # a due date still to come
         done: list[Settlement] = []
         for n in await self.uow.run("settlement_cycles", cycles):
             done += await self.settle(today - timedelta(days=n), cycle=n)
@@ -123,10 +128,12 @@ class Settlements:
 
     async def settle(self, day: date, *, cycle: int | None = None) -> list[Settlement]:
         """Settle every merchant with activity on ``day`` (only those on a T+``cycle`` cycle,
-        if given). Safe to run again."""
+        if given). Refused while the day has not ended. Safe to run again: a settled day
+        reports what was settled and paid."""
+        check_day_closed(day, self.uow.clock.now())
 
         async def active(uow: UnitOfWork) -> list[Any]:
-            start, end = _window(day)
+            start, end = day_window(day)
             ids = {r[0] for r in await uow.conn.execute(select(trades.c.merchant_id).where(
                 trades.c.paid_at >= start, trades.c.paid_at < end))}
             ids |= {r[0] for r in await uow.conn.execute(select(trades.c.merchant_id).join(
@@ -143,15 +150,14 @@ class Settlements:
         paid, back = await self.day_lines(merchant.id, day)
         gross, refunded = sum(t.amount for t in paid), sum(r.amount for r in back)
         fee = (gross * merchant.fee_bps + 5_000) // 10_000
-        fees = allocate(fee, [t.amount for t in paid]) if paid and fee else [0] * len(paid)
         net = gross - refunded - fee
         settlement_id = make_order_id("stl_", merchant.id, str(day))
 
-        async def work(uow: UnitOfWork) -> str:
+        async def work(uow: UnitOfWork) -> tuple[Any, bool]:
             row = (await uow.conn.execute(select(settlements).where(settlements.c.id == settlement_id)
                                           .with_for_update())).first()
             if row is not None and row.state not in ("suspended",):
-                return str(row.state)  # settled before: nothing posted twice
+                return row, False  # settled before: nothing posted twice, its figures stand
             if merchant.state == MerchantState.SETTLEMENT_SUSPENDED.value:
                 state = "suspended"
             elif net <= 0:
@@ -171,14 +177,28 @@ class Settlements:
                 await uow.conn.execute(insert(settlements).values(id=settlement_id, created_at=uow.now, **values))
             else:
                 await uow.conn.execute(update(settlements).where(settlements.c.id == settlement_id).values(**values))
-            return state
+            return await _one(uow, select(settlements).where(settlements.c.id == settlement_id)), True
 
-        state = await self.uow.run("settle_merchant", work)
-        if state == "paying":
-            await self._pay(settlement_id, merchant, net, "po" + settlement_id[3:])
-            state = str((await self._row(settlement_id)).state)
-        report = self._report(merchant, day, paid, fees, back, gross, refunded, fee, net, state)
-        return Settlement(merchant.id, day, gross, refunded, fee, net, state, report)
+        row, new = await self.uow.run("settle_merchant", work)
+        if new and row.state == "paying":
+            await self._pay(settlement_id, merchant, int(row.net), "po" + settlement_id[3:])
+        row = await self._row(settlement_id)
+        return self._settlement(merchant, day, row, paid, back)
+
+    def _settlement(self, merchant: Any, day: date, row: Any, paid: list[Any], back: list[Any]) -> Settlement:
+        """The settlement as recorded (what was posted and paid) with its report. The day's
+        lines are the ones settled: those recorded before the settlement was (all of them,
+        for a day that had ended); any later one is listed apart, never added to the figures."""
+        included, late, back_in = paid, [], back
+        if row.state != "suspended":  # (suspended: nothing posted yet, the day as it stands)
+            settled_at = as_utc(row.created_at)
+            included = [t for t in paid if as_utc(t.paid_at) <= settled_at]
+            late = [t for t in paid if as_utc(t.paid_at) > settled_at]
+            back_in = [r for r in back if as_utc(r.created_at) <= settled_at]
+        fees = allocate(int(row.fee), [t.amount for t in included]) if included and row.fee else [0] * len(included)
+        report = self._report(merchant, day, row, included, fees, back_in, late)
+        return Settlement(merchant.id, day, int(row.gross), int(row.refunds), int(row.fee), int(row.net),
+                          str(row.state), report, sum(t.amount for t in late))
 
     async def _pay(self, settlement_id: str, merchant: Any, net: int, payout_id: str) -> None:
         """Send the net in transit to the merchant's bank account as a partner order."""
@@ -213,20 +233,22 @@ class Settlements:
         return await self.uow.run("settlement_row", lambda uow: _one(uow, select(settlements).where(
             settlements.c.id == settlement_id)))
 
-    def _report(self, merchant: Any, day: date, paid: list[Any], fees: list[int], back: list[Any], gross: int,
-                refunded: int, fee: int, net: int, state: str) -> Path:
+    def _report(self, merchant: Any, day: date, row: Any, paid: list[Any], fees: list[int], back: list[Any],
+                late: list[Any]) -> Path:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         path = self.report_dir / f"settlement-{merchant.id}-{day.isoformat()}.csv"
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["merchant", "day", "gross_fen", "refunds_fen", "fee_fen", "net_fen", "state"])
-            w.writerow([merchant.name, day, gross, refunded, fee, net, state])
+            w.writerow([merchant.name, day, row.gross, row.refunds, row.fee, row.net, row.state])
             w.writerow([])
             w.writerow(["type", "out_trade_no", "amount_fen", "fee_fen"])
             for t, f_ in zip(paid, fees, strict=True):
                 w.writerow(["payment", t.out_trade_no, t.amount, f_])
             for r in back:
                 w.writerow(["refund", r.out_trade_no, -r.amount, 0])
+            for t in late:  # paid after the day was settled: not in the figures above
+                w.writerow(["not_settled", t.out_trade_no, t.amount, 0])
         return path
 
 

@@ -37,10 +37,12 @@ from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.orders import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
-from mobipay.ledger.model import Leg, PostPending, Reverse, Transfer, VoidPending
+from mobipay.ledger.chart import wallet_owner
+from mobipay.ledger.model import Leg, PostPending, Reverse, Side, Transfer, VoidPending
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.wallet.service import SmsRequested
 
 log = structlog.get_logger(__name__)
 
@@ -163,10 +165,19 @@ class OrderBook:
         self.report_dir = report_dir
         self.ports: dict[str, PartnerPort] = {}
         self.hooks: dict[str, SettledHook] = {}
+        #: partner → the partner whose daily file lists its orders (the bank's payouts are in the bank's file)
+        self.files: dict[str, str] = {}
 
-    def register(self, partner: str, port: PartnerPort) -> None:
-        """Route orders to ``partner`` (or, for a family like ``biller``, to ``biller:<CODE>``) to ``port``."""
+    def register(self, partner: str, port: PartnerPort, *, file_of: str | None = None) -> None:
+        """Route orders to ``partner`` (or, for a family like ``biller``, to ``biller:<CODE>``) to ``port``.
+        ``file_of``: another partner's daily file lists these orders too (one bank, two kinds of call)."""
         self.ports[partner] = port
+        if file_of is not None:
+            self.files[partner] = file_of
+
+    def _in_file(self, partner: str) -> set[str]:
+        """The partners whose orders ``partner``'s daily file lists."""
+        return {partner} | {p for p, f in self.files.items() if f == partner}
 
     def _port(self, partner: str) -> PartnerPort:
         return self.ports.get(partner) or self.ports[partner.split(":", 1)[0]]
@@ -185,8 +196,7 @@ class OrderBook:
         async def work(uow: UnitOfWork) -> tuple[Any, bool]:
             row = await _row(uow, order_id)
             if row is not None:
-                if (row.partner, row.kind, row.amount, json.loads(row.details)) != (partner, kind, amount, details):
-                    raise IdempotencyConflict("this Idempotency-Key was used for another order", field="id")
+                _check_same(row, partner, kind, amount, details)
                 return row, True
             [result] = await uow.post([Transfer(hold_id(order_id), tuple(legs), kind, pending=True,
                                                 reference=reference or f"{partner} order {order_id}")])
@@ -206,6 +216,16 @@ class OrderBook:
             await self.submit(order)  # a replay of a pending order submits again: the partner dedupes by id
             order = _order(await self._find(order_id), replayed)
         return order
+
+    async def known(self, order_id: str, *, partner: str, kind: str, amount: int, details: dict[str, Any]) -> bool:
+        """Whether this order was placed before (a replay: ``place`` answers it, no new PIN or
+        check is needed); another order under the same id is refused here, before anything
+        else is asked (IDEMPOTENCY_CONFLICT). Contexts call it first: the key comes first."""
+        row = await self._find(order_id)
+        if row is None:
+            return False
+        _check_same(row, partner, kind, amount, details)
+        return True
 
     async def submit(self, order: PartnerOrder) -> OrderState:
         return await self.settle(await self._port(order.partner).submit(order))
@@ -327,6 +347,13 @@ class OrderBook:
             if not result.replayed:
                 await audit.record(uow.conn, at=uow.now, actor=actor, action="order.refund", target=order.id,
                                    reason=reason, after={"amount": order.amount})
+                assert result.transfer is not None
+                back = sum(leg.amount for leg in result.transfer.legs
+                           if wallet_owner(leg.account) is not None and leg.side is Side.CREDIT)
+                if back:  # the payer is told, in this transaction: they did not ask for it
+                    await uow.emit(SmsRequested(key=f"refund:{order.id}", to=order.msisdn, template="order.refunded",
+                                                params={"amount_fen": back, "kind": order.kind,
+                                                        "ref": order.id[-12:]}))
 
         await self.uow.run("refund_order", work)
         await self._resolution(order, "refunded", actor, reason, None)
@@ -369,15 +396,17 @@ class OrderBook:
     # ------------------------------------------------------------------ the daily file
 
     async def reconcile(self, partner: str, day: date, lines: Sequence[StatementLine]) -> ReconReport:
-        """Match a partner's file for ``day`` with our orders: settle what is still pending
-        from it and record every difference (also written to a CSV report)."""
+        """Match a partner's file for ``day`` with our orders (its own and those of the partners
+        registered with ``file_of=partner``): settle what is still pending from it and record
+        every difference (also written to a CSV report)."""
         report = ReconReport(partner, day, lines=len(lines))
+        covered = self._in_file(partner)
         seen: set[str] = set()
         for line in lines:
             seen.add(line.order_id)
             row = await self._find(line.order_id)
             ours = (row.state, row.amount) if row is not None else (None, None)
-            if row is None or row.partner != partner:
+            if row is None or row.partner not in covered:
                 kind = "missing_here"
             elif row.amount != line.amount:
                 kind = "amount_mismatch"
@@ -398,7 +427,7 @@ class OrderBook:
 
         async def ours_of_day(uow: UnitOfWork) -> list[Any]:
             return list(await uow.conn.execute(select(partner_orders).where(
-                partner_orders.c.partner == partner, partner_orders.c.state == OrderState.SUCCEEDED.value,
+                partner_orders.c.partner.in_(sorted(covered)), partner_orders.c.state == OrderState.SUCCEEDED.value,
                 partner_orders.c.settled_at >= start, partner_orders.c.settled_at < start + timedelta(days=1))))
 
         for row in await self.uow.run("orders_of_day", ours_of_day):
@@ -443,6 +472,11 @@ class OrderBook:
 
     async def _find(self, order_id: str) -> Any:
         return await self.uow.run("order", lambda uow: _row(uow, order_id))
+
+
+def _check_same(row: Any, partner: str, kind: str, amount: int, details: dict[str, Any]) -> None:
+    if (row.partner, row.kind, row.amount, json.loads(row.details)) != (partner, kind, amount, details):
+        raise IdempotencyConflict("this Idempotency-Key was used for another order", field="id")
 
 
 async def _row(uow: UnitOfWork, order_id: str) -> Any:

@@ -22,11 +22,13 @@ from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
 from mobipay.ledger import errors as LE
-from mobipay.ledger.model import Reverse, StoredTransfer, TransferType
+from mobipay.ledger.chart import wallet_owner
+from mobipay.ledger.model import Reverse, Side, StoredTransfer, TransferType
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
 from mobipay.platform.operators import Operator
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.wallet.service import SmsRequested
 
 REQUEST_ROLE, DECIDE_ROLE = "operations", "finance"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -163,6 +165,8 @@ class Reversals:
                 if result.error is not None:
                     raise result.error
                 values["reversal_id"] = reversal_id
+                assert result.transfer is not None
+                await _tell_wallets(uow, result.transfer, row.transfer_id)
             await uow.conn.execute(update(reversal_requests).where(reversal_requests.c.id == request_id)
                                    .values(**values))
             await audit.record(uow.conn, at=uow.now, actor=operator.name, action=f"reversal.{DECISIONS[to]}",
@@ -193,6 +197,19 @@ class Reversals:
             return [_request(r) for r in rows]
 
         return await self.uow.run("reversal_list", work)
+
+
+async def _tell_wallets(uow: UnitOfWork, reversal: StoredTransfer, original_id: str) -> None:
+    """An SMS, in the reversal's transaction, to every subscriber whose wallet it moved: money
+    they did not move themselves always reaches them in words."""
+    for leg in reversal.legs:
+        owner = wallet_owner(leg.account)
+        if owner is None:
+            continue
+        out = leg.side is Side.DEBIT  # a wallet is a liability: a debit takes money out of it
+        await uow.emit(SmsRequested(key=f"{reversal.id}:{owner}:{leg.side.value}", to=owner,
+                                    template="reversal.out" if out else "reversal.in",
+                                    params={"amount_fen": leg.amount, "ref": original_id[-12:]}))
 
 
 def _check_reversible(original: StoredTransfer) -> None:

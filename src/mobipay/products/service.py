@@ -61,13 +61,18 @@ class ProductsService:
         _, operator, _ = self.wallet.operator_of(me.msisdn)
         if operator != self.home_operator:
             raise E.ProductNotAvailable(f"{product.name} is for {self.home_operator} numbers only", field="product")
-        payer = await self.wallet.authorize_payment(me, product.price, pin)
+        order_id = make_order_id("po_", me.user_id, idempotency_key)
+        details = {"product": product.code, "name": product.name, "family": product.family.value,
+                   "period": product.period, "msisdn": me.msisdn}
+        # The key first: a replay is answered without a new PIN, another order under it refused.
+        replay = await self.orders.known(order_id, partner=OPERATOR_PRODUCTS, kind=PRODUCT, amount=product.price,
+                                         details=details)
+        payer = None if replay else await self.wallet.authorize_payment(me, product.price, pin)
         return await self.orders.place(
-            make_order_id("po_", payer.id, idempotency_key), partner=OPERATOR_PRODUCTS, kind=PRODUCT, user_id=payer.id,
-            msisdn=payer.msisdn, amount=product.price, fee=0, then=self._counted(payer, product.price),
-            legs=[Leg.debit(payer.account_code, product.price), Leg.credit(OPERATOR_PRODUCT_INCOME, product.price)],
-            details={"product": product.code, "name": product.name, "family": product.family.value,
-                     "period": product.period, "msisdn": payer.msisdn}, reference=product.name)
+            order_id, partner=OPERATOR_PRODUCTS, kind=PRODUCT, user_id=me.user_id,
+            msisdn=me.msisdn, amount=product.price, fee=0, then=self._counted(payer, product.price),
+            legs=[Leg.debit(me.account_code, product.price), Leg.credit(OPERATOR_PRODUCT_INCOME, product.price)],
+            details=details, reference=product.name)
 
     # ------------------------------------------------------------------ insurance
 
@@ -84,16 +89,18 @@ class ProductsService:
         if not today <= starts_on <= today + timedelta(days=90):
             raise ValidationFailed("cover starts between today and 90 days from now", field="starts_on")
         starts = datetime.combine(starts_on, time.min, SHANGHAI)
-        payer = await self.wallet.authorize_payment(me, product.premium, pin)
+        order_id = make_order_id("ip_", me.user_id, idempotency_key)
+        details = {"product": product.code, "name": product.name, "insurer": product.insurer,
+                   "insured_name": name, "insured_id": id_number, "msisdn": me.msisdn,
+                   "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(days=product.term_days)).isoformat()}
+        replay = await self.orders.known(order_id, partner=INSURER, kind=POLICY, amount=product.premium,
+                                         details=details)  # the key first, as for products
+        payer = None if replay else await self.wallet.authorize_payment(me, product.premium, pin)
         return await self.orders.place(
-            make_order_id("ip_", payer.id, idempotency_key), partner=INSURER, kind=POLICY, user_id=payer.id,
-            msisdn=payer.msisdn, amount=product.premium, fee=0, then=self._counted(payer, product.premium),
-            legs=[Leg.debit(payer.account_code, product.premium), Leg.credit(PAYABLE_INSURER, product.premium)],
-            details={"product": product.code, "name": product.name, "insurer": product.insurer,
-                     "insured_name": name, "insured_id": id_number, "msisdn": payer.msisdn,
-                     "starts_at": starts.isoformat(),
-                     "ends_at": (starts + timedelta(days=product.term_days)).isoformat()},
-            reference=product.name)
+            order_id, partner=INSURER, kind=POLICY, user_id=me.user_id,
+            msisdn=me.msisdn, amount=product.premium, fee=0, then=self._counted(payer, product.premium),
+            legs=[Leg.debit(me.account_code, product.premium), Leg.credit(PAYABLE_INSURER, product.premium)],
+            details=details, reference=product.name)
 
     async def policies(self, me: Principal) -> list[tuple[PartnerOrder, PartnerOrder | None]]:
         """My policies, each with its cancellation (if any), newest first."""
@@ -123,7 +130,11 @@ class ProductsService:
 
     # ------------------------------------------------------------------ outcomes
 
-    def _counted(self, payer: User, amount: int) -> Callable[[UnitOfWork], Awaitable[None]]:
+    def _counted(self, payer: User | None, amount: int) -> Callable[[UnitOfWork], Awaitable[None]] | None:
+        """Count a new payment against the payer's limits (None: a replay, nothing to count)."""
+        if payer is None:
+            return None
+
         async def count(uow: UnitOfWork) -> None:
             await self.wallet.count_payment(uow, payer, amount)
 

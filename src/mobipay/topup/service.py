@@ -58,20 +58,26 @@ class TopupService:
         ``consent``: the channel confirmed intent in place of the PIN (SMS secondary confirmation)."""
         quote = self.quote(raw_msisdn, face)
         check_idempotency_key(idempotency_key)
-        payer = await self.wallet.authorize_payment(me, quote.price, pin, standing_consent=consent)
-        order_id = make_order_id("tu_", payer.id, idempotency_key)
-        legs = [Leg.debit(payer.account_code, quote.price), Leg.credit(PAYABLE[quote.route], quote.face)]
+        order_id = make_order_id("tu_", me.user_id, idempotency_key)
+        details = {"msisdn": quote.msisdn, "operator": quote.operator, "price": quote.price,
+                   "discount": quote.discount, "rule": quote.rule}
+        # The key first: a replay is answered without a new PIN, another order under it refused.
+        replay = await self.orders.known(order_id, partner=quote.route.value, kind=KIND, amount=quote.face,
+                                         details=details)
+        payer = None if replay else await self.wallet.authorize_payment(me, quote.price, pin,
+                                                                         standing_consent=consent)
+        legs = [Leg.debit(me.account_code, quote.price), Leg.credit(PAYABLE[quote.route], quote.face)]
         if quote.discount:
             legs.insert(1, Leg.debit(TOPUP_DISCOUNTS, quote.discount))
 
         async def count(uow: UnitOfWork) -> None:
+            assert payer is not None
             await self.wallet.count_payment(uow, payer, quote.price)
 
         return await self.orders.place(
-            order_id, partner=quote.route.value, kind=KIND, user_id=payer.id, msisdn=payer.msisdn,
-            amount=quote.face, fee=0, legs=legs, then=count, reference=f"top-up {quote.msisdn}",
-            details={"msisdn": quote.msisdn, "operator": quote.operator, "price": quote.price,
-                     "discount": quote.discount, "rule": quote.rule})
+            order_id, partner=quote.route.value, kind=KIND, user_id=me.user_id, msisdn=me.msisdn,
+            amount=quote.face, fee=0, legs=legs, then=None if replay else count, reference=f"top-up {quote.msisdn}",
+            details=details)
 
     async def get(self, me: Principal, order_id: str) -> PartnerOrder:
         """One of my top-ups; a pending one is asked about at the partner first."""

@@ -325,7 +325,9 @@ class EntryOut(BaseModel):
     direction: Literal["in", "out"]
     amount: MoneyOut
     balance_after: MoneyOut
-    pending: bool
+    state: Literal["pending", "succeeded", "failed"] = Field(
+        description="pending: held, waiting for the partner; succeeded; failed: the hold was released, nothing paid")
+    pending: bool = Field(description="state == pending")
     reference: str
     created_at: datetime
 
@@ -336,7 +338,8 @@ class EntriesOut(BaseModel):
 
 
 @router.get("/me/transactions", response_model=EntriesOut,
-            summary="My wallet's history, oldest first, filtered by kind, direction and time; page with next")
+            summary="My wallet's history, oldest first, one line per payment with its state; filtered by kind, "
+                    "direction and time; page with next")
 async def history(
     me: Me, wallet: WalletDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
     after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$", description="The next cursor of a page")] = None,
@@ -348,12 +351,13 @@ async def history(
     if (since and since.tzinfo is None) or (until and until.tzinfo is None):
         raise ValidationFailed("give from/to with a time zone, e.g. 2026-11-25T00:00:00+08:00", field="from")
     side = {"out": Side.DEBIT, "in": Side.CREDIT}.get(direction or "")
-    items, nxt = await wallet.uow.ledger.statement(me.account_code, after=int(after or 0), limit=limit,
-                                                   codes=kind, side=side, since=since, until=until)
+    items, nxt = await wallet.history(me.account_code, after=int(after or 0), limit=limit, codes=kind, side=side,
+                                      since=since, until=until)
     return EntriesOut(items=[
         EntryOut(transfer_id=e["transfer_id"], kind=e["code"], direction="out" if e["amount"] > 0 else "in",
                  amount=MoneyOut(amount=abs(e["amount"]), currency=e["currency"]),
-                 balance_after=MoneyOut(amount=e["balance_after"], currency=e["currency"]), pending=e["pending"],
+                 balance_after=MoneyOut(amount=e["balance_after"], currency=e["currency"]), state=e["state"],
+                 pending=e["pending"],
                  reference=e["reference"], created_at=e["created_at"])
         for e in items], next=str(nxt) if nxt is not None else None)
 

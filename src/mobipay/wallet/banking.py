@@ -13,6 +13,7 @@ clear, and settled from the daily file at the latest. Nothing is credited twice 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -186,10 +187,14 @@ class BankingService:
         amount = check_amount(amount)
         check_idempotency_key(idempotency_key)
         user = await self._active(me.msisdn)
-        if pin is None:
-            raise E.PinRequired("cash-out always needs the payment PIN", field="pin")
-        await self.wallet.verify_pin(user.msisdn, pin)
-        return await self._place(user, "cash_out", card_id, amount, self.fee.of(amount), idempotency_key)
+
+        async def authorize() -> None:  # only for a new order: the key comes first
+            if pin is None:
+                raise E.PinRequired("cash-out always needs the payment PIN", field="pin")
+            await self.wallet.verify_pin(user.msisdn, pin)
+
+        return await self._place(user, "cash_out", card_id, amount, self.fee.of(amount), idempotency_key,
+                                 authorize=authorize)
 
     async def order(self, me: Principal, order_id: str) -> PartnerOrder:
         """One of my bank orders; a pending one is asked about at the bank first."""
@@ -202,7 +207,9 @@ class BankingService:
         return await self.orders.of_user(me.user_id, KINDS, limit)
 
     async def _place(self, user: User, kind: str, card_id: str, amount: int, fee: int, key: str,
-                     *, actor: str | None = None, reason: str = "") -> PartnerOrder:
+                     *, actor: str | None = None, reason: str = "",
+                     authorize: Callable[[], Awaitable[None]] | None = None) -> PartnerOrder:
+        """Place a bank order; ``authorize`` (the PIN) runs first unless the order is a replay."""
         order_id = make_order_id("bo_", user.id, key)
         card = await self.uow.run("own_card", lambda uow: self._own_card(uow, user.id, card_id))
         wallet = user.account_code
@@ -221,10 +228,13 @@ class BankingService:
                                reason=reason, before={"status": user.status.value},
                                after={"status": UserStatus.CLOSING.value, "payout": amount, "order": order_id})
 
+        details = {"card_id": card_id, "token": card.token}
+        if authorize is not None and not await self.orders.known(order_id, partner=BANK, kind=kind, amount=amount,
+                                                                 details=details):
+            await authorize()
         return await self.orders.place(
             order_id, partner=BANK, kind=kind, user_id=user.id, msisdn=user.msisdn, amount=amount, fee=fee,
-            legs=legs, details={"card_id": card_id, "token": card.token},
-            then=closing if kind == "close_payout" else None)
+            legs=legs, details=details, then=closing if kind == "close_payout" else None)
 
     async def _settled(self, uow: UnitOfWork, order: PartnerOrder, state: OrderState) -> None:
         """In the settling unit of work: tell the subscriber; finish (or stop) a closing."""

@@ -226,6 +226,18 @@ def check_not_locked(state: PinState, now: datetime) -> None:
                           retry_after_s=int((state.locked_until - now).total_seconds()))
 
 
+def check_no_pin_allowed(locked_until: datetime | None, now: datetime) -> None:
+    """The PIN-lock rule for payments made without the PIN (password-free amounts, an SMS
+    secondary confirmation, autopay): a locked PIN suspends them too until the lock ends or
+    is lifted. Five wrong PINs mean someone may hold the phone who should not; consent given
+    without the PIN is exactly what they could still use (docs/decisions/0005)."""
+    if locked_until is not None and now < locked_until:
+        seconds = int((locked_until - now).total_seconds())
+        raise E.PinLocked(f"the payment PIN is locked after too many wrong tries, so payments without the PIN are "
+                          f"suspended too for {max(1, (seconds + 59) // 60)} min; reset the PIN with an SMS code "
+                          "to pay now", retry_after_s=seconds)
+
+
 def after_failure(state: PinState, now: datetime, policy: PinPolicy) -> PinState:
     """The state after one more wrong PIN: locked (for longer each time) at the limit."""
     failures = state.failures + 1

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,8 +29,9 @@ from mobipay.kernel.events import Event
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
+from mobipay.ledger import errors as LE
 from mobipay.ledger.chart import SUSPENSE, wallet_account
-from mobipay.ledger.model import Leg, Transfer
+from mobipay.ledger.model import Leg, Side, Transfer
 from mobipay.platform import audit
 from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
@@ -49,6 +50,7 @@ from mobipay.wallet.model import (
     after_failure,
     check_id_card,
     check_limits,
+    check_no_pin_allowed,
     check_not_locked,
     check_otp,
     check_pin,
@@ -276,13 +278,15 @@ class WalletService:
         return await self.uow.run("create_user", work)
 
     async def set_frozen(self, raw_msisdn: str, frozen: bool, *, actor: str, reason: str) -> User:
-        """Freeze a wallet (no payments in or out) or unfreeze it; audited with the reason."""
+        """Freeze a wallet (no payments in or out) or unfreeze it; audited with the reason, and
+        the subscriber told by SMS in the same transaction (they did not do it themselves)."""
         if not reason.strip():
             raise ValidationFailed("give the reason for the audit trail", field="reason")
         user = await self.user_by_msisdn(raw_msisdn)
         wanted = UserStatus.FROZEN if frozen else UserStatus.ACTIVE
         if user.status is UserStatus.CLOSED:
             raise E.UserFrozen("a closed wallet stays closed")
+        balance = (await self.uow.ledger.account(user.account_code)).balance  # for the SMS
 
         async def work(uow: UnitOfWork) -> None:
             await uow.conn.execute(update(users).where(users.c.id == user.id).values(status=wanted.value))
@@ -290,6 +294,10 @@ class WalletService:
             await audit.record(uow.conn, at=uow.now, actor=actor, action="user.freeze" if frozen else "user.unfreeze",
                                target=user.msisdn, reason=reason, before={"status": user.status.value},
                                after={"status": wanted.value})
+            if user.status is not wanted:  # (freezing a frozen wallet again tells nobody anything new)
+                await uow.emit(SmsRequested(key=new_id("sms"), to=user.msisdn,
+                                            template="wallet.frozen" if frozen else "wallet.unfrozen",
+                                            params={"balance_fen": balance}))
 
         await self.uow.run("set_frozen", work)
         return await self.user_by_msisdn(user.msisdn)
@@ -432,22 +440,26 @@ class WalletService:
                        then: Callable[[UnitOfWork, TransferDone], Awaitable[None]] | None = None) -> TransferDone:
         """Send money to another subscriber by number. Up to the password-free amount no PIN
         is asked; above it the PIN is, unless the channel proved intent another way (``consent``:
-        an SMS secondary confirmation). The same idempotency key and body returns the first
-        result (``replayed``); another body with that key is refused. ``then`` runs in the
-        same transaction after the posting (first time or replay): raising there undoes it."""
+        an SMS secondary confirmation); while the PIN is locked, neither goes without it. The
+        idempotency key comes first: the same key and body returns the first result
+        (``replayed``), another body with that key is refused (IDEMPOTENCY_CONFLICT), before
+        any PIN is asked. ``then`` runs in the same transaction after the posting (first time
+        or replay): raising there undoes it."""
         amount = check_amount(amount)
         to = normalize_msisdn(raw_to)
         check_idempotency_key(idempotency_key)
         check_not_self(me.msisdn, to)
-        if amount > self.limits.password_free and not consent:  # the PIN first (costly by design), outside the txn
-            await self.authorize_payment(me, amount, pin)
+        pin_asked = amount > self.limits.password_free and not consent
+        if pin_asked and not await self._stored(p2p_id(me.user_id, idempotency_key)):
+            await self.authorize_payment(me, amount, pin)  # the PIN (costly by design), outside the txn
         metadata: dict[str, Any] = {"note": note} if note else {}
 
         async def work(uow: UnitOfWork) -> TransferDone:
-            # Sender and recipient in one read, in the same transaction as the posting: one
-            # commit per transfer.
-            rows = {r.msisdn: r for r in await uow.conn.execute(select(users).where(users.c.msisdn.in_([me.msisdn,
-                                                                                                         to])))}
+            # Sender (with their PIN's lock) and recipient in one read, in the same transaction
+            # as the posting: one commit per transfer.
+            rows = {r.msisdn: r for r in await uow.conn.execute(
+                select(users, pins.c.locked_until).outerjoin(pins, pins.c.user_id == users.c.id)
+                .where(users.c.msisdn.in_([me.msisdn, to])))}
             if me.msisdn not in rows:
                 raise E.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
             sender = _user(rows[me.msisdn])
@@ -465,6 +477,9 @@ class WalletService:
                 if then is not None:
                     await then(uow, done)
                 return done
+            if not pin_asked:  # a new payment without the PIN: not while it is locked (raising undoes it)
+                locked = rows[me.msisdn].locked_until
+                check_no_pin_allowed(as_utc(locked) if locked else None, uow.now)
             await self.count_payment(uow, sender, amount)  # raising undoes the posting too
             if waiting:
                 await uow.conn.execute(insert(claims).values(
@@ -500,8 +515,18 @@ class WalletService:
                                 standing_consent: bool = False) -> User:
         """The payer's wallet, fit to pay ``amount`` from its balance: active, and proven by
         the PIN above the password-free amount, unless the payer gave standing consent for
-        this payment (autopay up to their own limit). Every product paid from the wallet asks this."""
-        payer = await self.user_by_msisdn(me.msisdn)
+        this payment (autopay up to their own limit, an SMS confirmation). A locked PIN
+        suspends payments without the PIN too. Every product paid from the wallet asks this,
+        after its idempotency key (a replay needs no new proof)."""
+
+        async def work(uow: UnitOfWork) -> tuple[User, datetime | None]:
+            row = (await uow.conn.execute(select(users, pins.c.locked_until).outerjoin(
+                pins, pins.c.user_id == users.c.id).where(users.c.msisdn == me.msisdn))).first()
+            if row is None:
+                raise E.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
+            return _user(row), as_utc(row.locked_until) if row.locked_until else None
+
+        payer, locked_until = await self.uow.run("payer", work)
         if payer.status is not UserStatus.ACTIVE:
             raise E.UserFrozen(f"this wallet cannot pay while it is {payer.status.value}")
         if amount > self.limits.password_free and not standing_consent:
@@ -509,7 +534,17 @@ class WalletService:
                 raise E.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
                                     field="pin")
             await self.verify_pin(payer.msisdn, pin)
+        else:
+            check_no_pin_allowed(locked_until, self.uow.clock.now())
         return payer
+
+    async def _stored(self, transfer_id: str) -> bool:
+        """Whether the ledger holds ``transfer_id`` (an idempotency key used before)."""
+        try:
+            await self.uow.ledger.transfer(transfer_id)
+        except LE.TransferNotFound:
+            return False
+        return True
 
     async def count_payment(self, uow: UnitOfWork, payer: User, amount: int) -> None:
         """In the caller's unit of work: add a balance payment to the payer's usage (lifetime,
@@ -777,8 +812,11 @@ class WalletService:
             await uow.conn.execute(update(pins).where(pins.c.user_id == user.id).values(
                 failures=after.failures, lockouts=after.lockouts, locked_until=after.locked_until))
             if after.locked_until is not None:
-                return E.PinLocked("too many wrong PINs: payments are locked for "
-                                   f"{self.pin_policy.lockout_s(state.lockouts) // 60} min", field="pin")
+                minutes = self.pin_policy.lockout_s(state.lockouts) // 60
+                # The subscriber hears of it at once: it may be someone else trying their PIN.
+                await uow.emit(SmsRequested(key=f"pin-locked:{user.id}:{after.lockouts}", to=user.msisdn,
+                                            template="pin.locked", params={"minutes": minutes}))
+                return E.PinLocked(f"too many wrong PINs: payments are locked for {minutes} min", field="pin")
             left = self.pin_policy.max_failures - after.failures
             return E.PinIncorrect(f"wrong PIN, {left} tries left before payments lock", field="pin",
                                   tries_left=left)
@@ -814,6 +852,16 @@ class WalletService:
         return Receipt(t.id, t.code, leg.amount, leg.currency, "out" if leg.side.value == "D" else "in",
                        mask_msisdn(others[0].removeprefix("wallet:")) if others else None, t.reference,
                        t.created_at)
+
+    async def history(self, account_code: str, *, after: int = 0, before: int | None = None, limit: int = 20,
+                      codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,
+                      until: datetime | None = None, newest_first: bool = False
+                      ) -> tuple[list[dict[str, Any]], int | None]:
+        """A wallet's history as every channel shows it (the API, the mobile web, SMS MX, voice,
+        the CLI statement): one line per payment with its state — an order's hold and its
+        settlement are one line, never two of the same amount — and the next cursor."""
+        return await self.uow.ledger.history(account_code, after=after, before=before, limit=limit, codes=codes,
+                                             side=side, since=since, until=until, newest_first=newest_first)
 
     async def user_by_msisdn(self, raw_msisdn: str) -> User:
         msisdn = normalize_msisdn(raw_msisdn)
@@ -907,11 +955,16 @@ def p2p_command(sender: User, to: str, recipient_status: str | None, recipient_a
     if recipient_status in (UserStatus.CLOSING.value, UserStatus.CLOSED.value):
         raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
     waiting = recipient_account is None  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
-    command = Transfer(f"p2p:{sender.id}:{key}",
+    command = Transfer(p2p_id(sender.id, key),
                        (Leg.debit(sender.account_code, amount), Leg.credit(recipient_account or SUSPENSE, amount)),
                        "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
                        metadata={**metadata, "for": to} if waiting else (metadata or None))
     return command, waiting
+
+
+def p2p_id(sender_id: str, key: str) -> str:
+    """The ledger id of a P2P transfer: the sender's idempotency key, made unique per sender."""
+    return f"p2p:{sender_id}:{key}"
 
 
 def p2p_sms(transfer_id: str, sender_msisdn: str, to: str, amount: int, waiting: bool) -> SmsRequested:

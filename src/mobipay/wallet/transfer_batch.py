@@ -5,7 +5,7 @@ sender's usage row, the ledger posting, the recipient's SMS, and a commit (an fs
 its own. Transfers that arrive together are instead gathered, and a batch of any size is
 done in one transaction of two statements on asyncpg:
 
-1. read and lock (:data:`READ`): every access token's session, wallet and usage, every
+1. read and lock (:data:`READ`): every access token's session, wallet, usage and PIN lock, every
    recipient's wallet, and the ledger accounts of them all (with the suspense account when
    a recipient has no wallet) locked in id order (:func:`~mobipay.ledger.service.pg_lock_accounts`);
    then Python decides, by the wallet's rules and the ledger's (:meth:`Ledger.decide_locked`);
@@ -23,8 +23,9 @@ The rules are the one-by-one path's (:func:`~mobipay.wallet.service.p2p_command`
 the one-by-one path (:meth:`WalletService.transfer`), which is exact for every case: a
 transfer past a limit (so a replay is answered as a replay, not refused), a replayed
 idempotency key (the same key twice in a batch, or a stored one: the write fails on the
-transfer's primary key), usage that changed between the first read and the write, and any
-database error. The batch only ever takes the common case faster.
+transfer's primary key), a sender whose PIN is locked (password-free payments are suspended
+then, and a replay must still be answered as one), usage that changed between the first
+read and the write, and any database error. The batch only ever takes the common case faster.
 """
 
 from __future__ import annotations
@@ -62,14 +63,15 @@ from mobipay.wallet.service import (
 log = structlog.get_logger(__name__)
 
 _USER = "u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at"
-# One row: the sessions ($1: token hashes) with their wallets and usage, the recipients' wallets
+# One row: the sessions ($1: token hashes) with their wallets, usage and PIN lock, the recipients' wallets
 # ($2: numbers), and the locked ledger accounts of both (and $3, the suspense account, when
 # some recipient has none). The lock covers every account a transfer of the batch can touch.
 READ = f"""
 WITH s AS (
   SELECT s.access_hash, s.access_expires_at, s.revoked_at, {_USER},
-         w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
+         w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total, p.locked_until
     FROM wallet_sessions s JOIN wallet_users u ON u.id = s.user_id LEFT JOIN wallet_usage w ON w.user_id = u.id
+         LEFT JOIN wallet_pins p ON p.user_id = u.id
    WHERE s.access_hash IN (SELECT unnest(CAST($1 AS text[])))
 ), r AS (
   SELECT {_USER} FROM wallet_users u WHERE u.msisdn IN (SELECT unnest(CAST($2 AS text[])))
@@ -229,6 +231,11 @@ class TransferBatcher:
                 refused.append((ask, exc))
                 continue
             if command.id in ids:  # the same key twice at once: the second is a replay of the first
+                alone.append(ask)
+                continue
+            if s[17] is not None and now < s[17]:
+                # A locked PIN suspends password-free payments: the one-by-one path answers, key
+                # first (a replay as a replay, anything new PIN_LOCKED). Rare, so never batched.
                 alone.append(ask)
                 continue
             try:

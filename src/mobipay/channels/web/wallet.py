@@ -280,7 +280,7 @@ async def history(request: Request, kind: str = "", direction: str = "", since: 
         start = _day(since, "since")
         end = _day(until, "until")
         side = {"out": Side.DEBIT, "in": Side.CREDIT}.get(direction)
-        items, nxt = await container(request).ledger.statement(
+        items, nxt = await container(request).wallet.history(
             me.account_code, after=int(after or 0), limit=20, codes=[kind] if kind else None, side=side,
             since=start, until=end.replace(hour=23, minute=59, second=59) if end else None)
     except MobipayError as exc:
