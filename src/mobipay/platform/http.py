@@ -27,7 +27,7 @@ from mobipay import __version__
 from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
-from mobipay.channels.web import cashier, console, merchant_portal
+from mobipay.channels.web import cashier, console, hall, merchant_portal
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
 from mobipay.kernel.errors import MobipayError
@@ -198,6 +198,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(products_api.router)
     app.include_router(lottery_api.router)
     app.include_router(merchants_api.router)
+    app.include_router(hall.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
     app.add_exception_handler(web_wallet.SignInRequired, web_wallet.sign_in_redirect)
