@@ -484,6 +484,7 @@ def report_volumes(
     """Volume and count of partner payments (top-up, bills, cash-in/out, products,
     insurance, lottery) by product, bill category, city or day: a CSV file and a PNG chart
     in MOBIPAY_REPORT_DIR. Example: mobipay report volumes --from 2026-11-01 --to 2026-11-30 --by day"""
+    from mobipay.channels.words import CATEGORY_WORDS, kind_name
     from mobipay.platform.reports import DIMENSIONS, volumes, write
 
     if by not in DIMENSIONS:
@@ -492,7 +493,10 @@ def report_volumes(
     rows = _run(lambda c: volumes(c.uow, start, end, by))
     for r in rows:
         typer.echo(f"{r.key:<24} {r.count:>8} {r.amount / 100:>14.2f} CNY")
-    csv_path, png_path = write(rows, by, start, end, _settings().report_dir)
+    settings = _settings()
+    label = {"product": kind_name, "category": lambda k: CATEGORY_WORDS[k][0] if k in CATEGORY_WORDS else kind_name(k)
+             }.get(by, str)
+    csv_path, png_path = write(rows, by, start, end, settings.report_dir, font=settings.chart_font, label=label)
     typer.echo(f"{len(rows)} rows; report: {csv_path}, chart: {png_path}")
 
 
