@@ -519,6 +519,26 @@ def recon_resolve(
     typer.echo(f"{order.id}: {action} done ({order.amount / 100:.2f} CNY, {order.partner})")
 
 
+@merchants_app.command("list")
+def merchants_list(
+    q: Annotated[str, typer.Option("--q", help="A piece of the name, merchant id or credit code")] = "",
+    state: Annotated[str | None, typer.Option(help="submitted, more_info, approved, rejected, suspended, "
+                                                    "settlement_suspended or terminated")] = None,
+    mcc: Annotated[str | None, typer.Option(help="Merchant category code, e.g. 5942 (book stores)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first")] = 20,
+) -> None:
+    """Merchants, newest first: id, state, MCC, name, credit code; filter by name, state or
+    category. Example: mobipay merchants list --q 书店 --state approved --limit 5"""
+    from mobipay.merchants.model import MerchantState
+
+    wanted = _choice(MerchantState, state, "--state") if state else None
+    found = _run(lambda c: c.merchants.find(state=wanted, q=q or None, mcc=mcc, limit=limit))
+    for m in found:
+        typer.echo(f"{m.id}  {m.state.value:<20}  MCC {m.mcc}  {m.name}  ({m.credit_code})")
+    if not found:
+        typer.echo("no merchant matches; try fewer filters (mobipay merchants list --help)", err=True)
+
+
 @merchants_app.command("queue")
 def merchants_queue() -> None:
     """Applications waiting for review, oldest first. Example: mobipay merchants queue"""
