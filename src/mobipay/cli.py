@@ -88,7 +88,7 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     from mobipay.platform.observability import configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level, json_logs=False)
+    configure_logging(settings.log_level, settings.log_json)
 
     async def main() -> T:
         container = build(settings)
@@ -110,16 +110,90 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Serve the HTTP API (docs at /docs). Example: mobipay serve --port 8000"""
+    """Serve the HTTP API and the pages (docs at /docs); once listening, print where to sign
+    in (in development: the demo numbers and sign-ins too). Example: mobipay serve --port 8000"""
     import uvicorn
 
     settings = _settings()
     if workers > 1 and settings.is_sqlite:
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
-    typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
-    uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio")
+    loop = "uvloop" if sys.platform != "win32" else "asyncio"
+    if workers > 1:
+        typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+        uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", loop=loop)
+        return
+    from mobipay.platform.http import create_served_app
+
+    app = create_served_app()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", loop=loop))
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        typer.echo(await _startup_summary(app.state.container, f"http://{host}:{port}"), err=True)
+
+    async def main() -> None:
+        told = asyncio.create_task(announce())
+        try:
+            await server.serve()
+        finally:
+            told.cancel()
+
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+async def _startup_summary(c: Container, base: str) -> str:
+    """What a newcomer needs after ``make run``: where each front door is, and in
+    development the demo numbers and sign-ins; a few short lines."""
+    from mobipay.platform.config import DEMO_ADMIN_TOKEN, Environment
+    from mobipay.platform.demo import DEMO_WALLETS
+    from mobipay.platform.demo_accounts import (
+        CONSOLE_OPERATOR,
+        CONSOLE_PASSWORD,
+        SHOP_OWNER,
+        SHOP_PASSWORD,
+        demo_accounts,
+    )
+
+    s = c.settings
+    dev = s.env is Environment.DEVELOPMENT
+    accounts = await demo_accounts(c)
+    token = s.admin_token.get_secret_value()
+    portal = (f"{accounts.shop_id} / {SHOP_OWNER} / {SHOP_PASSWORD}" if accounts.shop_id
+              else "accounts: mobipay merchants operator-create")
+    console = f"{CONSOLE_OPERATOR} / {CONSOLE_PASSWORD}" if accounts.console else "accounts: mobipay operator create"
+    lines = [f"mobipay on {base}  ({s.env.value}, {c.db.dialect})",
+             f"  business hall    {base}/           top up a phone, pay a bill (pay by SMS code)",
+             f"  mobile wallet    {base}/m          a demo number, then the SMS code printed here",
+             f"  merchant portal  {base}/merchant   {portal}",
+             f"  console          {base}/console    {console}",
+             f"  API docs         {base}/docs       ledger API: Authorization: Bearer "
+             + (token if token == DEMO_ADMIN_TOKEN else "$MOBIPAY_ADMIN_TOKEN")]
+    if dev:
+        numbers = []
+        for msisdn, _ in DEMO_WALLETS:
+            try:
+                account = await c.ledger.account(f"wallet:{msisdn}")
+            except MobipayError:
+                continue  # no demo loaded
+            numbers.append(f"{msisdn.removeprefix('+86')} (¥{account.balance // 100:,}.{account.balance % 100:02d})")
+        if numbers:
+            lines.append("  demo numbers     " + ", ".join(numbers))
+        if s.kannel_sendsms_url:
+            lines.append(f"  SMS              through Kannel at {s.kannel_sendsms_url}")
+        else:
+            lines.append(f"  SMS              codes print here in full (development only); every SMS: "
+                         f"{s.sms_console_file}")
+    return "\n".join(lines)
 
 
 @db_app.command("upgrade")
@@ -162,6 +236,8 @@ def demo(
     typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
     async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None]:
+        from mobipay.platform.demo_accounts import ensure_demo_accounts
+
         report = await load_demo(c.ledger, c.wallet, users=max(5, small))
         billers = await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
         shops = await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, shops_wanted,
@@ -172,6 +248,7 @@ def demo(
             big = await load_big_demo(c.db, c.ledger, c.clock, users_count=users, transactions=transactions,
                                       days=days, home_operator=c.settings.home_operator,
                                       progress=lambda line: typer.echo(line, err=True))
+        await ensure_demo_accounts(c)  # the console's and the first shop's sign-ins (not in production)
         return report, billers, shops, big
 
     report, (added, updated), shops, big = _run(work)
