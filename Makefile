@@ -31,15 +31,20 @@ PRODUCTS_PORT ?= 8105
 INSURER_PORT ?= 8106
 LOTTERY_PORT ?= 8107
 # One log format for the server, the worker and the CLI (MOBIPAY_LOG_JSON): text for a
-# person at a terminal here; `make run LOG_JSON=true` for JSON lines.
+# person at a terminal here; `make run LOG_JSON=true` for JSON lines. Warnings and errors
+# only, so the start-up summary and the SMS codes stay in sight: `make run LOG_LEVEL=INFO`
+# shows every request too.
 LOG_JSON ?= false
+LOG_LEVEL ?= WARNING
 SIM := http://127.0.0.1
 
 run: export MOBIPAY_LOG_JSON = $(LOG_JSON)
+run: export MOBIPAY_LOG_LEVEL = $(LOG_LEVEL)
 run: $(STAMP)
 	$(BIN)/mobipay db upgrade
 	$(BIN)/mobipay demo
-	export MOBIPAY_BANK_URL=$(SIM):$(BANK_PORT) \
+	@echo "make run: the partners' SIMULATORS on :$(BANK_PORT)-:$(LOTTERY_PORT), the worker, then the server on :$(PORT) (Ctrl-C stops them all)"
+	@export MOBIPAY_BANK_URL=$(SIM):$(BANK_PORT) \
 	  MOBIPAY_OPERATOR_BILLING_URL=$(SIM):$(BILLING_PORT) MOBIPAY_AGGREGATOR_URL=$(SIM):$(AGGREGATOR_PORT) \
 	  MOBIPAY_BILLERS_URL=$(SIM):$(BILLERS_PORT) MOBIPAY_PRODUCTS_URL=$(SIM):$(PRODUCTS_PORT) \
 	  MOBIPAY_INSURER_URL=$(SIM):$(INSURER_PORT) MOBIPAY_LOTTERY_URL=$(SIM):$(LOTTERY_PORT); \

@@ -118,6 +118,12 @@ CATEGORY_WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+def operator_name(code: str, lang: Lang = "zh") -> str:
+    """A mobile operator's code (``china_mobile``) by name."""
+    zh, en = OPERATOR_WORDS.get(code, (code, code))
+    return zh if lang == "zh" else en
+
+
 def yuan(fen: int) -> str:
     """Fen as the yuan figure people read: ``5000`` → ``50.00``."""
     sign = "-" if fen < 0 else ""

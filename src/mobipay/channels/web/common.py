@@ -28,7 +28,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from mobipay.channels.words import WORDS, Lang, kind_name, say, state_name, yuan
+from mobipay.channels.words import WORDS, Lang, kind_name, operator_name, say, state_name, yuan
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.platform.bootstrap import Container
@@ -110,6 +110,7 @@ def page(request: Request, name: str, context: Mapping[str, Any] | None = None, 
     response = templates.TemplateResponse(request, name, {
         "t": translator(language), "lang": language, "csrf": csrf,
         "kind_name": lambda code: kind_name(code, language), "state_name": lambda code: state_name(code, language),
+        "operator_name": lambda code: operator_name(code, language),
         **(context or {})}, status_code=status)
     harden(response, request, csrf)
     return response
