@@ -55,10 +55,13 @@ OVERFLOW = """() => {
 }"""
 
 
-def check(page: Any, url: str, problems: list[str]) -> None:
-    """Open ``url`` and note what sticks out or shows a raw kind code (a screenshot of each)."""
-    response = page.goto(url)
-    assert response is not None and response.status < 500, (url, response and response.status)
+def check(page: Any, url: str, problems: list[str], *, go: bool = True) -> None:
+    """Open ``url`` (or, ``go=False``, look at the page a form led to) and note what sticks
+    out or shows a raw kind code (a screenshot of each)."""
+    if go:
+        response = page.goto(url)
+        assert response is not None and response.status < 500, (url, response and response.status)
+    url = page.url
     found = page.evaluate(OVERFLOW)
     if found["inner"] != 390 or found["scroll"] > found["inner"] or found["out"]:
         problems.append(f"{url}: page {found['scroll']} px wide on a {found['inner']} px screen; {found['out']}")
@@ -67,7 +70,7 @@ def check(page: Any, url: str, problems: list[str]) -> None:
         problems.append(f"{url}: raw kind codes {raw}")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / ("phone" + re.sub(r"[^\w]+", "_", url.split("//", 1)[1].split("/", 1)[1])
-                                      [:80] + ".png")), full_page=True)
+                                      [:80] + ".png")), full_page=True, timeout=60_000)
 
 
 def seed(live: Live) -> dict[str, str]:
@@ -135,6 +138,7 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
     ids = seed(live)
     u = live.url
     problems: list[str] = []
+    phone.set_default_timeout(30_000)  # some fifty pages, on a machine the other tests share
 
     anonymous = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True,
                                     has_touch=True)
@@ -160,14 +164,32 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
                "/console/reversals", "/console/billers", "/console/merchants",
                f"/console/merchants?id={ids['merchant']}", "/console/recon", "/console/complaints",
                "/console/operators"]
-    for path in wallet + hall + portal + console:
+    missing = ["/m/receipts/p2p:nope", "/m/topups/tu_nope", "/hall/topups/tu_nope", "/merchant/orders/nope",
+               "/console/transactions/nope", "/hall/bills/billers/NOPE"]
+    for path in wallet + hall + portal + console + missing:
         check(phone, u + path, problems)
+    # Pages a form leads to: the transfer and top-up confirmations, a refusal, the PIN form's answer.
+    phone.goto(f"{u}/m/transfer")
+    phone.fill("#to", BOB)
+    phone.fill("#amount", "300")
+    phone.fill("#note", "一个很长的留言" * 4)
+    phone.get_by_role("button", name="下一步").click()
+    check(phone, "", problems, go=False)
+    phone.get_by_role("button", name="确认转账").click()  # no PIN: refused in words, the form again
+    check(phone, "", problems, go=False)
+    phone.goto(f"{u}/m/topup")
+    phone.fill("#amount", "50")
+    phone.get_by_role("button", name="查看价格").click()
+    check(phone, "", problems, go=False)
     phone.goto(f"{u}/cashier/{ids['unpaid_trade']}?return_url=https://book.example/done")
     phone.fill("#msisdn", ALICE)
     phone.get_by_role("button", name="获取验证码 Send code").click()
     phone.fill("#code", live.sms_code("+86" + ALICE))
     phone.get_by_role("button", name="登录 Sign in").click()
     check(phone, f"{u}/cashier/{ids['unpaid_trade']}?return_url=https://book.example/done", problems)
+    phone.fill("#pin", PIN)
+    phone.get_by_role("button", name="确认支付 Pay").click()  # the done page, back to the shop
+    check(phone, "", problems, go=False)
     assert not problems, "\n".join(problems)
 
 
