@@ -136,3 +136,33 @@ def test_hold_post_void_and_reversal(client: TestClient) -> None:
     r = client.post("/v1/ledger/accounts/alice/freeze", headers=AUTH)
     assert r.json()["frozen"] is True
     assert post(client, "t-f", transfer("alice", "bob", 1)).json()["code"] == "ACCOUNT_FROZEN"
+
+
+def test_openapi_declares_each_operations_problems_as_problem_json(client: TestClient) -> None:
+    """Every operation lists the problem answers it can give (401 when signed in, 404 for an
+    object in its path, 409 with an Idempotency-Key, 429 when rate limited, 413 for a body)
+    as application/problem+json with the Problem schema; FastAPI's 422 HTTPValidationError,
+    which the platform never sends, is gone."""
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "code", "detail"]
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            responses = op["responses"]
+            for status, answer in responses.items():
+                if int(status) >= 400:
+                    assert answer["content"] == {"application/problem+json": {"schema": {
+                        "$ref": "#/components/schemas/Problem"}}}, (method, path, status)
+            assert "400" in responses, (method, path)
+            names = {(p["in"], p["name"].lower()) for p in op.get("parameters", [])}
+            if op.get("security"):
+                assert "401" in responses, (method, path)
+            if any(where == "path" for where, _ in names):
+                assert "404" in responses, (method, path)
+            if ("header", "idempotency-key") in names:
+                assert "409" in responses, (method, path)
+            if "requestBody" in op:
+                assert "413" in responses, (method, path)
+    assert "429" in spec["paths"]["/v1/otp"]["post"]["responses"]
+    assert "429" in spec["paths"]["/v1/transfers"]["post"]["responses"]
+    assert "422" in spec["paths"]["/v1/transfers"]["post"]["responses"]  # INSUFFICIENT_FUNDS and the like

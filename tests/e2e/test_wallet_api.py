@@ -395,9 +395,12 @@ def test_the_transfer_lane_answers_as_the_route(client: TestClient, db_url: str,
     # what the lane leaves to the route: the route's own validation answers
     calls = len(routed)
     for body in ({"to": "13900139000", "amount": {"amount": 1.5}}, {"to": "13900139000"},
-                 {"to": "13900139000", "amount": {"amount": 1}, "note": "x" * 20_000}):
+                 {"to": "13900139000", "amount": {"amount": 1}, "note": "x" * 65}):
         r = client.post("/v1/transfers", json=body, headers={**bearer(alice), "Idempotency-Key": "v"})
         assert r.status_code == 400 and r.json()["code"] in ("INVALID_AMOUNT", "FIELD_REQUIRED", "VALIDATION_FAILED")
+    r = client.post("/v1/transfers", json={"to": "13900139000", "amount": {"amount": 1}, "note": "x" * 20_000},
+                    headers={**bearer(alice), "Idempotency-Key": "v"})
+    assert r.status_code == 413 and r.json()["code"] == "PAYLOAD_TOO_LARGE"  # the edge's limit, before the lane
     r = client.post("/v1/transfers", content=b"{not json", headers={**bearer(alice), "Idempotency-Key": "v",
                                                                      "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["code"] == "VALIDATION_FAILED"

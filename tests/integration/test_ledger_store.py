@@ -61,6 +61,26 @@ async def test_malformed_commands_are_refused_before_any_io(ledger: Ledger) -> N
     assert await balances(ledger, "alice", "bob") == [95, 5]
 
 
+async def test_a_control_character_fails_its_command_alone_never_its_batch(ledger: Ledger) -> None:
+    """One NUL in one command of a batch (PostgreSQL refuses NUL in text: the batch's
+    statement failed, and with it all 19-20 valid neighbours) is refused by the model
+    before any SQL; the rest of the batch posts."""
+    await open_wallets(ledger, alice=10_000, bob=0)
+    bad = [p2p("bad:ref", "alice", "bob", 1, reference="a\x00b"),
+           p2p("bad:meta", "alice", "bob", 1, metadata={"note": ["ok", "\x00"]}),
+           p2p("bad:key", "alice", "bob", 1, metadata={"k\x01": 1}),
+           Transfer("bad:acc", (Leg.debit("alice", 1), Leg.credit("bo\x00b", 1)), "p2p")]
+    good = [p2p(f"good:{i}", "alice", "bob", 10, reference="第\t行\n") for i in range(18)]
+    results = await ledger.post_batch([*good[:9], *bad, *good[9:]])
+    by_id = {r.id: r for r in results}
+    assert all(by_id[t.id].ok for t in good)
+    assert {t.id: by_id[t.id].error.field for t in bad} == {  # type: ignore[union-attr]
+        "bad:ref": "reference", "bad:meta": "metadata", "bad:key": "metadata", "bad:acc": "legs[1].account"}
+    assert {by_id[t.id].error.code for t in bad} == {"INVALID_TRANSFER"}  # type: ignore[union-attr]
+    assert await balances(ledger, "alice", "bob") == [10_000 - 180, 180]
+    assert (await ledger.verify()).ok
+
+
 async def test_holds_post_void_expire(ledger: Ledger, clock: ManualClock) -> None:
     await open_wallets(ledger, alice=1000, bob=0)
     assert (await ledger.post(p2p("h1", "alice", "bob", 400, pending=True, timeout_s=60))).ok

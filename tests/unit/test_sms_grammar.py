@@ -17,7 +17,10 @@ from mobipay.channels.sms.grammar import Command, CommandNotUnderstood, parse
     ("ZZ 13800138000 50", Command("transfer", "+8613800138000", 5_000)),
     ("zz  138 0013 8000 12.5", None),  # spaces inside the number: malformed (too many parts)
     ("转账13800138000 12.50", Command("transfer", "+8613800138000", 1_250)),
-    ("ＺＺ　１３８００１３８０００　５０", Command("transfer", "+8613800138000", 5_000)),
+    ("ＺＺ　１３８００１３８０００　50", Command("transfer", "+8613800138000", 5_000)),
+    ("ＺＺ　１３８００１３８０００　５０", None),  # an amount in full-width digits: refused, not guessed at
+    ("ZZ 13800138000 5²", None),  # NFKC would make it 52
+    ("CZ ١٠٠", None),  # Arabic-Indic digits, which int() accepts
     ("CZ 100", Command("topup", None, 10_000)),
     ("cz 18600186000 ¥30", Command("topup", "+8618600186000", 3_000)),
     ("JF 电费", Command("bill", name="电费")),

@@ -97,3 +97,21 @@ class RateLimited(MobipayError):
     code = "RATE_LIMITED"
     status = 429
     title = "Too many requests; slow down"
+
+
+class UnsupportedCurrency(MobipayError):
+    code = "UNSUPPORTED_CURRENCY"
+    status = 422
+    title = "The wallet moves CNY only"
+
+
+class ControlCharacter(MobipayError):
+    code = "CONTROL_CHARACTER"
+    status = 400
+    title = "Control characters are not accepted"
+
+
+class PayloadTooLarge(MobipayError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+    title = "The request body is too large"

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iso4217 import Currency
+
 from mobipay.kernel.errors import InvalidAmount, InvalidCurrency
 
-#: ISO 4217 currencies the platform knows, with their minor-unit exponent.
-CURRENCIES: dict[str, int] = {"CNY": 2, "HKD": 2, "USD": 2, "EUR": 2, "JPY": 0}
+#: ISO 4217 currencies with their minor-unit exponent, from the maintained list (the
+#: ``iso4217`` package ships the maintenance agency's table). Funds, metals and testing
+#: codes (XAU, XTS, XXX…) have no minor unit and are not money here.
+CURRENCIES: dict[str, int] = {c.code: c.exponent for c in Currency if c.exponent is not None}
 
 
 def check_currency(currency: object) -> str:
-    """Return ``currency`` if it is a known ISO 4217 code, else raise ``INVALID_CURRENCY``."""
+    """Return ``currency`` if it is an ISO 4217 currency code, else raise ``INVALID_CURRENCY``."""
     if not isinstance(currency, str) or currency not in CURRENCIES:
-        raise InvalidCurrency(f"Unknown currency {currency!r}; use one of {sorted(CURRENCIES)}")
+        raise InvalidCurrency(f"{currency!r} is not an ISO 4217 currency code (CNY, HKD, USD…)", field="currency")
     return currency
 
 
@@ -29,18 +33,34 @@ def check_amount(amount: object, *, field: str = "amount", allow_zero: bool = Fa
     """
     if type(amount) is not int:
         raise InvalidAmount(
-            f"{field} must be an integer number of fen, got {type(amount).__name__} {amount!r}",
+            f"{field} is integer fen (1250 for 12.50 CNY), got {type(amount).__name__} {_shown(amount)}",
             field=field,
         )
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise InvalidAmount(f"{field} must be greater than 0 fen, got {amount}", field=field)
+        raise InvalidAmount(f"{field} is integer fen greater than 0, got {amount}", field=field)
     if amount > MAX_AMOUNT:
-        raise InvalidAmount(f"{field} {amount} exceeds the largest amount {MAX_AMOUNT}", field=field)
+        raise InvalidAmount(f"{field} is integer fen of at most {MAX_AMOUNT}, got {_shown(amount)}", field=field)
     return amount
 
 
 #: Largest single amount: well inside a signed 64-bit column even after summing many.
 MAX_AMOUNT = 10**15
+
+
+def _shown(value: object) -> str:
+    """A refused value for a message, cut short (a 5,000-digit number is not repeated back)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"{str(value)[:20]}…"
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def parse_fen(text: str, *, field: str = "amount") -> int:
+    """Integer fen written as text (a merchant's ``total_amount``, a query parameter): ASCII
+    digits only. Full-width ("１００") and other Unicode digits, which ``int()`` and
+    ``str.isdigit`` accept, are refused with ``INVALID_AMOUNT``, as are signs and spaces."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 16):
+        raise InvalidAmount(f"{field} is integer fen in ASCII digits, e.g. 8800 for 88.00 CNY, got {_shown(text)}",
+                            field=field)
+    return check_amount(int(text), field=field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from mobipay.kernel.errors import IdempotencyKeyMissing, Unauthorized
+from mobipay.kernel.money import CURRENCIES, MAX_AMOUNT
 from mobipay.ledger.model import (
     AccountKind,
     AccountState,
@@ -54,10 +55,22 @@ LedgerDep = Annotated[Ledger, Depends(ledger_of)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)]
 
 
+def _iso_4217(code: str) -> str:
+    if code not in CURRENCIES:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
+
+
+#: The ledger keeps any ISO 4217 currency (the wallet moves CNY only).
+Currency = Annotated[str, Field(default="CNY", pattern=r"^[A-Z]{3}$", description="ISO 4217 code"),
+                     AfterValidator(_iso_4217)]
+
+
 class MoneyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: StrictInt = Field(gt=0, description="Integer number of fen (minor units); floats are refused")
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="Integer number of fen (minor units); floats are "
+                              "refused")
+    currency: Currency = "CNY"
 
 
 class LegIn(BaseModel):
@@ -116,12 +129,12 @@ class AccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9:_.+\-]+$")
     kind: AccountKind
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    currency: Currency = "CNY"
     owner: str | None = Field(default=None, max_length=128)
     name: str = Field(default="", max_length=256)
     debits_must_not_exceed_credits: bool = False
     credits_must_not_exceed_debits: bool = False
-    credit_limit: StrictInt = Field(default=0, ge=0)
+    credit_limit: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT, description="Fen")
 
 
 class AccountOut(BaseModel):

@@ -51,6 +51,9 @@ class TransferType(enum.StrEnum):
 _DEBIT = Side.DEBIT
 _CREDIT = Side.CREDIT
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+#: Control characters (Unicode Cc) a stored text must not hold: PostgreSQL refuses NUL in
+#: text, which failed the whole batch's statement, so every neighbour of the bad command.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ID_MAX = 128
 MAX_LEGS = 64
 MAX_TIMEOUT_S = 90 * 24 * 3600
@@ -264,9 +267,15 @@ def validate(cmd: Command) -> None:
             _GOOD_CODES.add(cmd.code)
     if type(cmd.reference) is not str or len(cmd.reference) > 256:
         raise E.InvalidTransfer("reference must be a string of at most 256 characters", field="reference")
+    if cmd.reference and _CONTROL.search(cmd.reference):
+        raise E.InvalidTransfer("reference must not contain control characters (tab and line breaks are fine)",
+                                field="reference")
     if cmd.metadata is not None:
         if not isinstance(cmd.metadata, Mapping):
             raise E.InvalidTransfer("metadata must be an object", field="metadata")
+        if _holds_control(cmd.metadata):
+            raise E.InvalidTransfer("metadata must not contain control characters (tab and line breaks are fine)",
+                                    field="metadata")
         try:
             encoded = json.dumps(cmd.metadata, separators=(",", ":"), sort_keys=True)
         except (TypeError, ValueError) as exc:
@@ -310,6 +319,17 @@ def _check_id(value: object, field_name: str) -> None:
         )
 
 
+def _holds_control(value: object) -> bool:
+    """Whether a JSON-like value has a control character in a key or a string."""
+    if isinstance(value, str):
+        return _CONTROL.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_holds_control(k) or _holds_control(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_control(item) for item in value)
+    return False
+
+
 def _check_legs(legs: Sequence[Leg]) -> None:
     """Legs are well formed and balance per currency. A fast pass for the usual case
     (well-formed legs in one currency) falls back to the thorough one to name the fault."""
@@ -323,7 +343,8 @@ def _check_legs(legs: Sequence[Leg]) -> None:
         account, side, amount, currency = leg
         if (
             type(amount) is not int or not 0 < amount <= MAX_AMOUNT or currency != first
-            or type(account) is not str or not account or (side is not _DEBIT and side is not _CREDIT)
+            or type(account) is not str or not account or not account.isprintable()
+            or (side is not _DEBIT and side is not _CREDIT)
         ):
             return _check_legs_thoroughly(legs)
         total += amount if side is _DEBIT else -amount
@@ -338,6 +359,9 @@ def _check_legs_thoroughly(legs: Sequence[Leg]) -> None:
             raise E.InvalidTransfer(f"leg {i} is not a Leg with a side D or C", field=f"legs[{i}]")
         if not isinstance(leg.account, str) or not leg.account:
             raise E.InvalidTransfer(f"leg {i} has no account", field=f"legs[{i}].account")
+        if not leg.account.isprintable() or len(leg.account) > _ID_MAX:
+            raise E.InvalidTransfer(f"leg {i}'s account must be a printable code of at most {_ID_MAX} characters",
+                                    field=f"legs[{i}].account")
         check_amount(leg.amount, field=f"legs[{i}].amount")
         check_currency(leg.currency)
         sums[leg.currency] = sums.get(leg.currency, 0) + leg.signed

@@ -21,11 +21,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import ValidationFailed
+from mobipay.kernel.money import parse_fen
 from mobipay.merchants.model import MerchantState
 from mobipay.merchants.redenvelopes import Coupon, RedEnvelopes
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.signing import sign_hmac, sign_rsa2
-from mobipay.platform.api_common import Me, MoneyOut, from_container
+from mobipay.platform.api_common import Me, MoneyOut, from_container, sent_as
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
 
@@ -54,6 +55,7 @@ class MerchantOut(BaseModel):
 
 @router.post("/merchant-applications", response_model=MerchantOut, status_code=201,
              summary="Apply to take wallet payments (low-risk categories are approved at once)")
+@sent_as(msisdn="contact_msisdn")
 async def apply(body: ApplicationIn, service: MerchantsDep) -> MerchantOut:
     m = await service.apply(name=body.name, credit_code=body.credit_code, legal_person=body.legal_person,
                             contact=body.contact_msisdn, mcc=body.mcc, website=body.website,
@@ -76,7 +78,7 @@ class SignedCall:
 async def signed(request: Request, service: MerchantsDep) -> SignedCall:
     try:
         params = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # (the edge refuses deep JSON first: platform/edge.py)
         raise ValidationFailed("send the parameters as a JSON object") from None
     if not isinstance(params, dict):
         raise ValidationFailed("send the parameters as a JSON object")
@@ -111,9 +113,13 @@ def _param(params: dict[str, Any], name: str) -> str:
 
 
 def _fen(params: dict[str, Any], name: str) -> int:
-    value = _param(params, name)
-    if not value.isdigit():
-        raise ValidationFailed(f"{name} is integer fen, e.g. 8800 for 88.00 CNY", field=name)
+    return parse_fen(_param(params, name), field=name)
+
+
+def _minutes(params: dict[str, Any], name: str, default: int) -> int:
+    value = str(params.get(name, default))
+    if not (value.isascii() and value.isdigit() and len(value) <= 4):
+        raise ValidationFailed(f"{name} is a whole number of minutes from 1 to 1440, in ASCII digits", field=name)
     return int(value)
 
 
@@ -126,9 +132,8 @@ async def platform_key(service: MerchantsDep) -> PlainTextResponse:
 @router.post("/merchant/trades", summary="Create a trade (signed; out_trade_no unique per merchant)")
 async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
     merchant, p = call.merchant, call.params
-    expire = p.get("expire_minutes", 30)
     trade = await service.create_trade(merchant, _param(p, "out_trade_no"), _fen(p, "total_amount"),
-                                       _param(p, "subject"), int(expire) if str(expire).isdigit() else -1,
+                                       _param(p, "subject"), _minutes(p, "expire_minutes", 30),
                                        app_id=str(p["app_id"]), notify_url=str(p.get("notify_url") or ""),
                                        store_id=str(p["store_id"]) if p.get("store_id") else None)
     return _reply(service, call, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)

@@ -246,7 +246,9 @@ class MerchantService:
         with; or ``UNAUTHORIZED`` / ``BAD_SIGNATURE``."""
         app_id, ts = str(params.get("app_id", "")), str(params.get("timestamp", ""))
         nonce = str(params.get("nonce", ""))
-        if not (app_id and ts.isdigit() and 8 <= len(nonce) <= 64 and params.get("sign")):
+        # ASCII digits only, and few: "²" and 5,000 digits pass isdigit() but not int() (500s).
+        if not (app_id and ts.isascii() and ts.isdigit() and len(ts) <= 12 and 8 <= len(nonce) <= 64
+                and params.get("sign")):
             raise Unauthorized("send app_id, timestamp (Unix seconds), nonce (8-64 chars), sign_type and sign")
         if abs(time.time() - int(ts)) > WINDOW_S:
             raise Unauthorized(f"timestamp is more than {WINDOW_S} s away from our clock")
@@ -306,8 +308,10 @@ class MerchantService:
         if amount > limit:
             raise E.MerchantLimitExceeded(f"this merchant takes at most {limit / 100:.2f} CNY a payment",
                                           field="total_amount")
-        if not 1 <= expire_minutes <= 24 * 60 or not subject.strip():
-            raise ValidationFailed("a subject, and expire_minutes from 1 to 1440", field="subject")
+        if not 1 <= expire_minutes <= 24 * 60:
+            raise ValidationFailed("expire_minutes is from 1 to 1440", field="expire_minutes")
+        if not subject.strip():
+            raise ValidationFailed("send a subject: what the buyer pays for", field="subject")
 
         async def work(uow: UnitOfWork) -> Trade:
             row = (await uow.conn.execute(select(trades).where(trades.c.merchant_id == merchant.id,

@@ -4,13 +4,15 @@ product's API speaks the same way (API-CONVENTIONS.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError
+from mobipay.kernel.money import MAX_AMOUNT
 from mobipay.kernel.orders import OrderState
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.platform.ratelimit import RateLimiter
@@ -63,6 +65,29 @@ PIN_LIMIT = [rate_limited("pin")]
 LOOKUP_LIMIT = [rate_limited("lookup")]
 
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+_SENT_AS: dict[Callable[..., Any], dict[str, str]] = {}
+
+
+def sent_as(**names: str) -> Callable[[Endpoint], Endpoint]:
+    """Name a route's refusals by what its request sent: the services speak of ``msisdn``
+    or ``id_card``, this route's body of ``to`` or ``id_number`` (``@sent_as(msisdn="to")``).
+    The app's error handler renames the field of every refusal the route raises."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        _SENT_AS[endpoint] = names
+        return endpoint
+
+    return mark
+
+
+def field_as_sent(endpoint: object, field: str | None) -> str | None:
+    """``field`` as the request of ``endpoint`` (the route's function) named it."""
+    if field is None or not callable(endpoint):
+        return field
+    return _SENT_AS.get(endpoint, {}).get(field, field)
+
+
 class MoneyOut(BaseModel):
     amount: int
     currency: str
@@ -70,8 +95,9 @@ class MoneyOut(BaseModel):
 
 class MoneyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: StrictInt = Field(gt=0, description="Integer fen; 12.50 CNY is 1250")
-    currency: Literal["CNY"] = "CNY"
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="Integer fen; 12.50 CNY is 1250")
+    currency: Literal["CNY"] = Field(default="CNY", description="The wallet moves CNY only: another ISO 4217 code "
+                                     "is UNSUPPORTED_CURRENCY, anything else INVALID_CURRENCY")
 
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]

@@ -31,13 +31,17 @@ from mobipay.channels.voice import vxml as voice_vxml
 from mobipay.channels.web import cashier, console, hall, merchant_portal
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
-from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.errors import CATALOGUE, MobipayError
+from mobipay.kernel.money import CURRENCIES
 from mobipay.ledger import api as ledger_api
 from mobipay.lottery import api as lottery_api
 from mobipay.merchants import api as merchants_api
+from mobipay.platform.api_common import field_as_sent
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.platform.edge import Edge
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
+from mobipay.platform.openapi import document_problems
 from mobipay.products import api as products_api
 from mobipay.topup import api as topup_api
 from mobipay.topup import partner_api
@@ -68,17 +72,25 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _field_code(loc: tuple[Any, ...], err_type: str) -> str:
+def _field_code(loc: tuple[Any, ...], err_type: str, value: object) -> str:
     if loc and str(loc[-1]) == "currency":
-        return "INVALID_CURRENCY"
+        # A real currency the wallet does not move is not the same mistake as a made-up code.
+        return "UNSUPPORTED_CURRENCY" if isinstance(value, str) and value in CURRENCIES else "INVALID_CURRENCY"
     if any(str(part) == "amount" for part in loc):
         return "INVALID_AMOUNT"
     return "INVALID_FIELD" if err_type != "missing" else "FIELD_REQUIRED"
 
 
+_FIELD_MESSAGES = {"INVALID_AMOUNT": "amount is integer fen, e.g. 1250 for 12.50 CNY",
+                   "UNSUPPORTED_CURRENCY": "the wallet moves CNY only",
+                   "INVALID_CURRENCY": "not an ISO 4217 currency code the wallet moves: use CNY"}
+
+
 async def refusal(request: Request, exc: MobipayError) -> JSONResponse:
-    """A domain refusal as problem+json: its status, stable code, field and extensions."""
-    errors = [{"field": exc.field, "code": exc.code}] if exc.field else None
+    """A domain refusal as problem+json: its status, stable code, field (as the route's
+    request names it: :func:`~mobipay.platform.api_common.sent_as`) and extensions."""
+    field = field_as_sent(request.scope.get("endpoint"), exc.field)
+    errors = [{"field": field, "code": exc.code}] if field else None
     retry = exc.extra.get("retry_after_s")
     headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
     return problem(request, exc.status, exc.code, exc.title, exc.detail, errors, headers=headers,
@@ -93,13 +105,21 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 class MobipayApp(FastAPI):
-    """FastAPI with two plain ASGI layers in front of its whole middleware stack: the
-    request context (request id, metrics, the access log) and the transfer lane, which so
-    skips FastAPI's own layers as well as its routing (docs/performance.md)."""
+    """FastAPI with three plain ASGI layers in front of its whole middleware stack: the
+    request context (request id, metrics, the access log), the edge (body limits, control
+    characters, JSON depth: docs/hardening.md) and the transfer lane, which so skips
+    FastAPI's own layers as well as its routing (docs/performance.md)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = super().build_middleware_stack()
-        return RequestContextMiddleware(wallet_api.TransferLane(inner, refusal=refusal, unexpected=unexpected))
+        lane = wallet_api.TransferLane(inner, refusal=refusal, unexpected=unexpected)
+        return RequestContextMiddleware(Edge(lane, refusal=refusal))
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with every operation's problem answers (platform/openapi.py)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = document_problems(self, super().openapi())
+        return self.openapi_schema
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -112,13 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
             loc = tuple(err.get("loc", ()))
             parts = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
             field = ".".join(str(p) for p in parts)
-            errors.append({"field": field, "code": _field_code(loc, str(err.get("type"))), "message": err.get("msg")})
+            code = _field_code(loc, str(err.get("type")), err.get("input"))
+            message = f"{_FIELD_MESSAGES[code]} ({err.get('msg')})" if code in _FIELD_MESSAGES else err.get("msg")
+            errors.append({"field": field, "code": code, "message": message})
         codes = {e["code"] for e in errors}
-        specific = {"INVALID_AMOUNT": "Invalid amount", "INVALID_CURRENCY": "Invalid currency"}
-        code = codes.pop() if len(codes) == 1 and next(iter(codes)) in specific else "VALIDATION_FAILED"
-        title = specific.get(code, "The request is not valid")
+        # One specific mistake (every field error an INVALID_AMOUNT, say) answers as that error.
+        one = CATALOGUE.get(next(iter(codes))) if len(codes) == 1 else None
+        status, code, title = (one.status, one.code, one.title) if one else (400, "VALIDATION_FAILED",
+                                                                             "The request is not valid")
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(request, 400, code, title, detail, errors)
+        return problem(request, status, code, title, detail, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -191,7 +214,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers")
+    @app.get("/readyz", tags=["operations"], summary="Readiness: the database answers",
+             responses={503: {"description": "The database did not answer"}})
     async def readyz(request: Request) -> JSONResponse:
         c: Container = request.app.state.container
         try:

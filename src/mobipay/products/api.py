@@ -15,7 +15,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_name
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, from_container, require_key
+from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, from_container, require_key, sent_as
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.products import errors as E
 from mobipay.products.service import ProductsService
@@ -118,6 +118,7 @@ async def insurance(service: ProductsDep) -> list[InsuranceOut]:
 
 @router.post("/policies", response_model=PolicyOut, status_code=201,
              summary="Buy an insurance policy for a person (Idempotency-Key required)")
+@sent_as(id_card="insured_id_number", name="insured_name")
 async def buy_policy(body: PolicyIn, response: Response, me: Me, service: ProductsDep,
                      idempotency_key: IdemKey = None) -> PolicyOut:
     order = await service.buy_policy(me, body.product, insured_name=body.insured_name,

@@ -26,6 +26,7 @@ from mobipay.platform.api_common import (
     answer_order,
     from_container,
     require_key,
+    sent_as,
 )
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.wallet import errors as E
@@ -93,6 +94,7 @@ def _placed(order: PartnerOrder, response: Response) -> BankOrderOut:
 
 @router.post("/me/cards", response_model=CardOut, status_code=201, dependencies=PIN_LIMIT,
              summary="Bind a debit card; the bank confirms card, name, identity card and phone (→ Tier II)")
+@sent_as(id_card="id_number")
 async def bind_card(body: CardIn, me: Me, banking: BankingDep) -> CardOut:
     return _card_out(await banking.bind_card(me, body.card_number, body.name, body.id_number))
 
@@ -143,6 +145,7 @@ class RecipientOut(BaseModel):
 
 @router.get("/recipients/{number}", response_model=RecipientOut, dependencies=LOOKUP_LIMIT,
             summary="Who a transfer to this number would reach, to confirm before paying")
+@sent_as(msisdn="number")
 async def recipient(number: str, me: Me, banking: BankingDep) -> RecipientOut:
     found = await banking.recipient(number)
     return RecipientOut(msisdn=mask_msisdn(found.msisdn), registered=found.registered, name=found.masked_name)

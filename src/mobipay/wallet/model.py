@@ -91,7 +91,8 @@ def check_id_card(number: object, *, today: date | None = None) -> str:
     if not isinstance(number, str):
         raise E.InvalidIdCard("an identity card number is text", field="id_card")
     value = number.strip().upper()
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    if len(value) != 18 or not value.isascii() or not value[:17].isdigit() or not (value[17].isdigit()
+                                                                                   or value[17] == "X"):
         raise E.InvalidIdCard("an identity card number has 17 digits and a check digit or X", field="id_card")
     if value[0] not in "12345678":
         raise E.InvalidIdCard("the region code is not a mainland region", field="id_card")

@@ -1,7 +1,7 @@
 """SMS commands as subscribers type them: Chinese or English keywords (pinyin initials as
-operators' SMS services use them), any case, full-width characters and stray spaces
-tolerated. Pure parsing: what a message asks for, or why it cannot be understood, with a
-reply that helps (never silence).
+operators' SMS services use them), any case, full-width letters and stray spaces
+tolerated; an amount is typed with the digits 0-9. Pure parsing: what a message asks for,
+or why it cannot be understood, with a reply that helps (never silence).
 
     YE | BAL | 余额                 balance
     ZZ 13800138000 50 | 转账 …      transfer 50 CNY to a number
@@ -52,10 +52,15 @@ class Command:
     code: str | None = None
 
 
-def _amount(text: str) -> int:
-    """Yuan as typed (``50``, ``50.5``, ``50.50``, ``¥50``) to fen; refuses anything else."""
+def _amount(text: str, typed: str) -> int:
+    """Yuan as typed (``50``, ``50.5``, ``50.50``, ``¥50``) to fen; refuses anything else.
+    ``typed`` is the word before normalisation: an amount in other digits than 0-9
+    (full-width "５０", superscript "5²", "①", Arabic-Indic…) is refused, not guessed at:
+    NFKC would silently turn "5²" into 52."""
+    if any(ch.isnumeric() and not ch.isascii() for ch in typed):
+        raise CommandNotUnderstood("金额请用半角数字 0-9，如 50 或 12.50。Type the amount in the digits 0-9.")
     text = text.lstrip("¥￥").removesuffix("元").removesuffix("YUAN")
-    if not re.fullmatch(r"\d{1,7}(\.\d{1,2})?", text):
+    if not re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,2})?", text):
         raise CommandNotUnderstood(f"金额应为数字，如 50 或 12.50（{text!r}）。Amount as a number, e.g. 50 or 12.50.")
     yuan, _, cents = text.partition(".")
     fen = int(yuan) * 100 + int((cents + "00")[:2])
@@ -76,6 +81,7 @@ def parse(text: str) -> Command:
         if first.startswith(chinese) and first != chinese:
             first, rest = chinese, [first[len(chinese):], *rest]
     action = next((a for a, words in KEYWORDS.items() if first in words), None)
+    typed_amount = text.split()[-1] if text.split() else ""  # the amount is the last word, as typed
     if action is None:
         raise CommandNotUnderstood(f"没看懂“{text.strip()[:20]}”。{HELP}")
     if action in ("balance", "history", "help", "stop", "start"):
@@ -83,12 +89,12 @@ def parse(text: str) -> Command:
     if action == "transfer":
         if len(rest) != 2:
             raise CommandNotUnderstood("转账请发：ZZ 手机号 金额，如 ZZ 13800138000 50。Send: ZZ number amount.")
-        return Command("transfer", msisdn=_number(rest[0]), amount=_amount(rest[1]))
+        return Command("transfer", msisdn=_number(rest[0]), amount=_amount(rest[1], typed_amount))
     if action == "topup":
         if len(rest) == 1:
-            return Command("topup", amount=_amount(rest[0]))
+            return Command("topup", amount=_amount(rest[0], typed_amount))
         if len(rest) == 2:
-            return Command("topup", msisdn=_number(rest[0]), amount=_amount(rest[1]))
+            return Command("topup", msisdn=_number(rest[0]), amount=_amount(rest[1], typed_amount))
         raise CommandNotUnderstood("充值请发：CZ [手机号] 金额，如 CZ 100。Send: CZ [number] amount.")
     if not rest:
         raise CommandNotUnderstood("缴费请发：JF 账单名称，如 JF 电费。Send: JF and the saved bill's name.")

@@ -338,7 +338,7 @@ def begin(lang: Lang = "zh") -> Step:
 def parse_amount(keys: str) -> int:
     """Whole yuan keyed on the pad, as fen; refuses empty, zero and over-long amounts."""
     digits = keys.lstrip("0")
-    if not keys.isdigit() or not digits or len(digits) > MAX_AMOUNT_DIGITS:
+    if not (keys.isascii() and keys.isdigit()) or not digits or len(digits) > MAX_AMOUNT_DIGITS:
         raise InvalidAmount("key the amount in whole yuan, e.g. 50 then #", field="amount")
     return int(digits) * 100
 
@@ -358,7 +358,7 @@ def on_input(state: CallState, keys: str | None) -> Step:
             return _retry(state, say("invalid_choice"))
         return _choose(replace(state, retries=0), keys)
     if node in DIGIT_NODES:
-        if not keys.isdigit() or len(keys) > MAX_ENTRY:
+        if not (keys.isascii() and keys.isdigit()) or len(keys) > MAX_ENTRY:  # DTMF keys: 0-9 only
             return _retry(state, say("invalid_choice"))
         return _entered(state, keys)
     raise ValueError(f"no input is expected at node {node!r}")

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, HTTPException, Request
@@ -233,9 +234,14 @@ def _answer(reply: Reply, call_id: str, caller: str, state: D.CallState, ctx: Vo
     return Response(document(reply, sealed, ctx), media_type=MEDIA_TYPE)
 
 
+_IVR_ONLY: dict[int | str, dict[str, Any]] = {403: {"description": "Not the operator's IVR platform (token)"}}
+
+
 @router.get("/vxml/start", summary="Start a VoiceXML call (operator's IVR)", response_class=Response,
+            responses=_IVR_ONLY,
             operation_id="voice_vxml_start_get")
 @router.post("/vxml/start", summary="Start a VoiceXML call (operator's IVR)", response_class=Response,
+             responses=_IVR_ONLY,
              operation_id="voice_vxml_start_post")
 async def start(request: Request) -> Response:
     """``token`` (or ``X-IVR-Token``) is the shared secret; ``ani`` the calling line; ``lang`` zh|en."""
@@ -253,8 +259,10 @@ async def start(request: Request) -> Response:
 
 
 @router.get("/vxml/next", summary="The next turn of a VoiceXML call", response_class=Response,
+            responses=_IVR_ONLY,
             operation_id="voice_vxml_next_get")
 @router.post("/vxml/next", summary="The next turn of a VoiceXML call", response_class=Response,
+             responses=_IVR_ONLY,
              operation_id="voice_vxml_next_post")
 async def next_turn(request: Request) -> Response:
     """``s`` is the sealed call state from the previous document; ``keys`` what was keyed,

@@ -273,7 +273,7 @@ async def history(request: Request, kind: str = "", direction: str = "", since: 
             raise ValidationFailed("choose a kind from the list", field="kind")
         if direction not in ("", "in", "out"):
             raise ValidationFailed("direction is in or out", field="direction")
-        if after and not (after.isdigit() and len(after) <= 18):
+        if after and not (after.isascii() and after.isdigit() and len(after) <= 18):
             raise ValidationFailed("not a page of this list", field="after")
         start = _day(since, "since")
         end = _day(until, "until")
