@@ -162,5 +162,8 @@ def test_sign_in_goes_back_only_to_hall_pages(client: TestClient, db_url: str) -
     evil = client.post("/hall/signin", data={"csrf": token, "msisdn": ALICE, "code": last_code(db_url),
                                              "next": "//evil.example/x"}, follow_redirects=False)
     assert evil.status_code == 303 and evil.headers["location"] == "/"
+    for sneaky in ("/hall/..//evil.example/x", "https://evil.example/hall/", "/hall\\..\\x", "//evil.example"):
+        page = client.get("/hall/signin", params={"next": sneaky}).text
+        assert 'name="next" value="/"' in page and "evil" not in page  # sign-in would go back to / only
     unknown = client.post("/hall/otp", data={"csrf": token, "msisdn": "1234"})
     assert unknown.status_code == 400 and "INVALID_MSISDN" in unknown.text

@@ -52,7 +52,7 @@ async def _payer(request: Request) -> Principal | None:
 
 def _safe_next(raw: str) -> str:
     """Only the hall's own pages may follow sign-in (no open redirect)."""
-    ok = raw == "/" or (raw.startswith("/hall/") and "\\" not in raw and not raw.startswith("//"))
+    ok = raw == "/" or (raw.startswith("/hall/") and "\\" not in raw and ".." not in raw)
     return raw if ok else "/"
 
 
