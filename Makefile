@@ -1,10 +1,11 @@
 # The two commands of the README:
 #   make run   — create .venv, install, migrate the embedded SQLite database under ./var,
 #                load demo data and serve http://127.0.0.1:8000 (docs at /docs), with the
-#                worker (outbox, holds, partner orders) and the SIMULATORS of the bank (:8101),
-#                the operator's billing system (:8102), the top-up aggregator (:8103) ... and a
-#                merchant's site receiving notifications (:8108; MOBIPAY_NOTIFY_ALLOW_NETWORKS
-#                lets notify URLs reach it on loopback, which production refuses)
+#                worker (outbox, holds, partner orders) and the SIMULATORS of the partners
+#                (:8101-:8107; PORT=… and BANK_PORT=… etc. move them) and a merchant's site
+#                receiving notifications (:8108; MOBIPAY_NOTIFY_ALLOW_NETWORKS lets notify URLs
+#                reach it on loopback, which production refuses); once up, the server prints
+#                where to sign in
 #   make test  — lint (ruff), types (mypy --strict), architecture (import-linter), every test
 # PostgreSQL tests run when MOBIPAY_TEST_POSTGRES is set (CI sets it and requires them).
 
@@ -23,22 +24,43 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The SIMULATORS' ports (change them to run beside another checkout's make run).
 BANK_PORT ?= 8101
+BILLING_PORT ?= 8102
+AGGREGATOR_PORT ?= 8103
+BILLERS_PORT ?= 8104
+PRODUCTS_PORT ?= 8105
+INSURER_PORT ?= 8106
+LOTTERY_PORT ?= 8107
+SITE_PORT ?= 8108
+# One log format for the server, the worker and the CLI (MOBIPAY_LOG_JSON): text for a
+# person at a terminal here; `make run LOG_JSON=true` for JSON lines. Warnings and errors
+# only, so the start-up summary and the SMS codes stay in sight: `make run LOG_LEVEL=INFO`
+# shows every request too.
+LOG_JSON ?= false
+LOG_LEVEL ?= WARNING
+SIM := http://127.0.0.1
 
+run: export MOBIPAY_LOG_JSON = $(LOG_JSON)
+run: export MOBIPAY_LOG_LEVEL = $(LOG_LEVEL)
 run: $(STAMP)
 	$(BIN)/mobipay db upgrade
 	$(BIN)/mobipay demo
-	export MOBIPAY_BANK_URL=http://127.0.0.1:$(BANK_PORT); \
-	export MOBIPAY_NOTIFY_ALLOW_NETWORKS=127.0.0.1/32; \
+	@echo "make run: the partners' SIMULATORS on :$(BANK_PORT)-:$(LOTTERY_PORT), a merchant's site on :$(SITE_PORT), the worker, then the server on :$(PORT) (Ctrl-C stops them all)"
+	@export MOBIPAY_BANK_URL=$(SIM):$(BANK_PORT) \
+	  MOBIPAY_OPERATOR_BILLING_URL=$(SIM):$(BILLING_PORT) MOBIPAY_AGGREGATOR_URL=$(SIM):$(AGGREGATOR_PORT) \
+	  MOBIPAY_BILLERS_URL=$(SIM):$(BILLERS_PORT) MOBIPAY_PRODUCTS_URL=$(SIM):$(PRODUCTS_PORT) \
+	  MOBIPAY_INSURER_URL=$(SIM):$(INSURER_PORT) MOBIPAY_LOTTERY_URL=$(SIM):$(LOTTERY_PORT) \
+	  MOBIPAY_NOTIFY_ALLOW_NETWORKS=127.0.0.1/32; \
 	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & bank=$$!; \
-	$(BIN)/python -m mobipay.simulators.telco --role billing --port 8102 --latency-ms 80 & billing=$$!; \
-	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port 8103 --latency-ms 300 \
+	$(BIN)/python -m mobipay.simulators.telco --role billing --port $(BILLING_PORT) --latency-ms 80 & billing=$$!; \
+	$(BIN)/python -m mobipay.simulators.telco --role aggregator --port $(AGGREGATOR_PORT) --latency-ms 300 \
 	  --processing-rate 0.2 & aggregator=$$!; \
-	$(BIN)/python -m mobipay.simulators.billers --port 8104 --registry-latency & billers=$$!; \
-	$(BIN)/python -m mobipay.simulators.providers --role products --port 8105 & products=$$!; \
-	$(BIN)/python -m mobipay.simulators.providers --role insurer --port 8106 --latency-ms 200 & insurer=$$!; \
-	$(BIN)/python -m mobipay.simulators.lottery_centre --port 8107 & lottery=$$!; \
-	$(BIN)/python -m mobipay.simulators.merchant_site --port 8108 & site=$$!; \
+	$(BIN)/python -m mobipay.simulators.billers --port $(BILLERS_PORT) --registry-latency & billers=$$!; \
+	$(BIN)/python -m mobipay.simulators.providers --role products --port $(PRODUCTS_PORT) & products=$$!; \
+	$(BIN)/python -m mobipay.simulators.providers --role insurer --port $(INSURER_PORT) --latency-ms 200 & insurer=$$!; \
+	$(BIN)/python -m mobipay.simulators.lottery_centre --port $(LOTTERY_PORT) & lottery=$$!; \
+	$(BIN)/python -m mobipay.simulators.merchant_site --port $(SITE_PORT) & site=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
 	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$site $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)

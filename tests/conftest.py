@@ -27,6 +27,9 @@ from mobipay.platform.migrate import upgrade
 PG_URL = os.environ.get("MOBIPAY_TEST_POSTGRES", "")
 REQUIRE_PG = os.environ.get("MOBIPAY_REQUIRE_POSTGRES", "") == "1"
 TEMPLATE = f"mobipay_tmpl_{os.getpid()}"
+NO_PG = ("PostgreSQL is not configured: run them with "
+         "MOBIPAY_TEST_POSTGRES=postgresql+asyncpg://postgres@127.0.0.1/test make test "
+         "(a server where the user may create databases; each test clones its own)")
 
 
 def _dsn(url: str, database: str | None = None) -> str:
@@ -57,6 +60,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _SKIPPED.append(report.nodeid)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say why tests were skipped and how to run them: a skip is otherwise a silent "s"
+    (a third of the suite without PostgreSQL)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else "skipped"
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return
+    terminalreporter.section("skipped tests, and how to run them")
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{count:>4} skipped: {reason}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With MOBIPAY_REQUIRE_POSTGRES=1 (CI), a skipped test is a failed run."""
     if REQUIRE_PG and _SKIPPED and not hasattr(session.config, "workerinput"):
@@ -70,7 +89,7 @@ def pg_template() -> Iterator[str]:
     if not PG_URL:
         if REQUIRE_PG:
             pytest.fail("MOBIPAY_REQUIRE_POSTGRES=1 but MOBIPAY_TEST_POSTGRES is not set")
-        pytest.skip("PostgreSQL not configured: set MOBIPAY_TEST_POSTGRES to run these tests")
+        pytest.skip(NO_PG)
     asyncio.run(_admin(f"DROP DATABASE IF EXISTS {TEMPLATE}"))
     asyncio.run(_admin(f"CREATE DATABASE {TEMPLATE}"))
     upgrade(_sqlalchemy_url(TEMPLATE))

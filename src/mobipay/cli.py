@@ -89,7 +89,7 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     from mobipay.platform.observability import configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level, json_logs=False)
+    configure_logging(settings.log_level, settings.log_json)
 
     async def main() -> T:
         container = build(settings)
@@ -111,7 +111,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only)")] = 1,
 ) -> None:
-    """Serve the HTTP API (docs at /docs). Behind a reverse proxy, name it in
+    """Serve the HTTP API and the pages (docs at /docs); once listening, print where to sign
+    in (in development: the demo numbers and sign-ins too). Behind a reverse proxy, name it in
     MOBIPAY_TRUSTED_PROXIES so its X-Forwarded-For is believed (nothing else's is).
     Example: mobipay serve --port 8000"""
     import uvicorn
@@ -122,13 +123,87 @@ def serve(
     if workers > 1 and settings.is_sqlite:
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
-    typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+    loop = "uvloop" if sys.platform != "win32" else "asyncio"
     # Forwarded headers are believed only from the proxies the operator names: uvicorn's
     # default trusts any local process, which could then reset per-address limits at will.
     proxies = ",".join(str(n) for n in parse_networks(settings.trusted_proxies))
-    uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", loop="uvloop" if sys.platform != "win32" else "asyncio",
-                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
+    forwarded: dict[str, Any] = {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+    if workers > 1:
+        typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
+        uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", loop=loop, **forwarded)
+        return
+    from mobipay.platform.http import create_served_app
+
+    app = create_served_app()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", loop=loop,
+                                           **forwarded))
+
+    async def announce() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        typer.echo(await _startup_summary(app.state.container, f"http://{host}:{port}"), err=True)
+
+    async def main() -> None:
+        told = asyncio.create_task(announce())
+        try:
+            await server.serve()
+        finally:
+            told.cancel()
+
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+async def _startup_summary(c: Container, base: str) -> str:
+    """What a newcomer needs after ``make run``: where each front door is, and in
+    development the demo numbers and sign-ins; a few short lines."""
+    from mobipay.platform.config import DEMO_ADMIN_TOKEN, Environment
+    from mobipay.platform.demo import DEMO_WALLETS
+    from mobipay.platform.demo_accounts import (
+        CONSOLE_OPERATOR,
+        CONSOLE_PASSWORD,
+        SHOP_OWNER,
+        SHOP_PASSWORD,
+        demo_accounts,
+    )
+
+    s = c.settings
+    dev = s.env is Environment.DEVELOPMENT
+    accounts = await demo_accounts(c)
+    token = s.admin_token.get_secret_value()
+    portal = (f"{accounts.shop_id} / {SHOP_OWNER} / {SHOP_PASSWORD}" if accounts.shop_id
+              else "accounts: mobipay merchants operator-create")
+    console = f"{CONSOLE_OPERATOR} / {CONSOLE_PASSWORD}" if accounts.console else "accounts: mobipay operator create"
+    lines = [f"mobipay on {base}  ({s.env.value}, {c.db.dialect})",
+             f"  business hall    {base}/           top up a phone, pay a bill (pay by SMS code)",
+             f"  mobile wallet    {base}/m          a demo number, then the SMS code printed here",
+             f"  merchant portal  {base}/merchant   {portal}",
+             f"  console          {base}/console    {console}",
+             f"  API docs         {base}/docs       ledger API: Authorization: Bearer "
+             + (token if token == DEMO_ADMIN_TOKEN else "$MOBIPAY_ADMIN_TOKEN")]
+    if dev:
+        numbers = []
+        for msisdn, _ in DEMO_WALLETS:
+            try:
+                account = await c.ledger.account(f"wallet:{msisdn}")
+            except MobipayError:
+                continue  # no demo loaded
+            numbers.append(f"{msisdn.removeprefix('+86')} (¥{account.balance // 100:,}.{account.balance % 100:02d})")
+        if numbers:
+            lines.append("  demo numbers     " + ", ".join(numbers))
+        if s.kannel_sendsms_url:
+            lines.append(f"  SMS              through Kannel at {s.kannel_sendsms_url}")
+        else:
+            lines.append(f"  SMS              codes print here in full (development only); every SMS: "
+                         f"{s.sms_console_file}")
+    return "\n".join(lines)
 
 
 @db_app.command("upgrade")
@@ -171,6 +246,8 @@ def demo(
     typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
     async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None]:
+        from mobipay.platform.demo_accounts import ensure_demo_accounts
+
         report = await load_demo(c.ledger, c.wallet, users=max(5, small))
         billers = await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
         shops = await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, shops_wanted,
@@ -181,6 +258,7 @@ def demo(
             big = await load_big_demo(c.db, c.ledger, c.clock, users_count=users, transactions=transactions,
                                       days=days, home_operator=c.settings.home_operator,
                                       progress=lambda line: typer.echo(line, err=True))
+        await ensure_demo_accounts(c)  # the console's and the first shop's sign-ins (not in production)
         return report, billers, shops, big
 
     report, (added, updated), shops, big = _run(work)
@@ -493,6 +571,7 @@ def report_volumes(
     """Volume and count of partner payments (top-up, bills, cash-in/out, products,
     insurance, lottery) by product, bill category, city or day: a CSV file and a PNG chart
     in MOBIPAY_REPORT_DIR. Example: mobipay report volumes --from 2026-11-01 --to 2026-11-30 --by day"""
+    from mobipay.channels.words import CATEGORY_WORDS, kind_name
     from mobipay.platform.reports import DIMENSIONS, volumes, write
 
     if by not in DIMENSIONS:
@@ -501,7 +580,10 @@ def report_volumes(
     rows = _run(lambda c: volumes(c.uow, start, end, by))
     for r in rows:
         typer.echo(f"{r.key:<24} {r.count:>8} {r.amount / 100:>14.2f} CNY")
-    csv_path, png_path = write(rows, by, start, end, _settings().report_dir)
+    settings = _settings()
+    label = {"product": kind_name, "category": lambda k: CATEGORY_WORDS[k][0] if k in CATEGORY_WORDS else kind_name(k)
+             }.get(by, str)
+    csv_path, png_path = write(rows, by, start, end, settings.report_dir, font=settings.chart_font, label=label)
     typer.echo(f"{len(rows)} rows; report: {csv_path}, chart: {png_path}")
 
 
@@ -522,6 +604,26 @@ def recon_resolve(
     else:
         order = _run(lambda c: c.orders.refund(order_id, actor=actor, reason=reason))
     typer.echo(f"{order.id}: {action} done ({order.amount / 100:.2f} CNY, {order.partner})")
+
+
+@merchants_app.command("list")
+def merchants_list(
+    q: Annotated[str, typer.Option("--q", help="A piece of the name, merchant id or credit code")] = "",
+    state: Annotated[str | None, typer.Option(help="submitted, more_info, approved, rejected, suspended, "
+                                                    "settlement_suspended or terminated")] = None,
+    mcc: Annotated[str | None, typer.Option(help="Merchant category code, e.g. 5942 (book stores)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first")] = 20,
+) -> None:
+    """Merchants, newest first: id, state, MCC, name, credit code; filter by name, state or
+    category. Example: mobipay merchants list --q 书店 --state approved --limit 5"""
+    from mobipay.merchants.model import MerchantState
+
+    wanted = _choice(MerchantState, state, "--state") if state else None
+    found = _run(lambda c: c.merchants.find(state=wanted, q=q or None, mcc=mcc, limit=limit))
+    for m in found:
+        typer.echo(f"{m.id}  {m.state.value:<20}  MCC {m.mcc}  {m.name}  ({m.credit_code})")
+    if not found:
+        typer.echo("no merchant matches; try fewer filters (mobipay merchants list --help)", err=True)
 
 
 @merchants_app.command("queue")

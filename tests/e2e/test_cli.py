@@ -107,3 +107,46 @@ def test_settling_a_day_that_has_not_ended_is_refused(tmp_path: Path) -> None:
         assert r.returncode == 1 and "SETTLEMENT_DAY_OPEN" in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert "has not ended: settle it from" in r.stderr
     assert mobipay(db, "merchants", "settle", "--date", (today - dt.timedelta(days=2)).isoformat()).returncode == 0
+
+
+def test_merchants_list_finds_merchant_ids(tmp_path: Path) -> None:
+    db = tmp_path / "mch.db"
+    assert mobipay(db, "db", "upgrade").returncode == 0
+    _demo_shops(db, 3)
+    help_ = mobipay(db, "merchants", "list", "--help")
+    assert help_.returncode == 0 and "Example: mobipay merchants list" in help_.stdout
+    listed = mobipay(db, "merchants", "list")
+    lines = listed.stdout.splitlines()
+    assert listed.returncode == 0 and len(lines) == 3, listed.stdout + listed.stderr
+    assert all(line.startswith("mch_") and " approved " in line for line in lines)
+    first = [line for line in lines if "91310000000000000U" in line]
+    assert len(first) == 1 and lines[-1] == first[0]  # newest first: the first shop comes last
+    one = mobipay(db, "merchants", "list", "--q", "91310000000000000U")
+    assert one.stdout.splitlines() == first
+    assert mobipay(db, "merchants", "list", "--limit", "1").stdout.splitlines() == lines[:1]
+    none = mobipay(db, "merchants", "list", "--state", "suspended")
+    assert none.returncode == 0 and none.stdout == "" and "no merchant matches" in none.stderr
+    mcc = first[0].split("MCC ")[1].split()[0]
+    assert first[0] in mobipay(db, "merchants", "list", "--mcc", mcc).stdout
+    bad = mobipay(db, "merchants", "list", "--state", "open")
+    assert bad.returncode == 2 and "use one of submitted" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _demo_shops(db: Path, count: int) -> None:
+    """The demo's first ``count`` shops (what ``mobipay demo`` loads, without its subscribers)."""
+    import asyncio
+
+    from mobipay.platform.bootstrap import build
+    from mobipay.platform.config import Settings
+    from mobipay.platform.demo import load_demo_merchants
+
+    async def work() -> None:
+        c = build(Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}",  # type: ignore[call-arg]
+                           merchant_key_file=db.parent / "platform.pem"))
+        try:
+            await c.ensure_system_accounts()
+            await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, count)
+        finally:
+            await c.close()
+
+    asyncio.run(work())

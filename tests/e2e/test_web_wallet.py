@@ -221,3 +221,28 @@ def test_real_name_upgrade_by_card_cash_in_and_english(db_url: str, tmp_path: Pa
         assert english.status_code == 200 and '<html lang="en"' in english.text and "Card" in english.text
         assert "mp_lang=en" in english.headers["set-cookie"]
         assert '<html lang="en"' in client.get("/m").text  # remembered
+
+
+def test_history_filters_and_names_kinds_in_words(client: TestClient, db_url: str) -> None:
+    """The kind filter offers what the ledger records (a bill is ``bill``), in words, and
+    the list and the receipt name each kind in words with the time in Beijing."""
+    signed_up(client, db_url, ALICE)
+    fund(client, ALICE, 10_000)
+    paid = client.post("/v1/ledger/transfers", headers={**ADMIN, "Idempotency-Key": "a-bill"}, json={
+        "code": "bill", "reference": "上海城投水务 12345678", "legs": [
+            {"account": f"wallet:+86{ALICE}", "side": "debit", "amount": {"amount": 3_000}},
+            {"account": "asset:bank:settlement", "side": "credit", "amount": {"amount": 3_000}}]})
+    assert paid.status_code == 201, paid.text
+    sign_in(client, db_url, ALICE)
+    page = client.get("/m/history")
+    assert '<option value="bill" >生活缴费</option>' in page.text and "bill_payment" not in page.text
+    bills = client.get("/m/history?kind=bill")
+    assert bills.status_code == 200 and "/m/receipts/a-bill" in bills.text and "生活缴费" in bills.text
+    assert "VALIDATION_FAILED" not in bills.text and "fund-" not in bills.text
+    cash = client.get("/m/history?kind=cash_in")
+    assert "/m/receipts/fund-13800138000" in cash.text and "a-bill" not in cash.text
+    listed = re.sub(r"<[^>]+>", " ", page.text)
+    assert not re.search(r"(?<![\w:/.-])(bill|cash_in)(?![\w:/.-])", listed), listed
+    receipt = client.get("/m/receipts/a-bill")
+    assert '<td data-testid="kind">生活缴费</td>' in receipt.text and "UTC" not in receipt.text
+    assert "北京时间" in receipt.text and "Beijing time" in client.get("/m/receipts/a-bill?lang=en").text

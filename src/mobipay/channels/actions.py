@@ -17,6 +17,7 @@ from mobipay.bills import errors as BE
 from mobipay.bills.model import FetchMode
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
+from mobipay.channels.words import kind_words
 from mobipay.kernel.errors import MobipayError
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.service import TopupService
@@ -24,13 +25,6 @@ from mobipay.wallet import errors as E
 from mobipay.wallet.model import UserStatus
 from mobipay.wallet.service import Principal, TransferDone, WalletService
 
-#: Transfer codes (or their first part) in a subscriber's words, for statements read out or texted.
-KIND_WORDS: dict[str, tuple[str, str]] = {
-    "p2p": ("转账", "transfer"), "claim": ("转账", "transfer"), "cash_in": ("充入", "cash-in"),
-    "cash_out": ("提现", "cash-out"), "close_payout": ("销户退款", "closing payout"), "topup": ("话费充值", "top-up"),
-    "bill": ("缴费", "bill"), "lottery": ("彩票", "lottery"), "product": ("业务", "service"),
-    "insurance": ("保险", "insurance"), "trade": ("消费", "purchase"), "refund": ("退款", "refund"),
-}
 #: What a line that has not simply succeeded says after its kind (texted and read out alike).
 STATE_WORDS: dict[str, tuple[str, str]] = {"pending": ("（处理中）", " (pending)"),
                                            "failed": ("（未成功，未扣款）", " (failed, nothing moved)")}
@@ -79,7 +73,7 @@ class ChannelActions:
         lines = []
         for e in items:
             code, state = str(e["code"]), str(e["state"])
-            words = KIND_WORDS.get(code) or KIND_WORDS.get(code.split(".")[0].split(":")[0]) or (code, code)
+            words = kind_words(code)
             if state in STATE_WORDS:
                 words = (words[0] + STATE_WORDS[state][0], words[1] + STATE_WORDS[state][1])
             # A wallet is a liability: a credit (negative posting amount) is money in.

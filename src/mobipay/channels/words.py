@@ -1,9 +1,13 @@
-"""The platform's refusals in a subscriber's words, for channels without a screen (SMS, voice).
+"""The platform's codes in people's words, for every channel: refusals and kinds of transaction.
 
 Every channel refuses with the same stable codes as the API (docs/errors.md); this module is
 the one place that turns a code into a short sentence, Chinese first and English too. Codes
 a subscriber can reach by SMS or voice have their own words; any other code falls back to a
 generic sentence plus the error's English title, so a new code is never silent.
+
+Transactions carry a kind code (``p2p``, ``bill``, ``topup.failed``…); :func:`kind_words` is
+the one place that names them, for the pages, SMS statements and the voice menu alike, so no
+screen shows a raw code and a new code reads as "other" rather than as itself.
 """
 
 from __future__ import annotations
@@ -44,6 +48,80 @@ WORDS: dict[str, tuple[str, str]] = {
     "UNKNOWN_NUMBER_SEGMENT": ("暂不支持该号段。", "This number range is not supported."),
     "REAL_NAME_REQUIRED": ("请先完成实名认证并绑定银行卡。", "Verify your real name and bind a bank card first."),
 }
+
+
+#: Transaction kind code → (Chinese, English), short enough for an SMS statement line.
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "p2p": ("转账", "Transfer"), "p2p.claim": ("转账到账", "Transfer claimed"),
+    "p2p.return": ("转账退回", "Transfer returned"),
+    "cash_in": ("银行卡充值", "Cash-in"), "cash_out": ("提现", "Cash-out"),
+    "close_payout": ("销户退款", "Closing payout"), "topup": ("话费充值", "Top-up"),
+    "bill": ("生活缴费", "Bill payment"), "operator_product": ("移动业务", "Operator service"),
+    "insurance": ("保险", "Insurance"),
+    "insurance_cancel": ("退保", "Insurance refund"), "lottery": ("彩票", "Lottery"),
+    "lottery.prize": ("彩票奖金", "Lottery prize"), "merchant.payment": ("商户消费", "Purchase"),
+    "merchant.refund": ("商户退款", "Refund"),
+    "merchant.settlement": ("商户结算", "Settlement"), "settlement": ("商户结算", "Settlement"),
+    "campaign.fund": ("红包预算", "Red-envelope budget"), "campaign.issue": ("红包发放", "Red envelope issued"),
+    "campaign.expire": ("红包过期退回", "Red envelope expired"), "partner.deposit": ("合作方预存", "Partner deposit"),
+    "reversal": ("冲正", "Reversal"), "hold.post": ("预授权扣款", "Hold settled"),
+    "hold.void": ("预授权撤销", "Hold released"), "hold.expire": ("预授权过期", "Hold expired"),
+    "demo": ("演示数据", "Demo"),
+}
+#: ``<kind>.<suffix>`` codes of partner orders: the money back after a failure, a refund.
+_KIND_SUFFIX_WORDS: dict[str, tuple[str, str]] = {"failed": ("退回", " returned"), "refund": ("退款", " refund")}
+OTHER_KIND = ("其他", "Other")
+
+
+def kind_words(code: str) -> tuple[str, str]:
+    """A transaction kind code as (Chinese, English): its own words, else its order kind's
+    with the suffix (``topup.failed`` → 话费充值退回), else "other" (never the raw code)."""
+    if code in KIND_WORDS:
+        return KIND_WORDS[code]
+    base, _, suffix = code.partition(".")
+    if base in KIND_WORDS and suffix in _KIND_SUFFIX_WORDS:
+        (zh, en), (zh_s, en_s) = KIND_WORDS[base], _KIND_SUFFIX_WORDS[suffix]
+        return zh + zh_s, en + en_s
+    return KIND_WORDS.get(base.split(":")[0], OTHER_KIND)
+
+
+def kind_name(code: str, lang: Lang = "zh") -> str:
+    """A transaction kind code in ``lang``."""
+    zh, en = kind_words(code)
+    return zh if lang == "zh" else en
+
+
+#: States of orders, red envelopes and ledger transfers as people read them.
+STATE_WORDS: dict[str, tuple[str, str]] = {
+    "pending": ("处理中", "Processing"), "succeeded": ("成功", "Done"), "failed": ("未成功", "Failed"),
+    "issued": ("可使用", "Ready to use"), "used": ("已使用", "Used"), "expired": ("已过期", "Expired"),
+    "posted": ("已入账", "Posted"), "post_pending": ("冻结转扣款", "Hold settled"),
+    "void_pending": ("冻结撤销", "Hold released"), "reversal": ("冲正", "Reversal"),
+}
+
+
+def state_name(code: str, lang: Lang = "zh") -> str:
+    """A state (of an order, a red envelope, a ledger transfer) in ``lang``; an unknown one as it is."""
+    zh, en = STATE_WORDS.get(code, (code, code))
+    return zh if lang == "zh" else en
+
+
+#: Mobile operators (number segments) and bill categories by name.
+OPERATOR_WORDS: dict[str, tuple[str, str]] = {
+    "china_mobile": ("中国移动", "China Mobile"), "china_unicom": ("中国联通", "China Unicom"),
+    "china_telecom": ("中国电信", "China Telecom"), "china_broadnet": ("中国广电", "China Broadnet"),
+}
+CATEGORY_WORDS: dict[str, tuple[str, str]] = {
+    "water": ("水费", "Water"), "electricity": ("电费", "Electricity"), "gas": ("燃气", "Gas"),
+    "telecom": ("固话宽带", "Telecom"), "bus_card": ("公交卡", "Bus card"), "cable_tv": ("有线电视", "Cable TV"),
+    "heating": ("暖气", "Heating"), "medical_insurance": ("医保", "Medical insurance"),
+}
+
+
+def operator_name(code: str, lang: Lang = "zh") -> str:
+    """A mobile operator's code (``china_mobile``) by name."""
+    zh, en = OPERATOR_WORDS.get(code, (code, code))
+    return zh if lang == "zh" else en
 
 
 def yuan(fen: int) -> str:

@@ -228,6 +228,16 @@ class MerchantOperators:
 
         return await self.uow.run("merchant_operator_create", work)
 
+    async def exists(self, merchant_id: str, name: str) -> bool:
+        """Whether ``merchant_id`` has an operator named ``name``."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            row = (await uow.conn.execute(select(merchant_operators.c.id).where(
+                merchant_operators.c.merchant_id == merchant_id, merchant_operators.c.name == name))).first()
+            return row is not None
+
+        return await self.uow.run("merchant_operator_exists", work)
+
     async def sign_in(self, merchant_id: str, name: str, password: str, *, client: str = ""
                       ) -> tuple[str, MerchantOperator]:
         """A session token (kept as SHA-256) for the right merchant, name and password; every

@@ -187,6 +187,26 @@ class MerchantService:
             raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
         return _merchant(row)
 
+    async def find(self, *, state: MerchantState | None = None, q: str | None = None, mcc: str | None = None,
+                   limit: int = 20) -> list[Merchant]:
+        """Merchants, newest first: in a state, of a category, or whose name, id or credit
+        code contains ``q`` (how an operator finds a merchant id)."""
+        query = select(merchants).order_by(merchants.c.created_at.desc(), merchants.c.id.desc()).limit(
+            max(1, min(limit, 1000)))
+        if state is not None:
+            query = query.where(merchants.c.state == state.value)
+        if mcc:
+            query = query.where(merchants.c.mcc == mcc.strip())
+        if q and q.strip():
+            like = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(merchants.c.name.ilike(like, escape="\\") | merchants.c.id.ilike(like, escape="\\")
+                                | merchants.c.credit_code.ilike(like, escape="\\"))
+
+        async def work(uow: UnitOfWork) -> list[Merchant]:
+            return [_merchant(r) for r in await uow.conn.execute(query)]
+
+        return await self.uow.run("merchant_find", work)
+
     async def review_queue(self) -> list[Merchant]:
         async def work(uow: UnitOfWork) -> list[Merchant]:
             rows = await uow.conn.execute(select(merchants).where(merchants.c.state == MerchantState.SUBMITTED.value)

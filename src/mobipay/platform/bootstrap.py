@@ -17,9 +17,9 @@ from mobipay.bills.complaints import Complaints
 from mobipay.bills.saved import SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.channels.actions import ChannelActions
+from mobipay.channels.sms.console import ConsolePhones
 from mobipay.channels.sms.kannel import KannelSender
 from mobipay.channels.sms.service import SmsChannel
-from mobipay.channels.sms.texts import render
 from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
@@ -71,19 +71,16 @@ def redact(value: Any) -> Any:
 
 
 async def _log_handler(message: Message) -> None:
-    """Default delivery for topics whose real adapter comes later (e.g. SMS to the console)."""
+    """Delivery for SMS when no Kannel is configured outside development: logged, redacted."""
     structlog.get_logger("mobipay.outbox").info(
         "outbox.delivered_to_log", topic=message.topic, key=message.key, payload=redact(message.payload)
     )
 
 
-async def _console_sms(message: Message) -> None:
-    """Development without Kannel: print the SMS as the handset would read it (codes
-    included), so the README's tour can sign in. Elsewhere the redacting log handler."""
-    p = message.payload
-    structlog.get_logger("mobipay.sms").info("sms.console (development: not sent)", to=p.get("to"),
-                                              template=p.get("template"),
-                                              text=render(str(p.get("template")), p.get("params") or {}))
+async def _nobody(message: Message) -> None:
+    """Topics nothing consumes yet (a new wallet): noted at debug level, so a demo's 200 new
+    subscribers do not fill the worker's terminal."""
+    structlog.get_logger("mobipay.outbox").debug("outbox.no_consumer", topic=message.topic, key=message.key)
 
 
 @dataclass
@@ -157,7 +154,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
     ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
-    handlers: dict[str, list[Handler]] = {"wallet.user_registered": [_log_handler]}
+    handlers: dict[str, list[Handler]] = {"wallet.user_registered": [_nobody]}
     uow = UnitOfWorkRunner(db, clock, ledger)
     secret = settings.secret_key.get_secret_value().encode()
     wallet = WalletService(uow, number_segments(), secret)
@@ -208,8 +205,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                           .get_secret_value(), sender=s.sms_sender) if s.kannel_sendsms_url else None
     sms = SmsChannel(uow, actions, confirmations, limiter, kannel)
     handlers["sms.received"] = [sms.process]
-    handlers["sms.send"] = [sms.deliver if kannel else
-                            _console_sms if settings.env is Environment.DEVELOPMENT else _log_handler]
+    handlers["sms.send"] = [sms.deliver if kannel else ConsolePhones(s.sms_console_file).deliver
+                            if settings.env is Environment.DEVELOPMENT else _log_handler]
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,

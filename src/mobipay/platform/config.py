@@ -96,6 +96,11 @@ class Settings(BaseSettings):
                            "mobipay operator create): name:role,role;… "
                            "(roles: admin, operations, risk, finance, support, merchant_review)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
+    sms_console_file: Path = Field(default=Path("var/sms.log"), description="Development without Kannel: every "
+                                   "SMS is written here; those with a code are also printed to the terminal")
+    chart_font: Path = Field(default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+                             description="The font file report charts draw Chinese with (Debian: apt-get install "
+                             "fonts-noto-cjk); without it, labels that are not ASCII become #1, #2…")
     rate_limit_storage: str = Field(
         default="async+memory://",
         description="Where per-address request counts live: async+memory:// (one process) or "

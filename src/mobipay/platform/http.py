@@ -17,7 +17,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,7 +28,7 @@ from mobipay import __version__
 from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
-from mobipay.channels.web import cashier, console, merchant_portal
+from mobipay.channels.web import cashier, console, hall, merchant_portal
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
 from mobipay.kernel.errors import CATALOGUE, MobipayError
@@ -49,6 +50,7 @@ from mobipay.wallet import banking_api
 
 log = structlog.get_logger(__name__)
 PROBLEM = "application/problem+json"
+SWAGGER_UI = "/static/vendor/swagger-ui-dist"  # vendored from npm (web-vendor/): the docs need no internet
 
 
 def problem(
@@ -191,8 +193,22 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         description="Money is an integer number of fen. Errors are RFC 9457 problem+json with stable "
         "codes (docs/errors.md). Money-moving POSTs take an Idempotency-Key header.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own Swagger UI, not a CDN
+        redoc_url=None,  # ReDoc would come from a CDN too; /docs is the one API reference page
     )
     install_error_handlers(app)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="mobipay API",
+                                   swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def docs_oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -222,6 +238,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(products_api.router)
     app.include_router(lottery_api.router)
     app.include_router(merchants_api.router)
+    app.include_router(hall.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
     app.add_exception_handler(web_wallet.SignInRequired, web_wallet.sign_in_redirect)

@@ -40,10 +40,12 @@ def _json(event: Any, **_: Any) -> str:
 
 
 def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
-    """Route structlog (and stdlib logging) to stderr as JSON lines (or console for humans)."""
+    """Route structlog (and stdlib logging) to stderr as JSON lines, or as text for a person
+    (``MOBIPAY_LOG_JSON=false``; coloured only on a terminal). Every process (server,
+    worker, CLI) calls this with the same setting, so they all log in one format."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(serializer=_json) if json_logs
-        else structlog.dev.ConsoleRenderer()
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[

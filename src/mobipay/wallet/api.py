@@ -370,6 +370,7 @@ class ReceiptOut(BaseModel):
     counterparty: str | None = Field(description="The other wallet, masked, when there is one")
     reference: str
     created_at: datetime
+    note: str = Field(default="", description="What the sender wrote with a transfer")
 
 
 @router.get("/me/transactions/{transfer_id}", response_model=ReceiptOut, summary="A receipt for one transaction")
@@ -377,7 +378,7 @@ async def receipt(transfer_id: str, me: Me, wallet: WalletDep) -> ReceiptOut:
     r = await wallet.receipt(me, transfer_id)
     return ReceiptOut(transfer_id=r.transfer_id, kind=r.kind, amount=MoneyOut(amount=r.amount, currency=r.currency),
                       direction="out" if r.direction == "out" else "in", counterparty=r.counterparty,
-                      reference=r.reference, created_at=r.created_at)
+                      reference=r.reference, created_at=r.created_at, note=r.note)
 
 
 class PinResetIn(BaseModel):

@@ -170,6 +170,7 @@ class Receipt:
     counterparty: str | None  # the other wallet, masked
     reference: str
     created_at: datetime
+    note: str = ""  # what the sender wrote with a transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -851,7 +852,7 @@ class WalletService:
         leg = mine[0]
         return Receipt(t.id, t.code, leg.amount, leg.currency, "out" if leg.side.value == "D" else "in",
                        mask_msisdn(others[0].removeprefix("wallet:")) if others else None, t.reference,
-                       t.created_at)
+                       t.created_at, note=str((t.metadata or {}).get("note", "")))
 
     async def history(self, account_code: str, *, after: int = 0, before: int | None = None, limit: int = 20,
                       codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,

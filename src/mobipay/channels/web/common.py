@@ -13,12 +13,16 @@ available, CSRF protection, hardened responses, and refusals in words.
   HTTPS and always in production.
 * **Errors**: the same stable codes as the API, shown as :func:`mobipay.channels.words.say`
   words plus the code, so support can search for it.
+* **Words and times**: templates name a transaction kind with ``kind_name(code)`` (the one
+  table in :mod:`mobipay.channels.words`, never the raw code) and show an instant with the
+  ``shanghai`` filter: Beijing time, which is what subscribers, merchants and operators read.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +30,22 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from mobipay.channels.words import WORDS, Lang, say, yuan
+from mobipay.channels.words import WORDS, Lang, kind_name, operator_name, say, state_name, yuan
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.platform.bootstrap import Container
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def shanghai(at: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant as Beijing time (Asia/Shanghai); a stored naive time is UTC."""
+    return "" if at is None else as_utc(at).astimezone(SHANGHAI).strftime(fmt)
+
+
 templates.env.filters["yuan"] = yuan
+templates.env.filters["shanghai"] = shanghai
 STATIC_DIR = HERE / "static"
 CSRF, LANG = "mp_csrf", "mp_lang"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -98,7 +111,10 @@ def page(request: Request, name: str, context: Mapping[str, Any] | None = None, 
     language = lang(request)
     csrf = csrf_token(request)
     response = templates.TemplateResponse(request, name, {
-        "t": translator(language), "lang": language, "csrf": csrf, **(context or {})}, status_code=status)
+        "t": translator(language), "lang": language, "csrf": csrf,
+        "kind_name": lambda code: kind_name(code, language), "state_name": lambda code: state_name(code, language),
+        "operator_name": lambda code: operator_name(code, language),
+        **(context or {})}, status_code=status)
     harden(response, request, csrf)
     return response
 
@@ -113,6 +129,16 @@ def client_address(request: Request) -> str:
     """The client's address as the server sees it (a configured proxy's X-Forwarded-For,
     else the connection): what per-address limits count and the audit trail names."""
     return request.client.host if request.client else "unknown"
+
+
+def form_key() -> str:
+    """A fresh idempotency key for one rendered money-moving form."""
+    return secrets.token_urlsafe(18)
+
+
+async def hit_limit(request: Request, action: str) -> None:
+    """Count this request against the per-address limit of ``action``, as the API's routes do."""
+    await container(request).rate_limiter.hit(action, client_address(request))
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:

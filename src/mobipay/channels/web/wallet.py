@@ -18,7 +18,6 @@ red envelopes, bank cards (binding one is the real-name upgrade), cash-in/out, t
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -28,8 +27,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mobipay.bills import errors as BE
 from mobipay.bills.model import Category
-from mobipay.channels.web.common import check_csrf, container, lang, message, page, renew_csrf, set_cookie
+from mobipay.channels.web.common import (
+    check_csrf,
+    container,
+    form_key,
+    hit_limit,
+    lang,
+    message,
+    page,
+    renew_csrf,
+    set_cookie,
+)
 from mobipay.channels.web.forms import parse_yuan, yuan_text
+from mobipay.channels.words import CATEGORY_WORDS, OPERATOR_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.msisdn import mask_msisdn
@@ -44,12 +54,15 @@ from mobipay.wallet.service import Principal, Tokens, check_not_self
 router = APIRouter(prefix="/m", include_in_schema=False)
 SESSION, REFRESH = "mp_wallet", "mp_wallet_r"
 REFRESH_AGE = 30 * 86400
-KINDS = ("p2p", "cash_in", "cash_out", "topup", "bill_payment", "merchant.payment", "merchant.refund")
-CATEGORY_NAMES = {
-    "water": ("水费", "Water"), "electricity": ("电费", "Electricity"), "gas": ("燃气", "Gas"),
-    "telecom": ("固话宽带", "Telecom"), "bus_card": ("公交卡", "Bus card"), "cable_tv": ("有线电视", "Cable TV"),
-    "heating": ("暖气", "Heating"), "medical_insurance": ("医保", "Medical insurance"),
+#: The history filter's choices: a kind and the transfer codes of its entries (a transfer and
+#: its claim or return; an order's hold, its post and the money back after a failure).
+KINDS: dict[str, tuple[str, ...]] = {
+    kind: (kind, *extra) for kind, extra in (
+        ("p2p", ("p2p.claim", "p2p.return")), ("cash_in", ("cash_in.failed",)),
+        ("cash_out", ("cash_out.failed", "cash_out.refund")), ("topup", ("topup.failed", "topup.refund")),
+        ("bill", ("bill.failed", "bill.refund")), ("merchant.payment", ()), ("merchant.refund", ()))
 }
+CATEGORY_NAMES = CATEGORY_WORDS
 
 
 # ---------------------------------------------------------------------- session plumbing
@@ -124,9 +137,7 @@ def _words(request: Request, exc: MobipayError) -> str:
     return message(exc, lang(request))
 
 
-def _key() -> str:
-    """A fresh idempotency key for one rendered money-moving form."""
-    return secrets.token_urlsafe(18)
+_key = form_key
 
 
 def _safe_next(raw: str) -> str:
@@ -134,16 +145,14 @@ def _safe_next(raw: str) -> str:
     return raw if raw.startswith("/m") and not raw.startswith("//") and "\\" not in raw else "/m"
 
 
-async def _hit(request: Request, action: str) -> None:
-    """Count this request against the per-address limit, as the API's routes do."""
-    await container(request).rate_limiter.hit(action, request.client.host if request.client else "unknown")
+_hit = hit_limit
 
 
-def _order_error(request: Request, order: PartnerOrder) -> str:
+def order_error(request: Request, order: PartnerOrder) -> str:
     """A failed partner order in words: nothing was taken (the API's 422 codes)."""
     if order.state is not OrderState.FAILED:
         return ""
-    refused: type[MobipayError] = {"topup": TopupFailed, "bill_payment": BE.BillPaymentFailed}.get(
+    refused: type[MobipayError] = {"topup": TopupFailed, "bill": BE.BillPaymentFailed}.get(
         order.kind, WE.BankDeclined)
     return _words(request, refused(order.reason or "refused"))
 
@@ -281,13 +290,13 @@ async def history(request: Request, kind: str = "", direction: str = "", since: 
         end = _day(until, "until")
         side = {"out": Side.DEBIT, "in": Side.CREDIT}.get(direction)
         items, nxt = await container(request).wallet.history(
-            me.account_code, after=int(after or 0), limit=20, codes=[kind] if kind else None, side=side,
+            me.account_code, after=int(after or 0), limit=20, codes=KINDS[kind] if kind else None, side=side,
             since=start, until=end.replace(hour=23, minute=59, second=59) if end else None)
     except MobipayError as exc:
         error = _words(request, exc)
     query = {k: v for k, v in {"kind": kind, "direction": direction, "since": since, "until": until}.items() if v}
     return _view(request, "history.html", {
-        "error": error, "items": items, "kinds": KINDS, "kind": kind, "direction": direction, "since": since,
+        "error": error, "items": items, "kinds": list(KINDS), "kind": kind, "direction": direction, "since": since,
         "until": until, "next": urlencode({**query, "after": nxt}) if nxt is not None else None})
 
 
@@ -339,6 +348,7 @@ async def topup_quote(request: Request, csrf: str = Form(""), msisdn: str = Form
         return _topup_form(request, me, error=_words(request, exc), status=exc.status, msisdn=msisdn,
                            amount=amount)
     return _view(request, "topup_confirm.html", {"q": q, "masked": mask_msisdn(q.msisdn), "msisdn": msisdn,
+                                                 "operator": OPERATOR_WORDS.get(q.operator, (q.operator, q.operator)),
                                                  "amount": yuan_text(q.face), "key": _key(),
                                                  "needs_pin": q.price > c.wallet.limits.password_free})
 
@@ -366,7 +376,7 @@ async def topup_order(order_id: str, request: Request) -> Response:
         return _view(request, "notfound.html", {"error": _words(request, exc)}, status=exc.status)
     return _view(request, "order.html", {"o": order, "what": ("话费充值", "Top-up"),
                                          "target": mask_msisdn(order.details["msisdn"]),
-                                         "paid": order.details["price"], "error": _order_error(request, order)})
+                                         "paid": order.details["price"], "error": order_error(request, order)})
 
 
 # ---------------------------------------------------------------------- bill zone
@@ -451,7 +461,7 @@ async def bill_payment(payment_id: str, request: Request) -> Response:
     return _view(request, "order.html", {"o": order, "what": (order.details["biller_name"],
                                                               order.details["biller_name"]),
                                          "target": f"{order.details['customer_id']} · {order.details['period']}",
-                                         "paid": order.amount, "error": _order_error(request, order)})
+                                         "paid": order.amount, "error": order_error(request, order)})
 
 
 # ---------------------------------------------------------------------- money requests
@@ -596,7 +606,7 @@ async def bank_order(order_id: str, request: Request) -> Response:
     what = {"cash_in": ("银行卡充值", "Add money"), "cash_out": ("提现", "Withdrawal")}.get(order.kind,
                                                                                      ("银行", "Bank"))
     return _view(request, "order.html", {"o": order, "what": what, "target": "", "paid": order.amount + order.fee,
-                                         "error": _order_error(request, order)})
+                                         "error": order_error(request, order)})
 
 
 async def _pin_page(request: Request, me: Principal, *, error: str = "", done: bool = False,

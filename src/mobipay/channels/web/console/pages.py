@@ -21,6 +21,7 @@ from mobipay.bills.model import Category, ComplaintState
 from mobipay.channels.web.common import check_csrf, container, harden, lang, message, page
 from mobipay.channels.web.console import charts
 from mobipay.channels.web.console.auth import ROLE_NAMES, guard
+from mobipay.channels.words import KIND_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.ledger.model import Side, StoredTransfer
@@ -41,8 +42,8 @@ COMPLAINTS = ("support",)
 
 
 def _render(request: Request, name: str, me: Operator, ctx: dict[str, Any], *, status: int = 200) -> Response:
-    return page(request, name, {"me": me, "role_names": ROLE_NAMES, "error": "", "notice": "", **ctx},
-                status=status)
+    return page(request, name, {"me": me, "role_names": ROLE_NAMES, "error": "", "notice": "", "kinds": KIND_WORDS,
+                                **ctx}, status=status)
 
 
 def _reason(reason: str) -> str:
