@@ -101,20 +101,20 @@ async def test_rollups_agree_with_the_live_tables_and_fold_idempotently(c: Conta
     rng = random.Random(seed)
     await _history(c, rng, 300, NOW - timedelta(days=12), NOW, "a")
     await _agree(c, rng)  # nothing folded yet: all live
-    folded = await rollups.fold(c.db, c.clock)
+    folded = await rollups.fold(c.db, c.clock, c.ledger)
     assert folded >= 11
     async with c.db.begin() as conn:
         assert await rollups.folded_until(conn) == rollups.day_of(NOW)  # yesterday is over (plus margin)
     await _agree(c, rng)
     before = await _rollup_rows(c)
     assert before[0], "something was folded"
-    assert await rollups.fold(c.db, c.clock) == 0  # twice: nothing more to do, nothing changed
+    assert await rollups.fold(c.db, c.clock, c.ledger) == 0  # twice: nothing more to do, nothing changed
     assert await _rollup_rows(c) == before
     async with c.db.begin() as conn:  # a folded day is not folded again behind the watermark
-        assert not await rollups.fold_day(conn, rollups.day_of(NOW - timedelta(days=3)), NOW)
+        assert not await rollups.fold_day(conn, c.ledger, rollups.day_of(NOW - timedelta(days=3)), NOW)
     await rollups.refold(c.db, c.clock, rollups.day_of(NOW - timedelta(days=12)))
     await _agree(c, rng)  # readers ignore rows past the moved-back watermark
-    await rollups.fold(c.db, c.clock)  # every day folded again: the same rows
+    await rollups.fold(c.db, c.clock, c.ledger)  # every day folded again: the same rows
     assert (await _rollup_rows(c))[:3] == before[:3]
 
     # Two days later: new history, and orders pending before are decided now (late).
@@ -125,7 +125,7 @@ async def test_rollups_agree_with_the_live_tables_and_fold_idempotently(c: Conta
             state="succeeded", settled_at=NOW + timedelta(days=1, hours=1)))
     await _history(c, rng, 100, NOW, clock.now(), "b")
     await _agree(c, rng)
-    assert await rollups.fold(c.db, c.clock) == 2
+    assert await rollups.fold(c.db, c.clock, c.ledger) == 2
     await _agree(c, rng)
 
 
@@ -144,7 +144,7 @@ async def test_a_crash_in_the_middle_of_a_fold_leaves_the_rollups_consistent(
 
     monkeypatch.setattr(rollups, "_replace_day", crashing)
     with pytest.raises(RuntimeError, match="power cut"):
-        await rollups.fold(c.db, c.clock)
+        await rollups.fold(c.db, c.clock, c.ledger)
     async with c.db.begin() as conn:
         mark = await rollups.folded_until(conn)
         first = rollups.day_of(NOW - timedelta(days=8))
@@ -154,7 +154,7 @@ async def test_a_crash_in_the_middle_of_a_fold_leaves_the_rollups_consistent(
         assert crashed_day == []  # rolled back with it
     await _agree(c, rng)
     monkeypatch.setattr(rollups, "_replace_day", real)
-    await rollups.fold(c.db, c.clock)
+    await rollups.fold(c.db, c.clock, c.ledger)
     async with c.db.begin() as conn:
         assert await rollups.folded_until(conn) == rollups.day_of(NOW)
     await _agree(c, rng)
@@ -173,7 +173,8 @@ async def test_big_demo_at_a_small_size_keeps_the_books_and_the_kpis_right(c: Co
         assert fast == await kpi.dashboard_direct(c, now - timedelta(days=days), now)
     k = await kpi.dashboard(c, now - timedelta(days=90), now)
     assert k.registered_users >= 2000 and k.monthly_active_users > 500
-    assert {"topup", "bill", "cash_in", "cash_out", "merchant"} <= {v.key for v in k.by_product}
+    assert {"p2p", "topup", "bill", "merchant"} <= {v.key for v in k.by_product}
+    assert {"cash_in", "cash_out"} <= {v.key for v in k.funds}
     assert len(k.by_city) > 10 and len(k.by_day) >= 89
     assert 0.9 < k.success_rates["topup"] < 1.0
     again = await load_big_demo(c.db, c.ledger, c.clock, users_count=2000, transactions=20_000)

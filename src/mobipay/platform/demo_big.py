@@ -334,7 +334,7 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
             await raw.driver_connection.execute("ANALYZE")  # type: ignore[union-attr]
     say("  folding the KPI rollups …")
     await rollups.refold(db, clock, rollups.day_of(min(begin, joined[0])))
-    await rollups.fold(db, clock)
+    await rollups.fold(db, clock, ledger)
     report.seconds = time.monotonic() - started
     return report
 
