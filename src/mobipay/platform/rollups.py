@@ -127,6 +127,32 @@ distinct_actives = Table(
     Column("users", BigInteger, nullable=False),
 )
 
+#: Per day and product (what the trend and the product figures read: ~10 rows a day).
+product_daily = Table(
+    "kpi_product_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("product", String(24), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("gmv", BigInteger, nullable=False),
+)
+
+#: Running totals per product and place over every folded day up to ``through_day``
+#: (inclusive), so the map of any window of folded days is two days' rows subtracted,
+#: not a sum over every day × place row of the window.
+place_totals = Table(
+    "kpi_place_totals",
+    metadata,
+    Column("through_day", Date, primary_key=True),
+    Column("product", String(24), primary_key=True),
+    Column("province", String(16), primary_key=True),
+    Column("city", String(64), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("gmv", BigInteger, nullable=False),
+)
+
 
 # Indexes on the live tables for the parts of a window that are not folded (and for folding
 # one day), and for the console's lists; declared here, next to the queries that need them.
@@ -316,8 +342,33 @@ async def fold_day(conn: AsyncConnection, ledger: Ledger, day: date, now: dateti
     return True
 
 
+async def place_sums(conn: AsyncConnection, through: date) -> dict[tuple[str, str, str], list[int]]:
+    """The running totals per (product, province, city) through ``through`` (none: zeros)."""
+    rows = await conn.execute(select(place_totals.c.product, place_totals.c.province, place_totals.c.city,
+                                     place_totals.c.count, place_totals.c.amount, place_totals.c.gmv)
+                              .where(place_totals.c.through_day == through))
+    return {(str(p), str(pr), str(c)): [int(n), int(a), int(g)] for p, pr, c, n, a, g in rows}
+
+
 async def _replace_day(conn: AsyncConnection, day: date, f: DayFold) -> None:
     await conn.execute(delete(volume_daily).where(volume_daily.c.day == day))
+    await conn.execute(delete(product_daily).where(product_daily.c.day == day))
+    await conn.execute(delete(place_totals).where(place_totals.c.through_day == day))
+    totals = await place_sums(conn, day - timedelta(days=1))
+    per_product: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (p, pr, c), v in f.volume.items():
+        for i in range(3):
+            per_product[p][i] += v[i]
+        t = totals.setdefault((p, pr, c), [0, 0, 0])
+        for i in range(3):
+            t[i] += v[i]
+    if per_product:
+        await conn.execute(insert(product_daily), [
+            {"day": day, "product": p, "count": n, "amount": a, "gmv": g} for p, (n, a, g) in per_product.items()])
+    if totals:
+        await conn.execute(insert(place_totals), [
+            {"through_day": day, "product": p, "province": pr, "city": c, "count": n, "amount": a, "gmv": g}
+            for (p, pr, c), (n, a, g) in totals.items()])
     await conn.execute(delete(outcomes_daily).where(outcomes_daily.c.decided_day == day))
     await conn.execute(delete(active_daily).where(active_daily.c.day == day))
     await conn.execute(delete(distinct_actives).where(distinct_actives.c.first_day <= day,

@@ -30,6 +30,24 @@ def upgrade() -> None:
     sa.Column('gmv', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'product', 'province', 'city', name=op.f('pk_kpi_volume_daily'))
     )
+    op.create_table('kpi_product_daily',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('product', sa.String(length=24), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('gmv', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'product', name=op.f('pk_kpi_product_daily'))
+    )
+    op.create_table('kpi_place_totals',
+    sa.Column('through_day', sa.Date(), nullable=False),
+    sa.Column('product', sa.String(length=24), nullable=False),
+    sa.Column('province', sa.String(length=16), nullable=False),
+    sa.Column('city', sa.String(length=64), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('gmv', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('through_day', 'product', 'province', 'city', name=op.f('pk_kpi_place_totals'))
+    )
     with op.batch_alter_table('merchant_trades', schema=None) as batch_op:
         batch_op.create_index('ix_merchant_trades_expires_at', ['expires_at'], unique=False)
     op.execute("DELETE FROM kpi_fold_state")
@@ -39,6 +57,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('kpi_place_totals')
+    op.drop_table('kpi_product_daily')
     with op.batch_alter_table('merchant_trades', schema=None) as batch_op:
         batch_op.drop_index('ix_merchant_trades_expires_at')
     op.drop_table('kpi_volume_daily')
