@@ -224,6 +224,7 @@ def worker(
             every(2.0, stop, c.merchant_notifier.deliver_due, "merchants.notify"),
             every(300.0, stop, c.red_envelopes.expire_due, "merchants.red_envelopes_expire"),
             every(600.0, stop, lambda: rollups.fold(c.db, c.clock, c.ledger), "kpi.fold"),
+            every(60.0, stop, lambda: rollups.refresh(c.db, c.clock, c.ledger), "kpi.recent"),
         )
 
     _run(work)

@@ -44,7 +44,6 @@ from mobipay.platform.rollups import (
     MERCHANT,
     PAYMENTS,
     Span,
-    active_daily,
     outcomes_daily,
     product_daily,
 )
@@ -56,10 +55,10 @@ if TYPE_CHECKING:
 
     from mobipay.platform.bootstrap import Container
 
-#: Monthly actives: payers over this many Shanghai days, ending on the window's last day.
-MAU_DAYS = 30
+MAU_DAYS = rollups.MAU_DAYS
+#: Readers bring the recent day up to date when it is older than this (the worker does every minute).
+RECENT_STALE = timedelta(seconds=60)
 _EPSILON = timedelta(microseconds=1)
-_CHUNK = 5000  # ids per IN (...) list
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,11 +287,32 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
 
         async def span(x: datetime, y: datetime) -> Span:
             if (x, y) not in spans:
-                spans[(x, y)] = await rollups.compute_span(conn, uow.ledger, x, y, provinces)
+                spans[(x, y)] = await rollups.grouped_span(conn, uow.ledger, x, y, provinces)
             return spans[(x, y)]
 
+        # The watermark's day (today, once yesterday is folded) from the recent rollup up to a
+        # few minutes ago, the rest of it live; any other live interval (a partial first day, days
+        # not folded yet) live.
+        last = _last_day(until)
+        today = None if watermark is None else (rollups.day_start(watermark), until)
+        recent = None
+        if today is not None and watermark == last and today in split.live and today in msplit.live \
+                and msplit.days and until <= uow.now:
+            recent = await rollups.refresh_recent(conn, uow.ledger, uow.now, stale_after=RECENT_STALE)
+            if recent is not None and (recent.day != watermark or recent.through > until):
+                recent = None
         tally = _Tally()
         for x, y in split.live:
+            if recent is not None and (x, y) == today:
+                rest = await span(recent.through, until) if recent.through < until else Span()
+                tally.add_span(rest)
+                day = watermark.isoformat() if watermark else ""
+                for (p, pr, ci), v in recent.volume.items():
+                    for bucket, key in ((tally.by_day, (day, p)), (tally.by_place, (p, pr, ci))):
+                        row = bucket[key]  # type: ignore[index]
+                        for i in range(3):
+                            row[i] += v[i]
+                continue
             tally.add_span(await span(x, y))
         if split.days:  # a few rows a day for the trend; the places as two days' running totals
             f, e = split.days
@@ -315,25 +335,31 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
 
         # -- actives: the last day's payers, and the month's: distinct payers of the folded days
         # (cached per range) plus the live payers who were not among them
-        last = _last_day(until)
         live_payers: set[str] = set()
         dau = 0
+        if recent is not None and msplit.days and watermark is not None:  # (always, with recent)
+            f, e = msplit.days
+            rest = await span(recent.through, until) if recent.through < until else Span()
+            after = sorted(set().union(*rest.payers.values()))
+            have, _ = await rollups.recent_split(conn, after)
+            unseen = [u for u in after if u not in have]
+            dau = recent.payers + len(unseen)
+            tally.actives[watermark.isoformat()] = dau
+            seen_before = await rollups.seen(conn, unseen, f, e)
+            mau = await rollups.folded_actives(conn, f, e) + recent.new_in_month + len(set(unseen) - seen_before)
+            msplit = _Split(msplit.days, [])  # done
         for x, y in msplit.live:
             s = await span(x, y)
             live_payers.update(*s.payers.values())
             dau += len(s.payers.get(last, set()))
-        if msplit.days:
+        if recent is not None:
+            pass
+        elif msplit.days:
             f, e = msplit.days
             if f <= last < e:  # the last day is folded (a window that ends at midnight)
                 dau = (await rollups.daily_actives(conn, last, last + timedelta(days=1))).get(last, 0)
             mau = await rollups.folded_actives(conn, f, e)
-            seen: set[str] = set()
-            ids = sorted(live_payers)
-            for i in range(0, len(ids), _CHUNK):
-                seen.update(r[0] for r in await conn.execute(select(active_daily.c.user_id).distinct().where(
-                    active_daily.c.day >= f, active_daily.c.day < e,
-                    active_daily.c.user_id.in_(ids[i:i + _CHUNK]))))
-            mau += len(live_payers - seen)
+            mau += len(live_payers - await rollups.seen(conn, sorted(live_payers), f, e))
         else:
             mau = len(live_payers)
 

@@ -48,6 +48,26 @@ def upgrade() -> None:
     sa.Column('gmv', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('through_day', 'product', 'province', 'city', name=op.f('pk_kpi_place_totals'))
     )
+    op.create_table('kpi_recent_state',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('through', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_kpi_recent_state'))
+    )
+    op.create_table('kpi_recent_volume',
+    sa.Column('product', sa.String(length=24), nullable=False),
+    sa.Column('province', sa.String(length=16), nullable=False),
+    sa.Column('city', sa.String(length=64), nullable=False),
+    sa.Column('count', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('gmv', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('product', 'province', 'city', name=op.f('pk_kpi_recent_volume'))
+    )
+    op.create_table('kpi_recent_payers',
+    sa.Column('user_id', sa.String(length=40), nullable=False),
+    sa.Column('new_in_month', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_kpi_recent_payers'))
+    )
     with op.batch_alter_table('merchant_trades', schema=None) as batch_op:
         batch_op.create_index('ix_merchant_trades_expires_at', ['expires_at'], unique=False)
     op.execute("DELETE FROM kpi_fold_state")
@@ -57,6 +77,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('kpi_recent_payers')
+    op.drop_table('kpi_recent_volume')
+    op.drop_table('kpi_recent_state')
     op.drop_table('kpi_place_totals')
     op.drop_table('kpi_product_daily')
     with op.batch_alter_table('merchant_trades', schema=None) as batch_op:
