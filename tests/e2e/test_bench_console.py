@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from bench.console import PAGES
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
