@@ -207,11 +207,16 @@ class _Tally:
             outcomes={k: (ok, ok + failed) for k, (ok, failed) in sorted(outcomes.items()) if ok + failed})
 
 
-async def _counts(conn: AsyncConnection, since: datetime, until: datetime) -> tuple[int, int, int, int]:
-    registered = (await conn.execute(select(func.count()).select_from(users)
-                                     .where(users.c.created_at < until))).scalar_one()
-    new = (await conn.execute(select(func.count()).select_from(users).where(
-        users.c.created_at >= since, users.c.created_at < until))).scalar_one()
+async def _counts(conn: AsyncConnection, since: datetime, until: datetime,
+                  watermark: date | None = None) -> tuple[int, int, int, int]:
+    if watermark is not None:  # folded days from their sign-up counts
+        registered = await rollups.registered_at(conn, until, watermark)
+        new = registered - await rollups.registered_at(conn, since, watermark)
+    else:
+        registered = (await conn.execute(select(func.count()).select_from(users)
+                                         .where(users.c.created_at < until))).scalar_one()
+        new = (await conn.execute(select(func.count()).select_from(users).where(
+            users.c.created_at >= since, users.c.created_at < until))).scalar_one()
     approved = (await conn.execute(select(func.count()).select_from(merchants)
                                    .where(merchants.c.state == "approved"))).scalar_one()
     total = (await conn.execute(select(func.count()).select_from(merchants))).scalar_one()
@@ -398,6 +403,6 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
                                                 .group_by(trades.c.paid_at.is_not(None)))
             for was_paid, n in trade_outcomes:
                 decided[MERCHANT][0 if was_paid else 1] += n
-        return tally.kpis(since, until, await _counts(conn, since, until), dau, mau, decided)
+        return tally.kpis(since, until, await _counts(conn, since, until, watermark), dau, mau, decided)
 
     return await c.uow.run("kpi_dashboard", work)

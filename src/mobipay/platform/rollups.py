@@ -146,6 +146,14 @@ product_daily = Table(
     Column("gmv", BigInteger, nullable=False),
 )
 
+#: Wallets opened per day (registered and new users without counting every wallet).
+signups_daily = Table(
+    "kpi_signups_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("users", BigInteger, nullable=False),
+)
+
 #: Running totals per product and place over every folded day up to ``through_day``
 #: (inclusive), so the map of any window of folded days is two days' rows subtracted,
 #: not a sum over every day × place row of the window.
@@ -468,7 +476,22 @@ async def place_sums(conn: AsyncConnection, through: date) -> dict[tuple[str, st
     return {(str(p), str(pr), str(c)): [int(n), int(a), int(g)] for p, pr, c, n, a, g in rows}
 
 
+async def registered_at(conn: AsyncConnection, at: datetime, watermark: date) -> int:
+    """Wallets opened before ``at``: the folded days' sign-ups, the rest counted."""
+    cut = min(watermark, day_of(at))
+    folded = (await conn.execute(select(func.coalesce(func.sum(signups_daily.c.users), 0))
+                                 .where(signups_daily.c.day < cut))).scalar_one()
+    live = (await conn.execute(select(func.count()).select_from(users).where(
+        users.c.created_at >= day_start(cut), users.c.created_at < at))).scalar_one()
+    return int(folded) + int(live)
+
+
 async def _replace_day(conn: AsyncConnection, day: date, f: DayFold) -> None:
+    await conn.execute(delete(signups_daily).where(signups_daily.c.day == day))
+    opened = (await conn.execute(select(func.count()).select_from(users).where(
+        users.c.created_at >= day_start(day), users.c.created_at < day_start(day + timedelta(days=1))))).scalar_one()
+    if opened:
+        await conn.execute(insert(signups_daily).values(day=day, users=int(opened)))
     await conn.execute(delete(volume_daily).where(volume_daily.c.day == day))
     await conn.execute(delete(product_daily).where(product_daily.c.day == day))
     await conn.execute(delete(place_totals).where(place_totals.c.through_day == day))

@@ -48,6 +48,11 @@ def upgrade() -> None:
     sa.Column('gmv', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('through_day', 'product', 'province', 'city', name=op.f('pk_kpi_place_totals'))
     )
+    op.create_table('kpi_signups_daily',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('users', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_kpi_signups_daily'))
+    )
     op.create_table('kpi_recent_state',
     sa.Column('name', sa.String(length=32), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -77,6 +82,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('kpi_signups_daily')
     op.drop_table('kpi_recent_payers')
     op.drop_table('kpi_recent_volume')
     op.drop_table('kpi_recent_state')
