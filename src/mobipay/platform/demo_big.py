@@ -1,5 +1,8 @@
-"""Big demo data for the console's performance work: ``mobipay demo --users 100000
---transactions 1000000``.
+"""Payment history for the demo, at any size: the default ``mobipay demo`` loads 90 days of
+it (:func:`load_demo_history`) so a newcomer's dashboard is not empty, and the big demo for
+the console's performance work (``mobipay demo --users 100000 --transactions 1000000``)
+loads a million payments (:func:`load_big_demo`). Each has its own ids and numbers, so both
+can sit in one database.
 
 Subscribers across the operators' number segments and 50 cities, tiers, merchants with
 apps, and a history of payments of the real kinds spread over ``days``: transfers, cash-in
@@ -17,7 +20,12 @@ PostgreSQL, ``executemany`` on SQLite. Each batch's transfers carry the batch's 
 (a manual clock moved through the history, ~1 hour apart at 1M over 90 days); orders and
 trades carry their own instant within it. Afterwards the KPI rollups are refolded.
 
-Not idempotent row by row: a second run finds the first subscriber and stops.
+Subscribers carry their number's home region (归属地: a province and city), which places
+their payments on the console's map; bills are placed at their biller's city.
+
+Deterministic: the same seed gives the same people, payments and amounts (the instants are
+relative to the clock's now). Not idempotent row by row: a second run finds the first
+subscriber and stops.
 """
 
 from __future__ import annotations
@@ -62,7 +70,12 @@ from mobipay.platform.partner_orders import partner_orders, partner_recon_items
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.tables import users
 
-BATCH = 500  # transfers per ledger batch (and per step of the history's clock)
+BATCH = 500  # payments generated per step (at most this many transfers per ledger batch)
+SLOT_S = 4 * 3600  # the history's clock moves in steps of at most this (transfers are dated by it)
+ROWS = 5000  # order and trade rows per bulk insert
+#: The biggest cities first (the rest by name): they get the most subscribers.
+BIG_CITIES = ("上海", "北京", "广州", "深圳", "重庆", "成都", "杭州", "武汉", "天津", "南京", "西安", "苏州", "郑州",
+              "长沙", "青岛", "东莞", "沈阳", "佛山", "宁波", "合肥", "济南", "福州", "哈尔滨", "昆明")
 #: Share of each kind of payment in the history (sums to 1).
 MIX: tuple[tuple[str, float], ...] = (
     ("p2p", 0.32), ("merchant", 0.20), ("topup", 0.16), ("bill", 0.12), ("cash_in", 0.09), ("cash_out", 0.05),
@@ -72,7 +85,6 @@ FAILED_SHARE = 0.03  # orders the partner refused (hold, then void)
 CLOSED_SHARE = 0.04  # merchant trades closed unpaid
 LOW_RISK_MCC = ("5311", "5411", "5812", "5942", "5999")
 PAYABLE = {"operator_billing": PAYABLE_OPERATOR_BILLING, "topup_aggregator": PAYABLE_AGGREGATOR}
-FIRST_USER = "usr_big00000000"
 
 
 @dataclass
@@ -124,15 +136,42 @@ def _amount(rng: random.Random, low: int, high: int) -> int:
     return int(round(low * (high / low) ** rng.random(), 1) * 100)
 
 
+@dataclass(frozen=True)
+class Namespace:
+    """What keeps one generated history apart from another: id tags and number ranges."""
+
+    tag: str  # in every id: usr_<tag>…, mch_<tag>…, p2p:<tag>…
+    numbers: int  # subscribers' numbers are +86 <prefix> <numbers + i>
+    credit: str  # the merchants' credit codes start with it (7 digits)
+    contacts: int  # the merchants' contact numbers are +86139 <contacts + j>
+
+
+BIG = Namespace("big", 70_000_000, "9144000", 60_000_000)
+HISTORY = Namespace("hist", 60_000_000, "9145000", 50_000_000)
+
+
+async def load_demo_history(db: Database, ledger: Ledger, clock: Clock, *, users_count: int = 1000,
+                            payments: int = 12_000, days: int = 90, home_operator: str = "china_mobile",
+                            progress: Callable[[str], None] | None = None) -> BigDemoReport:
+    """The default demo's history: ``users_count`` subscribers of their own (the tour's
+    wallets keep their balances) paying ``payments`` times over the last ``days`` days."""
+    return await load_big_demo(db, ledger, clock, users_count=users_count, transactions=payments, days=days,
+                               seed=90, home_operator=home_operator, progress=progress, space=HISTORY,
+                               joined_before_days=30, complaints=10)
+
+
 async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_count: int, transactions: int,
                         days: int = 90, seed: int = 2026, home_operator: str = "china_mobile",
-                        progress: Callable[[str], None] | None = None) -> BigDemoReport:
+                        progress: Callable[[str], None] | None = None, space: Namespace = BIG,
+                        joined_before_days: int = 365, complaints: int = 200, batch: int = BATCH) -> BigDemoReport:
     """Generate the data; ``progress`` hears a line now and then (long CLI work shows progress)."""
     say = progress or (lambda _line: None)
     report = BigDemoReport()
     started = time.monotonic()
+    tag = space.tag
     async with db.begin() as conn:
-        if (await conn.execute(select(func.count()).select_from(users).where(users.c.id == FIRST_USER))).scalar_one():
+        first = f"usr_{tag}{0:08d}"
+        if (await conn.execute(select(func.count()).select_from(users).where(users.c.id == first))).scalar_one():
             report.skipped = True
             return report
     rng = random.Random(seed)
@@ -141,10 +180,12 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
     segments = number_segments()
     billers: list[Biller] = shipped_billers()
     cities = sorted({b.city for b in billers})
+    province_of = {b.city: b.province for b in billers}
     by_city: dict[str, list[Biller]] = {}
     for b in billers:
         by_city.setdefault(b.city, []).append(b)
     # Bigger cities first and heavier: a Zipf-like weight by position.
+    cities.sort(key=lambda city: (BIG_CITIES.index(city) if city in BIG_CITIES else len(BIG_CITIES), city))
     city_weights = [1 / (i + 1) ** 0.8 for i in range(len(cities))]
 
     # ------------------------------------------------------------------ subscribers
@@ -152,13 +193,13 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
     people: list[_User] = []
     for i in range(users_count):
         prefix = prefixes[i % len(prefixes)]
-        msisdn = f"+86{prefix}{70_000_000 + i // len(prefixes):08d}"
+        msisdn = f"+86{prefix}{space.numbers + i // len(prefixes):08d}"
         # Three in four registered before the history starts, the rest during it.
         if rng.random() < 0.75:
-            created = begin - timedelta(seconds=rng.uniform(0, 365 * 86400))
+            created = begin - timedelta(seconds=rng.uniform(0, joined_before_days * 86400))
         else:
             created = begin + timedelta(seconds=rng.uniform(0, days * 86400))
-        people.append(_User(f"usr_big{i:08d}", msisdn, f"wallet:{msisdn}",
+        people.append(_User(f"usr_{tag}{i:08d}", msisdn, f"wallet:{msisdn}",
                             rng.choices(cities, city_weights)[0], segments.lookup(msisdn).operator.value, created))
     people.sort(key=lambda u: u.created_at)
     joined = [u.created_at for u in people]
@@ -169,7 +210,8 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
     user_rows = [{"id": u.id, "msisdn": u.msisdn, "operator": u.operator,
                   "virtual_operator": segments.lookup(u.msisdn).virtual, "status": "active",
                   "tier": rng.choices(tiers, (0.6, 0.35, 0.05))[0], "account_code": u.account,
-                  "created_at": u.created_at} for u in people]
+                  "created_at": u.created_at, "home_province": province_of[u.city], "home_city": u.city}
+                 for u in people]
     for start in range(0, len(user_rows), 20_000):
         await _bulk(db, users, user_rows[start:start + 20_000])
     report.users = users_count
@@ -180,8 +222,8 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
     shops: list[tuple[str, str, str]] = []  # (id, account, app)
     merchant_rows, app_rows, specs = [], [], []
     for j in range(merchant_count):
-        mid = f"mch_big{j:07d}"
-        first17 = f"9144000{j:010d}"
+        mid = f"mch_{tag}{j:07d}"
+        first17 = f"{space.credit}{j:010d}"
         mcc = LOW_RISK_MCC[j % len(LOW_RISK_MCC)] if LOW_RISK_MCC[j % len(LOW_RISK_MCC)] in cats else next(iter(cats))
         cat = cats[mcc]
         approved = rng.random() < 0.97
@@ -189,18 +231,18 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
         created = begin - timedelta(days=rng.uniform(0, 400))
         merchant_rows.append({
             "id": mid, "name": f"商户{j:05d}", "credit_code": first17 + credit_code_check_char(first17),
-            "legal_person": "王经理", "contact_msisdn": f"+86139{60_000_000 + j:08d}", "mcc": mcc,
+            "legal_person": "王经理", "contact_msisdn": f"+86139{space.contacts + j:08d}", "mcc": mcc,
             "website": f"https://m{j}.example", "settlement_account": f"62220200{j:010d}",
             "state": "approved" if approved else "submitted",
             "reason": "low-risk category: approved by rule" if approved else "", "fee_bps": cat.fee_bps,
             "settlement_days": cat.settlement_days, "per_trade_limit": cat.per_trade_limit,
             "daily_limit": cat.daily_limit, "account_code": account, "created_at": created, "updated_at": created})
-        app_rows.append({"app_id": f"app_big{j:07d}", "merchant_id": mid, "sign_type": "HMAC",
+        app_rows.append({"app_id": f"app_{tag}{j:07d}", "merchant_id": mid, "sign_type": "HMAC",
                          "hmac_key": f"{rng.getrandbits(128):032x}", "notify_url": "", "created_at": created})
         specs.append(AccountSpec(account, AccountKind.LIABILITY, name=f"Payable to 商户{j:05d}",
                                  debits_must_not_exceed_credits=True))
         if approved:
-            shops.append((mid, account, f"app_big{j:07d}"))
+            shops.append((mid, account, f"app_{tag}{j:07d}"))
     await ledger.open_accounts_bulk(specs)
     await _bulk(db, merchants, merchant_rows)
     await _bulk(db, merchant_apps, app_rows)
@@ -217,14 +259,21 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
     weights = [w for _, w in MIX]
     span = (now - begin).total_seconds() - 60
     recon_rows: list[dict[str, Any]] = []
+    pending_orders: list[dict[str, Any]] = []  # written every ROWS rows: fewer transactions
+    pending_trades: list[dict[str, Any]] = []
+
+    def slot_of(at: datetime) -> int:
+        return int((at - begin).total_seconds() // SLOT_S)
+
     n = 0
     last_said = time.monotonic()
     while n < transactions:
-        size = min(BATCH, transactions - n)
+        size = min(batch, transactions - n)
         t0 = begin + timedelta(seconds=span * n / transactions)
         history.set(t0)
         step = span * size / transactions
         cmds: list[Command] = []
+        slots: list[int] = []  # the clock slot of each command
         voids: list[Command] = []
         held: list[tuple[int, int]] = []
         order_rows: list[dict[str, Any]] = []
@@ -247,14 +296,15 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
                 else:
                     balance[idx] -= amount
                     balance[oidx] += amount
-                    cmds.append(Transfer(f"p2p:big{seq:09d}", (Leg.debit(u.account, amount),
+                    cmds.append(Transfer(f"p2p:{tag}{seq:09d}", (Leg.debit(u.account, amount),
                                                                Leg.credit(other.account, amount)), "p2p",
                                          reference="demo"))
+                    slots.append(slot_of(at))
                     continue
             if kind == "merchant":
                 amount = _amount(rng, 5, 800)
                 mid, maccount, app = shops[int(len(shops) * rng.random() ** 2)]
-                tid = f"trd_big{seq:09d}"
+                tid = f"trd_{tag}{seq:09d}"
                 closed = rng.random() < CLOSED_SHARE
                 if not closed and balance[idx] < amount:
                     kind = "cash_in"
@@ -272,10 +322,11 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
                         cmds.append(Transfer(f"trade:{tid}", (Leg.debit(u.account, amount),
                                                               Leg.credit(maccount, amount)),
                                              "merchant.payment", reference=f"商户 B{seq:09d}"))
+                        slots.append(slot_of(at))
                     continue
-            order = _order(rng, kind, u, seq, at, balance[idx], by_city, home_operator)
+            order = _order(rng, kind, u, seq, at, balance[idx], by_city, home_operator, tag)
             if order is None:  # not enough money: they add some first
-                order = _order(rng, "cash_in", u, seq, at, balance[idx], by_city, home_operator)
+                order = _order(rng, "cash_in", u, seq, at, balance[idx], by_city, home_operator, tag)
                 assert order is not None
             row, legs, delta = order
             oid = row["id"]
@@ -286,12 +337,14 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
                     balance[idx] += delta
                     held.append((idx, -delta))
                 cmds.append(Transfer(f"order:{oid}", legs, row["kind"], pending=True, reference="demo"))
+                slots.append(slot_of(at))
                 voids.append(VoidPending(f"order:{oid}:void", f"order:{oid}", code=f"{row['kind']}.failed"))
             else:
                 balance[idx] += delta
                 cmds.append(Transfer(f"order:{oid}", legs, row["kind"], reference="demo"))
+                slots.append(slot_of(at))
                 if len(recon_rows) < 300 and rng.random() < 0.001:
-                    recon_rows.append({"id": f"rci_big{seq:09d}", "partner": row["partner"],
+                    recon_rows.append({"id": f"rci_{tag}{seq:09d}", "partner": row["partner"],
                                        "day": rollups.day_of(at), "order_id": oid,
                                        "kind": rng.choice(("amount_mismatch", "status_mismatch", "missing_there")),
                                        "our_state": "succeeded", "our_amount": row["amount"],
@@ -300,10 +353,19 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
             order_rows.append(row)
             kind_name = str(row["kind"])
             report.kinds[kind_name] = report.kinds.get(kind_name, 0) + 1
-        results = await timed.post_batch(cmds)
-        refused = [r for r in results if not r.ok]
-        if refused:
-            raise RuntimeError(f"demo transfer {refused[0].id} refused: {refused[0].error}")
+        # Posted in the order generated, one ledger batch per clock slot: transfers are dated by the
+        # ledger's clock, so a slot is the finest time a transfer of the history gets.
+        i = 0
+        while i < len(cmds):
+            j = i
+            while j < len(cmds) and slots[j] == slots[i]:
+                j += 1
+            history.set(max(t0, begin + timedelta(seconds=SLOT_S * slots[i])))
+            results = await timed.post_batch(cmds[i:j])
+            refused = [r for r in results if not r.ok]
+            if refused:
+                raise RuntimeError(f"demo transfer {refused[0].id} refused: {refused[0].error}")
+            i = j
         if voids:
             history.set(t0 + timedelta(seconds=step * 0.9))
             results = await timed.post_batch(voids)
@@ -312,8 +374,12 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
                 raise RuntimeError(f"demo void {refused[0].id} refused: {refused[0].error}")
             for who, amount in held:
                 balance[who] += amount
-        await _bulk(db, partner_orders, order_rows)
-        await _bulk(db, trades, trade_rows)
+        pending_orders += order_rows
+        pending_trades += trade_rows
+        if len(pending_orders) + len(pending_trades) >= ROWS or n + size >= transactions:
+            await _bulk(db, partner_orders, pending_orders)
+            await _bulk(db, trades, pending_trades)
+            pending_orders, pending_trades = [], []
         report.transfers += len(cmds) + len(voids)
         report.orders += len(order_rows)
         report.trades += len(trade_rows)
@@ -326,7 +392,7 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
             say(f"  … {n:,} / {transactions:,} payments ({100 * n // transactions}%), {rate:,.0f}/s, "
                 f"at {t0:%Y-%m-%d}")
     await _bulk(db, partner_recon_items, recon_rows)
-    await _complaints(db, rng)
+    await _complaints(db, rng, tag, complaints)
     if db.dialect == "postgresql":  # fresh statistics: the planner saw these tables nearly empty
         say("  analysing the tables …")
         async with db.engine.connect() as conn:
@@ -334,17 +400,17 @@ async def load_big_demo(db: Database, ledger: Ledger, clock: Clock, *, users_cou
             await raw.driver_connection.execute("ANALYZE")  # type: ignore[union-attr]
     say("  folding the KPI rollups …")
     await rollups.refold(db, clock, rollups.day_of(min(begin, joined[0])))
-    await rollups.fold(db, clock)
+    await rollups.fold(db, clock, ledger)
     report.seconds = time.monotonic() - started
     return report
 
 
 def _order(rng: random.Random, kind: str, u: _User, seq: int, at: datetime, balance: int,
-           by_city: dict[str, list[Biller]], home_operator: str
+           by_city: dict[str, list[Biller]], home_operator: str, tag: str
            ) -> tuple[dict[str, Any], tuple[Leg, ...], int] | None:
     """A settled partner order of ``kind``: its row, its ledger legs and what it does to the
     subscriber's balance; None when the balance cannot pay it."""
-    details: dict[str, Any] = {"city": u.city}
+    details: dict[str, Any] = {}
     fee = 0
     legs: tuple[Leg, ...]
     if kind == "cash_in":
@@ -371,7 +437,7 @@ def _order(rng: random.Random, kind: str, u: _User, seq: int, at: datetime, bala
         amount = max(b.minimum, min(_amount(rng, 20, 800), b.maximum or 10**9))
         partner = f"biller:{b.code}"
         legs = (Leg.debit(u.account, amount), Leg.credit(f"liability:payable:biller:{b.code}", amount))
-        details.update(biller=b.code, biller_name=b.name, category=b.category.value, city=b.city,
+        details.update(biller=b.code, biller_name=b.name, category=b.category.value, city=b.city, province=b.province,
                        customer_id=f"{seq:010d}", period=f"{at:%Y%m}")
         delta = -amount
     else:
@@ -385,23 +451,24 @@ def _order(rng: random.Random, kind: str, u: _User, seq: int, at: datetime, bala
     if delta < 0 and balance < -delta:
         return None
     settled = at + timedelta(seconds=rng.uniform(1, 30))
-    row = {"id": f"{kind[:2]}_big{seq:09d}", "partner": partner, "kind": kind, "user_id": u.id, "msisdn": u.msisdn,
+    row = {"id": f"{kind[:2]}_{tag}{seq:09d}", "partner": partner, "kind": kind, "user_id": u.id, "msisdn": u.msisdn,
            "amount": amount, "fee": fee, "state": "succeeded", "partner_ref": f"P{seq:09d}", "reason": "",
            "details": json.dumps(details, ensure_ascii=False, sort_keys=True), "created_at": at, "updated_at": settled,
            "settled_at": settled, "next_check_at": at, "checks": 0}
     return row, legs, delta
 
 
-async def _complaints(db: Database, rng: random.Random) -> None:
+async def _complaints(db: Database, rng: random.Random, tag: str, count: int) -> None:
     """A few complaints about bill payments, some overdue, for the console's queue."""
     async with db.begin() as conn:
         rows = (await conn.execute(select(partner_orders.c.id, partner_orders.c.user_id, partner_orders.c.msisdn,
                                           partner_orders.c.details, partner_orders.c.created_at)
-                                   .where(partner_orders.c.kind == "bill").limit(400))).all()
+                                   .where(partner_orders.c.kind == "bill",
+                                          partner_orders.c.id.like(f"bi_{tag}%")).limit(2 * count))).all()
     out = []
     for i, (oid, uid, msisdn, details, created) in enumerate(rows[::2]):
         d = json.loads(details)
-        out.append({"id": f"cmp_big{i:06d}", "user_id": uid, "msisdn": msisdn, "payment_id": oid,
+        out.append({"id": f"cmp_{tag}{i:06d}", "user_id": uid, "msisdn": msisdn, "payment_id": oid,
                     "biller": d.get("biller", ""), "reason": rng.choice(("not_credited", "wrong_amount", "duplicate")),
                     "description": "演示投诉", "state": rng.choice(("open", "in_progress")), "level": 0,
                     "due_at": rollups.day_start(rollups.day_of(created)) + timedelta(days=rng.choice((2, 5, 60, 120))),

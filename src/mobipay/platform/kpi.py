@@ -1,62 +1,82 @@
 """The operator console's KPI figures, behind one function: :func:`dashboard`.
 
-**Contract (stable; the console and the benchmark depend on it):**
+**Contract (the console, its JSON and the benchmark depend on it):**
 ``async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis`` with
 ``since``/``until`` timezone-aware instants (a window ``[since, until)``); days are
-Shanghai business days. :class:`Kpis` and :class:`Volume` keep their fields; new fields
-may be added with defaults.
+Shanghai business days. The console asks for whole days: the last N days up to now.
 
-How: :func:`dashboard` reads whole folded days from the rollups in
-:mod:`mobipay.platform.rollups` and computes the rest (days not folded yet, partial days at
-the window's edges) from the live tables through indexes, so it is exact whatever the fold
-lag and fast on millions of rows. :func:`dashboard_direct` is the straightforward
-computation over the live tables, kept as the definition the tests compare against.
+What each figure means is written down in docs/kpi.md, and computed by the rules in
+:mod:`mobipay.platform.rollups` (:func:`~mobipay.platform.rollups.compute_span`):
 
-What is counted:
+* **payments** are what subscribers paid out of their wallets: P2P transfers sent, top-ups
+  (at the price paid, after a discount), bills, merchant payments (less the red envelope),
+  operator products, insurance and lottery. Cash-in and cash-out are fund movements,
+  shown apart; a merchant's settlement payout is the merchant's own sales leaving for its
+  bank and is counted nowhere (the sales were counted when paid);
+* **GMV** is the value sold: top-ups at face value, trades at their full amount, the
+  others at their amount; transfers sell nothing;
+* **active users** paid at least one payment: daily (the window's last day) and monthly
+  (the 30 Shanghai days ending on it);
+* **success rate** per product: succeeded / decided of those created in the window.
 
-* payments are settled partner orders (top-up, bills, cash-in/out, operator products,
-  insurance, lottery, …: ``product`` = the order's kind) and paid merchant trades
-  (``product`` = ``merchant``); person-to-person transfers live only in the ledger and
-  are not counted yet;
-* registered users: wallets created before ``until``; new users: in the window;
-* monthly active users: distinct subscribers with a succeeded order or a paid trade in
-  the 30 days before ``until``;
-* merchants: approved ones (taking payments), and all of them;
-* success rate per product: succeeded / (succeeded + failed) of orders created in the
-  window (pending ones are not decided yet); trades: paid / (paid + closed unpaid).
+How: :func:`dashboard` reads whole folded days from the rollups and computes the rest
+(today, days not folded yet, a partial first day) from the live tables through indexes,
+so it is exact whatever the fold lag and fast on millions of rows. :func:`dashboard_direct`
+computes everything from the live tables, the reference the tests compare against.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, func, select, union
+from sqlalchemy import func, select
 
-from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.orders import OrderState
 from mobipay.merchants.tables import merchants, trades
 from mobipay.platform import rollups
 from mobipay.platform.partner_orders import partner_orders
-from mobipay.platform.rollups import active_daily, outcomes_daily, volume_daily
+from mobipay.platform.rollups import (
+    FUNDS_IN,
+    FUNDS_OUT,
+    MERCHANT,
+    PAYMENTS,
+    Span,
+    outcomes_daily,
+    product_daily,
+)
 from mobipay.platform.uow import UnitOfWork
 from mobipay.wallet.tables import users
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from mobipay.platform.bootstrap import Container
 
-MAU_WINDOW = timedelta(days=30)
-MERCHANT = rollups.MERCHANT
+MAU_DAYS = rollups.MAU_DAYS
+#: Readers bring the recent day up to date when it is older than this (the worker does every minute).
+RECENT_STALE = timedelta(seconds=60)
+_EPSILON = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
 class Volume:
     key: str
     count: int
-    amount: int  # fen
+    amount: int  # fen paid
+    gmv: int = 0  # fen sold
+    parent: str = ""  # a city's province
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: str  # YYYY-MM-DD, Shanghai
+    count: int
+    amount: int
+    gmv: int
+    active_users: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +85,43 @@ class Kpis:
     until: datetime
     registered_users: int
     new_users: int
-    monthly_active_users: int
+    daily_active_users: int  # payers on the window's last day
+    monthly_active_users: int  # payers over the MAU_DAYS days ending on it
     merchants_approved: int
     merchants_total: int
-    by_product: list[Volume] = field(default_factory=list)  # largest amount first
-    by_city: list[Volume] = field(default_factory=list)  # largest amount first; "-" when unknown
-    by_day: list[Volume] = field(default_factory=list)  # Shanghai days, in order
-    success_rates: dict[str, float] = field(default_factory=dict)  # product → 0..1
+    by_product: list[Volume] = field(default_factory=list)  # payments, largest amount first
+    by_province: list[Volume] = field(default_factory=list)  # payments; "-" when unknown
+    by_city: list[Volume] = field(default_factory=list)  # payments, ``parent`` = province
+    by_day: list[Day] = field(default_factory=list)  # every day of the window, in order
+    trend: dict[str, list[int]] = field(default_factory=dict)  # payment product -> fen per day of by_day
+    funds: list[Volume] = field(default_factory=list)  # cash-in and cash-out: money in and out, not payments
+    outcomes: dict[str, tuple[int, int]] = field(default_factory=dict)  # product -> (succeeded, decided)
 
     @property
     def total(self) -> Volume:
-        return Volume("total", sum(v.count for v in self.by_product), sum(v.amount for v in self.by_product))
+        """All payments of the window."""
+        return Volume("total", sum(v.count for v in self.by_product), sum(v.amount for v in self.by_product),
+                      sum(v.gmv for v in self.by_product))
 
     def product(self, key: str) -> Volume:
-        """One product's volume (zero when nothing was paid), e.g. ``topup`` or ``bill``."""
+        """One product's payments (zero when none), e.g. ``topup`` or ``p2p``."""
         return next((v for v in self.by_product if v.key == key), Volume(key, 0, 0))
 
+    def fund(self, key: str) -> Volume:
+        """One fund movement (``cash_in``, ``cash_out``…), zero when none."""
+        return next((v for v in self.funds if v.key == key), Volume(key, 0, 0))
 
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    @property
+    def success_rates(self) -> dict[str, float]:
+        """Per product (payments and fund movements): succeeded / decided, 0..1."""
+        return {k: ok / n for k, (ok, n) in self.outcomes.items() if n}
+
+    @property
+    def success_rate(self) -> float | None:
+        """All payments decided in the window (None when none was)."""
+        ok = sum(s for k, (s, _) in self.outcomes.items() if k in PAYMENTS)
+        n = sum(d for k, (_, d) in self.outcomes.items() if k in PAYMENTS)
+        return ok / n if n else None
 
 
 def _check(since: datetime, until: datetime) -> None:
@@ -93,6 +131,98 @@ def _check(since: datetime, until: datetime) -> None:
         raise ValueError("until must be after since")
 
 
+def window(now: datetime, days: int) -> tuple[datetime, datetime]:
+    """The last ``days`` Shanghai days up to ``now``: today so far and the days before it."""
+    today = rollups.day_of(now)
+    return rollups.day_start(today - timedelta(days=days - 1)), now
+
+
+def _last_day(until: datetime) -> date:
+    return rollups.day_of(until - _EPSILON)
+
+
+def _mau_start(until: datetime) -> datetime:
+    return rollups.day_start(_last_day(until) - timedelta(days=MAU_DAYS - 1))
+
+
+class _Tally:
+    """Volumes summed two ways: per (day, product) and per (product, province, city)."""
+
+    def __init__(self) -> None:
+        self.by_day: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.by_place: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.actives: dict[str, int] = {}
+
+    def add_span(self, span: Span) -> None:
+        for (day, product, province, city), (n, amount, gmv) in span.volume.items():
+            for bucket, key in ((self.by_day, (day.isoformat(), product)),
+                                (self.by_place, (product, province, city))):
+                v = bucket[key]  # type: ignore[index]
+                v[0] += n
+                v[1] += amount
+                v[2] += gmv
+        for day, payers in span.payers.items():
+            self.actives[day.isoformat()] = self.actives.get(day.isoformat(), 0) + len(payers)
+
+    def kpis(self, since: datetime, until: datetime, counts: tuple[int, int, int, int], dau: int, mau: int,
+             outcomes: dict[str, list[int]]) -> Kpis:
+        registered, new, approved, total = counts
+        product: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for (_, p), v in self.by_day.items():
+            for i in range(3):
+                product[p][i] += v[i]
+        province: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        city: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for (p, pr, c), v in self.by_place.items():
+            if p not in PAYMENTS:
+                continue
+            for i in range(3):
+                province[pr][i] += v[i]
+                city[(pr, c)][i] += v[i]
+        days = [rollups.day_of(since) + timedelta(days=i)
+                for i in range((_last_day(until) - rollups.day_of(since)).days + 1)]
+        labels = [d.isoformat() for d in days]
+        per_day: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for (d, p), v in self.by_day.items():
+            if p in PAYMENTS:
+                for i in range(3):
+                    per_day[d][i] += v[i]
+
+        def largest(bucket: dict[str, list[int]], keys: list[str]) -> list[Volume]:
+            return [Volume(k, bucket[k][0], bucket[k][1], bucket[k][2])
+                    for k in sorted(keys, key=lambda k: (-bucket[k][1], k))]
+
+        payments = [k for k in product if k in PAYMENTS]
+        trend = {p: [self.by_day[(d, p)][1] if (d, p) in self.by_day else 0 for d in labels]
+                 for p in sorted(payments, key=lambda k: (-product[k][1], k))}
+        return Kpis(
+            since=since, until=until, registered_users=registered, new_users=new, daily_active_users=dau,
+            monthly_active_users=mau, merchants_approved=approved, merchants_total=total,
+            by_product=largest(product, payments), by_province=largest(province, list(province)),
+            by_city=[Volume(c, city[(pr, c)][0], city[(pr, c)][1], city[(pr, c)][2], parent=pr)
+                     for pr, c in sorted(city, key=lambda k: (-city[k][1], k))],
+            by_day=[Day(d, v[0], v[1], v[2], self.actives.get(d, 0))
+                    for d, v in ((d, per_day.get(d, [0, 0, 0])) for d in labels)],
+            trend=trend, funds=largest(product, [k for k in product if k in FUNDS_IN + FUNDS_OUT]),
+            outcomes={k: (ok, ok + failed) for k, (ok, failed) in sorted(outcomes.items()) if ok + failed})
+
+
+async def _counts(conn: AsyncConnection, since: datetime, until: datetime,
+                  watermark: date | None = None) -> tuple[int, int, int, int]:
+    if watermark is not None:  # folded days from their sign-up counts
+        registered = await rollups.registered_at(conn, until, watermark)
+        new = registered - await rollups.registered_at(conn, since, watermark)
+    else:
+        registered = (await conn.execute(select(func.count()).select_from(users)
+                                         .where(users.c.created_at < until))).scalar_one()
+        new = (await conn.execute(select(func.count()).select_from(users).where(
+            users.c.created_at >= since, users.c.created_at < until))).scalar_one()
+    approved = (await conn.execute(select(func.count()).select_from(merchants)
+                                   .where(merchants.c.state == "approved"))).scalar_one()
+    total = (await conn.execute(select(func.count()).select_from(merchants))).scalar_one()
+    return int(registered), int(new), int(approved), int(total)
+
+
 async def dashboard_direct(c: Container, since: datetime, until: datetime) -> Kpis:
     """Every figure of the console's dashboard for ``[since, until)``, straight from the
     live tables (the reference :func:`dashboard` must agree with; slow on big data)."""
@@ -100,70 +230,28 @@ async def dashboard_direct(c: Container, since: datetime, until: datetime) -> Kp
 
     async def work(uow: UnitOfWork) -> Kpis:
         conn = uow.conn
-        registered = (await conn.execute(select(func.count()).select_from(users)
-                                         .where(users.c.created_at < until))).scalar_one()
-        new = (await conn.execute(select(func.count()).select_from(users).where(
-            users.c.created_at >= since, users.c.created_at < until))).scalar_one()
-        active = union(
-            select(partner_orders.c.user_id.label("uid")).where(
-                partner_orders.c.state == OrderState.SUCCEEDED.value,
-                partner_orders.c.settled_at >= until - MAU_WINDOW, partner_orders.c.settled_at < until),
-            select(trades.c.payer_id.label("uid")).where(
-                trades.c.payer_id.is_not(None), trades.c.paid_at >= until - MAU_WINDOW, trades.c.paid_at < until),
-        ).subquery()
-        mau = (await conn.execute(select(func.count()).select_from(active))).scalar_one()
-        approved = (await conn.execute(select(func.count()).select_from(merchants)
-                                       .where(merchants.c.state == "approved"))).scalar_one()
-        all_merchants = (await conn.execute(select(func.count()).select_from(merchants))).scalar_one()
+        provinces = await rollups.city_provinces(conn)
+        span = await rollups.compute_span(conn, uow.ledger, since, until, provinces)
+        month = await rollups.compute_span(conn, uow.ledger, _mau_start(until), until, provinces)
+        mau = len(set().union(*month.payers.values()))
+        dau = len(month.payers.get(_last_day(until), set()))
+        tally = _Tally()
+        tally.add_span(span)
 
-        product: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        city: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-
-        def add(kind: str, where: str, at: datetime, amount: int) -> None:
-            d = _utc(at).astimezone(SHANGHAI).date().isoformat()
-            for bucket, key in ((product, kind), (city, where), (day, d)):
-                bucket[key][0] += 1
-                bucket[key][1] += amount
-
-        orders = await conn.execute(select(partner_orders.c.kind, partner_orders.c.amount, partner_orders.c.details,
-                                           partner_orders.c.settled_at).where(
-            partner_orders.c.state == OrderState.SUCCEEDED.value, partner_orders.c.settled_at >= since,
-            partner_orders.c.settled_at < until))
-        for kind, amount, details, settled_at in orders:
-            d: dict[str, Any] = json.loads(details or "{}")
-            add(kind, str(d.get("city") or "-"), settled_at, amount)
-        paid = await conn.execute(select(trades.c.amount, trades.c.paid_at).where(
-            trades.c.paid_at >= since, trades.c.paid_at < until))
-        for amount, paid_at in paid:
-            add(MERCHANT, "-", paid_at, amount)
-
-        decided: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # product → [succeeded, decided]
+        decided: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # product -> [succeeded, failed]
         outcomes = await conn.execute(select(partner_orders.c.kind, partner_orders.c.state, func.count()).where(
             partner_orders.c.created_at >= since, partner_orders.c.created_at < until,
             partner_orders.c.state.in_([OrderState.SUCCEEDED.value, OrderState.FAILED.value]))
             .group_by(partner_orders.c.kind, partner_orders.c.state))
         for kind, state, n in outcomes:
-            decided[kind][1] += n
-            if state == OrderState.SUCCEEDED.value:
-                decided[kind][0] += n
+            decided[kind][0 if state == OrderState.SUCCEEDED.value else 1] += n
         trade_outcomes = await conn.execute(select(trades.c.paid_at.is_not(None), func.count()).where(
             trades.c.created_at >= since, trades.c.created_at < until,
-            (trades.c.paid_at.is_not(None)) | (trades.c.closed_at.is_not(None)))
+            trades.c.paid_at.is_not(None) | trades.c.closed_at.is_not(None) | (trades.c.expires_at <= uow.now))
             .group_by(trades.c.paid_at.is_not(None)))
         for was_paid, n in trade_outcomes:
-            decided[MERCHANT][1] += n
-            if was_paid:
-                decided[MERCHANT][0] += n
-
-        def rows(bucket: dict[str, list[int]], *, by_key: bool = False) -> list[Volume]:
-            keys = sorted(bucket) if by_key else sorted(bucket, key=lambda k: (-bucket[k][1], k))
-            return [Volume(k, bucket[k][0], bucket[k][1]) for k in keys]
-
-        return Kpis(since=since, until=until, registered_users=registered, new_users=new,
-                    monthly_active_users=mau, merchants_approved=approved, merchants_total=all_merchants,
-                    by_product=rows(product), by_city=rows(city), by_day=rows(day, by_key=True),
-                    success_rates={k: s / n for k, (s, n) in sorted(decided.items()) if n})
+            decided[MERCHANT][0 if was_paid else 1] += n
+        return tally.kpis(since, until, await _counts(conn, since, until), dau, mau, decided)
 
     return await c.uow.run("kpi_dashboard", work)
 
@@ -198,117 +286,123 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
         conn = uow.conn
         watermark = await rollups.folded_until(conn)
         split = _split(since, until, watermark)
-        registered = (await conn.execute(select(func.count()).select_from(users)
-                                         .where(users.c.created_at < until))).scalar_one()
-        new = (await conn.execute(select(func.count()).select_from(users).where(
-            users.c.created_at >= since, users.c.created_at < until))).scalar_one()
-        approved = (await conn.execute(select(func.count()).select_from(merchants)
-                                       .where(merchants.c.state == "approved"))).scalar_one()
-        all_merchants = (await conn.execute(select(func.count()).select_from(merchants))).scalar_one()
+        msplit = _split(_mau_start(until), until, watermark)
+        provinces = await rollups.city_provinces(conn)
+        spans: dict[tuple[datetime, datetime], Span] = {}
 
-        # -- monthly actives: distinct payers of the folded days (cached per range), plus the
-        # live payers who were not among them
-        msplit = _split(until - MAU_WINDOW, until, watermark)
-        parts: list[Select[Any]] = []
-        for x, y in msplit.live:
-            parts.append(select(partner_orders.c.user_id.label("uid")).where(
-                partner_orders.c.settled_at >= x, partner_orders.c.settled_at < y,
-                partner_orders.c.state == OrderState.SUCCEEDED.value))
-            parts.append(select(trades.c.payer_id.label("uid")).where(
-                trades.c.paid_at >= x, trades.c.paid_at < y, trades.c.payer_id.is_not(None)))
-        live = (union(*parts) if parts else select(users.c.id.label("uid")).where(users.c.id.is_(None))).subquery()
-        if msplit.days:
+        async def span(x: datetime, y: datetime) -> Span:
+            if (x, y) not in spans:
+                spans[(x, y)] = await rollups.grouped_span(conn, uow.ledger, x, y, provinces)
+            return spans[(x, y)]
+
+        # The watermark's day (today, once yesterday is folded) from the recent rollup up to a
+        # few minutes ago, the rest of it live; any other live interval (a partial first day, days
+        # not folded yet) live.
+        last = _last_day(until)
+        today = None if watermark is None else (rollups.day_start(watermark), until)
+        recent = None
+        if today is not None and watermark == last and today in split.live and today in msplit.live \
+                and msplit.days and until <= uow.now:
+            recent = await rollups.refresh_recent(conn, uow.ledger, uow.now, stale_after=RECENT_STALE)
+            if recent is not None and (recent.day != watermark or recent.through > until):
+                recent = None
+        tally = _Tally()
+        for x, y in split.live:
+            if recent is not None and (x, y) == today:
+                rest = await span(recent.through, until) if recent.through < until else Span()
+                tally.add_span(rest)
+                day = watermark.isoformat() if watermark else ""
+                for (p, pr, ci), v in recent.volume.items():
+                    for bucket, key in ((tally.by_day, (day, p)), (tally.by_place, (p, pr, ci))):
+                        row = bucket[key]  # type: ignore[index]
+                        for i in range(3):
+                            row[i] += v[i]
+                continue
+            tally.add_span(await span(x, y))
+        if split.days:  # a few rows a day for the trend; the places as two days' running totals
+            f, e = split.days
+            for d, p, *v in await conn.execute(select(product_daily.c.day, product_daily.c.product,
+                                                      product_daily.c.count, product_daily.c.amount,
+                                                      product_daily.c.gmv)
+                                               .where(product_daily.c.day >= f, product_daily.c.day < e)):
+                row = tally.by_day[(str(d)[:10], str(p))]
+                for i in range(3):
+                    row[i] += int(v[i])
+            before = await rollups.place_sums(conn, f - timedelta(days=1))
+            for key, v in (await rollups.place_sums(conn, e - timedelta(days=1))).items():
+                was = before.get(key, [0, 0, 0])
+                if v[0] != was[0]:
+                    row = tally.by_place[key]
+                    for i in range(3):
+                        row[i] += v[i] - was[i]
+            for d, n in (await rollups.daily_actives(conn, f, e)).items():
+                tally.actives[d.isoformat()] = tally.actives.get(d.isoformat(), 0) + n
+
+        # -- actives: the last day's payers, and the month's: distinct payers of the folded days
+        # (cached per range) plus the live payers who were not among them
+        live_payers: set[str] = set()
+        dau = 0
+        if recent is not None and msplit.days and watermark is not None:  # (always, with recent)
             f, e = msplit.days
+            rest = await span(recent.through, until) if recent.through < until else Span()
+            after = sorted(set().union(*rest.payers.values()))
+            have, _ = await rollups.recent_split(conn, after)
+            unseen = [u for u in after if u not in have]
+            dau = recent.payers + len(unseen)
+            tally.actives[watermark.isoformat()] = dau
+            seen_before = await rollups.seen(conn, unseen, f, e)
+            mau = await rollups.folded_actives(conn, f, e) + recent.new_in_month + len(set(unseen) - seen_before)
+            msplit = _Split(msplit.days, [])  # done
+        for x, y in msplit.live:
+            s = await span(x, y)
+            live_payers.update(*s.payers.values())
+            dau += len(s.payers.get(last, set()))
+        if recent is not None:
+            pass
+        elif msplit.days:
+            f, e = msplit.days
+            if f <= last < e:  # the last day is folded (a window that ends at midnight)
+                dau = (await rollups.daily_actives(conn, last, last + timedelta(days=1))).get(last, 0)
             mau = await rollups.folded_actives(conn, f, e)
-            seen = select(active_daily.c.user_id).where(active_daily.c.user_id == live.c.uid,
-                                                        active_daily.c.day >= f, active_daily.c.day < e)
-            mau += (await conn.execute(select(func.count()).select_from(live).where(~seen.exists()))).scalar_one()
+            mau += len(live_payers - await rollups.seen(conn, sorted(live_payers), f, e))
         else:
-            mau = (await conn.execute(select(func.count()).select_from(live))).scalar_one()
-
-        # -- volumes
-        product: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        city: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-
-        def add(kind: str, where: str, d: str, count: int, amount: int) -> None:
-            for bucket, key in ((product, kind), (city, where), (day, d)):
-                bucket[key][0] += count
-                bucket[key][1] += amount
-
-        if split.days:  # summed per dimension in the database: a few hundred rows back, not 10k
-            in_days = (volume_daily.c.day >= split.days[0], volume_daily.c.day < split.days[1])
-            n_sum, a_sum = func.sum(volume_daily.c.count), func.sum(volume_daily.c.amount)
-            for bucket, column in ((product, volume_daily.c.product), (city, volume_daily.c.city),
-                                   (day, volume_daily.c.day)):
-                for key, n, amount in await conn.execute(select(column, n_sum, a_sum).where(*in_days)
-                                                         .group_by(column)):
-                    bucket[str(key)[:10] if column is volume_daily.c.day else str(key)][0] += int(n)
-                    bucket[str(key)[:10] if column is volume_daily.c.day else str(key)][1] += int(amount)
-        dialect = conn.dialect.name
-        for x, y in split.live:  # grouped in the database: a partial day is ~10k rows at 1M payments
-            o_day = rollups.day_sql(partner_orders.c.settled_at, dialect)
-            o_city = rollups.city_sql(dialect)
-            orders = await conn.execute(select(partner_orders.c.kind, o_city, o_day, func.count(),
-                                               func.sum(partner_orders.c.amount)).where(
-                partner_orders.c.settled_at >= x, partner_orders.c.settled_at < y,
-                partner_orders.c.state == OrderState.SUCCEEDED.value).group_by(partner_orders.c.kind, o_city, o_day))
-            for kind, where, d, n, amount in orders:
-                add(kind, str(where), str(d), int(n), int(amount))
-            t_day = rollups.day_sql(trades.c.paid_at, dialect)
-            paid = await conn.execute(select(t_day, func.count(), func.sum(trades.c.amount)).where(
-                trades.c.paid_at >= x, trades.c.paid_at < y).group_by(t_day))
-            for d, n, amount in paid:
-                add(MERCHANT, rollups.NO_CITY, str(d), int(n), int(amount))
+            mau = len(live_payers)
 
         # -- success rates by day created: folded decisions, then decisions after the watermark
-        decided: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # product → [succeeded, decided]
-        created_live = list(split.live)
+        decided: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # product -> [succeeded, failed]
         late: tuple[datetime, datetime, datetime] | None = None
         if split.days and watermark is not None:
-            sums = await conn.execute(select(outcomes_daily.c.product, func.sum(outcomes_daily.c.succeeded),
-                                             func.sum(outcomes_daily.c.failed)).where(
+            sums2 = await conn.execute(select(outcomes_daily.c.product, func.sum(outcomes_daily.c.succeeded),
+                                              func.sum(outcomes_daily.c.failed)).where(
                 outcomes_daily.c.created_day >= split.days[0], outcomes_daily.c.created_day < split.days[1],
                 outcomes_daily.c.decided_day < watermark).group_by(outcomes_daily.c.product))
-            for kind, ok, failed in sums:
+            for kind, ok, failed in sums2:
                 decided[kind][0] += int(ok)
-                decided[kind][1] += int(ok) + int(failed)
+                decided[kind][1] += int(failed)
             late = (rollups.day_start(split.days[0]), rollups.day_start(split.days[1]),
                     rollups.day_start(watermark))
         decisions = (OrderState.SUCCEEDED.value, OrderState.FAILED.value)
-        order_sets = [(partner_orders.c.created_at >= x) & (partner_orders.c.created_at < y)
-                      for x, y in created_live]
+        order_sets = [(partner_orders.c.created_at >= x) & (partner_orders.c.created_at < y) for x, y in split.live]
         trade_sets = [(trades.c.created_at >= x) & (trades.c.created_at < y)
-                      & (trades.c.paid_at.is_not(None) | trades.c.closed_at.is_not(None)) for x, y in created_live]
+                      & (trades.c.paid_at.is_not(None) | trades.c.closed_at.is_not(None)
+                         | (trades.c.expires_at <= uow.now)) for x, y in split.live]
         if late is not None:
             a, b, ws = late
             order_sets.append((partner_orders.c.created_at >= a) & (partner_orders.c.created_at < b)
                               & (partner_orders.c.settled_at >= ws))
             trade_sets.append((trades.c.created_at >= a) & (trades.c.created_at < b) & (trades.c.paid_at >= ws))
-            trade_sets.append((trades.c.created_at >= a) & (trades.c.created_at < b) & trades.c.paid_at.is_(None)
-                              & (trades.c.closed_at >= ws))
+            trade_sets.append((trades.c.created_at >= a) & (trades.c.created_at < b)
+                              & rollups.unpaid_between(ws, uow.now + _EPSILON))
         for cond in order_sets:
             outcomes = await conn.execute(select(partner_orders.c.kind, partner_orders.c.state, func.count()).where(
                 cond, partner_orders.c.state.in_(decisions)).group_by(partner_orders.c.kind, partner_orders.c.state))
             for kind, state, n in outcomes:
-                decided[kind][1] += n
-                if state == OrderState.SUCCEEDED.value:
-                    decided[kind][0] += n
+                decided[kind][0 if state == OrderState.SUCCEEDED.value else 1] += n
         for cond in trade_sets:
             trade_outcomes = await conn.execute(select(trades.c.paid_at.is_not(None), func.count()).where(cond)
                                                 .group_by(trades.c.paid_at.is_not(None)))
             for was_paid, n in trade_outcomes:
-                decided[MERCHANT][1] += n
-                if was_paid:
-                    decided[MERCHANT][0] += n
-
-        def rows_of(bucket: dict[str, list[int]], *, by_key: bool = False) -> list[Volume]:
-            keys = sorted(bucket) if by_key else sorted(bucket, key=lambda k: (-bucket[k][1], k))
-            return [Volume(k, bucket[k][0], bucket[k][1]) for k in keys]
-
-        return Kpis(since=since, until=until, registered_users=registered, new_users=new,
-                    monthly_active_users=mau, merchants_approved=approved, merchants_total=all_merchants,
-                    by_product=rows_of(product), by_city=rows_of(city), by_day=rows_of(day, by_key=True),
-                    success_rates={k: s / n for k, (s, n) in sorted(decided.items()) if n})
+                decided[MERCHANT][0 if was_paid else 1] += n
+        return tally.kpis(since, until, await _counts(conn, since, until, watermark), dau, mau, decided)
 
     return await c.uow.run("kpi_dashboard", work)

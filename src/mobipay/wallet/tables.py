@@ -18,6 +18,10 @@ users = Table(
     Column("tier", SmallInteger, nullable=False),
     Column("account_code", String(128), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The number's home region (归属地) from the operator's subscriber records, for regional
+    # reporting (the KPI map); empty until those records are loaded (the demo fills it).
+    Column("home_province", String(16), nullable=True),
+    Column("home_city", String(32), nullable=True),
 )
 
 otps = Table(

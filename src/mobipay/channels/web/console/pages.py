@@ -9,25 +9,24 @@ HTTP status of the error; nothing changes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mobipay.bills.model import Category, ComplaintState
 from mobipay.channels.web.common import check_csrf, container, harden, lang, message, page
-from mobipay.channels.web.console import charts
-from mobipay.channels.web.console.auth import ROLE_NAMES, guard
+from mobipay.channels.web.console.auth import ROLE_NAMES, guard, operator
 from mobipay.channels.words import KIND_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.ledger.model import Side, StoredTransfer
 from mobipay.merchants.model import MerchantState
 from mobipay.platform import audit, kpi
-from mobipay.platform.operators import Operator
+from mobipay.platform.operators import Operator, OperatorSessionExpired
+from mobipay.platform.roles import RoleRequired
 
 router = APIRouter(prefix="/console")
 
@@ -78,35 +77,89 @@ async def _act(request: Request, csrf: str, reason: str, work: Callable[[str], A
 
 # ---------------------------------------------------------------------------- dashboard
 
+#: The dashboard's windows: the last 7, 30 or 90 Shanghai days (today so far included).
+DAYS = (7, 30, 90)
+#: Each product's name on the page (docs/kpi.md says what each counts).
+PRODUCT_NAMES: dict[str, tuple[str, str]] = {
+    "p2p": ("转账", "Transfers"), "topup": ("话费充值", "Top-up"), "bill": ("生活缴费", "Bills"),
+    "merchant": ("商户消费", "Merchant payments"), "operator_product": ("运营商业务", "Operator products"),
+    "insurance": ("保险", "Insurance"), "lottery": ("彩票", "Lottery"), "cash_in": ("充值（银行卡转入）", "Cash-in"),
+    "cash_out": ("提现", "Cash-out"), "close_payout": ("销户退款", "Closing payouts"),
+    "settlement": ("商户结算付款", "Merchant settlement payouts"), "insurance_cancel": ("退保", "Policy cancellations"),
+}
+UNKNOWN_PLACE = ("未知", "Unknown")
 
-def _window(request: Request, days: int) -> tuple[datetime, datetime]:
-    """The last ``days`` days (1 to 366) up to now."""
-    until = container(request).clock.now()
-    return until - timedelta(days=min(max(days, 1), 366)), until
+
+def _days(raw: str) -> int:
+    """One of :data:`DAYS` (30 when the value is anything else)."""
+    return int(raw) if raw.strip() in {str(d) for d in DAYS} else 30
+
+
+def figures_json(k: kpi.Kpis, days: int, language: str) -> dict[str, Any]:
+    """The dashboard's figures as the page's charts read them (fen and counts, names in
+    the page's language)."""
+    en = language == "en"
+
+    def name(key: str) -> str:
+        zh_en = PRODUCT_NAMES.get(key, (key, key))
+        return zh_en[1] if en else zh_en[0]
+
+    def place(key: str) -> str:
+        return (UNKNOWN_PLACE[1] if en else UNKNOWN_PLACE[0]) if key == "-" else key
+
+    rates = k.success_rates
+    return {
+        "days": days, "since": k.since.isoformat(), "until": k.until.isoformat(),
+        "first_day": k.by_day[0].day if k.by_day else None, "last_day": k.by_day[-1].day if k.by_day else None,
+        "totals": {"count": k.total.count, "amount": k.total.amount, "gmv": k.total.gmv,
+                   "success_rate": k.success_rate, "registered_users": k.registered_users,
+                   "new_users": k.new_users, "daily_active_users": k.daily_active_users,
+                   "monthly_active_users": k.monthly_active_users, "merchants_approved": k.merchants_approved,
+                   "merchants_total": k.merchants_total},
+        "products": [{"key": v.key, "name": name(v.key), "count": v.count, "amount": v.amount, "gmv": v.gmv,
+                      "success_rate": rates.get(v.key)} for v in k.by_product],
+        "funds": [{"key": v.key, "name": name(v.key), "count": v.count, "amount": v.amount,
+                   "success_rate": rates.get(v.key)} for v in k.funds],
+        "success_rates": {key: {"name": name(key), "rate": rate, "succeeded": k.outcomes[key][0],
+                                "decided": k.outcomes[key][1]} for key, rate in rates.items()},
+        "days_series": [{"day": d.day, "count": d.count, "amount": d.amount, "gmv": d.gmv,
+                         "active_users": d.active_users} for d in k.by_day],
+        "trend": [{"key": key, "name": name(key), "amounts": amounts} for key, amounts in k.trend.items()],
+        "provinces": [{"name": v.key, "label": place(v.key), "count": v.count, "amount": v.amount, "gmv": v.gmv}
+                      for v in k.by_province],
+        "cities": [{"name": v.key, "label": place(v.key), "province": v.parent, "count": v.count,
+                    "amount": v.amount, "gmv": v.gmv} for v in k.by_city],
+    }
+
+
+async def _figures(request: Request, days: int) -> kpi.Kpis:
+    c = container(request)
+    return await kpi.dashboard(c, *kpi.window(c.clock.now(), days))
 
 
 @router.get("", response_class=HTMLResponse)
-async def dashboard(request: Request, days: int = 30) -> Response:
+async def dashboard(request: Request, days: str = "30") -> Response:
     me = await guard(request, *DASHBOARD)
     if isinstance(me, Response):
         return me
-    c = container(request)
-    since, until = _window(request, days)
-    figures = await kpi.dashboard(c, since, until)
-    return _render(request, "console/dashboard.html", me, {"k": figures, "days": min(max(days, 1), 366)})
+    n = _days(days)
+    figures = await _figures(request, n)
+    return _render(request, "console/dashboard.html", me, {
+        "k": figures, "days": n, "choices": DAYS, "names": PRODUCT_NAMES,
+        "data": figures_json(figures, n, lang(request))})
 
 
-@router.get("/charts/{name}.svg")
-async def chart(request: Request, name: str, days: int = 30) -> Response:
-    me = await guard(request, *DASHBOARD)
-    if isinstance(me, Response):
-        return me
-    if name not in charts.CHARTS:
-        return Response("no such chart", status_code=404, media_type="text/plain")
-    since, until = _window(request, days)
-    figures = await kpi.dashboard(container(request), since, until)
-    svg = await asyncio.to_thread(charts.render, name, figures)
-    return harden(Response(svg, media_type="image/svg+xml"), request)
+@router.get("/api/dashboard")
+async def dashboard_data(request: Request, days: str = "30") -> Response:
+    """The dashboard's figures as JSON for its charts: signed-in operators with a
+    dashboard role only (problem+json 401 / 403 otherwise)."""
+    me = await operator(request)
+    if me is None:
+        raise OperatorSessionExpired("sign in to the console")
+    if not any(me.has(r) for r in DASHBOARD):
+        raise RoleRequired(f"{me.name!r} needs one of the roles {', '.join(DASHBOARD)}", role=DASHBOARD[0])
+    n = _days(days)
+    return harden(JSONResponse(figures_json(await _figures(request, n), n, lang(request))), request)
 
 
 # ---------------------------------------------------------------------------- users
