@@ -42,6 +42,30 @@ def sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+#: SQLSTATEs of a server going away or not there yet: administrator shutdown, crash
+#: shutdown, "cannot connect now" (starting up, shutting down); and the class 08
+#: (connection exceptions: the connection does not exist, was refused or broke).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database did not answer (down, restarting, the connection cut): not a
+    bug, and the request may be sent again as it was (with its idempotency key)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError):  # refused, reset, timed out connecting
+            return True
+        code = getattr(current, "sqlstate", None)
+        if isinstance(code, str) and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for conflicts that a fresh attempt of the same transaction can resolve."""
     if sqlstate(exc) in RETRYABLE_SQLSTATES:
