@@ -31,7 +31,7 @@ import pytest
 from mobipay.channels.sms.kannel import BEARERBOX
 from mobipay.platform.migrate import upgrade
 from tests.conftest import free_port
-from tests.support.books import audit, unsettled
+from tests.support.books import audit, outstanding
 from tests.support.load import KILL9_MIX, Load, prepare
 from tests.support.postgres import OwnPostgres, own_postgres
 from tests.support.sampling import Sampler
@@ -68,16 +68,6 @@ def _after(load: Load, count: int, what: str) -> None:
         return load.acked >= target
 
     wait_for(there, 300, f"{count} more acknowledged operations before {what}", every_s=0.05)
-
-
-def _settled(stack: Stack, load: Load) -> dict[str, int]:
-    """Zero everywhere once the worker has finished: no hold, no pending order, the outbox
-    and the notifications delivered, every SMS command stored and answered, every SMS
-    reported and received by its handset."""
-    left = asyncio.run(unsettled(stack.db_url))
-    left["sms_not_received"] = max(0, left.pop("sms_expected") - len(stack.collect_sms()))
-    left["sms_commands_missing"] = max(0, sum(load.texts.values()) - left.pop("sms_commands_stored"))
-    return left
 
 
 def test_kill_minus_nine_under_load_loses_and_doubles_nothing(database: tuple[str, OwnPostgres | None],
@@ -130,10 +120,10 @@ def test_kill_minus_nine_under_load_loses_and_doubles_nothing(database: tuple[st
         load_s = time.monotonic() - started
         note("load stopped")
         try:
-            wait_for(lambda: not any(_settled(stack, load).values()), 240, "the worker settling everything",
+            wait_for(lambda: not outstanding(stack, load), 240, "the worker settling everything",
                      every_s=1.0)
         except TimeoutError:
-            raise AssertionError(f"not settled: {_settled(stack, load)}\nworker log:\n"
+            raise AssertionError(f"not settled: {outstanding(stack, load)}\nworker log:\n"
                                  f"{stack.log_tail('worker')}") from None
         note("settled")
         rss_end = sampler.take()

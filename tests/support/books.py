@@ -96,6 +96,15 @@ async def unsettled(url: str) -> dict[str, int]:
         await db.dispose()
 
 
+def outstanding(stack: Stack, load: Load) -> dict[str, int]:
+    """What is still to happen after a run, by kind (empty once the worker has finished):
+    :func:`unsettled`, and SMS not yet at a handset, SMS commands not yet stored."""
+    left = asyncio.run(unsettled(stack.db_url))
+    left["sms_not_received"] = max(0, left.pop("sms_expected") - len(stack.collect_sms()))
+    left["sms_commands_missing"] = max(0, sum(load.texts.values()) - left.pop("sms_commands_stored"))
+    return {k: v for k, v in left.items() if v}
+
+
 def _msisdn(number: str) -> str:
     digits = number.lstrip("+")
     return "+" + (digits if digits.startswith("86") else "86" + digits)

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import asyncpg
 
-BIN = Path(os.environ.get("MOBIPAY_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _server_binaries() -> Path:
+    """MOBIPAY_PG_BIN, else the newest Debian PostgreSQL (``/usr/lib/postgresql/<version>/bin``)."""
+    if os.environ.get("MOBIPAY_PG_BIN"):
+        return Path(os.environ["MOBIPAY_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if
+                   p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BIN = _server_binaries()
 
 
 class OwnPostgres:
