@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,7 +58,9 @@ def is_unavailable(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, OSError):  # refused, reset, timed out connecting
+        # A socket refused, reset or timed out, a name not resolved, or asyncio's plain OSError
+        # for every address refused; not a file missing or unreadable, which is a bug or set-up.
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror) or type(current) is OSError:
             return True
         code = getattr(current, "sqlstate", None)
         if isinstance(code, str) and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES):
