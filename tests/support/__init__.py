@@ -1,0 +1,1 @@
+"""Helpers shared by the suites that run the platform as processes (kill -9, soak)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,32 @@ def sqlstate(exc: BaseException) -> str | None:
                 return code
         current = getattr(current, "orig", None) or current.__cause__
     return None
+
+
+#: SQLSTATEs of a server going away or not there yet: administrator shutdown, crash
+#: shutdown, "cannot connect now" (starting up, shutting down); and the class 08
+#: (connection exceptions: the connection does not exist, was refused or broke).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database did not answer (down, restarting, the connection cut): not a
+    bug, and the request may be sent again as it was (with its idempotency key)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # A socket refused, reset or timed out, a name not resolved, or asyncio's plain OSError
+        # for every address refused; not a file missing or unreadable, which is a bug or set-up.
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror) or type(current) is OSError:
+            return True
+        code = getattr(current, "sqlstate", None)
+        if isinstance(code, str) and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -21,6 +21,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
@@ -31,7 +32,7 @@ from mobipay.channels.voice import vxml as voice_vxml
 from mobipay.channels.web import cashier, console, hall, merchant_portal
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
-from mobipay.kernel.errors import CATALOGUE, MobipayError
+from mobipay.kernel.errors import CATALOGUE, MobipayError, ServiceUnavailable
 from mobipay.kernel.money import CURRENCIES
 from mobipay.ledger import api as ledger_api
 from mobipay.lottery import api as lottery_api
@@ -39,6 +40,7 @@ from mobipay.merchants import api as merchants_api
 from mobipay.platform.api_common import field_as_sent
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.platform.db import is_unavailable
 from mobipay.platform.edge import Edge
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
 from mobipay.platform.openapi import document_problems
@@ -98,7 +100,14 @@ async def refusal(request: Request, exc: MobipayError) -> JSONResponse:
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """A bug: logged with the request id, answered 500 without internals."""
+    """A bug: logged with the request id, answered 500 without internals. The database not
+    answering is no bug: 503 with Retry-After (API-CONVENTIONS: a dependency is down), one
+    log line, so a client retries with its idempotency key and the log stays readable."""
+    if is_unavailable(exc):
+        log.warning("http.database_unavailable", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+        return problem(request, 503, ServiceUnavailable.code, ServiceUnavailable.title,
+                       "The database did not answer; send the request again (with the same Idempotency-Key).",
+                       headers={"Retry-After": "1"})
     log.exception("http.unexpected_error", error=type(exc).__name__)
     return problem(request, 500, "INTERNAL_ERROR", "Internal error",
                    "An unexpected error occurred; it has been logged with this request id.")
@@ -150,6 +159,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(request, exc.status_code, code, str(exc.detail), str(exc.detail),
                        headers=getattr(exc, "headers", None))
 
+    # Database errors are answered here, below the server-error layer, which would re-raise
+    # them to uvicorn (a second traceback per request) after answering.
+    app.add_exception_handler(DBAPIError, unexpected)
+    app.add_exception_handler(OSError, unexpected)
     app.add_exception_handler(Exception, unexpected)
 
 

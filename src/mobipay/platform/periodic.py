@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from mobipay.platform.db import is_unavailable
+
 log = structlog.get_logger(__name__)
 
 
@@ -17,7 +19,10 @@ async def every(interval_s: float, stop: asyncio.Event, job: Callable[[], Awaita
     while not stop.is_set():
         try:
             await job()
-        except Exception:  # keep going; the next round retries
-            log.exception("periodic.job_failed", job=name)
+        except Exception as exc:  # keep going; the next round retries
+            if is_unavailable(exc):  # the database restarting: no traceback every round
+                log.warning("periodic.database_unavailable", job=name, error=type(exc).__name__)
+            else:
+                log.exception("periodic.job_failed", job=name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_s)

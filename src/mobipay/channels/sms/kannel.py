@@ -72,6 +72,13 @@ def fit(text: str, max_parts: int = MAX_PARTS) -> str:
     return text + "…"
 
 
+#: smsbox tries an inbound message or a delivery report that mobipay did not take again
+#: every HTTP_RETRY_DELAY_S seconds, HTTP_RETRIES times: 5 minutes, longer than a restart of
+#: ``mobipay serve`` (ten tries, 20 s, lost messages to a restart on a loaded machine).
+HTTP_RETRIES = 150
+HTTP_RETRY_DELAY_S = 2
+
+
 @dataclass(frozen=True, slots=True)
 class KannelPorts:
     """Per-run ports (Kannel's defaults 13000/13001/13013 may be taken)."""
@@ -122,8 +129,8 @@ global-sender = "{sender}"
 log-file = "{workdir}/smsbox.log"
 log-level = 1
 mo-recode = true
-http-request-retry = 10
-http-queue-delay = 2
+http-request-retry = {HTTP_RETRIES}
+http-queue-delay = {HTTP_RETRY_DELAY_S}
 
 group = sendsms-user
 username = "{username}"
