@@ -1,14 +1,14 @@
 """Per-account sign-in lockout: wrong passwords counted on console and merchant portal accounts.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-02 09:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0021'
-down_revision = '0020'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
