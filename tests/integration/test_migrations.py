@@ -28,3 +28,15 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     upgrade(db_url)
     assert asyncio.run(_tables(db_url)) >= TABLES
     upgrade(db_url)  # at head already: nothing to do, no error
+
+
+def test_one_head_and_numbers_in_order() -> None:
+    """Two branches that each add the next number leave two heads: `db upgrade` then fails."""
+    from alembic.script import ScriptDirectory
+
+    from mobipay.platform.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(scripts.get_heads()) == 1, scripts.get_heads()
+    chain = [s.revision for s in scripts.walk_revisions()][::-1]
+    assert chain == [f"{n:04d}" for n in range(1, len(chain) + 1)]
