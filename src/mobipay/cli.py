@@ -27,6 +27,7 @@ from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.platform.db import safe_url
 from mobipay.platform.partner_orders import ReconReport
 from mobipay.platform.periodic import every
 
@@ -77,11 +78,49 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         return Settings()
-    except Exception as exc:  # pydantic's message names the setting and what is wrong
-        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+    except ValidationError as exc:  # one line per setting: its variable and what is wrong
+        for error in exc.errors():
+            name = "MOBIPAY_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.secho(f"configuration error: {name}: {message}", fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+def _ready_database(settings: Settings) -> None:
+    """Refuse to start a long-running process on a database it cannot use: one sentence
+    (not reachable, not migrated), before anything says it is listening."""
+    from mobipay.platform.db import Database, connection_problem
+    from mobipay.platform.migrate import head_revision
+
+    async def revision() -> str | None:
+        db = Database(settings.database_url)
+        try:
+            async with db.engine.connect() as conn:
+                from sqlalchemy import text
+
+                try:
+                    return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+                except Exception:
+                    return None
+        finally:
+            await db.dispose()
+
+    try:
+        at = asyncio.run(revision())
+    except Exception as exc:
+        problem = connection_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        typer.secho(problem, fg="red", err=True)
+        raise typer.Exit(2) from None
+    if at != head_revision():
+        typer.secho(f"the database at {safe_url(settings.database_url)} is at schema {at or 'none'}, this version "
+                    f"needs {head_revision()}: run mobipay db upgrade", fg="red", err=True)
+        raise typer.Exit(2)
 
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
@@ -123,6 +162,7 @@ def serve(
     if workers > 1 and settings.is_sqlite:
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
+    _ready_database(settings)
     loop = "uvloop" if sys.platform != "win32" else "asyncio"
     # Forwarded headers are believed only from the proxies the operator names: uvicorn's
     # default trusts any local process, which could then reset per-address limits at will.
@@ -213,7 +253,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
 
     settings = _settings()
     upgrade(settings.database_url, revision)
-    typer.echo(f"database at {_safe_url(settings.database_url)} is at revision {revision}")
+    typer.echo(f"database at {safe_url(settings.database_url)} is at revision {revision}")
 
 
 @db_app.command("current")
@@ -289,6 +329,8 @@ def worker(
     """Deliver outbox messages and expire holds until stopped (Ctrl-C). Example: mobipay worker"""
 
     from mobipay.platform import rollups
+
+    _ready_database(_settings())
 
     async def work(c: Container) -> None:
         stop = asyncio.Event()
@@ -1037,14 +1079,24 @@ def _bench_module(name: str) -> Any:
     return module
 
 
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-    return url
+def main() -> None:
+    """The ``mobipay`` command: a database that cannot be reached or used is one sentence
+    saying what to do (exit 2), whichever command met it, never a traceback."""
+    from mobipay.platform.db import connection_problem
+
+    try:
+        app()
+    except Exception as exc:
+        try:
+            url = Settings().database_url
+        except Exception:
+            raise exc from None
+        problem = connection_problem(exc, url)
+        if problem is None:
+            raise
+        typer.secho(problem, fg="red", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

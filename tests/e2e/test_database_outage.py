@@ -21,7 +21,7 @@ from mobipay.platform.migrate import upgrade
 from tests.conftest import free_port
 from tests.support.load import pin_for
 from tests.support.postgres import BIN, OwnPostgres, own_postgres
-from tests.support.stack import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(not (BIN / "initdb").exists(), reason=f"PostgreSQL server binaries not in {BIN} "
                                 "(apt-get install -y postgresql); CI has them")

@@ -61,7 +61,7 @@ def test_one_line_per_payment_everywhere(world: tuple[TestClient, Container], db
     assert bill.status_code == 201, bill.text
     httpx.put(f"{bank}/sim/behaviour", json={"decline_rate": 1.0}).raise_for_status()
     assert post(client, "/v1/cash-ins", me, "in-2", {"card_id": card, "amount": {"amount": 100}}).status_code == 422
-    httpx.put(f"{bank}/sim/behaviour", json={"processing_rate": 1.0, "settle_after_s": 600}).raise_for_status()
+    httpx.put(f"{bank}/sim/behaviour", json={"processing_rate": 1.0, "settle_after_s": None}).raise_for_status()
     assert post(client, "/v1/cash-ins", me, "in-3", {"card_id": card, "amount": {"amount": 700}}).status_code == 202
     now = balance(client, me)
     assert now == 200_000 - 10_010 - price - 5_000  # the pending cash-in is not in the balance yet

@@ -35,7 +35,8 @@ from tests.support.books import audit, outstanding
 from tests.support.load import KILL9_MIX, Load, prepare
 from tests.support.postgres import OwnPostgres, own_postgres
 from tests.support.sampling import Sampler
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.kill9, pytest.mark.slow,
               pytest.mark.skipif(not Path(BEARERBOX).exists(), reason="Kannel is not installed (apt-get install -y "

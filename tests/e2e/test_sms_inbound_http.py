@@ -52,4 +52,6 @@ def test_inbound_is_deduplicated_on_kannels_message_id(client: TestClient) -> No
     retried = text("YE", id="5d2f1c1e-0001")  # Kannel retrying the first one
     assert retried.status_code == 200 and retried.headers["x-mobipay-duplicate"] == "1"
     assert _stored(client) == 2
-    assert text("YE", id="x", token="wrong").status_code == 401
+    refused = text("YE", id="x", token="wrong")
+    assert refused.status_code == 401 and "bearer" not in refused.json()["title"].lower()
+    assert refused.json()["title"] == "The SMS gateway's shared token is wrong or missing"

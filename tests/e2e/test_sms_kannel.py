@@ -29,6 +29,7 @@ from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.simulators.handset import Handsets
 from tests.conftest import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(not Path(BEARERBOX).exists() and os.environ.get("MOBIPAY_REQUIRE_POSTGRES") != "1",
                                 reason="Kannel is not installed (apt-get install -y kannel); CI installs it")
@@ -66,14 +67,14 @@ class Stack:
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "mobipay.cli", *args], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
         if name == "server":
-            deadline = time.monotonic() + 90  # a loaded 2-core machine starts it in 20-60 s
-            while time.monotonic() < deadline:
+            def ready() -> bool:
                 try:
-                    if httpx.get(f"http://127.0.0.1:{self.api_port}/readyz", timeout=1).status_code == 200:
-                        return
+                    return httpx.get(f"http://127.0.0.1:{self.api_port}/readyz", timeout=5).status_code == 200
                 except httpx.HTTPError:
-                    time.sleep(0.1)
-            raise TimeoutError(f"server not up; see {self.workdir}/server.log")
+                    return False
+
+            # a loaded 2-core machine starts it in 20-60 s
+            wait_for(ready, 180, f"the server up (see {self.workdir}/server.log)", every_s=0.2)
 
     def kill(self, name: str) -> None:
         """kill -9, as a crash would."""
@@ -184,13 +185,13 @@ def test_chinese_sms_in_right_chinese_reply_out_and_transfer_by_code(stack: Stac
     assert "没有等待确认的请求" in phones.receive(ALICE).text
     assert (stack.balance(ALICE), stack.balance(BOB)) == (95_000, 5_000)
 
-    deadline = time.monotonic() + 15  # delivery reports: Kannel's fake SMSC acknowledges and delivers
-    while time.monotonic() < deadline:
+    # delivery reports: Kannel's fake SMSC acknowledges and delivers
+    def delivered() -> dict[str, int] | None:
         states = dict(stack.sql("SELECT state, count(*) FROM sms_outbound GROUP BY state"))
-        if set(states) == {"delivered"}:
-            break
-        time.sleep(0.3)
-    assert set(states) == {"delivered"} and sum(states.values()) == 6, states
+        return states if set(states) == {"delivered"} else None
+
+    states = wait_for(delivered, 60, "every SMS delivered")
+    assert sum(states.values()) == 6, states
     assert not phones.drain(1.0)  # and nothing else, nothing twice
 
 
@@ -234,10 +235,7 @@ def test_kannel_killed_and_restarted_loses_nothing(stack: Stack) -> None:
     phones.close()
     stack.kannel.stop(hard=True)
     pay_bob(stack, 1_000, "while-kannel-down")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and stack.sql("SELECT state FROM sms_outbound") != [("unsent",)]:
-        time.sleep(0.2)
-    assert stack.sql("SELECT state FROM sms_outbound") == [("unsent",)]
+    wait_for(lambda: stack.sql("SELECT state FROM sms_outbound") == [("unsent",)], 60, "the SMS kept unsent")
     stack.kannel.start()
     phones = stack.connect_phones()
     assert phones.receive(BOB).text.startswith("138****8000向您转账10.00元")
@@ -247,10 +245,7 @@ def test_kannel_killed_and_restarted_loses_nothing(stack: Stack) -> None:
     phones.close()
     pay_bob(stack, 2_000, "queued-in-kannel")
     query = "SELECT count(*) FROM sms_outbound WHERE state = 'submitted'"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and stack.sql(query) != [(1,)]:
-        time.sleep(0.2)
-    assert stack.sql(query) == [(1,)]
+    wait_for(lambda: stack.sql(query) == [(1,)], 60, "the SMS submitted to Kannel")
     stack.kannel.stop(hard=True)
     stack.kannel.start()
     phones = stack.connect_phones()
@@ -263,9 +258,7 @@ def test_our_processes_killed_between_message_and_reply(stack: Stack) -> None:
     # The worker dies: the message is stored (Kannel got its 200), the reply waits for a worker.
     stack.kill("worker")
     phones.send(ALICE, "YE")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not stack.sql("SELECT state FROM sms_inbound"):
-        time.sleep(0.1)
+    wait_for(lambda: stack.sql("SELECT state FROM sms_inbound"), 60, "the message stored")
     assert stack.sql("SELECT state FROM sms_inbound") == [("received",)]
     with pytest.raises(TimeoutError):
         phones.receive(ALICE, timeout_s=1.0)

@@ -16,6 +16,7 @@ from mobipay.platform.config import Settings
 from mobipay.platform.http import create_app
 from tests.conftest import TELCO_SECRET
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
+from tests.support import partners
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_topup_over_http(client: TestClient, db_url: str, telcos: dict[str, str]
     httpx.post(f"{telcos['operator_billing']}/sim/numbers", json={"msisdn": "+8613900139000", "state": "cancelled"})
     failed = topup("k2", msisdn="13900139000", amount={"amount": 2_000})
     assert failed.status_code == 422 and failed.json()["code"] == "TOPUP_FAILED" and failed.json()["order_id"]
-    httpx.put(f"{telcos['operator_billing']}/sim/behaviour", json={"processing_rate": 1.0, "settle_after_s": 0.2})
+    httpx.put(f"{telcos['operator_billing']}/sim/behaviour", json={"processing_rate": 1.0, "settle_after_s": None})
     pending = topup("k3", msisdn="13800138000", amount={"amount": 3_000})
     assert pending.status_code == 202 and pending.json()["state"] == "pending"
     refusals = [
@@ -67,9 +68,7 @@ def test_topup_over_http(client: TestClient, db_url: str, telcos: dict[str, str]
     for response, status, code in refusals:
         assert (response.status_code, response.json()["code"]) == (status, code), response.text
     assert balance(client, me) == 50_000 - 9_900  # the pending 30 CNY is held, not taken
-    import time
-
-    time.sleep(0.4)
+    assert partners.release(f"{telcos['operator_billing']}/sim") == 1  # the operator finishes it now
     settled = client.get(f"/v1/topups/{pending.json()['id']}", headers=bearer(me)).json()
     assert settled["state"] == "succeeded"
     assert [t["state"] for t in client.get("/v1/topups", headers=bearer(me)).json()] == [

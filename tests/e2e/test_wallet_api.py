@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -95,6 +96,13 @@ def test_sessions_pin_and_devices(client: TestClient, db_url: str) -> None:
     phone = login_by_sms(client, db_url, "13900139000", "d1")
     me = client.get("/v1/me", headers=bearer(phone))
     assert me.status_code == 200 and me.json()["balance"] == {"amount": 0, "currency": "CNY"}
+    assert me.json()["state"] == "active"
+    wallet = client.app.state.container.wallet  # type: ignore[attr-defined]
+    assert client.portal is not None
+    client.portal.call(lambda: wallet.set_frozen("13900139000", True, actor="risk", reason="test"))
+    assert client.get("/v1/me", headers=bearer(phone)).json()["state"] == "frozen"  # the app can say why
+    client.portal.call(lambda: wallet.set_frozen("13900139000", False, actor="risk", reason="test"))
+    assert client.get("/v1/me", headers=bearer(phone)).json()["state"] == "active"
     assert client.get("/v1/me").json()["code"] == "SESSION_INVALID"
     assert client.get("/v1/me", headers={"Authorization": "Bearer forged"}).status_code == 401
 
@@ -273,9 +281,16 @@ def test_money_for_a_number_without_a_wallet_waits_for_it(client: TestClient, db
                         json={"to": "18600186000", "amount": {"amount": 1_234}, "note": "生日快乐"})
     assert again.status_code == 200 and again.json()["status"] == "waiting_for_recipient"
     assert balance(client, alice) == 10_000 - 1_234
+    receipt = client.get(f"/v1/me/transactions/{r.json()['id']}", headers=bearer(alice)).json()
+    assert receipt["waiting_for_recipient"] is True and receipt["recipient_state"] == "waiting"
+    assert receipt["counterparty"] == "186****6000" and receipt["note"] == "生日快乐"
+    waits = datetime.fromisoformat(receipt["recipient_expires_at"]) - datetime.fromisoformat(receipt["created_at"])
+    assert abs(waits - timedelta(days=3)) < timedelta(minutes=1)
     signed_up(client, db_url, "18600186000")  # the invited number registers: the money is there
     carol = login_by_sms(client, db_url, "18600186000", "c1")
     assert balance(client, carol) == 1_234
+    claimed = client.get(f"/v1/me/transactions/{r.json()['id']}", headers=bearer(alice)).json()
+    assert (claimed["waiting_for_recipient"], claimed["recipient_state"]) == (False, "claimed")
     suspense = client.get("/v1/ledger/accounts/liability:suspense", headers=ADMIN).json()
     assert suspense["balance"]["amount"] == 0
 

@@ -30,6 +30,7 @@ from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import BILLER_SECRET
+from tests.support import partners
 
 PIN = "135790"  # bills may be over the password-free amount
 ID_SAMPLE = "11010519491231002X"  # medical insurance is paid by the insured's identity card number
@@ -88,7 +89,11 @@ def forget(url: str, code: str, order_id: str) -> None:
 
 
 def behave(url: str, code: str, **behaviour: Any) -> None:
-    httpx.put(f"{url}/sim/billers/{code}/behaviour", json=behaviour).raise_for_status()
+    partners.behave(f"{url}/sim/billers/{code}", **behaviour)
+
+
+def release(url: str, code: str) -> int:
+    return partners.release(f"{url}/sim/billers/{code}")
 
 
 async def test_the_registry(bills: BillsService) -> None:
@@ -166,15 +171,15 @@ async def test_failures_after_the_hold(bills: BillsService, billers_url: str, cl
     assert (refused_payment.state, refused_payment.reason) == (OrderState.FAILED, "account_closed")
     assert await money(bills, me, "BUS_BJ") == before
     # timeout, then the biller did it after all (late success): pending, then settled once
-    behave(billers_url, "BUS_BJ", timeout_rate=1.0, hang_s=3)
+    behave(billers_url, "BUS_BJ", timeout_rate=1.0, hang_s=None)
     late = await bills.pay(me, "BUS_BJ", "12345678", 3_000, idempotency_key="f2")
-    behave(billers_url, "BUS_BJ", processing_rate=1.0, settle_after_s=0.2)
+    behave(billers_url, "BUS_BJ", processing_rate=1.0, settle_after_s=None)  # held until released
     later = await bills.pay(me, "BUS_BJ", "22345678", 4_000, idempotency_key="f3")
     assert (late.state, later.state) == (OrderState.PENDING, OrderState.PENDING)
     balance, available, owed = await money(bills, me, "BUS_BJ")
     assert (balance, available, owed) == (before[0], before[1] - 7_000, before[2])  # held, not taken
     behave(billers_url, "BUS_BJ")
-    await asyncio.sleep(0.4)
+    assert release(billers_url, "BUS_BJ") == 1
     clock.advance(10)
     assert await bills.orders.resolve_pending() == 2
     assert await money(bills, me, "BUS_BJ") == (before[0] - 7_000, before[1] - 7_000, 7_000)
@@ -186,7 +191,7 @@ async def test_failures_after_the_hold(bills: BillsService, billers_url: str, cl
 async def test_reconciliation_differences(bills: BillsService, billers_url: str) -> None:
     me = await payer(bills)
     ok = await bills.pay(me, "BUS_SZ", "12345678", 1_000, idempotency_key="r1")
-    behave(billers_url, "BUS_SZ", timeout_rate=1.0, hang_s=3)
+    behave(billers_url, "BUS_SZ", timeout_rate=1.0, hang_s=None)
     pending = await bills.pay(me, "BUS_SZ", "22345678", 2_000, idempotency_key="r2")
     behave(billers_url, "BUS_SZ")
     gone = await bills.pay(me, "BUS_SZ", "32345678", 3_000, idempotency_key="r3")

@@ -4,7 +4,6 @@ policy is cancelled in its cooling-off period for a full refund and never after.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from mobipay.wallet.model import id_card_check_char
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import PROVIDER_SECRET
+from tests.support import partners
 
 ID = "31010419850615003"
 ID_NUMBER = ID + id_card_check_char(ID)
@@ -68,7 +68,7 @@ async def refused(coro: Any) -> str:
 
 
 def behave(url: str, **behaviour: Any) -> None:
-    httpx.put(f"{url}/sim/behaviour", json=behaviour).raise_for_status()
+    partners.behave(f"{url}/sim", **behaviour)
 
 
 def bar(url: str, msisdn: str) -> None:
@@ -123,14 +123,14 @@ async def test_insurance_and_its_cooling_off(products: ProductsService, provider
 async def test_a_slow_insurer_settles_once(products: ProductsService, providers: dict[str, str],
                                            clock: ManualClock) -> None:
     me = await payer(products)
-    behave(providers["insurer"], timeout_rate=1.0, hang_s=3)
+    behave(providers["insurer"], timeout_rate=1.0, hang_s=None)
     today = clock.now().astimezone(SHANGHAI).date()
     policy = await products.buy_policy(me, "TRAVEL_7D_CN", insured_name="李娜", insured_id=ID_NUMBER,
                                        starts_on=today + timedelta(days=3), idempotency_key="s1")
     assert policy.state is OrderState.PENDING
     assert (await balances(products, me))[:2] == (100_000, 100_000 - 1_500)
     behave(providers["insurer"])
-    await asyncio.sleep(0.1)
+    partners.release(f"{providers['insurer']}/sim")
     clock.advance(10)
     assert await products.orders.resolve_pending() == 1
     assert await balances(products, me) == (98_500, 98_500, 0, 1_500)

@@ -113,7 +113,8 @@ async def test_codes_late_guessed_and_over_the_cap(c: Container) -> None:
     [void] = await texted(c, ME, code(ask))  # the right code after 5 wrong ones: void
     assert void.startswith("错误次数过多")
     [capped] = await texted(c, ME, "ZZ 13900139000 1500")  # over sms_payment_max (1,000 CNY here)
-    assert capped.startswith("超出账户限额，剩余可用1000.00元")
+    # the cap of SMS-confirmed payments, not the account's limit, and not a "left" figure
+    assert capped.startswith("短信确认的付款每笔最多1000.00元，更大金额请用客户端。") and "剩余" not in capped
     [poor] = await texted(c, ME, "ZZ 13900139000 199")
     assert poor.startswith("向139****9000转账199.00元")  # within the cap and the balance: asks
     assert (await balance(c, ME), await balance(c, OTHER)) == (50_000, 0)

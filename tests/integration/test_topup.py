@@ -5,7 +5,6 @@ Every step asserts the payer's wallet, the ledger's accounts and the phone's bal
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from mobipay.topup.service import TopupService
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import TELCO_SECRET
+from tests.support import partners
 
 ME = "+8613800138000"  # China Mobile: the home operator's billing system
 UNICOM = "+8618600186000"  # China Unicom: the aggregator
@@ -73,7 +73,7 @@ def phone(telcos: dict[str, str], route: str, msisdn: str) -> int:
 
 
 def behave(telcos: dict[str, str], route: str, **behaviour: Any) -> None:
-    httpx.put(f"{telcos[route]}/sim/behaviour", json=behaviour).raise_for_status()
+    partners.behave(f"{telcos[route]}/sim", **behaviour)
 
 
 def suspend(telcos: dict[str, str], route: str, msisdn: str) -> None:
@@ -170,17 +170,17 @@ async def test_limits_and_pin(topups: TopupService) -> None:
 async def test_unknown_outcomes_settle_once(topups: TopupService, telcos: dict[str, str],
                                             clock: ManualClock) -> None:
     me = await payer(topups)
-    behave(telcos, "operator_billing", timeout_rate=1.0, hang_s=3)
+    behave(telcos, "operator_billing", timeout_rate=1.0, hang_s=None)
     lost = await topups.topup(me, "13800138000", 2_000, idempotency_key="u1")
     behave(telcos, "operator_billing", error_rate=1.0)
     never = await topups.topup(me, "13800138000", 3_000, idempotency_key="u2")
-    behave(telcos, "operator_billing", processing_rate=1.0, settle_after_s=0.2)
+    behave(telcos, "operator_billing", processing_rate=1.0, settle_after_s=None)  # held until released
     later = await topups.topup(me, "13800138000", 5_000, idempotency_key="u3")
     assert {o.state for o in (lost, never, later)} == {OrderState.PENDING}
     balance, available = (await books(topups, me))[me.account_code]
     assert (balance, available) == (200_000, 200_000 - 9_975)  # held, not yet taken (50 CNY: 0.5 % off)
     behave(telcos, "operator_billing")
-    await asyncio.sleep(0.4)
+    assert partners.release(f"{telcos['operator_billing']}/sim") == 1
     clock.advance(10)
     assert await topups.orders.resolve_pending() == 3
     assert {o.state for o in await topups.mine(me)} == {OrderState.SUCCEEDED}
@@ -194,7 +194,7 @@ async def test_unknown_outcomes_settle_once(topups: TopupService, telcos: dict[s
 async def test_the_daily_file(topups: TopupService, telcos: dict[str, str]) -> None:
     me = await payer(topups)
     await topups.topup(me, "13800138000", 1_000, idempotency_key="r1")
-    behave(telcos, "operator_billing", timeout_rate=1.0, hang_s=3)
+    behave(telcos, "operator_billing", timeout_rate=1.0, hang_s=None)
     pending = await topups.topup(me, "13800138000", 2_000, idempotency_key="r2")
     behave(telcos, "operator_billing")
     today = datetime.now(UTC).astimezone(SHANGHAI).date()

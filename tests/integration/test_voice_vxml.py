@@ -265,9 +265,13 @@ def test_silence_reprompts_then_says_goodbye(client: TestClient) -> None:
 def test_english_prompt_set(client: TestClient) -> None:
     call = Call(client, ALICE, lang="en")
     assert call.turn.lang == "en-US" and "six digit PIN" in call.turn.words
-    assert "Wrong PIN; 4 tries left." in call.press("999999").words
+    wrong = call.press("999999").words
+    assert "Wrong PIN; 4 tries left. " in wrong
     call.press(PIN)
-    assert "Your available balance is 1000 yuan." in call.press("1").words
+    balance = call.press("1").words
+    assert "Your available balance is 1000 yuan." in balance
+    for heard in (wrong, balance):  # sentences and words spoken apart, never run together
+        assert not re.search(r"[.;,:][A-Za-z]|[a-z][A-Z]|[a-z]\d|\d[a-z]", heard), heard
     assert call.press("9").lang == "zh-CN"  # 9 switches language
 
 

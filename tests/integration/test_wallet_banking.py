@@ -6,7 +6,6 @@ or failed step moved nothing."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from mobipay.wallet.model import CashOutFee, UserStatus, id_card_check_char, luh
 from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import BANK_SECRET
+from tests.support import partners
 
 ID = "11010519491231002"
 ID_NUMBER = ID + id_card_check_char(ID)
@@ -82,7 +82,11 @@ def forget(bank: str, order_id: str) -> bool:
 
 
 def behave(bank: str, **behaviour: Any) -> None:
-    httpx.put(f"{bank}/sim/behaviour", json=behaviour).raise_for_status()
+    partners.behave(f"{bank}/sim", **behaviour)
+
+
+def release(bank: str) -> int:
+    return partners.release(f"{bank}/sim")
 
 
 async def balances(banking: BankingService, me: Principal) -> tuple[int, int, int, int]:
@@ -195,13 +199,13 @@ async def test_unknown_outcomes_stay_pending_until_the_bank_says(banking: Bankin
     before = await balances(banking, me)
 
     # The money moves at the bank but its reply never comes in time.
-    behave(bank, timeout_rate=1.0, hang_s=3)
+    behave(bank, timeout_rate=1.0, hang_s=None)
     lost_reply = await banking.cash_in(me, card, 10_000, idempotency_key="u-1")
     # The bank fails before doing anything (HTTP 500): it has no such order.
     behave(bank, error_rate=1.0)
     never_arrived = await banking.cash_in(me, card, 20_000, idempotency_key="u-2")
     # The bank accepts but finishes later.
-    behave(bank, processing_rate=1.0, settle_after_s=0.2)
+    behave(bank, processing_rate=1.0, settle_after_s=None)  # held until released below
     later = await banking.cash_in(me, card, 30_000, idempotency_key="u-3")
     assert {o.state for o in (lost_reply, never_arrived, later)} == {BankOrderState.PENDING}
     balance, available, *_ = await balances(banking, me)
@@ -209,7 +213,8 @@ async def test_unknown_outcomes_stay_pending_until_the_bank_says(banking: Bankin
     assert bank_balance(bank) == 1_000_000 - 10_000
 
     behave(bank)
-    await asyncio.sleep(0.4)
+    assert release(bank) == 1  # the bank finishes the one it was processing
+    assert bank_balance(bank) == 1_000_000 - 40_000
     assert await banking.orders.resolve_pending() == 0  # not due yet
     clock.advance(10)
     assert await banking.orders.resolve_pending() == 3

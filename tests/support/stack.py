@@ -15,8 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from mobipay.channels.sms.kannel import KannelBoxes, KannelPorts, kannel_config
 from mobipay.platform.config import Settings
 from mobipay.simulators.handset import Handsets, Received
 from tests.conftest import BANK_SECRET, BILLER_SECRET, TELCO_SECRET, free_port
+from tests.support.waiting import wait_for
 
 SMS_TOKEN = "reliability-sms-token"
 ADMIN = "reliability-admin"
@@ -36,18 +35,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def wait_for(check: Callable[[], object], deadline_s: float, what: str, *, every_s: float = 0.1) -> object:
-    """Poll ``check`` until it returns something truthy; TimeoutError naming ``what`` after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {deadline_s:.0f} s")
-        time.sleep(every_s)
 
 
 def rss_kb(pid: int) -> int:

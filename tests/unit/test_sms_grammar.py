@@ -80,6 +80,9 @@ def test_error_codes_in_words() -> None:
     assert yuan(5) == "0.05" and yuan(-12_345) == "-123.45" and yuan(0) == "0.00"
     assert say(LimitExceeded("x", limit="day", remaining=12_345)) == "超出账户限额，剩余可用123.45元。"
     assert say(PinIncorrect("x", tries_left=2), "en") == "Wrong PIN; 2 tries left."
+    assert say(PinIncorrect("x", tries_left=1), "en") == "Wrong PIN; 1 try left."
+    assert say(LimitExceeded("x", limit="sms_payment_max", max=50_000), "en") == (
+        "Payments confirmed by SMS are up to 500.00 CNY each; use the app for more.")
     assert say(PinIncorrect("x")) == "支付密码错误。"  # raised without the figure: the sense stays
     assert both(RateLimited("x")) == "操作太频繁，请稍后再试。 Too many requests; try again later."
     assert say(ValidationFailed("x")) == "操作未成功。"

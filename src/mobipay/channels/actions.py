@@ -88,7 +88,7 @@ class ChannelActions:
         if consent and amount > self.max_consent:
             raise ConsentCapExceeded(
                 f"payments confirmed by SMS are up to {self.max_consent / 100:.2f} CNY; use the app for more",
-                field="amount", limit="sms_payment_max", remaining=self.max_consent)
+                field="amount", limit="sms_payment_max", max=self.max_consent)
 
     async def transfer(self, me: Principal, to: str, amount: int, *, key: str, pin: str | None = None,
                        consent: bool = False) -> TransferDone:

@@ -29,7 +29,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "INVALID_MSISDN": ("手机号码不正确。", "Not a mobile number."),
     "INVALID_AMOUNT": ("金额不正确。", "Not a valid amount."),
     "INVALID_FACE_VALUE": ("充值金额须为整元，且在允许范围内。", "Top-ups are whole yuan within the allowed range."),
-    "PIN_INCORRECT": ("支付密码错误，还可尝试{tries_left}次。", "Wrong PIN; {tries_left} tries left."),
+    "PIN_INCORRECT": ("支付密码错误，还可尝试{tries_left}次。", "Wrong PIN; {tries_left} {tries} left."),
     "PIN_LOCKED": ("密码错误次数过多，支付已锁定，请稍后再试。", "Too many wrong PINs; payments are locked for now."),
     "PIN_NOT_SET": ("尚未设置支付密码，请先在客户端设置。", "Set a payment PIN in the app first."),
     "PIN_REQUIRED": ("此金额需要支付密码。", "This amount needs your PIN."),
@@ -49,6 +49,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "REAL_NAME_REQUIRED": ("请先完成实名认证并绑定银行卡。", "Verify your real name and bind a bank card first."),
 }
 
+#: A limit error worded by the limit it names (``limit`` extra), before the code's words:
+#: the SMS payment cap is not the account's limit, and its figure is a cap, not what is left.
+LIMIT_WORDS: dict[str, tuple[str, str]] = {
+    "sms_payment_max": ("短信确认的付款每笔最多{max}元，更大金额请用客户端。",
+                        "Payments confirmed by SMS are up to {max} CNY each; use the app for more."),
+}
 
 #: Transaction kind code → (Chinese, English), short enough for an SMS statement line.
 KIND_WORDS: dict[str, tuple[str, str]] = {
@@ -132,8 +138,10 @@ def yuan(fen: int) -> str:
 
 def say(exc: MobipayError, lang: Lang = "zh") -> str:
     """``exc`` as one short sentence in ``lang``."""
-    zh, en = WORDS.get(exc.code, ("操作未成功。", exc.title + "."))
-    extras = {k: (yuan(v) if k == "remaining" and isinstance(v, int) else v) for k, v in exc.extra.items()}
+    fallback = ("操作未成功。", exc.title + ".")
+    zh, en = LIMIT_WORDS.get(str(exc.extra.get("limit"))) or WORDS.get(exc.code, fallback)
+    extras = {k: (yuan(v) if k in ("remaining", "max") and isinstance(v, int) else v) for k, v in exc.extra.items()}
+    extras["tries"] = "try" if extras.get("tries_left") == 1 else "tries"
     text = zh if lang == "zh" else en
     try:
         return text.format(**extras)

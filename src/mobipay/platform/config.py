@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         "`mobipay serve` whose X-Forwarded-For / X-Forwarded-Proto are believed, e.g. 10.0.0.5/32. Empty: "
         "the connecting address is the client (per-address limits cannot be reset by a forged header)")
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
     @field_validator("notify_allow_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
@@ -181,3 +186,23 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
         return Path(path) if path and path != ":memory:" else None
+
+
+#: The drivers mobipay runs on, by the URL schemes people copy from other tools
+#: (psql, libpq, Django, SQLAlchemy's defaults).
+_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+            "postgresql+asyncpg": "postgresql+asyncpg", "postgresql+psycopg": "postgresql+asyncpg",
+            "postgresql+psycopg2": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite",
+            "sqlite+aiosqlite": "sqlite+aiosqlite"}
+
+
+def normalise_database_url(url: str) -> str:
+    """The URL with the driver mobipay uses: ``postgresql://u@h/db`` (what psql and every
+    other tool take) means ``postgresql+asyncpg://u@h/db``; ``sqlite:///f`` the aiosqlite
+    form. Anything else is refused with the forms that work."""
+    scheme, sep, rest = url.strip().partition("://")
+    driver = _DRIVERS.get(scheme.lower())
+    if not sep or driver is None:
+        raise ValueError(f"{url!r} is not a database URL mobipay can use: give postgresql://user@host/database "
+                         "or sqlite:///path/to/file.db")
+    return f"{driver}://{rest}"

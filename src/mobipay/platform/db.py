@@ -69,6 +69,55 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+#: What an operator does about a database that cannot be used, by SQLSTATE.
+_SET_UP_SQLSTATES = {
+    "3D000": "the database does not exist: create it (createdb -h HOST -U USER NAME) or fix MOBIPAY_DATABASE_URL",
+    "28P01": "the password was refused: fix the user or password in MOBIPAY_DATABASE_URL",
+    "28000": "the server refused this user: fix MOBIPAY_DATABASE_URL or the server's pg_hba.conf",
+    "42501": "the user may not do this: grant it the rights or use the database's owner",
+}
+
+
+def connection_problem(exc: BaseException, url: str) -> str | None:
+    """One sentence saying why the database at ``url`` cannot be used and what to do, or
+    None when ``exc`` is not about reaching the database (a bug, shown as such)."""
+    where = safe_url(url)
+    code = sqlstate(exc)
+    if code in _SET_UP_SQLSTATES:
+        return f"the database at {where} cannot be used: {_SET_UP_SQLSTATES[code]}"
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return f"the database host in {where} is not known: fix the host in MOBIPAY_DATABASE_URL"
+        if "unable to open database file" in str(current) or (
+                url.startswith("sqlite") and isinstance(current, PermissionError | FileNotFoundError)):
+            return (f"the SQLite file of {where} cannot be opened: check that its folder exists and is writable, "
+                    "or set MOBIPAY_DATABASE_URL")
+        current = getattr(current, "orig", None) or current.__cause__
+    if is_unavailable(exc):
+        return (f"the database at {where} did not answer ({_first_line(exc)}): start it (PostgreSQL on that host "
+                "and port) or fix MOBIPAY_DATABASE_URL")
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    root: BaseException = exc
+    while (nxt := getattr(root, "orig", None) or root.__cause__) is not None and nxt is not root:
+        root = nxt
+    return (str(root).strip().splitlines() or [type(root).__name__])[0][:120]
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for conflicts that a fresh attempt of the same transaction can resolve."""
     if sqlstate(exc) in RETRYABLE_SQLSTATES:

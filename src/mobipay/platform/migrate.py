@@ -32,3 +32,12 @@ def downgrade(url: str, revision: str) -> None:
 
 def current(url: str) -> None:
     command.current(alembic_config(url), verbose=True)
+
+
+def head_revision() -> str:
+    """The schema revision this version of mobipay needs (the one head of the migrations)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head

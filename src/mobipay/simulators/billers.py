@@ -124,6 +124,11 @@ def create_billers_app(secret: str = "demo-biller-secret", behaviour: Behaviour 
         desk.behaviour = Behaviour(**body)
         return vars(desk.behaviour)
 
+    @app.post("/sim/billers/{code}/release")
+    async def release(code: str) -> dict[str, Any]:
+        """Finish this biller's held orders and send its held-back replies."""
+        return {"released": await sim.desk(code).release()}
+
     @app.post("/sim/billers/{code}/orders/{order_id}/forget")
     async def forget(code: str, order_id: str) -> dict[str, Any]:
         return {"forgotten": sim.desk(code).orders.pop(order_id, None) is not None}
@@ -134,6 +139,8 @@ def create_billers_app(secret: str = "demo-biller-secret", behaviour: Behaviour 
 
     @app.post("/sim/reset")
     async def reset() -> dict[str, Any]:
+        for desk in sim.desks.values():
+            await desk.release()
         sim.desks.clear()
         sim.paid.clear()
         return {"reset": True, "at": datetime.now(UTC).isoformat()}

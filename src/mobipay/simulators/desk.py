@@ -7,6 +7,9 @@ make their callers' life hard.
   a decline (``decline_rate``), "processing" that finishes ``settle_after_s`` later
   (``processing_rate``), or the order is applied and, with ``timeout_rate``, the reply
   is held back for ``hang_s`` (the caller times out though the money moved).
+- ``settle_after_s`` or ``hang_s`` set to ``null`` holds the order (or the reply) until
+  ``POST /sim/release``: a test decides when the partner finishes, instead of racing a
+  timer that a loaded machine may lose.
 - ``GET …/{order_id}`` answers a status query (404 ``not_found`` for an order never seen);
   the daily file lists every finished order of a Shanghai day as CSV.
 - ``/sim/*`` controls (unsigned; no real partner has them): behaviour, orders, reset.
@@ -39,8 +42,8 @@ class Behaviour:
     error_rate: float = 0.0  # 500 before anything happened
     timeout_rate: float = 0.0  # applied, but the reply comes after hang_s (the caller times out)
     processing_rate: float = 0.0  # answered "processing"; finishes settle_after_s later
-    hang_s: float = 30.0
-    settle_after_s: float = 2.0
+    hang_s: float | None = 30.0  # None: until POST /sim/release
+    settle_after_s: float | None = 2.0  # None: until POST /sim/release
     seed: int | None = None
 
 
@@ -71,6 +74,18 @@ class OrderDesk:
         self.orders: dict[str, Order] = {}
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.held: list[Order] = []  # "processing" until released
+        self.released = asyncio.Event()  # replies held back wait for it
+
+    async def release(self) -> int:
+        """Finish every held order and send every held-back reply; how many were held."""
+        async with self.lock:
+            held, self.held = self.held, []
+            for order in held:
+                self.apply(order)
+        released, self.released = self.released, asyncio.Event()
+        released.set()
+        return len(held)
 
     async def read(self, request: Request) -> tuple[str, dict[str, Any] | Response]:
         """The signed request's nonce and body (or the 401 to return), after the latency."""
@@ -91,8 +106,13 @@ class OrderDesk:
         order.completed_at = datetime.now(UTC).isoformat()
 
     def _finish_later(self, order: Order) -> None:
+        settle_after_s = self.behaviour.settle_after_s
+        if settle_after_s is None:
+            self.held.append(order)
+            return
+
         async def finish() -> None:
-            await asyncio.sleep(self.behaviour.settle_after_s)
+            await asyncio.sleep(settle_after_s)
             async with self.lock:
                 self.apply(order)
 
@@ -120,7 +140,9 @@ class OrderDesk:
                     self.apply(order)
                     hang = roll - b.processing_rate < b.timeout_rate
             response = self.signer.reply(nonce, 200, self.public(order))
-        if hang:
+        if hang and b.hang_s is None:
+            await self.released.wait()
+        elif hang and b.hang_s:
             await asyncio.sleep(b.hang_s)
         return response
 
@@ -171,9 +193,15 @@ class OrderDesk:
             """Lose an order (to test the "here but not there" reconciliation case)."""
             return {"forgotten": self.orders.pop(order_id, None) is not None}
 
+        @app.post("/sim/release")
+        async def release() -> dict[str, Any]:
+            """Finish the held orders and send the held-back replies (behaviour ``null`` times)."""
+            return {"released": await self.release()}
+
         @app.post("/sim/reset")
         async def reset() -> dict[str, Any]:
             """Forget every order and behave well: a fresh partner for the next test."""
+            await self.release()
             self.orders.clear()
             self.behaviour = Behaviour()
             on_reset()

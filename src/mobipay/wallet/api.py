@@ -115,6 +115,8 @@ class DeviceOut(BaseModel):
 class MeOut(BaseModel):
     id: str
     msisdn: str
+    state: str = Field(description="active | frozen (an operator stopped payments: call customer service) | "
+                       "closing (the balance is on its way to the bank card) | closed")
     tier: int
     balance: MoneyOut
     available: MoneyOut
@@ -168,7 +170,7 @@ async def logout_everywhere(me: Me, wallet: WalletDep) -> Response:
 async def me(me: Me, wallet: WalletDep) -> MeOut:
     user = await wallet.user_by_msisdn(me.msisdn)
     account = await wallet.uow.ledger.account(me.account_code)
-    return MeOut(id=user.id, msisdn=user.msisdn, tier=int(user.tier),
+    return MeOut(id=user.id, msisdn=user.msisdn, state=user.status.value, tier=int(user.tier),
                  balance=MoneyOut(amount=account.balance, currency=account.currency),
                  available=MoneyOut(amount=account.available, currency=account.currency))
 
@@ -371,6 +373,12 @@ class ReceiptOut(BaseModel):
     reference: str
     created_at: datetime
     note: str = Field(default="", description="What the sender wrote with a transfer")
+    waiting_for_recipient: bool = Field(
+        default=False, description="A transfer to a number without a wallet, not yet claimed: the money waits "
+        "for the recipient to register until recipient_expires_at, then comes back")
+    recipient_expires_at: datetime | None = Field(default=None, description="Until when the money waits")
+    recipient_state: Literal["waiting", "claimed", "returned"] | None = Field(
+        default=None, description="For a transfer to a number without a wallet: what became of it")
 
 
 @router.get("/me/transactions/{transfer_id}", response_model=ReceiptOut, summary="A receipt for one transaction")
@@ -378,7 +386,9 @@ async def receipt(transfer_id: str, me: Me, wallet: WalletDep) -> ReceiptOut:
     r = await wallet.receipt(me, transfer_id)
     return ReceiptOut(transfer_id=r.transfer_id, kind=r.kind, amount=MoneyOut(amount=r.amount, currency=r.currency),
                       direction="out" if r.direction == "out" else "in", counterparty=r.counterparty,
-                      reference=r.reference, created_at=r.created_at, note=r.note)
+                      reference=r.reference, created_at=r.created_at, note=r.note,
+                      waiting_for_recipient=r.claim_state == "waiting", recipient_expires_at=r.claim_expires_at,
+                      recipient_state=r.claim_state)
 
 
 class PinResetIn(BaseModel):

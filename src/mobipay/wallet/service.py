@@ -171,6 +171,10 @@ class Receipt:
     reference: str
     created_at: datetime
     note: str = ""  # what the sender wrote with a transfer
+    #: A transfer to a number without a wallet: waiting | claimed | returned, and until when
+    #: the money waits for the recipient to register before it comes back.
+    claim_state: str | None = None
+    claim_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -850,9 +854,20 @@ class WalletService:
             raise NotFound("no such transaction in your wallet", field="transfer_id")
         others = [leg.account for leg in t.legs if leg.account != me.account_code and leg.account.startswith("wallet:")]
         leg = mine[0]
+        counterparty = mask_msisdn(others[0].removeprefix("wallet:")) if others else None
+        claim = None
+        if t.code == "p2p" and not others:  # sent to a number without a wallet: it waits there
+
+            async def read(uow: UnitOfWork) -> Any:
+                return (await uow.conn.execute(select(claims).where(claims.c.transfer_id == t.id))).first()
+
+            claim = await self.uow.run("receipt_claim", read)
+        if claim is not None:
+            counterparty = mask_msisdn(claim.recipient_msisdn)
         return Receipt(t.id, t.code, leg.amount, leg.currency, "out" if leg.side.value == "D" else "in",
-                       mask_msisdn(others[0].removeprefix("wallet:")) if others else None, t.reference,
-                       t.created_at, note=str((t.metadata or {}).get("note", "")))
+                       counterparty, t.reference, t.created_at, note=str((t.metadata or {}).get("note", "")),
+                       claim_state=claim.state if claim is not None else None,
+                       claim_expires_at=as_utc(claim.expires_at) if claim is not None else None)
 
     async def history(self, account_code: str, *, after: int = 0, before: int | None = None, limit: int = 20,
                       codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,

@@ -22,9 +22,16 @@ Token = Annotated[str, Query(max_length=200, description="The shared token of th
 TokenSecret = Annotated[str, from_container("sms_token")]
 
 
+class GatewayTokenRefused(Unauthorized):
+    """The SMS gateway's call without the shared token of its configuration (a query
+    parameter, not a bearer token: Kannel cannot send headers)."""
+
+    title = "The SMS gateway's shared token is wrong or missing"
+
+
 def _check(token: str, expected: str) -> None:
     if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized("wrong or missing token: use the URL of `mobipay sms kannel-config`")
+        raise GatewayTokenRefused("wrong or missing token: use the URL of `mobipay sms kannel-config`")
 
 
 @router.get("/inbound", summary="An SMS from a subscriber, as Kannel's sms-service delivers it")

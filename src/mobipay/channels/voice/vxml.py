@@ -117,17 +117,24 @@ def _prompt(parent: etree._Element, reply: Reply, prompts: PromptCache, base: st
     if not reply.say:
         return
     prompt = _el(parent, "prompt", bargein="false" if reply.end else "true")
+    # English words and sentences are spoken apart; Chinese runs on (its punctuation separates)
+    gap = " " if reply.lang == "en" else ""
     for item in reply.say:
         pieces = segments(item, reply.lang)
         if all(prompts.cached(reply.lang, p.text) for p in pieces):
             for p in pieces:  # rendered clips, with the words for a platform that cannot fetch them
                 clip = prompts.path(reply.lang, p.text).name
-                _el(prompt, "audio", p.text, src=f"{base}/voice/prompts/{clip}")
+                _append_text(prompt, gap)
+                _el(prompt, "audio", p.text.strip(), src=f"{base}/voice/prompts/{clip}")
         else:  # not rendered here: the platform's TTS speaks the words
-            _append_text(prompt, text(item, reply.lang))
+            _append_text(prompt, gap + text(item, reply.lang))
 
 
 def _append_text(parent: etree._Element, words: str) -> None:
+    """Add ``words`` after what ``parent`` says so far; a gap only between two things said."""
+    said = bool(len(parent)) or bool((parent.text or "").strip())
+    if not said:
+        words = words.lstrip()
     if len(parent):
         last = parent[-1]
         last.tail = (last.tail or "") + words
