@@ -285,6 +285,7 @@ def demo(
 
     shops_wanted = merchants if merchants is not None else (0 if transactions else 1000)
     small = 200 if transactions else users
+    _ready_database(_settings())
     typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
     async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None, BigDemoReport | None]:

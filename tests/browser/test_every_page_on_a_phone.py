@@ -41,7 +41,7 @@ TEXTS = """() => {
 #: What sticks out: the page's own scroll width and every element whose box reaches past the
 #: viewport's edges (hidden elements have an empty box).
 OVERFLOW = """() => {
-  const w = window.innerWidth, out = [];
+  const w = Math.min(window.innerWidth, window.screen.width), out = [];  // the phone, not a zoomed-out layout
   for (const el of document.body.querySelectorAll('*')) {
     const r = el.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;
@@ -51,7 +51,7 @@ OVERFLOW = """() => {
       out.push(`${name} [${Math.round(r.left)}, ${Math.round(r.right)}] ${(el.innerText || '').trim().slice(0, 40)}`);
     }
   }
-  return {inner: w, scroll: document.scrollingElement.scrollWidth, out: out.slice(0, 8)};
+  return {inner: window.innerWidth, scroll: document.scrollingElement.scrollWidth, out: out.slice(0, 8)};
 }"""
 
 

@@ -6,6 +6,7 @@ with 413 before it is read."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -93,8 +94,16 @@ def _raw(url: str, head: bytes, body: bytes = b"", *, chunks: int = 0) -> tuple[
             except (BlockingIOError, BrokenPipeError, ConnectionResetError):
                 break
         s.setblocking(True)
-        deadline = time.monotonic() + 10
-        while b"\r\n\r\n" not in answer and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30
+
+        def whole(answer: bytes) -> bool:  # the headers and as much body as they announce
+            head, sep, body = answer.partition(b"\r\n\r\n")
+            if not sep:
+                return False
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            return length is None or len(body) >= int(length.group(1))
+
+        while not whole(answer) and time.monotonic() < deadline:
             try:
                 more = s.recv(65536)
             except (ConnectionResetError, TimeoutError):

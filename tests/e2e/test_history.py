@@ -86,9 +86,11 @@ def test_one_line_per_payment_everywhere(world: tuple[TestClient, Container], db
     assert [(ln.kind, ln.amount, ln.state) for ln in recent] == [
         ("cash_in", 700, "pending"), ("cash_in", 100, "failed"), ("bill", -5_000, "succeeded"),
         ("topup", -price, "succeeded"), ("cash_out", -10_010, "succeeded")]
-    assert recent[0].words == ("充入（处理中）", "cash-in (pending)") and recent[2].words == ("缴费", "bill")
+    # the kinds in the words of channels/words.py, with the state when it is not "succeeded"
+    assert recent[0].words == ("银行卡充值（处理中）", "Cash-in (pending)")
+    assert recent[2].words == ("生活缴费", "Bill payment")
     reply = client.portal.call(lambda: container.sms._history("in-1", principal, None))  # type: ignore[union-attr, arg-type]
-    assert reply.params["rows"].count("缴费") == 1 and "充入（未成功，未扣款）" in reply.params["rows"]
+    assert reply.params["rows"].count("缴费") == 1 and "银行卡充值（未成功，未扣款）" in reply.params["rows"]
 
     # the mobile web history
     sign_in(client, db_url, ME)

@@ -180,7 +180,8 @@ def test_transfers_between_subscribers(client: TestClient, db_url: str) -> None:
         (send("k5", amount={"amount": "100"}), 400, "INVALID_AMOUNT"),
         (send("k6", amount={"amount": 1e2}), 400, "INVALID_AMOUNT"),
         (send("k7", amount={"amount": 10**20}), 400, "INVALID_AMOUNT"),
-        (send("k8", amount={"amount": 100, "currency": "USD"}), 400, "INVALID_CURRENCY"),
+        (send("k8", amount={"amount": 100, "currency": "USD"}), 422, "UNSUPPORTED_CURRENCY"),  # ISO 4217, not ours
+        (send("k8b", amount={"amount": 100, "currency": "XYZ"}), 400, "INVALID_CURRENCY"),  # not a currency
         (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k9"},
                      json={"to": "13800138000", "amount": {"amount": 100}}), 422, "SELF_TRANSFER"),
         (client.post("/v1/transfers", headers={**bearer(alice), "Idempotency-Key": "k11"},

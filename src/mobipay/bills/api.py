@@ -20,7 +20,16 @@ from mobipay.bills.complaints import Complaint, Complaints
 from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
-from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, from_container, require_key
+from mobipay.platform.api_common import (
+    PENDING,
+    IdemKey,
+    Me,
+    MoneyIn,
+    MoneyOut,
+    answer_order,
+    from_container,
+    require_key,
+)
 from mobipay.platform.partner_orders import PartnerOrder
 
 router = APIRouter(prefix="/v1", tags=["bills"])
@@ -136,7 +145,7 @@ async def fetch(body: FetchIn, me: Me, service: BillsDep) -> BillOut:
                    period=b.period)
 
 
-@router.post("/bill-payments", response_model=PaymentOut, status_code=201,
+@router.post("/bill-payments", response_model=PaymentOut, status_code=201, responses=PENDING,
              summary="Pay a bill from the wallet (Idempotency-Key required)")
 async def pay(body: PayIn, response: Response, me: Me, service: BillsDep, idempotency_key: IdemKey = None
               ) -> PaymentOut:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mobipay.lottery import errors as E
 from mobipay.lottery.model import GAMES, MAX_BETS, MAX_MULTIPLIER
 from mobipay.lottery.service import LotteryService, Ticket
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, from_container, require_key
+from mobipay.platform.api_common import PENDING, IdemKey, Me, MoneyOut, answer_order, from_container, require_key
 
 router = APIRouter(prefix="/v1/lottery", tags=["lottery"])
 
@@ -69,7 +69,7 @@ async def games(service: LotteryDep) -> list[GameOut]:
     return out
 
 
-@router.post("/tickets", response_model=TicketOut, status_code=201,
+@router.post("/tickets", response_model=TicketOut, status_code=201, responses=PENDING,
              summary="Buy a ticket for the next draw (Idempotency-Key required)")
 async def buy(body: TicketIn, response: Response, me: Me, service: LotteryDep, idempotency_key: IdemKey = None
               ) -> TicketOut:

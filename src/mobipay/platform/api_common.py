@@ -109,6 +109,14 @@ def require_key(key: str | None) -> str:
     return key
 
 
+#: ``responses=`` of a route answering 202 while a partner's (or a recipient's) outcome is
+#: not known yet; the OpenAPI document gives it the body of the route's 201.
+PENDING: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A replay of the same order (Idempotency-Key or the partner's order id): the first "
+          "answer again (header Idempotent-Replayed: true)"},
+    202: {"description": "Accepted, the outcome not known yet: the same body, its state says what is awaited"}}
+
+
 def answer_order(order: PartnerOrder, response: Response, refused: type[MobipayError], what: str) -> None:
     """One status convention for every order sent to a partner: 201 done, 202 outcome not
     known yet (poll it), 200 a replay of the same Idempotency-Key, and the product's own

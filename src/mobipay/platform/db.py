@@ -100,8 +100,8 @@ def connection_problem(exc: BaseException, url: str) -> str | None:
         seen.add(id(current))
         if isinstance(current, socket.gaierror):
             return f"the database host in {where} is not known: fix the host in MOBIPAY_DATABASE_URL"
-        if "unable to open database file" in str(current) or (
-                url.startswith("sqlite") and isinstance(current, PermissionError | FileNotFoundError)):
+        if "unable to open database file" in str(current) or (url.startswith("sqlite") and isinstance(
+                current, PermissionError | FileNotFoundError | NotADirectoryError | IsADirectoryError)):
             return (f"the SQLite file of {where} cannot be opened: check that its folder exists and is writable, "
                     "or set MOBIPAY_DATABASE_URL")
         current = getattr(current, "orig", None) or current.__cause__

@@ -94,6 +94,22 @@ def statuses(route: APIRoute, operation: dict[str, Any], by_context: dict[str, s
     return found
 
 
+def _document_successes(operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """A replay of an Idempotency-Key answers 200 with the first answer's body; a declared
+    202 (``PENDING``) carries the body of the 201."""
+    created = responses.get("201", {}).get("content")
+    if created is None:
+        return
+    keyed = any(p.get("in") == "header" and p.get("name", "").lower() == "idempotency-key"
+                for p in operation.get("parameters", []))
+    if keyed and "200" not in responses:
+        responses["200"] = {"description": "A replay of the same Idempotency-Key: the first answer again "
+                            "(header Idempotent-Replayed: true)", "content": created}
+    for declared in ("200", "202"):
+        if declared in responses:
+            responses[declared]["content"] = created
+
+
 def document_problems(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
     """Declare every operation's problem answers in ``schema`` (FastAPI's document), in place."""
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -108,6 +124,7 @@ def document_problems(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            _document_successes(operation, responses)
             # A status the route declares itself (``responses={403: ...}``) is a problem as well.
             ours = statuses(route, operation, by_context) | {int(s) for s in responses if s.isdigit() and int(s) >= 400}
             if "422" in responses and 422 not in statuses(route, operation, by_context):

@@ -15,7 +15,16 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_name
-from mobipay.platform.api_common import IdemKey, Me, MoneyOut, answer_order, from_container, require_key, sent_as
+from mobipay.platform.api_common import (
+    PENDING,
+    IdemKey,
+    Me,
+    MoneyOut,
+    answer_order,
+    from_container,
+    require_key,
+    sent_as,
+)
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.products import errors as E
 from mobipay.products.service import ProductsService
@@ -100,7 +109,7 @@ async def catalogue(service: ProductsDep) -> list[ProductOut]:
             for p in service.catalogue.values()]
 
 
-@router.post("/product-orders", response_model=PurchaseOut, status_code=201,
+@router.post("/product-orders", response_model=PurchaseOut, status_code=201, responses=PENDING,
              summary="Buy one of the operator's products for my number (Idempotency-Key required)")
 async def buy(body: BuyIn, response: Response, me: Me, service: ProductsDep, idempotency_key: IdemKey = None
               ) -> PurchaseOut:
@@ -116,7 +125,7 @@ async def insurance(service: ProductsDep) -> list[InsuranceOut]:
                          cooling_off_days=p.cooling_off_days) for p in service.insurance.values()]
 
 
-@router.post("/policies", response_model=PolicyOut, status_code=201,
+@router.post("/policies", response_model=PolicyOut, status_code=201, responses=PENDING,
              summary="Buy an insurance policy for a person (Idempotency-Key required)")
 @sent_as(id_card="insured_id_number", name="insured_name")
 async def buy_policy(body: PolicyIn, response: Response, me: Me, service: ProductsDep,
@@ -133,7 +142,7 @@ async def policies(me: Me, service: ProductsDep) -> list[PolicyOut]:
     return [_policy(p, c) for p, c in await service.policies(me)]
 
 
-@router.post("/policies/{policy_id}/cancel", response_model=PurchaseOut, status_code=201,
+@router.post("/policies/{policy_id}/cancel", response_model=PurchaseOut, status_code=201, responses=PENDING,
              summary="Cancel a policy in its cooling-off period; the premium comes back in full")
 async def cancel(policy_id: str, response: Response, me: Me, service: ProductsDep) -> PurchaseOut:
     order = await service.cancel_policy(me, policy_id)

@@ -15,7 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.platform.api_common import IdemKey, Me, MoneyIn, MoneyOut, answer_order, from_container, require_key
+from mobipay.platform.api_common import (
+    PENDING,
+    IdemKey,
+    Me,
+    MoneyIn,
+    MoneyOut,
+    answer_order,
+    from_container,
+    require_key,
+)
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.service import TopupService
 
@@ -82,7 +91,7 @@ async def quote(me: Me, service: TopupDep, msisdn: Annotated[str, Query(max_leng
                     price=_money(q.price), discount=_money(q.discount), rule=q.rule)
 
 
-@router.post("/topups", response_model=TopupOut, status_code=201,
+@router.post("/topups", response_model=TopupOut, status_code=201, responses=PENDING,
              summary="Top up a mobile number from the wallet (Idempotency-Key required)")
 async def topup(body: TopupIn, response: Response, me: Me, service: TopupDep, idempotency_key: IdemKey = None
                 ) -> TopupOut:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.platform.api_common import MoneyIn, MoneyOut, answer_order, from_container
+from mobipay.platform.api_common import PENDING, MoneyIn, MoneyOut, answer_order, from_container
 from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.api import TopupFailed
 from mobipay.topup.partners import Partner, TopupPartners
@@ -67,7 +67,8 @@ def _out(o: PartnerOrder) -> PartnerTopupOut:
                            operator_ref=o.partner_ref, created_at=o.created_at)
 
 
-@router.post("/topups", response_model=PartnerTopupOut, status_code=201, summary="Top up a number (signed)")
+@router.post("/topups", response_model=PartnerTopupOut, status_code=201, responses=PENDING,
+             summary="Top up a number (signed)")
 async def topup(body: PartnerTopupIn, response: Response, caller: Caller, service: PartnersDep) -> PartnerTopupOut:
     order = await service.topup(caller, body.msisdn, body.amount.amount, body.partner_order_id)
     answer_order(order, response, TopupFailed, "the operator")

@@ -22,6 +22,7 @@ from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.model import Side
 from mobipay.platform.api_common import (
     OTP_LIMIT,
+    PENDING,
     PIN_LIMIT,
     BearerToken,
     IdemKey,
@@ -206,7 +207,7 @@ class TransferOut(BaseModel):
 TRANSFERS = "/transfers"  # also the lane's (TransferLane)
 
 
-@router.post(TRANSFERS, response_model=TransferOut, status_code=201,
+@router.post(TRANSFERS, response_model=TransferOut, status_code=201, responses=PENDING,
              summary="Send money to another subscriber by number (Idempotency-Key required)")
 @sent_as(msisdn="to")
 async def transfer(body: TransferIn, response: Response, token: BearerToken, wallet: WalletDep,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.platform.api_common import (
     LOOKUP_LIMIT,
+    PENDING,
     PIN_LIMIT,
     IdemKey,
     Me,
@@ -110,7 +111,7 @@ async def remove_card(card_id: str, me: Me, banking: BankingDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/cash-ins", response_model=BankOrderOut, status_code=201,
+@router.post("/cash-ins", response_model=BankOrderOut, status_code=201, responses=PENDING,
              summary="Add money from a bound card (Idempotency-Key required)")
 async def cash_in(body: CashIn, response: Response, me: Me, banking: BankingDep, idempotency_key: IdemKey = None
                   ) -> BankOrderOut:
@@ -118,7 +119,7 @@ async def cash_in(body: CashIn, response: Response, me: Me, banking: BankingDep,
                                          idempotency_key=require_key(idempotency_key)), response)
 
 
-@router.post("/cash-outs", response_model=BankOrderOut, status_code=201,
+@router.post("/cash-outs", response_model=BankOrderOut, status_code=201, responses=PENDING,
              summary="Withdraw to a bound card, with the PIN; the fee is charged on top (Idempotency-Key required)")
 async def cash_out(body: CashOut, response: Response, me: Me, banking: BankingDep, idempotency_key: IdemKey = None
                    ) -> BankOrderOut:
