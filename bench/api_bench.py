@@ -11,7 +11,7 @@ Phases:
   pgbench  TPC-B, scale 10, 16 clients, prepared, ``seconds`` (the ledger bench's reference);
   set-up   300 subscribers (WalletService.create_user, set_pin), funded once from the bank
            settlement account, each signed in with its PIN (one access token each);
-  server   ``python -m mobipay.cli serve`` (uvicorn with uvloop, as operators run it) on a
+  server   ``python -m mobipay.app.cli serve`` (uvicorn with uvloop, as operators run it) on a
            free loopback port with the caller's MOBIPAY_* settings; its log goes to a file;
   warm-up  2 s of P2P load, not counted;
   p2p      wrk, 1 thread, 16 connections, ``seconds``: POST /v1/transfers of 1 to 99 fen
@@ -63,16 +63,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
+from mobipay.app.bootstrap import build
+from mobipay.app.migrate import upgrade
 from mobipay.kernel.clock import SystemClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import national_number
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
-from mobipay.platform.migrate import upgrade
 from mobipay.wallet import errors as WE
 from mobipay.wallet.model import check_pin
 from mobipay.wallet.tables import users
@@ -246,7 +246,7 @@ def serve(url: str, workers: int, log_path: Path) -> Iterator[Server]:
     """``mobipay serve`` in its own process group; stopped (SIGTERM, then SIGKILL) on any exit."""
     port = _free_port()
     env = {**os.environ, "MOBIPAY_DATABASE_URL": url}
-    cmd = [sys.executable, "-m", "mobipay.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "mobipay.app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers)]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

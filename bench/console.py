@@ -37,14 +37,15 @@ from typing import Any
 
 from sqlalchemy import text
 
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.demo import load_demo
+from mobipay.app.demo_big import BIG, load_big_demo
+from mobipay.app.migrate import upgrade
 from mobipay.kernel.errors import MobipayError
-from mobipay.platform import audit, kpi
-from mobipay.platform.bootstrap import Container, build
+from mobipay.platform import audit
 from mobipay.platform.config import Settings
-from mobipay.platform.demo import load_demo
-from mobipay.platform.demo_big import BIG, load_big_demo
-from mobipay.platform.migrate import upgrade
-from mobipay.platform.rollups import day_of, day_start
+from mobipay.reporting import kpi
+from mobipay.reporting.rollups import day_of, day_start
 
 TARGET_MS = 300.0
 ADMIN, PASSWORD = "bench-console", "bench-console-password-1"

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from mobipay.app.migrate import upgrade
 from mobipay.kernel.clock import SystemClock
 from mobipay.ledger.model import AccountKind, Leg, Side, Transfer
 from mobipay.ledger.service import AccountSpec, Ledger
 from mobipay.platform.db import Database
-from mobipay.platform.migrate import upgrade
 
 ACCOUNTS = 1000
 FUNDING = 10**12

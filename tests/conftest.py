@@ -19,10 +19,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from mobipay.app.migrate import upgrade
 from mobipay.kernel.clock import ManualClock
 from mobipay.ledger.service import Ledger
 from mobipay.platform.db import Database
-from mobipay.platform.migrate import upgrade
 
 PG_URL = os.environ.get("MOBIPAY_TEST_POSTGRES", "")
 REQUIRE_PG = os.environ.get("MOBIPAY_REQUIRE_POSTGRES", "") == "1"

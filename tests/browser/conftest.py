@@ -26,9 +26,9 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from mobipay.platform.bootstrap import Container, build
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.http import create_app
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.conftest import free_port
 
 CHROMIUM = os.environ.get("MOBIPAY_CHROMIUM", "/usr/bin/chromium")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mobipay.platform.bootstrap import Container
+from mobipay.app.bootstrap import Container
 from tests.browser.conftest import Live
 from tests.browser.test_wallet_browser import ALICE, BOB, PIN, balance, subscriber
 from tests.conftest import BILLER_SECRET, TELCO_SECRET

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from mobipay.app.bootstrap import Container
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.merchants.signing import sign_hmac
-from mobipay.platform.bootstrap import Container
 from tests.browser.conftest import Live
 from tests.e2e.test_merchants_api import application
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mobipay.app.bootstrap import Container
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container
 from tests.browser.conftest import SHOTS, Live
 
 PASSWORD = "correct horse battery"

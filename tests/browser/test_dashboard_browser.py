@@ -9,9 +9,9 @@ import re
 import time
 from typing import Any
 
+from mobipay.app.bootstrap import Container
+from mobipay.app.demo_big import load_demo_history
 from mobipay.bills.reference_data import shipped_billers
-from mobipay.platform.bootstrap import Container
-from mobipay.platform.demo_big import load_demo_history
 from tests.browser.conftest import Live
 
 PASSWORD = "correct horse battery"

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from mobipay.app.bootstrap import Container
 from mobipay.channels.words import KIND_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container
 from tests.browser.conftest import SHOTS, Live
 from tests.browser.test_wallet_browser import ALICE, BOB, PIN, sign_in, subscriber
 from tests.conftest import BILLER_SECRET, TELCO_SECRET

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
+from mobipay.app.bootstrap import Container
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container
 from tests.browser.conftest import Live
 from tests.conftest import BILLER_SECRET, TELCO_SECRET
 

@@ -18,7 +18,7 @@ def test_bench_api_runs_and_leaves_the_books_clean(pg_url: str) -> None:
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: apt-get install -y wrk postgresql-client")
     env = {**os.environ, "MOBIPAY_DATABASE_URL": pg_url, "MOBIPAY_LOG_LEVEL": "WARNING"}
-    run = subprocess.run([sys.executable, "-m", "mobipay.cli", "bench", "api", "--seconds", "2"],
+    run = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "bench", "api", "--seconds", "2"],
                          capture_output=True, text=True, env=env, timeout=300, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     last = run.stdout.strip().splitlines()[-1]

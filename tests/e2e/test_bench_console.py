@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 def test_bench_console_loads_the_demo_and_times_every_page(pg_url: str) -> None:
     env = {**os.environ, "MOBIPAY_DATABASE_URL": pg_url, "MOBIPAY_LOG_LEVEL": "WARNING"}
-    run = subprocess.run([sys.executable, "-m", "mobipay.cli", "bench", "console", "--requests", "2",
+    run = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "bench", "console", "--requests", "2",
                           "--users", "1000", "--transactions", "10000"],
                          capture_output=True, text=True, env=env, timeout=900, check=False)
     assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: a page over 300 ms on this machine

@@ -9,10 +9,10 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.bootstrap import build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import SHANGHAI, ManualClock
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.conftest import BILLER_SECRET
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.bootstrap import build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import SHANGHAI, ManualClock
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.conftest import BILLER_SECRET, TELCO_SECRET
 from tests.e2e.test_wallet_api import fund, last_code, signed_up
 from tests.e2e.test_web_wallet import balance, csrf, hidden

@@ -13,7 +13,7 @@ import pytest
 
 def mobipay(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOBIPAY_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "MOBIPAY_LOG_LEVEL": "WARNING"}
-    return subprocess.run([sys.executable, "-m", "mobipay.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "mobipay.app.cli", *args], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
 
 
@@ -64,7 +64,7 @@ def test_unknown_account_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_production_refuses_sqlite(tmp_path: Path) -> None:
     env = {**os.environ, "MOBIPAY_ENV": "production"}
-    r = subprocess.run([sys.executable, "-m", "mobipay.cli", "demo"], capture_output=True, text=True, env=env,
+    r = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "demo"], capture_output=True, text=True, env=env,
                        timeout=60, check=False)
     assert r.returncode == 2 and "PostgreSQL" in r.stderr
 
@@ -138,9 +138,9 @@ def _demo_shops(db: Path, count: int) -> None:
     """The demo's first ``count`` shops (what ``mobipay demo`` loads, without its subscribers)."""
     import asyncio
 
-    from mobipay.platform.bootstrap import build
+    from mobipay.app.bootstrap import build
+    from mobipay.app.demo import load_demo_merchants
     from mobipay.platform.config import Settings
-    from mobipay.platform.demo import load_demo_merchants
 
     async def work() -> None:
         c = build(Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}",  # type: ignore[call-arg]

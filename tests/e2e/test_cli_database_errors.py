@@ -16,7 +16,7 @@ from tests.conftest import free_port
 
 def mobipay(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOBIPAY_DATABASE_URL": url, "MOBIPAY_ENV": "test"}
-    return subprocess.run([sys.executable, "-m", "mobipay.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mobipay.app.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 

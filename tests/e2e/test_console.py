@@ -18,16 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mobipay.app.bootstrap import Container
+from mobipay.app.http import create_app
+from mobipay.backoffice.operators import operator_sessions
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.orders import PartnerAnswer, PartnerStatus
 from mobipay.ledger.chart import BANK_SETTLEMENT, PAYABLE_OPERATOR_BILLING
 from mobipay.ledger.model import Leg, Transfer
+from mobipay.orders.model import PartnerAnswer, PartnerStatus
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform import audit
-from mobipay.platform.bootstrap import Container
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
-from mobipay.platform.operators import operator_sessions
-from mobipay.platform.partner_orders import PartnerOrder
 from tests.e2e.test_merchants_api import application
 
 T = TypeVar("T")
@@ -140,8 +140,8 @@ def test_sign_in_sessions_and_roles(client: TestClient) -> None:
 def clocked(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Any]]:
     """The console with a ManualClock, and per-address limits out of the way (as if every
     guess came from another address): what is left to stop guessing is the account lockout."""
+    from mobipay.app.bootstrap import build
     from mobipay.kernel.clock import ManualClock
-    from mobipay.platform.bootstrap import build
 
     settings = Settings(_env_file=None, database_url=db_url, rate_limit_pin="1000/minute",  # type: ignore[call-arg]
                         merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
@@ -444,7 +444,7 @@ def test_dashboard_figures_and_charts(client: TestClient) -> None:
 async def _kpis(c: Container) -> Any:
     from datetime import timedelta
 
-    from mobipay.platform import kpi
+    from mobipay.reporting import kpi
 
     now = c.clock.now()
     return await kpi.dashboard(c, now - timedelta(days=1), now + timedelta(seconds=1))
@@ -503,7 +503,7 @@ def test_operator_cli(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "unknown role(s) wizard" in bad.stderr
     short = mobipay(db, "operator", "create", "bob", "--role", "risk", "--password", "short")
     assert short.returncode == 1 and "at least 10 characters" in short.stderr
-    prompted = subprocess.run([sys.executable, "-m", "mobipay.cli", "operator", "create", "carl", "--role", "risk",
+    prompted = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "operator", "create", "carl", "--role", "risk",
                                "--role", "support"], input=f"{PASSWORD}\n{PASSWORD}\n", capture_output=True, text=True,
                               env={**os.environ, "MOBIPAY_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}, timeout=120,
                               check=False)

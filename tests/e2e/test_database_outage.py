@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.http import create_app
+from mobipay.app.migrate import upgrade
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
-from mobipay.platform.migrate import upgrade
 from tests.conftest import free_port
 from tests.support.load import pin_for
 from tests.support.postgres import BIN, OwnPostgres, own_postgres

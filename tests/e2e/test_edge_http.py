@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.http import create_app
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.e2e.test_merchants_api import application
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 from tests.support.live import live_server

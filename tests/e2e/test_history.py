@@ -15,11 +15,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.http import create_app
 from mobipay.bills.reference_data import shipped_billers
 from mobipay.kernel.clock import SHANGHAI, ManualClock
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.conftest import BANK_SECRET, BILLER_SECRET, TELCO_SECRET
 from tests.e2e.test_banking_api import CARD, ID_NUMBER, open_account, post
 from tests.e2e.test_wallet_api import balance, bearer, login_by_sms, signed_up
@@ -101,7 +101,7 @@ def test_one_line_per_payment_everywhere(world: tuple[TestClient, Container], db
     env = {**os.environ, "MOBIPAY_DATABASE_URL": db_url, "MOBIPAY_LOG_LEVEL": "WARNING"}
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "mobipay.cli", "statement", ME, *args], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "statement", ME, *args], capture_output=True,
                               text=True, env=env, timeout=120, check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout

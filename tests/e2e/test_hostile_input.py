@@ -63,8 +63,8 @@ def _fuzz(db_url: str, tmp_path: Path, seconds: int) -> dict[str, object]:
         (tmp_path / "schemathesis.txt").write_text(run.stdout + run.stderr)
         figures = json.loads(counts.read_text())
         after = _wallets_total(db_url)
-    verify = subprocess.run([sys.executable, "-m", "mobipay.cli", "ledger", "verify"], capture_output=True, text=True,
-                            env={**os.environ, "MOBIPAY_DATABASE_URL": db_url})
+    verify = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "ledger", "verify"], capture_output=True,
+                            text=True, env={**os.environ, "MOBIPAY_DATABASE_URL": db_url})
     failures = run.stdout.count("\n___") if run.returncode else 0
     result = {"database": db_url.split("+")[0], "requests": figures["requests"], "5xx": figures["5xx"],
               "non_problem_errors": figures["non_problem_errors"], "schema_failures": failures,

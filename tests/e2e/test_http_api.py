@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.http import create_app, create_served_app
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app, create_served_app
 
 AUTH = {"Authorization": "Bearer demo-admin-token"}
 

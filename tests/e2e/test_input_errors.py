@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.http import create_app
 from mobipay.merchants.signing import sign_hmac
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.e2e.test_merchants_api import application
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from mobipay.app.migrate import upgrade
 from mobipay.channels.sms.kannel import BEARERBOX
-from mobipay.platform.migrate import upgrade
 from tests.conftest import free_port
 from tests.support.books import audit, outstanding
 from tests.support.load import KILL9_MIX, Load, prepare

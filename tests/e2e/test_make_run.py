@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from mobipay.platform.bootstrap import build
+from mobipay.app.bootstrap import build
+from mobipay.app.demo_accounts import CONSOLE_OPERATOR, CONSOLE_PASSWORD, SHOP_OWNER, SHOP_PASSWORD
 from mobipay.platform.config import Settings
-from mobipay.platform.demo_accounts import CONSOLE_OPERATOR, CONSOLE_PASSWORD, SHOP_OWNER, SHOP_PASSWORD
 from mobipay.wallet.model import OtpPurpose
 from tests.conftest import free_port
 
@@ -38,7 +38,7 @@ def env_for(db: Path, tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def mobipay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mobipay.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "mobipay.app.cli", *args], capture_output=True, text=True, env=env,
                           timeout=300, check=False)
 
 
@@ -82,7 +82,7 @@ class Lines:
 def served(demo: tuple[Path, Path]) -> Iterator[tuple[str, Lines]]:
     db, tmp = demo
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mobipay.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "mobipay.app.cli", "serve", "--port", str(port)],
                             env=env_for(db, tmp, MOBIPAY_LOG_JSON="false"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     lines = Lines(proc)
@@ -155,7 +155,7 @@ def test_the_worker_prints_codes_not_the_demo_flood(demo: tuple[Path, Path], log
     inbox = tmp / f"sms-{log_json}.log"
     number = {"true": "13800138000", "false": "13900139000"}[log_json]  # one fresh code each
     _ask_for_a_code(db, tmp, number)
-    proc = subprocess.Popen([sys.executable, "-m", "mobipay.cli", "worker", "--idle", "0.1"],
+    proc = subprocess.Popen([sys.executable, "-m", "mobipay.app.cli", "worker", "--idle", "0.1"],
                             env=env_for(db, tmp, MOBIPAY_LOG_JSON=log_json, MOBIPAY_SMS_CONSOLE_FILE=str(inbox)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     out = Lines(proc)

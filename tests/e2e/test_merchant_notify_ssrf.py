@@ -19,14 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.urls import DestinationPolicy, IPAddress
 from mobipay.merchants.notify import MerchantNotifier
 from mobipay.merchants.signing import sign_hmac
 from mobipay.merchants.tables import notifications, trades
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.e2e.test_merchants_api import application, time_now
 from tests.e2e.test_wallet_api import bearer, fund, login_by_sms, signed_up
 

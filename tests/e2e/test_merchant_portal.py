@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.bootstrap import Container
+from mobipay.app.http import create_app
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.e2e.test_merchants_api import _other_code, application
 
 BUYER = "13900139000"
@@ -191,9 +191,9 @@ def test_portal_sign_in_locks_after_wrong_passwords_and_renews_csrf(db_url: str,
     """The console's lockout policy on the portal: 5 wrong passwords within 15 minutes lock the
     account for 15 minutes (the right password too), whatever the address; the lock and every
     failure are audited; the platform can unlock it. Sign-in renews the CSRF token."""
+    from mobipay.app.bootstrap import build
     from mobipay.kernel.clock import ManualClock
     from mobipay.platform import audit
-    from mobipay.platform.bootstrap import build
 
     settings = Settings(_env_file=None, database_url=db_url, rate_limit_pin="1000/minute",  # type: ignore[call-arg]
                         merchant_key_file=tmp_path / "platform.pem")

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.http import create_app
 from mobipay.merchants.signing import new_rsa_key, sign_hmac, sign_rsa2, verify_rsa2
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 
 CODE = "91350100M000100Y43"
@@ -148,8 +148,8 @@ def test_trades_with_rsa2_and_hmac(client: TestClient, db_url: str) -> None:
 def test_notifications_follow_the_schedule(db_url: str, tmp_path: Path, merchant_site: str) -> None:
     import httpx
 
+    from mobipay.app.bootstrap import build
     from mobipay.kernel.clock import ManualClock
-    from mobipay.platform.bootstrap import build
 
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
                         merchant_key_file=tmp_path / "platform.pem",
@@ -213,10 +213,10 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
     import csv
     from datetime import UTC, datetime
 
+    from mobipay.app.bootstrap import build
     from mobipay.kernel.clock import ManualClock
     from mobipay.ledger.chart import FEE_INCOME, SETTLEMENT_IN_TRANSIT
     from mobipay.merchants.model import MerchantState
-    from mobipay.platform.bootstrap import build
     from tests.conftest import BANK_SECRET
 
     settings = Settings(_env_file=None, database_url=db_url, bank_url=bank, bank_secret=BANK_SECRET,  # type: ignore[call-arg]

@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import MobipayError
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
-from mobipay.platform.http import create_app
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 
 ALICE, BOB = "13800138000", "13900139000"

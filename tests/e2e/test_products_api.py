@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.bootstrap import build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import SHANGHAI, ManualClock
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from mobipay.wallet.model import id_card_check_char
 from tests.conftest import LOTTERY_SECRET, PROVIDER_SECRET
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up

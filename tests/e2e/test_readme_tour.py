@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.http import create_app
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.e2e.test_wallet_api import last_code, signed_up
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -16,15 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SETTLEMENT_IN_TRANSIT
 from mobipay.merchants.signing import sign_hmac
 from mobipay.merchants.tables import merchants
-from mobipay.platform.bootstrap import Container, build
+from mobipay.orders.service import partner_orders
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
-from mobipay.platform.partner_orders import partner_orders
 from tests.conftest import BANK_SECRET
 from tests.e2e.test_merchants_api import OPERATORS, application
 from tests.e2e.test_wallet_api import bearer, fund, login_by_sms, signed_up
@@ -160,7 +160,7 @@ def test_a_run_again_reports_what_was_paid(shop: Shop) -> None:
 
 
 def early_id(shop: Shop, day: date) -> str:
-    from mobipay.platform.partner_orders import order_id
+    from mobipay.orders.service import order_id
 
     return order_id("stl_", shop.merchant_id, str(day))
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from mobipay.app.http import create_app
 from mobipay.channels.sms.tables import sms_inbound
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 
 TOKEN = "test-sms-token"
 

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from mobipay.app.bootstrap import build
 from mobipay.channels.sms.kannel import BEARERBOX, KannelBoxes, KannelPorts, kannel_config
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.simulators.handset import Handsets
 from tests.conftest import free_port
@@ -64,7 +64,7 @@ class Stack:
     def start(self, name: str) -> None:
         args = {"server": ["serve", "--port", str(self.api_port)], "worker": ["worker", "--idle", "0.1"]}[name]
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "mobipay.cli", *args], env=self.env,
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "mobipay.app.cli", *args], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
         if name == "server":
             def ready() -> bool:

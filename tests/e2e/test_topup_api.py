@@ -10,10 +10,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from mobipay.app.bootstrap import build
+from mobipay.app.http import create_app
 from mobipay.kernel.clock import ManualClock
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.conftest import TELCO_SECRET
 from tests.e2e.test_wallet_api import balance, bearer, fund, login_by_sms, signed_up
 from tests.support import partners

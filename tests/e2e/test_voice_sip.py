@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
+from mobipay.app.bootstrap import Container, build
 from mobipay.channels.voice.prompts import PromptCache
 from mobipay.channels.voice.sip import Heard, SipFront
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 
 TOOLS = ("sipp", "espeak-ng", "sox")
@@ -251,7 +251,7 @@ async def test_the_cli_runs_the_sip_front(sqlite_url: str, tmp_path: Path, promp
            "MOBIPAY_VOICE_RTP_PORT_MAX": str(rtp + 8)}
     log = tmp_path / "sip.log"
     with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "mobipay.cli", "voice", "sip", "--port",
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "mobipay.app.cli", "voice", "sip", "--port",
                                                     str(port), env=env, stdout=out, stderr=asyncio.subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

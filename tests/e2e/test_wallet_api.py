@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from mobipay.app.http import create_app
 from mobipay.platform.config import Settings
 from mobipay.platform.db import Database
-from mobipay.platform.http import create_app
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_worker_delivers_expires_and_stops_on_sigterm(sqlite_url: str, tmp_path:
     asyncio.run(_seed(sqlite_url))
     env = {**os.environ, "MOBIPAY_DATABASE_URL": sqlite_url, "MOBIPAY_HOLD_SWEEP_INTERVAL_S": "0.2",
            "MOBIPAY_ENV": "test"}  # test: SMS go to the redacting log handler, not the console
-    proc = subprocess.Popen([sys.executable, "-m", "mobipay.cli", "worker", "--idle", "0.1"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mobipay.app.cli", "worker", "--idle", "0.1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

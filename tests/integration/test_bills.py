@@ -20,13 +20,13 @@ from mobipay.bills.reference_data import shipped_billers
 from mobipay.bills.service import BillsService, payable
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.orders import OrderState, PartnerStatus
 from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
+from mobipay.orders.model import OrderState, PartnerStatus
+from mobipay.orders.service import OrderBook, StatementLine
 from mobipay.platform.db import Database
-from mobipay.platform.partner_orders import OrderBook, StatementLine
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import BILLER_SECRET

@@ -13,8 +13,8 @@ from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.platform.db import Database
-from mobipay.platform.uow import UnitOfWorkRunner
 
 ME = "+8613800138000"
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from mobipay.app.bootstrap import Container, build
 from mobipay.bills.reference_data import shipped_billers
 from mobipay.kernel.clock import ManualClock
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform import kpi, rollups
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
+from mobipay.reporting import kpi, rollups
 from mobipay.wallet.model import id_card_check_char, luhn_complete
 from mobipay.wallet.service import Principal
 from mobipay.wallet.tables import users

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
+from mobipay.app.bootstrap import Container, build
+from mobipay.app.demo_big import load_big_demo
 from mobipay.kernel.clock import ManualClock
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
 from mobipay.merchants.tables import trades
-from mobipay.platform import kpi, rollups
-from mobipay.platform.bootstrap import Container, build
+from mobipay.orders.service import partner_orders
 from mobipay.platform.config import Settings
-from mobipay.platform.demo_big import load_big_demo
-from mobipay.platform.partner_orders import partner_orders
+from mobipay.reporting import kpi, rollups
 from mobipay.wallet.tables import users
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

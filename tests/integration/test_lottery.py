@@ -13,15 +13,15 @@ import pytest
 
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import BANK_SETTLEMENT, PAYABLE_LOTTERY, RECEIVABLE_LOTTERY, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
-from mobipay.platform.partner_orders import OrderBook
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
 from tests.conftest import LOTTERY_SECRET

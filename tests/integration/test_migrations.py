@@ -6,8 +6,8 @@ import asyncio
 
 from sqlalchemy import inspect
 
+from mobipay.app.migrate import downgrade, upgrade
 from mobipay.platform.db import Database
-from mobipay.platform.migrate import downgrade, upgrade
 
 TABLES = {"ledger_accounts", "ledger_transfers", "ledger_postings", "ledger_open_holds", "outbox_messages",
           "outbox_consumed"}
@@ -34,7 +34,7 @@ def test_one_head_and_numbers_in_order() -> None:
     """Two branches that each add the next number leave two heads: `db upgrade` then fails."""
     from alembic.script import ScriptDirectory
 
-    from mobipay.platform.migrate import alembic_config
+    from mobipay.app.migrate import alembic_config
 
     scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(scripts.get_heads()) == 1, scripts.get_heads()

@@ -14,13 +14,13 @@ import pytest
 
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import BANK_SETTLEMENT, OPERATOR_PRODUCT_INCOME, PAYABLE_INSURER, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
-from mobipay.platform.partner_orders import OrderBook
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.products.provider_http import HttpProviderGateway
 from mobipay.products.reference_data import insurance_products, operator_products
 from mobipay.products.service import ProductsService

@@ -16,12 +16,12 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.merchants.redenvelopes import RedEnvelopes
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.signing import new_rsa_key
 from mobipay.platform.db import Database
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
 
@@ -206,8 +206,8 @@ async def test_the_envelope_share_and_refunds_are_told(zone: RedEnvelopes) -> No
 async def test_money_moved_by_an_operator_is_told(zone: RedEnvelopes) -> None:
     """A reversal approved by a second operator, a freeze and an unfreeze: each subscriber
     touched gets an SMS from the same transaction."""
-    from mobipay.platform.operators import Operator
-    from mobipay.platform.reversals import Reversals
+    from mobipay.backoffice.operators import Operator
+    from mobipay.backoffice.reversals import Reversals
 
     wallet = zone.merchants.wallet
     alice, bob = await buyer(zone, "+8613800138000"), await buyer(zone, "+8613900139000", balance=1)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 
+from mobipay.app.bootstrap import Container, build
 from mobipay.bills.reference_data import shipped_billers
 from mobipay.channels.sms.grammar import parse
 from mobipay.channels.sms.texts import TEMPLATES, render
@@ -21,7 +22,6 @@ from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.outbox import Message
 from mobipay.wallet.tables import users

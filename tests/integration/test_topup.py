@@ -15,7 +15,6 @@ import pytest
 
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import (
     BANK_SETTLEMENT,
     PAYABLE_AGGREGATOR,
@@ -25,9 +24,10 @@ from mobipay.ledger.chart import (
 )
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
-from mobipay.platform.partner_orders import OrderBook
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.topup.gateway_http import HttpTopupGateway
 from mobipay.topup.model import Route, TopupPolicy
 from mobipay.topup.reference_data import price_rules
@@ -208,7 +208,7 @@ async def test_the_daily_file(topups: TopupService, telcos: dict[str, str]) -> N
 async def test_volume_report(topups: TopupService, tmp_path: Path) -> None:
     from datetime import date
 
-    from mobipay.platform.reports import volumes, write
+    from mobipay.reporting.reports import volumes, write
 
     me = await payer(topups)
     await topups.topup(me, "13800138000", 10_000, idempotency_key="v1")

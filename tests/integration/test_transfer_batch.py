@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
 
+from mobipay.app.bootstrap import Container, build
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, SUSPENSE
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.wallet import errors as E
 from mobipay.wallet.service import TransferDone

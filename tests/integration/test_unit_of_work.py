@@ -12,8 +12,8 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.events import Event
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec, Ledger
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform.db import Database
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,14 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from mobipay.app.bootstrap import build
+from mobipay.app.http import create_app
 from mobipay.channels.voice.prompts import PromptCache
 from mobipay.channels.voice.vxml import NS, validate
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
-from mobipay.platform.http import create_app
 from tests.conftest import BILLER_SECRET, TELCO_SECRET
 
 ALICE, BOB, CAROL, DAVE = "13800138000", "13900139000", "13700137000", "13600136000"  # DAVE has no wallet

@@ -16,13 +16,13 @@ import pytest
 
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.orders import OrderState as BankOrderState
-from mobipay.kernel.orders import PartnerStatus
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
+from mobipay.orders.model import OrderState as BankOrderState
+from mobipay.orders.model import PartnerStatus
+from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
-from mobipay.platform.partner_orders import OrderBook
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.bank_http import HttpBankGateway
 from mobipay.wallet.banking import BankingService
 from mobipay.wallet.model import CashOutFee, UserStatus, id_card_check_char, luhn_complete

@@ -10,12 +10,12 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select, text
 
+from mobipay.app.bootstrap import redact
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.service import Ledger
-from mobipay.platform.bootstrap import redact
+from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.platform.db import Database
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.wallet.model import OtpPurpose
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import WalletService

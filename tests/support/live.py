@@ -22,7 +22,7 @@ def live_server(database_url: str, log: Path, **env: str) -> Iterator[str]:
     port = free_port()
     environ = {**os.environ, "MOBIPAY_DATABASE_URL": database_url, "MOBIPAY_LOG_LEVEL": "WARNING", **env}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mobipay.cli", "serve", "--port", str(port)], env=environ,
+        proc = subprocess.Popen([sys.executable, "-m", "mobipay.app.cli", "serve", "--port", str(port)], env=environ,
                                 stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

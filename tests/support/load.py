@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
+from mobipay.app.bootstrap import build
 from mobipay.bills.reference_data import shipped_billers
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import national_number
@@ -37,7 +38,6 @@ from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.merchants.model import credit_code_check_char
 from mobipay.merchants.signing import sign_hmac
-from mobipay.platform.bootstrap import build
 from mobipay.platform.config import Settings
 from mobipay.wallet.model import check_pin, id_card_check_char, luhn_complete
 from mobipay.wallet.tables import users

@@ -145,7 +145,7 @@ class Stack:
         """Start ``server`` (and wait for /readyz) or ``worker``."""
         args = {"server": ["serve", "--port", str(self.api_port)], "worker": ["worker", "--idle", "0.1"]}[name]
         started = self._log_count(name, "worker: delivering")
-        self.procs[name] = self._popen(name, [sys.executable, "-m", "mobipay.cli", *args])
+        self.procs[name] = self._popen(name, [sys.executable, "-m", "mobipay.app.cli", *args])
         if name == "server":
             self.wait_ready()
         else:  # the worker says what it does once it is built and about to start its loops

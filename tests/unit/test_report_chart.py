@@ -12,7 +12,7 @@ import pytest
 
 from mobipay.channels.words import kind_name
 from mobipay.platform.config import Settings
-from mobipay.platform.reports import VolumeRow, chart, write
+from mobipay.reporting.reports import VolumeRow, chart, write
 
 DAY = date(2026, 11, 25)
 CITIES = [VolumeRow("上海", 3, 15_000), VolumeRow("北京", 1, 2_000), VolumeRow("-", 1, 500)]

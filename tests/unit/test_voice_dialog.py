@@ -243,7 +243,7 @@ def test_rfc4733_events_one_key_each_even_when_replayed_with_the_same_timestamp(
 def test_voice_commands_have_help_with_an_example(command: list[str]) -> None:
     from typer.testing import CliRunner
 
-    from mobipay.cli import app
+    from mobipay.app.cli import app
 
     r = CliRunner().invoke(app, ["voice", *command, "--help"])
     assert r.exit_code == 0, r.output

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_name
-from mobipay.kernel.orders import OrderState, PartnerStatus, check_settle, next_check_s
-from mobipay.platform.signed_http import parse_statement
+from mobipay.orders.model import OrderState, PartnerStatus, check_settle, next_check_s
+from mobipay.orders.signed_http import parse_statement
 from mobipay.wallet.model import (
     CardType,
     CashOutFee,

@@ -20,6 +20,7 @@ from mobipay.bills.complaints import Complaint, Complaints
 from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import (
     PENDING,
     IdemKey,
@@ -30,7 +31,6 @@ from mobipay.platform.api_common import (
     from_container,
     require_key,
 )
-from mobipay.platform.partner_orders import PartnerOrder
 
 router = APIRouter(prefix="/v1", tags=["bills"])
 

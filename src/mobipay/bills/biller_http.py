@@ -1,4 +1,4 @@
-"""``HttpBillerGateway``: the signed biller protocol (``platform/signed_http.py``), the
+"""``HttpBillerGateway``: the signed biller protocol (``orders/signed_http.py``), the
 adapter named ``biller_http`` in the biller registry."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import json
 from datetime import date
 
 from mobipay.bills.model import Bill
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import SignedClient
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import StatementLine
+from mobipay.orders.signed_http import SignedClient
 
 
 class HttpBillerGateway:

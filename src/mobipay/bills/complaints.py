@@ -27,8 +27,8 @@ from mobipay.bills.tables import complaints
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.ids import new_id
+from mobipay.ledger.uow import UnitOfWork
 from mobipay.platform import audit
-from mobipay.platform.uow import UnitOfWork
 from mobipay.wallet.service import Principal, SmsRequested
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,7 @@ from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
-from mobipay.platform.uow import UnitOfWork
+from mobipay.ledger.uow import UnitOfWork
 from mobipay.wallet.service import Principal, SmsRequested
 
 log = structlog.get_logger(__name__)

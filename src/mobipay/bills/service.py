@@ -2,7 +2,7 @@
 fetch a bill, pay it from the wallet, receipts, and reconciling each biller's daily file.
 
 Payment follows the national bill-payment networks' shape (fetch → confirm → hold → send
-→ post or void): a payment is a partner order (``platform/partner_orders.py``) to the
+→ post or void): a payment is a partner order (``orders/service.py``) to the
 partner ``biller:<CODE>``, whose hold moves the amount from the wallet towards what the
 platform owes that biller (``liability:payable:biller:<CODE>``). The receipt carries the
 biller's reference. Paying the same customer's bill again in the same period asks for an
@@ -29,13 +29,13 @@ from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_name
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.model import AccountKind, Leg
 from mobipay.ledger.service import AccountSpec
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport, partner_orders
+from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
-from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport, partner_orders
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 KIND = "bill"

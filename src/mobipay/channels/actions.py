@@ -19,7 +19,7 @@ from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.channels.words import kind_words
 from mobipay.kernel.errors import MobipayError
-from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.orders.service import PartnerOrder
 from mobipay.topup.service import TopupService
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import UserStatus

@@ -22,7 +22,7 @@ from mobipay.confirmations.tables import confirmations
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.msisdn import normalize_msisdn
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import SmsRequested
 
 

@@ -1,6 +1,6 @@
 """Ledger tables (SQLAlchemy Core) and how their rows map to the domain's types.
 
-Schema changes go through Alembic migrations (``mobipay.platform.migrations``); these
+Schema changes go through Alembic migrations (``mobipay.app.migrations``); these
 definitions are what the code reads and writes with.
 """
 

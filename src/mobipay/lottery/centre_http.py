@@ -1,4 +1,4 @@
-"""``HttpLotteryCentre``: the lottery centre's signed protocol (``platform/signed_http.py``)."""
+"""``HttpLotteryCentre``: the lottery centre's signed protocol (``orders/signed_http.py``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 from datetime import date
 from typing import Any
 
-from mobipay.kernel.orders import PartnerAnswer
 from mobipay.lottery.gateway import Draw
-from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import SignedClient
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import StatementLine
+from mobipay.orders.signed_http import SignedClient
 
 
 class HttpLotteryCentre:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import PartnerOrder, StatementLine
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import PartnerOrder, StatementLine
 
 CENTRE = "lottery_centre"
 

@@ -23,16 +23,16 @@ from sqlalchemy import insert, select, update
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict
 from mobipay.kernel.ids import check_idempotency_key
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import PAYABLE_LOTTERY, RECEIVABLE_LOTTERY
 from mobipay.ledger.model import Leg, Transfer
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.lottery import errors as E
 from mobipay.lottery.gateway import CENTRE, CentrePartner, LotteryCentre
 from mobipay.lottery.model import Game, game, same_ticket_request, ticket_cost
 from mobipay.lottery.tables import draws, tickets
-from mobipay.platform.partner_orders import OrderBook, PartnerOrder
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook, PartnerOrder
+from mobipay.orders.service import order_id as make_order_id
 from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 log = structlog.get_logger(__name__)

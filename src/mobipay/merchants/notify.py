@@ -30,11 +30,11 @@ from sqlalchemy import insert, select, update
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.urls import AddressRefused, DestinationPolicy
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants.model import TradeState
 from mobipay.merchants.signing import sign_rsa2
 from mobipay.merchants.tables import notifications
 from mobipay.platform.outbound import DestinationRefused, Resolver, checked_client, system_resolver
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 log = structlog.get_logger(__name__)
 

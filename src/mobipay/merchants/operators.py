@@ -41,13 +41,13 @@ from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.lockout import SIGN_IN_LOCKOUT
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors as ME
 from mobipay.merchants.model import check_notify_url
 from mobipay.merchants.service import Merchant, MerchantService, Trade, _trade
 from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 SESSION_TTL = timedelta(hours=8)
 MIN_PASSWORD = 10

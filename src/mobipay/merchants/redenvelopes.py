@@ -26,12 +26,12 @@ from mobipay.kernel.money import check_amount
 from mobipay.ledger import errors as LE
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
+from mobipay.ledger.uow import UnitOfWork
 from mobipay.merchants import errors as E
 from mobipay.merchants.model import MerchantState
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.tables import campaigns, coupons, merchants, trades
 from mobipay.platform import audit
-from mobipay.platform.uow import UnitOfWork
 from mobipay.wallet.service import Principal, SmsRequested
 
 log = structlog.get_logger(__name__)

@@ -26,9 +26,11 @@ from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationF
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import normalize_msisdn
+from mobipay.kernel.roles import Roster
 from mobipay.kernel.urls import DestinationPolicy
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors as E
 from mobipay.merchants.model import (
     Category,
@@ -46,8 +48,6 @@ from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
 from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, stores, trades
 from mobipay.platform import audit
-from mobipay.platform.roles import Roster
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import Principal, SmsRequested, WalletService
 
 WINDOW_S = 300

@@ -30,15 +30,15 @@ from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.money import allocate
-from mobipay.kernel.orders import OrderState, PartnerAnswer
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SETTLEMENT_IN_TRANSIT
 from mobipay.ledger.model import Leg, Transfer
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants.model import MerchantState, check_day_closed, day_window
 from mobipay.merchants.tables import merchants, refunds, settlements, trades
-from mobipay.platform.partner_orders import OrderBook, PartnerOrder
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.signed_http import SignedClient
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState, PartnerAnswer
+from mobipay.orders.service import OrderBook, PartnerOrder
+from mobipay.orders.service import order_id as make_order_id
+from mobipay.orders.signed_http import SignedClient
 
 PAYOUT = "bank_payout"
 #: The bank's daily file lists its payouts with its own orders: reconcile them together.

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError
 from mobipay.kernel.money import MAX_AMOUNT
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform.ratelimit import RateLimiter
 from mobipay.wallet.errors import SessionInvalid
 from mobipay.wallet.service import Principal, WalletService

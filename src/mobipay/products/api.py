@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_name
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import (
     PENDING,
     IdemKey,
@@ -25,7 +26,6 @@ from mobipay.platform.api_common import (
     require_key,
     sent_as,
 )
-from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.products import errors as E
 from mobipay.products.service import ProductsService
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Protocol
 
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import PartnerOrder, StatementLine
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import PartnerOrder, StatementLine
 
 
 class ProviderGateway(Protocol):

@@ -1,4 +1,4 @@
-"""``HttpProviderGateway``: the signed provider protocol (``platform/signed_http.py``), for
+"""``HttpProviderGateway``: the signed provider protocol (``orders/signed_http.py``), for
 the operator's product platform and insurers alike (one instance each)."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import SignedClient
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import StatementLine
+from mobipay.orders.signed_http import SignedClient
 
 
 class HttpProviderGateway:

@@ -2,7 +2,7 @@
 information services, Fetion membership) or an insurance policy from the wallet, and
 cancel a policy within its cooling-off period for a full refund.
 
-Each purchase is a partner order (``platform/partner_orders.py``) to the provider that
+Each purchase is a partner order (``orders/service.py``) to the provider that
 delivers it: the operator's product platform (the price is the operator's income) or
 the insurer (the premium is collected for it). A failed delivery voids the hold: the
 refund is automatic. A cancellation is a partner order of its own whose hold moves the
@@ -18,12 +18,12 @@ from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.msisdn import mask_name
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import OPERATOR_PRODUCT_INCOME, PAYABLE_INSURER
 from mobipay.ledger.model import Leg
-from mobipay.platform.partner_orders import OrderBook, PartnerOrder
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook, PartnerOrder
+from mobipay.orders.service import order_id as make_order_id
 from mobipay.products import errors as E
 from mobipay.products.gateway import ProviderGateway, ProviderPartner
 from mobipay.products.model import InsuranceProduct, OperatorProduct

@@ -1,4 +1,4 @@
-"""SIMULATORS' side of the signed HTTP scheme (see ``platform/signed_http.py``): check a
+"""SIMULATORS' side of the signed HTTP scheme (see ``orders/signed_http.py``): check a
 request's signature, timestamp window and nonce; sign a reply bound to the request."""
 
 from __future__ import annotations

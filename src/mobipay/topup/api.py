@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_msisdn
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import (
     PENDING,
     IdemKey,
@@ -25,7 +26,6 @@ from mobipay.platform.api_common import (
     from_container,
     require_key,
 )
-from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.topup.service import TopupService
 
 router = APIRouter(prefix="/v1", tags=["top-up"])

@@ -1,13 +1,13 @@
-"""``HttpTopupGateway``: the top-up adapter over signed HTTP (``platform/signed_http.py``),
+"""``HttpTopupGateway``: the top-up adapter over signed HTTP (``orders/signed_http.py``),
 for the operator billing system and the aggregator alike (one instance each)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import SignedClient
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import StatementLine
+from mobipay.orders.signed_http import SignedClient
 
 
 class HttpTopupGateway:

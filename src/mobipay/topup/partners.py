@@ -27,10 +27,10 @@ from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.ledger.chart import BANK_SETTLEMENT, TOPUP_PARTNER_COMMISSION
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
+from mobipay.ledger.uow import UnitOfWork
+from mobipay.orders.service import PartnerOrder
+from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
-from mobipay.platform.partner_orders import PartnerOrder
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.uow import UnitOfWork
 from mobipay.topup.service import KIND, PAYABLE, TopupService
 from mobipay.topup.tables import partner_nonces, partners
 

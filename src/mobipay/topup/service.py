@@ -1,7 +1,7 @@
 """Top-up use cases: quote, top up any mainland number from the wallet, follow the order,
 reconcile a partner's daily file.
 
-A top-up is a partner order (``platform/partner_orders.py``) whose hold takes the price
+A top-up is a partner order (``orders/service.py``) whose hold takes the price
 from the payer's wallet (and the discount from the marketing expense account) towards
 what the operator platform owes the partner that credits the phone (the home operator's
 billing system, or the aggregator). The partner's success posts it; its failure voids it
@@ -18,12 +18,12 @@ from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import NotFound
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.money import check_amount
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import PAYABLE_AGGREGATOR, PAYABLE_OPERATOR_BILLING, TOPUP_DISCOUNTS
 from mobipay.ledger.model import Leg
-from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport
+from mobipay.orders.service import order_id as make_order_id
 from mobipay.topup.gateway import TopupGateway, TopupPartner
 from mobipay.topup.model import PriceRules, Quote, Route, TopupPolicy
 from mobipay.wallet.service import Principal, SmsRequested, WalletService

@@ -1,5 +1,5 @@
 """The ``BankGateway`` port: what the wallet needs from a partner bank, and the adapter of
-it to the partner-order engine (``platform/partner_orders.py``).
+it to the partner-order engine (``orders/service.py``).
 
 Cash-in debits the subscriber's card and cash-out credits it; both are named by our
 order id, which the bank keeps unique, so sending an order again never moves money twice.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import PartnerOrder, StatementLine
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import PartnerOrder, StatementLine
 
 BANK = "bank"  # the partner's name in the order book
 

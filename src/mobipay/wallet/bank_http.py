@@ -1,5 +1,5 @@
 """``HttpBankGateway``: the bank adapter, over HTTPS with HMAC-signed messages
-(``platform/signed_http.py``, docs/bank-protocol.md). A reply that is late, unsigned,
+(``orders/signed_http.py``, docs/bank-protocol.md). A reply that is late, unsigned,
 wrongly signed or a 5xx is *unknown*: the caller keeps the order pending rather than guess.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from mobipay.kernel.orders import PartnerAnswer
-from mobipay.platform.partner_orders import StatementLine
-from mobipay.platform.signed_http import NO_ANSWER, SignedClient
+from mobipay.orders.model import PartnerAnswer
+from mobipay.orders.service import StatementLine
+from mobipay.orders.signed_http import NO_ANSWER, SignedClient
 from mobipay.wallet import errors as E
 from mobipay.wallet.bank import CardCheck
 

@@ -4,7 +4,7 @@ and the bank's daily file.
 Binding a debit card is also the real-name check: the bank confirms the four elements
 (card, name, identity card, phone), and the wallet becomes Tier II.
 
-Orders to the bank go through the partner-order engine (``platform/partner_orders.py``):
+Orders to the bank go through the partner-order engine (``orders/service.py``):
 written ``pending`` with a ledger hold before the bank hears of them (cash-in: the bank's
 money towards the wallet; cash-out: the wallet's money and fee towards the bank), posted
 or voided on the bank's clear answer, asked about again (or sent again) when it was not
@@ -26,13 +26,13 @@ from mobipay.kernel.errors import NotFound, ValidationFailed
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_name, national_number, normalize_msisdn
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME
 from mobipay.ledger.model import Leg
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport
+from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
-from mobipay.platform.partner_orders import OrderBook, PartnerOrder, ReconReport
-from mobipay.platform.partner_orders import order_id as make_order_id
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
 from mobipay.wallet.bank import BANK, BankGateway, BankPartner
 from mobipay.wallet.model import (

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import (
     LOOKUP_LIMIT,
     PENDING,
@@ -29,7 +30,6 @@ from mobipay.platform.api_common import (
     require_key,
     sent_as,
 )
-from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.wallet import errors as E
 from mobipay.wallet.banking import BankingService, Card
 

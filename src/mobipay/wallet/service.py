@@ -32,8 +32,8 @@ from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger import errors as LE
 from mobipay.ledger.chart import SUSPENSE, wallet_account
 from mobipay.ledger.model import Leg, Side, Transfer
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet import errors as E
 from mobipay.wallet.model import (
     KycTier,

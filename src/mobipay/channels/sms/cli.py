@@ -23,7 +23,7 @@ FakePort = Annotated[int, typer.Option(help="fake SMSC port the handset SIMULATO
 
 
 def _write_config(workdir: Path, ports: KannelPorts) -> tuple[Path, str]:
-    from mobipay.cli import _settings
+    from mobipay.app.cli import _settings
 
     s = _settings()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def gateway(
 @app.command("status")
 def status() -> None:
     """Outbound SMS per delivery state (submitted, acked, delivered, failed…). Example: mobipay sms status"""
-    from mobipay.cli import _run
+    from mobipay.app.cli import _run
 
     counts = _run(lambda c: c.sms.states())
     for state, count in sorted(counts.items()):

@@ -45,12 +45,12 @@ from mobipay.kernel.errors import MobipayError, RateLimited, ValidationFailed
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.errors import InsufficientFunds
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import PartnerOrder
 from mobipay.platform.outbox import Message
-from mobipay.platform.partner_orders import PartnerOrder
 from mobipay.platform.ratelimit import RateLimiter
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.errors import SelfTransfer
 from mobipay.wallet.service import Principal, SmsRequested
 

@@ -20,7 +20,7 @@ app = typer.Typer(help="The voice channel (IVR). Example: mobipay voice sip --po
 
 
 def _checked_settings() -> tuple[Settings, VoiceSettings]:
-    from mobipay.cli import _settings
+    from mobipay.app.cli import _settings
 
     settings = _settings()
     try:
@@ -56,8 +56,8 @@ def sip_command(
     INFO) until Ctrl-C. RTP uses MOBIPAY_VOICE_RTP_PORT_MIN..MAX. Call it with
     sipp 127.0.0.1:5070 -sf tests/e2e/sipp/call.xml -key caller 13800138000 -m 1.
     Example: mobipay voice sip --port 5070"""
+    from mobipay.app.bootstrap import build
     from mobipay.channels.voice.sip import SipFront
-    from mobipay.platform.bootstrap import build
     from mobipay.platform.observability import configure_logging
 
     settings, voice = _checked_settings()

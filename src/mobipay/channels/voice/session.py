@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from mobipay.app.bootstrap import Container
 from mobipay.channels.actions import ChannelActions, Line
 from mobipay.channels.voice import dialog as D
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import InvalidMsisdn
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.bootstrap import Container
-from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import PartnerOrder
 from mobipay.wallet.errors import UserNotFound
 from mobipay.wallet.service import Principal
 

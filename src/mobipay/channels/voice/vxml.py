@@ -35,11 +35,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from lxml import etree
 
+from mobipay.app.bootstrap import Container
 from mobipay.channels.voice import dialog as D
 from mobipay.channels.voice.config import VoiceSettings, voice_settings
 from mobipay.channels.voice.prompts import PromptCache, segments, text
 from mobipay.channels.voice.session import Reply, VoiceSession, actions_of
-from mobipay.platform.bootstrap import Container
 
 NS = "http://www.w3.org/2001/vxml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"

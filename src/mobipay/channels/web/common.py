@@ -30,10 +30,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from mobipay.app.bootstrap import Container
 from mobipay.channels.words import WORDS, Lang, kind_name, operator_name, say, state_name, yuan
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import MobipayError, ValidationFailed
-from mobipay.platform.bootstrap import Container
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

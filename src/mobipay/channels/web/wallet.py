@@ -43,9 +43,9 @@ from mobipay.channels.words import CATEGORY_WORDS, OPERATOR_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.msisdn import mask_msisdn
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.model import Side
-from mobipay.platform.partner_orders import PartnerOrder
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import PartnerOrder
 from mobipay.topup.api import TopupFailed
 from mobipay.wallet import errors as WE
 from mobipay.wallet.model import OtpPurpose

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mobipay.backoffice.operators import SESSION_TTL, Operator
 from mobipay.channels.web.common import (
     check_csrf,
     client_address,
@@ -24,7 +25,6 @@ from mobipay.channels.web.common import (
     set_cookie,
 )
 from mobipay.kernel.errors import MobipayError
-from mobipay.platform.operators import SESSION_TTL, Operator
 
 router = APIRouter(prefix="/console")
 COOKIE = "mp_console"

@@ -13,7 +13,7 @@ Design (why it is safe):
   folders serialise on the watermark row.
 * A day is folded only once it ended ``MARGIN`` ago: an order's ``settled_at`` is the
   settling unit of work's clock, so nothing lands in a closed day after the margin.
-* Readers (:mod:`mobipay.platform.kpi`) take folded days from here and compute whatever is
+* Readers (:mod:`mobipay.reporting.kpi`) take folded days from here and compute whatever is
   not folded (days at or after the watermark, partial days at the window's edges) from the
   live tables through indexes: the answer is exact whatever the fold lag.
 * Success rates are by the day an order was **created**, but an order may be decided days
@@ -55,11 +55,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.bills.tables import billers
 from mobipay.kernel.clock import SHANGHAI, Clock, as_utc
-from mobipay.kernel.orders import OrderState
 from mobipay.ledger.service import Ledger
 from mobipay.merchants.tables import merchants, trades
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import partner_orders, partner_recon_items
 from mobipay.platform.db import Database, metadata
-from mobipay.platform.partner_orders import partner_orders, partner_recon_items
 from mobipay.wallet.tables import users
 
 MERCHANT = "merchant"  # the product name of paid merchant trades

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
 from mobipay import __version__
+from mobipay.app.bootstrap import Container, build
 from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
@@ -38,7 +39,6 @@ from mobipay.ledger import api as ledger_api
 from mobipay.lottery import api as lottery_api
 from mobipay.merchants import api as merchants_api
 from mobipay.platform.api_common import field_as_sent
-from mobipay.platform.bootstrap import Container, build
 from mobipay.platform.config import Settings
 from mobipay.platform.db import is_unavailable
 from mobipay.platform.edge import Edge

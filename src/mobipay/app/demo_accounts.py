@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mobipay.app.bootstrap import Container
 from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.roles import ROLES
 from mobipay.merchants.model import credit_code_check_char
-from mobipay.platform.bootstrap import Container
 from mobipay.platform.config import Environment
-from mobipay.platform.roles import ROLES
 
 CONSOLE_OPERATOR = "demo"
 CONSOLE_PASSWORD = "demo-console-pass"  # noqa: S105 - a published demo value, never made in production

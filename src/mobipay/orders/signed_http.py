@@ -23,8 +23,8 @@ import httpx
 import structlog
 
 from mobipay.kernel.errors import ServiceUnavailable
-from mobipay.kernel.orders import PartnerAnswer, PartnerStatus
-from mobipay.platform.partner_orders import StatementLine
+from mobipay.orders.model import PartnerAnswer, PartnerStatus
+from mobipay.orders.service import StatementLine
 
 log = structlog.get_logger(__name__)
 

@@ -28,9 +28,9 @@ from matplotlib.font_manager import FontProperties
 from sqlalchemy import select
 
 from mobipay.kernel.clock import SHANGHAI
-from mobipay.kernel.orders import OrderState
-from mobipay.platform.partner_orders import partner_orders
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import partner_orders
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@
 Shanghai business days. The console asks for whole days: the last N days up to now.
 
 What each figure means is written down in docs/kpi.md, and computed by the rules in
-:mod:`mobipay.platform.rollups` (:func:`~mobipay.platform.rollups.compute_span`):
+:mod:`mobipay.reporting.rollups` (:func:`~mobipay.reporting.rollups.compute_span`):
 
 * **payments** are what subscribers paid out of their wallets: P2P transfers sent, top-ups
   (at the price paid, after a discount), bills, merchant payments (less the red envelope),
@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from mobipay.kernel.orders import OrderState
+from mobipay.ledger.uow import UnitOfWork
 from mobipay.merchants.tables import merchants, trades
-from mobipay.platform import rollups
-from mobipay.platform.partner_orders import partner_orders
-from mobipay.platform.rollups import (
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import partner_orders
+from mobipay.reporting import rollups
+from mobipay.reporting.rollups import (
     FUNDS_IN,
     FUNDS_OUT,
     MERCHANT,
@@ -47,13 +48,12 @@ from mobipay.platform.rollups import (
     outcomes_daily,
     product_daily,
 )
-from mobipay.platform.uow import UnitOfWork
 from mobipay.wallet.tables import users
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from mobipay.platform.bootstrap import Container
+    from mobipay.app.bootstrap import Container
 
 MAU_DAYS = rollups.MAU_DAYS
 #: Readers bring the recent day up to date when it is older than this (the worker does every minute).

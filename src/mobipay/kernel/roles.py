@@ -1,7 +1,7 @@
 """Operator roles (admin, operations, risk, finance, support, merchant_review): who may do
 which operator action. For the command line the roster is configuration:
 ``MOBIPAY_OPERATORS="alice:merchant_review;bob:finance,support"``; ``admin`` holds every
-role. Console operators have accounts (:mod:`mobipay.platform.operators`); the console
+role. Console operators have accounts (:mod:`mobipay.backoffice.operators`); the console
 vouches for the roles of the operator it has just authenticated, so services that check
 the roster (merchant review) accept them. An action by someone without the role is
 refused and changes nothing.

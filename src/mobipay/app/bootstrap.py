@@ -12,6 +12,8 @@ from typing import Any
 
 import structlog
 
+from mobipay.backoffice.operators import OperatorAccounts
+from mobipay.backoffice.reversals import Reversals
 from mobipay.bills.biller_http import HttpBillerGateway
 from mobipay.bills.complaints import Complaints
 from mobipay.bills.saved import SavedBills
@@ -22,8 +24,10 @@ from mobipay.channels.sms.kannel import KannelSender
 from mobipay.channels.sms.service import SmsChannel
 from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import Clock, SystemClock
+from mobipay.kernel.roles import Roster
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
+from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.lottery.centre_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.merchants.notify import MerchantNotifier
@@ -33,15 +37,11 @@ from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import MerchantService
 from mobipay.merchants.settlement import BankPayouts, Settlements
 from mobipay.merchants.signing import load_or_create_key
+from mobipay.orders.service import OrderBook
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
-from mobipay.platform.operators import OperatorAccounts
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
-from mobipay.platform.partner_orders import OrderBook
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
-from mobipay.platform.reversals import Reversals
-from mobipay.platform.roles import Roster
-from mobipay.platform.uow import UnitOfWorkRunner
 from mobipay.products.provider_http import HttpProviderGateway
 from mobipay.products.reference_data import insurance_products, operator_products
 from mobipay.products.service import INSURER, OPERATOR_PRODUCTS, ProductsService

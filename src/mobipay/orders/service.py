@@ -36,12 +36,12 @@ from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, Strin
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.ids import new_id
-from mobipay.kernel.orders import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
 from mobipay.ledger.chart import wallet_owner
 from mobipay.ledger.model import Leg, PostPending, Reverse, Side, Transfer, VoidPending
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.orders.model import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.wallet.service import SmsRequested
 
 log = structlog.get_logger(__name__)

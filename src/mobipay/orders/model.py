@@ -1,6 +1,6 @@
 """Orders sent to a partner (a bank, an operator's billing system, a biller…): their
 states and what a partner's answer may do to them. Pure rules; the engine that stores
-orders and holds their money is ``platform/partner_orders.py``.
+orders and holds their money is ``orders/service.py``.
 
 An order is *pending* from the moment it is written (with a ledger hold) until the
 partner's answer is clear. Only a pending order changes state; the same answer twice is

@@ -4,7 +4,7 @@ grants nothing) and expire after 8 hours. Wrong passwords are counted per accoun
 (:data:`mobipay.kernel.lockout.SIGN_IN_LOCKOUT`: 5 within 15 minutes lock the account for
 15 minutes, even against the right password); every failure, lock and unlock is audited.
 
-Roles are those of :mod:`mobipay.platform.roles`; ``admin`` holds every role. Creating,
+Roles are those of :mod:`mobipay.kernel.roles`; ``admin`` holds every role. Creating,
 changing and disabling accounts is audited like every other operator action.
 """
 
@@ -26,10 +26,10 @@ from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.lockout import SIGN_IN_LOCKOUT
+from mobipay.kernel.roles import ROLES, RoleRequired
+from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
-from mobipay.platform.roles import ROLES, RoleRequired
-from mobipay.platform.uow import UnitOfWork, UnitOfWorkRunner
 
 SESSION_TTL = timedelta(hours=8)
 MIN_PASSWORD = 10

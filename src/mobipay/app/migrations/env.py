@@ -8,6 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import mobipay.backoffice.operators  # registers the operator accounts and console sessions
+import mobipay.backoffice.reversals  # registers the reversal requests (maker-checker)
 import mobipay.bills.tables  # registers the bill-zone tables
 import mobipay.channels.sms.tables  # registers the SMS channel's tables
 import mobipay.confirmations.tables  # registers the confirmation table
@@ -15,12 +17,10 @@ import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
 import mobipay.merchants.operators  # registers the merchant portal's operator tables
 import mobipay.merchants.tables  # registers the merchant tables
+import mobipay.orders.service  # registers the partner order tables
 import mobipay.platform.audit  # registers the audit table
-import mobipay.platform.operators  # registers the operator accounts and console sessions
 import mobipay.platform.outbox  # registers the outbox tables
-import mobipay.platform.partner_orders  # registers the partner order tables
-import mobipay.platform.reversals  # registers the reversal requests (maker-checker)
-import mobipay.platform.rollups  # registers the KPI rollups and the indexes behind the console
+import mobipay.reporting.rollups  # registers the KPI rollups and the indexes behind the console
 import mobipay.topup.tables  # registers the top-up partner tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata

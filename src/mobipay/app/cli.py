@@ -20,15 +20,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from mobipay.app.bootstrap import Container, build
 from mobipay.channels.sms import cli as sms_cli
 from mobipay.channels.voice import cli as voice_cli
 from mobipay.channels.web.console import cli as operator_cli
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import CATALOGUE, MobipayError
-from mobipay.platform.bootstrap import Container, build
+from mobipay.orders.service import ReconReport
 from mobipay.platform.config import Settings
 from mobipay.platform.db import safe_url
-from mobipay.platform.partner_orders import ReconReport
 from mobipay.platform.periodic import every
 
 T = TypeVar("T")
@@ -74,7 +74,7 @@ app.add_typer(sms_cli.app, name="sms")
 app.add_typer(voice_cli.app, name="voice")
 app.add_typer(operator_cli.app, name="operator")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _settings() -> Settings:
@@ -93,8 +93,8 @@ def _settings() -> Settings:
 def _ready_database(settings: Settings) -> None:
     """Refuse to start a long-running process on a database it cannot use: one sentence
     (not reachable, not migrated), before anything says it is listening."""
+    from mobipay.app.migrate import head_revision
     from mobipay.platform.db import Database, connection_problem
-    from mobipay.platform.migrate import head_revision
 
     async def revision() -> str | None:
         db = Database(settings.database_url)
@@ -170,10 +170,10 @@ def serve(
     forwarded: dict[str, Any] = {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
     if workers > 1:
         typer.echo(f"mobipay on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", err=True)
-        uvicorn.run("mobipay.platform.http:create_served_app", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("mobipay.app.http:create_served_app", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", loop=loop, **forwarded)
         return
-    from mobipay.platform.http import create_served_app
+    from mobipay.app.http import create_served_app
 
     app = create_served_app()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", loop=loop,
@@ -204,15 +204,15 @@ def serve(
 async def _startup_summary(c: Container, base: str) -> str:
     """What a newcomer needs after ``make run``: where each front door is, and in
     development the demo numbers and sign-ins; a few short lines."""
-    from mobipay.platform.config import DEMO_ADMIN_TOKEN, Environment
-    from mobipay.platform.demo import DEMO_WALLETS
-    from mobipay.platform.demo_accounts import (
+    from mobipay.app.demo import DEMO_WALLETS
+    from mobipay.app.demo_accounts import (
         CONSOLE_OPERATOR,
         CONSOLE_PASSWORD,
         SHOP_OWNER,
         SHOP_PASSWORD,
         demo_accounts,
     )
+    from mobipay.platform.config import DEMO_ADMIN_TOKEN, Environment
 
     s = c.settings
     dev = s.env is Environment.DEVELOPMENT
@@ -249,7 +249,7 @@ async def _startup_summary(c: Container, base: str) -> str:
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Create or migrate the schema. Example: MOBIPAY_DATABASE_URL=postgresql+asyncpg://u@h/db mobipay db upgrade"""
-    from mobipay.platform.migrate import upgrade
+    from mobipay.app.migrate import upgrade
 
     settings = _settings()
     upgrade(settings.database_url, revision)
@@ -259,7 +259,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision. Example: mobipay db current"""
-    from mobipay.platform.migrate import current
+    from mobipay.app.migrate import current
 
     current(_settings().database_url)
 
@@ -279,9 +279,9 @@ def demo(
     transfers, the biller registry, shops with red-envelope campaigns; safe to run again.
     Example: mobipay demo --users 200 --merchants 1000;
     big data: mobipay demo --users 100000 --transactions 1000000 (a few minutes on PostgreSQL)"""
+    from mobipay.app.demo import load_demo, load_demo_merchants
+    from mobipay.app.demo_big import BigDemoReport, load_big_demo, load_demo_history
     from mobipay.bills.reference_data import shipped_billers
-    from mobipay.platform.demo import load_demo, load_demo_merchants
-    from mobipay.platform.demo_big import BigDemoReport, load_big_demo, load_demo_history
 
     shops_wanted = merchants if merchants is not None else (0 if transactions else 1000)
     small = 200 if transactions else users
@@ -289,7 +289,7 @@ def demo(
     typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
     async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None, BigDemoReport | None]:
-        from mobipay.platform.demo_accounts import ensure_demo_accounts
+        from mobipay.app.demo_accounts import ensure_demo_accounts
 
         report = await load_demo(c.ledger, c.wallet, users=max(5, small))
         billers = await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
@@ -329,7 +329,7 @@ def worker(
 ) -> None:
     """Deliver outbox messages and expire holds until stopped (Ctrl-C). Example: mobipay worker"""
 
-    from mobipay.platform import rollups
+    from mobipay.reporting import rollups
 
     _ready_database(_settings())
 
@@ -626,7 +626,7 @@ def report_volumes(
     insurance, lottery) by product, bill category, city or day: a CSV file and a PNG chart
     in MOBIPAY_REPORT_DIR. Example: mobipay report volumes --from 2026-11-01 --to 2026-11-30 --by day"""
     from mobipay.channels.words import CATEGORY_WORDS, kind_name
-    from mobipay.platform.reports import DIMENSIONS, volumes, write
+    from mobipay.reporting.reports import DIMENSIONS, volumes, write
 
     if by not in DIMENSIONS:
         raise typer.BadParameter(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}")
@@ -1028,7 +1028,7 @@ def docs_openapi(
     out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/openapi.json"),
 ) -> None:
     """Write the OpenAPI document of the HTTP API. Example: mobipay docs openapi"""
-    from mobipay.platform.http import create_app
+    from mobipay.app.http import create_app
 
     spec = create_app(Settings(_env_file=None)).openapi()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1043,7 +1043,7 @@ def _import_error_modules() -> None:
 
     import mobipay
 
-    importlib.import_module("mobipay.platform.http")  # every router, the composition root and what they use
+    importlib.import_module("mobipay.app.http")  # every router, the composition root and what they use
     for info in pkgutil.iter_modules(mobipay.__path__):
         if info.ispkg:
             for name in ("errors", "api"):
