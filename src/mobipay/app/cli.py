@@ -14,7 +14,6 @@ import importlib.util
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -27,6 +26,8 @@ from mobipay.channels.web.console import cli as operator_cli
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.orders.service import ReconReport
+from mobipay.platform import cli_support
+from mobipay.platform.cli_support import run, settings_or_exit
 from mobipay.platform.config import Settings
 from mobipay.platform.db import safe_url
 from mobipay.platform.periodic import every
@@ -74,20 +75,9 @@ app.add_typer(sms_cli.app, name="sms")
 app.add_typer(voice_cli.app, name="voice")
 app.add_typer(operator_cli.app, name="operator")
 
+cli_support.install(build)  # the contexts' commands run on the container this root builds
+
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:  # one line per setting: its variable and what is wrong
-        for error in exc.errors():
-            name = "MOBIPAY_" + "_".join(str(part) for part in error["loc"]).upper()
-            message = str(error["msg"]).removeprefix("Value error, ")
-            typer.secho(f"configuration error: {name}: {message}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 def _ready_database(settings: Settings) -> None:
@@ -123,27 +113,6 @@ def _ready_database(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
-def _run(work: Callable[[Container], Awaitable[T]]) -> T:
-    """Build the container, run ``work``, close everything; map refusals to a clear exit."""
-    from mobipay.platform.observability import configure_logging
-
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_json)
-
-    async def main() -> T:
-        container = build(settings)
-        try:
-            return await work(container)
-        finally:
-            await container.close()
-
-    try:
-        return asyncio.run(main())
-    except MobipayError as exc:
-        typer.secho(f"{exc.code}: {exc.detail}", fg="red", err=True)
-        raise typer.Exit(1) from None
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
@@ -158,7 +127,7 @@ def serve(
 
     from mobipay.kernel.urls import parse_networks
 
-    settings = _settings()
+    settings = settings_or_exit()
     if workers > 1 and settings.is_sqlite:
         typer.secho("several workers need PostgreSQL; SQLite has a single writer", fg="red", err=True)
         raise typer.Exit(2)
@@ -251,7 +220,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     """Create or migrate the schema. Example: MOBIPAY_DATABASE_URL=postgresql+asyncpg://u@h/db mobipay db upgrade"""
     from mobipay.app.migrate import upgrade
 
-    settings = _settings()
+    settings = settings_or_exit()
     upgrade(settings.database_url, revision)
     typer.echo(f"database at {safe_url(settings.database_url)} is at revision {revision}")
 
@@ -261,7 +230,7 @@ def db_current() -> None:
     """Show the schema revision. Example: mobipay db current"""
     from mobipay.app.migrate import current
 
-    current(_settings().database_url)
+    current(settings_or_exit().database_url)
 
 
 @app.command()
@@ -285,7 +254,7 @@ def demo(
 
     shops_wanted = merchants if merchants is not None else (0 if transactions else 1000)
     small = 200 if transactions else users
-    _ready_database(_settings())
+    _ready_database(settings_or_exit())
     typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
     async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None, BigDemoReport | None]:
@@ -308,7 +277,7 @@ def demo(
         await ensure_demo_accounts(c)  # the console's and the first shop's sign-ins (not in production)
         return report, billers, shops, history, big
 
-    report, (added, updated), shops, history, big = _run(work)
+    report, (added, updated), shops, history, big = run(work)
     typer.echo(f"demo data: {report.users_total} subscribers ({report.users_created} new), "
                f"{report.transfers_created} transfers created, {report.transfers_replayed} already there; "
                f"billers: {added} added, {updated} updated; {shops} new shops with red-envelope offers")
@@ -331,7 +300,7 @@ def worker(
 
     from mobipay.reporting import rollups
 
-    _ready_database(_settings())
+    _ready_database(settings_or_exit())
 
     async def work(c: Container) -> None:
         stop = asyncio.Event()
@@ -357,7 +326,7 @@ def worker(
             every(60.0, stop, lambda: rollups.refresh(c.db, c.clock, c.ledger), "kpi.recent"),
         )
 
-    _run(work)
+    run(work)
 
 
 OPERATOR = typer.Option("--actor", help="Who does this, for the audit trail", envvar="USER")
@@ -370,7 +339,7 @@ def user_create(
     actor: Annotated[str, OPERATOR] = "operator",
 ) -> None:
     """Open a wallet for a number without an SMS code (audited). Example: mobipay user create 13800138000"""
-    user = _run(lambda c: c.wallet.create_user(msisdn, actor=actor, reason=reason))
+    user = run(lambda c: c.wallet.create_user(msisdn, actor=actor, reason=reason))
     typer.echo(f"{user.id}  {user.msisdn}  {user.operator}  tier {int(user.tier)}  account {user.account_code}")
 
 
@@ -386,7 +355,7 @@ def user_show(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> N
                    f"tier      {int(user.tier)}\nbalance   {acc.balance} fen (available {acc.available})\n"
                    f"since     {user.created_at:%Y-%m-%d %H:%M} UTC")
 
-    _run(work)
+    run(work)
 
 
 @user_app.command("close")
@@ -406,7 +375,7 @@ def user_close(
             typer.echo(f"{user.msisdn}: {user.status.value}; payout of {order.amount / 100:.2f} CNY to card "
                        f"{order.details['card_id']} is {order.state.value} (order {order.id})")
 
-    _run(work)
+    run(work)
 
 
 @user_app.command("tier3")
@@ -417,7 +386,7 @@ def user_tier3(
 ) -> None:
     """Raise a Tier II wallet to Tier III after a further identity check.
     Example: mobipay user tier3 13800138000 --reason 'ID checked face to face, Xidan service hall'"""
-    user = _run(lambda c: c.wallet.verify_tier3(msisdn, actor=actor, reason=reason))
+    user = run(lambda c: c.wallet.verify_tier3(msisdn, actor=actor, reason=reason))
     typer.echo(f"{user.msisdn}: tier {int(user.tier)}")
 
 
@@ -427,7 +396,7 @@ def recon_bank(
 ) -> None:
     """Fetch the bank's daily file, settle pending orders from it and report differences.
     Example: mobipay recon bank --date 2026-11-24"""
-    _report(_run(lambda c: c.banking.reconcile(_day(date))))
+    _report(run(lambda c: c.banking.reconcile(_day(date))))
 
 
 E = TypeVar("E", bound=enum.Enum)
@@ -477,7 +446,7 @@ def billers_import(
         rows = parse_billers(file.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise typer.BadParameter(f"{exc}; fix the file and run again (nothing was imported)") from None
-    added, updated = _run(lambda c: c.bills.import_billers(rows, actor=actor, reason=reason))
+    added, updated = run(lambda c: c.bills.import_billers(rows, actor=actor, reason=reason))
     typer.echo(f"billers: {added} added, {updated} updated from {file}")
 
 
@@ -491,7 +460,7 @@ def billers_list(
     from mobipay.bills.model import Category
 
     cat = _choice(Category, category, "--category") if category else None
-    for b in _run(lambda c: c.bills.find(city=city, category=cat, q=q, limit=1000)):
+    for b in run(lambda c: c.bills.find(city=city, category=cat, q=q, limit=1000)):
         typer.echo(f"{b.code:<12} {b.category.value:<18} {b.city:<6} {b.name}  (fetch {b.fetch.value}, "
                    f"{b.amount_rule.value})")
 
@@ -505,7 +474,7 @@ def recon_bills(
     (paid here but unknown there, there but not here, amount mismatch).
     Example: mobipay recon bills --date 2026-11-24"""
     day = _day(date)
-    reports = _run(lambda c: c.bills.reconcile(day, biller))
+    reports = run(lambda c: c.bills.reconcile(day, biller))
     exceptions = 0
     for report in reports:
         if report.lines or report.exceptions:
@@ -527,7 +496,7 @@ def complaints_list(
     biller: Annotated[str | None, typer.Option(help="One biller's code")] = None,
 ) -> None:
     """Open complaints, oldest deadline first. Example: mobipay complaints list --overdue"""
-    for c in _run(lambda ctx: ctx.complaints.queue(overdue_only=overdue, biller=biller)):
+    for c in run(lambda ctx: ctx.complaints.queue(overdue_only=overdue, biller=biller)):
         typer.echo(f"{c.id}  {c.state.value:<11} {c.assignee:<10} due {c.due_at:%Y-%m-%d %H:%M}  {c.biller:<10} "
                    f"{c.reason.value}  payment {c.payment_id}")
 
@@ -544,7 +513,7 @@ def complaints_move(
     from mobipay.bills.model import ComplaintState
 
     to = _choice(ComplaintState, state, "--state")
-    c = _run(lambda ctx: ctx.complaints.move(complaint_id, to, actor=actor, note=note))
+    c = run(lambda ctx: ctx.complaints.move(complaint_id, to, actor=actor, note=note))
     typer.echo(f"{c.id}: {c.state.value}")
 
 
@@ -552,14 +521,14 @@ def complaints_move(
 def complaints_escalate() -> None:
     """Escalate every complaint past its deadline now (the worker does it every 5 minutes).
     Example: mobipay complaints escalate"""
-    typer.echo(f"escalated {_run(lambda c: c.complaints.escalate_overdue())} complaint(s)")
+    typer.echo(f"escalated {run(lambda c: c.complaints.escalate_overdue())} complaint(s)")
 
 
 @billers_app.command("remind")
 def billers_remind() -> None:
     """Check saved bills for new bills now: SMS reminders and autopay (the worker does it
     continuously). Example: mobipay billers remind"""
-    typer.echo(f"checked {_run(lambda c: c.saved_bills.check_due(limit=100_000))} saved bill(s)")
+    typer.echo(f"checked {run(lambda c: c.saved_bills.check_due(limit=100_000))} saved bill(s)")
 
 
 @lottery_app.command("draw")
@@ -569,7 +538,7 @@ def lottery_draw(
 ) -> None:
     """Import a draw from the lottery centre and pay every winning ticket into its wallet
     (safe to run again). Example: mobipay lottery draw --game ssq --issue 2026137"""
-    result = _run(lambda c: c.lottery.import_draw(game, issue))
+    result = run(lambda c: c.lottery.import_draw(game, issue))
     typer.echo(f"{result.game} {result.issue}: numbers {result.numbers}; {result.tickets} tickets settled, "
                f"{result.winners} winning, {result.paid / 100:.2f} CNY paid")
 
@@ -583,7 +552,7 @@ def partners_create(
 ) -> None:
     """Register an internet partner selling top-up; prints its app id and key (once).
     Example: mobipay partners create 'Example Shop' --commission-bps 150"""
-    partner, key = _run(lambda c: c.topup_partners.create(name, commission_bps, actor=actor, reason=reason))
+    partner, key = run(lambda c: c.topup_partners.create(name, commission_bps, actor=actor, reason=reason))
     typer.echo(f"partner {partner.id} ({partner.name}), commission {partner.commission_bps} bps\n"
                f"key: {key}\n(shown once: give it to the partner over a safe channel)")
 
@@ -597,7 +566,7 @@ def partners_fund(
 ) -> None:
     """Credit a partner's prepaid deposit with a payment received.
     Example: mobipay partners fund ptn_0192… --amount 1000000 --reference B20261125-0042"""
-    balance = _run(lambda c: c.topup_partners.fund(partner_id, amount, reference=reference, actor=actor))
+    balance = run(lambda c: c.topup_partners.fund(partner_id, amount, reference=reference, actor=actor))
     typer.echo(f"{partner_id}: deposit {balance / 100:.2f} CNY")
 
 
@@ -612,7 +581,7 @@ def partners_list() -> None:
             out.append(f"{p.id}  {p.status:<9} {p.commission_bps:>4} bps  deposit {balance / 100:>12.2f}  {p.name}")
         return out
 
-    for line in _run(work):
+    for line in run(work):
         typer.echo(line)
 
 
@@ -631,10 +600,10 @@ def report_volumes(
     if by not in DIMENSIONS:
         raise typer.BadParameter(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}")
     start, end = _day(first), _day(last or first)
-    rows = _run(lambda c: volumes(c.uow, start, end, by))
+    rows = run(lambda c: volumes(c.uow, start, end, by))
     for r in rows:
         typer.echo(f"{r.key:<24} {r.count:>8} {r.amount / 100:>14.2f} CNY")
-    settings = _settings()
+    settings = settings_or_exit()
     label = {"product": kind_name, "category": lambda k: CATEGORY_WORDS[k][0] if k in CATEGORY_WORDS else kind_name(k)
              }.get(by, str)
     csv_path, png_path = write(rows, by, start, end, settings.report_dir, font=settings.chart_font, label=label)
@@ -654,9 +623,9 @@ def recon_resolve(
     if action not in ("repush", "refund"):
         raise typer.BadParameter("--action repush or --action refund")
     if action == "repush":
-        order = _run(lambda c: c.orders.repush(order_id, actor=actor, reason=reason))
+        order = run(lambda c: c.orders.repush(order_id, actor=actor, reason=reason))
     else:
-        order = _run(lambda c: c.orders.refund(order_id, actor=actor, reason=reason))
+        order = run(lambda c: c.orders.refund(order_id, actor=actor, reason=reason))
     typer.echo(f"{order.id}: {action} done ({order.amount / 100:.2f} CNY, {order.partner})")
 
 
@@ -673,7 +642,7 @@ def merchants_list(
     from mobipay.merchants.model import MerchantState
 
     wanted = _choice(MerchantState, state, "--state") if state else None
-    found = _run(lambda c: c.merchants.find(state=wanted, q=q or None, mcc=mcc, limit=limit))
+    found = run(lambda c: c.merchants.find(state=wanted, q=q or None, mcc=mcc, limit=limit))
     for m in found:
         typer.echo(f"{m.id}  {m.state.value:<20}  MCC {m.mcc}  {m.name}  ({m.credit_code})")
     if not found:
@@ -683,7 +652,7 @@ def merchants_list(
 @merchants_app.command("queue")
 def merchants_queue() -> None:
     """Applications waiting for review, oldest first. Example: mobipay merchants queue"""
-    for m in _run(lambda c: c.merchants.review_queue()):
+    for m in run(lambda c: c.merchants.review_queue()):
         typer.echo(f"{m.id}  {m.credit_code}  MCC {m.mcc}  {m.name}")
 
 
@@ -700,7 +669,7 @@ def merchants_review(
     from mobipay.merchants.model import MerchantState
 
     to = _choice(MerchantState, state, "--state")
-    m = _run(lambda c: c.merchants.review(merchant_id, to, actor=actor, reason=reason))
+    m = run(lambda c: c.merchants.review(merchant_id, to, actor=actor, reason=reason))
     typer.echo(f"{m.id}: {m.state.value}")
 
 
@@ -720,7 +689,7 @@ def merchants_operator_create(
     """A merchant portal account (/merchant) for a merchant's staff: password and refund
     PIN kept as argon2id hashes; audited.
     Example: mobipay merchants operator-create mch_0192… cashier1 --role staff"""
-    op = _run(lambda c: c.merchant_operators.create(merchant_id, name, password, refund_pin, role=role, actor=actor,
+    op = run(lambda c: c.merchant_operators.create(merchant_id, name, password, refund_pin, role=role, actor=actor,
                                                    reason="operator-create"))
     typer.echo(f"{op.id}: {op.merchant_id}/{op.name} ({op.role})")
 
@@ -734,7 +703,7 @@ def merchants_operator_unlock(
 ) -> None:
     """End a merchant portal account's sign-in lock (5 wrong passwords within 15 minutes lock
     it for 15 minutes). Example: mobipay merchants operator-unlock mch_0192… cashier1 --reason 'owner asked'"""
-    op = _run(lambda c: c.merchant_operators.unlock(merchant_id, name, actor=actor, reason=reason))
+    op = run(lambda c: c.merchant_operators.unlock(merchant_id, name, actor=actor, reason=reason))
     typer.echo(f"{op.merchant_id}/{op.name}: unlocked")
 
 
@@ -753,7 +722,7 @@ def merchants_notifications(
     if unknown:
         raise typer.BadParameter(f"unknown state {', '.join(sorted(unknown))}: refused, failed or pending",
                                  param_hint="--state")
-    rows = _run(lambda c: c.merchant_notifier.undelivered(merchant_id, states=wanted, limit=limit))
+    rows = run(lambda c: c.merchant_notifier.undelivered(merchant_id, states=wanted, limit=limit))
     for n in rows:
         typer.echo(f"{n.created_at:%Y-%m-%d %H:%M}  {n.id}  {n.merchant_id}  {n.trade_id}  {n.state}  "
                    f"tries {n.attempts}  {n.url}  {n.last_error}")
@@ -776,10 +745,10 @@ def merchants_settle(
         raise typer.BadParameter("give --date DAY or --due TODAY")
     if due is not None:
         today = _day(due)
-        results = _run(lambda c: c.settlements.settle_due(today))
+        results = run(lambda c: c.settlements.settle_due(today))
     else:
         day = _day(date or "")
-        results = _run(lambda c: c.settlements.settle(day))
+        results = run(lambda c: c.settlements.settle(day))
     for s in results:
         typer.echo(f"{s.merchant_id}  gross {s.gross / 100:.2f}  refunds {s.refunds / 100:.2f}  fee {s.fee / 100:.2f}"
                    f"  net {s.net / 100:.2f}  {s.state}  {s.report}")
@@ -799,7 +768,7 @@ def merchants_app_create(
     """Give a merchant an API app id (and, for HMAC, a key shown once).
     Example: mobipay merchants app mch_0192… --sign-type RSA2 --public-key merchant_pub.pem"""
     pem = public_key.read_text() if public_key else None
-    app_id, key = _run(lambda c: c.merchants.create_app(merchant_id, sign_type, public_key=pem))
+    app_id, key = run(lambda c: c.merchants.create_app(merchant_id, sign_type, public_key=pem))
     typer.echo(f"app_id {app_id}" + (f"\nHMAC key (shown once): {key}" if key else ""))
 
 
@@ -814,19 +783,19 @@ def recon_topup(
 
     route = _choice(Route, partner, "--partner")
     day = _day(date)
-    _report(_run(lambda c: c.topup.reconcile(route, day)))
+    _report(run(lambda c: c.topup.reconcile(route, day)))
 
 
 @bank_app.command("resolve")
 def bank_resolve() -> None:
     """Ask partners once about every pending order that is due (the worker does this all the
     time). Example: mobipay bank resolve"""
-    asked = _run(lambda c: c.orders.resolve_pending(limit=10_000))
+    asked = run(lambda c: c.orders.resolve_pending(limit=10_000))
     typer.echo(f"asked partners about {asked} pending order(s)")
 
 
 def _freeze(msisdn: str, frozen: bool, reason: str, actor: str) -> None:
-    user = _run(lambda c: c.wallet.set_frozen(msisdn, frozen, actor=actor, reason=reason))
+    user = run(lambda c: c.wallet.set_frozen(msisdn, frozen, actor=actor, reason=reason))
     typer.echo(f"{user.msisdn} is now {user.status.value}")
 
 
@@ -858,7 +827,7 @@ def balance(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> Non
         acc = await c.ledger.account((await c.wallet.user_by_msisdn(msisdn)).account_code)
         return f"{acc.balance} fen ({acc.balance / 100:.2f} CNY), available {acc.available} fen"
 
-    typer.echo(_run(work))
+    typer.echo(run(work))
 
 
 @app.command("statement")
@@ -876,7 +845,7 @@ def statement(
         code = (await c.wallet.user_by_msisdn(msisdn)).account_code
         return await c.wallet.history(code, before=before, limit=limit, newest_first=True)
 
-    items, nxt = _run(work)
+    items, nxt = run(work)
     typer.echo(f"{'seq':>6}  {'time (Beijing)':<16} {'kind':<20} {'in/out':>6} {'amount':>12} {'balance':>12}  state")
     for e in items:
         when, way = e["created_at"].astimezone(SHANGHAI), "out" if e["amount"] > 0 else "in"
@@ -893,7 +862,7 @@ def ledger_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Recompute every balance from postings; exit 1 on any difference. Example: mobipay ledger verify"""
-    report = _run(lambda c: c.ledger.verify())
+    report = run(lambda c: c.ledger.verify())
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, "accounts": report.accounts, "totals": report.totals,
                                "differences": report.differences, "unbalanced": report.unbalanced,
@@ -917,7 +886,7 @@ def ledger_verify(
 @ledger_app.command("balance")
 def ledger_balance(code: Annotated[str, typer.Argument(help="Account code, e.g. wallet:+8613800138000")]) -> None:
     """Show an account's balances. Example: mobipay ledger balance wallet:+8613800138000"""
-    acc = _run(lambda c: c.ledger.account(code))
+    acc = run(lambda c: c.ledger.account(code))
     typer.echo(f"{acc.code} ({acc.kind.value}, {acc.currency}{', FROZEN' if acc.frozen else ''})")
     typer.echo(f"  balance   {acc.balance} fen\n  available {acc.available} fen")
     typer.echo(f"  pending   debits {acc.debits_pending} / credits {acc.credits_pending} fen")
@@ -930,7 +899,7 @@ def ledger_statement(
     after: Annotated[int, typer.Option(help="Cursor: the last seq already seen")] = 0,
 ) -> None:
     """Print an account's entries. Example: mobipay ledger statement wallet:+8613800138000 --limit 5"""
-    items, nxt = _run(lambda c: c.ledger.statement(code, after=after, limit=limit))
+    items, nxt = run(lambda c: c.ledger.statement(code, after=after, limit=limit))
     typer.echo(f"{'seq':>6}  {'time (UTC)':<20} {'transfer':<40} {'D/C':>3} {'amount':>12} {'balance':>12}")
     for e in items:
         side = "D" if e["amount"] > 0 else "C"
@@ -943,14 +912,14 @@ def ledger_statement(
 @ledger_app.command("sweep-holds")
 def ledger_sweep() -> None:
     """Void holds past their timeout now (the worker does this continuously). Example: mobipay ledger sweep-holds"""
-    count = _run(lambda c: c.ledger.sweep_expired_holds())
+    count = run(lambda c: c.ledger.sweep_expired_holds())
     typer.echo(f"expired holds voided: {count}")
 
 
 @outbox_app.command("status")
 def outbox_status() -> None:
     """Count outbox messages by state. Example: mobipay outbox status"""
-    counts = _run(lambda c: c.outbox_worker().counts())
+    counts = run(lambda c: c.outbox_worker().counts())
     for status in ("pending", "delivered", "dead"):
         typer.echo(f"{status:<10} {counts.get(status, 0)}")
 
@@ -960,7 +929,7 @@ def outbox_requeue(
     message_id: Annotated[str | None, typer.Argument(help="One message id; all dead letters if omitted")] = None,
 ) -> None:
     """Give dead-lettered messages a fresh set of tries. Example: mobipay outbox requeue"""
-    count = _run(lambda c: c.outbox_worker().requeue_dead(message_id))
+    count = run(lambda c: c.outbox_worker().requeue_dead(message_id))
     typer.echo(f"requeued: {count}")
 
 
@@ -971,7 +940,7 @@ def bench_ledger(
     """Ledger throughput vs pgbench on the same PostgreSQL. Example:
     MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/bench mobipay bench ledger --seconds 10"""
     module = _bench_module("ledger_bench")
-    result: dict[str, Any] = module.main(_settings().database_url, seconds,
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
                                          lambda line: typer.echo(line, err=True))
     if not result.get("verify_ok"):
         raise typer.Exit(1)
@@ -987,7 +956,7 @@ def bench_api(
     same PostgreSQL. Example: MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_api
     mobipay bench api --seconds 10"""
     module = _bench_module("api_bench")
-    result: dict[str, Any] = module.main(_settings().database_url, seconds,
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
                                          lambda line: typer.echo(line, err=True), workers=workers)
     if not result.get("ok"):
         raise typer.Exit(1)
@@ -1005,7 +974,7 @@ def bench_console(
     on PostgreSQL with the big demo, loaded first when it is missing (a few minutes). Example:
     MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_big mobipay bench console --requests 30"""
     module = _bench_module("console")
-    result: dict[str, Any] = module.main(_settings().database_url, requests,
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, requests,
                                          lambda line: typer.echo(line, err=True), http=http, users=users,
                                          transactions=transactions)
     if not result.get("all_under_300ms"):

@@ -21,6 +21,7 @@ from sqlalchemy import Column, DateTime, Index, String, Table, Text, insert, sel
 from mobipay.backoffice.operators import Operator
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.ledger import errors as LE
 from mobipay.ledger.chart import wallet_owner
@@ -28,7 +29,6 @@ from mobipay.ledger.model import Reverse, Side, StoredTransfer, TransferType
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
-from mobipay.wallet.service import SmsRequested
 
 REQUEST_ROLE, DECIDE_ROLE = "operations", "finance"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"

@@ -20,17 +20,10 @@ from mobipay.bills.complaints import Complaint, Complaints
 from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
+from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
-from mobipay.platform.api_common import (
-    PENDING,
-    IdemKey,
-    Me,
-    MoneyIn,
-    MoneyOut,
-    answer_order,
-    from_container,
-    require_key,
-)
+from mobipay.platform.api_common import PENDING, IdemKey, MoneyIn, MoneyOut, from_container, require_key
+from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1", tags=["bills"])
 

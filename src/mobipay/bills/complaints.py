@@ -26,10 +26,11 @@ from mobipay.bills.service import BillsService
 from mobipay.bills.tables import complaints
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import ValidationFailed
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.uow import UnitOfWork
 from mobipay.platform import audit
-from mobipay.wallet.service import Principal, SmsRequested
+from mobipay.wallet.service import Principal
 
 log = structlog.get_logger(__name__)
 OPEN_STATES = (ComplaintState.OPEN.value, ComplaintState.IN_PROGRESS.value)

@@ -25,10 +25,11 @@ from mobipay.bills.service import BillsService
 from mobipay.bills.tables import saved_bills
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
 from mobipay.ledger.uow import UnitOfWork
-from mobipay.wallet.service import Principal, SmsRequested
+from mobipay.wallet.service import Principal
 
 log = structlog.get_logger(__name__)
 RECHECK = timedelta(hours=12)

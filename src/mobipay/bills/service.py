@@ -26,6 +26,7 @@ from mobipay.bills.gateway import PREFIX, BillerGateway, BillerPartner, partner_
 from mobipay.bills.model import AmountRule, Bill, Biller, Category, FetchMode
 from mobipay.bills.tables import billers, fetched_bills
 from mobipay.kernel.clock import SHANGHAI
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_name
@@ -36,7 +37,7 @@ from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport, partner_orders
 from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
-from mobipay.wallet.service import Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, WalletService
 
 KIND = "bill"
 

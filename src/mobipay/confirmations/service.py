@@ -20,10 +20,10 @@ from sqlalchemy import insert, select, update
 from mobipay.confirmations.model import ConfirmationPolicy, ConfirmationRefused, Pending, judge
 from mobipay.confirmations.tables import confirmations
 from mobipay.kernel.clock import as_utc
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.wallet.service import SmsRequested
 
 
 @dataclass(frozen=True, slots=True)

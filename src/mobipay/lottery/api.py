@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from mobipay.lottery import errors as E
 from mobipay.lottery.model import GAMES, MAX_BETS, MAX_MULTIPLIER
 from mobipay.lottery.service import LotteryService, Ticket
-from mobipay.platform.api_common import PENDING, IdemKey, Me, MoneyOut, answer_order, from_container, require_key
+from mobipay.orders.api import answer_order
+from mobipay.platform.api_common import PENDING, IdemKey, MoneyOut, from_container, require_key
+from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1/lottery", tags=["lottery"])
 

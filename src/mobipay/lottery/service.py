@@ -22,6 +22,7 @@ from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.ledger.chart import PAYABLE_LOTTERY, RECEIVABLE_LOTTERY
 from mobipay.ledger.model import Leg, Transfer
@@ -33,7 +34,7 @@ from mobipay.lottery.tables import draws, tickets
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook, PartnerOrder
 from mobipay.orders.service import order_id as make_order_id
-from mobipay.wallet.service import Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, WalletService
 
 log = structlog.get_logger(__name__)
 KIND = "lottery"

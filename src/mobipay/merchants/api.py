@@ -26,7 +26,8 @@ from mobipay.merchants.model import MerchantState
 from mobipay.merchants.redenvelopes import Coupon, RedEnvelopes
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.signing import sign_hmac, sign_rsa2
-from mobipay.platform.api_common import Me, MoneyOut, from_container, sent_as
+from mobipay.platform.api_common import MoneyOut, from_container, sent_as
+from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1", tags=["merchants"])
 

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import ValidationFailed
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
 from mobipay.ledger import errors as LE
@@ -32,7 +33,7 @@ from mobipay.merchants.model import MerchantState
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.tables import campaigns, coupons, merchants, trades
 from mobipay.platform import audit
-from mobipay.wallet.service import Principal, SmsRequested
+from mobipay.wallet.service import Principal
 
 log = structlog.get_logger(__name__)
 RULES = ("new_user", "threshold", "brand")

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationFailed
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import normalize_msisdn
@@ -48,7 +49,7 @@ from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
 from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, stores, trades
 from mobipay.platform import audit
-from mobipay.wallet.service import Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, WalletService
 
 WINDOW_S = 300
 KEY_OVERLAP = timedelta(days=7)

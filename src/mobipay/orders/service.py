@@ -35,6 +35,7 @@ from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, Strin
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.chart import wallet_owner
 from mobipay.ledger.model import Leg, PostPending, Reverse, Side, Transfer, VoidPending
@@ -42,7 +43,6 @@ from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
-from mobipay.wallet.service import SmsRequested
 
 log = structlog.get_logger(__name__)
 

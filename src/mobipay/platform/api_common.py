@@ -1,23 +1,20 @@
-"""What every subscriber-facing HTTP router shares: who is calling (``Me``), money in and
-out of JSON, the Idempotency-Key header and per-address rate limits. One place, so every
-product's API speaks the same way (API-CONVENTIONS.md)."""
+"""What every HTTP router shares, naming no context: services from the container, money in
+and out of JSON, the Idempotency-Key header, per-address rate limits, field names as sent.
+One place, so every product's API speaks the same way (the API conventions in docs/architecture.md). Who the
+subscriber is (``Me``) is the wallet's (``wallet/api_deps.py``); the status convention of
+partner orders is the order engine's (``orders/api.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, Header, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import IdempotencyKeyMissing, MobipayError
+from mobipay.kernel.errors import IdempotencyKeyMissing
 from mobipay.kernel.money import MAX_AMOUNT
-from mobipay.orders.model import OrderState
-from mobipay.orders.service import PartnerOrder
 from mobipay.platform.ratelimit import RateLimiter
-from mobipay.wallet.errors import SessionInvalid
-from mobipay.wallet.service import Principal, WalletService
 
 
 def from_container(name: str) -> Any:
@@ -27,27 +24,6 @@ def from_container(name: str) -> Any:
         return getattr(request.app.state.container, name)
 
     return Depends(service)
-
-
-WalletDep = Annotated[WalletService, from_container("wallet")]
-bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")
-
-
-async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    if credentials is None:
-        raise SessionInvalid("send Authorization: Bearer <access_token> from POST /v1/sessions")
-    return credentials.credentials
-
-
-#: The presented access token, not yet checked (for a use case that checks it itself).
-BearerToken = Annotated[str, Depends(bearer_token)]
-
-
-async def subscriber(wallet: WalletDep, token: BearerToken) -> Principal:
-    return await wallet.authenticate(token)
-
-
-Me = Annotated[Principal, Depends(subscriber)]
 
 
 def rate_limited(action: str) -> Any:
@@ -115,16 +91,3 @@ PENDING: dict[int | str, dict[str, Any]] = {
     200: {"description": "A replay of the same order (Idempotency-Key or the partner's order id): the first "
           "answer again (header Idempotent-Replayed: true)"},
     202: {"description": "Accepted, the outcome not known yet: the same body, its state says what is awaited"}}
-
-
-def answer_order(order: PartnerOrder, response: Response, refused: type[MobipayError], what: str) -> None:
-    """One status convention for every order sent to a partner: 201 done, 202 outcome not
-    known yet (poll it), 200 a replay of the same Idempotency-Key, and the product's own
-    refusal (422, with ``order_id``) when the partner said no: then nothing was taken."""
-    if order.state is OrderState.FAILED:
-        raise refused(f"{what} refused it ({order.reason or 'no reason given'})", order_id=order.id)
-    if order.replayed:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    elif order.state is OrderState.PENDING:
-        response.status_code = 202

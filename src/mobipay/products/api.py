@@ -15,19 +15,12 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_name
+from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
-from mobipay.platform.api_common import (
-    PENDING,
-    IdemKey,
-    Me,
-    MoneyOut,
-    answer_order,
-    from_container,
-    require_key,
-    sent_as,
-)
+from mobipay.platform.api_common import PENDING, IdemKey, MoneyOut, from_container, require_key, sent_as
 from mobipay.products import errors as E
 from mobipay.products.service import ProductsService
+from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1", tags=["products and insurance"])
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import ValidationFailed
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.msisdn import mask_name
 from mobipay.ledger.chart import OPERATOR_PRODUCT_INCOME, PAYABLE_INSURER
@@ -27,7 +28,7 @@ from mobipay.orders.service import order_id as make_order_id
 from mobipay.products import errors as E
 from mobipay.products.gateway import ProviderGateway, ProviderPartner
 from mobipay.products.model import InsuranceProduct, OperatorProduct
-from mobipay.wallet.service import Principal, SmsRequested, User, WalletService
+from mobipay.wallet.service import Principal, User, WalletService
 
 OPERATOR_PRODUCTS = "operator_products"  # the partner names in the order book
 INSURER = "insurer"

@@ -15,18 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_msisdn
+from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
-from mobipay.platform.api_common import (
-    PENDING,
-    IdemKey,
-    Me,
-    MoneyIn,
-    MoneyOut,
-    answer_order,
-    from_container,
-    require_key,
-)
+from mobipay.platform.api_common import PENDING, IdemKey, MoneyIn, MoneyOut, from_container, require_key
 from mobipay.topup.service import TopupService
+from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1", tags=["top-up"])
 

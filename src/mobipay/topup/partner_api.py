@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
+from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
-from mobipay.platform.api_common import PENDING, MoneyIn, MoneyOut, answer_order, from_container
+from mobipay.platform.api_common import PENDING, MoneyIn, MoneyOut, from_container
 from mobipay.topup.api import TopupFailed
 from mobipay.topup.partners import Partner, TopupPartners
 

@@ -16,6 +16,7 @@ from datetime import date
 
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import NotFound
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.money import check_amount
 from mobipay.ledger.chart import PAYABLE_AGGREGATOR, PAYABLE_OPERATOR_BILLING, TOPUP_DISCOUNTS
@@ -26,7 +27,7 @@ from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport
 from mobipay.orders.service import order_id as make_order_id
 from mobipay.topup.gateway import TopupGateway, TopupPartner
 from mobipay.topup.model import PriceRules, Quote, Route, TopupPolicy
-from mobipay.wallet.service import Principal, SmsRequested, WalletService
+from mobipay.wallet.service import Principal, WalletService
 
 KIND = "topup"
 PAYABLE = {Route.OPERATOR_BILLING: PAYABLE_OPERATOR_BILLING, Route.AGGREGATOR: PAYABLE_AGGREGATOR}

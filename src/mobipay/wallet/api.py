@@ -20,20 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.model import Side
-from mobipay.platform.api_common import (
-    OTP_LIMIT,
-    PENDING,
-    PIN_LIMIT,
-    BearerToken,
-    IdemKey,
-    Me,
-    MoneyIn,
-    MoneyOut,
-    WalletDep,
-    require_key,
-    sent_as,
-)
+from mobipay.platform.api_common import OTP_LIMIT, PENDING, PIN_LIMIT, IdemKey, MoneyIn, MoneyOut, require_key, sent_as
 from mobipay.wallet import errors as E
+from mobipay.wallet.api_deps import BearerToken, Me, WalletDep
 from mobipay.wallet.model import OtpPurpose
 from mobipay.wallet.service import MoneyRequest, Tokens, TransferDone, WalletService
 

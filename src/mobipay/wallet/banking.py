@@ -23,6 +23,7 @@ from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import NotFound, ValidationFailed
+from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_name, national_number, normalize_msisdn
@@ -47,7 +48,7 @@ from mobipay.wallet.model import (
     mask_card,
     mask_id_card,
 )
-from mobipay.wallet.service import Principal, SmsRequested, User, WalletService
+from mobipay.wallet.service import Principal, User, WalletService
 from mobipay.wallet.tables import cards, identities, sessions, users
 
 log = structlog.get_logger(__name__)

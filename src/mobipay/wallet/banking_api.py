@@ -16,21 +16,21 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.msisdn import mask_msisdn
+from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import (
     LOOKUP_LIMIT,
     PENDING,
     PIN_LIMIT,
     IdemKey,
-    Me,
     MoneyIn,
     MoneyOut,
-    answer_order,
     from_container,
     require_key,
     sent_as,
 )
 from mobipay.wallet import errors as E
+from mobipay.wallet.api_deps import Me
 from mobipay.wallet.banking import BankingService, Card
 
 router = APIRouter(prefix="/v1", tags=["money in and out"])

@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError, NotFound, ValidationFailed
-from mobipay.kernel.events import Event
+from mobipay.kernel.events import Event, SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
@@ -63,19 +63,6 @@ if TYPE_CHECKING:
     from mobipay.wallet.transfer_batch import TransferBatcher
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SmsRequested(Event):
-    """An SMS to send; the SMS adapter renders ``template`` with ``params`` (may hold a code)."""
-
-    topic = "sms.send"
-    to: str
-    template: str
-    params: dict[str, Any]
-
-    def payload(self) -> dict[str, Any]:  # as Event.payload, without asdict's deep copy (a hot path)
-        return {"key": self.key, "to": self.to, "template": self.template, "params": self.params}
 
 
 @dataclass(frozen=True, kw_only=True)

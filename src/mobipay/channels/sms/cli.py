@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mobipay.channels.sms.kannel import KannelBoxes, KannelPorts, kannel_config
+from mobipay.platform.cli_support import run, settings_or_exit
 
 app = typer.Typer(help="The SMS channel through Kannel. Example: mobipay sms gateway --dir var/kannel",
                   no_args_is_help=True)
@@ -23,9 +24,7 @@ FakePort = Annotated[int, typer.Option(help="fake SMSC port the handset SIMULATO
 
 
 def _write_config(workdir: Path, ports: KannelPorts) -> tuple[Path, str]:
-    from mobipay.app.cli import _settings
-
-    s = _settings()
+    s = settings_or_exit()
     workdir.mkdir(parents=True, exist_ok=True)
     secret_file = workdir / "admin-password"
     if not secret_file.exists():
@@ -84,9 +83,7 @@ def gateway(
 @app.command("status")
 def status() -> None:
     """Outbound SMS per delivery state (submitted, acked, delivered, failed…). Example: mobipay sms status"""
-    from mobipay.app.cli import _run
-
-    counts = _run(lambda c: c.sms.states())
+    counts = run(lambda c: c.sms.states())
     for state, count in sorted(counts.items()):
         typer.echo(f"{state:12} {count}")
     if not counts:

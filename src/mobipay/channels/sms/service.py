@@ -42,7 +42,7 @@ from mobipay.channels.words import both, yuan
 from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import MobipayError, RateLimited, ValidationFailed
-from mobipay.kernel.events import Event
+from mobipay.kernel.events import Event, SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
 from mobipay.ledger.errors import InsufficientFunds
@@ -52,7 +52,7 @@ from mobipay.orders.service import PartnerOrder
 from mobipay.platform.outbox import Message
 from mobipay.platform.ratelimit import RateLimiter
 from mobipay.wallet.errors import SelfTransfer
-from mobipay.wallet.service import Principal, SmsRequested
+from mobipay.wallet.service import Principal
 
 log = structlog.get_logger(__name__)
 

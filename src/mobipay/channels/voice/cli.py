@@ -14,15 +14,14 @@ import typer
 
 from mobipay.channels.voice.config import VoiceSettings, voice_settings
 from mobipay.channels.voice.prompts import PromptCache
+from mobipay.platform.cli_support import built, settings_or_exit
 from mobipay.platform.config import Settings
 
 app = typer.Typer(help="The voice channel (IVR). Example: mobipay voice sip --port 5070", no_args_is_help=True)
 
 
 def _checked_settings() -> tuple[Settings, VoiceSettings]:
-    from mobipay.app.cli import _settings
-
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         return settings, voice_settings(settings)
     except ValueError as exc:
@@ -56,7 +55,6 @@ def sip_command(
     INFO) until Ctrl-C. RTP uses MOBIPAY_VOICE_RTP_PORT_MIN..MAX. Call it with
     sipp 127.0.0.1:5070 -sf tests/e2e/sipp/call.xml -key caller 13800138000 -m 1.
     Example: mobipay voice sip --port 5070"""
-    from mobipay.app.bootstrap import build
     from mobipay.channels.voice.sip import SipFront
     from mobipay.platform.observability import configure_logging
 
@@ -73,7 +71,7 @@ def sip_command(
         raise typer.Exit(1)
 
     async def main() -> None:
-        container = build(settings)
+        container = built(settings)
         await container.ensure_system_accounts()
         container.ledger.start_group_commit()
         await asyncio.to_thread(prompts.prerender)  # a no-op once rendered

@@ -11,10 +11,10 @@ request (an IVR retrying a fetch, a re-sent SIP packet) cannot pay twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
-from mobipay.app.bootstrap import Container
 from mobipay.channels.actions import ChannelActions, Line
 from mobipay.channels.voice import dialog as D
 from mobipay.kernel.errors import MobipayError
@@ -23,6 +23,9 @@ from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
 from mobipay.wallet.errors import UserNotFound
 from mobipay.wallet.service import Principal
+
+if TYPE_CHECKING:  # the composition root's type, named in hints only (decision 0006)
+    from mobipay.app.bootstrap import Container
 
 log = structlog.get_logger(__name__)
 

@@ -28,18 +28,20 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from lxml import etree
 
-from mobipay.app.bootstrap import Container
 from mobipay.channels.voice import dialog as D
 from mobipay.channels.voice.config import VoiceSettings, voice_settings
 from mobipay.channels.voice.prompts import PromptCache, segments, text
 from mobipay.channels.voice.session import Reply, VoiceSession, actions_of
+
+if TYPE_CHECKING:  # the composition root's type, named in hints only (decision 0006)
+    from mobipay.app.bootstrap import Container
 
 NS = "http://www.w3.org/2001/vxml"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"

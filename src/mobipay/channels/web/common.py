@@ -24,16 +24,18 @@ import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from mobipay.app.bootstrap import Container
 from mobipay.channels.words import WORDS, Lang, kind_name, operator_name, say, state_name, yuan
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import MobipayError, ValidationFailed
+
+if TYPE_CHECKING:  # the composition root's type, named in hints only (decision 0006)
+    from mobipay.app.bootstrap import Container
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mobipay.kernel.roles import ROLES
+from mobipay.platform.cli_support import run
 
 app = typer.Typer(help="Console operator accounts. Example: mobipay operator create alice --role admin",
                   no_args_is_help=True)
@@ -28,20 +29,16 @@ def create(
 
     Example: mobipay operator create alice --role risk --role support
     """
-    from mobipay.app.cli import _run
-
     secret = password if password is not None else typer.prompt("Password", hide_input=True,
                                                                 confirmation_prompt=True)
-    op = _run(lambda c: c.operators.create(name, secret, role, actor=actor, reason=reason))
+    op = run(lambda c: c.operators.create(name, secret, role, actor=actor, reason=reason))
     typer.echo(f"{op.name}: {', '.join(sorted(op.roles))} (id {op.id})")
 
 
 @app.command("list")
 def list_() -> None:
     """Every operator account with its roles. Example: mobipay operator list"""
-    from mobipay.app.cli import _run
-
-    for op in _run(lambda c: c.operators.list()):
+    for op in run(lambda c: c.operators.list()):
         typer.echo(f"{op.name:<24} {','.join(sorted(op.roles)):<40} {'disabled' if op.disabled else 'active'}")
 
 
@@ -53,9 +50,7 @@ def disable(
 ) -> None:
     """Disable an account: it cannot sign in, its sessions end at once.
     Example: mobipay operator disable alice --reason 'left the company'"""
-    from mobipay.app.cli import _run
-
-    op = _run(lambda c: c.operators.set_disabled(name, True, actor=actor, reason=reason))
+    op = run(lambda c: c.operators.set_disabled(name, True, actor=actor, reason=reason))
     typer.echo(f"{op.name}: disabled")
 
 
@@ -66,9 +61,7 @@ def enable(
     actor: Actor = "cli",
 ) -> None:
     """Enable a disabled account again. Example: mobipay operator enable alice --reason 'back from leave'"""
-    from mobipay.app.cli import _run
-
-    op = _run(lambda c: c.operators.set_disabled(name, False, actor=actor, reason=reason))
+    op = run(lambda c: c.operators.set_disabled(name, False, actor=actor, reason=reason))
     typer.echo(f"{op.name}: enabled")
 
 
@@ -81,7 +74,5 @@ def unlock(
     """End a sign-in lock (5 wrong passwords within 15 minutes lock an account for 15
     minutes) and forget the wrong passwords counted so far.
     Example: mobipay operator unlock alice --reason 'called the help desk, identity checked'"""
-    from mobipay.app.cli import _run
-
-    op = _run(lambda c: c.operators.unlock(name, actor=actor, reason=reason))
+    op = run(lambda c: c.operators.unlock(name, actor=actor, reason=reason))
     typer.echo(f"{op.name}: unlocked")

@@ -1,0 +1,67 @@
+"""What every context's command line shares, naming no context: the settings or a clear
+exit, and running a piece of work on the container (which the root CLI builds: it
+installs its builder here, so a context's ``cli.py`` never imports the root above it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+
+from mobipay.kernel.errors import MobipayError
+from mobipay.platform.config import Settings
+
+T = TypeVar("T")
+
+#: Builds the container from the settings; installed by ``mobipay.app.cli``.
+_build: Callable[[Settings], Any] | None = None
+
+
+def install(build: Callable[[Settings], Any]) -> None:
+    """Name the composition root's builder (done once, by the root CLI)."""
+    global _build
+    _build = build
+
+
+def built(settings: Settings) -> Any:
+    """The container for ``settings``, from the installed builder."""
+    if _build is None:
+        raise RuntimeError("no container builder installed: run commands through mobipay.app.cli")
+    return _build(settings)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line per wrong setting (its variable and what is wrong) and exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:  # one line per setting: its variable and what is wrong
+        for error in exc.errors():
+            name = "MOBIPAY_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.secho(f"configuration error: {name}: {message}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def run(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Build the container, run ``work``, close everything; map refusals to a clear exit."""
+    from mobipay.platform.observability import configure_logging
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def main() -> T:
+        container = built(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(main())
+    except MobipayError as exc:
+        typer.secho(f"{exc.code}: {exc.detail}", fg="red", err=True)
+        raise typer.Exit(1) from None
