@@ -85,9 +85,27 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _SKIPPED.append(report.nodeid)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Carry the RESULT lines a test recorded (tests/support/results.py) on its report."""
+    outcome = yield
+    if call.when == "call":
+        from tests.support import results
+
+        report = outcome.get_result()
+        report.user_properties.extend(("RESULT", line) for line in results.pending)
+        results.pending.clear()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Say why tests were skipped and how to run them: a skip is otherwise a silent "s"
-    (a third of the suite without PostgreSQL)."""
+    """List the suites' RESULT figures; say why tests were skipped and how to run them: a
+    skip is otherwise a silent "s" (a third of the suite without PostgreSQL)."""
+    figures = [(r.nodeid, value) for kind in ("passed", "failed") for r in terminalreporter.stats.get(kind, [])
+               for name, value in getattr(r, "user_properties", []) if name == "RESULT"]
+    if figures:
+        terminalreporter.section("figures of the long suites")
+        for nodeid, line in figures:
+            terminalreporter.write_line(f"{nodeid}\n  {line}")
     reasons: dict[str, int] = {}
     for report in terminalreporter.stats.get("skipped", []):
         longrepr = getattr(report, "longrepr", None)

@@ -20,7 +20,6 @@ A ``RESULT {json}`` line gives the figures (docs/reliability.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ import pytest
 from mobipay.app.migrate import upgrade
 from mobipay.channels.sms.kannel import BEARERBOX
 from tests.conftest import free_port
+from tests.support import results
 from tests.support.books import audit, outstanding
 from tests.support.load import KILL9_MIX, Load, prepare
 from tests.support.postgres import OwnPostgres, own_postgres
@@ -143,7 +143,7 @@ def test_kill_minus_nine_under_load_loses_and_doubles_nothing(database: tuple[st
             rss_server_mb=[round(rss_start.server_rss_kb / 1024), round(rss_end.server_rss_kb / 1024)],
             rss_worker_mb=[round(rss_start.worker_rss_kb / 1024), round(rss_end.worker_rss_kb / 1024)],
             connections_max=sampler.max_connections())
-        print("RESULT " + json.dumps(result, ensure_ascii=False), flush=True)
+        results.record(result)
         assert not figures.problems, "\n".join(figures.problems[:20])
         # A 5xx is a bug, except 503: the database restarting (Retry-After; the clients retried).
         assert not {s: n for s, n in load.tally.statuses.items() if s >= 500 and s != 503}, load.tally.statuses

@@ -16,7 +16,6 @@ gives the figures (docs/reliability.md). Runs with MOBIPAY_RELIABILITY=1 (CI set
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 from mobipay.app.migrate import upgrade
 from mobipay.channels.sms.kannel import BEARERBOX
 from tests.conftest import free_port
+from tests.support import results
 from tests.support.books import audit, outstanding
 from tests.support.load import SOAK_MIX, Load, prepare
 from tests.support.postgres import BIN, OwnPostgres, own_postgres
@@ -109,7 +109,7 @@ def test_soak_memory_and_connections_stay_bounded(database: tuple[str, OwnPostgr
                            for c in checks[:2]},
             fds_max=[max(s.server_fds for s in samples), max(s.worker_fds for s in samples)],
             connections_max=sampler.max_connections())
-        print("RESULT " + json.dumps(result, ensure_ascii=False), flush=True)
+        results.record(result)
         for c in checks:
             print(c, flush=True)
         assert not figures.problems, "\n".join(figures.problems[:20])

@@ -100,6 +100,7 @@ class Stack:
             "MOBIPAY_RATE_LIMIT_LOOKUP": "100000/minute", "MOBIPAY_RATE_LIMIT_SMS": "100000/minute",
             "MOBIPAY_KANNEL_SENDSMS_URL": f"http://127.0.0.1:{self.ports.sendsms}/cgi-bin/sendsms",
             "MOBIPAY_SMS_CALLBACK_URL": self.api, "MOBIPAY_SMS_INBOUND_TOKEN": SMS_TOKEN,
+            "MOBIPAY_NOTIFY_ALLOW_NETWORKS": "127.0.0.1/32",  # the merchant SIMULATOR is on loopback
             "PYTHONUNBUFFERED": "1", **(extra_env or {}),
         }
         config = workdir / "kannel" / "kannel.conf"
