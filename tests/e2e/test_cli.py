@@ -152,3 +152,14 @@ def _demo_shops(db: Path, count: int) -> None:
             await c.close()
 
     asyncio.run(work())
+
+
+def test_the_settings_page_is_generated_and_current(tmp_path: Path) -> None:
+    out = tmp_path / "settings.md"
+    r = mobipay(tmp_path / "x.db", "docs", "settings", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    generated = out.read_text(encoding="utf-8")
+    assert "| `MOBIPAY_DATABASE_URL` | `sqlite+aiosqlite:///var/mobipay.db` |" in generated
+    assert "demo-admin-token" not in generated and "(a demo value: set your own)" in generated
+    committed = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+    assert committed.read_text(encoding="utf-8") == generated, "run `mobipay docs settings` and commit docs/settings.md"

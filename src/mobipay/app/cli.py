@@ -992,6 +992,18 @@ def docs_errors(
     typer.echo(f"wrote {out} ({len(CATALOGUE)} codes)")
 
 
+@docs_app.command("settings")
+def docs_settings(
+    out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/settings.md"),
+) -> None:
+    """Write the table of every MOBIPAY_* setting from Settings. Example: mobipay docs settings"""
+    from mobipay.platform.config import settings_table
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(settings_table(), encoding="utf-8")
+    typer.echo(f"wrote {out} ({len(Settings.model_fields)} settings)")
+
+
 @docs_app.command("openapi")
 def docs_openapi(
     out: Annotated[Path, typer.Option(help="File to write")] = Path("docs/openapi.json"),

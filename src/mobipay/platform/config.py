@@ -30,25 +30,31 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MOBIPAY_", env_file=".env", extra="ignore")
 
-    env: Environment = Environment.DEVELOPMENT
+    env: Environment = Field(default=Environment.DEVELOPMENT, description="development | test | production: production "
+                             "refuses SQLite and the demo secrets; development prints SMS codes in full")
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/mobipay.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db",
     )
-    db_pool_size: int = Field(default=20, ge=1, le=500)
-    secret_key: SecretStr = SecretStr(DEMO_SECRET)
+    db_pool_size: int = Field(default=20, ge=1, le=500, description="PostgreSQL connections per process (as many "
+                              "again may overflow)")
+    secret_key: SecretStr = Field(default=SecretStr(DEMO_SECRET), description="Signs sessions, CSRF tokens and the "
+                                  "voice state; at least 32 characters in production")
     admin_token: SecretStr = Field(
         default=SecretStr(DEMO_ADMIN_TOKEN),
         description="Bearer token for the internal ledger API (/v1/ledger); operator console comes later",
     )
-    log_level: str = "INFO"
-    log_json: bool = True
-    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
-    outbox_backoff_base_s: float = Field(default=2.0, gt=0)
-    outbox_backoff_max_s: float = Field(default=3600.0, gt=0)
-    hold_sweep_interval_s: float = Field(default=5.0, gt=0)
-    ledger_batch_max: int = Field(default=2000, ge=1, le=10000)
-    ledger_writers: int = Field(default=2, ge=1, le=64)
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_json: bool = Field(default=True, description="JSON lines (true) or text for a terminal (false)")
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100, description="Deliveries of an outbox message before "
+                                     "it is dead (mobipay outbox retry sends it again)")
+    outbox_backoff_base_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles each attempt")
+    outbox_backoff_max_s: float = Field(default=3600.0, gt=0, description="Longest retry delay")
+    hold_sweep_interval_s: float = Field(default=5.0, gt=0, description="How often the worker voids expired holds")
+    ledger_batch_max: int = Field(default=2000, ge=1, le=10000, description="Most ledger commands in one group "
+                                  "commit")
+    ledger_writers: int = Field(default=2, ge=1, le=64, description="Ledger group-commit transactions in flight "
+                                "at once, per process")
     transfer_batching: bool = Field(default=True, description="PostgreSQL: gather concurrent password-free "
                                     "P2P transfers into one transaction each (wallet/transfer_batch.py)")
     transfer_batch_writers: int = Field(default=4, ge=1, le=64, description="Transactions of transfer batches "
@@ -58,7 +64,8 @@ class Settings(BaseSettings):
     bank_secret: SecretStr = Field(default=SecretStr("demo-bank-secret"),
                                    description="Shared HMAC secret signing messages to and from the bank")
     bank_timeout_s: float = Field(default=5.0, gt=0, description="After this, a bank order's outcome is unknown")
-    bank_resolve_interval_s: float = Field(default=5.0, gt=0)
+    bank_resolve_interval_s: float = Field(default=5.0, gt=0, description="How often the worker asks partners "
+                                           "about orders whose outcome is unknown")
     cash_out_fee_bps: int = Field(default=10, ge=0, le=10_000, description="Cash-out fee in basis points")
     cash_out_fee_min: int = Field(default=10, ge=0, description="Smallest cash-out fee, fen")
     home_operator: str = Field(default="china_mobile", description="The operator running this platform: its "
@@ -67,22 +74,28 @@ class Settings(BaseSettings):
     topup_max: int = Field(default=50_000, ge=100, description="Largest top-up face value, fen")
     operator_billing_url: str = Field(default="http://127.0.0.1:8102", description="The home operator's billing "
                                       "system (make run starts its SIMULATOR here)")
-    operator_billing_secret: SecretStr = SecretStr("demo-telco-secret")
+    operator_billing_secret: SecretStr = Field(default=SecretStr("demo-telco-secret"),
+                                              description="Shared HMAC secret with the operator billing")
     aggregator_url: str = Field(default="http://127.0.0.1:8103", description="The top-up aggregator (SIMULATOR in "
                                 "make run)")
-    aggregator_secret: SecretStr = SecretStr("demo-telco-secret")
+    aggregator_secret: SecretStr = Field(default=SecretStr("demo-telco-secret"),
+                                        description="Shared HMAC secret with the top-up aggregator")
     billers_url: str = Field(default="http://127.0.0.1:8104", description="The billers' gateway (biller_http "
                              "adapter; make run starts the billers SIMULATOR here)")
-    billers_secret: SecretStr = SecretStr("demo-biller-secret")
+    billers_secret: SecretStr = Field(default=SecretStr("demo-biller-secret"),
+                                     description="Shared HMAC secret with the billers")
     products_url: str = Field(default="http://127.0.0.1:8105", description="The operator's product platform "
                               "(SIMULATOR in make run)")
-    products_secret: SecretStr = SecretStr("demo-provider-secret")
+    products_secret: SecretStr = Field(default=SecretStr("demo-provider-secret"),
+                                      description="Shared HMAC secret with the product platform")
     insurer_url: str = Field(default="http://127.0.0.1:8106", description="The insurers' gateway (SIMULATOR in "
                              "make run)")
-    insurer_secret: SecretStr = SecretStr("demo-provider-secret")
+    insurer_secret: SecretStr = Field(default=SecretStr("demo-provider-secret"),
+                                     description="Shared HMAC secret with the insurer")
     lottery_url: str = Field(default="http://127.0.0.1:8107", description="The lottery centre (SIMULATOR in "
                              "make run)")
-    lottery_secret: SecretStr = SecretStr("demo-lottery-secret")
+    lottery_secret: SecretStr = Field(default=SecretStr("demo-lottery-secret"),
+                                     description="Shared HMAC secret with the lottery centre")
     partner_timeout_s: float = Field(default=5.0, gt=0, description="After this, a partner order's outcome is "
                                      "unknown (top-ups, bills)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
@@ -115,7 +128,8 @@ class Settings(BaseSettings):
     kannel_sendsms_url: str = Field(default="", description="Kannel smsbox sendsms URL, e.g. "
                                     "http://127.0.0.1:13013/cgi-bin/sendsms; empty: SMS is only logged (development)")
     kannel_username: str = Field(default="mobipay", description="Kannel sendsms-user")
-    kannel_password: SecretStr = SecretStr("demo-kannel-secret")
+    kannel_password: SecretStr = Field(default=SecretStr("demo-kannel-secret"), description="Kannel sendsms "
+                                       "password (in the generated kannel.conf)")
     sms_sender: str = Field(default="10658888", description="The service number subscribers text and see as sender")
     sms_callback_url: str = Field(default="http://127.0.0.1:8000", description="Where Kannel reaches mobipay "
                                   "(inbound messages and delivery reports)")
@@ -206,3 +220,26 @@ def normalise_database_url(url: str) -> str:
         raise ValueError(f"{url!r} is not a database URL mobipay can use: give postgresql://user@host/database "
                          "or sqlite:///path/to/file.db")
     return f"{driver}://{rest}"
+
+
+def settings_table() -> str:
+    """docs/settings.md: every setting as its environment variable, default and meaning,
+    from :class:`Settings` itself (``mobipay docs settings``), so the page cannot drift."""
+    lines = ["# Settings", "",
+             "Generated from `Settings` (`src/mobipay/platform/config.py`) by `mobipay docs settings`; do not",
+             "edit by hand. Every setting is read from the environment (or a `.env` file) with the",
+             "`MOBIPAY_` prefix. Production (`MOBIPAY_ENV=production`) refuses SQLite and the demo secrets.",
+             "", "| variable | default | what |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            shown = "(a demo value: set your own)"
+        elif isinstance(default, StrEnum):
+            shown = f"`{default.value}`"
+        elif default in ("", None):
+            shown = "(empty)"
+        else:
+            shown = f"`{default}`"
+        what = " ".join((field.description or "").split()).replace("|", "\\|")
+        lines.append(f"| `MOBIPAY_{name.upper()}` | {shown} | {what} |")
+    return "\n".join(lines) + "\n"
