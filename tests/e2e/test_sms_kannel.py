@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -29,7 +28,7 @@ from mobipay.ledger.model import Leg, Transfer
 from mobipay.platform.config import Settings
 from mobipay.simulators.handset import Handsets
 from tests.conftest import free_port
-from tests.support.waiting import wait_for
+from tests.support.waiting import server_ready, wait_for
 
 pytestmark = pytest.mark.skipif(not Path(BEARERBOX).exists() and os.environ.get("MOBIPAY_REQUIRE_POSTGRES") != "1",
                                 reason="Kannel is not installed (apt-get install -y kannel); CI installs it")
@@ -66,15 +65,9 @@ class Stack:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "mobipay.app.cli", *args], env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
-        if name == "server":
-            def ready() -> bool:
-                try:
-                    return httpx.get(f"http://127.0.0.1:{self.api_port}/readyz", timeout=5).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            # a loaded 2-core machine starts it in 20-60 s
-            wait_for(ready, 180, f"the server up (see {self.workdir}/server.log)", every_s=0.2)
+        if name == "server":  # a loaded 2-core machine starts it in 20-60 s
+            wait_for(lambda: server_ready(f"http://127.0.0.1:{self.api_port}", timeout_s=5), 180,
+                     f"the server up (see {self.workdir}/server.log)", every_s=0.2)
 
     def kill(self, name: str) -> None:
         """kill -9, as a crash would."""

@@ -11,9 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 from tests.conftest import free_port
+from tests.support.waiting import server_ready
 
 
 @contextlib.contextmanager
@@ -28,11 +27,8 @@ def live_server(database_url: str, log: Path, **env: str) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 60
         while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if server_ready(url):
+                break
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"mobipay serve did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)

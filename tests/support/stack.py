@@ -24,7 +24,7 @@ from mobipay.channels.sms.kannel import KannelBoxes, KannelPorts, kannel_config
 from mobipay.platform.config import Settings
 from mobipay.simulators.handset import Handsets, Received
 from tests.conftest import BANK_SECRET, BILLER_SECRET, TELCO_SECRET, free_port
-from tests.support.waiting import wait_for
+from tests.support.waiting import server_ready, wait_for
 
 SMS_TOKEN = "reliability-sms-token"
 ADMIN = "reliability-admin"
@@ -167,10 +167,7 @@ class Stack:
             proc = self.procs.get("server")
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"the server exited ({proc.returncode}); see {self.workdir}/server.log")
-            try:
-                return httpx.get(f"{self.api}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return server_ready(self.api)
 
         wait_for(ready, deadline_s, f"the server on {self.api} ready (see {self.workdir}/server.log)", every_s=0.2)
 

@@ -7,10 +7,11 @@ deadline (generous: only a real hang reaches it).
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
+
+import httpx
 
 T = TypeVar("T")
 
@@ -27,14 +28,10 @@ def wait_for(check: Callable[[], T], deadline_s: float, what: str, *, every_s: f
         time.sleep(every_s)
 
 
-async def await_for(check: Callable[[], Awaitable[T]], deadline_s: float, what: str, *,
-                    every_s: float = 0.05) -> T:
-    """The asyncio form of :func:`wait_for`."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {deadline_s:.0f} s (last: {found!r})")
-        await asyncio.sleep(every_s)
+
+def server_ready(base: str, timeout_s: float = 2.0) -> bool:
+    """Whether ``mobipay serve`` at ``base`` answers its readiness check (database included)."""
+    try:
+        return httpx.get(f"{base}/readyz", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -107,9 +107,10 @@ def _ready_database(settings: Settings) -> None:
             raise
         typer.secho(problem, fg="red", err=True)
         raise typer.Exit(2) from None
-    if at != head_revision():
+    needed = head_revision()
+    if at != needed:
         typer.secho(f"the database at {safe_url(settings.database_url)} is at schema {at or 'none'}, this version "
-                    f"needs {head_revision()}: run mobipay db upgrade", fg="red", err=True)
+                    f"needs {needed}: run mobipay db upgrade", fg="red", err=True)
         raise typer.Exit(2)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,17 +29,24 @@ T = TypeVar("T")
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23505"})
 
 
-def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE behind a (wrapped) database error, if any."""
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (a driver's error under SQLAlchemy's, a cause under a
+    wrapper), outermost first, each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        current = getattr(current, "orig", None) or current.__cause__
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE behind a (wrapped) database error, if any."""
+    for current in causes(exc):
         for attr in ("sqlstate", "pgcode"):
             code = getattr(current, attr, None)
             if isinstance(code, str):
                 return code
-        current = getattr(current, "orig", None) or current.__cause__
     return None
 
 
@@ -52,10 +59,7 @@ UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 def is_unavailable(exc: BaseException) -> bool:
     """True when the database did not answer (down, restarting, the connection cut): not a
     bug, and the request may be sent again as it was (with its idempotency key)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         # A socket refused, reset or timed out, a name not resolved, or asyncio's plain OSError
@@ -65,7 +69,6 @@ def is_unavailable(exc: BaseException) -> bool:
         code = getattr(current, "sqlstate", None)
         if isinstance(code, str) and (code.startswith("08") or code in UNAVAILABLE_SQLSTATES):
             return True
-        current = getattr(current, "orig", None) or current.__cause__
     return False
 
 
@@ -94,17 +97,13 @@ def connection_problem(exc: BaseException, url: str) -> str | None:
     code = sqlstate(exc)
     if code in _SET_UP_SQLSTATES:
         return f"the database at {where} cannot be used: {_SET_UP_SQLSTATES[code]}"
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, socket.gaierror):
             return f"the database host in {where} is not known: fix the host in MOBIPAY_DATABASE_URL"
         if "unable to open database file" in str(current) or (url.startswith("sqlite") and isinstance(
                 current, PermissionError | FileNotFoundError | NotADirectoryError | IsADirectoryError)):
             return (f"the SQLite file of {where} cannot be opened: check that its folder exists and is writable, "
                     "or set MOBIPAY_DATABASE_URL")
-        current = getattr(current, "orig", None) or current.__cause__
     if is_unavailable(exc):
         return (f"the database at {where} did not answer ({_first_line(exc)}): start it (PostgreSQL on that host "
                 "and port) or fix MOBIPAY_DATABASE_URL")
@@ -112,9 +111,8 @@ def connection_problem(exc: BaseException, url: str) -> str | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    root: BaseException = exc
-    while (nxt := getattr(root, "orig", None) or root.__cause__) is not None and nxt is not root:
-        root = nxt
+    """The first line of the innermost error (the driver's or the socket's own words)."""
+    *_, root = causes(exc)
     return (str(root).strip().splitlines() or [type(root).__name__])[0][:120]
 
 

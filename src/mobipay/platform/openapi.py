@@ -70,10 +70,15 @@ def _calls(dependant: Dependant) -> Iterator[str]:
         yield from _calls(sub)
 
 
+def _keyed(operation: dict[str, Any]) -> bool:
+    """Whether the operation takes an ``Idempotency-Key`` header."""
+    return any(p.get("in") == "header" and p.get("name", "").lower() == "idempotency-key"
+               for p in operation.get("parameters", []))
+
+
 def statuses(route: APIRoute, operation: dict[str, Any], by_context: dict[str, set[int]]) -> set[int]:
     """The problem statuses ``route`` can answer (see the module docstring)."""
     calls = set(_calls(route.dependant))
-    parameters = operation.get("parameters", [])
     found = {400}
     if route.dependant.body_params or "requestBody" in operation or "signed" in calls:
         found.add(413)
@@ -81,7 +86,7 @@ def statuses(route: APIRoute, operation: dict[str, Any], by_context: dict[str, s
         found.add(401)
     if route.dependant.path_params:
         found.add(404)
-    if any(p.get("in") == "header" and p.get("name", "").lower() == "idempotency-key" for p in parameters):
+    if _keyed(operation):
         found.add(409)
     if "check" in calls:  # api_common.rate_limited
         found.add(429)
@@ -100,9 +105,7 @@ def _document_successes(operation: dict[str, Any], responses: dict[str, Any]) ->
     created = responses.get("201", {}).get("content")
     if created is None:
         return
-    keyed = any(p.get("in") == "header" and p.get("name", "").lower() == "idempotency-key"
-                for p in operation.get("parameters", []))
-    if keyed and "200" not in responses:
+    if _keyed(operation) and "200" not in responses:
         responses["200"] = {"description": "A replay of the same Idempotency-Key: the first answer again "
                             "(header Idempotent-Replayed: true)", "content": created}
     for declared in ("200", "202"):
