@@ -74,7 +74,7 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=15
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit tests/fast
 
 bench: $(STAMP)
 	$(BIN)/mobipay bench ledger --seconds 10

@@ -55,7 +55,6 @@ from mobipay.wallet.banking import BankingService
 from mobipay.wallet.model import CashOutFee
 from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import WalletService
-from mobipay.wallet.transfer_batch import TransferBatcher
 
 #: Payload keys whose values never reach a log (one-time codes, PINs, secrets).
 SECRET_KEYS = frozenset({"code", "otp", "pin", "password", "secret", "token"})
@@ -135,8 +134,7 @@ class Container:
 
     async def stop_writers(self) -> None:
         """Finish the batches queued for the database (wallet transfers, ledger postings)."""
-        if self.wallet.batcher is not None:
-            await self.wallet.batcher.stop()
+        await self.wallet.stop()
         await self.ledger.stop()
 
     async def close(self) -> None:
@@ -157,9 +155,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     handlers: dict[str, list[Handler]] = {"wallet.user_registered": [_nobody]}
     uow = UnitOfWorkRunner(db, clock, ledger)
     secret = settings.secret_key.get_secret_value().encode()
-    wallet = WalletService(uow, number_segments(), secret)
-    if db.dialect == "postgresql" and settings.transfer_batching:
-        wallet.batcher = TransferBatcher(wallet, writers=settings.transfer_batch_writers)
+    wallet = WalletService(uow, number_segments(), secret,
+                           batch_writers=settings.transfer_batch_writers if settings.transfer_batching else 0)
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
     orders = OrderBook(uow, settings.report_dir)

@@ -6,8 +6,7 @@ Account codes are stable, readable strings: a context opens the accounts it need
 
 from __future__ import annotations
 
-from mobipay.ledger.model import AccountKind
-from mobipay.ledger.tables import AccountSpec
+from mobipay.ledger.model import AccountKind, AccountSpec
 
 BANK_SETTLEMENT = "asset:bank:settlement"  # the operator's reserve at its bank, backing wallets
 SUSPENSE = "liability:suspense"  # money in flight to someone not yet identified

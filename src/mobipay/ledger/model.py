@@ -141,6 +141,20 @@ class Reverse:
 Command = Transfer | PostPending | VoidPending | Reverse
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """What an account is opened with."""
+
+    code: str
+    kind: AccountKind
+    currency: str = "CNY"
+    owner: str | None = None
+    name: str = ""
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+    credit_limit: int = 0
+
+
 @dataclass(slots=True)
 class AccountState:
     """An account row as locked for a batch; ``decide`` mutates the counters."""

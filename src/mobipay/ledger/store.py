@@ -39,6 +39,7 @@ from mobipay.ledger import errors as E
 from mobipay.ledger.decide import decide
 from mobipay.ledger.model import (
     POSTING_COLUMNS,
+    AccountSpec,
     AccountState,
     Command,
     HoldState,
@@ -72,7 +73,6 @@ from mobipay.ledger.pg_batch import (
 )
 from mobipay.ledger.tables import (
     ACCOUNT_COLS,
-    AccountSpec,
     account_state,
     accounts,
     open_holds,

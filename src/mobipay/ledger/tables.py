@@ -6,7 +6,6 @@ definitions are what the code reads and writes with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -125,20 +124,6 @@ open_holds = Table(
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Index("ix_ledger_open_holds_expires_at", "expires_at"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSpec:
-    """What an account is opened with."""
-
-    code: str
-    kind: AccountKind
-    currency: str = "CNY"
-    owner: str | None = None
-    name: str = ""
-    debits_must_not_exceed_credits: bool = False
-    credits_must_not_exceed_debits: bool = False
-    credit_limit: int = 0
 
 
 ACCOUNT_COLS = (

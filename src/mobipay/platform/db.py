@@ -217,3 +217,24 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+class Params:
+    """Named ``$n`` parameters for asyncpg SQL assembled in pieces across modules (a
+    context's part of another's statement): ``p = Params(first, "ids", "amounts")``, then
+    ``p["ids"]`` in the SQL text and ``p.values(ids=…, amounts=…)`` for the arguments, in
+    the right order with none missing; ``p.next`` is the first number after them. No
+    parameter number is counted by hand."""
+
+    def __init__(self, first: int, *names: str) -> None:
+        self.numbers = {name: first + i for i, name in enumerate(names)}
+        self.next = first + len(names)
+
+    def __getitem__(self, name: str) -> str:
+        return f"${self.numbers[name]}"
+
+    def values(self, **given: object) -> list[object]:
+        if set(given) != set(self.numbers):
+            missing, extra = set(self.numbers) - set(given), set(given) - set(self.numbers)
+            raise TypeError(f"parameters missing {sorted(missing)}, unknown {sorted(extra)}")
+        return [given[name] for name in self.numbers]

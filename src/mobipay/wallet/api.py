@@ -23,8 +23,8 @@ from mobipay.ledger.model import Side
 from mobipay.platform.api_common import OTP_LIMIT, PENDING, PIN_LIMIT, IdemKey, MoneyIn, MoneyOut, require_key, sent_as
 from mobipay.wallet import errors as E
 from mobipay.wallet.api_deps import BearerToken, Me, WalletDep
-from mobipay.wallet.model import OtpPurpose
-from mobipay.wallet.service import MoneyRequest, Tokens, TransferDone, WalletService
+from mobipay.wallet.model import MoneyRequest, OtpPurpose, Tokens, TransferDone
+from mobipay.wallet.service import WalletService
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
 

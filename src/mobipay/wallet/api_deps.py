@@ -10,7 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mobipay.platform.api_common import from_container
 from mobipay.wallet.errors import SessionInvalid
-from mobipay.wallet.service import Principal, WalletService
+from mobipay.wallet.model import Principal
+from mobipay.wallet.service import WalletService
 
 WalletDep = Annotated[WalletService, from_container("wallet")]
 bearer = HTTPBearer(auto_error=False, scheme_name="subscriber")

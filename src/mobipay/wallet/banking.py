@@ -41,6 +41,8 @@ from mobipay.wallet.model import (
     CardType,
     CashOutFee,
     KycTier,
+    Principal,
+    User,
     UserStatus,
     check_card_number,
     check_id_card,
@@ -48,7 +50,7 @@ from mobipay.wallet.model import (
     mask_card,
     mask_id_card,
 )
-from mobipay.wallet.service import Principal, User, WalletService
+from mobipay.wallet.service import WalletService
 from mobipay.wallet.tables import cards, identities, sessions, users
 
 log = structlog.get_logger(__name__)

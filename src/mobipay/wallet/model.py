@@ -1,4 +1,5 @@
-"""Wallet rules without I/O: phone numbers, their operators, PINs, identity and card checks.
+"""Wallet rules and records without I/O: phone numbers, their operators, PINs, identity and
+card checks, limits, and the values the use cases keep in the wallet's store.
 
 A subscriber *is* a mainland mobile number, stored in E.164 (``+8613800138000``). Which
 operator issued it comes from a data file of number segments (``data/number_segments.csv``),
@@ -14,11 +15,16 @@ import itertools
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from stdnum import luhn
 from stdnum.cn import ric
 
-from mobipay.kernel.msisdn import national_number
+from mobipay.kernel.clock import as_utc
+from mobipay.kernel.events import Event, SmsRequested
+from mobipay.kernel.msisdn import mask_msisdn, national_number
+from mobipay.ledger.chart import SUSPENSE
+from mobipay.ledger.model import Leg, Transfer
 from mobipay.wallet import errors as E
 
 
@@ -271,6 +277,13 @@ class Usage:
     def plus(self, amount: int) -> Usage:
         return Usage(self.lifetime + amount, self.year, self.year_total + amount, self.day, self.day_total + amount)
 
+    def minus(self, amount: int, paid_on: date) -> Usage:
+        """A counted payment given back (it did not happen): off the lifetime, and off the
+        year and day it was counted in, if those counters are still that year and day."""
+        return Usage(max(0, self.lifetime - amount), self.year,
+                     max(0, self.year_total - amount) if self.year == paid_on.year else self.year_total,
+                     self.day, max(0, self.day_total - amount) if self.day == paid_on else self.day_total)
+
 
 def _caps(tier: KycTier, usage: Usage, limits: WalletLimits) -> list[tuple[str, int, int]]:
     """Every limit on a payment of ``tier``: its name, its amount, and what ``usage`` took of it."""
@@ -378,3 +391,233 @@ class CashOutFee:
 
     def of(self, amount: int) -> int:
         return max(self.minimum, -(-amount * self.bps // 10_000))
+
+
+# ---------------------------------------------------------------------- the wallet's records
+# What the use cases (accounts, pins, sessions, payments, requests) read and write through
+# the wallet's store (wallet/store.py): plain values, no rows.
+
+ACCESS_TTL = timedelta(minutes=15)
+REFRESH_TTL = timedelta(days=30)
+CLAIM_WINDOW = timedelta(days=3)  # money sent to a number without a wallet waits this long
+REQUEST_TTL = timedelta(days=3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserRegistered(Event):
+    topic = "wallet.user_registered"
+    user_id: str
+    msisdn: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    msisdn: str
+    operator: str
+    virtual_operator: bool
+    status: UserStatus
+    tier: KycTier
+    account_code: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The subscriber behind a request."""
+
+    user_id: str
+    session_id: str
+    msisdn: str
+    account_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class OtpSent:
+    msisdn: str
+    expires_at: datetime
+    resend_after_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    session_id: str
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in device, as stored (its tokens only as hashes)."""
+
+    id: str
+    user_id: str
+    device_id: str
+    device_name: str
+    access_hash: str
+    access_expires_at: datetime
+    refresh_hash: str
+    refresh_expires_at: datetime
+    created_at: datetime
+    last_used_at: datetime
+    revoked_at: datetime | None = None
+    previous_refresh_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    device_id: str
+    device_name: str
+    created_at: datetime
+    last_used_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who an access token names, with its session's expiry and revocation."""
+
+    session_id: str
+    user_id: str
+    msisdn: str
+    account_code: str
+    access_expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPin:
+    pin_hash: str
+    state: PinState
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """A wallet about to pay, with its PIN's lock (password-free payments stop while locked)."""
+
+    user: User
+    pin_locked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDone:
+    id: str
+    sender: str
+    recipient: str
+    amount: int
+    created_at: datetime
+    replayed: bool
+    status: str = "succeeded"  # or "waiting_for_recipient" (no wallet yet: held in suspense)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Money sent to a number without a wallet, waiting in suspense for it to register."""
+
+    id: str
+    transfer_id: str
+    sender_id: str
+    sender_msisdn: str
+    recipient_msisdn: str
+    amount: int
+    state: str  # waiting | claimed | returned
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyRequest:
+    id: str
+    requester: str
+    payer: str
+    amount: int
+    note: str
+    state: str  # open | paid | declined | expired
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A money request as stored; :meth:`seen_at` is how it looks at a moment (expired?)."""
+
+    id: str
+    requester_id: str
+    requester_msisdn: str
+    payer_msisdn: str
+    amount: int
+    note: str
+    state: str  # open | paid | declined
+    created_at: datetime
+    expires_at: datetime
+    transfer_id: str | None = None
+
+    def seen_at(self, now: datetime) -> MoneyRequest:
+        state = "expired" if self.state == "open" and self.expires_at <= now else self.state
+        return MoneyRequest(self.id, self.requester_msisdn, self.payer_msisdn, self.amount, self.note, state,
+                            self.created_at, self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    transfer_id: str
+    kind: str
+    amount: int
+    currency: str
+    direction: str  # in | out
+    counterparty: str | None  # the other wallet, masked
+    reference: str
+    created_at: datetime
+    note: str = ""  # what the sender wrote with a transfer
+    #: A transfer to a number without a wallet: waiting | claimed | returned, and until when
+    #: the money waits for the recipient to register before it comes back.
+    claim_state: str | None = None
+    claim_expires_at: datetime | None = None
+
+
+def check_session(access_expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> None:
+    """Refuse an access token whose session is unknown (no expiry given), revoked or expired."""
+    if access_expires_at is None or revoked_at is not None or as_utc(access_expires_at) <= now:
+        raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+
+
+def check_not_self(sender_msisdn: str, to: str) -> None:
+    """Refuse a payment to the payer's own number."""
+    if to == sender_msisdn:
+        raise E.SelfTransfer("choose another recipient", field="to")
+
+
+def p2p_command(sender: User, to: str, recipient_status: str | None, recipient_account: str | None, amount: int,
+                key: str, metadata: dict[str, Any]) -> tuple[Transfer, bool]:
+    """The ledger transfer for a P2P payment, and whether it waits for an unregistered
+    recipient in suspense; refused when either wallet may not take part. One rule for the
+    one-by-one path and the batched one (``transfer_batch``)."""
+    if sender.status is not UserStatus.ACTIVE:
+        raise E.UserFrozen(f"this wallet cannot pay while it is {sender.status.value}")
+    if recipient_status in (UserStatus.CLOSING.value, UserStatus.CLOSED.value):
+        raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
+    waiting = recipient_account is None  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
+    command = Transfer(p2p_id(sender.id, key),
+                       (Leg.debit(sender.account_code, amount), Leg.credit(recipient_account or SUSPENSE, amount)),
+                       "p2p", reference=f"{mask_msisdn(sender.msisdn)}->{mask_msisdn(to)}",
+                       metadata={**metadata, "for": to} if waiting else (metadata or None))
+    return command, waiting
+
+
+def p2p_id(sender_id: str, key: str) -> str:
+    """The ledger id of a P2P transfer: the sender's idempotency key, made unique per sender."""
+    return f"p2p:{sender_id}:{key}"
+
+
+def p2p_sms(transfer_id: str, sender_msisdn: str, to: str, amount: int, waiting: bool) -> SmsRequested:
+    """The text that tells the recipient: money received, or an invitation to claim it."""
+    return SmsRequested(key=f"{transfer_id}:to", to=to, template="p2p.invite" if waiting else "p2p.received",
+                        params={"from": mask_msisdn(sender_msisdn), "amount_fen": amount})
+
+
+def claim_settlement(claim: Claim, *, to_account: str, state: str) -> Transfer:
+    """The ledger transfer that pays a waiting claim out of suspense: to the new wallet
+    (``claimed``) or back to the sender (``returned``)."""
+    return Transfer(f"{state}:{claim.id}", (Leg.debit(SUSPENSE, claim.amount), Leg.credit(to_account, claim.amount)),
+                    "p2p.claim" if state == "claimed" else "p2p.return", reference=claim.transfer_id)

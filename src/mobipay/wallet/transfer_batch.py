@@ -18,7 +18,7 @@ done in one transaction of two statements on asyncpg:
 then one commit. Each caller gets its own answer only after that commit: nothing is
 acknowledged that is not durable.
 
-The rules are the one-by-one path's (:func:`~mobipay.wallet.service.p2p_command` and
+The rules are the one-by-one path's (:func:`~mobipay.wallet.model.p2p_command` and
 :func:`~mobipay.wallet.model.check_limits`). What the batch does not decide itself goes to
 the one-by-one path (:meth:`WalletService.transfer`), which is exact for every case: a
 transfer past a limit (so a replay is answered as a replay, not refused), a replayed
@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import structlog
@@ -44,20 +44,27 @@ from mobipay.kernel.ids import new_id
 from mobipay.ledger.chart import SUSPENSE
 from mobipay.ledger.model import Transfer
 from mobipay.ledger.service import PG_POST_WITH_FIRST, pg_lock_accounts, pg_post_with
+from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.platform.batch_queue import BatchQueue
+from mobipay.platform.credentials import token_hash
+from mobipay.platform.db import Params
 from mobipay.platform.observability import USE_CASES
 from mobipay.platform.outbox import pg_insert_many, pg_rows
-from mobipay.wallet.model import KycTier, Usage, UserStatus, check_limits, within_limits
-from mobipay.wallet.service import (
+from mobipay.wallet.model import (
     CLAIM_WINDOW,
+    KycTier,
+    Principal,
     TransferDone,
+    Usage,
     User,
-    WalletService,
+    UserStatus,
+    WalletLimits,
+    check_limits,
     check_not_self,
     check_session,
     p2p_command,
     p2p_sms,
-    sha,
+    within_limits,
 )
 
 log = structlog.get_logger(__name__)
@@ -88,11 +95,12 @@ SELECT (SELECT array_agg(s) FROM s), (SELECT array_agg(r) FROM r), (SELECT array
 # batches never wait on each other in a cycle); a new day or year starts its counter from
 # zero, as Usage.rolled does. The new counters come back to be checked against the limits:
 # what the first read saw may have changed since.
-_P = PG_POST_WITH_FIRST
+_W = Params(PG_POST_WITH_FIRST, "senders", "paid", "year", "day", "now", "claims_expire", "claim_ids",
+            "claim_transfers", "claim_senders", "claim_sender_msisdns", "claim_recipients", "claim_amounts")
 WRITE = pg_post_with(f"""u AS (
   INSERT INTO wallet_usage AS w (user_id, lifetime, year, year_total, day, day_total)
-  SELECT id, paid, ${_P + 2}, paid, ${_P + 3}, paid
-    FROM unnest(CAST(${_P} AS text[]), CAST(${_P + 1} AS bigint[])) AS v(id, paid)
+  SELECT id, paid, {_W["year"]}, paid, {_W["day"]}, paid
+    FROM unnest(CAST({_W["senders"]} AS text[]), CAST({_W["paid"]} AS bigint[])) AS v(id, paid)
       ON CONFLICT (user_id) DO UPDATE SET
          lifetime = w.lifetime + EXCLUDED.lifetime,
          year_total = CASE WHEN w.year = EXCLUDED.year THEN w.year_total ELSE 0 END + EXCLUDED.year_total,
@@ -103,12 +111,13 @@ WRITE = pg_post_with(f"""u AS (
 ), c AS (
   INSERT INTO wallet_claims
     (id, transfer_id, sender_id, sender_msisdn, recipient_msisdn, amount, state, created_at, expires_at)
-  SELECT i, t, s, sm, rm, a, 'waiting', ${_P + 4}, ${_P + 5}
-    FROM unnest(CAST(${_P + 6} AS text[]), CAST(${_P + 7} AS text[]), CAST(${_P + 8} AS text[]),
-                CAST(${_P + 9} AS text[]), CAST(${_P + 10} AS text[]), CAST(${_P + 11} AS bigint[]))
+  SELECT i, t, s, sm, rm, a, 'waiting', {_W["now"]}, {_W["claims_expire"]}
+    FROM unnest(CAST({_W["claim_ids"]} AS text[]), CAST({_W["claim_transfers"]} AS text[]),
+                CAST({_W["claim_senders"]} AS text[]), CAST({_W["claim_sender_msisdns"]} AS text[]),
+                CAST({_W["claim_recipients"]} AS text[]), CAST({_W["claim_amounts"]} AS bigint[]))
       AS x(i, t, s, sm, rm, a)
 ), o AS (
-{pg_insert_many(_P + 12)}
+{pg_insert_many(_W.next)}
 )""", "SELECT * FROM u")
 
 
@@ -124,12 +133,24 @@ class Ask:
     future: asyncio.Future[TransferDone] = field(repr=False)
 
 
+class OneByOne(Protocol):
+    """The wallet's one-by-one path, exact for every case the batch leaves to it."""
+
+    @property
+    def limits(self) -> WalletLimits: ...
+    async def authenticate(self, access_token: str) -> Principal: ...
+    async def transfer(self, me: Principal, raw_to: str, amount: object, *, idempotency_key: str,
+                       note: str = "") -> TransferDone: ...
+
+
 class TransferBatcher:
     """Queue of password-free transfers drained by ``writers`` tasks, each doing a batch of
     up to ``max_batch`` in one transaction (see the module docstring)."""
 
-    def __init__(self, wallet: WalletService, *, writers: int = 2, max_batch: int = 200) -> None:
+    def __init__(self, wallet: OneByOne, runner: UnitOfWorkRunner, *, writers: int = 2, max_batch: int = 200
+                 ) -> None:
         self.wallet = wallet
+        self.runner = runner
         self._writers = writers
         self._queue: BatchQueue[Ask] = BatchQueue(lambda _: 1, max_batch)
 
@@ -172,10 +193,9 @@ class TransferBatcher:
     async def _batch(self, asks: list[Ask]) -> list[Ask]:
         """Do ``asks`` in one transaction; answer each after the commit. Returns the asks left
         to the one-by-one path (none answered yet)."""
-        wallet = self.wallet
-        now = wallet.uow.clock.now()
+        now = self.runner.clock.now()
         today = now.astimezone(SHANGHAI).date()
-        async with wallet.uow.db.engine.connect() as sa_conn:
+        async with self.runner.db.engine.connect() as sa_conn:
             drv = (await sa_conn.get_raw_connection()).driver_connection
             assert drv is not None
             tx = drv.transaction()
@@ -206,21 +226,23 @@ class TransferBatcher:
         limits = self.wallet.limits
         refused: list[tuple[Ask, MobipayError]] = []
         alone: list[Ask] = []
-        hashes = {ask.token: sha(ask.token) for ask in asks}
+        hashes = {ask.token: token_hash(ask.token) for ask in asks}
         read = await drv.fetchrow(READ, list(set(hashes.values())), list({ask.to for ask in asks}), SUSPENSE)
-        sessions = {r[0]: r for r in read[0] or ()}
-        wallets = {r[1]: _user(r) for r in read[1] or ()}
-        wallets.update((r[4], _user(r[3:])) for r in sessions.values())
+        sessions = {r.access_hash: r for r in map(_SignedIn._make, read[0] or ())}
+        wallets = {r.msisdn: _user(r) for r in map(_Wallet._make, read[1] or ())}
+        wallets.update((r.msisdn, _user(r)) for r in sessions.values())
         # who may pay whom, and within which limits (usage as last committed; added to in SQL below)
-        used = {r[3]: _usage(r, today) for r in sessions.values()}
+        used = {r.id: _usage(r, today) for r in sessions.values()}
         going: list[tuple[Ask, User, Transfer, bool]] = []
         ids: set[str] = set()
         for ask in asks:
             s = sessions.get(hashes[ask.token])
             try:
-                check_session(s and s[1], s and s[2], now)
+                if s is None:
+                    check_session(None, None, now)  # (refuses)
                 assert s is not None
-                sender = wallets[s[4]]
+                check_session(s.access_expires_at, s.revoked_at, now)
+                sender = wallets[s.msisdn]
                 check_not_self(sender.msisdn, ask.to)
                 recipient = wallets.get(ask.to)
                 command, waiting = p2p_command(
@@ -233,7 +255,7 @@ class TransferBatcher:
             if command.id in ids:  # the same key twice at once: the second is a replay of the first
                 alone.append(ask)
                 continue
-            if s[17] is not None and now < s[17]:
+            if s.locked_until is not None and now < s.locked_until:
                 # A locked PIN suspends password-free payments: the one-by-one path answers, key
                 # first (a replay as a replay, anything new PIN_LOCKED). Rare, so never batched.
                 alone.append(ask)
@@ -249,7 +271,7 @@ class TransferBatcher:
         if not going:
             return refused, [], alone
         # the money, decided on the accounts locked by the read
-        posting = self.wallet.uow.ledger.decide_locked([c for _, _, c, _ in going], read[2] or ())
+        posting = self.runner.ledger.decide_locked([c for _, _, c, _ in going], read[2] or ())
         done: list[tuple[Ask, TransferDone]] = []
         took: list[tuple[Ask, User, Transfer, bool]] = []
         for item, result in zip(going, posting.results, strict=True):
@@ -276,12 +298,14 @@ class TransferBatcher:
                   for ask, sender, command, waiting in took if waiting]
         events = [p2p_sms(command.id, sender.msisdn, ask.to, ask.amount, waiting)
                   for ask, sender, command, waiting in took]
-        counters = await self._write(
-            drv, *posting.args, senders, [paid[u] for u in senders], today.year, today, now, now + CLAIM_WINDOW,
-            [c[0] for c in claims], [c[1] for c in claims], [c[2].id for c in claims],
-            [c[2].msisdn for c in claims], [c[3] for c in claims], [c[4] for c in claims], *pg_rows(events, now))
-        for r in counters:
-            if not within_limits(tiers[r[0]], Usage(r[1], r[2], r[3], r[4], r[5]), limits):
+        counters = await self._write(drv, *posting.args, *_W.values(
+            senders=senders, paid=[paid[u] for u in senders], year=today.year, day=today, now=now,
+            claims_expire=now + CLAIM_WINDOW, claim_ids=[c[0] for c in claims], claim_transfers=[c[1] for c in claims],
+            claim_senders=[c[2].id for c in claims], claim_sender_msisdns=[c[2].msisdn for c in claims],
+            claim_recipients=[c[3] for c in claims], claim_amounts=[c[4] for c in claims]), *pg_rows(events, now))
+        for c in map(_Counters._make, counters):
+            if not within_limits(tiers[c.user_id], Usage(c.lifetime, c.year, c.year_total, c.day, c.day_total),
+                                 limits):
                 raise _Redo  # another payment of theirs committed since the first read
         return refused, done, alone
 
@@ -303,13 +327,61 @@ async def _rollback(tx: Any) -> None:
         log.debug("transfer_batch.rollback_failed", error=str(exc))
 
 
-def _usage(row: Any, today: date) -> Usage:
-    """The usage columns of a session row of :data:`READ` (none yet: all zero), as of ``today``."""
-    if row[11] is None:
+class _Wallet(NamedTuple):
+    """A row of :data:`READ`'s ``r``: the ``_USER`` columns."""
+
+    id: str
+    msisdn: str
+    operator: str
+    virtual_operator: bool
+    status: str
+    tier: int
+    account_code: str
+    created_at: datetime
+
+
+class _SignedIn(NamedTuple):
+    """A row of :data:`READ`'s ``s``: a session, its wallet, usage (None: no row yet) and PIN lock."""
+
+    access_hash: str
+    access_expires_at: datetime
+    revoked_at: datetime | None
+    id: str
+    msisdn: str
+    operator: str
+    virtual_operator: bool
+    status: str
+    tier: int
+    account_code: str
+    created_at: datetime
+    usage_user_id: str | None
+    lifetime: int | None
+    year: int | None
+    year_total: int | None
+    day: date | None
+    day_total: int | None
+    locked_until: datetime | None
+
+
+class _Counters(NamedTuple):
+    """A row :data:`WRITE` returns: a sender's usage as it now stands."""
+
+    user_id: str
+    lifetime: int
+    year: int
+    year_total: int
+    day: date
+    day_total: int
+
+
+def _usage(row: _SignedIn, today: date) -> Usage:
+    """The usage of a session row (none yet: all zero), as of ``today``."""
+    if row.usage_user_id is None:
         return Usage().rolled(today)
-    return Usage(row[12], row[13], row[14], row[15], row[16]).rolled(today)
+    return Usage(row.lifetime or 0, row.year or 0, row.year_total or 0, row.day, row.day_total or 0).rolled(today)
 
 
-def _user(row: Any) -> User:
-    """A wallet from the user columns (``_USER``) at the start of ``row``."""
-    return User(row[0], row[1], row[2], row[3], UserStatus(row[4]), KycTier(row[5]), row[6], row[7])
+def _user(row: _Wallet | _SignedIn) -> User:
+    """A wallet from its ``_USER`` columns."""
+    return User(row.id, row.msisdn, row.operator, row.virtual_operator, UserStatus(row.status), KycTier(row.tier),
+                row.account_code, row.created_at)
