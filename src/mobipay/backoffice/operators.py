@@ -1,8 +1,8 @@
 """Operator accounts for the console: a name, an argon2id password hash, roles and a
-disabled flag; sign-in sessions whose tokens are kept only as SHA-256 (a database leak
-grants nothing) and expire after 8 hours. Wrong passwords are counted per account
-(:data:`mobipay.kernel.lockout.SIGN_IN_LOCKOUT`: 5 within 15 minutes lock the account for
-15 minutes, even against the right password); every failure, lock and unlock is audited.
+disabled flag. Sign-in, the lockout after wrong passwords and sessions are the staff
+mechanism the merchant portal shares (:mod:`mobipay.platform.staff_sessions`: tokens kept
+only as SHA-256, 8 hours; 5 wrong passwords within 15 minutes lock the account for 15
+minutes, even against the right password); every failure, lock and unlock is audited.
 
 Roles are those of :mod:`mobipay.kernel.roles`; ``admin`` holds every role. Creating,
 changing and disabling accounts is audited like every other operator action.
@@ -10,28 +10,23 @@ changing and disabling accounts is audited like every other operator action.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, insert, select, update
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
-from mobipay.kernel.lockout import SIGN_IN_LOCKOUT
 from mobipay.kernel.roles import ROLES, RoleRequired
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
+from mobipay.platform.staff_sessions import SignIn, StaffSessions
 
-SESSION_TTL = timedelta(hours=8)
 MIN_PASSWORD = 10
 
 operators = Table(
@@ -118,23 +113,13 @@ def check_roles(roles: Iterable[str]) -> frozenset[str]:
     return wanted
 
 
-def _sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class OperatorAccounts:
     """Operator accounts and console sessions; each command one unit of work."""
 
     def __init__(self, uow: UnitOfWorkRunner, hasher: PasswordHasher | None = None) -> None:
         self.uow = uow
-        # argon2id as for PINs (OWASP minimum); hashing runs off the event loop.
-        self.hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-        self._dummy_hash: str | None = None
-
-    async def _dummy(self) -> str:
-        if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
-        return self._dummy_hash
+        self.staff = StaffSessions(operators, operator_sessions, audit_prefix="operator", hasher=hasher,
+                                   enabled=lambda a: a.c.disabled.is_(False))
 
     async def create(self, name: str, password: str, roles: Iterable[str], *, actor: str, reason: str) -> Operator:
         """A new operator account (audited). Names are 2-64 letters, digits, ``._-``."""
@@ -144,7 +129,7 @@ class OperatorAccounts:
         if len(password) < MIN_PASSWORD:
             raise ValidationFailed(f"a password has at least {MIN_PASSWORD} characters", field="password")
         wanted = check_roles(roles)
-        password_hash = await asyncio.to_thread(self.hasher.hash, password)
+        password_hash = await self.staff.hash_password(password)
 
         async def work(uow: UnitOfWork) -> Operator:
             if (await uow.conn.execute(select(operators.c.id).where(operators.c.name == name))).first():
@@ -187,9 +172,7 @@ class OperatorAccounts:
             await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(
                 disabled=disabled, updated_at=uow.now))
             if disabled:
-                await uow.conn.execute(update(operator_sessions).where(
-                    operator_sessions.c.operator_id == row.id, operator_sessions.c.ended_at.is_(None))
-                    .values(ended_at=uow.now))
+                await self.staff.end_all(uow.conn, uow.now, row.id)
             await audit.record(uow.conn, at=uow.now, actor=actor,
                                action="operator.disable" if disabled else "operator.enable", target=name,
                                reason=reason, before={"disabled": bool(row.disabled)}, after={"disabled": disabled})
@@ -207,53 +190,20 @@ class OperatorAccounts:
             return (await uow.conn.execute(select(operators).where(operators.c.name == name.strip()))).first()
 
         row = await self.uow.run("operator_sign_in", load)
-        stored = row.password_hash if row is not None else await self._dummy()  # same work either way
-        ok: bool
-        try:
-            ok = await asyncio.to_thread(self.hasher.verify, stored, password)
-        except (VerifyMismatchError, InvalidHashError):
-            ok = False
+        ok = await self.staff.check_password(row.password_hash if row is not None else None, password)
         if row is None:
             raise SignInFailed("wrong name or password, or the account is disabled", field="password")
-        token = secrets.token_urlsafe(32)
-        where = f" from {client}" if client else ""
 
-        async def decide(uow: UnitOfWork) -> str:
-            # Under the account's row lock, so concurrent tries are counted one after another
-            # and a right password racing wrong ones cannot slip past a lock they set.
-            r = (await uow.conn.execute(select(operators).where(operators.c.id == row.id).with_for_update())).one()
-            until = as_utc(r.sign_in_locked_until) if r.sign_in_locked_until else None
-            if SIGN_IN_LOCKOUT.is_locked(until, uow.now):
-                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}", action="operator.sign_in_locked",
-                                   target=r.name, reason=f"sign-in refused: the account is locked{where}",
-                                   after={"locked_until": until})
-                return "locked"
-            if not ok:
-                failures, locked = SIGN_IN_LOCKOUT.after_failure(
-                    r.sign_in_failures, as_utc(r.sign_in_failed_at) if r.sign_in_failed_at else None, uow.now)
-                await uow.conn.execute(update(operators).where(operators.c.id == r.id).values(
-                    sign_in_failures=failures, sign_in_failed_at=uow.now, sign_in_locked_until=locked))
-                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}",
-                                   action="operator.locked" if locked else "operator.sign_in_failed", target=r.name,
-                                   reason=f"wrong password{where}",
-                                   after={"locked_until": locked} if locked else {"failures": failures})
-                return "locked_now" if locked else "failed"
-            if r.disabled:
-                return "failed"
-            await uow.conn.execute(update(operators).where(operators.c.id == r.id).values(
-                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None))
-            await uow.conn.execute(insert(operator_sessions).values(
-                token_hash=_sha(token), operator_id=r.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
-            await audit.record(uow.conn, at=uow.now, actor=r.name, action="operator.sign_in", target=r.name,
-                               reason=f"console sign-in{where}")
-            return "ok"
+        async def decide(uow: UnitOfWork) -> tuple[SignIn, str | None]:
+            return await self.staff.start(uow.conn, uow.now, row.id, ok, who=row.name, client=client,
+                                          reason="console sign-in", may_sign_in=lambda r: not r.disabled)
 
-        outcome = await self.uow.run("operator_session_start", decide)
-        if outcome in ("locked", "locked_now"):
-            minutes = int(SIGN_IN_LOCKOUT.lock.total_seconds() // 60)
+        outcome, token = await self.uow.run("operator_session_start", decide)
+        if outcome is SignIn.LOCKED:
+            minutes = int(self.staff.lockout.lock.total_seconds() // 60)
             raise SignInLocked(f"too many wrong passwords: the account is locked for up to {minutes} minutes; an "
                                "administrator can unlock it (mobipay operator unlock NAME)", field="password")
-        if outcome != "ok":
+        if token is None:
             raise SignInFailed("wrong name or password, or the account is disabled", field="password")
         return token, _operator(row)
 
@@ -267,8 +217,8 @@ class OperatorAccounts:
                    ).first()
             if row is None:
                 raise NotFound(f"no operator named {name!r}", field="name")
-            await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(
-                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None, updated_at=uow.now))
+            await self.staff.unlock(uow.conn, row.id)
+            await uow.conn.execute(update(operators).where(operators.c.id == row.id).values(updated_at=uow.now))
             await audit.record(uow.conn, at=uow.now, actor=actor, action="operator.unlock", target=name,
                                reason=reason, before={"failures": row.sign_in_failures,
                                                       "locked_until": row.sign_in_locked_until})
@@ -280,10 +230,7 @@ class OperatorAccounts:
         """The operator a session token belongs to, if it is live and the account enabled."""
 
         async def work(uow: UnitOfWork) -> Any:
-            return (await uow.conn.execute(
-                select(operators).join(operator_sessions, operator_sessions.c.operator_id == operators.c.id)
-                .where(operator_sessions.c.token_hash == _sha(token), operator_sessions.c.ended_at.is_(None),
-                       operator_sessions.c.expires_at > uow.now, operators.c.disabled.is_(False)))).first()
+            return await self.staff.holder(uow.conn, uow.now, token)
 
         row = await self.uow.run("operator_session", work) if token else None
         if row is None:
@@ -292,9 +239,7 @@ class OperatorAccounts:
 
     async def sign_out(self, token: str) -> None:
         async def work(uow: UnitOfWork) -> None:
-            await uow.conn.execute(update(operator_sessions).where(
-                operator_sessions.c.token_hash == _sha(token), operator_sessions.c.ended_at.is_(None))
-                .values(ended_at=uow.now))
+            await self.staff.end(uow.conn, uow.now, token)
 
         await self.uow.run("operator_sign_out", work)
 

@@ -8,21 +8,18 @@ API keys and the notify URL) and ``staff`` (orders, refunds, statements).
 
 Every query here is scoped by the signed-in operator's merchant: an id from another
 merchant looks exactly like a missing one (404), so changing an id in a URL shows nothing.
-Sessions are random tokens kept only as SHA-256 and expire after 8 hours.
+Sign-in, its lockout and sessions are the staff mechanism the console shares
+(:mod:`mobipay.platform.staff_sessions`: random tokens kept only as SHA-256, 8 hours).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import (
     Column,
     DateTime,
@@ -40,7 +37,6 @@ from sqlalchemy import (
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
-from mobipay.kernel.lockout import SIGN_IN_LOCKOUT
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors as ME
 from mobipay.merchants.model import check_notify_url
@@ -48,8 +44,8 @@ from mobipay.merchants.service import Merchant, MerchantService, Trade, _trade
 from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
+from mobipay.platform.staff_sessions import SignIn, StaffSessions
 
-SESSION_TTL = timedelta(hours=8)
 MIN_PASSWORD = 10
 PIN_TRIES = 5
 PIN_LOCK = timedelta(minutes=15)
@@ -162,10 +158,6 @@ class SettlementLine:
     state: str
 
 
-def _sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _operator(row: Any) -> MerchantOperator:
     return MerchantOperator(row.id, row.merchant_id, row.name, row.role, as_utc(row.created_at))
 
@@ -183,19 +175,12 @@ class MerchantOperators:
                  ) -> None:
         self.uow = uow
         self.merchants = merchants
-        self.hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-        self._dummy_hash: str | None = None
+        self.staff = StaffSessions(merchant_operators, merchant_operator_sessions, audit_prefix="merchant_operator",
+                                   hasher=hasher)
 
     async def _verify(self, stored: str | None, secret: str) -> bool:
-        """argon2 verification off the event loop; a missing hash costs the same work."""
-        if stored is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = await asyncio.to_thread(self.hasher.hash, secrets.token_hex(16))
-            stored = self._dummy_hash
-        try:
-            return bool(await asyncio.to_thread(self.hasher.verify, stored, secret))
-        except (VerifyMismatchError, InvalidHashError):
-            return False
+        """The one password/PIN check (a missing hash costs the same work)."""
+        return await self.staff.check_password(stored, secret)
 
     # ------------------------------------------------------------------ accounts and sessions
 
@@ -211,8 +196,8 @@ class MerchantOperators:
         if role not in ROLES:
             raise ValidationFailed("role is owner or staff", field="role")
         await self.merchants.merchant(merchant_id)  # MERCHANT_NOT_FOUND for an unknown id
-        password_hash = await asyncio.to_thread(self.hasher.hash, password)
-        pin_hash = await asyncio.to_thread(self.hasher.hash, refund_pin)
+        password_hash = await self.staff.hash_password(password)
+        pin_hash = await self.staff.hash_password(refund_pin)
 
         async def work(uow: UnitOfWork) -> MerchantOperator:
             if (await uow.conn.execute(select(merchant_operators.c.id).where(
@@ -254,45 +239,19 @@ class MerchantOperators:
         ok = await self._verify(row.password_hash if row is not None else None, password)
         if row is None:
             raise MerchantSignInFailed("wrong merchant id, name or password", field="password")
-        token = secrets.token_urlsafe(32)
-        who, where = f"{row.merchant_id}/{row.name}", f" from {client}" if client else ""
+        who = f"{row.merchant_id}/{row.name}"
 
-        async def decide(uow: UnitOfWork) -> str:
-            # Under the account's row lock: concurrent tries are counted one after another.
-            r = (await uow.conn.execute(select(merchant_operators).where(merchant_operators.c.id == row.id)
-                                        .with_for_update())).one()
-            until = as_utc(r.sign_in_locked_until) if r.sign_in_locked_until else None
-            if SIGN_IN_LOCKOUT.is_locked(until, uow.now):
-                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}",
-                                   action="merchant_operator.sign_in_locked", target=who,
-                                   reason=f"sign-in refused: the account is locked{where}",
-                                   after={"locked_until": until})
-                return "locked"
-            if not ok:
-                failures, locked = SIGN_IN_LOCKOUT.after_failure(
-                    r.sign_in_failures, as_utc(r.sign_in_failed_at) if r.sign_in_failed_at else None, uow.now)
-                await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == r.id).values(
-                    sign_in_failures=failures, sign_in_failed_at=uow.now, sign_in_locked_until=locked))
-                await audit.record(uow.conn, at=uow.now, actor=f"sign-in{where}",
-                                   action="merchant_operator.locked" if locked else "merchant_operator.sign_in_failed",
-                                   target=who, reason=f"wrong password{where}",
-                                   after={"locked_until": locked} if locked else {"failures": failures})
-                return "locked" if locked else "failed"
-            await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == r.id).values(
-                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None))
-            await uow.conn.execute(insert(merchant_operator_sessions).values(
-                token_hash=_sha(token), operator_id=r.id, created_at=uow.now, expires_at=uow.now + SESSION_TTL))
-            await audit.record(uow.conn, at=uow.now, actor=who, action="merchant_operator.sign_in", target=who,
-                               reason=f"portal sign-in{where}")
-            return "ok"
+        async def decide(uow: UnitOfWork) -> tuple[SignIn, str | None]:
+            return await self.staff.start(uow.conn, uow.now, row.id, ok, who=who, client=client,
+                                          reason="portal sign-in")
 
-        outcome = await self.uow.run("merchant_session_start", decide)
-        if outcome == "locked":
-            minutes = int(SIGN_IN_LOCKOUT.lock.total_seconds() // 60)
+        outcome, token = await self.uow.run("merchant_session_start", decide)
+        if outcome is SignIn.LOCKED:
+            minutes = int(self.staff.lockout.lock.total_seconds() // 60)
             raise MerchantSignInLocked(f"too many wrong passwords: this account is locked for up to {minutes} "
                                        "minutes; the merchant's owner can ask the platform to unlock it sooner",
                                        field="password")
-        if outcome != "ok":
+        if token is None:
             raise MerchantSignInFailed("wrong merchant id, name or password", field="password")
         return token, _operator(row)
 
@@ -307,8 +266,7 @@ class MerchantOperators:
                 .with_for_update())).first()
             if row is None:
                 raise NotFound(f"{merchant_id} has no operator named {name!r}", field="name")
-            await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == row.id).values(
-                sign_in_failures=0, sign_in_failed_at=None, sign_in_locked_until=None))
+            await self.staff.unlock(uow.conn, row.id)
             await audit.record(uow.conn, at=uow.now, actor=actor, action="merchant_operator.unlock",
                                target=f"{merchant_id}/{name}", reason=reason,
                                before={"failures": row.sign_in_failures, "locked_until": row.sign_in_locked_until})
@@ -318,12 +276,7 @@ class MerchantOperators:
 
     async def session(self, token: str) -> MerchantOperator:
         async def work(uow: UnitOfWork) -> Any:
-            return (await uow.conn.execute(
-                select(merchant_operators).join(merchant_operator_sessions,
-                                                merchant_operator_sessions.c.operator_id == merchant_operators.c.id)
-                .where(merchant_operator_sessions.c.token_hash == _sha(token),
-                       merchant_operator_sessions.c.ended_at.is_(None),
-                       merchant_operator_sessions.c.expires_at > uow.now))).first()
+            return await self.staff.holder(uow.conn, uow.now, token)
 
         row = await self.uow.run("merchant_session", work) if token else None
         if row is None:
@@ -332,9 +285,7 @@ class MerchantOperators:
 
     async def sign_out(self, token: str) -> None:
         async def work(uow: UnitOfWork) -> None:
-            await uow.conn.execute(update(merchant_operator_sessions).where(
-                merchant_operator_sessions.c.token_hash == _sha(token),
-                merchant_operator_sessions.c.ended_at.is_(None)).values(ended_at=uow.now))
+            await self.staff.end(uow.conn, uow.now, token)
 
         await self.uow.run("merchant_sign_out", work)
 

@@ -37,7 +37,8 @@ from mobipay.channels.web.forms import parse_yuan
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.merchants.model import TradeState
-from mobipay.merchants.operators import SESSION_TTL, MerchantOperator, MerchantOperators
+from mobipay.merchants.operators import MerchantOperator, MerchantOperators
+from mobipay.platform.staff_sessions import SESSION_TTL
 
 router = APIRouter(prefix="/merchant", include_in_schema=False)
 SESSION = "mp_merchant"

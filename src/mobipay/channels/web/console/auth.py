@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.backoffice.operators import SESSION_TTL, Operator
+from mobipay.backoffice.operators import Operator
 from mobipay.channels.web.common import (
     check_csrf,
     client_address,
@@ -25,6 +25,7 @@ from mobipay.channels.web.common import (
     set_cookie,
 )
 from mobipay.kernel.errors import MobipayError
+from mobipay.platform.staff_sessions import SESSION_TTL
 
 router = APIRouter(prefix="/console")
 COOKIE = "mp_console"
