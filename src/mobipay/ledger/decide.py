@@ -180,21 +180,61 @@ def _account(accounts: Mapping[str, AccountState], leg: Leg) -> AccountState:
     return acc
 
 
+def over_limit(acc: AccountState, side: Side, extra: int = 0) -> bool:
+    """The ledger's one overdraft rule: would ``extra`` more on ``side`` (0: as the account
+    stands) take ``acc`` past its limit? Pending amounts count against it; a credit never
+    breaks a debit limit, nor a debit a credit limit."""
+    if side is _DEBIT:
+        return acc.debits_must_not_exceed_credits and (
+            acc.debits_posted + acc.debits_pending + extra > acc.credits_posted + acc.credit_limit)
+    return acc.credits_must_not_exceed_debits and (
+        acc.credits_posted + acc.credits_pending + extra > acc.debits_posted + acc.credit_limit)
+
+
+def _limit_refusal(acc: AccountState, side: Side, extra: int = 0) -> MobipayError:
+    """The refusal :func:`over_limit` calls for, naming what is available."""
+    if side is _DEBIT:
+        needs = f", needs {_fmt(extra, acc.currency)}" if extra else ""
+        return E.InsufficientFunds(
+            f"account {acc.code} has {_fmt(acc.available + acc.credit_limit, acc.currency)} available{needs}",
+            account=acc.code,
+        )
+    return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
+
+
 def _limit_error(acc: AccountState, side: Side) -> MobipayError | None:
-    """The refusal if ``acc`` is now past its limit on ``side`` (a credit never breaks a debit limit)."""
-    if side is Side.DEBIT:
-        if acc.debits_must_not_exceed_credits and (
-            acc.debits_posted + acc.debits_pending > acc.credits_posted + acc.credit_limit
-        ):
-            return E.InsufficientFunds(
-                f"account {acc.code} has {_fmt(acc.available + acc.credit_limit, acc.currency)} available",
-                account=acc.code,
-            )
-    elif acc.credits_must_not_exceed_debits and (
-        acc.credits_posted + acc.credits_pending > acc.debits_posted + acc.credit_limit
-    ):
-        return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
-    return None
+    """The refusal if ``acc`` is now past its limit on ``side`` (legs already applied)."""
+    return _limit_refusal(acc, side) if over_limit(acc, side) else None
+
+
+def book(acc: AccountState, leg: Leg, pending: bool) -> None:
+    """The ledger's one way a leg changes an account's counters (posted or pending)."""
+    if pending:
+        if leg.side is _DEBIT:
+            acc.debits_pending += leg.amount
+        else:
+            acc.credits_pending += leg.amount
+    elif leg.side is _DEBIT:
+        acc.debits_posted += leg.amount
+    else:
+        acc.credits_posted += leg.amount
+
+
+def release_hold(acc: AccountState, leg: Leg) -> None:
+    """A hold's leg no longer pending on the account (posted or voided)."""
+    if leg.side is _DEBIT:
+        acc.debits_pending -= leg.amount
+    else:
+        acc.credits_pending -= leg.amount
+
+
+def _record(transfer_id: str, n: int, leg: Leg, acc: AccountState, pending: bool, out: Outcome) -> None:
+    """The posting row of a booked leg: the account's next version and its balance after it."""
+    acc.version += 1
+    out.touched[acc.id] = acc
+    net = acc.debits_posted - acc.credits_posted
+    out.postings.append((transfer_id, n, acc.id, leg.amount if leg.side is _DEBIT else -leg.amount, leg.currency,
+                         pending, acc.version, net if acc.debit_normal else -net))
 
 
 def _fmt(amount: int, currency: str) -> str:
@@ -240,10 +280,7 @@ def _write_legs(
         for leg in release:
             acc = accounts[leg.account]
             saved.append((acc, acc.counters()))
-            if leg.side is _DEBIT:
-                acc.debits_pending -= leg.amount
-            else:
-                acc.credits_pending -= leg.amount
+            release_hold(acc, leg)
         _apply(legs, accs, pending)
         for leg, acc in zip(legs, accs, strict=True):
             error = _limit_error(acc, leg.side)
@@ -254,46 +291,18 @@ def _write_legs(
         for leg in release:
             acc = accounts[leg.account]
             out.touched[acc.id] = acc
-    append = out.postings.append
-    touched = out.touched
     for n, (leg, acc) in enumerate(zip(legs, accs, strict=True)):
-        acc.version += 1
-        touched[acc.id] = acc
-        net = acc.debits_posted - acc.credits_posted
-        append((transfer_id, n, acc.id, leg.amount if leg.side is _DEBIT else -leg.amount, leg.currency,
-                pending, acc.version, net if acc.debit_normal else -net))
+        _record(transfer_id, n, leg, acc, pending, out)
 
 
 def _apply(legs: Sequence[Leg], accs: Sequence[AccountState], pending: bool) -> None:
     for leg, acc in zip(legs, accs, strict=True):
-        if pending:
-            if leg.side is _DEBIT:
-                acc.debits_pending += leg.amount
-            else:
-                acc.credits_pending += leg.amount
-        elif leg.side is _DEBIT:
-            acc.debits_posted += leg.amount
-        else:
-            acc.credits_posted += leg.amount
+        book(acc, leg, pending)
 
 
 def _limit_error_if(acc: AccountState, leg: Leg, pending: bool) -> MobipayError | None:
     """Would applying ``leg`` alone take ``acc`` past its limit? (checked before applying)"""
-    amount = leg.amount
-    if leg.side is _DEBIT:
-        if acc.debits_must_not_exceed_credits and (
-            acc.debits_posted + acc.debits_pending + amount > acc.credits_posted + acc.credit_limit
-        ):
-            return E.InsufficientFunds(
-                f"account {acc.code} has {_fmt(acc.available + acc.credit_limit, acc.currency)} available, "
-                f"needs {_fmt(amount, acc.currency)}",
-                account=acc.code,
-            )
-    elif acc.credits_must_not_exceed_debits and (
-        acc.credits_posted + acc.credits_pending + amount > acc.debits_posted + acc.credit_limit
-    ):
-        return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
-    return None
+    return _limit_refusal(acc, leg.side, leg.amount) if over_limit(acc, leg.side, leg.amount) else None
 
 
 def _posted_simple(
@@ -310,16 +319,7 @@ def _posted_simple(
     accs = []
     for leg in legs:
         acc = get(leg.account)
-        if acc is None or acc.frozen or acc.currency != leg.currency:
-            return None
-        if leg.side is _DEBIT:
-            if acc.debits_must_not_exceed_credits and (
-                acc.debits_posted + acc.debits_pending + leg.amount > acc.credits_posted + acc.credit_limit
-            ):
-                return None
-        elif acc.credits_must_not_exceed_debits and (
-            acc.credits_posted + acc.credits_pending + leg.amount > acc.debits_posted + acc.credit_limit
-        ):
+        if acc is None or acc.frozen or acc.currency != leg.currency or over_limit(acc, leg.side, leg.amount):
             return None
         accs.append(acc)
     n_legs = len(accs)
@@ -329,19 +329,9 @@ def _posted_simple(
     elif len({id(acc) for acc in accs}) != n_legs:
         return None
     tid = cmd.id
-    append = out.postings.append
-    touched = out.touched
     for n, (leg, acc) in enumerate(zip(legs, accs, strict=True)):
-        if leg.side is _DEBIT:
-            acc.debits_posted += leg.amount
-            amount = leg.amount
-        else:
-            acc.credits_posted += leg.amount
-            amount = -leg.amount
-        version = acc.version = acc.version + 1
-        touched[acc.id] = acc
-        net = acc.debits_posted - acc.credits_posted
-        append((tid, n, acc.id, amount, leg.currency, False, version, net if acc.debit_normal else -net))
+        book(acc, leg, False)
+        _record(tid, n, leg, acc, False, out)
     return StoredTransfer(tid, TransferType.POSTED, cmd.code, legs, cmd.reference, cmd.metadata or None, now)
 
 
@@ -447,10 +437,7 @@ def _void_pending(
     hold = _open_hold(cmd.pending_id, holds, resolved_here, now, expiring=cmd.expire)
     for leg in hold.legs:
         acc = accounts[leg.account]
-        if leg.side is Side.DEBIT:
-            acc.debits_pending -= leg.amount
-        else:
-            acc.credits_pending -= leg.amount
+        release_hold(acc, leg)
         out.touched[acc.id] = acc
     resolved_here[cmd.pending_id] = TransferType.VOID_PENDING
     return StoredTransfer(
