@@ -100,6 +100,17 @@ async def test_unclaimed_money_goes_back_after_the_window(wallet: WalletService,
     assert len(sms(runner, "p2p.returned")) == 1
 
 
+async def test_money_past_its_window_goes_back_even_if_the_number_registers_first(
+        wallet: WalletService, runner: MemoryRunner) -> None:
+    li = await subscriber(wallet, runner, LI, cash_in=10_000)
+    await wallet.transfer(li, NEW, 2_500, idempotency_key="invite")
+    runner.clock.advance(3 * 86_400 + 1)  # the window has passed; the return sweep has not run yet
+    new = await subscriber(wallet, runner, NEW)
+    assert runner.ledger.balance(new.account_code) == 0  # the invitation said it goes back after 3 days
+    assert await wallet.return_expired_claims() == 1
+    assert (runner.ledger.balance(li.account_code), runner.ledger.balance(SUSPENSE)) == (10_000, 0)
+
+
 async def test_five_wrong_pins_lock_password_free_payments_too(wallet: WalletService, runner: MemoryRunner) -> None:
     li = await subscriber(wallet, runner, LI, cash_in=10_000)
     await subscriber(wallet, runner, WANG)

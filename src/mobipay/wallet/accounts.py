@@ -157,7 +157,8 @@ class Accounts:
         await store.add_user(user)
         await tx.emit(UserRegistered(key=user.id, user_id=user.id, msisdn=msisdn))
         for claim in await store.waiting_claims(msisdn):
-            await self._settle_claim(tx, claim, to_account=spec.code, state="claimed")
+            if claim.expires_at > tx.now:  # (an expired one goes back to its sender, as the SMS said)
+                await self._settle_claim(tx, claim, to_account=spec.code, state="claimed")
         return user
 
     async def _settle_claim(self, tx: Transaction, claim: Claim, *, to_account: str, state: str) -> None:
