@@ -36,7 +36,7 @@ async def zone(db: Database, ledger: Ledger, clock: ManualClock, tmp_path: Path)
     await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
     uow = UnitOfWorkRunner(db, clock, ledger)
     merchants = MerchantService(uow, WalletService(uow, number_segments(), b"t"), new_rsa_key()[0], categories())
-    zone = RedEnvelopes(merchants)
+    zone = RedEnvelopes(merchants, uow)
     merchants.coupons = zone
     return zone
 

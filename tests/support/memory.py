@@ -31,6 +31,8 @@ from mobipay.ledger.model import (
     StoredTransfer,
     VoidPending,
 )
+from mobipay.merchants.model import App, Merchant, MerchantFile, MerchantState, Refund, TradeRecord
+from mobipay.merchants.store import MerchantStore
 from mobipay.wallet.model import (
     Claim,
     KycTier,
@@ -140,26 +142,32 @@ class MemoryRunner:
     clock: ManualClock
     ledger: MemoryLedger = field(default_factory=MemoryLedger)
     store: MemoryWalletStore = field(default_factory=lambda: MemoryWalletStore())
+    merchant_store: MemoryMerchantStore = field(default_factory=lambda: MemoryMerchantStore())
     events: list[Event] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
 
     async def run(self, use_case: str, work: Callable[[Any], Awaitable[T]]) -> T:
-        saved = copy.deepcopy((self.ledger.accounts, self.ledger.transfers, self.store.__dict__, self.events,
-                               self.audits))
+        saved = copy.deepcopy((self.ledger.accounts, self.ledger.transfers, self.store.__dict__,
+                               self.merchant_store.__dict__, self.events, self.audits))
         self.runs.append(use_case)
         try:
             return await work(MemoryTransaction(self.clock.now(), self.ledger, self.events, self.audits))
         except BaseException:
-            accounts, transfers, store, events, audits = saved
+            accounts, transfers, store, merchant_store, events, audits = saved
             self.ledger.accounts, self.ledger.transfers = accounts, transfers
             self.store.__dict__.update(store)
+            self.merchant_store.__dict__.update(merchant_store)
             self.events[:], self.audits[:] = events, audits
             raise
 
     def stores(self, tx: Any) -> WalletStore:
         """The wallet's store factory (every transaction shares the one in memory)."""
         return self.store
+
+    def merchant_stores(self, tx: Any) -> MerchantStore:
+        """The merchants' store factory."""
+        return self.merchant_store
 
 
 class MemoryWalletStore:
@@ -311,3 +319,87 @@ class MemoryWalletStore:
                              transfer_id: str | None = None) -> None:
         r = self.requests[request_id]
         self.requests[request_id] = replace(r, state=state, transfer_id=transfer_id or r.transfer_id)
+
+
+class MemoryMerchantStore:
+    """:class:`~mobipay.merchants.store.MerchantStore` in dictionaries."""
+
+    def __init__(self) -> None:
+        self.merchants: dict[str, MerchantFile] = {}
+        self.apps: dict[str, App] = {}
+        self.nonces: dict[tuple[str, str], datetime] = {}
+        self.stores: dict[str, tuple[str, str, str]] = {}  # id -> (merchant, name, address)
+        self.trades: dict[str, TradeRecord] = {}
+        self.refunds: dict[tuple[str, str], Refund] = {}
+        self.notifications: list[tuple[str, str, dict[str, str]]] = []  # (id, url, payload)
+
+    async def merchant(self, merchant_id: str, *, for_update: bool = False) -> MerchantFile | None:
+        return self.merchants.get(merchant_id)
+
+    async def credit_code_taken(self, credit_code: str) -> bool:
+        return any(m.merchant.credit_code == credit_code for m in self.merchants.values())
+
+    async def add_merchant(self, merchant: MerchantFile) -> None:
+        self.merchants[merchant.merchant.id] = merchant
+
+    async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None:
+        f = self.merchants[merchant_id]
+        self.merchants[merchant_id] = replace(f, merchant=replace(f.merchant, state=state, reason=reason))
+
+    async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
+                   limit: int) -> list[Merchant]:
+        found = [f for f in self.merchants.values()
+                 if (state is None or f.merchant.state is state) and (mcc is None or f.merchant.mcc == mcc)
+                 and (q is None or any(q.lower() in v.lower() for v in (f.merchant.name, f.merchant.id,
+                                                                         f.merchant.credit_code)))]
+        return [f.merchant for f in sorted(found, key=lambda f: (f.created_at, f.merchant.id), reverse=True)][:limit]
+
+    async def add_app(self, app: App) -> None:
+        self.apps[app.app_id] = app
+
+    async def app(self, app_id: str) -> App | None:
+        return self.apps.get(app_id)
+
+    async def rotate_key(self, app_id: str, public_key: str, previous_key: str | None, until: datetime) -> None:
+        self.apps[app_id] = replace(self.apps[app_id], public_key=public_key, previous_key=previous_key,
+                                    previous_until=until)
+
+    async def use_nonce(self, app_id: str, nonce: str, at: datetime, forget_before: datetime) -> bool:
+        if (app_id, nonce) in self.nonces:
+            return False
+        self.nonces = {k: t for k, t in self.nonces.items() if t >= forget_before}
+        self.nonces[(app_id, nonce)] = at
+        return True
+
+    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime) -> None:
+        self.stores[store_id] = (merchant_id, name, address)
+
+    async def store_owner(self, store_id: str) -> str | None:
+        return self.stores[store_id][0] if store_id in self.stores else None
+
+    async def trade(self, trade_id: str, *, for_update: bool = False) -> TradeRecord | None:
+        return self.trades.get(trade_id)
+
+    async def trade_by_out_no(self, merchant_id: str, out_trade_no: str) -> TradeRecord | None:
+        return next((t for t in self.trades.values()
+                     if (t.merchant_id, t.out_trade_no) == (merchant_id, out_trade_no)), None)
+
+    async def add_trade(self, trade: TradeRecord) -> None:
+        self.trades[trade.id] = trade
+
+    async def put_trade(self, trade: TradeRecord) -> None:
+        self.trades[trade.id] = trade
+
+    async def paid_since(self, merchant_id: str, since: datetime) -> int:
+        return sum(t.amount for t in self.trades.values()
+                   if t.merchant_id == merchant_id and t.paid_at is not None and t.paid_at >= since)
+
+    async def refund(self, trade_id: str, out_request_no: str) -> Refund | None:
+        return self.refunds.get((trade_id, out_request_no))
+
+    async def add_refund(self, refund: Refund) -> None:
+        self.refunds[(refund.trade_id, refund.out_request_no)] = refund
+
+    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
+                               at: datetime) -> None:
+        self.notifications.append((notify_id, trade.notify_url, payload))

@@ -190,7 +190,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     platform_key = load_or_create_key(s.merchant_key_file)
     merchants = MerchantService(uow, wallet, platform_key, categories(), Roster(s.operators),
                                 notify_policy=s.notify_policy)
-    envelopes = RedEnvelopes(merchants)
+    envelopes = RedEnvelopes(merchants, uow)
     merchants.coupons = envelopes
     payouts = BankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),

@@ -207,3 +207,125 @@ def check_day_closed(day: date, now: datetime) -> None:
         raise E.SettlementDayOpen(
             f"{day.isoformat()} (Shanghai) has not ended: settle it from {local:%Y-%m-%d %H:%M} Beijing time, "
             f"e.g. mobipay merchants settle --due {local.date().isoformat()}", field="date")
+
+
+# ---------------------------------------------------------------------- the merchants' records
+# What the merchant use cases (service.py) keep through the merchants' store (store.py).
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    id: str
+    name: str
+    credit_code: str
+    mcc: str
+    state: MerchantState
+    reason: str
+    fee_bps: int
+    account_code: str
+    website: str
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantFile:
+    """A merchant as stored: what the API shows (:attr:`merchant`) and what only the
+    platform uses (contact, settlement account, cycle and limits)."""
+
+    merchant: Merchant
+    legal_person: str
+    contact_msisdn: str
+    settlement_account: str
+    settlement_days: int
+    per_trade_limit: int
+    daily_limit: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """An API app of a merchant and its keys (HMAC, or RSA2 with the previous key during a rotation)."""
+
+    app_id: str
+    merchant_id: str
+    sign_type: str  # RSA2 | HMAC
+    public_key: str | None
+    hmac_key: str | None
+    notify_url: str
+    created_at: datetime
+    previous_key: str | None = None
+    previous_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: str
+    merchant_id: str
+    out_trade_no: str
+    amount: int
+    subject: str
+    state: TradeState
+    refunded: int
+    expires_at: datetime
+    created_at: datetime
+    paid_at: datetime | None
+    red_envelope: int = 0  # fen of the amount a red envelope paid (the wallet paid the rest)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    """A trade as stored; :meth:`seen_at` is the trade as its buyer and merchant see it then."""
+
+    id: str
+    merchant_id: str
+    out_trade_no: str
+    amount: int
+    subject: str
+    state: TradeState
+    app_id: str
+    notify_url: str
+    created_at: datetime
+    expires_at: datetime
+    store_id: str | None = None
+    refunded: int = 0
+    coupon_id: str | None = None
+    coupon_amount: int = 0
+    payer_id: str | None = None
+    transfer_id: str | None = None
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+
+    def seen_at(self, now: datetime | None = None) -> Trade:
+        state = self.state
+        if state is TradeState.WAIT_BUYER_PAY and now is not None and self.expires_at <= now:
+            state = TradeState.TRADE_CLOSED  # expired unpaid
+        return Trade(self.id, self.merchant_id, self.out_trade_no, self.amount, self.subject, state, self.refunded,
+                     self.expires_at, self.created_at, self.paid_at, self.coupon_amount)
+
+    @property
+    def refundable(self) -> int:
+        """What is left to refund: the cash paid (a red envelope is not cash) less refunds."""
+        return self.amount - self.coupon_amount - self.refunded
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: str
+    trade_id: str
+    out_request_no: str
+    amount: int
+    transfer_id: str
+    created_at: datetime
+
+
+def trade_notification(trade: TradeRecord, state: TradeState, refunded: int, *, notify_id: str, now: datetime,
+                       red_envelope: int = 0, refund: tuple[str, int] | None = None) -> dict[str, str]:
+    """The payload of a trade-state notification to the merchant: what the buyer paid and
+    what a red envelope paid of the total, and for a refund its request number and amount."""
+    payload = {"notify_id": notify_id, "notify_type": "trade_status_sync", "notify_time": now.isoformat(),
+               "app_id": trade.app_id, "trade_no": trade.id, "out_trade_no": trade.out_trade_no,
+               "trade_status": state.value, "total_amount": str(trade.amount),
+               "buyer_pay_amount": str(trade.amount - red_envelope), "red_envelope_amount": str(red_envelope),
+               "refunded_amount": str(refunded)}
+    if refund is not None:
+        payload |= {"out_request_no": refund[0], "refund_amount": str(refund[1])}
+    return payload

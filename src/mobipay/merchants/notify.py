@@ -25,13 +25,11 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from mobipay.kernel.clock import as_utc
-from mobipay.kernel.ids import new_id
 from mobipay.kernel.urls import AddressRefused, DestinationPolicy
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.merchants.model import TradeState
 from mobipay.merchants.signing import sign_rsa2
 from mobipay.merchants.tables import notifications
 from mobipay.platform.outbound import DestinationRefused, Resolver, checked_client, system_resolver
@@ -42,26 +40,6 @@ log = structlog.get_logger(__name__)
 SCHEDULE_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
 #: How much of the merchant's answer is read: "success" is all that counts.
 ANSWER_MAX = 1024
-
-
-async def queue_notification(uow: UnitOfWork, trade: Any, state: TradeState, refunded: int, *,
-                             red_envelope: int = 0, refund: tuple[str, int] | None = None) -> None:
-    """In the caller's unit of work: a notification of the trade's new state, if it has a URL:
-    what the buyer paid and what a red envelope paid of the total, and for a refund its
-    request number (``out_request_no``) and amount."""
-    if not trade.notify_url:
-        return
-    notify_id = new_id("ntf")
-    payload = {"notify_id": notify_id, "notify_type": "trade_status_sync", "notify_time": uow.now.isoformat(),
-               "app_id": trade.app_id, "trade_no": trade.id, "out_trade_no": trade.out_trade_no,
-               "trade_status": state.value, "total_amount": str(trade.amount),
-               "buyer_pay_amount": str(trade.amount - red_envelope), "red_envelope_amount": str(red_envelope),
-               "refunded_amount": str(refunded)}
-    if refund is not None:
-        payload |= {"out_request_no": refund[0], "refund_amount": str(refund[1])}
-    await uow.conn.execute(insert(notifications).values(
-        id=notify_id, merchant_id=trade.merchant_id, trade_id=trade.id, url=trade.notify_url,
-        payload=json.dumps(payload, ensure_ascii=False), state="pending", next_at=uow.now, created_at=uow.now))
 
 
 @dataclass(frozen=True, slots=True)

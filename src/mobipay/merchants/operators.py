@@ -40,7 +40,8 @@ from mobipay.kernel.ids import new_id
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors as ME
 from mobipay.merchants.model import check_notify_url
-from mobipay.merchants.service import Merchant, MerchantService, Trade, _trade
+from mobipay.merchants.service import Merchant, MerchantService, Trade
+from mobipay.merchants.store import trade_record
 from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
 from mobipay.platform import audit
 from mobipay.platform.db import metadata
@@ -307,7 +308,7 @@ class MerchantOperators:
             if before:
                 query = query.where(trades.c.id < before)
             rows = await uow.conn.execute(query.order_by(trades.c.id.desc()).limit(limit + 1))
-            return [_trade(r, uow.now) for r in rows]
+            return [trade_record(r).seen_at(uow.now) for r in rows]
 
         items = await self.uow.run("merchant_trades", work)
         more = len(items) > limit
@@ -322,7 +323,7 @@ class MerchantOperators:
                 and_(trades.c.id == trade_id, trades.c.merchant_id == op.merchant_id)))).first()
             back = list(await uow.conn.execute(select(refunds).where(refunds.c.trade_id == trade_id)
                                                .order_by(refunds.c.created_at))) if row is not None else []
-            return (_trade(row, uow.now) if row is not None else None), back
+            return (trade_record(row).seen_at(uow.now) if row is not None else None), back
 
         found, back = await self.uow.run("merchant_trade", work)
         if found is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import insert, select, update
@@ -27,9 +27,9 @@ from mobipay.kernel.money import check_amount
 from mobipay.ledger import errors as LE
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
-from mobipay.ledger.uow import UnitOfWork
+from mobipay.ledger.uow import Transaction, UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors as E
-from mobipay.merchants.model import MerchantState
+from mobipay.merchants.model import MerchantState, TradeRecord
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.tables import campaigns, coupons, merchants, trades
 from mobipay.platform import audit
@@ -72,9 +72,9 @@ def _coupon(r: Any) -> Coupon:
 
 
 class RedEnvelopes:
-    def __init__(self, merchants: MerchantService) -> None:
+    def __init__(self, merchants: MerchantService, uow: UnitOfWorkRunner) -> None:
         self.merchants = merchants
-        self.uow = merchants.uow
+        self.uow = uow
 
     async def create_campaign(self, merchant: Merchant, *, name: str, rule: str, face: object, min_spend: object,
                               budget: object, valid_days: int = 7, actor: str) -> Campaign:
@@ -169,9 +169,10 @@ class RedEnvelopes:
 
         return await self.uow.run("my_coupons", work)
 
-    async def use_in(self, uow: UnitOfWork, coupon_id: str, user_id: str, trade: Any) -> tuple[int, str]:
+    async def use_in(self, tx: Transaction, coupon_id: str, user_id: str, trade: TradeRecord) -> tuple[int, str]:
         """In the paying unit of work: lock the coupon, check it fits, mark it used; returns
         (face, the account that pays it)."""
+        uow = cast(UnitOfWork, tx)  # (the red-envelope zone keeps its rows in SQL)
         row = (await uow.conn.execute(select(coupons).where(coupons.c.id == coupon_id).with_for_update())).first()
         if row is None or row.user_id != user_id:
             raise E.CouponNotUsable("no such red envelope of yours", field="coupon_id")

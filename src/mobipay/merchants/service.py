@@ -7,6 +7,8 @@ A payment moves the amount from the payer's wallet to the merchant's payable acc
 row lock on the trade: a trade is paid once however often "pay" is pressed. A refund is
 keyed by the merchant's refund request number and never exceeds what is left of the
 payment; it moves money back from the merchant's payable, which may not go negative.
+
+The rows go through the merchants' store (``store.py``): no SQL here.
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
-
-from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationFailed
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
@@ -29,13 +29,18 @@ from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.kernel.roles import Roster
 from mobipay.kernel.urls import DestinationPolicy
-from mobipay.ledger.model import AccountKind, Leg, Transfer
-from mobipay.ledger.service import AccountSpec
-from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
+from mobipay.ledger.model import AccountKind, AccountSpec, Leg, Transfer
+from mobipay.ledger.uow import Runner, Transaction
 from mobipay.merchants import errors as E
 from mobipay.merchants.model import (
+    App,
     Category,
+    Merchant,
+    MerchantFile,
     MerchantState,
+    Refund,
+    Trade,
+    TradeRecord,
     TradeState,
     check_credit_code,
     check_mcc,
@@ -44,67 +49,30 @@ from mobipay.merchants.model import (
     check_refund,
     check_trade_move,
     check_website,
+    trade_notification,
 )
-from mobipay.merchants.notify import queue_notification
 from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
-from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, refunds, stores, trades
-from mobipay.platform import audit
+from mobipay.merchants.store import MerchantStore, sql_store
 from mobipay.wallet.service import Principal, WalletService
+
+#: What other contexts and the channels use of the merchants: this service and these values.
+__all__ = ["Merchant", "MerchantService", "Trade"]
 
 WINDOW_S = 300
 KEY_OVERLAP = timedelta(days=7)
 
 
 class CouponUse(Protocol):
-    async def use_in(self, uow: UnitOfWork, coupon_id: str, user_id: str, trade: Any) -> tuple[int, str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Merchant:
-    id: str
-    name: str
-    credit_code: str
-    mcc: str
-    state: MerchantState
-    reason: str
-    fee_bps: int
-    account_code: str
-    website: str
-
-
-@dataclass(frozen=True, slots=True)
-class Trade:
-    id: str
-    merchant_id: str
-    out_trade_no: str
-    amount: int
-    subject: str
-    state: TradeState
-    refunded: int
-    expires_at: datetime
-    created_at: datetime
-    paid_at: datetime | None
-    red_envelope: int = 0  # fen of the amount a red envelope paid (the wallet paid the rest)
-
-
-def _merchant(r: Any) -> Merchant:
-    return Merchant(r.id, r.name, r.credit_code, r.mcc, MerchantState(r.state), r.reason, r.fee_bps, r.account_code,
-                    r.website)
-
-
-def _trade(r: Any, now: datetime | None = None) -> Trade:
-    state = TradeState(r.state)
-    if state is TradeState.WAIT_BUYER_PAY and now is not None and as_utc(r.expires_at) <= now:
-        state = TradeState.TRADE_CLOSED  # expired unpaid
-    return Trade(r.id, r.merchant_id, r.out_trade_no, r.amount, r.subject, state, r.refunded, as_utc(r.expires_at),
-                 as_utc(r.created_at), as_utc(r.paid_at) if r.paid_at else None, int(r.coupon_amount or 0))
+    async def use_in(self, tx: Transaction, coupon_id: str, user_id: str, trade: TradeRecord) -> tuple[int, str]: ...
 
 
 class MerchantService:
-    def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, platform_key: bytes,
+    def __init__(self, uow: Runner, wallet: WalletService, platform_key: bytes,
                  categories: dict[str, Category], roster: Roster | None = None,
-                 notify_policy: DestinationPolicy | None = None) -> None:
+                 notify_policy: DestinationPolicy | None = None,
+                 store: Callable[[Transaction], MerchantStore] = sql_store) -> None:
         self.uow = uow
+        self.store = store
         self.notify_policy = notify_policy or DestinationPolicy()  # public addresses only
         self.roster = roster or Roster("operator:admin")
         self.wallet = wallet
@@ -136,22 +104,21 @@ class MerchantService:
                            debits_must_not_exceed_credits=True)
         auto = category.risk == "low"
 
-        async def work(uow: UnitOfWork) -> Merchant:
-            if (await uow.conn.execute(select(merchants.c.id).where(merchants.c.credit_code == code))).first():
+        async def work(tx: Transaction) -> Merchant:
+            store = self.store(tx)
+            if await store.credit_code_taken(code):
                 raise E.InvalidMerchantField("a merchant with this credit code exists already", field="credit_code")
-            await uow.open_account(spec)
+            await tx.open_account(spec)
             state = MerchantState.APPROVED if auto else MerchantState.SUBMITTED
-            await uow.conn.execute(insert(merchants).values(
-                id=merchant_id, name=name.strip(), credit_code=code, legal_person=legal_person.strip(),
-                contact_msisdn=msisdn, mcc=mcc, website=website,
-                settlement_account=account, state=state.value,
-                reason="low-risk category: approved by rule" if auto else "", fee_bps=category.fee_bps,
-                settlement_days=category.settlement_days, per_trade_limit=category.per_trade_limit,
-                daily_limit=category.daily_limit,
-                account_code=spec.code, created_at=uow.now, updated_at=uow.now))
-            await audit.record(uow.conn, at=uow.now, actor="merchant", action="merchant.apply", target=merchant_id,
-                               reason=name, after={"state": state.value, "mcc": mcc})
-            return _merchant((await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one())
+            merchant = Merchant(merchant_id, name.strip(), code, mcc, state,
+                                "low-risk category: approved by rule" if auto else "", category.fee_bps, spec.code,
+                                website)
+            await store.add_merchant(MerchantFile(merchant, legal_person.strip(), msisdn, account,
+                                                  category.settlement_days, category.per_trade_limit,
+                                                  category.daily_limit, tx.now))
+            await tx.audit(actor="merchant", action="merchant.apply", target=merchant_id, reason=name,
+                           after={"state": state.value, "mcc": mcc})
+            return merchant
 
         return await self.uow.run("merchant_apply", work)
 
@@ -161,60 +128,49 @@ class MerchantService:
         if not reason.strip():
             raise ValidationFailed("give the reason (audited; the merchant sees it)", field="reason")
 
-        async def work(uow: UnitOfWork) -> Merchant:
-            row = (await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id)
-                                          .with_for_update())).first()
-            if row is None:
+        async def work(tx: Transaction) -> Merchant:
+            store = self.store(tx)
+            found = await store.merchant(merchant_id, for_update=True)
+            if found is None:
                 raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
-            current = MerchantState(row.state)
+            current = found.merchant.state
             check_merchant_move(current, to)
             # the review queue is the merchant-review role's; suspending and resuming is risk's
             self.roster.require(actor, "merchant_review" if current in (MerchantState.SUBMITTED,
                                                                         MerchantState.MORE_INFO) else "risk")
-            await uow.conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(
-                state=to.value, reason=reason.strip()[:500], updated_at=uow.now))
-            await audit.record(uow.conn, at=uow.now, actor=actor, action="merchant.review", target=merchant_id,
-                               reason=reason, before={"state": row.state}, after={"state": to.value})
-            return _merchant((await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id))).one())
+            await store.set_state(merchant_id, to, reason.strip()[:500], tx.now)
+            await tx.audit(actor=actor, action="merchant.review", target=merchant_id, reason=reason,
+                           before={"state": current.value}, after={"state": to.value})
+            return replace(found.merchant, state=to, reason=reason.strip()[:500])
 
         return await self.uow.run("merchant_review", work)
 
     async def merchant(self, merchant_id: str) -> Merchant:
-        async def work(uow: UnitOfWork) -> Any:
-            return (await uow.conn.execute(select(merchants).where(merchants.c.id == merchant_id))).first()
+        return (await self._file(merchant_id)).merchant
 
-        row = await self.uow.run("merchant", work)
-        if row is None:
+    async def _file(self, merchant_id: str) -> MerchantFile:
+        async def work(tx: Transaction) -> MerchantFile | None:
+            return await self.store(tx).merchant(merchant_id)
+
+        found = await self.uow.run("merchant", work)
+        if found is None:
             raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
-        return _merchant(row)
+        return found
 
     async def find(self, *, state: MerchantState | None = None, q: str | None = None, mcc: str | None = None,
                    limit: int = 20) -> list[Merchant]:
         """Merchants, newest first: in a state, of a category, or whose name, id or credit
         code contains ``q`` (how an operator finds a merchant id)."""
-        query = select(merchants).order_by(merchants.c.created_at.desc(), merchants.c.id.desc()).limit(
-            max(1, min(limit, 1000)))
-        if state is not None:
-            query = query.where(merchants.c.state == state.value)
-        if mcc:
-            query = query.where(merchants.c.mcc == mcc.strip())
-        if q and q.strip():
-            like = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(merchants.c.name.ilike(like, escape="\\") | merchants.c.id.ilike(like, escape="\\")
-                                | merchants.c.credit_code.ilike(like, escape="\\"))
 
-        async def work(uow: UnitOfWork) -> list[Merchant]:
-            return [_merchant(r) for r in await uow.conn.execute(query)]
+        async def work(tx: Transaction) -> list[Merchant]:
+            return await self.store(tx).find(state=state, q=(q or "").strip() or None, mcc=(mcc or "").strip() or None,
+                                             limit=max(1, min(limit, 1000)))
 
         return await self.uow.run("merchant_find", work)
 
     async def review_queue(self) -> list[Merchant]:
-        async def work(uow: UnitOfWork) -> list[Merchant]:
-            rows = await uow.conn.execute(select(merchants).where(merchants.c.state == MerchantState.SUBMITTED.value)
-                                          .order_by(merchants.c.created_at))
-            return [_merchant(r) for r in rows]
-
-        return await self.uow.run("merchant_queue", work)
+        queue = await self.find(state=MerchantState.SUBMITTED, limit=1000)
+        return queue[::-1]  # the oldest application first
 
     # ------------------------------------------------------------------ API apps and keys
 
@@ -229,10 +185,8 @@ class MerchantService:
         await self.merchant(merchant_id)
         app_id, key = new_id("app"), secrets.token_hex(32) if sign_type == "HMAC" else None
 
-        async def work(uow: UnitOfWork) -> None:
-            await uow.conn.execute(insert(merchant_apps).values(
-                app_id=app_id, merchant_id=merchant_id, sign_type=sign_type, public_key=public_key, hmac_key=key,
-                notify_url=notify_url, created_at=uow.now))
+        async def work(tx: Transaction) -> None:
+            await self.store(tx).add_app(App(app_id, merchant_id, sign_type, public_key, key, notify_url, tx.now))
 
         await self.uow.run("merchant_app", work)
         return app_id, key
@@ -240,16 +194,16 @@ class MerchantService:
     async def rotate_key(self, app_id: str, public_key: str) -> None:
         """Upload a new RSA2 public key; the old one is still accepted for KEY_OVERLAP."""
 
-        async def work(uow: UnitOfWork) -> None:
-            row = (await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.app_id == app_id))).first()
-            if row is None or row.sign_type != "RSA2":
+        async def work(tx: Transaction) -> None:
+            store = self.store(tx)
+            app = await store.app(app_id)
+            if app is None or app.sign_type != "RSA2":
                 raise E.MerchantNotFound("no RSA2 app with this id", field="app_id")
-            await uow.conn.execute(update(merchant_apps).where(merchant_apps.c.app_id == app_id).values(
-                public_key=public_key, previous_key=row.public_key, previous_until=uow.now + KEY_OVERLAP))
+            await store.rotate_key(app_id, public_key, app.public_key, tx.now + KEY_OVERLAP)
 
         await self.uow.run("rotate_key", work)
 
-    async def authenticate(self, params: dict[str, Any]) -> tuple[Merchant, bytes | None]:
+    async def authenticate(self, params: dict[str, object]) -> tuple[Merchant, bytes | None]:
         """The merchant behind a signed request (``app_id``, ``timestamp`` in Unix seconds,
         ``nonce``, ``sign_type``, ``sign``) and, for an HMAC app, the key our answer is signed
         with; or ``UNAUTHORIZED`` / ``BAD_SIGNATURE``."""
@@ -262,30 +216,29 @@ class MerchantService:
         if abs(time.time() - int(ts)) > WINDOW_S:
             raise Unauthorized(f"timestamp is more than {WINDOW_S} s away from our clock")
 
-        async def work(uow: UnitOfWork) -> tuple[Merchant, bytes | None]:
-            app = (await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.app_id == app_id))).first()
+        async def work(tx: Transaction) -> tuple[Merchant, bytes | None]:
+            store = self.store(tx)
+            app = await store.app(app_id)
             if app is None:
                 raise Unauthorized("unknown app_id")
             if params.get("sign_type") != app.sign_type:
                 raise Unauthorized(f"this app signs with {app.sign_type}")
             if app.sign_type == "HMAC":
+                assert app.hmac_key is not None
                 verify_hmac(params, str(params["sign"]), app.hmac_key.encode())
             else:
+                assert app.public_key is not None
                 try:
                     verify_rsa2(params, str(params["sign"]), app.public_key.encode())
                 except E.BadSignature:
-                    if not (app.previous_key and app.previous_until and as_utc(app.previous_until) > uow.now):
+                    if not (app.previous_key and app.previous_until and app.previous_until > tx.now):
                         raise
                     verify_rsa2(params, str(params["sign"]), app.previous_key.encode())
-            if (await uow.conn.execute(select(merchant_nonces.c.nonce).where(
-                    merchant_nonces.c.app_id == app_id, merchant_nonces.c.nonce == nonce))).first():
+            if not await store.use_nonce(app_id, nonce, tx.now, tx.now - timedelta(seconds=2 * WINDOW_S)):
                 raise Unauthorized("nonce was used already: a replayed request")
-            await uow.conn.execute(insert(merchant_nonces).values(app_id=app_id, nonce=nonce, seen_at=uow.now))
-            await uow.conn.execute(delete(merchant_nonces).where(
-                merchant_nonces.c.seen_at < uow.now - timedelta(seconds=2 * WINDOW_S)))
-            merchant = _merchant((await uow.conn.execute(select(merchants).where(
-                merchants.c.id == app.merchant_id))).one())
-            return merchant, app.hmac_key.encode() if app.sign_type == "HMAC" else None
+            found = await store.merchant(app.merchant_id)
+            assert found is not None
+            return found.merchant, app.hmac_key.encode() if app.sign_type == "HMAC" and app.hmac_key else None
 
         return await self.uow.run("merchant_authenticate", work)
 
@@ -295,9 +248,8 @@ class MerchantService:
             raise ValidationFailed("a store has a name", field="name")
         store_id = new_id("sto")
 
-        async def work(uow: UnitOfWork) -> None:
-            await uow.conn.execute(insert(stores).values(id=store_id, merchant_id=merchant.id, name=name.strip(),
-                                                         address=address.strip()[:256], created_at=uow.now))
+        async def work(tx: Transaction) -> None:
+            await self.store(tx).add_store(store_id, merchant.id, name.strip(), address.strip()[:256], tx.now)
 
         await self.uow.run("add_store", work)
         return store_id
@@ -312,8 +264,7 @@ class MerchantService:
             raise E.MerchantNotActive(f"the merchant is {merchant.state.value}")
         check_idempotency_key(out_trade_no)
         amount = check_amount(amount)
-        limit = await self.uow.run("merchant_limit", lambda uow: _scalar(uow, select(merchants.c.per_trade_limit).where(
-            merchants.c.id == merchant.id)))
+        limit = (await self._file(merchant.id)).per_trade_limit
         if amount > limit:
             raise E.MerchantLimitExceeded(f"this merchant takes at most {limit / 100:.2f} CNY a payment",
                                           field="total_amount")
@@ -323,46 +274,43 @@ class MerchantService:
             raise ValidationFailed("send a subject: what the buyer pays for", field="subject")
         notify_url = check_notify_url(notify_url, self.notify_policy)
 
-        async def work(uow: UnitOfWork) -> Trade:
-            row = (await uow.conn.execute(select(trades).where(trades.c.merchant_id == merchant.id,
-                                                               trades.c.out_trade_no == out_trade_no))).first()
-            if row is not None:
-                if (row.amount, row.subject) != (amount, subject.strip()[:256]):
+        async def work(tx: Transaction) -> Trade:
+            store = self.store(tx)
+            known = await store.trade_by_out_no(merchant.id, out_trade_no)
+            if known is not None:
+                if (known.amount, known.subject) != (amount, subject.strip()[:256]):
                     raise E.TradeExists("this out_trade_no was used for another amount or subject",
                                         field="out_trade_no")
-                return _trade(row, uow.now)
-            if store_id and (await uow.conn.execute(select(stores.c.merchant_id).where(
-                    stores.c.id == store_id))).scalar_one_or_none() != merchant.id:
+                return known.seen_at(tx.now)
+            if store_id and await store.store_owner(store_id) != merchant.id:
                 raise E.MerchantNotFound("no such store of yours", field="store_id")
-            trade_id = new_id("trd")
-            url = notify_url or (await uow.conn.execute(select(merchant_apps.c.notify_url).where(
-                merchant_apps.c.app_id == app_id))).scalar_one_or_none() or ""
-            await uow.conn.execute(insert(trades).values(
-                id=trade_id, merchant_id=merchant.id, out_trade_no=out_trade_no, amount=amount, app_id=app_id,
-                store_id=store_id,
-                notify_url=url,
-                subject=subject.strip()[:256], state=TradeState.WAIT_BUYER_PAY.value, created_at=uow.now,
-                expires_at=uow.now + timedelta(minutes=expire_minutes)))
-            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
+            app = await store.app(app_id) if app_id and not notify_url else None
+            trade = TradeRecord(new_id("trd"), merchant.id, out_trade_no, amount, subject.strip()[:256],
+                                TradeState.WAIT_BUYER_PAY, app_id, notify_url or (app.notify_url if app else ""),
+                                tx.now, tx.now + timedelta(minutes=expire_minutes), store_id)
+            await store.add_trade(trade)
+            return trade.seen_at(tx.now)
 
         return await self.uow.run("create_trade", work)
 
     async def trade(self, trade_id: str) -> Trade:
-        async def work(uow: UnitOfWork) -> Trade:
-            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).first()
-            if row is None:
+        async def work(tx: Transaction) -> Trade:
+            found = await self.store(tx).trade(trade_id)
+            if found is None:
                 raise E.TradeNotFound("no such trade", field="trade_id")
-            return _trade(row, uow.now)
+            return found.seen_at(tx.now)
 
         return await self.uow.run("trade", work)
 
     async def trade_by_out_no(self, merchant: Merchant, out_trade_no: str) -> Trade:
-        async def work(uow: UnitOfWork) -> Trade:
-            row = (await uow.conn.execute(select(trades).where(trades.c.merchant_id == merchant.id,
-                                                               trades.c.out_trade_no == out_trade_no))).first()
-            if row is None:
+        return (await self._record(merchant, out_trade_no)).seen_at(self.uow.clock.now())
+
+    async def _record(self, merchant: Merchant, out_trade_no: str) -> TradeRecord:
+        async def work(tx: Transaction) -> TradeRecord:
+            found = await self.store(tx).trade_by_out_no(merchant.id, out_trade_no)
+            if found is None:
                 raise E.TradeNotFound("no trade with this out_trade_no", field="out_trade_no")
-            return _trade(row, uow.now)
+            return found
 
         return await self.uow.run("trade", work)
 
@@ -375,47 +323,50 @@ class MerchantService:
         if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
             return trade
         check_trade_move(trade.state, TradeState.TRADE_SUCCESS, why="pay")
-        merchant = await self.merchant(trade.merchant_id)
-        if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
-            raise E.MerchantNotActive(f"the merchant is {merchant.state.value}: it cannot be paid now")
+        merchant = await self._file(trade.merchant_id)
+        m = merchant.merchant
+        if m.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
+            raise E.MerchantNotActive(f"the merchant is {m.state.value}: it cannot be paid now")
         payer = await self.wallet.authorize_payment(me, trade.amount, pin)
 
-        async def work(uow: UnitOfWork) -> Trade:
-            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade_id).with_for_update())).one()
-            current = _trade(row, uow.now)
+        async def work(tx: Transaction) -> Trade:
+            store = self.store(tx)
+            row = await store.trade(trade_id, for_update=True)
+            assert row is not None
+            current = row.seen_at(tx.now)
             if current.state is TradeState.TRADE_SUCCESS and row.payer_id == payer.id:
                 return current  # paid by this very press a moment ago
             check_trade_move(current.state, TradeState.TRADE_SUCCESS, why="pay")
-            await _check_daily(uow, merchant.id, row.amount)
+            await self._check_daily(tx, merchant, row.amount)
             transfer_id = f"trade:{trade_id}"
             face, funded_by = 0, ""
             if coupon_id:
                 if self.coupons is None:
                     raise E.CouponNotUsable("red envelopes are not available", field="coupon_id")
-                face, funded_by = await self.coupons.use_in(uow, coupon_id, payer.id, row)
+                face, funded_by = await self.coupons.use_in(tx, coupon_id, payer.id, row)
             wallet_part = row.amount - face
-            legs = [Leg.credit(merchant.account_code, row.amount)]
+            legs = [Leg.credit(m.account_code, row.amount)]
             if wallet_part:
                 legs.insert(0, Leg.debit(payer.account_code, wallet_part))
             if face:
                 legs.insert(0, Leg.debit(funded_by, face))
-            [result] = await uow.post([Transfer(transfer_id, tuple(legs), "merchant.payment",
-                                                reference=f"{merchant.name} {row.out_trade_no}")])
+            [result] = await tx.post([Transfer(transfer_id, tuple(legs), "merchant.payment",
+                                               reference=f"{m.name} {row.out_trade_no}")])
             if result.error is not None:
                 raise result.error
             if wallet_part:
-                await self.wallet.count_payment(uow, payer, wallet_part)
-            await uow.conn.execute(update(trades).where(trades.c.id == trade_id).values(
-                state=TradeState.TRADE_SUCCESS.value, payer_id=payer.id, transfer_id=transfer_id, paid_at=uow.now,
-                coupon_id=coupon_id, coupon_amount=face))
-            params: dict[str, Any] = {"merchant": merchant.name, "amount_fen": row.amount}
+                await self.wallet.count_payment(tx, payer, wallet_part)
+            paid = replace(row, state=TradeState.TRADE_SUCCESS, payer_id=payer.id, transfer_id=transfer_id,
+                           paid_at=tx.now, coupon_id=coupon_id, coupon_amount=face)
+            await store.put_trade(paid)
+            params: dict[str, object] = {"merchant": m.name, "amount_fen": row.amount}
             if face:  # the red envelope's share, said: the wallet paid less than the price
                 params |= {"envelope_fen": face, "paid_fen": wallet_part}
-            await uow.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn,
-                                        template="merchant.paid_with_envelope" if face else "merchant.paid",
-                                        params=params))
-            await queue_notification(uow, row, TradeState.TRADE_SUCCESS, row.refunded, red_envelope=face)
-            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade_id))).one(), uow.now)
+            await tx.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn,
+                                       template="merchant.paid_with_envelope" if face else "merchant.paid",
+                                       params=params))
+            await self._notify(tx, row, TradeState.TRADE_SUCCESS, row.refunded, red_envelope=face)
+            return paid.seen_at(tx.now)
 
         return await self.uow.run("pay_trade", work)
 
@@ -423,17 +374,19 @@ class MerchantService:
         """Close an unpaid trade (the buyer can no longer pay it)."""
         trade = await self.trade_by_out_no(merchant, out_trade_no)
 
-        async def work(uow: UnitOfWork) -> Trade:
-            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade.id).with_for_update())).one()
-            current = _trade(row, uow.now)
+        async def work(tx: Transaction) -> Trade:
+            store = self.store(tx)
+            row = await store.trade(trade.id, for_update=True)
+            assert row is not None
+            current = row.seen_at(tx.now)
             if current.state is TradeState.TRADE_CLOSED and row.paid_at is None:
                 return current  # closed (or expired) already
-            check_trade_move(TradeState(row.state), TradeState.TRADE_CLOSED, why="close")
+            check_trade_move(row.state, TradeState.TRADE_CLOSED, why="close")
             if row.paid_at is not None:
                 raise E.TradeStateInvalid("a paid trade is not closed: refund it", field="out_trade_no")
-            await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
-                state=TradeState.TRADE_CLOSED.value, closed_at=uow.now))
-            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade.id))).one(), uow.now)
+            closed = replace(row, state=TradeState.TRADE_CLOSED, closed_at=tx.now)
+            await store.put_trade(closed)
+            return closed.seen_at(tx.now)
 
         return await self.uow.run("close_trade", work)
 
@@ -443,29 +396,31 @@ class MerchantService:
         trade = await self.trade_by_out_no(merchant, out_trade_no)
         if trade.paid_at is None:
             return await self.close(merchant, out_trade_no)
-        refundable = await self.uow.run("trade_refundable", lambda uow: _scalar(uow, select(
-            trades.c.amount - trades.c.coupon_amount - trades.c.refunded).where(trades.c.id == trade.id)))
+        refundable = (await self._record(merchant, out_trade_no)).refundable
         if refundable:
-            trade, _, _ = await self.refund(merchant, out_trade_no, "cancel", int(refundable))
+            trade, _, _ = await self.refund(merchant, out_trade_no, "cancel", refundable)
         return trade
 
     async def refund_query(self, merchant: Merchant, out_trade_no: str, out_request_no: str) -> tuple[Trade, int]:
         """A refund by its request number: (the trade, the amount refunded)."""
-        trade = await self.trade_by_out_no(merchant, out_trade_no)
-        amount = await self.uow.run("refund", lambda uow: _first(uow, select(refunds.c.amount).where(
-            refunds.c.trade_id == trade.id, refunds.c.out_request_no == out_request_no)))
-        if amount is None:
+        trade = await self._record(merchant, out_trade_no)
+
+        async def work(tx: Transaction) -> Refund | None:
+            return await self.store(tx).refund(trade.id, out_request_no)
+
+        found = await self.uow.run("refund", work)
+        if found is None:
             raise E.TradeNotFound("no refund with this out_request_no", field="out_request_no")
-        return trade, int(amount)
+        return trade.seen_at(self.uow.clock.now()), found.amount
 
     async def upload_key(self, merchant: Merchant, app_id: str, public_key: str) -> None:
         """A merchant replaces its RSA2 key through the signed API (the old one keeps working
         for the overlap, so requests in flight are not refused)."""
-        async def work(uow: UnitOfWork) -> Any:
-            return (await uow.conn.execute(select(merchant_apps.c.merchant_id).where(
-                merchant_apps.c.app_id == app_id))).scalar_one_or_none()
+        async def work(tx: Transaction) -> App | None:
+            return await self.store(tx).app(app_id)
 
-        if await self.uow.run("app_owner", work) != merchant.id:
+        app = await self.uow.run("app_owner", work)
+        if app is None or app.merchant_id != merchant.id:
             raise E.MerchantNotFound("no such app of yours", field="app_id")
         if "BEGIN PUBLIC KEY" not in public_key:
             raise ValidationFailed("send the new public key as PEM", field="public_key")
@@ -477,67 +432,59 @@ class MerchantService:
         amount refunded by this request, replayed)."""
         check_idempotency_key(out_request_no)
         amount = check_amount(amount)
-        trade = await self.trade_by_out_no(merchant, out_trade_no)
-        if trade.paid_at is None:
+        trade = await self._record(merchant, out_trade_no)
+        if trade.paid_at is None or trade.payer_id is None:
             raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
-        payer_id = await self.uow.run("trade_payer", lambda uow: _scalar(uow, select(trades.c.payer_id).where(
-            trades.c.id == trade.id)))
-        payer = await self.wallet.principal(str(payer_id))  # cash goes back where it came from
-        payer_wallet = payer.account_code
+        payer = await self.wallet.principal(trade.payer_id)  # cash goes back where it came from
 
-        async def work(uow: UnitOfWork) -> tuple[Trade, int, bool]:
-            row = (await uow.conn.execute(select(trades).where(trades.c.id == trade.id).with_for_update())).one()
-            known = (await uow.conn.execute(select(refunds).where(refunds.c.trade_id == trade.id,
-                                                                  refunds.c.out_request_no == out_request_no))).first()
+        async def work(tx: Transaction) -> tuple[Trade, int, bool]:
+            store = self.store(tx)
+            row = await store.trade(trade.id, for_update=True)
+            assert row is not None
+            known = await store.refund(trade.id, out_request_no)
             if known is not None:
                 if known.amount != amount:
                     raise IdempotencyConflict("this out_request_no was used for another amount", field="out_request_no")
-                return _trade(row, uow.now), known.amount, True
-            if row.paid_at is None:
-                raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
+                return row.seen_at(tx.now), known.amount, True
             check_refund(row.amount - row.coupon_amount, row.refunded, amount)  # a red envelope is not cash
             transfer_id = "refund:" + hashlib.sha256(f"{trade.id}|{out_request_no}".encode()).hexdigest()[:40]
-            [result] = await uow.post([Transfer(transfer_id, (Leg.debit(merchant.account_code, amount),
-                                                              Leg.credit(payer_wallet, amount)),
-                                                "merchant.refund", reference=f"{merchant.name} {out_trade_no}")])
+            [result] = await tx.post([Transfer(transfer_id, (Leg.debit(merchant.account_code, amount),
+                                                             Leg.credit(payer.account_code, amount)),
+                                               "merchant.refund", reference=f"{merchant.name} {out_trade_no}")])
             if result.error is not None:
                 raise result.error
             refunded = row.refunded + amount
-            await uow.conn.execute(insert(refunds).values(
-                id=new_id("rfd"), trade_id=trade.id, out_request_no=out_request_no, amount=amount,
-                transfer_id=transfer_id, created_at=uow.now))
+            await store.add_refund(Refund(new_id("rfd"), trade.id, out_request_no, amount, transfer_id, tx.now))
             state = TradeState.TRADE_CLOSED if refunded == row.amount - row.coupon_amount else TradeState.TRADE_SUCCESS
-            await uow.conn.execute(update(trades).where(trades.c.id == trade.id).values(
-                refunded=refunded, **({"state": state.value, "closed_at": uow.now}
-                                      if state is TradeState.TRADE_CLOSED else {})))
-            await queue_notification(uow, row, state, refunded, red_envelope=int(row.coupon_amount or 0),
-                                     refund=(out_request_no, amount))
+            after = replace(row, refunded=refunded)
+            if state is TradeState.TRADE_CLOSED:
+                after = replace(after, state=state, closed_at=tx.now)
+            await store.put_trade(after)
+            await self._notify(tx, row, state, refunded, red_envelope=row.coupon_amount,
+                               refund=(out_request_no, amount))
             # The buyer did not move this money: told in the same transaction, with the request number.
-            await uow.emit(SmsRequested(key=f"{transfer_id}:sms", to=payer.msisdn, template="merchant.refunded",
-                                        params={"merchant": merchant.name, "amount_fen": amount,
-                                                "out_request_no": out_request_no}))
-            return _trade((await uow.conn.execute(select(trades).where(trades.c.id == trade.id))).one(), uow.now), \
-                amount, False
+            await tx.emit(SmsRequested(key=f"{transfer_id}:sms", to=payer.msisdn, template="merchant.refunded",
+                                       params={"merchant": merchant.name, "amount_fen": amount,
+                                               "out_request_no": out_request_no}))
+            return after.seen_at(tx.now), amount, False
 
         return await self.uow.run("refund_trade", work)
 
+    async def _notify(self, tx: Transaction, trade: TradeRecord, state: TradeState, refunded: int, *,
+                      red_envelope: int = 0, refund: tuple[str, int] | None = None) -> None:
+        """In the caller's transaction: the merchant's notification of the trade's new state,
+        if it has a URL (the worker delivers it, signed, on the retry schedule)."""
+        if trade.notify_url:
+            notify_id = new_id("ntf")
+            await self.store(tx).add_notification(notify_id, trade, trade_notification(
+                trade, state, refunded, notify_id=notify_id, now=tx.now, red_envelope=red_envelope, refund=refund),
+                tx.now)
 
-
-async def _scalar(uow: UnitOfWork, query: Any) -> Any:
-    return (await uow.conn.execute(query)).scalar_one()
-
-
-async def _first(uow: UnitOfWork, query: Any) -> Any:
-    return (await uow.conn.execute(query)).scalar_one_or_none()
-
-
-async def _check_daily(uow: UnitOfWork, merchant_id: str, amount: int) -> None:
-    """The merchant's daily limit (Shanghai day), counted under the paying transaction."""
-    day = uow.now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = day.astimezone(uow.now.tzinfo)
-    limit = await _scalar(uow, select(merchants.c.daily_limit).where(merchants.c.id == merchant_id))
-    today = await _scalar(uow, select(func.coalesce(func.sum(trades.c.amount), 0)).where(
-        trades.c.merchant_id == merchant_id, trades.c.paid_at >= start))
-    if today + amount > limit:
-        raise E.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY left "
-                                      "today", field="amount")
+    async def _check_daily(self, tx: Transaction, merchant: MerchantFile, amount: int) -> None:
+        """The merchant's daily limit (Shanghai day), counted under the paying transaction."""
+        day = tx.now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
+        limit = merchant.daily_limit
+        today = await self.store(tx).paid_since(merchant.merchant.id, day.astimezone(tx.now.tzinfo))
+        if today + amount > limit:
+            raise E.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY "
+                                          "left today", field="amount")

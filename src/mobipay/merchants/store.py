@@ -1,0 +1,212 @@
+"""The merchants' store: the rows the merchant use cases (``service.py``: onboarding, apps
+and keys, signed-request nonces, stores, trades, refunds, notifications) read and write,
+behind one Protocol.
+
+:class:`SqlMerchantStore` runs on the unit of work's connection (SQLite and PostgreSQL);
+the tests' in-memory store (``tests/support/memory.py``) is the other. ``for_update`` reads
+lock the row until the transaction ends.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mobipay.kernel.clock import as_utc
+from mobipay.ledger.uow import Transaction, UnitOfWork
+from mobipay.merchants.model import App, Merchant, MerchantFile, MerchantState, Refund, TradeRecord, TradeState
+from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, notifications, refunds, stores, trades
+
+
+class MerchantStore(Protocol):
+    """What the merchants keep, read and written inside one transaction."""
+
+    # merchants
+    async def merchant(self, merchant_id: str, *, for_update: bool = False) -> MerchantFile | None: ...
+    async def credit_code_taken(self, credit_code: str) -> bool: ...
+    async def add_merchant(self, merchant: MerchantFile) -> None: ...
+    async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None: ...
+    async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
+                   limit: int) -> list[Merchant]: ...
+
+    # API apps, keys and nonces
+    async def add_app(self, app: App) -> None: ...
+    async def app(self, app_id: str) -> App | None: ...
+    async def rotate_key(self, app_id: str, public_key: str, previous_key: str | None, until: datetime) -> None: ...
+    async def use_nonce(self, app_id: str, nonce: str, at: datetime, forget_before: datetime) -> bool: ...
+
+    # stores
+    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime) -> None: ...
+    async def store_owner(self, store_id: str) -> str | None: ...
+
+    # trades, refunds, notifications
+    async def trade(self, trade_id: str, *, for_update: bool = False) -> TradeRecord | None: ...
+    async def trade_by_out_no(self, merchant_id: str, out_trade_no: str) -> TradeRecord | None: ...
+    async def add_trade(self, trade: TradeRecord) -> None: ...
+    async def put_trade(self, trade: TradeRecord) -> None: ...
+    async def paid_since(self, merchant_id: str, since: datetime) -> int: ...
+    async def refund(self, trade_id: str, out_request_no: str) -> Refund | None: ...
+    async def add_refund(self, refund: Refund) -> None: ...
+    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
+                               at: datetime) -> None: ...
+
+
+def sql_store(tx: Transaction) -> MerchantStore:
+    """The store of a database unit of work (the only transaction the SQL store runs in)."""
+    return SqlMerchantStore(cast(UnitOfWork, tx).conn)
+
+
+class SqlMerchantStore:
+    """:class:`MerchantStore` on the unit of work's connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def _first(self, query: Any) -> Any:
+        return (await self.conn.execute(query)).first()
+
+    # ------------------------------------------------------------------ merchants
+
+    async def merchant(self, merchant_id: str, *, for_update: bool = False) -> MerchantFile | None:
+        query = select(merchants).where(merchants.c.id == merchant_id)
+        row = await self._first(query.with_for_update() if for_update else query)
+        return None if row is None else merchant_file(row)
+
+    async def credit_code_taken(self, credit_code: str) -> bool:
+        return await self._first(select(merchants.c.id).where(merchants.c.credit_code == credit_code)) is not None
+
+    async def add_merchant(self, merchant: MerchantFile) -> None:
+        m = merchant.merchant
+        await self.conn.execute(insert(merchants).values(
+            id=m.id, name=m.name, credit_code=m.credit_code, legal_person=merchant.legal_person,
+            contact_msisdn=merchant.contact_msisdn, mcc=m.mcc, website=m.website,
+            settlement_account=merchant.settlement_account, state=m.state.value, reason=m.reason, fee_bps=m.fee_bps,
+            settlement_days=merchant.settlement_days, per_trade_limit=merchant.per_trade_limit,
+            daily_limit=merchant.daily_limit, account_code=m.account_code, created_at=merchant.created_at,
+            updated_at=merchant.created_at))
+
+    async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None:
+        await self.conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(
+            state=state.value, reason=reason, updated_at=at))
+
+    async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
+                   limit: int) -> list[Merchant]:
+        query = select(merchants).order_by(merchants.c.created_at.desc(), merchants.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(merchants.c.state == state.value)
+        if mcc:
+            query = query.where(merchants.c.mcc == mcc)
+        if q:
+            like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(merchants.c.name.ilike(like, escape="\\") | merchants.c.id.ilike(like, escape="\\")
+                                | merchants.c.credit_code.ilike(like, escape="\\"))
+        return [merchant_of(r) for r in await self.conn.execute(query)]
+
+    # ------------------------------------------------------------------ apps, keys, nonces
+
+    async def add_app(self, app: App) -> None:
+        await self.conn.execute(insert(merchant_apps).values(
+            app_id=app.app_id, merchant_id=app.merchant_id, sign_type=app.sign_type, public_key=app.public_key,
+            hmac_key=app.hmac_key, notify_url=app.notify_url, created_at=app.created_at))
+
+    async def app(self, app_id: str) -> App | None:
+        r = await self._first(select(merchant_apps).where(merchant_apps.c.app_id == app_id))
+        if r is None:
+            return None
+        return App(r.app_id, r.merchant_id, r.sign_type, r.public_key, r.hmac_key, r.notify_url, as_utc(r.created_at),
+                   r.previous_key, as_utc(r.previous_until) if r.previous_until else None)
+
+    async def rotate_key(self, app_id: str, public_key: str, previous_key: str | None, until: datetime) -> None:
+        await self.conn.execute(update(merchant_apps).where(merchant_apps.c.app_id == app_id).values(
+            public_key=public_key, previous_key=previous_key, previous_until=until))
+
+    async def use_nonce(self, app_id: str, nonce: str, at: datetime, forget_before: datetime) -> bool:
+        if await self._first(select(merchant_nonces.c.nonce).where(merchant_nonces.c.app_id == app_id,
+                                                                   merchant_nonces.c.nonce == nonce)):
+            return False
+        await self.conn.execute(insert(merchant_nonces).values(app_id=app_id, nonce=nonce, seen_at=at))
+        await self.conn.execute(delete(merchant_nonces).where(merchant_nonces.c.seen_at < forget_before))
+        return True
+
+    # ------------------------------------------------------------------ stores
+
+    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime) -> None:
+        await self.conn.execute(insert(stores).values(id=store_id, merchant_id=merchant_id, name=name,
+                                                      address=address, created_at=at))
+
+    async def store_owner(self, store_id: str) -> str | None:
+        found = await self.conn.execute(select(stores.c.merchant_id).where(stores.c.id == store_id))
+        return cast(str | None, found.scalar_one_or_none())
+
+    # ------------------------------------------------------------------ trades
+
+    async def trade(self, trade_id: str, *, for_update: bool = False) -> TradeRecord | None:
+        query = select(trades).where(trades.c.id == trade_id)
+        row = await self._first(query.with_for_update() if for_update else query)
+        return None if row is None else trade_record(row)
+
+    async def trade_by_out_no(self, merchant_id: str, out_trade_no: str) -> TradeRecord | None:
+        row = await self._first(select(trades).where(trades.c.merchant_id == merchant_id,
+                                                     trades.c.out_trade_no == out_trade_no))
+        return None if row is None else trade_record(row)
+
+    async def add_trade(self, trade: TradeRecord) -> None:
+        await self.conn.execute(insert(trades).values(**_trade_values(trade)))
+
+    async def put_trade(self, trade: TradeRecord) -> None:
+        values = _trade_values(trade)
+        del values["id"]
+        await self.conn.execute(update(trades).where(trades.c.id == trade.id).values(**values))
+
+    async def paid_since(self, merchant_id: str, since: datetime) -> int:
+        found = await self.conn.execute(select(func.coalesce(func.sum(trades.c.amount), 0)).where(
+            trades.c.merchant_id == merchant_id, trades.c.paid_at >= since))
+        return int(found.scalar_one())
+
+    async def refund(self, trade_id: str, out_request_no: str) -> Refund | None:
+        r = await self._first(select(refunds).where(refunds.c.trade_id == trade_id,
+                                                    refunds.c.out_request_no == out_request_no))
+        return None if r is None else Refund(r.id, r.trade_id, r.out_request_no, r.amount, r.transfer_id,
+                                             as_utc(r.created_at))
+
+    async def add_refund(self, refund: Refund) -> None:
+        await self.conn.execute(insert(refunds).values(
+            id=refund.id, trade_id=refund.trade_id, out_request_no=refund.out_request_no, amount=refund.amount,
+            transfer_id=refund.transfer_id, created_at=refund.created_at))
+
+    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
+                               at: datetime) -> None:
+        await self.conn.execute(insert(notifications).values(
+            id=notify_id, merchant_id=trade.merchant_id, trade_id=trade.id, url=trade.notify_url,
+            payload=json.dumps(payload, ensure_ascii=False), state="pending", next_at=at, created_at=at))
+
+
+def merchant_of(r: Any) -> Merchant:
+    """The merchant of a ``merchants`` row."""
+    return Merchant(r.id, r.name, r.credit_code, r.mcc, MerchantState(r.state), r.reason, r.fee_bps, r.account_code,
+                    r.website)
+
+
+def merchant_file(r: Any) -> MerchantFile:
+    return MerchantFile(merchant_of(r), r.legal_person, r.contact_msisdn, r.settlement_account, r.settlement_days,
+                        r.per_trade_limit, r.daily_limit, as_utc(r.created_at))
+
+
+def trade_record(r: Any) -> TradeRecord:
+    """The trade of a ``merchant_trades`` row (the portal and settlement read them too)."""
+    return TradeRecord(r.id, r.merchant_id, r.out_trade_no, r.amount, r.subject, TradeState(r.state), r.app_id,
+                       r.notify_url, as_utc(r.created_at), as_utc(r.expires_at), r.store_id, r.refunded, r.coupon_id,
+                       int(r.coupon_amount or 0), r.payer_id, r.transfer_id,
+                       as_utc(r.paid_at) if r.paid_at else None, as_utc(r.closed_at) if r.closed_at else None)
+
+
+def _trade_values(t: TradeRecord) -> dict[str, Any]:
+    return {"id": t.id, "merchant_id": t.merchant_id, "out_trade_no": t.out_trade_no, "amount": t.amount,
+            "subject": t.subject, "state": t.state.value, "app_id": t.app_id, "notify_url": t.notify_url,
+            "created_at": t.created_at, "expires_at": t.expires_at, "store_id": t.store_id, "refunded": t.refunded,
+            "coupon_id": t.coupon_id, "coupon_amount": t.coupon_amount, "payer_id": t.payer_id,
+            "transfer_id": t.transfer_id, "paid_at": t.paid_at, "closed_at": t.closed_at}
