@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from mobipay.app.bootstrap import Container
 from mobipay.app.http import create_app
-from mobipay.backoffice.operators import operator_sessions
+from mobipay.backoffice.tables import operator_sessions
 from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, PAYABLE_OPERATOR_BILLING
 from mobipay.ledger.model import Leg, Transfer

@@ -23,7 +23,7 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SETTLEMENT_IN_TRANSIT
 from mobipay.merchants.signing import sign_hmac
 from mobipay.merchants.tables import merchants
-from mobipay.orders.service import partner_orders
+from mobipay.orders.tables import partner_orders
 from mobipay.platform.config import Settings
 from tests.conftest import BANK_SECRET
 from tests.e2e.test_merchants_api import OPERATORS, application

@@ -15,7 +15,7 @@ from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import IdempotencyConflict
 from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.merchants import errors as ME
+from mobipay.merchants import errors
 from mobipay.merchants.model import MerchantState, TradeState
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import Merchant, MerchantService
@@ -61,7 +61,7 @@ async def test_a_low_risk_shop_is_approved_by_rule_once(merchants: MerchantServi
     shop = await book_shop(merchants)
     assert shop.state is MerchantState.APPROVED and runner.audits[-1]["action"] == "merchant.apply"
     assert runner.ledger.balance(shop.account_code) == 0
-    with pytest.raises(ME.InvalidMerchantField, match="credit code exists"):
+    with pytest.raises(errors.InvalidMerchantField, match="credit code exists"):
         await book_shop(merchants)
     assert [m.id for m in await merchants.find(q="当当")] == [shop.id]
 
@@ -71,7 +71,7 @@ async def test_a_trade_is_paid_once_and_refunded_once(merchants: MerchantService
     me = await buyer(merchants, runner, 10_000)
     trade = await merchants.create_trade(shop, "order-1", 6_000, "两本书", notify_url="")
     assert (await merchants.create_trade(shop, "order-1", 6_000, "两本书")).id == trade.id  # the same again
-    with pytest.raises(ME.TradeExists):
+    with pytest.raises(errors.TradeExists):
         await merchants.create_trade(shop, "order-1", 6_100, "两本书")
 
     paid = await merchants.pay(me, trade.id)
@@ -84,7 +84,7 @@ async def test_a_trade_is_paid_once_and_refunded_once(merchants: MerchantService
     assert (await merchants.refund(shop, "order-1", "r1", 2_000))[2]  # replayed, nothing moved twice
     with pytest.raises(IdempotencyConflict):
         await merchants.refund(shop, "order-1", "r1", 2_500)
-    with pytest.raises(ME.RefundExceedsPaid):
+    with pytest.raises(errors.RefundExceedsPaid):
         await merchants.refund(shop, "order-1", "r2", 4_001)
     assert (runner.ledger.balance(me.account_code), runner.ledger.balance(shop.account_code)) == (6_000, 4_000)
     closed, _, _ = await merchants.refund(shop, "order-1", "r2", 4_000)
@@ -100,7 +100,7 @@ async def test_past_the_daily_limit_nothing_moves(merchants: MerchantService, ru
     first = await merchants.create_trade(shop, "a", 3_000, "书")
     second = await merchants.create_trade(shop, "b", 3_000, "书")
     await merchants.pay(me, first.id)
-    with pytest.raises(ME.MerchantLimitExceeded, match=r"20\.00 CNY left today"):
+    with pytest.raises(errors.MerchantLimitExceeded, match=r"20\.00 CNY left today"):
         await merchants.pay(me, second.id)
     assert (runner.ledger.balance(me.account_code), runner.ledger.balance(shop.account_code)) == (7_000, 3_000)
     assert runner.merchant_store.trades[second.id].state is TradeState.WAIT_BUYER_PAY
@@ -123,6 +123,6 @@ async def test_an_unpaid_trade_closes_and_cannot_be_paid(merchants: MerchantServ
     me = await buyer(merchants, runner, 10_000)
     trade = await merchants.create_trade(shop, "c-1", 1_000, "书")
     assert (await merchants.close(shop, "c-1")).state is TradeState.TRADE_CLOSED
-    with pytest.raises(ME.TradeStateInvalid):
+    with pytest.raises(errors.TradeStateInvalid):
         await merchants.pay(me, trade.id)
     assert runner.ledger.balance(me.account_code) == 10_000

@@ -15,7 +15,7 @@ from mobipay.kernel.errors import IdempotencyConflict
 from mobipay.kernel.events import SmsRequested
 from mobipay.ledger.chart import BANK_SETTLEMENT, SUSPENSE, SYSTEM_ACCOUNTS
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.model import OtpPurpose, Principal, UserStatus
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import WalletService
@@ -56,7 +56,7 @@ async def subscriber(wallet: WalletService, runner: MemoryRunner, msisdn: str, c
 
 async def test_a_wrong_code_counts_and_registers_nobody(wallet: WalletService, runner: MemoryRunner) -> None:
     await wallet.request_otp(LI, OtpPurpose.REGISTER)
-    with pytest.raises(E.OtpInvalid, match="4 tries left"):
+    with pytest.raises(errors.OtpInvalid, match="4 tries left"):
         await wallet.register(LI, "000000" if sms(runner, "otp.register")[0].params["code"] != "000000" else "111111")
     assert runner.store.otps[0].attempts == 1  # the wrong try was kept
     assert runner.store.users == {} and "wallet:" + LI not in runner.ledger.accounts
@@ -116,13 +116,13 @@ async def test_five_wrong_pins_lock_password_free_payments_too(wallet: WalletSer
     await subscriber(wallet, runner, WANG)
     await wallet.set_pin(LI, "480213")
     for left in (4, 3, 2, 1):
-        with pytest.raises(E.PinIncorrect) as wrong:
+        with pytest.raises(errors.PinIncorrect) as wrong:
             await wallet.verify_pin(LI, "999999")
         assert wrong.value.extra["tries_left"] == left
-    with pytest.raises(E.PinLocked):
+    with pytest.raises(errors.PinLocked):
         await wallet.verify_pin(LI, "999999")
     assert len(sms(runner, "pin.locked")) == 1  # the subscriber hears of it at once
-    with pytest.raises(E.PinLocked):  # a 1.00 CNY transfer without the PIN is refused while locked
+    with pytest.raises(errors.PinLocked):  # a 1.00 CNY transfer without the PIN is refused while locked
         await wallet.transfer(li, WANG, 100, idempotency_key="small")
     assert runner.ledger.balance(li.account_code) == 10_000  # and nothing moved: the posting was undone
     runner.clock.advance(15 * 60)
@@ -135,7 +135,7 @@ async def test_a_payment_past_the_tier_limit_is_undone(wallet: WalletService, ru
     await subscriber(wallet, runner, WANG)
     await wallet.set_pin(LI, "480213")
     await wallet.transfer(li, WANG, 90_000, idempotency_key="a", pin="480213")
-    with pytest.raises(E.LimitExceeded, match=r"Tier I lifetime limit .*: 100.00 CNY left"):
+    with pytest.raises(errors.LimitExceeded, match=r"Tier I lifetime limit .*: 100.00 CNY left"):
         await wallet.transfer(li, WANG, 20_000, idempotency_key="b", pin="480213")
     assert runner.ledger.balance(li.account_code) == 210_000
     assert runner.store.usages[li.user_id].lifetime == 90_000
@@ -147,9 +147,9 @@ async def test_a_refresh_token_works_once(wallet: WalletService, runner: MemoryR
     tokens = await wallet.login(LI, device_id="phone", code=str(sms(runner, "otp.login")[-1].params["code"]))
     assert (await wallet.authenticate(tokens.access_token)).msisdn == LI
     rotated = await wallet.refresh(tokens.refresh_token)
-    with pytest.raises(E.SessionInvalid, match="already used"):
+    with pytest.raises(errors.SessionInvalid, match="already used"):
         await wallet.refresh(tokens.refresh_token)  # copied: the whole session ends
-    with pytest.raises(E.SessionInvalid):
+    with pytest.raises(errors.SessionInvalid):
         await wallet.authenticate(rotated.access_token)
 
 
@@ -171,6 +171,6 @@ async def test_a_frozen_wallet_cannot_pay_and_its_owner_is_told(wallet: WalletSe
     frozen = await wallet.set_frozen(LI, True, actor="op", reason="reported stolen")
     assert frozen.status is UserStatus.FROZEN and runner.audits[-1]["action"] == "user.freeze"
     assert sms(runner, "wallet.frozen")[0].params == {"balance_fen": 5_000}
-    with pytest.raises(E.UserFrozen):
+    with pytest.raises(errors.UserFrozen):
         await wallet.transfer(li, WANG, 100, idempotency_key="x")
     assert runner.ledger.balance(li.account_code) == 5_000

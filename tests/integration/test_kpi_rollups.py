@@ -21,7 +21,7 @@ from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
 from mobipay.merchants.tables import trades
-from mobipay.orders.service import partner_orders
+from mobipay.orders.tables import partner_orders
 from mobipay.platform.config import Settings
 from mobipay.reporting import kpi, rollups
 from mobipay.wallet.tables import users

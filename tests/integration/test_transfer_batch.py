@@ -28,7 +28,7 @@ from mobipay.kernel.errors import IdempotencyConflict, MobipayError
 from mobipay.ledger.chart import BANK_SETTLEMENT, SUSPENSE
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.platform.config import Settings
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.service import TransferDone
 from mobipay.wallet.tables import claims, usage, users
 from mobipay.wallet.transfer_batch import Ask, TransferBatcher
@@ -157,7 +157,7 @@ async def test_replays_and_limits_are_answered_exactly(world: World) -> None:
                                                .scalar_subquery()).values(lifetime=100_000 - 800))
     got = await asyncio.gather(outcome(world.send(a, b, 600, "l1")), outcome(world.send(a, c_, 600, "l2")))
     assert isinstance(got[0], TransferDone)
-    assert isinstance(got[1], E.LimitExceeded) and got[1].extra["remaining"] == 200
+    assert isinstance(got[1], errors.LimitExceeded) and got[1].extra["remaining"] == 200
     assert await world.lifetime(a) == 100_000 - 200
     assert (await world.c.ledger.verify()).ok
 
@@ -193,7 +193,7 @@ async def test_many_callers_at_once_keep_the_books(world: World) -> None:
     calls = [world.send(senders[i % 5], NUMBERS[(i * 7 + 1) % 6], 1 + i % 97, f"m{i}") for i in range(300)]
     got = await asyncio.gather(*(outcome(call) for call in calls))
     refused = [g for g in got if not isinstance(g, TransferDone)]
-    assert all(isinstance(g, E.SelfTransfer) for g in refused)
+    assert all(isinstance(g, errors.SelfTransfer) for g in refused)
     assert max(world.batches) >= 10 and sum(world.batches) >= 300
     after = await world.balances()
     assert sum(after.values()) == sum(before.values())
@@ -266,7 +266,7 @@ async def test_usage_changed_after_the_first_read_is_checked_again(world: World,
     monkeypatch.setattr(batcher, "_write", meanwhile)
     got = await outcome(world.send(a, b, 60, "late"))
     monkeypatch.undo()
-    assert isinstance(got, E.LimitExceeded) and got.extra["remaining"] == 50
+    assert isinstance(got, errors.LimitExceeded) and got.extra["remaining"] == 50
     assert await world.balances() == before and await world.lifetime(a) == 100_000 - 50
     assert (await world.c.ledger.verify()).ok
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.events import Event
-from mobipay.ledger import errors as LE
+from mobipay.ledger import errors
 from mobipay.ledger.decide import decide
 from mobipay.ledger.model import (
     AccountSpec,
@@ -84,12 +84,12 @@ class MemoryLedger:
     # the reads use cases make outside their transaction (LedgerReads)
     async def account(self, code: str) -> AccountState:
         if code not in self.accounts:
-            raise LE.AccountNotFound(f"no account {code}")
+            raise errors.AccountNotFound(f"no account {code}")
         return self.accounts[code]
 
     async def transfer(self, transfer_id: str) -> StoredTransfer:
         if transfer_id not in self.transfers:
-            raise LE.TransferNotFound(f"no transfer {transfer_id}")
+            raise errors.TransferNotFound(f"no transfer {transfer_id}")
         return self.transfers[transfer_id]
 
     async def history(self, code: str, *, after: int = 0, before: int | None = None, limit: int = 50,

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mobipay.channels.sms.grammar import Command, CommandNotUnderstood, parse
+from mobipay.channels.sms.errors import CommandNotUnderstood
+from mobipay.channels.sms.grammar import Command, parse
 
 
 @pytest.mark.parametrize(("text", "expected"), [

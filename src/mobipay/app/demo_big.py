@@ -64,7 +64,7 @@ from mobipay.ledger.service import AccountSpec, Ledger
 from mobipay.merchants.model import credit_code_check_char
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.tables import merchant_apps, merchants, trades
-from mobipay.orders.service import partner_orders, partner_recon_items
+from mobipay.orders.tables import partner_orders, partner_recon_items
 from mobipay.platform.db import Database
 from mobipay.reporting import rollups
 from mobipay.wallet.reference_data import number_segments

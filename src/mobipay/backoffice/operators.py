@@ -16,68 +16,19 @@ from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import insert, select, update
 
+from mobipay.backoffice.errors import OperatorExists, OperatorSessionExpired, SignInFailed, SignInLocked
+from mobipay.backoffice.tables import operator_sessions, operators
 from mobipay.kernel.clock import as_utc
-from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.errors import NotFound, RoleRequired, ValidationFailed
 from mobipay.kernel.ids import new_id
-from mobipay.kernel.roles import ROLES, RoleRequired
+from mobipay.kernel.roles import ROLES
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
-from mobipay.platform.db import metadata
 from mobipay.platform.staff_sessions import SignIn, StaffSessions
 
 MIN_PASSWORD = 10
-
-operators = Table(
-    "operators",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("password_hash", String(200), nullable=False),  # argon2id, with its parameters and salt
-    Column("roles", Text, nullable=False),  # comma-separated, from ROLES
-    Column("disabled", Boolean, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("sign_in_failures", Integer, nullable=False, server_default="0"),  # wrong passwords in the window
-    Column("sign_in_failed_at", DateTime(timezone=True), nullable=True),
-    Column("sign_in_locked_until", DateTime(timezone=True), nullable=True),
-)
-
-operator_sessions = Table(
-    "operator_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's random token
-    Column("operator_id", String(40), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True), nullable=True),
-    Index("ix_operator_sessions_operator", "operator_id"),
-)
-
-
-class SignInFailed(MobipayError):
-    code = "SIGN_IN_FAILED"
-    status = 401
-    title = "Wrong name or password, or the account is disabled"
-
-
-class SignInLocked(MobipayError):
-    code = "SIGN_IN_LOCKED"
-    status = 423
-    title = "Too many wrong passwords: this account is locked for a while"
-
-
-class OperatorSessionExpired(MobipayError):
-    code = "OPERATOR_SESSION_EXPIRED"
-    status = 401
-    title = "Sign in to the console (again)"
-
-
-class OperatorExists(MobipayError):
-    code = "OPERATOR_EXISTS"
-    status = 409
-    title = "An operator with this name already exists"
 
 
 @dataclass(frozen=True, slots=True)

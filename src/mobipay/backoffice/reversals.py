@@ -16,60 +16,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, String, Table, Text, insert, select, text, update
+from sqlalchemy import insert, select, update
 
+from mobipay.backoffice.errors import ReversalDecided, ReversalPending, SameOperator
 from mobipay.backoffice.operators import Operator
+from mobipay.backoffice.tables import reversal_requests
 from mobipay.kernel.clock import as_utc
-from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.errors import NotFound, ValidationFailed
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
-from mobipay.ledger import errors as LE
+from mobipay.ledger import errors
 from mobipay.ledger.chart import wallet_owner
 from mobipay.ledger.model import Reverse, Side, StoredTransfer, TransferType
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
-from mobipay.platform.db import metadata
 
 REQUEST_ROLE, DECIDE_ROLE = "operations", "finance"
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 DECISIONS = {APPROVED: "approve", REJECTED: "reject"}
-
-reversal_requests = Table(
-    "reversal_requests",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("transfer_id", String(160), nullable=False),
-    Column("state", String(12), nullable=False),  # pending | approved | rejected
-    Column("requested_by", String(64), nullable=False),
-    Column("request_reason", Text, nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("decided_by", String(64), nullable=True),
-    Column("decision_reason", Text, nullable=True),
-    Column("decided_at", DateTime(timezone=True), nullable=True),
-    Column("reversal_id", String(160), nullable=True),  # the ledger transfer that undid it
-    Index("ix_reversal_requests_state", "state", "requested_at"),
-    Index("ix_reversal_requests_transfer", "transfer_id"),
-    Index("uq_reversal_requests_pending", "transfer_id", unique=True,
-          postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
-)
-
-
-class SameOperator(MobipayError):
-    code = "MAKER_CHECKER"
-    status = 403
-    title = "A second operator must decide a request: not the one who made it"
-
-
-class ReversalPending(MobipayError):
-    code = "REVERSAL_ALREADY_REQUESTED"
-    status = 409
-    title = "A reversal of this transfer is already waiting for approval"
-
-
-class ReversalDecided(MobipayError):
-    code = "REVERSAL_ALREADY_DECIDED"
-    status = 409
-    title = "This reversal request was already approved or rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +76,12 @@ class Reversals:
         original = await self.uow.ledger.transfer(transfer_id.strip())  # TRANSFER_NOT_FOUND
         _check_reversible(original)
         if await self.uow.ledger.reversed_by(original.id) is not None:
-            raise LE.AlreadyReversed(f"transfer {original.id} was already reversed", field="transfer_id")
+            raise errors.AlreadyReversed(f"transfer {original.id} was already reversed", field="transfer_id")
 
         async def work(uow: UnitOfWork) -> ReversalRequest:
             if (await uow.conn.execute(select(reversal_requests.c.id).where(
                     reversal_requests.c.transfer_id == original.id, reversal_requests.c.state == APPROVED))).first():
-                raise LE.AlreadyReversed(f"transfer {original.id} was already reversed", field="transfer_id")
+                raise errors.AlreadyReversed(f"transfer {original.id} was already reversed", field="transfer_id")
             if (await uow.conn.execute(select(reversal_requests.c.id).where(
                     reversal_requests.c.transfer_id == original.id, reversal_requests.c.state == PENDING))).first():
                 raise ReversalPending(f"a reversal of {original.id} is already waiting for approval",
@@ -214,8 +178,8 @@ async def _tell_wallets(uow: UnitOfWork, reversal: StoredTransfer, original_id: 
 
 def _check_reversible(original: StoredTransfer) -> None:
     if original.type not in (TransferType.POSTED, TransferType.POST_PENDING):
-        raise LE.NotReversible(f"a {original.type.value} transfer cannot be reversed (only posted money moves)",
-                               field="transfer_id")
+        raise errors.NotReversible(f"a {original.type.value} transfer cannot be reversed (only posted money moves)",
+                                   field="transfer_id")
 
 
 async def _load(uow: UnitOfWork, request_id: str) -> ReversalRequest:

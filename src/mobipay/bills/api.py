@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mobipay.bills import errors as E
+from mobipay.bills import errors
 from mobipay.bills.complaints import Complaint, Complaints
 from mobipay.bills.model import Biller, Category, ComplaintReason, ComplaintState
 from mobipay.bills.saved import SavedBill, SavedBills
@@ -145,7 +145,7 @@ async def pay(body: PayIn, response: Response, me: Me, service: BillsDep, idempo
     order = await service.pay(me, body.biller, body.customer_id, body.amount.amount,
                               idempotency_key=require_key(idempotency_key), bill_id=body.bill_id, pin=body.pin,
                               confirm_duplicate=body.confirm_duplicate)
-    answer_order(order, response, E.BillPaymentFailed, "the biller")
+    answer_order(order, response, errors.BillPaymentFailed, "the biller")
     return _payment_out(order)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from sqlalchemy import insert, select, update
 
-from mobipay.bills import errors as E
+from mobipay.bills import errors
 from mobipay.bills.model import (
     COMPLAINT_DEADLINE_H,
     MAX_LEVEL,
@@ -75,7 +75,8 @@ class Complaints:
             open_one = (await uow.conn.execute(select(complaints.c.id).where(
                 complaints.c.payment_id == payment.id, complaints.c.state.in_(OPEN_STATES)))).first()
             if open_one is not None:
-                raise E.ComplaintExists(f"complaint {open_one.id} on this payment is still open", field="payment_id")
+                raise errors.ComplaintExists(f"complaint {open_one.id} on this payment is still open",
+                                             field="payment_id")
             complaint_id = new_id("cmp")
             await uow.conn.execute(insert(complaints).values(
                 id=complaint_id, user_id=me.user_id, msisdn=me.msisdn, payment_id=payment.id,
@@ -102,7 +103,7 @@ class Complaints:
 
         row = await self.uow.run("complaint", work)
         if row is None or row.user_id != me.user_id:
-            raise E.BillNotFound("no such complaint of yours", field="complaint_id")
+            raise errors.BillNotFound("no such complaint of yours", field="complaint_id")
         return _complaint(row)
 
     async def queue(self, *, overdue_only: bool = False, biller: str | None = None) -> list[Complaint]:
@@ -127,7 +128,7 @@ class Complaints:
             row = (await uow.conn.execute(select(complaints).where(complaints.c.id == complaint_id)
                                           .with_for_update())).first()
             if row is None:
-                raise E.BillNotFound(f"no complaint {complaint_id}", field="complaint_id")
+                raise errors.BillNotFound(f"no complaint {complaint_id}", field="complaint_id")
             current = ComplaintState(row.state)
             check_complaint_move(current, to)
             values: dict[str, Any] = {"state": to.value, "updated_at": uow.now}
@@ -154,11 +155,11 @@ class Complaints:
             row = (await uow.conn.execute(select(complaints).where(complaints.c.id == complaint_id)
                                           .with_for_update())).first()
             if row is None:
-                raise E.BillNotFound(f"no complaint {complaint_id}", field="complaint_id")
+                raise errors.BillNotFound(f"no complaint {complaint_id}", field="complaint_id")
             if row.state not in OPEN_STATES:
-                raise E.ComplaintStateInvalid(f"a {row.state} complaint is closed", field="complaint_id")
+                raise errors.ComplaintStateInvalid(f"a {row.state} complaint is closed", field="complaint_id")
             if row.level >= MAX_LEVEL:
-                raise E.ComplaintStateInvalid("the complaint is already with the supervisor", field="complaint_id")
+                raise errors.ComplaintStateInvalid("the complaint is already with the supervisor", field="complaint_id")
             hours = COMPLAINT_DEADLINE_H[ComplaintState(row.state)]
             await uow.conn.execute(update(complaints).where(complaints.c.id == complaint_id).values(
                 level=row.level + 1, due_at=uow.now + timedelta(hours=hours), updated_at=uow.now))

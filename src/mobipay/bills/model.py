@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, time
 
-from mobipay.bills import errors as E
+from mobipay.bills import errors
 
 
 class Category(enum.StrEnum):
@@ -65,28 +65,28 @@ class Biller:
     def check_customer_id(self, raw: object) -> str:
         value = raw.strip() if isinstance(raw, str) else ""
         if not value or not re.fullmatch(self.id_regex, value):
-            raise E.InvalidCustomerId(f"{self.name} needs a {self.id_label} like the one on your bill",
-                                      field="customer_id")
+            raise errors.InvalidCustomerId(f"{self.name} needs a {self.id_label} like the one on your bill",
+                                           field="customer_id")
         return value
 
     def check_open(self, now: time) -> None:
         """Refuse outside opening hours (Shanghai time), saying when it opens."""
         if not self.opens <= now <= self.closes:
-            raise E.BillerClosed(f"{self.name} takes payments from {self.opens:%H:%M} to {self.closes:%H:%M} "
-                                 "(Beijing time)")
+            raise errors.BillerClosed(f"{self.name} takes payments from {self.opens:%H:%M} to {self.closes:%H:%M} "
+                                      "(Beijing time)")
 
     def check_amount(self, amount: int, due: int | None) -> int:
         """The amount, if the biller's rule allows it for a bill of ``due`` (None: no bill)."""
         if due is None and self.fetch is FetchMode.MANDATORY:
-            raise E.BillFetchRequired(f"fetch the bill of your {self.id_label} first", field="bill_id")
+            raise errors.BillFetchRequired(f"fetch the bill of your {self.id_label} first", field="bill_id")
         if not self.minimum <= amount <= self.maximum:
-            raise E.AmountNotAllowed(f"pay between {self.minimum / 100:.2f} and {self.maximum / 100:.2f} CNY",
-                                     field="amount")
+            raise errors.AmountNotAllowed(f"pay between {self.minimum / 100:.2f} and {self.maximum / 100:.2f} CNY",
+                                          field="amount")
         if due is not None:
             if self.amount_rule is AmountRule.EXACT and amount != due:
-                raise E.AmountNotAllowed(f"this bill is paid in full: {due / 100:.2f} CNY", field="amount")
+                raise errors.AmountNotAllowed(f"this bill is paid in full: {due / 100:.2f} CNY", field="amount")
             if self.amount_rule is AmountRule.PARTIAL and amount > due:
-                raise E.AmountNotAllowed(f"at most the amount due, {due / 100:.2f} CNY", field="amount")
+                raise errors.AmountNotAllowed(f"at most the amount due, {due / 100:.2f} CNY", field="amount")
         return amount
 
 
@@ -159,4 +159,4 @@ MAX_LEVEL = 2
 
 def check_complaint_move(current: ComplaintState, to: ComplaintState) -> None:
     if to not in COMPLAINT_MOVES[current]:
-        raise E.ComplaintStateInvalid(f"a complaint {current.value} cannot become {to.value}", field="state")
+        raise errors.ComplaintStateInvalid(f"a complaint {current.value} cannot become {to.value}", field="state")

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import delete, insert, or_, select, update
 
-from mobipay.bills import errors as E
+from mobipay.bills import errors
 from mobipay.bills.model import FetchMode
 from mobipay.bills.service import BillsService
 from mobipay.bills.tables import saved_bills
@@ -68,8 +68,8 @@ class SavedBills:
         customer_id = biller.check_customer_id(raw_customer_id)
         limit = check_amount(autopay_limit) if autopay_limit is not None else None
         if limit is not None and biller.fetch is FetchMode.NONE:
-            raise E.AmountNotAllowed(f"{biller.name} sends no bills, so there is nothing to autopay",
-                                     field="autopay_limit")
+            raise errors.AmountNotAllowed(f"{biller.name} sends no bills, so there is nothing to autopay",
+                                          field="autopay_limit")
 
         async def work(uow: UnitOfWork) -> SavedBill:
             row = (await uow.conn.execute(select(saved_bills).where(
@@ -101,7 +101,7 @@ class SavedBills:
             gone = await uow.conn.execute(delete(saved_bills).where(saved_bills.c.id == saved_id,
                                                                     saved_bills.c.user_id == me.user_id))
             if gone.rowcount == 0:
-                raise E.SavedBillNotFound("no such saved bill of yours", field="saved_bill_id")
+                raise errors.SavedBillNotFound("no such saved bill of yours", field="saved_bill_id")
 
         await self.uow.run("forget_saved_bill", work)
 
@@ -130,7 +130,7 @@ class SavedBills:
             return
         try:
             fetched = await self.bills.fetch(owner, biller.code, saved.customer_id)
-        except E.BillNotFound:
+        except errors.BillNotFound:
             await self._mark(saved.id)
             return
         bill = fetched.bill

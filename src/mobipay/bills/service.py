@@ -14,14 +14,13 @@ payment counts against the payer's limits, and is given back if the biller refus
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import date, time
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 
-from mobipay.bills import errors as E
+from mobipay.bills import errors
 from mobipay.bills.gateway import PREFIX, BillerGateway, BillerPartner, partner_name
 from mobipay.bills.model import AmountRule, Bill, Biller, Category, FetchMode
 from mobipay.bills.tables import billers, fetched_bills
@@ -34,7 +33,7 @@ from mobipay.ledger.model import AccountKind, Leg
 from mobipay.ledger.service import AccountSpec
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderState
-from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport, partner_orders
+from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport
 from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
 from mobipay.wallet.service import Principal, WalletService
@@ -58,11 +57,6 @@ def _biller(row: Any) -> Biller:
                   FetchMode(row.fetch), AmountRule(row.amount_rule), row.min_fen, row.max_fen,
                   time.fromisoformat(row.opens), time.fromisoformat(row.closes), row.adapter, row.latency_ms,
                   bool(row.active))
-
-
-def _contains(pair: dict[str, str]) -> Any:
-    """An order's details (JSON, keys sorted) hold this key and value."""
-    return partner_orders.c.details.contains(json.dumps(pair, ensure_ascii=False)[1:-1], autoescape=True)
 
 
 class BillsService:
@@ -138,7 +132,7 @@ class BillsService:
         async def work(uow: UnitOfWork) -> Biller:
             row = (await uow.conn.execute(select(billers).where(billers.c.code == code.upper()))).first()
             if row is None or not row.active:
-                raise E.BillerNotFound(f"no biller {code!r}; browse GET /v1/billers?city=…", field="biller")
+                raise errors.BillerNotFound(f"no biller {code!r}; browse GET /v1/billers?city=…", field="biller")
             return _biller(row)
 
         return await self.uow.run("biller", work)
@@ -150,10 +144,10 @@ class BillsService:
         biller = await self.biller(code)
         customer_id = biller.check_customer_id(raw_customer_id)
         if biller.fetch is FetchMode.NONE:
-            raise E.BillNotFound(f"{biller.name} has no bills: pay an amount directly", field="biller")
+            raise errors.BillNotFound(f"{biller.name} has no bills: pay an amount directly", field="biller")
         bill = await self.adapters[biller.adapter].fetch(biller.code, customer_id)
         if bill is None:
-            raise E.BillNotFound(f"{biller.name} has no open bill for this {biller.id_label}", field="customer_id")
+            raise errors.BillNotFound(f"{biller.name} has no open bill for this {biller.id_label}", field="customer_id")
 
         async def work(uow: UnitOfWork) -> FetchedBill:
             bill_id = new_id("bill")
@@ -193,8 +187,9 @@ class BillsService:
                 await self.uow.run("bill_consumed", lambda uow: self._check_unpaid(uow, order_id, biller, fetched,
                                                                                   amount))
             if not confirm_duplicate and await self._paid_before(order_id, biller.code, customer_id, period):
-                raise E.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
-                                         "confirm_duplicate=true to pay another bill of it", field="confirm_duplicate")
+                raise errors.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
+                                              "confirm_duplicate=true to pay another bill of it",
+                                              field="confirm_duplicate")
             payer = await self.wallet.authorize_payment(me, amount, pin, standing_consent=preauthorized)
             await self.uow.ledger.open_account(AccountSpec(payable(biller.code), AccountKind.LIABILITY,
                                                            name=f"Payable to {biller.name}"))
@@ -221,10 +216,9 @@ class BillsService:
             await uow.conn.execute(select(fetched_bills.c.id).where(
                 fetched_bills.c.biller == biller.code, fetched_bills.c.customer_id == bill.customer_id)
                 .order_by(fetched_bills.c.id).with_for_update())
-        paid = int((await uow.conn.execute(select(func.coalesce(func.sum(partner_orders.c.amount), 0)).where(
-            partner_orders.c.partner == partner_name(biller.code), partner_orders.c.kind == KIND,
-            partner_orders.c.state != OrderState.FAILED.value, partner_orders.c.id != order_id,
-            _contains({"customer_id": bill.customer_id}), _contains({"bill_number": bill.bill_number})))).scalar_one())
+        paid = await self.orders.standing(uow, partner=partner_name(biller.code), kind=KIND, excluding=order_id,
+                                             details={"customer_id": bill.customer_id,
+                                                      "bill_number": bill.bill_number})
         if not paid:
             return
         # The bill's full amount: the largest the biller ever said was due (before any payment).
@@ -232,10 +226,10 @@ class BillsService:
             fetched_bills.c.biller == biller.code, fetched_bills.c.customer_id == bill.customer_id,
             fetched_bills.c.bill_number == bill.bill_number))).scalar_one() or 0))
         if biller.amount_rule is AmountRule.EXACT or paid >= due:
-            raise E.BillAlreadyPaid(f"bill {bill.bill_number} of this {biller.id_label} is already paid; fetch the "
-                                    "bill again to see what is due now", field="bill_id")
+            raise errors.BillAlreadyPaid(f"bill {bill.bill_number} of this {biller.id_label} is already paid; "
+                                         "fetch the bill again to see what is due now", field="bill_id")
         if biller.amount_rule is AmountRule.PARTIAL and paid + amount > due:
-            raise E.AmountNotAllowed(f"{(due - paid) / 100:.2f} CNY of this bill is left to pay", field="amount")
+            raise errors.AmountNotAllowed(f"{(due - paid) / 100:.2f} CNY of this bill is left to pay", field="amount")
 
     async def _fetched(self, me: Principal, bill_id: str, biller: Biller, customer_id: str) -> Bill:
         async def work(uow: UnitOfWork) -> Any:
@@ -243,7 +237,8 @@ class BillsService:
 
         row = await self.uow.run("fetched_bill", work)
         if row is None or row.user_id != me.user_id or (row.biller, row.customer_id) != (biller.code, customer_id):
-            raise E.BillNotFound("no such fetched bill for this biller and customer; fetch it again", field="bill_id")
+            raise errors.BillNotFound("no such fetched bill for this biller and customer; fetch it again",
+                                      field="bill_id")
         return Bill(row.biller, row.customer_id, row.bill_number, row.amount_due, row.customer_name, row.due_date,
                     row.period)
 
@@ -251,11 +246,8 @@ class BillsService:
         """Whether another payment (pending or done) for this customer and period exists."""
 
         async def work(uow: UnitOfWork) -> bool:
-            found = await uow.conn.execute(select(partner_orders.c.id).where(
-                partner_orders.c.partner == partner_name(code), partner_orders.c.kind == KIND,
-                partner_orders.c.state != OrderState.FAILED.value, partner_orders.c.id != order_id,
-                _contains({"customer_id": customer_id}), _contains({"period": period})).limit(1))
-            return found.first() is not None
+            return await self.orders.any_standing(uow, partner=partner_name(code), kind=KIND, excluding=order_id,
+                                                  details={"customer_id": customer_id, "period": period})
 
         return await self.uow.run("paid_before", work)
 
@@ -263,7 +255,7 @@ class BillsService:
         """One of my bill payments (a receipt); a pending one is asked about first."""
         order = await self.orders.get(order_id, refresh=True)
         if order is None or order.user_id != me.user_id or order.kind != KIND:
-            raise E.BillNotFound("no such bill payment in your wallet", field="payment_id")
+            raise errors.BillNotFound("no such bill payment in your wallet", field="payment_id")
         return order
 
     async def mine(self, me: Principal, limit: int = 50) -> list[PartnerOrder]:

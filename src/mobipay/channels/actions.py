@@ -13,15 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from mobipay.bills import errors as BE
+from mobipay.bills import errors as bills_errors
 from mobipay.bills.model import FetchMode
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
+from mobipay.channels.errors import NoBillToFetch
 from mobipay.channels.words import kind_words
-from mobipay.kernel.errors import MobipayError
 from mobipay.orders.service import PartnerOrder
 from mobipay.topup.service import TopupService
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors as wallet_errors
 from mobipay.wallet.model import UserStatus
 from mobipay.wallet.service import Principal, TransferDone, WalletService
 
@@ -41,7 +41,7 @@ class Line:
     state: str = "succeeded"  # pending | succeeded | failed
 
 
-class ConsentCapExceeded(E.LimitExceeded):
+class ConsentCapExceeded(wallet_errors.LimitExceeded):
     """Raised as LIMIT_EXCEEDED: SMS-confirmed payments are capped (a phone in the wrong hands)."""
 
 
@@ -58,9 +58,9 @@ class ChannelActions:
         """The caller as a principal; refuses unknown numbers and wallets that cannot pay."""
         user = await self.wallet.user_by_msisdn(raw_msisdn)
         if user.status is UserStatus.FROZEN:
-            raise E.UserFrozen("this wallet is frozen")
+            raise wallet_errors.UserFrozen("this wallet is frozen")
         if user.status is not UserStatus.ACTIVE:
-            raise E.UserClosed(f"this wallet is {user.status.value}")
+            raise wallet_errors.UserClosed(f"this wallet is {user.status.value}")
         return Principal(user.id, "channel", user.msisdn, user.account_code)
 
     async def balance(self, me: Principal) -> int:
@@ -111,7 +111,7 @@ class ChannelActions:
         for i, bill in enumerate(mine, 1):
             if wanted in ("".join(bill.nickname.split()).casefold(), bill.customer_id, str(i)):
                 return bill
-        raise BE.SavedBillNotFound(f"no saved bill named {name!r}", field="name")
+        raise bills_errors.SavedBillNotFound(f"no saved bill named {name!r}", field="name")
 
     async def bill_due(self, me: Principal, saved: SavedBill) -> tuple[str | None, int]:
         """The fetched bill id and amount due of a saved bill (the biller is asked now)."""
@@ -133,7 +133,3 @@ class ChannelActions:
                                     pin=pin, preauthorized=consent)
 
 
-class NoBillToFetch(MobipayError):
-    code = "NO_BILL_TO_FETCH"
-    status = 422
-    title = "This biller has no bills to fetch; pay an amount instead"

@@ -7,13 +7,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
-from mobipay.kernel.errors import MobipayError
-
-
-class ConfirmationRefused(MobipayError):
-    code = "CONFIRMATION_REFUSED"
-    status = 422
-    title = "No request is waiting for this code"
+from mobipay.confirmations.errors import ConfirmationRefused
 
 
 @dataclass(frozen=True, slots=True)

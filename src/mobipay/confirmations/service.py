@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from mobipay.confirmations.model import ConfirmationPolicy, ConfirmationRefused, Pending, judge
+from mobipay.confirmations.errors import ConfirmationRefused
+from mobipay.confirmations.model import ConfirmationPolicy, Pending, judge
 from mobipay.confirmations.tables import confirmations
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.events import SmsRequested

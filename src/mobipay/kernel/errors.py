@@ -115,3 +115,15 @@ class PayloadTooLarge(MobipayError):
     code = "PAYLOAD_TOO_LARGE"
     status = 413
     title = "The request body is too large"
+
+
+class RoleRequired(MobipayError):
+    code = "ROLE_REQUIRED"
+    status = 403
+    title = "This action needs an operator role you do not have"
+
+
+class InvalidMsisdn(MobipayError):
+    code = "INVALID_MSISDN"
+    status = 400
+    title = "Not a mainland China mobile number"

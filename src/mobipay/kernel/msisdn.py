@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.errors import InvalidMsisdn
 
 _SEPARATORS = str.maketrans("", "", " -()\u00a0\t")
-
-
-class InvalidMsisdn(MobipayError):
-    code = "INVALID_MSISDN"
-    status = 400
-    title = "Not a mainland China mobile number"
 
 
 def normalize_msisdn(raw: object) -> str:

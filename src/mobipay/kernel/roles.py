@@ -9,15 +9,9 @@ refused and changes nothing.
 
 from __future__ import annotations
 
-from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.errors import RoleRequired
 
 ROLES = ("admin", "operations", "risk", "finance", "support", "merchant_review")
-
-
-class RoleRequired(MobipayError):
-    code = "ROLE_REQUIRED"
-    status = 403
-    title = "This action needs an operator role you do not have"
 
 
 class Roster:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError
 from mobipay.kernel.money import CURRENCIES
-from mobipay.ledger import errors as E
+from mobipay.ledger import errors
 from mobipay.ledger.model import (
     AccountState,
     Command,
@@ -101,7 +101,7 @@ class _Decision:
             while j < n and commands[j].linked:
                 j += 1
             if j == n:  # the last command is linked: the chain never closes
-                results.extend(Result(c.id, error=E.LinkedChainOpen()) for c in commands[i:])
+                results.extend(Result(c.id, error=errors.LinkedChainOpen()) for c in commands[i:])
                 break
             self._apply_chain(commands[i : j + 1])
             i = j + 1
@@ -135,7 +135,7 @@ class _Decision:
             if cmd.id == failed.id and cmd is chain[len(results) - 1]:
                 out.results.append(failed)
             else:
-                out.results.append(Result(cmd.id, error=E.LinkedTransferFailed(
+                out.results.append(Result(cmd.id, error=errors.LinkedTransferFailed(
                     f"transfer {failed.id} in the chain failed: {failed.error}")))
 
     def _apply_one(self, cmd: Command) -> Result:
@@ -170,13 +170,13 @@ class _Decision:
 def _account(accounts: Mapping[str, AccountState], leg: Leg) -> AccountState:
     acc = accounts.get(leg.account)
     if acc is None:
-        raise E.AccountNotFound(f"account {leg.account!r} does not exist", field="legs")
+        raise errors.AccountNotFound(f"account {leg.account!r} does not exist", field="legs")
     if acc.currency != leg.currency:
-        raise E.CurrencyMismatch(
+        raise errors.CurrencyMismatch(
             f"account {acc.code} holds {acc.currency}, the leg is in {leg.currency}", field="legs"
         )
     if acc.frozen:
-        raise E.AccountFrozen(f"account {acc.code} is frozen", field="legs")
+        raise errors.AccountFrozen(f"account {acc.code} is frozen", field="legs")
     return acc
 
 
@@ -195,11 +195,11 @@ def _limit_refusal(acc: AccountState, side: Side, extra: int = 0) -> MobipayErro
     """The refusal :func:`over_limit` calls for, naming what is available."""
     if side is _DEBIT:
         needs = f", needs {_fmt(extra, acc.currency)}" if extra else ""
-        return E.InsufficientFunds(
+        return errors.InsufficientFunds(
             f"account {acc.code} has {_fmt(acc.available + acc.credit_limit, acc.currency)} available{needs}",
             account=acc.code,
         )
-    return E.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
+    return errors.CreditsExceedDebits(f"account {acc.code} would have more credits than debits", account=acc.code)
 
 
 def _limit_error(acc: AccountState, side: Side) -> MobipayError | None:
@@ -362,21 +362,21 @@ def _open_hold(
 ) -> StoredTransfer:
     hold = holds.get(pending_id)
     if hold is None or hold.transfer.type is not TransferType.PENDING:
-        raise E.PendingTransferNotFound(f"no hold with id {pending_id!r}", field="pending_id")
+        raise errors.PendingTransferNotFound(f"no hold with id {pending_id!r}", field="pending_id")
     resolved = resolved_here.get(pending_id) or hold.resolved_by
     if resolved is TransferType.POST_PENDING:
-        raise E.PendingTransferAlreadyPosted(f"hold {pending_id} was already posted", field="pending_id")
+        raise errors.PendingTransferAlreadyPosted(f"hold {pending_id} was already posted", field="pending_id")
     if resolved is TransferType.VOID_PENDING:
         expired = hold.transfer.expires_at is not None and hold.transfer.expires_at <= now
         if expired:
-            raise E.PendingTransferExpired(f"hold {pending_id} expired and was released", field="pending_id")
-        raise E.PendingTransferAlreadyVoided(f"hold {pending_id} was already voided", field="pending_id")
+            raise errors.PendingTransferExpired(f"hold {pending_id} expired and was released", field="pending_id")
+        raise errors.PendingTransferAlreadyVoided(f"hold {pending_id} was already voided", field="pending_id")
     expires_at = hold.transfer.expires_at
     is_expired = expires_at is not None and expires_at <= now
     if expiring and not is_expired:
-        raise E.PendingTransferNotExpired(f"hold {pending_id} expires at {expires_at}", field="pending_id")
+        raise errors.PendingTransferNotExpired(f"hold {pending_id} expires at {expires_at}", field="pending_id")
     if not expiring and is_expired:
-        raise E.PendingTransferExpired(f"hold {pending_id} expired at {expires_at}", field="pending_id")
+        raise errors.PendingTransferExpired(f"hold {pending_id} expired at {expires_at}", field="pending_id")
     return hold.transfer
 
 
@@ -387,11 +387,11 @@ def post_legs(cmd: PostPending, hold: StoredTransfer) -> tuple[Leg, ...]:
     if cmd.amount is None:
         return hold.legs
     if len(hold.legs) != 2:
-        raise E.InvalidTransfer(
+        raise errors.InvalidTransfer(
             "posting part of a hold by amount needs a two-leg hold; give legs instead", field="amount"
         )
     if cmd.amount > hold.legs[0].amount:
-        raise E.ExceedsPendingAmount(
+        raise errors.ExceedsPendingAmount(
             f"posting {cmd.amount} fen but the hold is {hold.legs[0].amount} fen", field="amount"
         )
     return tuple(Leg(leg.account, leg.side, cmd.amount, leg.currency) for leg in hold.legs)
@@ -414,10 +414,10 @@ def _post_pending(
     for leg in legs:
         key = (leg.account, leg.side, leg.currency)
         if key not in held:
-            raise E.InvalidTransfer(f"hold {hold.id} has no {leg.side} leg on {leg.account}", field="legs")
+            raise errors.InvalidTransfer(f"hold {hold.id} has no {leg.side} leg on {leg.account}", field="legs")
         held[key] -= leg.amount
         if held[key] < 0:
-            raise E.ExceedsPendingAmount(f"posting more than held on {leg.account}", field="legs")
+            raise errors.ExceedsPendingAmount(f"posting more than held on {leg.account}", field="legs")
     _write_legs(cmd.id, legs, accounts, now, pending=False, release=hold.legs, out=out)
     resolved_here[cmd.pending_id] = TransferType.POST_PENDING
     return StoredTransfer(
@@ -462,11 +462,11 @@ def _reverse(
 ) -> StoredTransfer:
     original = originals.get(cmd.original_id)
     if original is None:
-        raise E.TransferNotFound(f"no transfer with id {cmd.original_id!r}", field="original_id")
+        raise errors.TransferNotFound(f"no transfer with id {cmd.original_id!r}", field="original_id")
     if original.type not in (TransferType.POSTED, TransferType.POST_PENDING):
-        raise E.NotReversible(f"a {original.type} transfer cannot be reversed", field="original_id")
+        raise errors.NotReversible(f"a {original.type} transfer cannot be reversed", field="original_id")
     if cmd.original_id in reversed_ids or cmd.original_id in reversed_here:
-        raise E.AlreadyReversed(f"transfer {cmd.original_id} was already reversed", field="original_id")
+        raise errors.AlreadyReversed(f"transfer {cmd.original_id} was already reversed", field="original_id")
     legs = reversal_legs(original)
     _write_legs(cmd.id, legs, accounts, now, pending=False, out=out)
     reversed_here.add(cmd.original_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from mobipay.ledger import errors as E
+from mobipay.ledger import errors
 from mobipay.ledger.model import Command, Result
 from mobipay.platform.batch_queue import BatchQueue
 
@@ -40,7 +40,7 @@ class GroupCommitter:
         if not commands:
             return []
         if commands[-1].linked:
-            return [Result(c.id, error=E.LinkedChainOpen()) for c in commands]
+            return [Result(c.id, error=errors.LinkedChainOpen()) for c in commands]
         self.start()
         fut: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
         self._queue.put((commands, fut))

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.money import CURRENCIES, MAX_AMOUNT, check_amount, check_currency
-from mobipay.ledger import errors as E
+from mobipay.ledger import errors
 
 
 class AccountKind(enum.StrEnum):
@@ -273,44 +273,44 @@ def validate(cmd: Command) -> None:
     _check_id(cmd.id, "id")
     if cmd.code not in _GOOD_CODES:
         if not isinstance(cmd.code, str) or not _CODE_RE.match(cmd.code):
-            raise E.InvalidTransfer(
+            raise errors.InvalidTransfer(
                 f"code {cmd.code!r} must be lower-case letters, digits and _.:- (at most 64)",
                 field="code",
             )
         if len(_GOOD_CODES) < 10_000:  # codes repeat: remember the good ones, within bounds
             _GOOD_CODES.add(cmd.code)
     if type(cmd.reference) is not str or len(cmd.reference) > 256:
-        raise E.InvalidTransfer("reference must be a string of at most 256 characters", field="reference")
+        raise errors.InvalidTransfer("reference must be a string of at most 256 characters", field="reference")
     if cmd.reference and _CONTROL.search(cmd.reference):
-        raise E.InvalidTransfer("reference must not contain control characters (tab and line breaks are fine)",
-                                field="reference")
+        raise errors.InvalidTransfer("reference must not contain control characters (tab and line breaks are fine)",
+                                     field="reference")
     if cmd.metadata is not None:
         if not isinstance(cmd.metadata, Mapping):
-            raise E.InvalidTransfer("metadata must be an object", field="metadata")
+            raise errors.InvalidTransfer("metadata must be an object", field="metadata")
         if _holds_control(cmd.metadata):
-            raise E.InvalidTransfer("metadata must not contain control characters (tab and line breaks are fine)",
-                                    field="metadata")
+            raise errors.InvalidTransfer("metadata must not contain control characters (tab and line breaks are fine)",
+                                         field="metadata")
         try:
             encoded = json.dumps(cmd.metadata, separators=(",", ":"), sort_keys=True)
         except (TypeError, ValueError) as exc:
-            raise E.InvalidTransfer(f"metadata is not JSON: {exc}", field="metadata") from None
+            raise errors.InvalidTransfer(f"metadata is not JSON: {exc}", field="metadata") from None
         if len(encoded) > 4096:
-            raise E.InvalidTransfer("metadata is larger than 4 KiB", field="metadata")
+            raise errors.InvalidTransfer("metadata is larger than 4 KiB", field="metadata")
     if isinstance(cmd, Transfer):
         _check_legs(cmd.legs)
         if cmd.pending:
             if cmd.timeout_s is not None and (
                 type(cmd.timeout_s) is not int or not 0 < cmd.timeout_s <= MAX_TIMEOUT_S
             ):
-                raise E.InvalidTransfer(
+                raise errors.InvalidTransfer(
                     f"timeout_s must be an integer from 1 to {MAX_TIMEOUT_S}", field="timeout_s"
                 )
         elif cmd.timeout_s is not None:
-            raise E.InvalidTransfer("timeout_s is only for holds (pending=True)", field="timeout_s")
+            raise errors.InvalidTransfer("timeout_s is only for holds (pending=True)", field="timeout_s")
     elif isinstance(cmd, PostPending):
         _check_id(cmd.pending_id, "pending_id")
         if cmd.amount is not None and cmd.legs is not None:
-            raise E.InvalidTransfer("give amount or legs, not both", field="amount")
+            raise errors.InvalidTransfer("give amount or legs, not both", field="amount")
         if cmd.amount is not None:
             check_amount(cmd.amount)
         if cmd.legs is not None:
@@ -320,7 +320,7 @@ def validate(cmd: Command) -> None:
     elif isinstance(cmd, Reverse):
         _check_id(cmd.original_id, "original_id")
     else:  # pragma: no cover - the type union is closed
-        raise E.InvalidTransfer(f"unknown command {type(cmd).__name__}")
+        raise errors.InvalidTransfer(f"unknown command {type(cmd).__name__}")
 
 
 _GOOD_CODES: set[str] = set()
@@ -328,7 +328,7 @@ _GOOD_CODES: set[str] = set()
 
 def _check_id(value: object, field_name: str) -> None:
     if type(value) is not str or not 0 < len(value) <= _ID_MAX or not value.isprintable():
-        raise E.InvalidTransfer(
+        raise errors.InvalidTransfer(
             f"{field_name} must be a printable string of 1 to {_ID_MAX} characters", field=field_name
         )
 
@@ -348,7 +348,7 @@ def _check_legs(legs: Sequence[Leg]) -> None:
     """Legs are well formed and balance per currency. A fast pass for the usual case
     (well-formed legs in one currency) falls back to the thorough one to name the fault."""
     if type(legs) is not tuple or not 2 <= len(legs) <= MAX_LEGS:
-        raise E.InvalidTransfer(f"a transfer needs 2 to {MAX_LEGS} legs", field="legs")
+        raise errors.InvalidTransfer(f"a transfer needs 2 to {MAX_LEGS} legs", field="legs")
     first = legs[0].currency if type(legs[0]) is Leg else None
     total = 0
     for leg in legs:
@@ -370,18 +370,18 @@ def _check_legs_thoroughly(legs: Sequence[Leg]) -> None:
     sums: dict[str, int] = {}
     for i, leg in enumerate(legs):
         if not isinstance(leg, Leg) or not isinstance(leg.side, Side):
-            raise E.InvalidTransfer(f"leg {i} is not a Leg with a side D or C", field=f"legs[{i}]")
+            raise errors.InvalidTransfer(f"leg {i} is not a Leg with a side D or C", field=f"legs[{i}]")
         if not isinstance(leg.account, str) or not leg.account:
-            raise E.InvalidTransfer(f"leg {i} has no account", field=f"legs[{i}].account")
+            raise errors.InvalidTransfer(f"leg {i} has no account", field=f"legs[{i}].account")
         if not leg.account.isprintable() or len(leg.account) > _ID_MAX:
-            raise E.InvalidTransfer(f"leg {i}'s account must be a printable code of at most {_ID_MAX} characters",
-                                    field=f"legs[{i}].account")
+            raise errors.InvalidTransfer(f"leg {i}'s account must be a printable code of at most {_ID_MAX} characters",
+                                         field=f"legs[{i}].account")
         check_amount(leg.amount, field=f"legs[{i}].amount")
         check_currency(leg.currency)
         sums[leg.currency] = sums.get(leg.currency, 0) + leg.signed
     unbalanced = {c: s for c, s in sums.items() if s}
     if unbalanced:
-        raise E.UnbalancedTransfer(
+        raise errors.UnbalancedTransfer(
             "debits minus credits must be 0 per currency, got "
             + ", ".join(f"{c} {s:+d}" for c, s in sorted(unbalanced.items())),
             field="legs",

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import Clock
 from mobipay.kernel.errors import MobipayError
-from mobipay.ledger import errors as E
+from mobipay.ledger import errors
 from mobipay.ledger.group_commit import GroupCommitter
 from mobipay.ledger.model import (
     AccountState,
@@ -148,7 +148,7 @@ class Ledger:
         async with self.db.begin() as conn:
             found = await self.store.get_accounts(conn, [code])
         if code not in found:
-            raise E.AccountNotFound(f"account {code!r} does not exist")
+            raise errors.AccountNotFound(f"account {code!r} does not exist")
         return found[code]
 
     async def accounts(self, codes: Sequence[str]) -> dict[str, AccountState]:
@@ -280,7 +280,7 @@ class Ledger:
         async with self.db.begin() as conn:
             found = await self.store.load_transfers(conn, [transfer_id])
         if transfer_id not in found:
-            raise E.TransferNotFound(f"no transfer with id {transfer_id!r}")
+            raise errors.TransferNotFound(f"no transfer with id {transfer_id!r}")
         return found[transfer_id]
 
     async def find_transfers(self, *, code: str | None = None, since: datetime | None = None,

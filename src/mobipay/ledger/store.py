@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mobipay.ledger import errors as E
+from mobipay.ledger import errors
 from mobipay.ledger.decide import decide
 from mobipay.ledger.model import (
     POSTING_COLUMNS,
@@ -151,7 +151,7 @@ class LedgerStore:
                 and row.credit_limit == spec.credit_limit
             )
             if not same:
-                raise E.AccountExists(f"account {spec.code} exists with other attributes", field="code")
+                raise errors.AccountExists(f"account {spec.code} exists with other attributes", field="code")
         found = await self.get_accounts(conn, [spec.code])
         return found[spec.code]
 
@@ -186,7 +186,7 @@ class LedgerStore:
         self.cache.pop(code, None)
         result = await conn.execute(update(accounts).where(accounts.c.code == code).values(frozen=frozen))
         if result.rowcount == 0:
-            raise E.AccountNotFound(f"account {code!r} does not exist")
+            raise errors.AccountNotFound(f"account {code!r} does not exist")
 
     # ------------------------------------------------------------------ batch write
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mobipay.lottery import errors as E
+from mobipay.lottery import errors
 from mobipay.lottery.model import GAMES, MAX_BETS, MAX_MULTIPLIER
 from mobipay.lottery.service import LotteryService, Ticket
 from mobipay.orders.api import answer_order
@@ -77,7 +77,7 @@ async def buy(body: TicketIn, response: Response, me: Me, service: LotteryDep, i
               ) -> TicketOut:
     ticket = await service.buy(me, body.game, bets=body.bets, quick_picks=body.quick_picks,
                                multiplier=body.multiplier, idempotency_key=require_key(idempotency_key), pin=body.pin)
-    answer_order(ticket.order, response, E.TicketRejected, "the lottery centre")
+    answer_order(ticket.order, response, errors.TicketRejected, "the lottery centre")
     return _out(ticket)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from mobipay.lottery import errors as E
+from mobipay.lottery import errors
 
 BET_PRICE = 200  # fen: every game here costs 2 CNY a bet
 MAX_BETS = 5
@@ -47,15 +47,15 @@ class Game:
     def check_bet(self, bet: object) -> tuple[tuple[int, ...], ...]:
         """A bet as a tuple per pool (sorted unless the game is ordered), or ``INVALID_NUMBERS``."""
         if not isinstance(bet, list | tuple) or len(bet) != len(self.pools):
-            raise E.InvalidNumbers(f"{self.name}: a bet has {len(self.pools)} group(s) of numbers", field="bets")
+            raise errors.InvalidNumbers(f"{self.name}: a bet has {len(self.pools)} group(s) of numbers", field="bets")
         out = []
         for pool, numbers in zip(self.pools, bet, strict=True):
             if not (isinstance(numbers, list | tuple) and len(numbers) == pool.pick
                     and all(type(n) is int and pool.low <= n <= pool.high for n in numbers)):
-                raise E.InvalidNumbers(f"{self.name}: pick {pool.pick} numbers from {pool.low} to {pool.high}",
-                                       field="bets")
+                raise errors.InvalidNumbers(f"{self.name}: pick {pool.pick} numbers from {pool.low} to {pool.high}",
+                                            field="bets")
             if pool.distinct and len(set(numbers)) != len(numbers):
-                raise E.InvalidNumbers(f"{self.name}: the numbers of a group must differ", field="bets")
+                raise errors.InvalidNumbers(f"{self.name}: the numbers of a group must differ", field="bets")
             out.append(tuple(numbers) if self.ordered else tuple(sorted(numbers)))
         return tuple(out)
 
@@ -122,7 +122,7 @@ GAMES = {g.code: g for g in (SSQ, DLT, FC3D)}
 def game(code: str) -> Game:
     found = GAMES.get(code.lower())
     if found is None:
-        raise E.UnknownGame(f"no game {code!r}; games: {', '.join(GAMES)}", field="game")
+        raise errors.UnknownGame(f"no game {code!r}; games: {', '.join(GAMES)}", field="game")
     return found
 
 
@@ -140,7 +140,7 @@ def same_ticket_request(details: Mapping[str, Any], code: str, chosen: list[list
 
 def ticket_cost(bets: int, multiplier: int) -> int:
     if not 1 <= bets <= MAX_BETS:
-        raise E.InvalidNumbers(f"a ticket has 1 to {MAX_BETS} bets", field="bets")
+        raise errors.InvalidNumbers(f"a ticket has 1 to {MAX_BETS} bets", field="bets")
     if type(multiplier) is not int or not 1 <= multiplier <= MAX_MULTIPLIER:
-        raise E.InvalidNumbers(f"the multiplier is 1 to {MAX_MULTIPLIER}", field="multiplier")
+        raise errors.InvalidNumbers(f"the multiplier is 1 to {MAX_MULTIPLIER}", field="multiplier")
     return bets * multiplier * BET_PRICE

@@ -27,7 +27,7 @@ from mobipay.kernel.ids import check_idempotency_key
 from mobipay.ledger.chart import PAYABLE_LOTTERY, RECEIVABLE_LOTTERY
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.lottery import errors as E
+from mobipay.lottery import errors
 from mobipay.lottery.gateway import CENTRE, CentrePartner, LotteryCentre
 from mobipay.lottery.model import Game, game, same_ticket_request, ticket_cost
 from mobipay.lottery.tables import draws, tickets
@@ -95,7 +95,7 @@ class LotteryService:
         cost = ticket_cost(len(chosen), multiplier)
         payer = await self.wallet.authorize_payment(me, cost, pin)
         if self.uow.clock.now() >= close:
-            raise E.SalesClosed(f"sales for {g.name} {issue} closed at {close:%H:%M}", field="game")
+            raise errors.SalesClosed(f"sales for {g.name} {issue} closed at {close:%H:%M}", field="game")
         as_lists = [[list(part) for part in bet] for bet in chosen]
 
         async def record(uow: UnitOfWork) -> None:
@@ -144,7 +144,7 @@ class LotteryService:
         g = game(code)
         draw = await self.centre.draw(g.code, issue)
         if draw is None:
-            raise E.DrawNotFound(f"{g.name} {issue} has not been drawn yet", field="issue")
+            raise errors.DrawNotFound(f"{g.name} {issue} has not been drawn yet", field="issue")
         drawn = g.check_bet(draw.numbers)
 
         async def keep(uow: UnitOfWork) -> list[str]:

@@ -105,3 +105,45 @@ class SettlementDayOpen(MobipayError):
     code = "SETTLEMENT_DAY_OPEN"
     status = 409
     title = "That business day has not ended: it cannot be settled yet"
+
+
+class MerchantSignInFailed(MobipayError):
+    code = "MERCHANT_SIGN_IN_FAILED"
+    status = 401
+    title = "Wrong merchant, name or password"
+
+
+class MerchantSignInLocked(MobipayError):
+    code = "MERCHANT_SIGN_IN_LOCKED"
+    status = 423
+    title = "Too many wrong passwords: this portal account is locked for a while"
+
+
+class MerchantSessionExpired(MobipayError):
+    code = "MERCHANT_SESSION_EXPIRED"
+    status = 401
+    title = "Sign in to the merchant portal (again)"
+
+
+class MerchantOperatorExists(MobipayError):
+    code = "MERCHANT_OPERATOR_EXISTS"
+    status = 409
+    title = "This merchant already has an operator with this name"
+
+
+class RefundPinIncorrect(MobipayError):
+    code = "REFUND_PIN_INCORRECT"
+    status = 403
+    title = "Wrong refund PIN"
+
+
+class RefundPinLocked(MobipayError):
+    code = "REFUND_PIN_LOCKED"
+    status = 423
+    title = "Too many wrong refund PINs; refunds by this operator are locked for a while"
+
+
+class MerchantRoleRequired(MobipayError):
+    code = "MERCHANT_ROLE_REQUIRED"
+    status = 403
+    title = "Only the merchant's owner account may do this"

@@ -15,7 +15,7 @@ from stdnum.cn import uscc
 
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.urls import AddressRefused, DestinationPolicy, WebAddress, parse_web_address
-from mobipay.merchants import errors as E
+from mobipay.merchants import errors
 
 #: GB 32100 characters (no I, O, Z, S, V).
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -29,15 +29,15 @@ def credit_code_check_char(first17: str) -> str:
 def check_credit_code(value: object) -> str:
     """An 18-character unified social credit code with a correct check character (upper-cased)."""
     if not isinstance(value, str):
-        raise E.InvalidCreditCode("a credit code is text", field="credit_code")
+        raise errors.InvalidCreditCode("a credit code is text", field="credit_code")
     code = value.strip().upper()
     if len(code) != 18 or any(c not in _CODE_CHARS for c in code):
-        raise E.InvalidCreditCode("a unified social credit code has 18 characters (digits and letters "
-                                  "except I, O, Z, S, V)", field="credit_code")
+        raise errors.InvalidCreditCode("a unified social credit code has 18 characters (digits and letters "
+                                       "except I, O, Z, S, V)", field="credit_code")
     if not code[2:8].isdigit():
-        raise E.InvalidCreditCode("characters 3 to 8 are the region code (digits)", field="credit_code")
+        raise errors.InvalidCreditCode("characters 3 to 8 are the region code (digits)", field="credit_code")
     if credit_code_check_char(code[:17]) != code[17]:
-        raise E.InvalidCreditCode("the check character does not match (a typo?)", field="credit_code")
+        raise errors.InvalidCreditCode("the check character does not match (a typo?)", field="credit_code")
     return code
 
 
@@ -62,10 +62,10 @@ def check_notify_url(raw: object, policy: DestinationPolicy) -> str:
     try:
         url = str(policy.check(text, max_length=NOTIFY_URL_MAX))
     except AddressRefused as exc:
-        raise E.NotifyUrlRefused(f"notify_url: {exc}", field="notify_url") from None
+        raise errors.NotifyUrlRefused(f"notify_url: {exc}", field="notify_url") from None
     if len(url) > NOTIFY_URL_MAX:  # an international host grows in its xn-- form
-        raise E.NotifyUrlRefused(f"notify_url: longer than {NOTIFY_URL_MAX} characters written out",
-                                 field="notify_url")
+        raise errors.NotifyUrlRefused(f"notify_url: longer than {NOTIFY_URL_MAX} characters written out",
+                                      field="notify_url")
     return url
 
 
@@ -77,7 +77,7 @@ def check_website(raw: str) -> str:
     try:
         return str(parse_web_address(raw.strip(), max_length=256))
     except AddressRefused as exc:
-        raise E.InvalidMerchantField(f"website: {exc}", field="website") from None
+        raise errors.InvalidMerchantField(f"website: {exc}", field="website") from None
 
 
 def check_return_url(raw: object, website: str) -> WebAddress:
@@ -88,17 +88,17 @@ def check_return_url(raw: object, website: str) -> WebAddress:
     try:
         address = parse_web_address(raw)
     except AddressRefused as exc:
-        raise E.ReturnUrlRefused(f"return_url: {exc}", field="return_url") from None
+        raise errors.ReturnUrlRefused(f"return_url: {exc}", field="return_url") from None
     try:
         site = parse_web_address(website) if website else None
     except AddressRefused:
         site = None
     if site is None:
-        raise E.ReturnUrlRefused("the merchant has no valid registered website to return to: ask the platform "
-                                 "to record it (return URLs must be on it)", field="return_url")
+        raise errors.ReturnUrlRefused("the merchant has no valid registered website to return to: ask the platform "
+                                      "to record it (return URLs must be on it)", field="return_url")
     if address.host != site.host:
-        raise E.ReturnUrlRefused(f"return_url must be on the merchant's registered website ({site.host}), "
-                                 f"not {address.host}", field="return_url")
+        raise errors.ReturnUrlRefused(f"return_url must be on the merchant's registered website ({site.host}), "
+                                      f"not {address.host}", field="return_url")
     return address
 
 
@@ -126,7 +126,7 @@ MERCHANT_MOVES: dict[MerchantState, frozenset[MerchantState]] = {
 
 def check_merchant_move(current: MerchantState, to: MerchantState) -> None:
     if to not in MERCHANT_MOVES[current]:
-        raise E.StateInvalid(f"a merchant {current.value} cannot become {to.value}", field="state")
+        raise errors.StateInvalid(f"a merchant {current.value} cannot become {to.value}", field="state")
 
 
 class TradeState(enum.StrEnum):
@@ -146,19 +146,19 @@ TRADE_MOVES: dict[TradeState, frozenset[TradeState]] = {
 
 def check_trade_move(current: TradeState, to: TradeState, *, why: str) -> None:
     if to not in TRADE_MOVES[current]:
-        raise E.TradeStateInvalid(f"cannot {why}: the trade is {current.value}", field="out_trade_no")
+        raise errors.TradeStateInvalid(f"cannot {why}: the trade is {current.value}", field="out_trade_no")
 
 
 def check_refund(paid: int, refunded: int, amount: int) -> None:
     """A refund never takes back more than was paid, over all refunds of the trade."""
     if amount > paid - refunded:
-        raise E.RefundExceedsPaid(f"{(paid - refunded) / 100:.2f} CNY of {paid / 100:.2f} CNY is left to refund",
-                                  field="refund_amount")
+        raise errors.RefundExceedsPaid(f"{(paid - refunded) / 100:.2f} CNY of {paid / 100:.2f} CNY is left to refund",
+                                       field="refund_amount")
 
 
 def check_mcc(value: object) -> str:
     if not (isinstance(value, str) and len(value) == 4 and value.isdigit()):
-        raise E.InvalidMerchantField("an MCC is 4 digits (ISO 18245), e.g. 5311 department stores", field="mcc")
+        raise errors.InvalidMerchantField("an MCC is 4 digits (ISO 18245), e.g. 5311 department stores", field="mcc")
     return value
 
 
@@ -204,7 +204,7 @@ def check_day_closed(day: date, now: datetime) -> None:
     opens = day_window(day)[1] + SETTLEMENT_CUTOFF
     if now < opens:
         local = opens.astimezone(SHANGHAI)
-        raise E.SettlementDayOpen(
+        raise errors.SettlementDayOpen(
             f"{day.isoformat()} (Shanghai) has not ended: settle it from {local:%Y-%m-%d %H:%M} Beijing time, "
             f"e.g. mobipay merchants settle --due {local.date().isoformat()}", field="date")
 

@@ -21,12 +21,6 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    String,
-    Table,
     and_,
     insert,
     or_,
@@ -35,93 +29,37 @@ from sqlalchemy import (
 )
 
 from mobipay.kernel.clock import as_utc
-from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.errors import NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.merchants import errors as ME
+from mobipay.merchants import errors
+from mobipay.merchants.errors import (
+    MerchantOperatorExists,
+    MerchantRoleRequired,
+    MerchantSessionExpired,
+    MerchantSignInFailed,
+    MerchantSignInLocked,
+    RefundPinIncorrect,
+    RefundPinLocked,
+)
 from mobipay.merchants.model import check_notify_url
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.store import trade_record
-from mobipay.merchants.tables import merchant_apps, refunds, settlements, trades
+from mobipay.merchants.tables import (
+    merchant_apps,
+    merchant_operator_sessions,
+    merchant_operators,
+    refunds,
+    settlements,
+    trades,
+)
 from mobipay.platform import audit
-from mobipay.platform.db import metadata
 from mobipay.platform.staff_sessions import SignIn, StaffSessions
 
 MIN_PASSWORD = 10
 PIN_TRIES = 5
 PIN_LOCK = timedelta(minutes=15)
 ROLES = ("owner", "staff")
-
-merchant_operators = Table(
-    "merchant_operators",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("merchant_id", String(40), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("password_hash", String(200), nullable=False),  # argon2id
-    Column("refund_pin_hash", String(200), nullable=False),  # argon2id of the 6-digit refund PIN
-    Column("role", String(8), nullable=False),  # owner | staff
-    Column("pin_failures", Integer, nullable=False, server_default="0"),
-    Column("pin_locked_until", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sign_in_failures", Integer, nullable=False, server_default="0"),  # wrong passwords in the window
-    Column("sign_in_failed_at", DateTime(timezone=True), nullable=True),
-    Column("sign_in_locked_until", DateTime(timezone=True), nullable=True),
-    Index("uq_merchant_operators_name", "merchant_id", "name", unique=True),
-)
-
-merchant_operator_sessions = Table(
-    "merchant_operator_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's token
-    Column("operator_id", String(40), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True), nullable=True),
-    Index("ix_merchant_operator_sessions_operator", "operator_id"),
-)
-
-
-class MerchantSignInFailed(MobipayError):
-    code = "MERCHANT_SIGN_IN_FAILED"
-    status = 401
-    title = "Wrong merchant, name or password"
-
-
-class MerchantSignInLocked(MobipayError):
-    code = "MERCHANT_SIGN_IN_LOCKED"
-    status = 423
-    title = "Too many wrong passwords: this portal account is locked for a while"
-
-
-class MerchantSessionExpired(MobipayError):
-    code = "MERCHANT_SESSION_EXPIRED"
-    status = 401
-    title = "Sign in to the merchant portal (again)"
-
-
-class MerchantOperatorExists(MobipayError):
-    code = "MERCHANT_OPERATOR_EXISTS"
-    status = 409
-    title = "This merchant already has an operator with this name"
-
-
-class RefundPinIncorrect(MobipayError):
-    code = "REFUND_PIN_INCORRECT"
-    status = 403
-    title = "Wrong refund PIN"
-
-
-class RefundPinLocked(MobipayError):
-    code = "REFUND_PIN_LOCKED"
-    status = 423
-    title = "Too many wrong refund PINs; refunds by this operator are locked for a while"
-
-
-class MerchantRoleRequired(MobipayError):
-    code = "MERCHANT_ROLE_REQUIRED"
-    status = 403
-    title = "Only the merchant's owner account may do this"
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +265,7 @@ class MerchantOperators:
 
         found, back = await self.uow.run("merchant_trade", work)
         if found is None:
-            raise ME.TradeNotFound("no such trade of your merchant", field="trade_id")
+            raise errors.TradeNotFound("no such trade of your merchant", field="trade_id")
         return found, [RefundLine(r.out_request_no, r.amount, as_utc(r.created_at)) for r in back]
 
     async def check_refund_pin(self, op: MerchantOperator, pin: str) -> None:

@@ -24,11 +24,11 @@ from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.kernel.money import check_amount
-from mobipay.ledger import errors as LE
+from mobipay.ledger import errors as ledger_errors
 from mobipay.ledger.model import AccountKind, Leg, Transfer
 from mobipay.ledger.service import AccountSpec
 from mobipay.ledger.uow import Transaction, UnitOfWork, UnitOfWorkRunner
-from mobipay.merchants import errors as E
+from mobipay.merchants import errors
 from mobipay.merchants.model import MerchantState, TradeRecord
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.tables import campaigns, coupons, merchants, trades
@@ -87,7 +87,7 @@ class RedEnvelopes:
             raise ValidationFailed("min_spend at least the face value, a budget of at least one envelope, "
                                    "valid 1 to 90 days", field="min_spend")
         if merchant.state is not MerchantState.APPROVED:
-            raise E.MerchantNotActive(f"the merchant is {merchant.state.value}")
+            raise errors.MerchantNotActive(f"the merchant is {merchant.state.value}")
         campaign_id = new_id("cmp")
         budget_spec = AccountSpec(f"liability:campaign:{campaign_id}", AccountKind.LIABILITY,
                                   name=f"Campaign {name}", debits_must_not_exceed_credits=True)
@@ -119,23 +119,23 @@ class RedEnvelopes:
         async def work(uow: UnitOfWork) -> Coupon:
             c = (await uow.conn.execute(select(campaigns).where(campaigns.c.id == campaign_id))).first()
             if c is None or c.state != "active":
-                raise E.NotEligible("no such running campaign", field="campaign_id")
+                raise errors.NotEligible("no such running campaign", field="campaign_id")
             mine = (await uow.conn.execute(select(coupons).where(coupons.c.campaign_id == c.id,
                                                                  coupons.c.user_id == user.id))).first()
             if mine is not None:
                 return _coupon(mine)  # one each: claiming again shows the one you have
             if c.rule == "new_user" and uow.now - user.created_at > timedelta(days=NEW_USER_DAYS):
-                raise E.NotEligible(f"for subscribers who joined in the last {NEW_USER_DAYS} days")
+                raise errors.NotEligible(f"for subscribers who joined in the last {NEW_USER_DAYS} days")
             if c.rule == "brand" and (await uow.conn.execute(select(trades.c.id).where(
                     trades.c.merchant_id == c.merchant_id, trades.c.payer_id == user.id,
                     trades.c.paid_at.is_not(None)).limit(1))).first() is None:
-                raise E.NotEligible("for this shop's customers: buy there once first")
+                raise errors.NotEligible("for this shop's customers: buy there once first")
             coupon_id = new_id("rp")
             [result] = await uow.post([Transfer(f"issue:{coupon_id}", (Leg.debit(c.account_code, c.face),
                                                                        Leg.credit(c.reserved_code, c.face)),
                                                 "campaign.issue", reference=c.name)])
-            if isinstance(result.error, LE.InsufficientFunds):
-                raise E.BudgetExhausted("the campaign's budget is used up")
+            if isinstance(result.error, ledger_errors.InsufficientFunds):
+                raise errors.BudgetExhausted("the campaign's budget is used up")
             if result.error is not None:
                 raise result.error
             await uow.conn.execute(insert(coupons).values(
@@ -175,13 +175,13 @@ class RedEnvelopes:
         uow = cast(UnitOfWork, tx)  # (the red-envelope zone keeps its rows in SQL)
         row = (await uow.conn.execute(select(coupons).where(coupons.c.id == coupon_id).with_for_update())).first()
         if row is None or row.user_id != user_id:
-            raise E.CouponNotUsable("no such red envelope of yours", field="coupon_id")
+            raise errors.CouponNotUsable("no such red envelope of yours", field="coupon_id")
         if row.state != "issued" or as_utc(row.expires_at) <= uow.now:
-            raise E.CouponNotUsable(f"this red envelope is {row.state if row.state != 'issued' else 'expired'}",
-                                    field="coupon_id")
+            raise errors.CouponNotUsable(f"this red envelope is {row.state if row.state != 'issued' else 'expired'}",
+                                         field="coupon_id")
         if row.merchant_id != trade.merchant_id or trade.amount < row.min_spend:
-            raise E.CouponNotUsable(f"for this shop's orders of at least {row.min_spend / 100:.2f} CNY",
-                                    field="coupon_id")
+            raise errors.CouponNotUsable(f"for this shop's orders of at least {row.min_spend / 100:.2f} CNY",
+                                         field="coupon_id")
         reserved = (await uow.conn.execute(select(campaigns.c.reserved_code).where(
             campaigns.c.id == row.campaign_id))).scalar_one()
         await uow.conn.execute(update(coupons).where(coupons.c.id == coupon_id).values(

@@ -31,7 +31,7 @@ from mobipay.kernel.roles import Roster
 from mobipay.kernel.urls import DestinationPolicy
 from mobipay.ledger.model import AccountKind, AccountSpec, Leg, Transfer
 from mobipay.ledger.uow import Runner, Transaction
-from mobipay.merchants import errors as E
+from mobipay.merchants import errors
 from mobipay.merchants.model import (
     App,
     Category,
@@ -90,15 +90,15 @@ class MerchantService:
         mcc = check_mcc(mcc)
         category = self.categories.get(mcc)
         if category is None:
-            raise E.InvalidMerchantField(f"MCC {mcc} is not a category we accept", field="mcc")
+            raise errors.InvalidMerchantField(f"MCC {mcc} is not a category we accept", field="mcc")
         msisdn = normalize_msisdn(contact)
         website = check_website(website)
         if not (2 <= len(name.strip()) <= 128 and 2 <= len(legal_person.strip()) <= 64):
-            raise E.InvalidMerchantField("give the business name and the legal person's name", field="name")
+            raise errors.InvalidMerchantField("give the business name and the legal person's name", field="name")
         account = "".join(settlement_account.split())
         if not (account.isdigit() and 8 <= len(account) <= 32):
-            raise E.InvalidMerchantField("the settlement account is the bank account number",
-                                         field="settlement_account")
+            raise errors.InvalidMerchantField("the settlement account is the bank account number",
+                                              field="settlement_account")
         merchant_id = new_id("mch")
         spec = AccountSpec(f"liability:merchant:{merchant_id}", AccountKind.LIABILITY, name=f"Payable to {name}",
                            debits_must_not_exceed_credits=True)
@@ -107,7 +107,8 @@ class MerchantService:
         async def work(tx: Transaction) -> Merchant:
             store = self.store(tx)
             if await store.credit_code_taken(code):
-                raise E.InvalidMerchantField("a merchant with this credit code exists already", field="credit_code")
+                raise errors.InvalidMerchantField("a merchant with this credit code exists already",
+                                                  field="credit_code")
             await tx.open_account(spec)
             state = MerchantState.APPROVED if auto else MerchantState.SUBMITTED
             merchant = Merchant(merchant_id, name.strip(), code, mcc, state,
@@ -132,7 +133,7 @@ class MerchantService:
             store = self.store(tx)
             found = await store.merchant(merchant_id, for_update=True)
             if found is None:
-                raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
+                raise errors.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
             current = found.merchant.state
             check_merchant_move(current, to)
             # the review queue is the merchant-review role's; suspending and resuming is risk's
@@ -154,7 +155,7 @@ class MerchantService:
 
         found = await self.uow.run("merchant", work)
         if found is None:
-            raise E.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
+            raise errors.MerchantNotFound(f"no merchant {merchant_id}", field="merchant_id")
         return found
 
     async def find(self, *, state: MerchantState | None = None, q: str | None = None, mcc: str | None = None,
@@ -198,7 +199,7 @@ class MerchantService:
             store = self.store(tx)
             app = await store.app(app_id)
             if app is None or app.sign_type != "RSA2":
-                raise E.MerchantNotFound("no RSA2 app with this id", field="app_id")
+                raise errors.MerchantNotFound("no RSA2 app with this id", field="app_id")
             await store.rotate_key(app_id, public_key, app.public_key, tx.now + KEY_OVERLAP)
 
         await self.uow.run("rotate_key", work)
@@ -230,7 +231,7 @@ class MerchantService:
                 assert app.public_key is not None
                 try:
                     verify_rsa2(params, str(params["sign"]), app.public_key.encode())
-                except E.BadSignature:
+                except errors.BadSignature:
                     if not (app.previous_key and app.previous_until and app.previous_until > tx.now):
                         raise
                     verify_rsa2(params, str(params["sign"]), app.previous_key.encode())
@@ -261,13 +262,13 @@ class MerchantService:
                            store_id: str | None = None) -> Trade:
         """A trade waiting for the buyer; the same out_trade_no and content returns it again."""
         if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
-            raise E.MerchantNotActive(f"the merchant is {merchant.state.value}")
+            raise errors.MerchantNotActive(f"the merchant is {merchant.state.value}")
         check_idempotency_key(out_trade_no)
         amount = check_amount(amount)
         limit = (await self._file(merchant.id)).per_trade_limit
         if amount > limit:
-            raise E.MerchantLimitExceeded(f"this merchant takes at most {limit / 100:.2f} CNY a payment",
-                                          field="total_amount")
+            raise errors.MerchantLimitExceeded(f"this merchant takes at most {limit / 100:.2f} CNY a payment",
+                                               field="total_amount")
         if not 1 <= expire_minutes <= 24 * 60:
             raise ValidationFailed("expire_minutes is from 1 to 1440", field="expire_minutes")
         if not subject.strip():
@@ -279,11 +280,11 @@ class MerchantService:
             known = await store.trade_by_out_no(merchant.id, out_trade_no)
             if known is not None:
                 if (known.amount, known.subject) != (amount, subject.strip()[:256]):
-                    raise E.TradeExists("this out_trade_no was used for another amount or subject",
-                                        field="out_trade_no")
+                    raise errors.TradeExists("this out_trade_no was used for another amount or subject",
+                                             field="out_trade_no")
                 return known.seen_at(tx.now)
             if store_id and await store.store_owner(store_id) != merchant.id:
-                raise E.MerchantNotFound("no such store of yours", field="store_id")
+                raise errors.MerchantNotFound("no such store of yours", field="store_id")
             app = await store.app(app_id) if app_id and not notify_url else None
             trade = TradeRecord(new_id("trd"), merchant.id, out_trade_no, amount, subject.strip()[:256],
                                 TradeState.WAIT_BUYER_PAY, app_id, notify_url or (app.notify_url if app else ""),
@@ -297,7 +298,7 @@ class MerchantService:
         async def work(tx: Transaction) -> Trade:
             found = await self.store(tx).trade(trade_id)
             if found is None:
-                raise E.TradeNotFound("no such trade", field="trade_id")
+                raise errors.TradeNotFound("no such trade", field="trade_id")
             return found.seen_at(tx.now)
 
         return await self.uow.run("trade", work)
@@ -309,7 +310,7 @@ class MerchantService:
         async def work(tx: Transaction) -> TradeRecord:
             found = await self.store(tx).trade_by_out_no(merchant.id, out_trade_no)
             if found is None:
-                raise E.TradeNotFound("no trade with this out_trade_no", field="out_trade_no")
+                raise errors.TradeNotFound("no trade with this out_trade_no", field="out_trade_no")
             return found
 
         return await self.uow.run("trade", work)
@@ -326,7 +327,7 @@ class MerchantService:
         merchant = await self._file(trade.merchant_id)
         m = merchant.merchant
         if m.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
-            raise E.MerchantNotActive(f"the merchant is {m.state.value}: it cannot be paid now")
+            raise errors.MerchantNotActive(f"the merchant is {m.state.value}: it cannot be paid now")
         payer = await self.wallet.authorize_payment(me, trade.amount, pin)
 
         async def work(tx: Transaction) -> Trade:
@@ -342,7 +343,7 @@ class MerchantService:
             face, funded_by = 0, ""
             if coupon_id:
                 if self.coupons is None:
-                    raise E.CouponNotUsable("red envelopes are not available", field="coupon_id")
+                    raise errors.CouponNotUsable("red envelopes are not available", field="coupon_id")
                 face, funded_by = await self.coupons.use_in(tx, coupon_id, payer.id, row)
             wallet_part = row.amount - face
             legs = [Leg.credit(m.account_code, row.amount)]
@@ -383,7 +384,7 @@ class MerchantService:
                 return current  # closed (or expired) already
             check_trade_move(row.state, TradeState.TRADE_CLOSED, why="close")
             if row.paid_at is not None:
-                raise E.TradeStateInvalid("a paid trade is not closed: refund it", field="out_trade_no")
+                raise errors.TradeStateInvalid("a paid trade is not closed: refund it", field="out_trade_no")
             closed = replace(row, state=TradeState.TRADE_CLOSED, closed_at=tx.now)
             await store.put_trade(closed)
             return closed.seen_at(tx.now)
@@ -410,7 +411,7 @@ class MerchantService:
 
         found = await self.uow.run("refund", work)
         if found is None:
-            raise E.TradeNotFound("no refund with this out_request_no", field="out_request_no")
+            raise errors.TradeNotFound("no refund with this out_request_no", field="out_request_no")
         return trade.seen_at(self.uow.clock.now()), found.amount
 
     async def upload_key(self, merchant: Merchant, app_id: str, public_key: str) -> None:
@@ -421,7 +422,7 @@ class MerchantService:
 
         app = await self.uow.run("app_owner", work)
         if app is None or app.merchant_id != merchant.id:
-            raise E.MerchantNotFound("no such app of yours", field="app_id")
+            raise errors.MerchantNotFound("no such app of yours", field="app_id")
         if "BEGIN PUBLIC KEY" not in public_key:
             raise ValidationFailed("send the new public key as PEM", field="public_key")
         await self.rotate_key(app_id, public_key)
@@ -434,7 +435,7 @@ class MerchantService:
         amount = check_amount(amount)
         trade = await self._record(merchant, out_trade_no)
         if trade.paid_at is None or trade.payer_id is None:
-            raise E.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
+            raise errors.TradeStateInvalid("only a paid trade can be refunded", field="out_trade_no")
         payer = await self.wallet.principal(trade.payer_id)  # cash goes back where it came from
 
         async def work(tx: Transaction) -> tuple[Trade, int, bool]:
@@ -486,5 +487,5 @@ class MerchantService:
         limit = merchant.daily_limit
         today = await self.store(tx).paid_since(merchant.merchant.id, day.astimezone(tx.now.tzinfo))
         if today + amount > limit:
-            raise E.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY "
-                                          "left today", field="amount")
+            raise errors.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY "
+                                               "left today", field="amount")

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mobipay.merchants import errors as E
+from mobipay.merchants import errors
 from mobipay.merchants.model import signing_string
 
 
@@ -31,8 +31,8 @@ def sign_rsa2(params: Mapping[str, object], private_key_pem: bytes) -> str:
 def verify_rsa2(params: Mapping[str, object], signature: str, public_key_pem: bytes) -> None:
     """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``params``
     (a missing or unreadable key verifies nothing)."""
-    refused = E.BadSignature("the RSA2 signature does not verify: sign the sorted parameter string with "
-                             "SHA256withRSA (see docs/merchant-signatures.md)", field="sign")
+    refused = errors.BadSignature("the RSA2 signature does not verify: sign the sorted parameter string with "
+                                  "SHA256withRSA (see docs/merchant-signatures.md)", field="sign")
     try:
         key = serialization.load_pem_public_key(public_key_pem) if public_key_pem else None
     except ValueError:
@@ -55,8 +55,8 @@ def verify_hmac(params: Mapping[str, object], signature: str, key: bytes) -> Non
     ``key``, compared in constant time; an empty key (which anybody holds) verifies nothing."""
     given = signature.lower().encode() if signature.isascii() else b""
     if not key or not hmac.compare_digest(sign_hmac(params, key).encode(), given):
-        raise E.BadSignature("the HMAC-SHA256 signature does not verify (see docs/merchant-signatures.md)",
-                             field="sign")
+        raise errors.BadSignature("the HMAC-SHA256 signature does not verify (see docs/merchant-signatures.md)",
+                                  field="sign")
 
 
 def new_rsa_key() -> tuple[bytes, bytes]:

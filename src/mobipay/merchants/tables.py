@@ -1,4 +1,5 @@
-"""Merchant tables: merchants and their review, API apps and keys, nonces, trades, refunds."""
+"""Merchant tables: merchants and their review, API apps and keys, nonces, trades, refunds,
+and the merchant portal's staff accounts and sessions."""
 
 from __future__ import annotations
 
@@ -171,4 +172,35 @@ coupons = Table(
     Index("uq_rp_coupons_one_each", "campaign_id", "user_id", unique=True),
     Index("ix_rp_coupons_user", "user_id", "state"),
     Index("ix_rp_coupons_due", "state", "expires_at"),
+)
+
+
+merchant_operators = Table(
+    "merchant_operators",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("refund_pin_hash", String(200), nullable=False),  # argon2id of the 6-digit refund PIN
+    Column("role", String(8), nullable=False),  # owner | staff
+    Column("pin_failures", Integer, nullable=False, server_default="0"),
+    Column("pin_locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sign_in_failures", Integer, nullable=False, server_default="0"),  # wrong passwords in the window
+    Column("sign_in_failed_at", DateTime(timezone=True), nullable=True),
+    Column("sign_in_locked_until", DateTime(timezone=True), nullable=True),
+    Index("uq_merchant_operators_name", "merchant_id", "name", unique=True),
+)
+
+
+merchant_operator_sessions = Table(
+    "merchant_operator_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the cookie's token
+    Column("operator_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_merchant_operator_sessions_operator", "operator_id"),
 )

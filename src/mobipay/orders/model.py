@@ -12,13 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from mobipay.kernel.errors import MobipayError
-
-
-class OrderConflict(MobipayError):
-    code = "ORDER_CONFLICT"
-    status = 409
-    title = "The partner's answer contradicts the order's settled state"
+from mobipay.orders.errors import OrderConflict
 
 
 class OrderState(enum.StrEnum):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
@@ -40,54 +40,12 @@ from mobipay.kernel.ids import new_id
 from mobipay.ledger.chart import wallet_owner
 from mobipay.ledger.model import Leg, PostPending, Reverse, Side, Transfer, VoidPending
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.orders.model import OrderConflict, OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
+from mobipay.orders.errors import OrderConflict
+from mobipay.orders.model import OrderState, PartnerAnswer, PartnerStatus, check_settle, next_check_s
+from mobipay.orders.tables import partner_orders, partner_recon_items
 from mobipay.platform import audit
-from mobipay.platform.db import metadata
 
 log = structlog.get_logger(__name__)
-
-partner_orders = Table(
-    "partner_orders",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("partner", String(32), nullable=False),  # bank | operator_billing | topup_aggregator | …
-    Column("kind", String(24), nullable=False),  # cash_in | cash_out | close_payout | topup | …
-    Column("user_id", String(40), nullable=False),
-    Column("msisdn", String(16), nullable=False),
-    Column("amount", BigInteger, nullable=False),  # what the partner moves
-    Column("fee", BigInteger, nullable=False),
-    Column("state", String(12), nullable=False),  # pending | succeeded | failed
-    Column("partner_ref", String(64), nullable=False, server_default=""),
-    Column("reason", String(64), nullable=False, server_default=""),
-    Column("details", Text, nullable=False, server_default="{}"),  # JSON: what the context needs to send it
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("settled_at", DateTime(timezone=True), nullable=True),
-    Column("next_check_at", DateTime(timezone=True), nullable=False),
-    Column("checks", Integer, nullable=False, server_default="0"),
-    Index("ix_partner_orders_due", "state", "next_check_at"),
-    Index("ix_partner_orders_user", "user_id", "created_at"),
-    Index("ix_partner_orders_settled", "partner", "settled_at"),
-)
-
-#: Differences found in a partner's daily file; ``resolution`` says what was done
-#: (``settled`` from the file) or that a person must look (``investigate``).
-partner_recon_items = Table(
-    "partner_recon_items",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("partner", String(32), nullable=False),
-    Column("day", Date, nullable=False),
-    Column("order_id", String(64), nullable=False),
-    Column("kind", String(24), nullable=False),  # settled_from_file | missing_here | missing_there | …
-    Column("our_state", String(12), nullable=True),
-    Column("our_amount", BigInteger, nullable=True),
-    Column("partner_status", String(12), nullable=True),
-    Column("partner_amount", BigInteger, nullable=True),
-    Column("resolution", String(24), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Index("uq_partner_recon_items", "partner", "day", "order_id", unique=True),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +125,21 @@ class OrderBook:
         self.hooks: dict[str, SettledHook] = {}
         #: partner → the partner whose daily file lists its orders (the bank's payouts are in the bank's file)
         self.files: dict[str, str] = {}
+
+    async def standing(self, uow: UnitOfWork, *, partner: str, kind: str, details: dict[str, str],
+                       excluding: str = "") -> int:
+        """In the caller's transaction: how much ``partner``'s orders of ``kind`` that have
+        not failed (pending or done) and whose details hold every pair of ``details`` add
+        up to, leaving out the order ``excluding`` (e.g. what a bill number was paid)."""
+        query = select(func.coalesce(func.sum(partner_orders.c.amount), 0)).where(
+            *_standing(partner, kind, details, excluding))
+        return int((await uow.conn.execute(query)).scalar_one())
+
+    async def any_standing(self, uow: UnitOfWork, *, partner: str, kind: str, details: dict[str, str],
+                           excluding: str = "") -> bool:
+        """Whether one such order exists (stops at the first)."""
+        query = select(partner_orders.c.id).where(*_standing(partner, kind, details, excluding)).limit(1)
+        return (await uow.conn.execute(query)).first() is not None
 
     def register(self, partner: str, port: PartnerPort, *, file_of: str | None = None) -> None:
         """Route orders to ``partner`` (or, for a family like ``biller``, to ``biller:<CODE>``) to ``port``.
@@ -481,3 +454,12 @@ def _check_same(row: Any, partner: str, kind: str, amount: int, details: dict[st
 
 async def _row(uow: UnitOfWork, order_id: str) -> Any:
     return (await uow.conn.execute(select(partner_orders).where(partner_orders.c.id == order_id))).first()
+
+
+def _standing(partner: str, kind: str, details: dict[str, str], excluding: str) -> list[Any]:
+    """The orders of :meth:`OrderBook.standing`: not failed, with every pair in their details
+    (JSON with sorted keys, so one pair is one exact substring)."""
+    o = partner_orders
+    return [o.c.partner == partner, o.c.kind == kind, o.c.state != OrderState.FAILED.value, o.c.id != excluding,
+            *(o.c.details.contains(json.dumps({k: v}, ensure_ascii=False)[1:-1], autoescape=True)
+              for k, v in details.items())]

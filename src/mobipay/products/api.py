@@ -18,7 +18,7 @@ from mobipay.kernel.msisdn import mask_name
 from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import PENDING, IdemKey, MoneyOut, from_container, require_key, sent_as
-from mobipay.products import errors as E
+from mobipay.products import errors
 from mobipay.products.service import ProductsService
 from mobipay.wallet.api_deps import Me
 
@@ -107,7 +107,7 @@ async def catalogue(service: ProductsDep) -> list[ProductOut]:
 async def buy(body: BuyIn, response: Response, me: Me, service: ProductsDep, idempotency_key: IdemKey = None
               ) -> PurchaseOut:
     order = await service.buy_product(me, body.product, idempotency_key=require_key(idempotency_key), pin=body.pin)
-    answer_order(order, response, E.DeliveryFailed, "the provider")
+    answer_order(order, response, errors.DeliveryFailed, "the provider")
     return _purchase(order)
 
 
@@ -126,7 +126,7 @@ async def buy_policy(body: PolicyIn, response: Response, me: Me, service: Produc
     order = await service.buy_policy(me, body.product, insured_name=body.insured_name,
                                      insured_id=body.insured_id_number, starts_on=body.starts_on,
                                      idempotency_key=require_key(idempotency_key), pin=body.pin)
-    answer_order(order, response, E.DeliveryFailed, "the provider")
+    answer_order(order, response, errors.DeliveryFailed, "the provider")
     return _policy(order, None)
 
 
@@ -139,5 +139,5 @@ async def policies(me: Me, service: ProductsDep) -> list[PolicyOut]:
              summary="Cancel a policy in its cooling-off period; the premium comes back in full")
 async def cancel(policy_id: str, response: Response, me: Me, service: ProductsDep) -> PurchaseOut:
     order = await service.cancel_policy(me, policy_id)
-    answer_order(order, response, E.DeliveryFailed, "the provider")
+    answer_order(order, response, errors.DeliveryFailed, "the provider")
     return _purchase(order)

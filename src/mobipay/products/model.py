@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mobipay.products import errors as E
+from mobipay.products import errors
 
 
 class Family(enum.StrEnum):
@@ -48,8 +48,8 @@ class InsuranceProduct:
     def check_cancellable(self, bought_at: datetime, starts_at: datetime, now: datetime) -> None:
         until = self.cancellable_until(bought_at, starts_at)
         if now >= until:
-            raise E.CoolingOffOver(f"{self.name} could be cancelled until {until:%Y-%m-%d %H:%M} UTC",
-                                   field="policy_id")
+            raise errors.CoolingOffOver(f"{self.name} could be cancelled until {until:%Y-%m-%d %H:%M} UTC",
+                                        field="policy_id")
 
 
 def _rows(text: str) -> list[dict[str, str]]:

@@ -25,7 +25,7 @@ from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook, PartnerOrder
 from mobipay.orders.service import order_id as make_order_id
-from mobipay.products import errors as E
+from mobipay.products import errors
 from mobipay.products.gateway import ProviderGateway, ProviderPartner
 from mobipay.products.model import InsuranceProduct, OperatorProduct
 from mobipay.wallet.service import Principal, User, WalletService
@@ -57,11 +57,12 @@ class ProductsService:
         """Subscribe my own number to one of the operator's products."""
         product = self.catalogue.get(code.upper())
         if product is None:
-            raise E.ProductNotFound(f"no product {code!r}; see GET /v1/products", field="product")
+            raise errors.ProductNotFound(f"no product {code!r}; see GET /v1/products", field="product")
         check_idempotency_key(idempotency_key)
         _, operator, _ = self.wallet.operator_of(me.msisdn)
         if operator != self.home_operator:
-            raise E.ProductNotAvailable(f"{product.name} is for {self.home_operator} numbers only", field="product")
+            raise errors.ProductNotAvailable(f"{product.name} is for {self.home_operator} numbers only",
+                                             field="product")
         order_id = make_order_id("po_", me.user_id, idempotency_key)
         details = {"product": product.code, "name": product.name, "family": product.family.value,
                    "period": product.period, "msisdn": me.msisdn}
@@ -82,8 +83,8 @@ class ProductsService:
         """Buy a policy covering a person (myself or another) from ``starts_on`` (Shanghai)."""
         product = self.insurance.get(code.upper())
         if product is None:
-            raise E.ProductNotFound(f"no insurance product {code!r}; see GET /v1/insurance/products",
-                                    field="product")
+            raise errors.ProductNotFound(f"no insurance product {code!r}; see GET /v1/insurance/products",
+                                         field="product")
         check_idempotency_key(idempotency_key)
         name, id_number = self.wallet.check_identity(insured_name, insured_id)
         today = self.uow.clock.now().astimezone(SHANGHAI).date()
@@ -114,7 +115,7 @@ class ProductsService:
         policy = await self.orders.get(policy_id)
         if policy is None or policy.user_id != me.user_id or policy.kind != POLICY or (
                 policy.state is not OrderState.SUCCEEDED):
-            raise E.PolicyNotFound("no such issued policy in your wallet", field="policy_id")
+            raise errors.PolicyNotFound("no such issued policy in your wallet", field="policy_id")
         cancel_id = make_order_id("ic_", policy.id)
         existing = await self.orders.get(cancel_id)
         if existing is None or existing.state is OrderState.FAILED:

@@ -37,17 +37,10 @@ from sqlalchemy import func, select, text
 from mobipay.ledger.uow import UnitOfWork
 from mobipay.merchants.tables import merchants, trades
 from mobipay.orders.model import OrderState
-from mobipay.orders.service import partner_orders
+from mobipay.orders.tables import partner_orders
 from mobipay.reporting import rollups
-from mobipay.reporting.rollups import (
-    FUNDS_IN,
-    FUNDS_OUT,
-    MERCHANT,
-    PAYMENTS,
-    Span,
-    outcomes_daily,
-    product_daily,
-)
+from mobipay.reporting.rollups import FUNDS_IN, FUNDS_OUT, MERCHANT, PAYMENTS, Span
+from mobipay.reporting.tables import outcomes_daily, product_daily
 from mobipay.wallet.tables import users
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderState
-from mobipay.orders.service import partner_orders
+from mobipay.orders.tables import partner_orders
 
 log = structlog.get_logger(__name__)
 

@@ -13,21 +13,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import PENDING, IdemKey, MoneyIn, MoneyOut, from_container, require_key
+from mobipay.topup.errors import TopupFailed
 from mobipay.topup.service import TopupService
 from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1", tags=["top-up"])
-
-
-class TopupFailed(MobipayError):
-    code = "TOPUP_FAILED"
-    status = 422
-    title = "The operator did not credit the number; the money is back in the wallet"
 
 
 TopupDep = Annotated[TopupService, from_container("topup")]

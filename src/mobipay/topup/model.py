@@ -13,15 +13,9 @@ import enum
 from dataclasses import dataclass
 from datetime import date
 
-from mobipay.kernel.errors import MobipayError
+from mobipay.topup.errors import InvalidFaceValue
 
 FACE_VALUES = (1_000, 2_000, 3_000, 5_000, 10_000, 20_000, 30_000, 50_000)  # 10 … 500 CNY, in fen
-
-
-class InvalidFaceValue(MobipayError):
-    code = "INVALID_FACE_VALUE"
-    status = 422
-    title = "Top-ups are whole yuan within the allowed range"
 
 
 class Route(enum.StrEnum):

@@ -19,7 +19,7 @@ from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.orders.api import answer_order
 from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import PENDING, MoneyIn, MoneyOut, from_container
-from mobipay.topup.api import TopupFailed
+from mobipay.topup.errors import TopupFailed
 from mobipay.topup.partners import Partner, TopupPartners
 
 router = APIRouter(prefix="/v1/partner", tags=["top-up partners"])

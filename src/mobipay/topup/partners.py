@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from mobipay.kernel.errors import MobipayError, NotFound, Unauthorized, ValidationFailed
+from mobipay.kernel.errors import NotFound, Unauthorized, ValidationFailed
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.ledger.chart import BANK_SETTLEMENT, TOPUP_PARTNER_COMMISSION
 from mobipay.ledger.model import AccountKind, Leg, Transfer
@@ -31,16 +31,11 @@ from mobipay.ledger.uow import UnitOfWork
 from mobipay.orders.service import PartnerOrder
 from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
+from mobipay.topup.errors import PartnerSuspended
 from mobipay.topup.service import KIND, PAYABLE, TopupService
 from mobipay.topup.tables import partner_nonces, partners
 
 WINDOW_S = 300
-
-
-class PartnerSuspended(MobipayError):
-    code = "PARTNER_SUSPENDED"
-    status = 403
-    title = "This partner may not sell top-up now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +175,5 @@ class TopupPartners:
 
 def is_partner_order(order: PartnerOrder) -> bool:
     return order.details.get("channel") == "partner"
-
 
 

@@ -29,7 +29,7 @@ from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.ledger.chart import wallet_account
 from mobipay.ledger.uow import Runner, Transaction
 from mobipay.platform.credentials import password_hasher
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.model import (
     Claim,
     KycTier,
@@ -149,7 +149,7 @@ class Accounts:
         money sent to the number before it had a wallet is paid into it now."""
         store = self.store(tx)
         if await store.user_by_msisdn(msisdn) is not None:
-            return E.UserExists(f"{msisdn} is already registered; sign in instead", field="msisdn")
+            return errors.UserExists(f"{msisdn} is already registered; sign in instead", field="msisdn")
         spec = wallet_account(msisdn)
         await tx.open_account(spec)
         user = User(new_id("usr"), msisdn, segment.operator.value, segment.virtual, UserStatus.ACTIVE,
@@ -193,7 +193,7 @@ class Accounts:
         user = await self.user_by_msisdn(raw_msisdn)
         wanted = UserStatus.FROZEN if frozen else UserStatus.ACTIVE
         if user.status is UserStatus.CLOSED:
-            raise E.UserFrozen("a closed wallet stays closed")
+            raise errors.UserFrozen("a closed wallet stays closed")
         balance = (await self.uow.ledger.account(user.account_code)).balance  # for the SMS
 
         async def work(tx: Transaction) -> None:
@@ -216,7 +216,7 @@ class Accounts:
             raise ValidationFailed("say how the identity was checked, for the audit trail", field="reason")
         user = await self.user_by_msisdn(raw_msisdn)
         if user.tier is not KycTier.TIER_2:
-            raise E.RealNameRequired(f"Tier III needs a Tier II wallet first (this one is Tier {int(user.tier)})")
+            raise errors.RealNameRequired(f"Tier III needs a Tier II wallet first (this one is Tier {int(user.tier)})")
 
         async def work(tx: Transaction) -> None:
             await self.store(tx).set_tier3(user.id, tx.now)
@@ -234,7 +234,7 @@ class Accounts:
         async def work(tx: Transaction) -> User:
             user = await self.store(tx).user_by_msisdn(msisdn)
             if user is None:
-                raise E.UserNotFound(f"{msisdn} is not registered", field="msisdn")
+                raise errors.UserNotFound(f"{msisdn} is not registered", field="msisdn")
             return user
 
         return await self.uow.run("user_by_msisdn", work)
@@ -245,7 +245,7 @@ class Accounts:
         async def work(tx: Transaction) -> Principal:
             user = await self.store(tx).user_by_id(user_id)
             if user is None:
-                raise E.UserNotFound(f"no subscriber {user_id}", field="user_id")
+                raise errors.UserNotFound(f"no subscriber {user_id}", field="user_id")
             return Principal(user_id, "standing-instruction", user.msisdn, user.account_code)
 
         return await self.uow.run("principal", work)

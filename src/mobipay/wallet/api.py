@@ -21,7 +21,7 @@ from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.model import Side
 from mobipay.platform.api_common import OTP_LIMIT, PENDING, PIN_LIMIT, IdemKey, MoneyIn, MoneyOut, require_key, sent_as
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.api_deps import BearerToken, Me, WalletDep
 from mobipay.wallet.model import MoneyRequest, OtpPurpose, Tokens, TransferDone
 from mobipay.wallet.service import WalletService
@@ -146,7 +146,7 @@ async def devices(me: Me, wallet: WalletDep) -> list[DeviceOut]:
 async def logout(session_id: str, me: Me, wallet: WalletDep) -> Response:
     target = me.session_id if session_id == "current" else session_id
     if not await wallet.logout(me.user_id, target):
-        raise E.SessionInvalid("no such session of yours")
+        raise errors.SessionInvalid("no such session of yours")
     return Response(status_code=204)
 
 

@@ -11,7 +11,7 @@ from datetime import date
 from mobipay.orders.model import PartnerAnswer
 from mobipay.orders.service import StatementLine
 from mobipay.orders.signed_http import NO_ANSWER, SignedClient
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.bank import CardCheck
 
 
@@ -27,9 +27,9 @@ class HttpBankGateway:
         try:
             status, body = await self.http.call("POST", "/v1/cards/verify", payload)
         except NO_ANSWER as exc:
-            raise E.BankUnavailable(f"the bank did not answer the card check ({type(exc).__name__})") from exc
+            raise errors.BankUnavailable(f"the bank did not answer the card check ({type(exc).__name__})") from exc
         if status != 200:
-            raise E.BankUnavailable(f"the bank refused the card check with HTTP {status}")
+            raise errors.BankUnavailable(f"the bank refused the card check with HTTP {status}")
         data = json.loads(body)
         return CardCheck(data["result"] == "verified", data.get("token", ""), data.get("reason", ""))
 

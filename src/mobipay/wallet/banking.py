@@ -34,7 +34,7 @@ from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport
 from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.bank import BANK, BankGateway, BankPartner
 from mobipay.wallet.model import (
     CardBins,
@@ -98,20 +98,21 @@ class BankingService:
         id_card = check_id_card(id_number, today=self.uow.clock.now().astimezone(SHANGHAI).date())
         issuer = self.bins.lookup(number)
         if issuer.card_type is not CardType.DEBIT:
-            raise E.CardNotSupported("only debit cards can be bound for cash-in and cash-out", field="card_number")
+            raise errors.CardNotSupported("only debit cards can be bound for cash-in and cash-out", field="card_number")
         user = await self._active(me.msisdn)
         card_hmac, id_hmac = self.wallet.keyed_hash("card", number), self.wallet.id_hmac(id_card)
 
         async def check(uow: UnitOfWork) -> Card | None:
             known = (await uow.conn.execute(select(identities).where(identities.c.user_id == user.id))).first()
             if known is not None and (known.id_hmac != id_hmac or known.name != real_name):
-                raise E.IdentityMismatch("this wallet is verified for another name or identity card", field="id_number")
+                raise errors.IdentityMismatch("this wallet is verified for another name or identity card",
+                                              field="id_number")
             bound = (await uow.conn.execute(select(cards).where(cards.c.card_hmac == card_hmac,
                                                                 cards.c.state == "active"))).first()
             if bound is not None:
                 if bound.user_id == user.id:
                     return _card(bound)  # bound already: binding again is a no-op
-                raise E.CardAlreadyBound("this card is bound to another wallet", field="card_number")
+                raise errors.CardAlreadyBound("this card is bound to another wallet", field="card_number")
             return None
 
         existing = await self.uow.run("bind_card_check", check)
@@ -119,7 +120,7 @@ class BankingService:
             return existing
         answer = await self.gateway.verify_card(number, real_name, id_card, national_number(user.msisdn))
         if not answer.verified:
-            raise E.CardVerificationFailed(
+            raise errors.CardVerificationFailed(
                 f"the bank did not confirm the card ({answer.reason or 'no reason given'}); check the name, "
                 "identity card and that the card is registered to this phone number", field="card_number")
 
@@ -152,7 +153,7 @@ class BankingService:
     async def remove_card(self, me: Principal, card_id: str) -> None:
         """Unbind a card (not while an order on it is pending)."""
         if await self.orders.pending_for(me.user_id, card_id=card_id):
-            raise E.CardBusy("an order on this card is still pending; try again when it settles", field="card_id")
+            raise errors.CardBusy("an order on this card is still pending; try again when it settles", field="card_id")
 
         async def work(uow: UnitOfWork) -> None:
             await self._own_card(uow, me.user_id, card_id)
@@ -193,7 +194,7 @@ class BankingService:
 
         async def authorize() -> None:  # only for a new order: the key comes first
             if pin is None:
-                raise E.PinRequired("cash-out always needs the payment PIN", field="pin")
+                raise errors.PinRequired("cash-out always needs the payment PIN", field="pin")
             await self.wallet.verify_pin(user.msisdn, pin)
 
         return await self._place(user, "cash_out", card_id, amount, self.fee.of(amount), idempotency_key,
@@ -260,10 +261,10 @@ class BankingService:
             raise ValidationFailed("give the reason for the audit trail", field="reason")
         user = await self.wallet.user_by_msisdn(raw_msisdn)
         if user.status in (UserStatus.CLOSED, UserStatus.CLOSING):
-            raise E.UserClosed(f"the wallet is already {user.status.value}")
+            raise errors.UserClosed(f"the wallet is already {user.status.value}")
         account = await self.uow.ledger.account(user.account_code)
         if account.available != account.balance or account.credits_pending:
-            raise E.BalanceNotEmpty("money is on hold or on its way to this wallet; close it when that settles")
+            raise errors.BalanceNotEmpty("money is on hold or on its way to this wallet; close it when that settles")
         if account.balance == 0:
             async def work(uow: UnitOfWork) -> None:
                 await self._finish_close(uow, user.id, user.msisdn, user.account_code, actor, reason,
@@ -273,8 +274,9 @@ class BankingService:
             return await self.wallet.user_by_msisdn(user.msisdn), None
         bound = await self.cards(Principal(user.id, "", user.msisdn, user.account_code))
         if not bound:
-            raise E.BalanceNotEmpty(f"the wallet holds {account.balance / 100:.2f} CNY and has no bank card: ask the "
-                                    "subscriber to bind one (or transfer the balance) before closing")
+            raise errors.BalanceNotEmpty(f"the wallet holds {account.balance / 100:.2f} CNY and has no bank "
+                                         "card: ask the subscriber to bind one (or transfer the balance) "
+                                         "before closing")
         order = await self._place(user, "close_payout", bound[0].id, account.balance, 0, f"close:{user.id}",
                                   actor=actor, reason=reason)
         return await self.wallet.user_by_msisdn(user.msisdn), order
@@ -306,14 +308,15 @@ class BankingService:
     async def _active(self, msisdn: str) -> User:
         user = await self.wallet.user_by_msisdn(msisdn)
         if user.status is not UserStatus.ACTIVE:
-            raise E.UserFrozen(f"this wallet is {user.status.value}")
+            raise errors.UserFrozen(f"this wallet is {user.status.value}")
         return user
 
     async def _own_card(self, uow: UnitOfWork, user_id: str, card_id: str) -> Any:
         """The user's active card, or ``CARD_NOT_FOUND``."""
         row = (await uow.conn.execute(select(cards).where(cards.c.id == card_id))).first()
         if row is None or row.user_id != user_id or row.state != "active":
-            raise E.CardNotFound("no such bound card in your wallet; bind one with POST /v1/me/cards", field="card_id")
+            raise errors.CardNotFound("no such bound card in your wallet; bind one with POST /v1/me/cards",
+                                      field="card_id")
         return row
 
 

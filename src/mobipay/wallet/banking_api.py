@@ -29,7 +29,7 @@ from mobipay.platform.api_common import (
     require_key,
     sent_as,
 )
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.api_deps import Me
 from mobipay.wallet.banking import BankingService, Card
 
@@ -89,7 +89,7 @@ def _order_out(o: PartnerOrder) -> BankOrderOut:
 
 
 def _placed(order: PartnerOrder, response: Response) -> BankOrderOut:
-    answer_order(order, response, E.BankDeclined, "the bank")
+    answer_order(order, response, errors.BankDeclined, "the bank")
     return _order_out(order)
 
 

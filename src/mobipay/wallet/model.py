@@ -25,7 +25,7 @@ from mobipay.kernel.events import Event, SmsRequested
 from mobipay.kernel.msisdn import mask_msisdn, national_number
 from mobipay.ledger.chart import SUSPENSE
 from mobipay.ledger.model import Leg, Transfer
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 
 
 class Operator(enum.StrEnum):
@@ -67,7 +67,7 @@ class NumberSegments:
             found = self._by_prefix.get(national[:length])
             if found is not None:
                 return found
-        raise E.UnknownNumberSegment(f"no operator known for numbers starting {national[:4]}", field="msisdn")
+        raise errors.UnknownNumberSegment(f"no operator known for numbers starting {national[:4]}", field="msisdn")
 
     def __len__(self) -> int:
         return len(self._by_prefix)
@@ -76,17 +76,17 @@ class NumberSegments:
 def check_pin(pin: object, msisdn: str | None = None) -> str:
     """A payment PIN: exactly six ASCII digits, and not one a thief would try first."""
     if not isinstance(pin, str) or len(pin) != 6 or not pin.isascii() or not pin.isdigit():
-        raise E.InvalidPin("a payment PIN is exactly 6 digits", field="pin")
+        raise errors.InvalidPin("a payment PIN is exactly 6 digits", field="pin")
     digits = [int(c) for c in pin]
     steps = {b - a for a, b in itertools.pairwise(digits)}
     if steps in ({1}, {-1}):
-        raise E.WeakPin("digits in sequence (like 123456) are too easy to guess", field="pin")
+        raise errors.WeakPin("digits in sequence (like 123456) are too easy to guess", field="pin")
     if len(set(digits)) == 1:
-        raise E.WeakPin("a PIN of one repeated digit is too easy to guess", field="pin")
+        raise errors.WeakPin("a PIN of one repeated digit is too easy to guess", field="pin")
     if pin[:2] * 3 == pin or pin[:3] * 2 == pin:
-        raise E.WeakPin("a repeated pattern (like 121212 or 123123) is too easy to guess", field="pin")
+        raise errors.WeakPin("a repeated pattern (like 121212 or 123123) is too easy to guess", field="pin")
     if msisdn is not None and national_number(msisdn)[-6:] == pin:
-        raise E.WeakPin("the last six digits of your phone number are too easy to guess", field="pin")
+        raise errors.WeakPin("the last six digits of your phone number are too easy to guess", field="pin")
     return pin
 
 
@@ -94,21 +94,21 @@ def check_id_card(number: object, *, today: date | None = None) -> str:
     """An 18-character resident identity card number (GB 11643-1999): region, birth date
     and the ISO 7064 MOD 11-2 check character. Returns it upper-cased."""
     if not isinstance(number, str):
-        raise E.InvalidIdCard("an identity card number is text", field="id_card")
+        raise errors.InvalidIdCard("an identity card number is text", field="id_card")
     value = number.strip().upper()
     if len(value) != 18 or not value.isascii() or not value[:17].isdigit() or not (value[17].isdigit()
                                                                                    or value[17] == "X"):
-        raise E.InvalidIdCard("an identity card number has 17 digits and a check digit or X", field="id_card")
+        raise errors.InvalidIdCard("an identity card number has 17 digits and a check digit or X", field="id_card")
     if value[0] not in "12345678":
-        raise E.InvalidIdCard("the region code is not a mainland region", field="id_card")
+        raise errors.InvalidIdCard("the region code is not a mainland region", field="id_card")
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise E.InvalidIdCard("the birth date in the number is not a date", field="id_card") from None
+        raise errors.InvalidIdCard("the birth date in the number is not a date", field="id_card") from None
     if born.year < 1900 or born > (today or date.today()):
-        raise E.InvalidIdCard("the birth date in the number is out of range", field="id_card")
+        raise errors.InvalidIdCard("the birth date in the number is out of range", field="id_card")
     if ric.calc_check_digit(value) != value[17]:  # ISO 7064 MOD 11-2, python-stdnum
-        raise E.InvalidIdCard("the check digit does not match (a typo?)", field="id_card")
+        raise errors.InvalidIdCard("the check digit does not match (a typo?)", field="id_card")
     return value
 
 
@@ -120,12 +120,12 @@ def id_card_check_char(first17: str) -> str:
 def check_card_number(number: object) -> str:
     """A bank card number: 12 to 19 digits passing the Luhn check; spaces are ignored."""
     if not isinstance(number, str):
-        raise E.InvalidCardNumber("a card number is text", field="card_number")
+        raise errors.InvalidCardNumber("a card number is text", field="card_number")
     digits = number.replace(" ", "")
     if not (12 <= len(digits) <= 19 and digits.isascii() and digits.isdigit()):
-        raise E.InvalidCardNumber("a card number has 12 to 19 digits", field="card_number")
+        raise errors.InvalidCardNumber("a card number has 12 to 19 digits", field="card_number")
     if not luhn.is_valid(digits):
-        raise E.InvalidCardNumber("the card number's check digit does not match (a typo?)", field="card_number")
+        raise errors.InvalidCardNumber("the card number's check digit does not match (a typo?)", field="card_number")
     return digits
 
 
@@ -163,7 +163,7 @@ def check_resend(last: OtpChallenge | None, now: datetime, policy: OtpPolicy) ->
     """Refuse a new code while the last one for the same number and purpose is fresh."""
     if last is not None and not last.consumed and (now - last.sent_at).total_seconds() < policy.resend_after_s:
         wait = policy.resend_after_s - int((now - last.sent_at).total_seconds())
-        raise E.OtpResendTooSoon(f"try again in {wait} s", retry_after_s=wait)
+        raise errors.OtpResendTooSoon(f"try again in {wait} s", retry_after_s=wait)
 
 
 def check_otp(challenge: OtpChallenge | None, code_hash: str, now: datetime, policy: OtpPolicy) -> None:
@@ -173,14 +173,14 @@ def check_otp(challenge: OtpChallenge | None, code_hash: str, now: datetime, pol
     refuses even the right code.
     """
     if challenge is None or challenge.consumed:
-        raise E.OtpInvalid("no code is waiting for this number; ask for one", field="code")
+        raise errors.OtpInvalid("no code is waiting for this number; ask for one", field="code")
     if challenge.attempts >= policy.max_attempts:
-        raise E.OtpAttemptsExceeded(f"{policy.max_attempts} wrong codes; ask for a new one", field="code")
+        raise errors.OtpAttemptsExceeded(f"{policy.max_attempts} wrong codes; ask for a new one", field="code")
     if now >= challenge.expires_at:
-        raise E.OtpExpired("the code has expired; ask for a new one", field="code")
+        raise errors.OtpExpired("the code has expired; ask for a new one", field="code")
     if not hmac.compare_digest(challenge.code_hash, code_hash):
         left = policy.max_attempts - challenge.attempts - 1
-        raise E.OtpInvalid(f"wrong code, {left} tries left", field="code", tries_left=left)
+        raise errors.OtpInvalid(f"wrong code, {left} tries left", field="code", tries_left=left)
 
 
 class UserStatus(enum.StrEnum):
@@ -220,8 +220,8 @@ class PinState:
 def check_not_locked(state: PinState, now: datetime) -> None:
     if state.locked_until is not None and now < state.locked_until:
         minutes = max(1, int((state.locked_until - now).total_seconds() + 59) // 60)
-        raise E.PinLocked(f"try again in {minutes} min, or reset the PIN with an SMS code",
-                          retry_after_s=int((state.locked_until - now).total_seconds()))
+        raise errors.PinLocked(f"try again in {minutes} min, or reset the PIN with an SMS code",
+                               retry_after_s=int((state.locked_until - now).total_seconds()))
 
 
 def check_no_pin_allowed(locked_until: datetime | None, now: datetime) -> None:
@@ -231,9 +231,9 @@ def check_no_pin_allowed(locked_until: datetime | None, now: datetime) -> None:
     without the PIN is exactly what they could still use (docs/decisions/0005)."""
     if locked_until is not None and now < locked_until:
         seconds = int((locked_until - now).total_seconds())
-        raise E.PinLocked(f"the payment PIN is locked after too many wrong tries, so payments without the PIN are "
-                          f"suspended too for {max(1, (seconds + 59) // 60)} min; reset the PIN with an SMS code "
-                          "to pay now", retry_after_s=seconds)
+        raise errors.PinLocked(f"the payment PIN is locked after too many wrong tries, so payments without the PIN are "
+                               f"suspended too for {max(1, (seconds + 59) // 60)} min; reset the PIN with an SMS code "
+                               "to pay now", retry_after_s=seconds)
 
 
 def after_failure(state: PinState, now: datetime, policy: PinPolicy) -> PinState:
@@ -308,8 +308,8 @@ def check_limits(tier: KycTier, amount: int, usage: Usage, limits: WalletLimits)
     for name, limit, used in _caps(tier, usage, limits):
         left = max(0, limit - used)
         if amount > left:
-            raise E.LimitExceeded(f"{name}: {left / 100:.2f} CNY left of {limit / 100:.2f} CNY", field="amount",
-                                  limit=name, remaining=left)
+            raise errors.LimitExceeded(f"{name}: {left / 100:.2f} CNY left of {limit / 100:.2f} CNY", field="amount",
+                                       limit=name, remaining=left)
 
 
 def luhn_complete(partial: str) -> str:
@@ -331,11 +331,11 @@ def check_real_name(name: object) -> str:
     """A person's name as on the identity card: 2 to 30 letters, Chinese or Latin, with the
     middle dot of minority and foreign names (``阿依古丽·买买提``); spaces trimmed."""
     if not isinstance(name, str):
-        raise E.InvalidRealName("a name is text", field="name")
+        raise errors.InvalidRealName("a name is text", field="name")
     value = unicodedata.normalize("NFKC", name).strip().replace("•", "·").replace("・", "·")
     letters = value.replace("·", "").replace(" ", "")
     if not (2 <= len(value) <= 30 and letters and all(c.isalpha() for c in letters)):
-        raise E.InvalidRealName("give the name exactly as on the identity card (letters only)", field="name")
+        raise errors.InvalidRealName("give the name exactly as on the identity card (letters only)", field="name")
     return value
 
 
@@ -373,8 +373,8 @@ class CardBins:
     def lookup(self, card_number: str) -> CardBin:
         found = self._by_bin.get(card_number[:6])
         if found is None:
-            raise E.CardNotSupported(f"cards starting {card_number[:6]} are from a bank we do not work with yet",
-                                     field="card_number")
+            raise errors.CardNotSupported(f"cards starting {card_number[:6]} are from a bank we do not work with yet",
+                                          field="card_number")
         return found
 
     def __len__(self) -> int:
@@ -579,13 +579,13 @@ class Receipt:
 def check_session(access_expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> None:
     """Refuse an access token whose session is unknown (no expiry given), revoked or expired."""
     if access_expires_at is None or revoked_at is not None or as_utc(access_expires_at) <= now:
-        raise E.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
+        raise errors.SessionInvalid("the access token is unknown, expired or revoked; refresh or sign in")
 
 
 def check_not_self(sender_msisdn: str, to: str) -> None:
     """Refuse a payment to the payer's own number."""
     if to == sender_msisdn:
-        raise E.SelfTransfer("choose another recipient", field="to")
+        raise errors.SelfTransfer("choose another recipient", field="to")
 
 
 def p2p_command(sender: User, to: str, recipient_status: str | None, recipient_account: str | None, amount: int,
@@ -594,9 +594,9 @@ def p2p_command(sender: User, to: str, recipient_status: str | None, recipient_a
     recipient in suspense; refused when either wallet may not take part. One rule for the
     one-by-one path and the batched one (``transfer_batch``)."""
     if sender.status is not UserStatus.ACTIVE:
-        raise E.UserFrozen(f"this wallet cannot pay while it is {sender.status.value}")
+        raise errors.UserFrozen(f"this wallet cannot pay while it is {sender.status.value}")
     if recipient_status in (UserStatus.CLOSING.value, UserStatus.CLOSED.value):
-        raise E.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
+        raise errors.UserClosed("the recipient's wallet is closed and cannot receive money", field="to")
     waiting = recipient_account is None  # no wallet yet: the money waits in suspense for CLAIM_WINDOW
     command = Transfer(p2p_id(sender.id, key),
                        (Leg.debit(sender.account_code, amount), Leg.credit(recipient_account or SUSPENSE, amount)),

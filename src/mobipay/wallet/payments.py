@@ -19,10 +19,10 @@ from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
-from mobipay.ledger import errors as LE
+from mobipay.ledger import errors as ledger_errors
 from mobipay.ledger.model import Side
 from mobipay.ledger.uow import Transaction
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.model import (
     CLAIM_WINDOW,
     Claim,
@@ -73,7 +73,7 @@ class Payments(Sessions):
             # as the posting: one commit per transfer.
             found = await store.payers([me.msisdn, to])
             if me.msisdn not in found:
-                raise E.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
+                raise errors.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
             sender = found[me.msisdn].user
             recipient = found[to].user if to in found else None
             command, waiting = p2p_command(sender, to, recipient.status.value if recipient else None,
@@ -113,16 +113,16 @@ class Payments(Sessions):
         async def work(tx: Transaction) -> tuple[User, datetime | None]:
             found = (await self.store(tx).payers([me.msisdn])).get(me.msisdn)
             if found is None:
-                raise E.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
+                raise errors.UserNotFound(f"{me.msisdn} is not registered", field="msisdn")
             return found.user, found.pin_locked_until
 
         payer, locked_until = await self.uow.run("payer", work)
         if payer.status is not UserStatus.ACTIVE:
-            raise E.UserFrozen(f"this wallet cannot pay while it is {payer.status.value}")
+            raise errors.UserFrozen(f"this wallet cannot pay while it is {payer.status.value}")
         if amount > self.limits.password_free and not standing_consent:
             if pin is None:
-                raise E.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
-                                    field="pin")
+                raise errors.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
+                                         field="pin")
             await self.verify_pin(payer.msisdn, pin)
         else:
             check_no_pin_allowed(locked_until, self.uow.clock.now())
@@ -132,7 +132,7 @@ class Payments(Sessions):
         """Whether the ledger holds ``transfer_id`` (an idempotency key used before)."""
         try:
             await self.uow.ledger.transfer(transfer_id)
-        except LE.TransferNotFound:
+        except ledger_errors.TransferNotFound:
             return False
         return True
 

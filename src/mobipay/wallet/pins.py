@@ -14,7 +14,7 @@ from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.uow import Transaction
 from mobipay.platform.credentials import hash_secret, verify_secret
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.accounts import Accounts
 from mobipay.wallet.model import (
     OtpPurpose,
@@ -38,7 +38,7 @@ class Pins(Accounts):
         async def work(tx: Transaction) -> None:
             store = self.store(tx)
             if await store.pin(user.id) is not None:
-                raise E.PinAlreadySet("change it with the current PIN, or reset it with an SMS code", field="pin")
+                raise errors.PinAlreadySet("change it with the current PIN, or reset it with an SMS code", field="pin")
             await store.add_pin(user.id, pin_hash, tx.now)
 
         await self.uow.run("set_pin", work)
@@ -71,12 +71,13 @@ class Pins(Accounts):
             store = self.store(tx)
             verified = await store.id_hmac(user.id)
             if verified is not None and id_number is None:
-                raise E.IdentityRequired("this wallet is real-name verified: send id_number as well", field="id_number")
+                raise errors.IdentityRequired("this wallet is real-name verified: send id_number as well",
+                                              field="id_number")
             refused = await self._consume_otp(tx, user.msisdn, OtpPurpose.RESET_PIN, code)
             if refused is not None:
                 return refused
             if verified is not None and not hmac.compare_digest(verified, id_hmac or ""):
-                return E.IdentityMismatch("the identity card number does not match this wallet", field="id_number")
+                return errors.IdentityMismatch("the identity card number does not match this wallet", field="id_number")
             await store.put_pin(user.id, pin_hash, PinState(0, 0, None), tx.now)
             await tx.emit(SmsRequested(key=new_id("sms"), to=user.msisdn, template="pin.reset", params={}))
             return None
@@ -106,7 +107,7 @@ class Pins(Accounts):
             store = self.store(tx)
             stored = await store.pin(user.id, for_update=True)
             if stored is None:
-                raise E.PinNotSet("this wallet has no payment PIN to unlock", field="msisdn")
+                raise errors.PinNotSet("this wallet has no payment PIN to unlock", field="msisdn")
             await store.set_pin_state(user.id, PinState(0, 0, None))
             before = stored.state
             await tx.audit(actor=actor, action="user.pin_unlock", target=user.msisdn, reason=reason,
@@ -121,12 +122,12 @@ class Pins(Accounts):
         that doubles with each lockout. A locked PIN refuses even the right one."""
         user = await self.user_by_msisdn(raw_msisdn)
         if not (isinstance(pin, str) and len(pin) == 6 and pin.isascii() and pin.isdigit()):
-            raise E.InvalidPin("a payment PIN is exactly 6 digits", field="pin")  # malformed: not a try
+            raise errors.InvalidPin("a payment PIN is exactly 6 digits", field="pin")  # malformed: not a try
 
         async def load(tx: Transaction) -> str:
             stored = await self.store(tx).pin(user.id)
             if stored is None:
-                raise E.PinNotSet("set a payment PIN first", field="pin")
+                raise errors.PinNotSet("set a payment PIN first", field="pin")
             check_not_locked(stored.state, tx.now)
             return stored.pin_hash
 
@@ -154,10 +155,10 @@ class Pins(Accounts):
                 # The subscriber hears of it at once: it may be someone else trying their PIN.
                 await tx.emit(SmsRequested(key=f"pin-locked:{user.id}:{after.lockouts}", to=user.msisdn,
                                            template="pin.locked", params={"minutes": minutes}))
-                return E.PinLocked(f"too many wrong PINs: payments are locked for {minutes} min", field="pin")
+                return errors.PinLocked(f"too many wrong PINs: payments are locked for {minutes} min", field="pin")
             left = self.pin_policy.max_failures - after.failures
-            return E.PinIncorrect(f"wrong PIN, {left} tries left before payments lock", field="pin",
-                                  tries_left=left)
+            return errors.PinIncorrect(f"wrong PIN, {left} tries left before payments lock", field="pin",
+                                       tries_left=left)
 
         error = await self.uow.run("verify_pin", record)
         if error is not None:

@@ -11,7 +11,7 @@ from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger.uow import Transaction
 from mobipay.platform.credentials import token_hash
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.model import REQUEST_TTL, MoneyRequest, Principal, StoredRequest, TransferDone
 from mobipay.wallet.payments import Payments
 
@@ -25,7 +25,7 @@ class MoneyRequests(Payments):
         amount = check_amount(amount)
         payer = normalize_msisdn(raw_payer)
         if payer == me.msisdn:
-            raise E.SelfRequest("ask another number", field="from")
+            raise errors.SelfRequest("ask another number", field="from")
         check_idempotency_key(idempotency_key)
         request_id = "mrq_" + token_hash(f"{me.user_id}|{idempotency_key}")[:32]
 
@@ -65,7 +65,7 @@ class MoneyRequests(Payments):
                 raise NotFound("no such money request for you", field="request_id")
             state = request.seen_at(tx.now).state
             if state not in ("open", "paid"):  # paid: let a retry replay the payment it made
-                raise E.RequestNotOpen(f"the request is {state}", field="request_id")
+                raise errors.RequestNotOpen(f"the request is {state}", field="request_id")
             return request
 
         request = await self.uow.run("load_request", load)
@@ -77,7 +77,7 @@ class MoneyRequests(Payments):
             if now.state == "paid" and now.transfer_id == done.id:
                 return  # a retry of the payment that settled it
             if (state := now.seen_at(tx.now).state) != "open":
-                raise E.RequestNotOpen(f"the request is {state}", field="request_id")
+                raise errors.RequestNotOpen(f"the request is {state}", field="request_id")
             await store.settle_request(request_id, "paid", tx.now, transfer_id=done.id)
 
         return await self.transfer(me, request.requester_msisdn, request.amount,
@@ -90,7 +90,7 @@ class MoneyRequests(Payments):
             if request is None or request.payer_msisdn != me.msisdn:
                 raise NotFound("no such money request for you", field="request_id")
             if (state := request.seen_at(tx.now).state) != "open":
-                raise E.RequestNotOpen(f"the request is {state}", field="request_id")
+                raise errors.RequestNotOpen(f"the request is {state}", field="request_id")
             await store.settle_request(request_id, "declined", tx.now)
             await tx.emit(SmsRequested(key=f"declined:{request_id}", to=request.requester_msisdn,
                                        template="request.declined", params={"by": mask_msisdn(me.msisdn)}))

@@ -11,7 +11,7 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.ids import new_id
 from mobipay.ledger.uow import Transaction
 from mobipay.platform.credentials import new_token, token_hash
-from mobipay.wallet import errors as E
+from mobipay.wallet import errors
 from mobipay.wallet.model import (
     ACCESS_TTL,
     REFRESH_TTL,
@@ -32,7 +32,7 @@ class Sessions(Pins):
                     pin: str | None = None) -> Tokens:
         """Open a session on a device, proven by an SMS code (purpose login) or the PIN."""
         if (code is None) == (pin is None):
-            raise E.LoginMethodRequired("send either code or pin", field="code")
+            raise errors.LoginMethodRequired("send either code or pin", field="code")
         user = await self.user_by_msisdn(raw_msisdn)
         if pin is not None:
             await self.verify_pin(user.msisdn, pin)
@@ -77,10 +77,10 @@ class Sessions(Pins):
             session = await store.session_by_refresh(presented)
             if session is None:
                 reused = await store.revoke_reused(presented, tx.now)
-                return E.SessionInvalid("this refresh token was already used: the session is revoked" if reused
-                                        else "unknown refresh token")
+                return errors.SessionInvalid("this refresh token was already used: the session is revoked" if reused
+                                             else "unknown refresh token")
             if session.revoked_at is not None or session.refresh_expires_at <= tx.now:
-                return E.SessionInvalid("the session has ended; sign in again")
+                return errors.SessionInvalid("the session has ended; sign in again")
             await store.rotate(session.id, access_hash=token_hash(access), access_expires_at=tx.now + ACCESS_TTL,
                                refresh_hash=token_hash(refresh), previous_refresh_hash=presented,
                                refresh_expires_at=tx.now + REFRESH_TTL, at=tx.now)

@@ -8,19 +8,18 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import mobipay.backoffice.operators  # registers the operator accounts and console sessions
-import mobipay.backoffice.reversals  # registers the reversal requests (maker-checker)
+import mobipay.backoffice.tables  # registers the operator accounts, console sessions and reversal requests
 import mobipay.bills.tables  # registers the bill-zone tables
 import mobipay.channels.sms.tables  # registers the SMS channel's tables
 import mobipay.confirmations.tables  # registers the confirmation table
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
-import mobipay.merchants.operators  # registers the merchant portal's operator tables
-import mobipay.merchants.tables  # registers the merchant tables
-import mobipay.orders.service  # registers the partner order tables
+import mobipay.merchants.tables  # registers the merchant tables (with the portal's operators)
+import mobipay.orders.tables  # registers the partner order tables
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables
-import mobipay.reporting.rollups  # registers the KPI rollups and the indexes behind the console
+import mobipay.reporting.rollups  # registers the indexes behind the console
+import mobipay.reporting.tables  # registers the KPI rollups
 import mobipay.topup.tables  # registers the top-up partner tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata

@@ -20,6 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from mobipay.channels.sms.errors import CommandNotUnderstood
 from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.msisdn import normalize_msisdn
 
@@ -35,12 +36,6 @@ KEYWORDS = {
 }
 HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；退订 TD。"
         " Balance YE; transfer ZZ number amount; top-up CZ [number] amount; pay bill JF name; history MX.")
-
-
-class CommandNotUnderstood(MobipayError):
-    code = "SMS_COMMAND_UNKNOWN"
-    status = 400
-    title = "The message is not a command"
 
 
 @dataclass(frozen=True, slots=True)

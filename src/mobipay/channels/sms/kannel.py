@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from mobipay.kernel.errors import MobipayError
+from mobipay.channels.sms.errors import SmsGatewayUnavailable
 
 BEARERBOX = os.environ.get("MOBIPAY_KANNEL_BEARERBOX", "/usr/sbin/bearerbox")
 SMSBOX = os.environ.get("MOBIPAY_KANNEL_SMSBOX", "/usr/sbin/smsbox")
@@ -41,12 +41,6 @@ MAX_PARTS = 10
 
 #: Kannel delivery-report types (dlr-mask bits) and the state each leaves a message in.
 DLR_STATES = {1: "delivered", 2: "failed", 4: "buffered", 8: "acked", 16: "rejected"}
-
-
-class SmsGatewayUnavailable(MobipayError):
-    code = "SMS_GATEWAY_UNAVAILABLE"
-    status = 503
-    title = "The SMS gateway did not take the message; it will be sent again"
 
 
 def coding_of(text: str) -> int:

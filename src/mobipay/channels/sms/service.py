@@ -34,17 +34,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mobipay.channels.actions import ChannelActions
-from mobipay.channels.sms.grammar import HELP, Command, CommandNotUnderstood, parse
-from mobipay.channels.sms.kannel import DLR_STATES, KannelSender, SmsGatewayUnavailable, coding_of, fit, parts_of
+from mobipay.channels.sms.errors import CommandNotUnderstood, SmsGatewayUnavailable
+from mobipay.channels.sms.grammar import HELP, Command, parse
+from mobipay.channels.sms.kannel import DLR_STATES, KannelSender, coding_of, fit, parts_of
 from mobipay.channels.sms.tables import sms_inbound, sms_optouts, sms_outbound
 from mobipay.channels.sms.texts import REMINDERS, render
 from mobipay.channels.words import both, yuan
 from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import SHANGHAI, as_utc
-from mobipay.kernel.errors import MobipayError, RateLimited, ValidationFailed
+from mobipay.kernel.errors import InvalidMsisdn, MobipayError, RateLimited, ValidationFailed
 from mobipay.kernel.events import Event, SmsRequested
 from mobipay.kernel.ids import new_id
-from mobipay.kernel.msisdn import InvalidMsisdn, mask_msisdn, normalize_msisdn
+from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger.errors import InsufficientFunds
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderState

@@ -17,8 +17,7 @@ import structlog
 
 from mobipay.channels.actions import ChannelActions, Line
 from mobipay.channels.voice import dialog as D
-from mobipay.kernel.errors import MobipayError
-from mobipay.kernel.msisdn import InvalidMsisdn
+from mobipay.kernel.errors import InvalidMsisdn, MobipayError
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
 from mobipay.wallet.errors import UserNotFound

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.bills import errors as BE
+from mobipay.bills import errors
 from mobipay.bills.model import Category
 from mobipay.channels.web.common import check_csrf, container, form_key, hit_limit, lang, message, page, set_cookie
 from mobipay.channels.web.forms import parse_yuan, yuan_text
@@ -264,7 +264,7 @@ async def pay_bill(code: str, request: Request, csrf: str = Form(""), customer_i
                 bill = None
         return await _biller_page(request, code, me, error=_words(request, exc), status=exc.status,
                                   customer_id=customer_id, bill=bill, amount=amount,
-                                  duplicate=isinstance(exc, BE.DuplicatePayment))
+                                  duplicate=isinstance(exc, errors.DuplicatePayment))
     return RedirectResponse(f"/hall/bills/payments/{order.id}", status_code=303)
 
 

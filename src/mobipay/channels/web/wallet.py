@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mobipay.bills import errors as BE
+from mobipay.bills import errors as bills_errors
 from mobipay.bills.model import Category
 from mobipay.channels.web.common import (
     check_csrf,
@@ -46,8 +46,8 @@ from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.model import Side
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
-from mobipay.topup.api import TopupFailed
-from mobipay.wallet import errors as WE
+from mobipay.topup.errors import TopupFailed
+from mobipay.wallet import errors as wallet_errors
 from mobipay.wallet.model import OtpPurpose
 from mobipay.wallet.service import Principal, Tokens, check_not_self
 
@@ -152,8 +152,8 @@ def order_error(request: Request, order: PartnerOrder) -> str:
     """A failed partner order in words: nothing was taken (the API's 422 codes)."""
     if order.state is not OrderState.FAILED:
         return ""
-    refused: type[MobipayError] = {"topup": TopupFailed, "bill": BE.BillPaymentFailed}.get(
-        order.kind, WE.BankDeclined)
+    refused: type[MobipayError] = {"topup": TopupFailed, "bill": bills_errors.BillPaymentFailed}.get(
+        order.kind, wallet_errors.BankDeclined)
     return _words(request, refused(order.reason or "refused"))
 
 
@@ -447,7 +447,7 @@ async def pay_bill(code: str, request: Request, csrf: str = Form(""), customer_i
                 bill = None
         return await _biller_page(request, code, error=_words(request, exc), status=exc.status,
                                   customer_id=customer_id, bill=bill, amount=amount,
-                                  duplicate=isinstance(exc, BE.DuplicatePayment))
+                                  duplicate=isinstance(exc, bills_errors.DuplicatePayment))
     return _go(request, f"/m/bills/payments/{order.id}")
 
 

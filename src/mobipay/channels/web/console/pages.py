@@ -16,14 +16,14 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mobipay.backoffice.operators import Operator, OperatorSessionExpired
+from mobipay.backoffice.errors import OperatorSessionExpired
+from mobipay.backoffice.operators import Operator
 from mobipay.bills.model import Category, ComplaintState
 from mobipay.channels.web.common import check_csrf, container, harden, lang, message, page
 from mobipay.channels.web.console.auth import ROLE_NAMES, guard, operator
 from mobipay.channels.words import KIND_WORDS
 from mobipay.kernel.clock import SHANGHAI
-from mobipay.kernel.errors import MobipayError, ValidationFailed
-from mobipay.kernel.roles import RoleRequired
+from mobipay.kernel.errors import MobipayError, RoleRequired, ValidationFailed
 from mobipay.ledger.model import Side, StoredTransfer
 from mobipay.merchants.model import MerchantState
 from mobipay.platform import audit
