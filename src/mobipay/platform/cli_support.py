@@ -5,6 +5,8 @@ installs its builder here, so a context's ``cli.py`` never imports the root abov
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,6 +16,10 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.platform.config import Settings
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
+
+#: The ``--actor`` option of every audited command (who does it; the login name by default).
+ACTOR = typer.Option("--actor", help="Who does this, for the audit trail", envvar="USER")
 
 #: Builds the container from the settings; installed by ``mobipay.app.cli``.
 _build: Callable[[Settings], Any] | None = None
@@ -65,3 +71,20 @@ def run(work: Callable[[Any], Awaitable[T]]) -> T:
     except MobipayError as exc:
         typer.secho(f"{exc.code}: {exc.detail}", fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+def choice(kind: type[E], value: str, option: str) -> E:
+    """An option's value as one of ``kind``'s, or a usage error listing them."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise typer.BadParameter(f"{option} {value!r}: use one of {choices}") from None
+
+
+def day_of(text: str) -> datetime.date:
+    """A ``--date`` option's day, or a usage error with an example."""
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-24") from None
