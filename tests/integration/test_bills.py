@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mobipay.bills.biller_http import HttpBillerGateway
+from mobipay.bills.gateway_http import HttpBillerGateway
 from mobipay.bills.model import Category, parse_billers
 from mobipay.bills.reference_data import shipped_billers
 from mobipay.bills.service import BillsService, payable

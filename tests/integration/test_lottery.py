@@ -17,7 +17,7 @@ from mobipay.ledger.chart import BANK_SETTLEMENT, PAYABLE_LOTTERY, RECEIVABLE_LO
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.service import Ledger
 from mobipay.ledger.uow import UnitOfWorkRunner
-from mobipay.lottery.centre_http import HttpLotteryCentre
+from mobipay.lottery.gateway_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook

@@ -21,7 +21,7 @@ from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
-from mobipay.products.provider_http import HttpProviderGateway
+from mobipay.products.gateway_http import HttpProviderGateway
 from mobipay.products.reference_data import insurance_products, operator_products
 from mobipay.products.service import ProductsService
 from mobipay.wallet.model import id_card_check_char

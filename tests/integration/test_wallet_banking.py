@@ -23,8 +23,8 @@ from mobipay.orders.model import OrderState as BankOrderState
 from mobipay.orders.model import PartnerStatus
 from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
-from mobipay.wallet.bank_http import HttpBankGateway
 from mobipay.wallet.banking import BankingService
+from mobipay.wallet.gateway_http import HttpBankGateway
 from mobipay.wallet.model import CashOutFee, UserStatus, id_card_check_char, luhn_complete
 from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import Principal, WalletService

@@ -14,8 +14,8 @@ import structlog
 
 from mobipay.backoffice.operators import OperatorAccounts
 from mobipay.backoffice.reversals import Reversals
-from mobipay.bills.biller_http import HttpBillerGateway
 from mobipay.bills.complaints import Complaints
+from mobipay.bills.gateway_http import HttpBillerGateway
 from mobipay.bills.saved import SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.channels.actions import ChannelActions
@@ -28,7 +28,7 @@ from mobipay.kernel.roles import Roster
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
 from mobipay.ledger.service import Ledger
 from mobipay.ledger.uow import UnitOfWorkRunner
-from mobipay.lottery.centre_http import HttpLotteryCentre
+from mobipay.lottery.gateway_http import HttpLotteryCentre
 from mobipay.lottery.service import LotteryService
 from mobipay.merchants.notify import MerchantNotifier
 from mobipay.merchants.operators import MerchantOperators
@@ -42,7 +42,7 @@ from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import Handler, Message, OutboxWorker
 from mobipay.platform.ratelimit import RateLimiter, RatePolicy
-from mobipay.products.provider_http import HttpProviderGateway
+from mobipay.products.gateway_http import HttpProviderGateway
 from mobipay.products.reference_data import insurance_products, operator_products
 from mobipay.products.service import INSURER, OPERATOR_PRODUCTS, ProductsService
 from mobipay.topup.gateway_http import HttpTopupGateway
@@ -50,8 +50,8 @@ from mobipay.topup.model import Route, TopupPolicy
 from mobipay.topup.partners import TopupPartners
 from mobipay.topup.reference_data import price_rules
 from mobipay.topup.service import TopupService
-from mobipay.wallet.bank_http import HttpBankGateway
 from mobipay.wallet.banking import BankingService
+from mobipay.wallet.gateway_http import HttpBankGateway
 from mobipay.wallet.model import CashOutFee
 from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import WalletService

@@ -1,4 +1,4 @@
-"""SIMULATOR of a partner bank's payment gateway: the far side of ``wallet/bank_http.py``.
+"""SIMULATOR of a partner bank's payment gateway: the far side of ``wallet/gateway_http.py``.
 
 No bank can be reached from here, so this process plays one, speaking the protocol the
 real adapter speaks (docs/bank-protocol.md) with the behaviours that make the adapter's

@@ -1,5 +1,5 @@
 """SIMULATOR of the billers of the utility bill zone (water, power, gas companies…), all in
-one process, speaking the signed biller protocol that ``bills/biller_http.py`` speaks.
+one process, speaking the signed biller protocol that ``bills/gateway_http.py`` speaks.
 
 - ``POST /v1/billers/{code}/bills/fetch`` ``{customer_id}``: the open bill of a customer.
   Bills are made up deterministically from the customer number (amount, name, number)

@@ -1,5 +1,5 @@
 """SIMULATOR of a lottery centre (welfare / sports lottery style), the far side of
-``lottery/centre_http.py``.
+``lottery/gateway_http.py``.
 
 - ``POST /v1/tickets`` ``{order_id, amount, game, issue, bets, multiplier}`` sells a ticket
   through the simulators' order counter (``desk.py``); its reference is the ticket's

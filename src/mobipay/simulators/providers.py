@@ -1,6 +1,6 @@
 """SIMULATOR of the providers behind products sold from the wallet: the operator's product
 platform (subscribes a number to wireless music, 12580, Fetion…) or an insurer (issues a
-policy, takes a cancellation). Speaks what ``products/provider_http.py`` speaks.
+policy, takes a cancellation). Speaks what ``products/gateway_http.py`` speaks.
 
 - ``POST /v1/orders`` ``{order_id, action: deliver|cancel, amount, product, msisdn, …}``,
   ``GET /v1/orders/{order_id}``, ``GET /v1/statements/{date}``: through the simulators'

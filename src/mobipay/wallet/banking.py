@@ -35,7 +35,7 @@ from mobipay.orders.service import OrderBook, PartnerOrder, ReconReport
 from mobipay.orders.service import order_id as make_order_id
 from mobipay.platform import audit
 from mobipay.wallet import errors
-from mobipay.wallet.bank import BANK, BankGateway, BankPartner
+from mobipay.wallet.gateway import BANK, BankGateway, BankPartner
 from mobipay.wallet.model import (
     CardBins,
     CardType,

@@ -12,7 +12,7 @@ from mobipay.orders.model import PartnerAnswer
 from mobipay.orders.service import StatementLine
 from mobipay.orders.signed_http import NO_ANSWER, SignedClient
 from mobipay.wallet import errors
-from mobipay.wallet.bank import CardCheck
+from mobipay.wallet.gateway import CardCheck
 
 
 class HttpBankGateway:
