@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -31,6 +31,7 @@ from sqlalchemy import (
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.errors import NotFound, ValidationFailed
 from mobipay.kernel.ids import new_id
+from mobipay.kernel.lockout import REFUND_PIN_LOCKOUT
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors
 from mobipay.merchants.errors import (
@@ -57,8 +58,6 @@ from mobipay.platform import audit
 from mobipay.platform.staff_sessions import SignIn, StaffSessions
 
 MIN_PASSWORD = 10
-PIN_TRIES = 5
-PIN_LOCK = timedelta(minutes=15)
 ROLES = ("owner", "staff")
 
 
@@ -269,7 +268,8 @@ class MerchantOperators:
         return found, [RefundLine(r.out_request_no, r.amount, as_utc(r.created_at)) for r in back]
 
     async def check_refund_pin(self, op: MerchantOperator, pin: str) -> None:
-        """The operator's refund PIN, counted: 5 wrong tries lock refunds for 15 minutes."""
+        """The operator's refund PIN, counted (:data:`~mobipay.kernel.lockout.REFUND_PIN_LOCKOUT`:
+        5 wrong tries lock refunds for 15 minutes)."""
         check_refund_pin(pin)
 
         async def load(uow: UnitOfWork) -> Any:
@@ -278,7 +278,7 @@ class MerchantOperators:
 
         row = await self.uow.run("refund_pin_load", load)
         now = self.uow.clock.now()
-        if row.pin_locked_until is not None and as_utc(row.pin_locked_until) > now:
+        if REFUND_PIN_LOCKOUT.is_locked(as_utc(row.pin_locked_until) if row.pin_locked_until else None, now):
             raise RefundPinLocked("try again later", field="refund_pin")
         ok = await self._verify(row.refund_pin_hash, pin)
 
@@ -287,20 +287,21 @@ class MerchantOperators:
                 await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == op.id).values(
                     pin_failures=0, pin_locked_until=None))
                 return 0
-            failures = int((await uow.conn.execute(select(merchant_operators.c.pin_failures).where(
-                merchant_operators.c.id == op.id).with_for_update())).scalar_one()) + 1
-            locked = uow.now + PIN_LOCK if failures >= PIN_TRIES else None
+            before = int((await uow.conn.execute(select(merchant_operators.c.pin_failures).where(
+                merchant_operators.c.id == op.id).with_for_update())).scalar_one())
+            failures, locked = REFUND_PIN_LOCKOUT.after_failure(before, None, uow.now)
             await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == op.id).values(
-                pin_failures=0 if locked else failures, pin_locked_until=locked))
-            return failures
+                pin_failures=failures, pin_locked_until=locked))
+            return -1 if locked else failures
 
         failures = await self.uow.run("refund_pin_record", record)
         if not ok:
-            if failures >= PIN_TRIES:
-                raise RefundPinLocked("too many wrong refund PINs; refunds are locked for 15 minutes",
+            if failures < 0:
+                minutes = int(REFUND_PIN_LOCKOUT.lock.total_seconds() // 60)
+                raise RefundPinLocked(f"too many wrong refund PINs; refunds are locked for {minutes} minutes",
                                       field="refund_pin")
-            raise RefundPinIncorrect(f"{PIN_TRIES - failures} tries left", field="refund_pin",
-                                     tries_left=PIN_TRIES - failures)
+            left = REFUND_PIN_LOCKOUT.tries - failures
+            raise RefundPinIncorrect(f"{left} tries left", field="refund_pin", tries_left=left)
 
     async def refund(self, op: MerchantOperator, trade_id: str, amount: int, *, out_request_no: str, pin: str
                      ) -> tuple[Trade, int, bool]:

@@ -25,6 +25,7 @@ from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import new_id
+from mobipay.kernel.lockout import PAYMENT_PIN_LOCKOUT
 from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.ledger.chart import wallet_account
 from mobipay.ledger.uow import Runner, Transaction
@@ -67,7 +68,7 @@ class Accounts:
         self.secret = secret
         self.policy = policy or OtpPolicy()
         self.pin_hasher = pin_hasher or password_hasher()
-        self.pin_policy = pin_policy or PinPolicy()
+        self.pin_policy = pin_policy or PAYMENT_PIN_LOCKOUT
         self.limits = limits or WalletLimits()
 
     def operator_of(self, raw_msisdn: str) -> tuple[str, str, bool]:

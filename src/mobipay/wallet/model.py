@@ -22,6 +22,7 @@ from stdnum.cn import ric
 
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.events import Event, SmsRequested
+from mobipay.kernel.lockout import PAYMENT_PIN_LOCKOUT, LockoutPolicy
 from mobipay.kernel.msisdn import mask_msisdn, national_number
 from mobipay.ledger.chart import SUSPENSE
 from mobipay.ledger.model import Leg, Transfer
@@ -198,16 +199,8 @@ class KycTier(enum.IntEnum):
     TIER_3 = 3
 
 
-@dataclass(frozen=True, slots=True)
-class PinPolicy:
-    """Wrong PINs before payments lock, and the lockout, which doubles each time."""
-
-    max_failures: int = 5
-    first_lockout_s: int = 15 * 60
-    max_lockout_s: int = 24 * 3600
-
-    def lockout_s(self, previous_lockouts: int) -> int:
-        return min(self.max_lockout_s, self.first_lockout_s << previous_lockouts)
+#: The payment PIN's lockout: the kernel's one rule, with growing locks (PAYMENT_PIN_LOCKOUT).
+PinPolicy = LockoutPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,12 +229,11 @@ def check_no_pin_allowed(locked_until: datetime | None, now: datetime) -> None:
                                "to pay now", retry_after_s=seconds)
 
 
-def after_failure(state: PinState, now: datetime, policy: PinPolicy) -> PinState:
+def after_failure(state: PinState, now: datetime, policy: PinPolicy = PAYMENT_PIN_LOCKOUT) -> PinState:
     """The state after one more wrong PIN: locked (for longer each time) at the limit."""
-    failures = state.failures + 1
-    if failures < policy.max_failures:
+    failures, until = policy.after_failure(state.failures, None, now, previous_locks=state.lockouts)
+    if until is None:
         return PinState(failures, state.lockouts, None)
-    until = now + timedelta(seconds=policy.lockout_s(state.lockouts))
     return PinState(0, state.lockouts + 1, until)
 
 

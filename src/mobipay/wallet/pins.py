@@ -151,12 +151,12 @@ class Pins(Accounts):
             after = after_failure(state, tx.now, self.pin_policy)
             await store.set_pin_state(user.id, after)
             if after.locked_until is not None:
-                minutes = self.pin_policy.lockout_s(state.lockouts) // 60
+                minutes = int(self.pin_policy.lock_for(state.lockouts).total_seconds()) // 60
                 # The subscriber hears of it at once: it may be someone else trying their PIN.
                 await tx.emit(SmsRequested(key=f"pin-locked:{user.id}:{after.lockouts}", to=user.msisdn,
                                            template="pin.locked", params={"minutes": minutes}))
                 return errors.PinLocked(f"too many wrong PINs: payments are locked for {minutes} min", field="pin")
-            left = self.pin_policy.max_failures - after.failures
+            left = self.pin_policy.tries - after.failures
             return errors.PinIncorrect(f"wrong PIN, {left} tries left before payments lock", field="pin",
                                        tries_left=left)
 
