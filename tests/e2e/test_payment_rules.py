@@ -88,7 +88,7 @@ def test_a_locked_pin_suspends_payments_without_it(world: tuple[TestClient, Cont
     # an SMS secondary confirmation and a product's password-free payment (autopay, top-up…)
     assert refused(lambda: container.wallet.transfer(me, BOB, 100, idempotency_key="sms-1", consent=True)) == (
         "PIN_LOCKED")
-    assert refused(lambda: container.wallet.authorize_payment(me, 100, None, standing_consent=True)) == "PIN_LOCKED"
+    assert refused(lambda: container.wallet.authorize_payment(me, 100, None, consent=True)) == "PIN_LOCKED"
     assert refused(lambda: container.wallet.authorize_payment(me, 30_000, PIN)) == "PIN_LOCKED"
     assert (balance(client, alice), balance(client, bob)) == before  # nothing moved
     replay = send(client, alice, "t-0", 100)  # the key first: a replay is still answered as one

@@ -31,7 +31,7 @@ from mobipay.platform.config import Settings
 from mobipay.wallet import errors
 from mobipay.wallet.service import TransferDone
 from mobipay.wallet.tables import claims, usage, users
-from mobipay.wallet.transfer_batch import Ask, TransferBatcher
+from mobipay.wallet.transfer_batch import QueuedTransfer, TransferBatcher
 
 pytestmark = pytest.mark.postgres
 
@@ -78,7 +78,7 @@ async def world(pg_url: str) -> AsyncIterator[World]:
     batcher = c.wallet.batcher
     real = batcher._batch
 
-    async def counted(asks: list[Ask]) -> list[Ask]:
+    async def counted(asks: list[QueuedTransfer]) -> list[QueuedTransfer]:
         batches.append(len(asks))
         return await real(asks)
 

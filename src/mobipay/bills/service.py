@@ -190,7 +190,7 @@ class BillsService:
                 raise errors.DuplicatePayment(f"this {biller.id_label} was already paid for {period}; send "
                                               "confirm_duplicate=true to pay another bill of it",
                                               field="confirm_duplicate")
-            payer = await self.wallet.authorize_payment(me, amount, pin, standing_consent=preauthorized)
+            payer = await self.wallet.authorize_payment(me, amount, pin, consent=preauthorized)
             await self.uow.ledger.open_account(AccountSpec(payable(biller.code), AccountKind.LIABILITY,
                                                            name=f"Payable to {biller.name}"))
 

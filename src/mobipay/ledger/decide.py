@@ -62,7 +62,8 @@ def decide(
 
 
 class _Decision:
-    """The state of one :func:`decide` call, so the per-command path passes no arguments."""
+    """The state of one :func:`decide` call: the accounts, the stored and held transfers it
+    may name, and what the batch has created, resolved and reversed so far."""
 
     def __init__(
         self,
@@ -240,8 +241,6 @@ def _record(transfer_id: str, n: int, leg: Leg, acc: AccountState, pending: bool
 def _fmt(amount: int, currency: str) -> str:
     exp = CURRENCIES.get(currency, 2)
     return f"{amount / 10**exp:.{exp}f} {currency}" if exp else f"{amount} {currency}"
-
-
 
 
 def _write_legs(

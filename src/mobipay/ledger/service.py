@@ -42,6 +42,8 @@ from mobipay.ledger.store import AccountSpec, LedgerStore, StaleCache
 from mobipay.platform.db import Database
 from mobipay.platform.periodic import every
 
+log = structlog.get_logger(__name__)
+
 __all__ = ["PG_POST_WITH_FIRST", "AccountSpec", "Ledger", "LockedPosting", "VerifyReport", "pg_lock_accounts",
            "pg_post_with"]
 
@@ -71,8 +73,6 @@ class LockedPosting:
 
     results: list[Result]
     args: list[object] | None
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from mobipay.kernel.errors import MobipayError
 from mobipay.platform.config import Settings
 
 T = TypeVar("T")
-E = TypeVar("E", bound=enum.Enum)
+Choice = TypeVar("Choice", bound=enum.Enum)
 
 #: The ``--actor`` option of every audited command (who does it; the login name by default).
 ACTOR = typer.Option("--actor", help="Who does this, for the audit trail", envvar="USER")
@@ -73,7 +73,7 @@ def run(work: Callable[[Any], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
-def choice(kind: type[E], value: str, option: str) -> E:
+def choice(kind: type[Choice], value: str, option: str) -> Choice:
     """An option's value as one of ``kind``'s, or a usage error listing them."""
     try:
         return kind(value)

@@ -66,7 +66,7 @@ class TopupService:
         replay = await self.orders.known(order_id, partner=quote.route.value, kind=KIND, amount=quote.face,
                                          details=details)
         payer = None if replay else await self.wallet.authorize_payment(me, quote.price, pin,
-                                                                         standing_consent=consent)
+                                                                         consent=consent)
         legs = [Leg.debit(me.account_code, quote.price), Leg.credit(PAYABLE[quote.route], quote.face)]
         if quote.discount:
             legs.insert(1, Leg.debit(TOPUP_DISCOUNTS, quote.discount))

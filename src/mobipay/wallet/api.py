@@ -226,7 +226,7 @@ def transfer_answer(done: TransferDone) -> tuple[int, dict[str, str], TransferOu
         amount=done.amount, currency="CNY"), status=done.status, created_at=done.created_at)
 
 
-class _Aside(Exception):
+class _NotForTheLane(Exception):
     """Not for the lane: the route decides."""
 
 
@@ -263,7 +263,7 @@ class TransferLane:
             more = message.get("more_body", False)
         sent = False
 
-        async def again() -> Message:  # the body already read, then whatever the client still sends
+        async def replay_body() -> Message:  # the body already read, then whatever the client still sends
             nonlocal sent
             if not sent:
                 sent = True
@@ -276,10 +276,10 @@ class TransferLane:
             key = headers.get(b"idempotency-key", b"").decode("latin-1")
             if (not auth.startswith(b"Bearer ") or len(auth) < 8 or not key or len(key) > 64
                     or not headers.get(b"content-type", b"").startswith(b"application/json")):
-                raise _Aside
+                raise _NotForTheLane
             ask = TransferIn.model_validate(json.loads(body))
-        except (_Aside, ValueError, RecursionError, ValidationError):
-            await self.app(scope, again, send)
+        except (_NotForTheLane, ValueError, RecursionError, ValidationError):
+            await self.app(scope, replay_body, send)
             return
         scope["route"], scope["endpoint"] = _LANE_ROUTE, transfer  # the route's metrics and field names
         response: Response
@@ -299,7 +299,7 @@ class TransferLane:
                 *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items())]})
             await send({"type": "http.response.body", "body": content})
             return
-        await response(scope, again, send)
+        await response(scope, replay_body, send)
 
 
 class _LaneRoute:

@@ -103,10 +103,10 @@ class Payments(Sessions):
         return await self.uow.run("transfer", work)
 
     async def authorize_payment(self, me: Principal, amount: int, pin: str | None, *,
-                                standing_consent: bool = False) -> User:
+                                consent: bool = False) -> User:
         """The payer's wallet, fit to pay ``amount`` from its balance: active, and proven by
-        the PIN above the password-free amount, unless the payer gave standing consent for
-        this payment (autopay up to their own limit, an SMS confirmation). A locked PIN
+        the PIN above the password-free amount, unless the payer consented to this payment
+        another way (``consent``: autopay up to their own limit, an SMS confirmation). A locked PIN
         suspends payments without the PIN too. Every product paid from the wallet asks this,
         after its idempotency key (a replay needs no new proof)."""
 
@@ -119,7 +119,7 @@ class Payments(Sessions):
         payer, locked_until = await self.uow.run("payer", work)
         if payer.status is not UserStatus.ACTIVE:
             raise errors.UserFrozen(f"this wallet cannot pay while it is {payer.status.value}")
-        if amount > self.limits.password_free and not standing_consent:
+        if amount > self.limits.password_free and not consent:
             if pin is None:
                 raise errors.PinRequired(f"amounts over {self.limits.password_free / 100:.2f} CNY need the PIN",
                                          field="pin")

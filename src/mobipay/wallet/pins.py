@@ -131,7 +131,7 @@ class Pins(Accounts):
             check_not_locked(stored.state, tx.now)
             return stored.pin_hash
 
-        pin_hash = await self.uow.run("verify_pin", load)
+        pin_hash = await self.uow.run("verify_pin_load", load)
         ok = await verify_secret(self.pin_hasher, pin_hash, pin)
 
         async def record(tx: Transaction) -> MobipayError | None:
@@ -160,6 +160,6 @@ class Pins(Accounts):
             return errors.PinIncorrect(f"wrong PIN, {left} tries left before payments lock", field="pin",
                                        tries_left=left)
 
-        error = await self.uow.run("verify_pin", record)
+        error = await self.uow.run("verify_pin_record", record)
         if error is not None:
             raise error

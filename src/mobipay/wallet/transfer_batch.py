@@ -70,24 +70,28 @@ from mobipay.wallet.model import (
 log = structlog.get_logger(__name__)
 
 _USER = "u.id, u.msisdn, u.operator, u.virtual_operator, u.status, u.tier, u.account_code, u.created_at"
-# One row: the sessions ($1: token hashes) with their wallets, usage and PIN lock, the recipients' wallets
-# ($2: numbers), and the locked ledger accounts of both (and $3, the suspense account, when
-# some recipient has none). The lock covers every account a transfer of the batch can touch.
+_R = Params(1, "token_hashes", "numbers", "suspense")
+# One row: the sessions of the token hashes with their wallets, usage and PIN lock, the
+# recipients' wallets by number, and the locked ledger accounts of both (with the suspense
+# account when some recipient has none). The lock covers every account a transfer of the
+# batch can touch.
 READ = f"""
-WITH s AS (
-  SELECT s.access_hash, s.access_expires_at, s.revoked_at, {_USER},
+WITH signed_in AS (
+  SELECT ses.access_hash, ses.access_expires_at, ses.revoked_at, {_USER},
          w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total, p.locked_until
-    FROM wallet_sessions s JOIN wallet_users u ON u.id = s.user_id LEFT JOIN wallet_usage w ON w.user_id = u.id
-         LEFT JOIN wallet_pins p ON p.user_id = u.id
-   WHERE s.access_hash IN (SELECT unnest(CAST($1 AS text[])))
-), r AS (
-  SELECT {_USER} FROM wallet_users u WHERE u.msisdn IN (SELECT unnest(CAST($2 AS text[])))
-), l AS (
+    FROM wallet_sessions ses JOIN wallet_users u ON u.id = ses.user_id
+         LEFT JOIN wallet_usage w ON w.user_id = u.id LEFT JOIN wallet_pins p ON p.user_id = u.id
+   WHERE ses.access_hash IN (SELECT unnest(CAST({_R["token_hashes"]} AS text[])))
+), recipients AS (
+  SELECT {_USER} FROM wallet_users u WHERE u.msisdn IN (SELECT unnest(CAST({_R["numbers"]} AS text[])))
+), locked AS (
 """ + pg_lock_accounts(
-    "SELECT account_code FROM s UNION ALL SELECT account_code FROM r "
-    "UNION ALL SELECT CAST($3 AS text) WHERE (SELECT count(*) FROM r) < cardinality(CAST($2 AS text[]))") + """
+    "SELECT account_code FROM signed_in UNION ALL SELECT account_code FROM recipients "
+    f"UNION ALL SELECT CAST({_R['suspense']} AS text) "
+    f"WHERE (SELECT count(*) FROM recipients) < cardinality(CAST({_R['numbers']} AS text[]))") + """
 )
-SELECT (SELECT array_agg(s) FROM s), (SELECT array_agg(r) FROM r), (SELECT array_agg(l) FROM l)
+SELECT (SELECT array_agg(signed_in) FROM signed_in), (SELECT array_agg(recipients) FROM recipients),
+       (SELECT array_agg(locked) FROM locked)
 """
 
 # After the ledger's part (pg_post_with), in the same statement: usage, claims and SMS. Usage
@@ -97,7 +101,7 @@ SELECT (SELECT array_agg(s) FROM s), (SELECT array_agg(r) FROM r), (SELECT array
 # what the first read saw may have changed since.
 _W = Params(PG_POST_WITH_FIRST, "senders", "paid", "year", "day", "now", "claims_expire", "claim_ids",
             "claim_transfers", "claim_senders", "claim_sender_msisdns", "claim_recipients", "claim_amounts")
-WRITE = pg_post_with(f"""u AS (
+WRITE = pg_post_with(f"""usage_after AS (
   INSERT INTO wallet_usage AS w (user_id, lifetime, year, year_total, day, day_total)
   SELECT id, paid, {_W["year"]}, paid, {_W["day"]}, paid
     FROM unnest(CAST({_W["senders"]} AS text[]), CAST({_W["paid"]} AS bigint[])) AS v(id, paid)
@@ -108,7 +112,7 @@ WRITE = pg_post_with(f"""u AS (
          day_total = CASE WHEN w.day = EXCLUDED.day THEN w.day_total ELSE 0 END + EXCLUDED.day_total,
          day = EXCLUDED.day
   RETURNING w.user_id, w.lifetime, w.year, w.year_total, w.day, w.day_total
-), c AS (
+), new_claims AS (
   INSERT INTO wallet_claims
     (id, transfer_id, sender_id, sender_msisdn, recipient_msisdn, amount, state, created_at, expires_at)
   SELECT i, t, s, sm, rm, a, 'waiting', {_W["now"]}, {_W["claims_expire"]}
@@ -116,13 +120,13 @@ WRITE = pg_post_with(f"""u AS (
                 CAST({_W["claim_senders"]} AS text[]), CAST({_W["claim_sender_msisdns"]} AS text[]),
                 CAST({_W["claim_recipients"]} AS text[]), CAST({_W["claim_amounts"]} AS bigint[]))
       AS x(i, t, s, sm, rm, a)
-), o AS (
+), new_sms AS (
 {pg_insert_many(_W.next)}
-)""", "SELECT * FROM u")
+)""", "SELECT * FROM usage_after")
 
 
 @dataclass(slots=True)
-class Ask:
+class QueuedTransfer:
     """One caller's transfer, waiting for its batch."""
 
     token: str
@@ -152,14 +156,14 @@ class TransferBatcher:
         self.wallet = wallet
         self.runner = runner
         self._writers = writers
-        self._queue: BatchQueue[Ask] = BatchQueue(lambda _: 1, max_batch)
+        self._queue: BatchQueue[QueuedTransfer] = BatchQueue(lambda _: 1, max_batch)
 
     async def submit(self, token: str, to: str, amount: int, key: str, note: str) -> TransferDone:
         """Transfer ``amount`` (checked, at most the password-free amount) from the bearer of
         ``token`` to ``to`` (E.164); returns after the commit, or raises the refusal."""
         self._queue.start(self._writer, self._writers, "transfer-batch")
         future: asyncio.Future[TransferDone] = asyncio.get_running_loop().create_future()
-        self._queue.put(Ask(token, to, amount, key, note, future))
+        self._queue.put(QueuedTransfer(token, to, amount, key, note, future))
         return await future
 
     async def stop(self) -> None:
@@ -173,9 +177,9 @@ class TransferBatcher:
             except Exception as exc:  # a database error: every transfer of the batch, one by one
                 log.warning("transfer_batch.failed", error=str(exc), transfers=len(asks))
                 alone = asks
-            await asyncio.gather(*(self._alone(ask) for ask in alone if not ask.future.done()))
+            await asyncio.gather(*(self._one_by_one(ask) for ask in alone if not ask.future.done()))
 
-    async def _alone(self, ask: Ask) -> None:
+    async def _one_by_one(self, ask: QueuedTransfer) -> None:
         """The one-by-one path, exact for every case."""
         wallet = self.wallet
         try:
@@ -190,22 +194,22 @@ class TransferBatcher:
         if not ask.future.done():
             ask.future.set_result(done)
 
-    async def _batch(self, asks: list[Ask]) -> list[Ask]:
+    async def _batch(self, asks: list[QueuedTransfer]) -> list[QueuedTransfer]:
         """Do ``asks`` in one transaction; answer each after the commit. Returns the asks left
         to the one-by-one path (none answered yet)."""
         now = self.runner.clock.now()
         today = now.astimezone(SHANGHAI).date()
         async with self.runner.db.engine.connect() as sa_conn:
-            drv = (await sa_conn.get_raw_connection()).driver_connection
-            assert drv is not None
-            tx = drv.transaction()
+            pg = (await sa_conn.get_raw_connection()).driver_connection
+            assert pg is not None
+            tx = pg.transaction()
             await tx.start()
             try:
-                answers = await self._decide_and_write(drv, asks, now, today)
+                answers = await self._decide_and_write(pg, asks, now, today)
                 await tx.commit()
             except BaseException as exc:
                 await _rollback(tx)
-                if isinstance(exc, _Redo | asyncpg.UniqueViolationError):  # (a stored id: a replay)
+                if isinstance(exc, _RedoOneByOne | asyncpg.UniqueViolationError):  # (a stored id: a replay)
                     return asks
                 raise
         refused, done, alone = answers
@@ -219,21 +223,22 @@ class TransferBatcher:
                 ask.future.set_result(answer)
         return alone
 
-    async def _decide_and_write(self, drv: Any, asks: list[Ask], now: datetime, today: date) -> tuple[
-            list[tuple[Ask, MobipayError]], list[tuple[Ask, TransferDone]], list[Ask]]:
-        """Statements 1 and 2 of the module docstring; raises :class:`_Redo` to roll back and
+    async def _decide_and_write(self, pg: Any, asks: list[QueuedTransfer], now: datetime, today: date) -> tuple[
+            list[tuple[QueuedTransfer, MobipayError]], list[tuple[QueuedTransfer, TransferDone]], list[QueuedTransfer]]:
+        """Statements 1 and 2 of the module docstring; raises :class:`_RedoOneByOne` to roll back and
         leave the whole batch to the one-by-one path."""
         limits = self.wallet.limits
-        refused: list[tuple[Ask, MobipayError]] = []
-        alone: list[Ask] = []
+        refused: list[tuple[QueuedTransfer, MobipayError]] = []
+        alone: list[QueuedTransfer] = []
         hashes = {ask.token: token_hash(ask.token) for ask in asks}
-        read = await drv.fetchrow(READ, list(set(hashes.values())), list({ask.to for ask in asks}), SUSPENSE)
+        read = await pg.fetchrow(READ, *_R.values(token_hashes=list(set(hashes.values())),
+                                                  numbers=list({ask.to for ask in asks}), suspense=SUSPENSE))
         sessions = {r.access_hash: r for r in map(_SignedIn._make, read[0] or ())}
         wallets = {r.msisdn: _user(r) for r in map(_Wallet._make, read[1] or ())}
         wallets.update((r.msisdn, _user(r)) for r in sessions.values())
         # who may pay whom, and within which limits (usage as last committed; added to in SQL below)
         used = {r.id: _usage(r, today) for r in sessions.values()}
-        going: list[tuple[Ask, User, Transfer, bool]] = []
+        candidates: list[tuple[QueuedTransfer, User, Transfer, bool]] = []
         ids: set[str] = set()
         for ask in asks:
             s = sessions.get(hashes[ask.token])
@@ -267,38 +272,38 @@ class TransferBatcher:
                 continue
             ids.add(command.id)
             used[sender.id] = used[sender.id].plus(ask.amount)
-            going.append((ask, sender, command, waiting))
-        if not going:
+            candidates.append((ask, sender, command, waiting))
+        if not candidates:
             return refused, [], alone
         # the money, decided on the accounts locked by the read
-        posting = self.runner.ledger.decide_locked([c for _, _, c, _ in going], read[2] or ())
-        done: list[tuple[Ask, TransferDone]] = []
-        took: list[tuple[Ask, User, Transfer, bool]] = []
-        for item, result in zip(going, posting.results, strict=True):
+        posting = self.runner.ledger.decide_locked([c for _, _, c, _ in candidates], read[2] or ())
+        done: list[tuple[QueuedTransfer, TransferDone]] = []
+        accepted: list[tuple[QueuedTransfer, User, Transfer, bool]] = []
+        for item, result in zip(candidates, posting.results, strict=True):
             if result.error is not None:
                 refused.append((item[0], result.error))
             else:
                 assert result.transfer is not None and not result.replayed
-                took.append(item)
+                accepted.append(item)
                 ask, sender, command, waiting = item
                 done.append((ask, TransferDone(command.id, sender.msisdn, ask.to, ask.amount,
                                                result.transfer.created_at, False,
                                                "waiting_for_recipient" if waiting else "succeeded")))
-        if not took:
+        if not accepted:
             return refused, done, alone
         assert posting.args is not None
         # usage, claims, SMS; the counters as they now stand, within every limit? (amounts
         # are positive: each payment fits if the total of them all does)
         paid: dict[str, int] = {}
-        for ask, sender, _, _ in took:
+        for ask, sender, _, _ in accepted:
             paid[sender.id] = paid.get(sender.id, 0) + ask.amount
         senders = sorted(paid)
-        tiers = {sender.id: sender.tier for _, sender, _, _ in took}
+        tiers = {sender.id: sender.tier for _, sender, _, _ in accepted}
         claims = [(new_id("clm"), command.id, sender, ask.to, ask.amount)
-                  for ask, sender, command, waiting in took if waiting]
+                  for ask, sender, command, waiting in accepted if waiting]
         events = [p2p_sms(command.id, sender.msisdn, ask.to, ask.amount, waiting)
-                  for ask, sender, command, waiting in took]
-        counters = await self._write(drv, *posting.args, *_W.values(
+                  for ask, sender, command, waiting in accepted]
+        counters = await self._write(pg, *posting.args, *_W.values(
             senders=senders, paid=[paid[u] for u in senders], year=today.year, day=today, now=now,
             claims_expire=now + CLAIM_WINDOW, claim_ids=[c[0] for c in claims], claim_transfers=[c[1] for c in claims],
             claim_senders=[c[2].id for c in claims], claim_sender_msisdns=[c[2].msisdn for c in claims],
@@ -306,16 +311,16 @@ class TransferBatcher:
         for c in map(_Counters._make, counters):
             if not within_limits(tiers[c.user_id], Usage(c.lifetime, c.year, c.year_total, c.day, c.day_total),
                                  limits):
-                raise _Redo  # another payment of theirs committed since the first read
+                raise _RedoOneByOne  # another payment of theirs committed since the first read
         return refused, done, alone
 
-    async def _write(self, drv: Any, *args: object) -> list[Any]:
+    async def _write(self, pg: Any, *args: object) -> list[Any]:
         """Statement 2: the money, usage, claims and SMS; the senders' counters as they now stand."""
-        rows: list[Any] = await drv.fetch(WRITE, *args)
+        rows: list[Any] = await pg.fetch(WRITE, *args)
         return rows
 
 
-class _Redo(Exception):
+class _RedoOneByOne(Exception):
     """A replay among the batch, or a sender's counters past a limit since the first read:
     roll back and redo its transfers one by one."""
 
