@@ -25,6 +25,7 @@ from mobipay.ledger.model import (
     HoldState,
     Leg,
     Outcome,
+    PostingRow,
     PostPending,
     Result,
     Reverse,
@@ -234,8 +235,8 @@ def _record(transfer_id: str, n: int, leg: Leg, acc: AccountState, pending: bool
     acc.version += 1
     out.touched[acc.id] = acc
     net = acc.debits_posted - acc.credits_posted
-    out.postings.append((transfer_id, n, acc.id, leg.amount if leg.side is _DEBIT else -leg.amount, leg.currency,
-                         pending, acc.version, net if acc.debit_normal else -net))
+    out.postings.append(PostingRow(transfer_id, n, acc.id, leg.amount if leg.side is _DEBIT else -leg.amount,
+                                   leg.currency, pending, acc.version, net if acc.debit_normal else -net))
 
 
 def _fmt(amount: int, currency: str) -> str:

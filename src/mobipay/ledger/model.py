@@ -247,12 +247,22 @@ class Result:
         return self.error is None
 
 
-#: Columns of a new posting row, in the order of the tuples in :attr:`Outcome.postings`.
-#: (All postings of a batch share the batch's time, so ``created_at`` is not repeated per row.)
-POSTING_COLUMNS = ("transfer_id", "leg", "account_id", "amount", "currency", "pending", "account_seq",
-                   "balance_after")
-#: (transfer_id, leg, account_id, signed amount, currency, pending, account_seq, balance_after)
-PostingRow = tuple[str, int, int, int, str, bool, int, int]
+class PostingRow(NamedTuple):
+    """A new posting, as :func:`~mobipay.ledger.decide.decide` records it for the store to
+    write (all postings of a batch share the batch's time, so ``created_at`` is not here)."""
+
+    transfer_id: str
+    leg: int
+    account_id: int
+    amount: int  # signed: debit +, credit -
+    currency: str
+    pending: bool
+    account_seq: int
+    balance_after: int
+
+
+#: Columns of a new posting row, in :class:`PostingRow`'s order.
+POSTING_COLUMNS = PostingRow._fields
 
 
 @dataclass(slots=True)

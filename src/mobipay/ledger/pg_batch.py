@@ -195,7 +195,7 @@ def posting_keys(out: Outcome) -> list[str]:
     """Per new transfer, in order: "account_id:account_seq" of each of its postings."""
     keys: dict[str, list[str]] = {}
     for p in out.postings:
-        keys.setdefault(p[0], []).append(f"{p[2]}:{p[6]}")
+        keys.setdefault(p.transfer_id, []).append(f"{p.account_id}:{p.account_seq}")
     return [" ".join(keys.get(t.id, ())) for t in out.transfers]
 
 
