@@ -6,14 +6,11 @@ every balance asserted, no database."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
-from argon2 import PasswordHasher
 
-from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import IdempotencyConflict
-from mobipay.ledger.chart import BANK_SETTLEMENT, SYSTEM_ACCOUNTS
+from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.merchants import errors
 from mobipay.merchants.model import MerchantState, TradeState
@@ -21,7 +18,6 @@ from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import Merchant, MerchantService
 from mobipay.merchants.signing import new_rsa_key
 from mobipay.wallet.model import Principal
-from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import WalletService
 from tests.support.memory import MemoryRunner
 
@@ -29,17 +25,7 @@ BUYER = "+8613800138000"
 
 
 @pytest.fixture
-def runner() -> MemoryRunner:
-    r = MemoryRunner(ManualClock(datetime(2026, 3, 1, 2, 0, tzinfo=UTC)))
-    for spec in SYSTEM_ACCOUNTS:
-        r.ledger.open(spec)
-    return r
-
-
-@pytest.fixture
-def merchants(runner: MemoryRunner) -> MerchantService:
-    wallet = WalletService(runner, number_segments(), b"k" * 32, store=runner.stores,
-                           pin_hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+def merchants(runner: MemoryRunner, wallet: WalletService) -> MerchantService:
     return MerchantService(runner, wallet, new_rsa_key()[0], categories(), store=runner.merchant_stores)
 
 

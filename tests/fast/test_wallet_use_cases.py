@@ -5,37 +5,18 @@ PostgreSQL in tests/integration; these say what they decide, with every balance.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from argon2 import PasswordHasher
 
-from mobipay.kernel.clock import ManualClock
 from mobipay.kernel.errors import IdempotencyConflict
 from mobipay.kernel.events import SmsRequested
-from mobipay.ledger.chart import BANK_SETTLEMENT, SUSPENSE, SYSTEM_ACCOUNTS
+from mobipay.ledger.chart import BANK_SETTLEMENT, SUSPENSE
 from mobipay.ledger.model import Leg, Transfer
 from mobipay.wallet import errors
 from mobipay.wallet.model import OtpPurpose, Principal, UserStatus
-from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import WalletService
 from tests.support.memory import MemoryRunner
 
 LI, WANG, NEW = "+8613800138000", "+8613900139000", "+8615000150000"
-
-
-@pytest.fixture
-def runner() -> MemoryRunner:
-    r = MemoryRunner(ManualClock(datetime(2026, 3, 1, 2, 0, tzinfo=UTC)))
-    for spec in SYSTEM_ACCOUNTS:
-        r.ledger.open(spec)
-    return r
-
-
-@pytest.fixture
-def wallet(runner: MemoryRunner) -> WalletService:
-    return WalletService(runner, number_segments(), b"k" * 32, store=runner.stores,
-                         pin_hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def sms(runner: MemoryRunner, template: str) -> list[SmsRequested]:
