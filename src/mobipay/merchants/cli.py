@@ -136,6 +136,10 @@ def merchants_settle(
         day = day_of(date or "")
         results = run(lambda c: c.settlements.settle(day))
     for s in results:
+        if s.state == "refused":
+            typer.secho(f"{s.merchant_id}  not settled: {s.problem}; nothing was paid, fix it and run this again",
+                        fg="red", err=True)
+            continue
         typer.echo(f"{s.merchant_id}  gross {s.gross / 100:.2f}  refunds {s.refunds / 100:.2f}  fee {s.fee / 100:.2f}"
                    f"  net {s.net / 100:.2f}  {s.state}  {s.report}")
         if s.unsettled:
@@ -143,6 +147,8 @@ def merchants_settle(
                         "it (the day was settled before it ended): listed as not_settled in the report; the money "
                         "waits in the merchant's payable account for a payout by hand",
                         fg="yellow")
+    if any(s.state == "refused" for s in results):
+        raise typer.Exit(1)
 
 
 @app.command("app")

@@ -26,9 +26,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import insert, select, update
 
 from mobipay.kernel.clock import as_utc
+from mobipay.kernel.errors import MobipayError
 from mobipay.kernel.money import allocate
 from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, SETTLEMENT_IN_TRANSIT
 from mobipay.ledger.model import Leg, Transfer
@@ -45,6 +47,9 @@ PAYOUT = "bank_payout"
 BANK_FILE = "bank"
 
 
+
+log = structlog.get_logger(__name__)
+
 @dataclass(frozen=True, slots=True)
 class Settlement:
     merchant_id: str
@@ -58,6 +63,9 @@ class Settlement:
     #: Payments of the day that are not in this settlement (fen): only a day settled before
     #: it ended (which is now refused) can have them; they need a person.
     unsettled: int = 0
+    #: Why nothing was settled (state ``refused``): the refusal's code and detail. Nothing was
+    #: posted or recorded, so the next run tries again.
+    problem: str = ""
 
 
 class BankPayouts:
@@ -144,7 +152,14 @@ class Settlements:
                 query = query.where(merchants.c.settlement_days == cycle)
             return list(await uow.conn.execute(query))
 
-        return [await self._settle_one(m, day) for m in await self.uow.run("merchants_to_settle", active)]
+        done: list[Settlement] = []
+        for merchant in await self.uow.run("merchants_to_settle", active):
+            try:  # one merchant's refusal stops neither the others nor tomorrow's run
+                done.append(await self._settle_one(merchant, day))
+            except MobipayError as exc:
+                log.error("settlement.refused", merchant=merchant.id, day=str(day), code=exc.code, detail=exc.detail)
+                done.append(Settlement(merchant.id, day, 0, 0, 0, 0, "refused", problem=f"{exc.code}: {exc.detail}"))
+        return done
 
     async def _settle_one(self, merchant: Any, day: date) -> Settlement:
         paid, back = await self.day_lines(merchant.id, day)
