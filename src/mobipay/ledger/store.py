@@ -180,7 +180,7 @@ class LedgerStore:
             ),
             {"codes": wanted},
         )
-        return {row[1]: account_state(row) for row in rows}
+        return {a.code: a for a in map(account_state, rows)}
 
     async def set_frozen(self, conn: AsyncConnection, code: str, frozen: bool) -> None:
         self.cache.pop(code, None)
@@ -251,10 +251,11 @@ class LedgerStore:
             rows = await drv.fetch(PG_READ_ACCOUNTS, text_lit(sorted(missing)))
             if any(c in self.in_flight for c in missing):
                 continue  # another batch took some of them meanwhile: read again after it
-            for row in rows:  # never overwrite: a cached entry may include in-flight batches
-                if row[1] not in cache:
-                    cache[row[1]] = account_state(row)
-            absent = set(missing).difference(row[1] for row in rows)
+            read = [account_state(row) for row in rows]
+            for acc in read:  # never overwrite: a cached entry may include in-flight batches
+                if acc.code not in cache:
+                    cache[acc.code] = acc
+            absent = set(missing).difference(acc.code for acc in read)
             # and round again: the cache may have been emptied while we read
         # From here until this batch is queued behind the previous one, no await: batches
         # are decided one at a time, each on the state the previous one leaves.
@@ -309,7 +310,7 @@ class LedgerStore:
     def decide_locked(self, commands: Sequence[Transfer], rows: Iterable[Sequence[Any]], now: datetime) -> Outcome:
         """Decide plain transfers on accounts a caller locked in its own statement (``rows``
         of :data:`ACCOUNT_COLS`, as :func:`~mobipay.ledger.pg_batch.lock_sql` selects them)."""
-        locked = {row[1]: account_state(row) for row in rows}
+        locked = {a.code: a for a in map(account_state, rows)}
         for code in locked:  # changed outside the optimistic path: read afresh next time
             self.cache.pop(code, None)
         return decide(commands, locked, now=now, existing={}, holds={}, originals={}, validated=True)
@@ -323,7 +324,7 @@ class LedgerStore:
             return {}
         if self.dialect == "postgresql":
             rows = await conn.execute(PG_LOCK, {"codes": text_lit(sorted(codes))})
-            return {row[1]: account_state(row) for row in rows}
+            return {a.code: a for a in map(account_state, rows)}
         return await self.get_accounts(conn, codes)  # SQLite: BEGIN IMMEDIATE already serialises
 
     async def _existing_ids(self, conn: AsyncConnection, ids: list[str]) -> list[str]:

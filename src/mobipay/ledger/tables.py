@@ -137,6 +137,8 @@ def utc(value: datetime | str | None) -> datetime | None:
 
 
 def account_state(row: Any) -> AccountState:
+    """An account from a row of :data:`ACCOUNT_COLS` (SQLAlchemy or asyncpg), in that order:
+    read by position once, here, on the ledger's hottest read."""
     return AccountState(
         id=row[0], code=row[1], kind=AccountKind(row[2]), currency=row[3],
         debits_must_not_exceed_credits=bool(row[4]), credits_must_not_exceed_debits=bool(row[5]),
