@@ -347,11 +347,13 @@ class MemoryMerchantStore:
         self.merchants[merchant_id] = replace(f, merchant=replace(f.merchant, state=state, reason=reason))
 
     async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
-                   limit: int) -> list[Merchant]:
+                   limit: int | None, oldest_first: bool = False) -> list[Merchant]:
         found = [f for f in self.merchants.values()
                  if (state is None or f.merchant.state is state) and (mcc is None or f.merchant.mcc == mcc)
                  and (q is None or any(q.lower() in v.lower() for v in (f.merchant.name, f.merchant.id,
                                                                          f.merchant.credit_code)))]
+        if oldest_first:
+            return [f.merchant for f in sorted(found, key=lambda f: f.created_at)][:limit]
         return [f.merchant for f in sorted(found, key=lambda f: (f.created_at, f.merchant.id), reverse=True)][:limit]
 
     async def add_app(self, app: App) -> None:

@@ -282,21 +282,21 @@ class MerchantOperators:
             raise RefundPinLocked("try again later", field="refund_pin")
         ok = await self._verify(row.refund_pin_hash, pin)
 
-        async def record(uow: UnitOfWork) -> int:
+        async def record(uow: UnitOfWork) -> tuple[int, datetime | None]:
             if ok:
                 await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == op.id).values(
                     pin_failures=0, pin_locked_until=None))
-                return 0
+                return 0, None
             before = int((await uow.conn.execute(select(merchant_operators.c.pin_failures).where(
                 merchant_operators.c.id == op.id).with_for_update())).scalar_one())
             failures, locked = REFUND_PIN_LOCKOUT.after_failure(before, None, uow.now)
             await uow.conn.execute(update(merchant_operators).where(merchant_operators.c.id == op.id).values(
                 pin_failures=failures, pin_locked_until=locked))
-            return -1 if locked else failures
+            return failures, locked
 
-        failures = await self.uow.run("refund_pin_record", record)
+        failures, locked = await self.uow.run("refund_pin_record", record)
         if not ok:
-            if failures < 0:
+            if locked is not None:
                 minutes = int(REFUND_PIN_LOCKOUT.lock.total_seconds() // 60)
                 raise RefundPinLocked(f"too many wrong refund PINs; refunds are locked for {minutes} minutes",
                                       field="refund_pin")

@@ -170,8 +170,13 @@ class MerchantService:
         return await self.uow.run("merchant_find", work)
 
     async def review_queue(self) -> list[Merchant]:
-        queue = await self.find(state=MerchantState.SUBMITTED, limit=1000)
-        return queue[::-1]  # the oldest application first
+        """Every application waiting for review, the oldest first."""
+
+        async def work(tx: Transaction) -> list[Merchant]:
+            return await self.store(tx).find(state=MerchantState.SUBMITTED, q=None, mcc=None, limit=None,
+                                             oldest_first=True)
+
+        return await self.uow.run("merchant_queue", work)
 
     # ------------------------------------------------------------------ API apps and keys
 
@@ -394,13 +399,13 @@ class MerchantService:
     async def cancel(self, merchant: Merchant, out_trade_no: str) -> Trade:
         """Undo a trade whatever its state (Alipay's cancel): close it if unpaid, refund what
         the wallet paid if paid (request number ``cancel``). Safe to repeat."""
-        trade = await self.trade_by_out_no(merchant, out_trade_no)
-        if trade.paid_at is None:
+        record = await self._record(merchant, out_trade_no)
+        if record.paid_at is None:
             return await self.close(merchant, out_trade_no)
-        refundable = (await self._record(merchant, out_trade_no)).refundable
-        if refundable:
-            trade, _, _ = await self.refund(merchant, out_trade_no, "cancel", refundable)
-        return trade
+        if record.refundable:
+            trade, _, _ = await self.refund(merchant, out_trade_no, "cancel", record.refundable)
+            return trade
+        return record.seen_at(self.uow.clock.now())
 
     async def refund_query(self, merchant: Merchant, out_trade_no: str, out_request_no: str) -> tuple[Trade, int]:
         """A refund by its request number: (the trade, the amount refunded)."""

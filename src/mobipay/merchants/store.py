@@ -31,7 +31,7 @@ class MerchantStore(Protocol):
     async def add_merchant(self, merchant: MerchantFile) -> None: ...
     async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None: ...
     async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
-                   limit: int) -> list[Merchant]: ...
+                   limit: int | None, oldest_first: bool = False) -> list[Merchant]: ...
 
     # API apps, keys and nonces
     async def add_app(self, app: App) -> None: ...
@@ -94,8 +94,10 @@ class SqlMerchantStore:
             state=state.value, reason=reason, updated_at=at))
 
     async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
-                   limit: int) -> list[Merchant]:
-        query = select(merchants).order_by(merchants.c.created_at.desc(), merchants.c.id.desc()).limit(limit)
+                   limit: int | None, oldest_first: bool = False) -> list[Merchant]:
+        """Newest first (``oldest_first``: by application time, oldest first); ``limit`` None: all."""
+        order = (merchants.c.created_at,) if oldest_first else (merchants.c.created_at.desc(), merchants.c.id.desc())
+        query = select(merchants).order_by(*order).limit(limit)
         if state is not None:
             query = query.where(merchants.c.state == state.value)
         if mcc:

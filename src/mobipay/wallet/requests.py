@@ -4,6 +4,8 @@ transfer per request, however often they press pay) or declines it; it expires u
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key
@@ -94,8 +96,6 @@ class MoneyRequests(Payments):
             await store.settle_request(request_id, "declined", tx.now)
             await tx.emit(SmsRequested(key=f"declined:{request_id}", to=request.requester_msisdn,
                                        template="request.declined", params={"by": mask_msisdn(me.msisdn)}))
-            declined = await store.money_request(request_id)
-            assert declined is not None
-            return declined.seen_at(tx.now)
+            return replace(request, state="declined").seen_at(tx.now)
 
         return await self.uow.run("decline_request", work)

@@ -58,10 +58,8 @@ class Sessions(Pins):
 
         async def work(tx: Transaction) -> Principal:
             found = await self.store(tx).signed_in(token_hash(access_token))
-            if found is None:
-                check_session(None, None, tx.now)  # (refuses)
+            check_session(found.access_expires_at if found else None, found.revoked_at if found else None, tx.now)
             assert found is not None
-            check_session(found.access_expires_at, found.revoked_at, tx.now)
             return Principal(found.user_id, found.session_id, found.msisdn, found.account_code)
 
         return await self.uow.run("authenticate", work)

@@ -243,10 +243,8 @@ class TransferBatcher:
         for ask in asks:
             s = sessions.get(hashes[ask.token])
             try:
-                if s is None:
-                    check_session(None, None, now)  # (refuses)
+                check_session(s.access_expires_at if s else None, s.revoked_at if s else None, now)
                 assert s is not None
-                check_session(s.access_expires_at, s.revoked_at, now)
                 sender = wallets[s.msisdn]
                 check_not_self(sender.msisdn, ask.to)
                 recipient = wallets.get(ask.to)
