@@ -26,9 +26,7 @@ from mobipay.kernel.ids import new_id
 from mobipay.kernel.roles import ROLES
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.platform import audit
-from mobipay.platform.staff_sessions import SignIn, StaffSessions
-
-MIN_PASSWORD = 10
+from mobipay.platform.staff_sessions import SignIn, StaffSessions, check_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +72,7 @@ class OperatorAccounts:
 
     async def create(self, name: str, password: str, roles: Iterable[str], *, actor: str, reason: str) -> Operator:
         """A new operator account (audited). Names are 2-64 letters, digits, ``._-``."""
-        name = name.strip()
-        if not (2 <= len(name) <= 64 and all(ch.isalnum() or ch in "._-" for ch in name)):
-            raise ValidationFailed("a name is 2-64 letters, digits, '.', '_' or '-'", field="name")
-        if len(password) < MIN_PASSWORD:
-            raise ValidationFailed(f"a password has at least {MIN_PASSWORD} characters", field="password")
+        name = check_account(name, password)
         wanted = check_roles(roles)
         password_hash = await self.staff.hash_password(password)
 

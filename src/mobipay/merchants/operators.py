@@ -55,9 +55,8 @@ from mobipay.merchants.tables import (
     trades,
 )
 from mobipay.platform import audit
-from mobipay.platform.staff_sessions import SignIn, StaffSessions
+from mobipay.platform.staff_sessions import SignIn, StaffSessions, check_account
 
-MIN_PASSWORD = 10
 ROLES = ("owner", "staff")
 
 
@@ -116,20 +115,12 @@ class MerchantOperators:
         self.staff = StaffSessions(merchant_operators, merchant_operator_sessions, audit_prefix="merchant_operator",
                                    hasher=hasher)
 
-    async def _verify(self, stored: str | None, secret: str) -> bool:
-        """The one password/PIN check (a missing hash costs the same work)."""
-        return await self.staff.check_password(stored, secret)
-
     # ------------------------------------------------------------------ accounts and sessions
 
     async def create(self, merchant_id: str, name: str, password: str, refund_pin: str, *, role: str = "staff",
                      actor: str = "cli", reason: str = "merchant operator account") -> MerchantOperator:
         """A new operator of ``merchant_id`` (audited)."""
-        name = name.strip()
-        if not (2 <= len(name) <= 64 and all(ch.isalnum() or ch in "._-" for ch in name)):
-            raise ValidationFailed("a name is 2-64 letters, digits, '.', '_' or '-'", field="name")
-        if len(password) < MIN_PASSWORD:
-            raise ValidationFailed(f"a password has at least {MIN_PASSWORD} characters", field="password")
+        name = check_account(name, password)
         check_refund_pin(refund_pin)
         if role not in ROLES:
             raise ValidationFailed("role is owner or staff", field="role")
@@ -174,7 +165,7 @@ class MerchantOperators:
                 merchant_operators.c.name == name.strip()))).first()
 
         row = await self.uow.run("merchant_operator_load", load)
-        ok = await self._verify(row.password_hash if row is not None else None, password)
+        ok = await self.staff.check_password(row.password_hash if row is not None else None, password)
         if row is None:
             raise MerchantSignInFailed("wrong merchant id, name or password", field="password")
         who = f"{row.merchant_id}/{row.name}"
@@ -280,7 +271,7 @@ class MerchantOperators:
         now = self.uow.clock.now()
         if REFUND_PIN_LOCKOUT.is_locked(as_utc(row.pin_locked_until) if row.pin_locked_until else None, now):
             raise RefundPinLocked("try again later", field="refund_pin")
-        ok = await self._verify(row.refund_pin_hash, pin)
+        ok = await self.staff.check_password(row.refund_pin_hash, pin)
 
         async def record(uow: UnitOfWork) -> tuple[int, datetime | None]:
             if ok:

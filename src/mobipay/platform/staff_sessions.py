@@ -27,9 +27,25 @@ from sqlalchemy import Table, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import as_utc
+from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.lockout import SIGN_IN_LOCKOUT, LockoutPolicy
 from mobipay.platform import audit
 from mobipay.platform.credentials import hash_secret, new_token, password_hasher, token_hash, verify_secret
+
+#: The shortest password a staff account may have.
+MIN_PASSWORD = 10
+
+
+def check_account(name: str, password: str) -> str:
+    """A new staff account's name (stripped) and password, as every sign-in by name expects
+    them: a name of 2-64 letters, digits, ``._-``; a password of at least :data:`MIN_PASSWORD`."""
+    name = name.strip()
+    if not (2 <= len(name) <= 64 and all(ch.isalnum() or ch in "._-" for ch in name)):
+        raise ValidationFailed("a name is 2-64 letters, digits, '.', '_' or '-'", field="name")
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"a password has at least {MIN_PASSWORD} characters", field="password")
+    return name
+
 
 #: How long a staff session lasts (the cookie's lifetime too).
 SESSION_TTL = timedelta(hours=8)
