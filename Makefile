@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# both Alipay libraries write alipay/__init__.py: python-alipay-sdk's (the AliPay class) must be the one kept
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps python-alipay-sdk==3.4.0
 	touch $(STAMP)
 
 # The SIMULATORS' ports (change them to run beside another checkout's make run).

@@ -403,5 +403,5 @@ class MemoryMerchantStore:
         self.refunds[(refund.trade_id, refund.out_request_no)] = refund
 
     async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
-                               at: datetime) -> None:
+                               at: datetime, *, encoding: str = "json") -> None:
         self.notifications.append((notify_id, trade.notify_url, payload))

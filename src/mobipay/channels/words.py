@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.money import yuan as yuan  # the channels read yuan here with their words
 
 Lang = Literal["zh", "en"]
 
@@ -128,12 +129,6 @@ def operator_name(code: str, lang: Lang = "zh") -> str:
     """A mobile operator's code (``china_mobile``) by name."""
     zh, en = OPERATOR_WORDS.get(code, (code, code))
     return zh if lang == "zh" else en
-
-
-def yuan(fen: int) -> str:
-    """Fen as the yuan figure people read: ``5000`` → ``50.00``."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def say(exc: MobipayError, lang: Lang = "zh") -> str:

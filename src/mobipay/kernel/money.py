@@ -6,6 +6,7 @@ remainders (largest-remainder method) so that no fen is created or lost.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from iso4217 import Currency
@@ -61,6 +62,27 @@ def parse_fen(text: str, *, field: str = "amount") -> int:
         raise InvalidAmount(f"{field} is integer fen in ASCII digits, e.g. 8800 for 88.00 CNY, got {_shown(text)}",
                             field=field)
     return check_amount(int(text), field=field)
+
+
+_YUAN = re.compile(r"(?P<yuan>[0-9]{1,13})(?:\.(?P<fen>[0-9]{1,2}))?", re.ASCII)
+
+
+def parse_yuan(text: str, *, field: str = "amount", example: str = "50 or 12.50") -> int:
+    """Yuan written as text, as people type them and Alipay's API sends them (``"12.50"`` →
+    ``1250``): ASCII digits with at most two decimals, nothing else (no sign, exponent,
+    spaces, separators or full-width digits), refused with ``INVALID_AMOUNT``."""
+    found = _YUAN.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise InvalidAmount(f"{field} is an amount in yuan with at most 2 decimals, e.g. {example}, "
+                            f"got {_shown(text)}", field=field)
+    fen = int(found["yuan"]) * 100 + int((found["fen"] or "0").ljust(2, "0"))
+    return check_amount(fen, field=field)
+
+
+def yuan(fen: int) -> str:
+    """Fen as the yuan figure people read and Alipay's API writes: ``5000`` → ``50.00``."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 @dataclass(frozen=True, slots=True)

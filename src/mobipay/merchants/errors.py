@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mobipay.kernel.errors import MobipayError
+from mobipay.kernel.errors import MobipayError, Unauthorized
 
 
 class InvalidCreditCode(MobipayError):
@@ -147,3 +147,10 @@ class MerchantRoleRequired(MobipayError):
     code = "MERCHANT_ROLE_REQUIRED"
     status = 403
     title = "Only the merchant's owner account may do this"
+
+
+class RequestNotSigned(Unauthorized):
+    """A merchant API request without a valid app, timestamp, nonce or signature (code
+    ``UNAUTHORIZED``, titled for merchants: there is no bearer token on this API)."""
+
+    title = "The request is not signed as the merchant API requires (docs/merchant-signatures.md)"

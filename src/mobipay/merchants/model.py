@@ -49,6 +49,9 @@ def signing_string(params: Mapping[str, object]) -> str:
     return "&".join(f"{k}={v}" for k, v in items)
 
 
+#: The dialects an app's notifications (and cashier returns) are written in.
+PROTOCOLS = ("mobipay", "alipay")
+
 NOTIFY_URL_MAX = 512
 
 
@@ -243,7 +246,8 @@ class MerchantFile:
 
 @dataclass(frozen=True, slots=True)
 class App:
-    """An API app of a merchant and its keys (HMAC, or RSA2 with the previous key during a rotation)."""
+    """An API app of a merchant and its keys (HMAC, or RSA2 with the previous key during a
+    rotation), and the protocol its notifications are written in."""
 
     app_id: str
     merchant_id: str
@@ -254,6 +258,7 @@ class App:
     created_at: datetime
     previous_key: str | None = None
     previous_until: datetime | None = None
+    protocol: str = "mobipay"  # mobipay: JSON notifications in fen | alipay: Alipay's form, yuan, Beijing time
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Asynchronous notifications to merchants, as Alipay sends them: when a trade is paid or
-refunded, a signed POST to the merchant's notify URL, repeated on a published schedule
+refunded, a signed POST to the merchant's notify URL (JSON, or for an app of the Alipay
+protocol Alipay's form fields), repeated on a published schedule
 until the merchant answers the text ``success``; after the last try it is ``failed`` and
 the merchant can always query the trade instead.
 
@@ -79,10 +80,13 @@ class MerchantNotifier:
                 await self._send(client, row)
         return len(rows)
 
-    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[bool, str]:
-        """(delivered, why not); AddressRefused or DestinationRefused when the URL may not be called."""
+    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any], *, form: bool = False
+                    ) -> tuple[bool, str]:
+        """(delivered, why not); AddressRefused or DestinationRefused when the URL may not be called.
+        ``form``: the fields form-encoded, as Alipay posts them (apps of the Alipay protocol)."""
         address = self.policy.check(url)  # a URL stored before the rules, or changed since
-        async with client.stream("POST", str(address), json=body) as response:
+        sent: dict[str, Any] = {"data": body} if form else {"json": body}
+        async with client.stream("POST", str(address), **sent) as response:
             answer = b""
             async for chunk in response.aiter_bytes():
                 answer += chunk
@@ -100,7 +104,7 @@ class MerchantNotifier:
         body = {**payload, "sign_type": "RSA2", "sign": sign_rsa2(payload, self.platform_key)}
         refused = False
         try:
-            ok, error = await self._post(client, row.url, body)
+            ok, error = await self._post(client, row.url, body, form=row.encoding == "form")
         except (AddressRefused, DestinationRefused) as exc:
             ok, error, refused = False, f"refused: {exc}", True
         except httpx.HTTPError as exc:

@@ -76,6 +76,7 @@ class App:
     notify_url: str
     rotated_until: datetime | None
     created_at: datetime
+    protocol: str = "mobipay"
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +340,8 @@ class MerchantOperators:
             rows = await uow.conn.execute(select(merchant_apps).where(merchant_apps.c.merchant_id == op.merchant_id)
                                           .order_by(merchant_apps.c.created_at))
             return [App(r.app_id, r.sign_type, r.notify_url,
-                        as_utc(r.previous_until) if r.previous_until else None, as_utc(r.created_at)) for r in rows]
+                        as_utc(r.previous_until) if r.previous_until else None, as_utc(r.created_at), r.protocol)
+                    for r in rows]
 
         return await self.uow.run("merchant_apps", work)
 
@@ -347,12 +349,12 @@ class MerchantOperators:
         if app_id not in {a.app_id for a in await self.apps(op)}:
             raise NotFound("no such app of your merchant", field="app_id")
 
-    async def create_app(self, op: MerchantOperator, sign_type: str, public_key: str | None, notify_url: str
-                         ) -> tuple[str, str | None]:
+    async def create_app(self, op: MerchantOperator, sign_type: str, public_key: str | None, notify_url: str,
+                         protocol: str = "mobipay") -> tuple[str, str | None]:
         """A new API app through the merchant service (the HMAC key is shown once)."""
         self.require_owner(op)
         return await self.merchants.create_app(op.merchant_id, sign_type, public_key=public_key or None,
-                                               notify_url=notify_url)
+                                               notify_url=notify_url, protocol=protocol)
 
     async def rotate_key(self, op: MerchantOperator, app_id: str, public_key: str) -> None:
         """A new RSA2 public key; the old one keeps working for the overlap (merchant service)."""

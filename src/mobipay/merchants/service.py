@@ -18,11 +18,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from mobipay.kernel.errors import IdempotencyConflict, Unauthorized, ValidationFailed
+from mobipay.kernel.errors import IdempotencyConflict, ValidationFailed
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
@@ -31,8 +31,9 @@ from mobipay.kernel.roles import Roster
 from mobipay.kernel.urls import DestinationPolicy
 from mobipay.ledger.model import AccountKind, AccountSpec, Leg, Transfer
 from mobipay.ledger.uow import Runner, Transaction
-from mobipay.merchants import errors
+from mobipay.merchants import alipay, errors
 from mobipay.merchants.model import (
+    PROTOCOLS,
     App,
     Category,
     Merchant,
@@ -49,9 +50,10 @@ from mobipay.merchants.model import (
     check_refund,
     check_trade_move,
     check_website,
+    signing_string,
     trade_notification,
 )
-from mobipay.merchants.signing import public_pem, verify_hmac, verify_rsa2
+from mobipay.merchants.signing import public_key_pem, public_pem, sign_rsa2, verify_hmac, verify_rsa2_text
 from mobipay.merchants.store import MerchantStore, sql_store
 from mobipay.wallet.service import Principal, WalletService
 
@@ -181,24 +183,32 @@ class MerchantService:
     # ------------------------------------------------------------------ API apps and keys
 
     async def create_app(self, merchant_id: str, sign_type: str, *, public_key: str | None = None,
-                         notify_url: str = "") -> tuple[str, str | None]:
-        """An API app: (app id, the HMAC key to show once, or None for RSA2)."""
+                         notify_url: str = "", protocol: str = "mobipay") -> tuple[str, str | None]:
+        """An API app: (app id, the HMAC key to show once, or None for RSA2). ``protocol``
+        ``alipay`` is for a shop's existing Alipay code (``/gateway.do``): its notifications
+        come as Alipay writes them (form fields, yuan, Beijing time); it signs with RSA2."""
         if sign_type not in ("RSA2", "HMAC"):
             raise ValidationFailed("sign_type is RSA2 or HMAC", field="sign_type")
-        if sign_type == "RSA2" and not (public_key and "BEGIN PUBLIC KEY" in public_key):
-            raise ValidationFailed("RSA2 needs the merchant's public key (PEM)", field="public_key")
+        if protocol not in PROTOCOLS:
+            raise ValidationFailed(f"protocol is one of {', '.join(PROTOCOLS)}", field="protocol")
+        if protocol == "alipay" and sign_type != "RSA2":
+            raise ValidationFailed("Alipay's protocol signs with RSA2: upload the app's public key", field="sign_type")
+        if sign_type == "RSA2":
+            public_key = _public_key(public_key)
         notify_url = check_notify_url(notify_url, self.notify_policy)
         await self.merchant(merchant_id)
         app_id, key = new_id("app"), secrets.token_hex(32) if sign_type == "HMAC" else None
 
         async def work(tx: Transaction) -> None:
-            await self.store(tx).add_app(App(app_id, merchant_id, sign_type, public_key, key, notify_url, tx.now))
+            await self.store(tx).add_app(App(app_id, merchant_id, sign_type, public_key, key, notify_url, tx.now,
+                                             protocol=protocol))
 
         await self.uow.run("merchant_app", work)
         return app_id, key
 
     async def rotate_key(self, app_id: str, public_key: str) -> None:
         """Upload a new RSA2 public key; the old one is still accepted for KEY_OVERLAP."""
+        public_key = _public_key(public_key)
 
         async def work(tx: Transaction) -> None:
             store = self.store(tx)
@@ -218,33 +228,48 @@ class MerchantService:
         # ASCII digits only, and few: "²" and 5,000 digits pass isdigit() but not int() (500s).
         if not (app_id and ts.isascii() and ts.isdigit() and len(ts) <= 12 and 8 <= len(nonce) <= 64
                 and params.get("sign")):
-            raise Unauthorized("send app_id, timestamp (Unix seconds), nonce (8-64 chars), sign_type and sign")
+            raise errors.RequestNotSigned("send app_id, timestamp (Unix seconds), nonce (8-64 chars), sign_type "
+                                          "and sign")
         if abs(time.time() - int(ts)) > WINDOW_S:
-            raise Unauthorized(f"timestamp is more than {WINDOW_S} s away from our clock")
+            raise errors.RequestNotSigned(f"timestamp is more than {WINDOW_S} s away from our clock")
 
         async def work(tx: Transaction) -> tuple[Merchant, bytes | None]:
             store = self.store(tx)
             app = await store.app(app_id)
             if app is None:
-                raise Unauthorized("unknown app_id")
+                raise errors.RequestNotSigned("unknown app_id")
             if params.get("sign_type") != app.sign_type:
-                raise Unauthorized(f"this app signs with {app.sign_type}")
+                raise errors.RequestNotSigned(f"this app signs with {app.sign_type}")
             if app.sign_type == "HMAC":
                 assert app.hmac_key is not None
                 verify_hmac(params, str(params["sign"]), app.hmac_key.encode())
             else:
-                assert app.public_key is not None
-                try:
-                    verify_rsa2(params, str(params["sign"]), app.public_key.encode())
-                except errors.BadSignature:
-                    if not (app.previous_key and app.previous_until and app.previous_until > tx.now):
-                        raise
-                    verify_rsa2(params, str(params["sign"]), app.previous_key.encode())
+                _verify_app_rsa2(app, signing_string(params), str(params["sign"]), tx.now)
             if not await store.use_nonce(app_id, nonce, tx.now, tx.now - timedelta(seconds=2 * WINDOW_S)):
-                raise Unauthorized("nonce was used already: a replayed request")
+                raise errors.RequestNotSigned("nonce was used already: a replayed request")
             found = await store.merchant(app.merchant_id)
             assert found is not None
             return found.merchant, app.hmac_key.encode() if app.sign_type == "HMAC" and app.hmac_key else None
+
+        return await self.uow.run("merchant_authenticate", work)
+
+    async def authenticate_alipay(self, app_id: str, text: str, signature: str) -> tuple[Merchant, App]:
+        """The merchant and app behind a request to the Alipay-compatible gateway, whose
+        ``text`` (every parameter but ``sign``, sorted) the app's RSA2 key signed. There is no
+        nonce in Alipay's protocol: its timestamp window is checked by the gateway, and every
+        write is idempotent by ``out_trade_no`` / ``out_request_no``."""
+
+        async def work(tx: Transaction) -> tuple[Merchant, App]:
+            store = self.store(tx)
+            app = await store.app(app_id)
+            if app is None:
+                raise errors.RequestNotSigned("unknown app_id")
+            if app.sign_type != "RSA2":
+                raise errors.RequestNotSigned("this app signs with HMAC: the gateway takes RSA2 apps")
+            _verify_app_rsa2(app, text, signature, tx.now)
+            found = await store.merchant(app.merchant_id)
+            assert found is not None
+            return found.merchant, app
 
         return await self.uow.run("merchant_authenticate", work)
 
@@ -307,6 +332,24 @@ class MerchantService:
             return found.seen_at(tx.now)
 
         return await self.uow.run("trade", work)
+
+    async def find_trade(self, merchant: Merchant, *, out_trade_no: str = "", trade_no: str = "") -> Trade:
+        """One of the merchant's trades by its own number or by ours (``trade_no``); both
+        given must name the same trade."""
+        if not (out_trade_no or trade_no):
+            raise ValidationFailed("send out_trade_no or trade_no", field="out_trade_no")
+        if out_trade_no:
+            found = await self.trade_by_out_no(merchant, out_trade_no)
+            if trade_no and found.id != trade_no:
+                raise errors.TradeNotFound("trade_no and out_trade_no name different trades", field="trade_no")
+            return found
+        try:
+            by_id = await self.trade(trade_no)
+        except errors.TradeNotFound:
+            by_id = None
+        if by_id is None or by_id.merchant_id != merchant.id:  # another merchant's trade is not yours to see
+            raise errors.TradeNotFound("no trade with this trade_no", field="trade_no")
+        return by_id
 
     async def trade_by_out_no(self, merchant: Merchant, out_trade_no: str) -> Trade:
         return (await self._record(merchant, out_trade_no)).seen_at(self.uow.clock.now())
@@ -428,8 +471,6 @@ class MerchantService:
         app = await self.uow.run("app_owner", work)
         if app is None or app.merchant_id != merchant.id:
             raise errors.MerchantNotFound("no such app of yours", field="app_id")
-        if "BEGIN PUBLIC KEY" not in public_key:
-            raise ValidationFailed("send the new public key as PEM", field="public_key")
         await self.rotate_key(app_id, public_key)
 
     async def refund(self, merchant: Merchant, out_trade_no: str, out_request_no: str, amount: object
@@ -479,12 +520,37 @@ class MerchantService:
     async def _notify(self, tx: Transaction, trade: TradeRecord, state: TradeState, refunded: int, *,
                       red_envelope: int = 0, refund: tuple[str, int] | None = None) -> None:
         """In the caller's transaction: the merchant's notification of the trade's new state,
-        if it has a URL (the worker delivers it, signed, on the retry schedule)."""
-        if trade.notify_url:
-            notify_id = new_id("ntf")
-            await self.store(tx).add_notification(notify_id, trade, trade_notification(
-                trade, state, refunded, notify_id=notify_id, now=tx.now, red_envelope=red_envelope, refund=refund),
-                tx.now)
+        if it has a URL (the worker delivers it, signed, on the retry schedule), written in
+        the protocol of the app that created the trade."""
+        if not trade.notify_url:
+            return
+        store = self.store(tx)
+        notify_id = new_id("ntf")
+        app = await store.app(trade.app_id) if trade.app_id else None
+        if app is not None and app.protocol == "alipay":
+            payload = alipay.notification(trade, state, refunded, notify_id=notify_id, now=tx.now,
+                                          red_envelope=red_envelope, refund=refund)
+            await store.add_notification(notify_id, trade, payload, tx.now, encoding="form")
+            return
+        await store.add_notification(notify_id, trade, trade_notification(
+            trade, state, refunded, notify_id=notify_id, now=tx.now, red_envelope=red_envelope, refund=refund),
+            tx.now)
+
+    async def cashier_return(self, trade: Trade) -> dict[str, str]:
+        """What the hosted cashier adds to the shop's return URL after paying: the trade's
+        number and state, or for an Alipay app the signed return Alipay code verifies."""
+
+        async def work(tx: Transaction) -> tuple[TradeRecord | None, App | None]:
+            store = self.store(tx)
+            record = await store.trade(trade.id)
+            return record, await store.app(record.app_id) if record is not None and record.app_id else None
+
+        record, app = await self.uow.run("cashier_return", work)
+        if record is None or app is None or app.protocol != "alipay":
+            return {"out_trade_no": trade.out_trade_no, "trade_status": trade.state.value}
+        params = alipay.return_params(trade, app.app_id, trade.merchant_id, "alipay.trade.page.pay",
+                                      self.uow.clock.now())
+        return {**params, "sign_type": "RSA2", "sign": sign_rsa2(params, self.platform_key)}
 
     async def _check_daily(self, tx: Transaction, merchant: MerchantFile, amount: int) -> None:
         """The merchant's daily limit (Shanghai day), counted under the paying transaction."""
@@ -494,3 +560,23 @@ class MerchantService:
         if today + amount > limit:
             raise errors.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY "
                                                "left today", field="amount")
+
+
+def _public_key(text: str | None) -> str:
+    """An app's RSA2 public key as PEM (from PEM or Alipay's bare base64)."""
+    try:
+        return public_key_pem(text or "")
+    except ValueError:
+        raise ValidationFailed("RSA2 needs the app's RSA public key: PEM, or the base64 Alipay's key tool shows",
+                               field="public_key") from None
+
+
+def _verify_app_rsa2(app: App, text: str, signature: str, now: datetime) -> None:
+    """``BAD_SIGNATURE`` unless the app's key (or, during a rotation, its previous key) signed ``text``."""
+    assert app.public_key is not None
+    try:
+        verify_rsa2_text(text, signature, app.public_key.encode())
+    except errors.BadSignature:
+        if not (app.previous_key and app.previous_until and app.previous_until > now):
+            raise
+        verify_rsa2_text(text, signature, app.previous_key.encode())

@@ -20,16 +20,21 @@ from mobipay.merchants import errors
 from mobipay.merchants.model import signing_string
 
 
-def sign_rsa2(params: Mapping[str, object], private_key_pem: bytes) -> str:
+def sign_rsa2_text(text: str, private_key_pem: bytes) -> str:
+    """SHA256withRSA of ``text`` (UTF-8), base64: the primitive under every RSA2 signature,
+    whatever rule chose the text (sorted parameters, or an Alipay answer's JSON as written)."""
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("RSA2 needs an RSA private key")
-    signature = key.sign(signing_string(params).encode(), padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode()
+    return base64.b64encode(key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
 
 
-def verify_rsa2(params: Mapping[str, object], signature: str, public_key_pem: bytes) -> None:
-    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``params``
+def sign_rsa2(params: Mapping[str, object], private_key_pem: bytes) -> str:
+    return sign_rsa2_text(signing_string(params), private_key_pem)
+
+
+def verify_rsa2_text(text: str, signature: str, public_key_pem: bytes) -> None:
+    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``text``
     (a missing or unreadable key verifies nothing)."""
     refused = errors.BadSignature("the RSA2 signature does not verify: sign the sorted parameter string with "
                                   "SHA256withRSA (see docs/merchant-signatures.md)", field="sign")
@@ -40,10 +45,29 @@ def verify_rsa2(params: Mapping[str, object], signature: str, public_key_pem: by
     if not isinstance(key, rsa.RSAPublicKey) or not signature.isascii():
         raise refused
     try:
-        key.verify(base64.b64decode(signature, validate=True), signing_string(params).encode(), padding.PKCS1v15(),
-                   hashes.SHA256())
+        key.verify(base64.b64decode(signature, validate=True), text.encode(), padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, binascii.Error, ValueError):
         raise refused from None
+
+
+def verify_rsa2(params: Mapping[str, object], signature: str, public_key_pem: bytes) -> None:
+    """Raise ``BAD_SIGNATURE`` unless ``signature`` is the key's RSA2 signature of ``params``."""
+    verify_rsa2_text(signing_string(params), signature, public_key_pem)
+
+
+def public_key_pem(text: str) -> str:
+    """A merchant's RSA public key as PEM, from PEM or from the bare base64 that Alipay's key
+    tool writes ("应用公钥"); ``ValueError`` when it is not an RSA public key."""
+    body = text.strip()
+    if "BEGIN" not in body:
+        body = "-----BEGIN PUBLIC KEY-----\n" + "".join(body.split()) + "\n-----END PUBLIC KEY-----\n"
+    try:
+        key = serialization.load_pem_public_key(body.encode())
+    except ValueError:
+        key = None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA public key (PEM, or the base64 of Alipay's key tool)")
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def sign_hmac(params: Mapping[str, object], key: bytes) -> str:

@@ -52,7 +52,7 @@ class MerchantStore(Protocol):
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None: ...
     async def add_refund(self, refund: Refund) -> None: ...
     async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
-                               at: datetime) -> None: ...
+                               at: datetime, *, encoding: str = "json") -> None: ...
 
 
 def sql_store(tx: Transaction) -> MerchantStore:
@@ -113,14 +113,14 @@ class SqlMerchantStore:
     async def add_app(self, app: App) -> None:
         await self.conn.execute(insert(merchant_apps).values(
             app_id=app.app_id, merchant_id=app.merchant_id, sign_type=app.sign_type, public_key=app.public_key,
-            hmac_key=app.hmac_key, notify_url=app.notify_url, created_at=app.created_at))
+            hmac_key=app.hmac_key, notify_url=app.notify_url, created_at=app.created_at, protocol=app.protocol))
 
     async def app(self, app_id: str) -> App | None:
         r = await self._first(select(merchant_apps).where(merchant_apps.c.app_id == app_id))
         if r is None:
             return None
         return App(r.app_id, r.merchant_id, r.sign_type, r.public_key, r.hmac_key, r.notify_url, as_utc(r.created_at),
-                   r.previous_key, as_utc(r.previous_until) if r.previous_until else None)
+                   r.previous_key, as_utc(r.previous_until) if r.previous_until else None, r.protocol)
 
     async def rotate_key(self, app_id: str, public_key: str, previous_key: str | None, until: datetime) -> None:
         await self.conn.execute(update(merchant_apps).where(merchant_apps.c.app_id == app_id).values(
@@ -181,10 +181,11 @@ class SqlMerchantStore:
             transfer_id=refund.transfer_id, created_at=refund.created_at))
 
     async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
-                               at: datetime) -> None:
+                               at: datetime, *, encoding: str = "json") -> None:
         await self.conn.execute(insert(notifications).values(
             id=notify_id, merchant_id=trade.merchant_id, trade_id=trade.id, url=trade.notify_url,
-            payload=json.dumps(payload, ensure_ascii=False), state="pending", next_at=at, created_at=at))
+            payload=json.dumps(payload, ensure_ascii=False), encoding=encoding, state="pending", next_at=at,
+            created_at=at))
 
 
 def merchant_of(r: Any) -> Merchant:

@@ -51,6 +51,7 @@ merchant_apps = Table(
     Column("hmac_key", String(64), nullable=True),
     Column("notify_url", String(512), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("protocol", String(8), nullable=False, server_default="mobipay"),  # mobipay | alipay
 )
 
 merchant_nonces = Table(
@@ -109,6 +110,7 @@ notifications = Table(
     Column("trade_id", String(40), nullable=False),
     Column("url", String(512), nullable=False),
     Column("payload", Text, nullable=False),  # JSON, signed when sent
+    Column("encoding", String(8), nullable=False, server_default="json"),  # json | form (Alipay apps)
     Column("state", String(12), nullable=False),  # pending | delivered | failed | refused (address not allowed)
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_at", DateTime(timezone=True), nullable=False),

@@ -45,6 +45,7 @@ LIMITS: tuple[tuple[str, int, str], ...] = (
     ("/v1/ledger/", 64 * KIB, "ledger API"),
     ("/v1/merchant/", 32 * KIB, "merchant API"),
     ("/v1/merchant-applications", 16 * KIB, "merchant API"),
+    ("/gateway", 32 * KIB, "Alipay-compatible gateway"),
     ("/v1/partner/", 16 * KIB, "partner API"),
     ("/v1/", 16 * KIB, "JSON API"),
     ("/m", 32 * KIB, "forms"),

@@ -31,12 +31,20 @@ SESSION = "mp_session"
 _container = container
 
 
-async def _return_url(request: Request, trade: Trade, raw: str) -> WebAddress:
+async def _return_url(request: Request, trade: Trade, raw: str) -> WebAddress | None:
+    """The checked way back to the shop; none when the buyer came without one (a QR code
+    scanned by the phone: the buyer stays on the done page)."""
+    if not raw:
+        return None
     website = (await _container(request).merchants.merchant(trade.merchant_id)).website
     return check_return_url(raw, website)
 
 
-async def _page(request: Request, trade_id: str, return_url: str, *, error: str = "", msisdn: str = "",
+def _query(back: WebAddress | None) -> str:
+    return "?" + urlencode({"return_url": str(back)}) if back is not None else ""
+
+
+async def _page(request: Request, trade_id: str, return_url: str = "", *, error: str = "", msisdn: str = "",
                 status: int = 200) -> Response:
     c = _container(request)
     trade = await c.merchants.trade(trade_id)
@@ -51,7 +59,7 @@ async def _page(request: Request, trade_id: str, return_url: str, *, error: str 
     return page(request, "cashier.html", {
         "trade": trade, "merchant": merchant.name, "signed_in": principal is not None, "coupons": coupons,
         "error": error, "msisdn": msisdn, "password_free": c.wallet.limits.password_free,
-        "base": f"/cashier/{trade.id}", "query": urlencode({"return_url": str(back)})}, status=status)
+        "base": f"/cashier/{trade.id}", "query": _query(back)}, status=status)
 
 
 async def _principal(request: Request) -> Any:
@@ -69,12 +77,12 @@ def _message(request: Request, exc: MobipayError) -> str:
 
 
 @router.get("/{trade_id}", response_class=HTMLResponse)
-async def cashier(trade_id: str, request: Request, return_url: str) -> Response:
+async def cashier(trade_id: str, request: Request, return_url: str = "") -> Response:
     return await _page(request, trade_id, return_url)
 
 
 @router.post("/{trade_id}/otp", response_class=HTMLResponse)
-async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form("")
+async def otp(trade_id: str, request: Request, return_url: str = "", csrf: str = Form(""), msisdn: str = Form("")
               ) -> Response:
     await _return_url(request, await _container(request).merchants.trade(trade_id), return_url)
     try:
@@ -86,7 +94,7 @@ async def otp(trade_id: str, request: Request, return_url: str, csrf: str = Form
 
 
 @router.post("/{trade_id}/signin", response_class=HTMLResponse)
-async def signin(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), msisdn: str = Form(""),
+async def signin(trade_id: str, request: Request, return_url: str = "", csrf: str = Form(""), msisdn: str = Form(""),
                  code: str = Form("")) -> Response:
     back = await _return_url(request, await _container(request).merchants.trade(trade_id), return_url)
     try:
@@ -96,14 +104,14 @@ async def signin(trade_id: str, request: Request, return_url: str, csrf: str = F
     except MobipayError as exc:
         return await _page(request, trade_id, return_url, error=_message(request, exc), msisdn=msisdn,
                            status=exc.status)
-    response = RedirectResponse(f"/cashier/{trade_id}?{urlencode({'return_url': str(back)})}", status_code=303)
+    response = RedirectResponse(f"/cashier/{trade_id}{_query(back)}", status_code=303)
     set_cookie(response, request, SESSION, tokens.access_token, tokens.expires_in)
     renew_csrf(response, request)
     return response
 
 
 @router.post("/{trade_id}/pay", response_class=HTMLResponse)
-async def pay(trade_id: str, request: Request, return_url: str, csrf: str = Form(""), pin: str = Form(""),
+async def pay(trade_id: str, request: Request, return_url: str = "", csrf: str = Form(""), pin: str = Form(""),
               coupon_id: str = Form("")) -> Response:
     c = _container(request)
     principal = await _principal(request)
@@ -115,7 +123,7 @@ async def pay(trade_id: str, request: Request, return_url: str, csrf: str = Form
         trade = await c.merchants.pay(principal, trade_id, pin=pin or None, coupon_id=coupon_id or None)
     except MobipayError as exc:
         return await _page(request, trade_id, return_url, error=_message(request, exc), status=exc.status)
-    target = back.with_query(urlencode({"out_trade_no": trade.out_trade_no, "trade_status": trade.state.value}))
+    target = back.with_query(urlencode(await c.merchants.cashier_return(trade))) if back is not None else ""
     merchant = await c.merchants.merchant(trade.merchant_id)
     return page(request, "done.html", {"trade": trade, "merchant": merchant.name,
                                        "paid": trade.paid_at is not None, "back": str(target)})

@@ -213,13 +213,14 @@ async def apps(request: Request) -> Response:
 
 @router.post("/apps", response_class=HTMLResponse)
 async def create_app(request: Request, csrf: str = Form(""), sign_type: str = Form(""),
-                     public_key: str = Form(""), notify_url: str = Form("")) -> Response:
+                     public_key: str = Form(""), notify_url: str = Form(""), protocol: str = Form("mobipay")
+                     ) -> Response:
     op = await _op(request)
     if op is None:
         return _signin(request)
     try:
         check_csrf(request, csrf)
-        app_id, key = await _ops(request).create_app(op, sign_type, public_key, notify_url)
+        app_id, key = await _ops(request).create_app(op, sign_type, public_key, notify_url, protocol)
     except MobipayError as exc:
         return await _apps_page(request, op, error=_words(request, exc), status=exc.status)
     return await _apps_page(request, op, shown_key=key or "", done=app_id)

@@ -1,0 +1,28 @@
+"""Alipay-compatible gateway: an app's protocol (its notifications in mobipay's JSON or
+Alipay's form), and how a notification is encoded when posted.
+
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-12-02 19:30:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0023'
+down_revision = '0022'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('merchant_apps', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('protocol', sa.String(length=8), server_default='mobipay', nullable=False))
+    with op.batch_alter_table('merchant_notifications', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('encoding', sa.String(length=8), server_default='json', nullable=False))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('merchant_notifications', schema=None) as batch_op:
+        batch_op.drop_column('encoding')
+    with op.batch_alter_table('merchant_apps', schema=None) as batch_op:
+        batch_op.drop_column('protocol')
