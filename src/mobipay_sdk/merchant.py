@@ -130,12 +130,21 @@ class MerchantClient:
                              "RSA2 signatures")
         return verify_notification(message, self._platform)
 
-    def call(self, path: str, **params: Any) -> dict[str, Any]:
+    def _signed_body(self, params: Mapping[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"app_id": self.app_id, "timestamp": str(int(time.time())),
                                 "nonce": secrets.token_hex(12), "sign_type": self.sign_type,
                                 **{k: str(v) for k, v in params.items() if v is not None}}
         body["sign"] = self._sign(body)
-        response = self.http.post(path, json=body)
+        return body
+
+    def call(self, path: str, **params: Any) -> dict[str, Any]:
+        """A signed call to a JSON endpoint; the answer, its signature checked. Amounts in it
+        are integer fen. (The statements endpoint answers CSV: use :meth:`statement`.)"""
+        response = self.http.post(path, json=self._signed_body(params))
+        if not response.headers.get("content-type", "").startswith(("application/json", "application/problem+json")):
+            raise MobipayError(response.status_code, {
+                "code": "NOT_JSON", "detail": f"{path} answered {response.headers.get('content-type')!r}, not JSON"
+                + (": use MerchantClient.statement(day)" if path.endswith("/statements") else "")})
         data: dict[str, Any] = response.json()
         if response.status_code >= 400:
             raise MobipayError(response.status_code, data)
@@ -145,12 +154,16 @@ class MerchantClient:
         return data
 
     def create_trade(self, out_trade_no: str, total_amount: int, subject: str, *, expire_minutes: int = 30,
-                     notify_url: str | None = None) -> dict[str, Any]:
+                     notify_url: str | None = None, store_id: str | None = None) -> dict[str, Any]:
+        """A trade of ``total_amount`` fen; ``store_id`` names the store it is taken in."""
         return self.call("/v1/merchant/trades", out_trade_no=out_trade_no, total_amount=total_amount,
-                         subject=subject, expire_minutes=expire_minutes, notify_url=notify_url)
+                         subject=subject, expire_minutes=expire_minutes, notify_url=notify_url, store_id=store_id)
 
-    def query(self, out_trade_no: str) -> dict[str, Any]:
-        return self.call("/v1/merchant/trades/query", out_trade_no=out_trade_no)
+    def query(self, out_trade_no: str | None = None, *, trade_no: str | None = None) -> dict[str, Any]:
+        """A trade by your number or by the platform's ``trade_no``."""
+        if out_trade_no is None and trade_no is None:
+            raise ValueError("give out_trade_no or trade_no")
+        return self.call("/v1/merchant/trades/query", out_trade_no=out_trade_no, trade_no=trade_no)
 
     def close(self, out_trade_no: str) -> dict[str, Any]:
         return self.call("/v1/merchant/trades/close", out_trade_no=out_trade_no)
@@ -164,3 +177,19 @@ class MerchantClient:
 
     def refund_query(self, out_trade_no: str, out_request_no: str) -> dict[str, Any]:
         return self.call("/v1/merchant/refunds/query", out_trade_no=out_trade_no, out_request_no=out_request_no)
+
+    def statement(self, day: str) -> str:
+        """A business day's trade and refund file (CSV text; ``day`` is YYYY-MM-DD, Shanghai),
+        checked: its SHA-256 and the platform's RSA2 signature over ``day`` and that digest."""
+        response = self.http.post("/v1/merchant/statements", json=self._signed_body({"day": day}))
+        if response.status_code >= 400:
+            raise MobipayError(response.status_code, response.json())
+        digest = hashlib.sha256(response.content).hexdigest()
+        sign = response.headers.get("x-sign", "")
+        if self._platform is None:
+            raise ValueError("give platform_key_pem to check the statement's signature")
+        if response.headers.get("x-sha256") != digest or not _rsa2_ok(
+                self._platform, signing_string({"day": day, "sha256": digest}).encode(), sign):
+            raise MobipayError(response.status_code, {"code": "BAD_PLATFORM_SIGNATURE",
+                                                      "detail": "the statement is not the one mobipay signed"})
+        return response.text

@@ -339,6 +339,14 @@ def test_python_alipay_sdk_refusals(live: Live, shop_server: ShopServer, beijing
         "%Y-%m-%d %H:%M:%S")
     old = json.loads(httpx.get(f"{shop.gateway}?{client.sign_data(data)}").text)["alipay_trade_query_response"]
     assert (old["code"], old["sub_code"]) == ("40002", "isv.invalid-timestamp")
+    # wap pay: to the cashier; a return URL off the shop's registered website is refused before any trade
+    wap = httpx.get(f"{shop.gateway}?" + client.api_alipay_trade_wap_pay(
+        subject="书", out_trade_no="WAP-1", total_amount="5.00", return_url="https://book.example/m/back"))
+    assert wap.status_code == 303 and wap.headers["location"].startswith("/cashier/trd"), wap.text
+    elsewhere = httpx.get(f"{shop.gateway}?" + client.api_alipay_trade_wap_pay(
+        subject="书", out_trade_no="WAP-2", total_amount="5.00", return_url="https://evil.example/back"))
+    assert elsewhere.status_code == 400 and "RETURN_URL" not in elsewhere.text and "book.example" in elsewhere.text
+    assert client.api_alipay_trade_query(out_trade_no="WAP-2")["sub_code"] == "ACQ.TRADE_NOT_EXIST"
     unknown = httpx.get(shop.gateway, params={"method": "alipay.trade.pay.nothing", "app_id": shop.app_id,
                                               "sign_type": "RSA2", "sign": "x", "timestamp": "2026-01-01 00:00:00"})
     assert unknown.status_code == 200 and json.loads(unknown.text)["error_response"]["sub_code"] == \

@@ -109,7 +109,7 @@ def test_trades_with_rsa2_and_hmac(client: TestClient, db_url: str) -> None:
     assert h.json()["trade_status"] == "TRADE_SUCCESS" and h.json()["sign_type"] == "HMAC"
     assert h.json()["sign"] == sign_hmac({k: v for k, v in h.json().items() if k != "sign"}, key.encode())  # type: ignore[union-attr]
     r1 = call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R1", refund_amount=3_000)
-    assert r1.status_code == 201 and r1.json()["refunded_amount"] == "3000", r1.text
+    assert r1.status_code == 201 and r1.json()["refunded_amount"] == 3000, r1.text  # integer fen
     assert call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R1",
                 refund_amount=3_000).status_code == 200  # the same request: nothing refunded twice
     too_much = call("/v1/merchant/refunds", rsa_app, out_trade_no="JD-1", out_request_no="R2", refund_amount=5_801)
@@ -180,7 +180,7 @@ def test_notifications_follow_the_schedule(db_url: str, tmp_path: Path, merchant
         clock.advance(3600)
         assert client.portal.call(notifier.deliver_due) == 0  # delivered: never again
         [got] = httpx.get(f"{merchant_site}/sim/received").json()
-        assert (got["trade_status"], got["out_trade_no"], got["total_amount"]) == ("TRADE_SUCCESS", "N-1", "500")
+        assert (got["trade_status"], got["out_trade_no"], got["total_amount"]) == ("TRADE_SUCCESS", "N-1", 500)
         platform_pem = client.get("/v1/merchant/platform-key").text.encode()
         verify_rsa2(got, got["sign"], platform_pem)
 
@@ -230,7 +230,7 @@ def test_settlement_t_plus_1(db_url: str, tmp_path: Path, bank: str) -> None:
         app_id, key = client.portal.call(lambda: m.create_app(merchant_id, "HMAC"))
 
         def call(path: str, **params: object) -> Any:
-            body: dict[str, Any] = {"app_id": app_id, "timestamp": str(int(time.time())),
+            body: dict[str, Any] = {"app_id": app_id, "timestamp": str(int(clock.now().timestamp())),
                                     "nonce": secrets.token_hex(8), "sign_type": "HMAC",
                                     **{k: str(v) for k, v in params.items()}}
             body["sign"] = sign_hmac(body, key.encode())  # type: ignore[union-attr]
@@ -293,8 +293,8 @@ def test_the_python_sdk(client: TestClient, db_url: str) -> None:
     fund(client, "13900139000", 5_000)
     assert client.post(f"{trade['pay_url']}/pay", headers=bearer(buyer), json={}).status_code == 200
     assert shop.query("SDK-1")["trade_status"] == "TRADE_SUCCESS"
-    assert shop.refund("SDK-1", "r1", 500)["refund_amount"] == "500"
-    assert shop.refund_query("SDK-1", "r1")["refunded_amount"] == "500"
+    assert shop.refund("SDK-1", "r1", 500)["refund_amount"] == 500
+    assert shop.refund_query("SDK-1", "r1")["refunded_amount"] == 500
     assert shop.cancel("SDK-1")["trade_status"] == "TRADE_CLOSED"  # refunds the rest
     assert balance(client, buyer) == 5_000
     with pytest.raises(MobipayError) as info:
@@ -309,6 +309,23 @@ def test_the_python_sdk(client: TestClient, db_url: str) -> None:
                              platform_key_pem=client.get("/v1/merchant/platform-key").text.encode(), http=client)
     assert rotated.query("SDK-2")["trade_status"] == "TRADE_CLOSED"
     assert shop.query("SDK-2")["trade_status"] == "TRADE_CLOSED"  # the old key, within the overlap
+    # by the platform's trade number; a store named on create; amounts as integer fen
+    assert rotated.query(trade_no=unpaid["trade_no"])["out_trade_no"] == "SDK-2"
+    store_id = rotated.call("/v1/merchant/stores", name="朝阳店")["store_id"]
+    in_store = rotated.create_trade("SDK-3", 1_250, "书", store_id=store_id)
+    assert in_store["total_amount"] == 1_250 and isinstance(in_store["refunded_amount"], int)
+    with pytest.raises(MobipayError) as info:
+        rotated.create_trade("SDK-4", 100, "x", store_id="sto_not_mine")
+    assert info.value.code == "MERCHANT_NOT_FOUND"
+    # the statements' CSV, its digest and signature checked; call() says where to go instead of crashing
+    day = client.app.state.container.clock.now().date().isoformat()  # type: ignore[attr-defined]
+    assert rotated.statement(day).startswith("type,trade_no,out_trade_no")
+    with pytest.raises(MobipayError) as info:
+        rotated.call("/v1/merchant/statements", day=day)
+    assert info.value.code == "NOT_JSON" and "statement(day)" in str(info.value)
+    # a signature refusal is titled for merchants, not as a missing bearer token
+    forged = client.post("/v1/merchant/trades/query", json={"app_id": app_id, "out_trade_no": "SDK-2"})
+    assert forged.status_code == 401 and "bearer" not in forged.json()["title"], forged.text
 
 
 def test_categories_limits_and_stores(client: TestClient, db_url: str) -> None:
@@ -354,3 +371,45 @@ def test_categories_limits_and_stores(client: TestClient, db_url: str) -> None:
     over = call("/v1/merchant/trades", out_trade_no="G-99", total_amount=100, subject="点卡").json()
     r = client.post(f"/v1/trades/{over['trade_no']}/pay", headers=bearer(buyer), json={})
     assert r.status_code == 422 and r.json()["code"] == "MERCHANT_LIMIT_EXCEEDED"
+
+
+def test_the_documented_vectors_are_accepted(db_url: str, tmp_path: Path) -> None:
+    """Both vectors of docs/merchant-signatures.md, sent at the time they were signed, make
+    the same trade: the JSON API's (fen) and the gateway's (yuan, sign_type signed)."""
+    import json
+    import re
+    from datetime import UTC, datetime
+
+    from mobipay.app.bootstrap import build
+    from mobipay.kernel.clock import ManualClock
+    from mobipay.merchants.model import App
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = [b.strip() for b in re.findall(r"```(?:json)?\n(.*?)```",
+                                            (root / "docs/merchant-signatures.md").read_text(encoding="utf-8"),
+                                            flags=re.S)]
+    vector1, vector1_rsa, vector2, vector2_rsa = json.loads(blocks[0]), blocks[3], json.loads(blocks[5]), blocks[7]
+    settings = Settings(_env_file=None, database_url=db_url, operators=OPERATORS,  # type: ignore[call-arg]
+                        merchant_key_file=tmp_path / "platform.pem")
+    clock = ManualClock(datetime(2026, 11, 25, 2, 30, 10, tzinfo=UTC))  # 10:30:10 Beijing time
+    container = build(settings, clock=clock)
+    with TestClient(create_app(settings, container)) as client:
+        merchant_id = client.post("/v1/merchant-applications", json=application()).json()["id"]
+        public = (root / "tests/data/merchant_test_key.pub.pem").read_text()
+        m = container.merchants
+
+        async def add_app() -> None:
+            async def work(tx: Any) -> None:
+                await m.store(tx).add_app(App("app_2026000000000001", merchant_id, "RSA2", public, None, "", tx.now))
+
+            await m.uow.run("vector_app", work)
+
+        client.portal.call(add_app)  # type: ignore[union-attr]
+        made = client.post("/v1/merchant/trades", json={**vector1, "sign": vector1_rsa})
+        assert made.status_code == 201 and made.json()["total_amount"] == 8800, made.text
+        answer = client.post("/gateway.do", data={**vector2, "sign": vector2_rsa}).json()
+        content = answer["alipay_trade_create_response"]
+        assert (content["code"], content["trade_no"]) == ("10000", made.json()["trade_no"]), answer
+        clock.advance(seconds=31 * 60)  # half an hour later the same request is too old
+        late = client.post("/gateway.do", data={**vector2, "sign": vector2_rsa}).json()
+        assert late["alipay_trade_create_response"]["sub_code"] == "isv.invalid-timestamp"

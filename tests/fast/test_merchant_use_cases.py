@@ -100,8 +100,8 @@ async def test_the_merchant_is_notified_of_payment_and_refund(merchants: Merchan
     await merchants.pay(me, trade.id)
     await merchants.refund(shop, "n-1", "back-1", 400)
     paid, back = (payload for _, _, payload in runner.merchant_store.notifications)
-    assert (paid["trade_status"], paid["total_amount"], paid["buyer_pay_amount"]) == ("TRADE_SUCCESS", "1000", "1000")
-    assert (back["out_request_no"], back["refund_amount"], back["refunded_amount"]) == ("back-1", "400", "400")
+    assert (paid["trade_status"], paid["total_amount"], paid["buyer_pay_amount"]) == ("TRADE_SUCCESS", 1000, 1000)
+    assert (back["out_request_no"], back["refund_amount"], back["refunded_amount"]) == ("back-1", 400, 400)
 
 
 async def test_an_unpaid_trade_closes_and_cannot_be_paid(merchants: MerchantService, runner: MemoryRunner) -> None:

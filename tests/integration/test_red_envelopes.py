@@ -196,8 +196,8 @@ async def test_the_envelope_share_and_refunds_are_told(zone: RedEnvelopes) -> No
     sent = await notifications(zone)
     assert [(n["trade_status"], n["total_amount"], n["buyer_pay_amount"], n["red_envelope_amount"],
              n["refunded_amount"], n.get("out_request_no"), n.get("refund_amount")) for n in sent] == [
-        ("TRADE_SUCCESS", "6000", "5000", "1000", "0", None, None),
-        ("TRADE_SUCCESS", "6000", "5000", "1000", "2000", "RF-7", "2000")]
+        ("TRADE_SUCCESS", 6000, 5000, 1000, 0, None, None),
+        ("TRADE_SUCCESS", 6000, 5000, 1000, 2000, "RF-7", 2000)]
     await zone.merchants.refund(m, "N-1", "RF-7", 2_000)  # the same request again: nothing twice
     assert len([t for t, _ in await sms(zone, me.msisdn) if t == "merchant.refunded"]) == 1
     assert (await zone.uow.ledger.verify()).ok

@@ -10,7 +10,7 @@ concurrency. Those are tested against SQLite and PostgreSQL in tests/integration
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -331,7 +331,7 @@ class MemoryMerchantStore:
         self.stores: dict[str, tuple[str, str, str]] = {}  # id -> (merchant, name, address)
         self.trades: dict[str, TradeRecord] = {}
         self.refunds: dict[tuple[str, str], Refund] = {}
-        self.notifications: list[tuple[str, str, dict[str, str]]] = []  # (id, url, payload)
+        self.notifications: list[tuple[str, str, Mapping[str, str | int]]] = []  # (id, url, payload)
 
     async def merchant(self, merchant_id: str, *, for_update: bool = False) -> MerchantFile | None:
         return self.merchants.get(merchant_id)
@@ -402,6 +402,6 @@ class MemoryMerchantStore:
     async def add_refund(self, refund: Refund) -> None:
         self.refunds[(refund.trade_id, refund.out_request_no)] = refund
 
-    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
+    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: Mapping[str, str | int],
                                at: datetime, *, encoding: str = "json") -> None:
         self.notifications.append((notify_id, trade.notify_url, payload))

@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
 from mobipay.merchants.model import check_credit_code, credit_code_check_char, signing_string
-from mobipay.merchants.signing import new_rsa_key, sign_hmac, sign_rsa2, verify_hmac, verify_rsa2
+from mobipay.merchants.alipay import request_string
+from mobipay.merchants.signing import (
+    new_rsa_key,
+    sign_hmac,
+    sign_rsa2,
+    sign_rsa2_text,
+    verify_hmac,
+    verify_rsa2,
+    verify_rsa2_text,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs/merchant-signatures.md").read_text(encoding="utf-8")
@@ -26,7 +35,7 @@ def blocks() -> list[str]:
 
 
 def test_the_documented_vectors_hold() -> None:
-    params_text, string, mac, rsa_sig, public = blocks()
+    params_text, string, mac, rsa_sig, public, gateway_text, gateway_string, gateway_sig = blocks()
     params = json.loads(params_text)
     assert signing_string(params) == string
     assert sign_hmac(params, b"test-hmac-key") == mac
@@ -34,6 +43,13 @@ def test_the_documented_vectors_hold() -> None:
     assert public == PUBLIC.decode().strip()
     verify_rsa2(params, rsa_sig, PUBLIC)
     verify_hmac(params, mac, b"test-hmac-key")
+    # the gateway's rule signs sign_type too: the same key, another string
+    gateway = json.loads(gateway_text)
+    assert request_string(gateway) == gateway_string and "sign_type=RSA2" in gateway_string
+    assert sign_rsa2_text(gateway_string, PRIVATE) == gateway_sig
+    verify_rsa2_text(request_string(gateway), gateway_sig, PUBLIC)
+    assert code(verify_rsa2_text, request_string({**gateway, "sign_type": "RSA"}), gateway_sig, PUBLIC) == \
+        "BAD_SIGNATURE"
 
 
 def code(fn: object, *args: object) -> str:

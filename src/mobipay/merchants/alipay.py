@@ -267,7 +267,7 @@ def bill(app_id: str, day: date, paid: Sequence[Any], refunded: Sequence[Any]) -
         writer.writerow([t.id, t.out_trade_no, "交易", t.subject, beijing(as_utc(t.created_at)),
                          beijing(as_utc(t.paid_at)), t.store_id or "", yuan(t.amount), yuan(t.amount - coupon),
                          yuan(coupon), "", ""])
-        total_in += t.amount
+        total_in += t.amount - coupon
     for r in refunded:
         writer.writerow([r.trade_id, r.out_trade_no, "退款", "", beijing(as_utc(r.created_at)),
                          beijing(as_utc(r.created_at)), "", yuan(-r.amount), yuan(-r.amount), "0.00",

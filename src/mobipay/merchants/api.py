@@ -92,12 +92,20 @@ Signed = Annotated[SignedCall, Depends(signed)]
 
 def _reply(service: MerchantService, call: SignedCall, data: dict[str, Any], status: int = 200) -> JSONResponse:
     """The answer, signed the way the app signs (RSA2 with the platform key, or HMAC)."""
-    body = {k: str(v) if v is not None else "" for k, v in data.items()}
+    body = {k: _value(v) for k, v in data.items()}
     if call.reply_key is not None:
         body["sign_type"], body["sign"] = "HMAC", sign_hmac(body, call.reply_key)
     else:
         body["sign_type"], body["sign"] = "RSA2", sign_rsa2(body, service.platform_key)
     return JSONResponse(body, status_code=status)
+
+
+def _value(v: object) -> int | str:
+    """An answer's value: amounts stay integer fen (JSON numbers, signed as their digits),
+    everything else text."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    return "" if v is None else str(v)
 
 
 def _trade_data(t: Trade) -> dict[str, Any]:
@@ -141,10 +149,11 @@ async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
     return _reply(service, call, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
 
 
-@router.post("/merchant/trades/query", summary="Query a trade (signed)")
+@router.post("/merchant/trades/query", summary="Query a trade by out_trade_no or trade_no (signed)")
 async def query_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
     merchant, p = call.merchant, call.params
-    return _reply(service, call, _trade_data(await service.trade_by_out_no(merchant, _param(p, "out_trade_no"))))
+    return _reply(service, call, _trade_data(await service.find_trade(
+        merchant, out_trade_no=str(p.get("out_trade_no") or ""), trade_no=str(p.get("trade_no") or ""))))
 
 
 @router.post("/merchant/trades/close", summary="Close an unpaid trade (signed)")

@@ -76,8 +76,10 @@ def _answer(service: MerchantService, method: str, content: dict[str, str]) -> R
     return Response(body, media_type="application/json;charset=utf-8")
 
 
-@router.api_route("/gateway.do", methods=["GET", "POST"], response_class=Response,
-                  summary="Alipay-compatible gateway (method=alipay.trade.*; Alipay's signing and answers)")
+@router.get("/gateway.do", response_class=Response, operation_id="alipay_gateway_get",
+            summary="Alipay-compatible gateway, parameters in the query (python-alipay-sdk; page pay links)")
+@router.post("/gateway.do", response_class=Response, operation_id="alipay_gateway_post",
+             summary="Alipay-compatible gateway: method=alipay.trade.*, Alipay's signing, envelope and codes")
 async def gateway(request: Request, service: MerchantsDep, settlements: SettlementsDep) -> Response:
     params = await _parameters(request)
     method = params.get("method", "")

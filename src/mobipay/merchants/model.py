@@ -323,14 +323,14 @@ class Refund:
 
 
 def trade_notification(trade: TradeRecord, state: TradeState, refunded: int, *, notify_id: str, now: datetime,
-                       red_envelope: int = 0, refund: tuple[str, int] | None = None) -> dict[str, str]:
+                       red_envelope: int = 0, refund: tuple[str, int] | None = None) -> dict[str, str | int]:
     """The payload of a trade-state notification to the merchant: what the buyer paid and
     what a red envelope paid of the total, and for a refund its request number and amount."""
-    payload = {"notify_id": notify_id, "notify_type": "trade_status_sync", "notify_time": now.isoformat(),
-               "app_id": trade.app_id, "trade_no": trade.id, "out_trade_no": trade.out_trade_no,
-               "trade_status": state.value, "total_amount": str(trade.amount),
-               "buyer_pay_amount": str(trade.amount - red_envelope), "red_envelope_amount": str(red_envelope),
-               "refunded_amount": str(refunded)}
+    payload: dict[str, str | int] = {
+        "notify_id": notify_id, "notify_type": "trade_status_sync", "notify_time": now.isoformat(),
+        "app_id": trade.app_id, "trade_no": trade.id, "out_trade_no": trade.out_trade_no, "trade_status": state.value,
+        "total_amount": trade.amount, "buyer_pay_amount": trade.amount - red_envelope,
+        "red_envelope_amount": red_envelope, "refunded_amount": refunded}  # amounts: integer fen
     if refund is not None:
-        payload |= {"out_request_no": refund[0], "refund_amount": str(refund[1])}
+        payload |= {"out_request_no": refund[0], "refund_amount": refund[1]}
     return payload

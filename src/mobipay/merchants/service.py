@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -230,7 +229,7 @@ class MerchantService:
                 and params.get("sign")):
             raise errors.RequestNotSigned("send app_id, timestamp (Unix seconds), nonce (8-64 chars), sign_type "
                                           "and sign")
-        if abs(time.time() - int(ts)) > WINDOW_S:
+        if abs(self.uow.clock.now().timestamp() - int(ts)) > WINDOW_S:
             raise errors.RequestNotSigned(f"timestamp is more than {WINDOW_S} s away from our clock")
 
         async def work(tx: Transaction) -> tuple[Merchant, bytes | None]:

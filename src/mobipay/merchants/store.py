@@ -10,6 +10,7 @@ lock the row until the transaction ends.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -51,7 +52,7 @@ class MerchantStore(Protocol):
     async def paid_since(self, merchant_id: str, since: datetime) -> int: ...
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None: ...
     async def add_refund(self, refund: Refund) -> None: ...
-    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
+    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: Mapping[str, str | int],
                                at: datetime, *, encoding: str = "json") -> None: ...
 
 
@@ -180,7 +181,7 @@ class SqlMerchantStore:
             id=refund.id, trade_id=refund.trade_id, out_request_no=refund.out_request_no, amount=refund.amount,
             transfer_id=refund.transfer_id, created_at=refund.created_at))
 
-    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: dict[str, str],
+    async def add_notification(self, notify_id: str, trade: TradeRecord, payload: Mapping[str, str | int],
                                at: datetime, *, encoding: str = "json") -> None:
         await self.conn.execute(insert(notifications).values(
             id=notify_id, merchant_id=trade.merchant_id, trade_id=trade.id, url=trade.notify_url,
