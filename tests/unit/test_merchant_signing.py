@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mobipay.kernel.errors import MobipayError
-from mobipay.merchants.model import check_credit_code, credit_code_check_char, signing_string
 from mobipay.merchants.alipay import request_string
+from mobipay.merchants.model import check_credit_code, credit_code_check_char, signing_string
 from mobipay.merchants.signing import (
     new_rsa_key,
     sign_hmac,
