@@ -80,11 +80,13 @@ class ShopServer:
 
     def __init__(self) -> None:
         received: list[tuple[str, bytes]] = []
+        raw: list[tuple[dict[str, str], str, bytes]] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 received.append((self.headers.get("Content-Type", ""), body))
+                raw.append((dict(self.headers.items()), self.headers.get("Content-Type", ""), body))
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"success")
@@ -93,6 +95,7 @@ class ShopServer:
                 pass
 
         self.received = received
+        self.raw = raw  # (headers, content type, body): what a WeChat Pay handler verifies
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alipay/notify"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -5,7 +5,6 @@ and the bank's daily file matches the settlement payouts it lists."""
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,7 +43,7 @@ class Shop:
     account: str
 
     def call(self, path: str, **params: object) -> Any:
-        body: dict[str, Any] = {"app_id": self.app_id, "timestamp": str(int(time.time())),
+        body: dict[str, Any] = {"app_id": self.app_id, "timestamp": str(int(self.clock.now().timestamp())),
                                 "nonce": secrets.token_hex(8), "sign_type": "HMAC",
                                 **{k: str(v) for k, v in params.items()}}
         body["sign"] = sign_hmac(body, self.key.encode())
