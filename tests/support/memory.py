@@ -399,6 +399,12 @@ class MemoryMerchantStore:
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None:
         return self.refunds.get((trade_id, out_request_no))
 
+    async def refund_by_request_no(self, merchant_id: str, out_request_no: str
+                                   ) -> tuple[TradeRecord, Refund] | None:
+        found = [(self.trades[r.trade_id], r) for (_, no), r in self.refunds.items()
+                 if no == out_request_no and self.trades[r.trade_id].merchant_id == merchant_id]
+        return max(found, key=lambda pair: pair[1].created_at) if found else None
+
     async def add_refund(self, refund: Refund) -> None:
         self.refunds[(refund.trade_id, refund.out_request_no)] = refund
 

@@ -38,7 +38,7 @@ from mobipay.kernel.money import CURRENCIES
 from mobipay.ledger import api as ledger_api
 from mobipay.lottery import api as lottery_api
 from mobipay.merchants import api as merchants_api
-from mobipay.merchants import api_alipay
+from mobipay.merchants import api_alipay, api_wechat
 from mobipay.platform.api_common import field_as_sent
 from mobipay.platform.config import Settings
 from mobipay.platform.db import is_unavailable
@@ -253,6 +253,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(lottery_api.router)
     app.include_router(merchants_api.router)
     app.include_router(api_alipay.router)
+    app.include_router(api_wechat.router)
     app.include_router(hall.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)

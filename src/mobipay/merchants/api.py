@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.money import parse_fen
+from mobipay.merchants import wechat
 from mobipay.merchants.model import MerchantState
 from mobipay.merchants.redenvelopes import Coupon, RedEnvelopes
 from mobipay.merchants.service import Merchant, MerchantService, Trade
@@ -136,7 +137,9 @@ def _minutes(params: dict[str, Any], name: str, default: int) -> int:
 @router.get("/merchant/platform-key", response_class=PlainTextResponse,
             summary="The platform's RSA public key (PEM): verify our answers and notifications with it")
 async def platform_key(service: MerchantsDep) -> PlainTextResponse:
-    return PlainTextResponse(service.platform_public_key.decode())
+    """The PEM; its WeChat Pay-style id (``PUB_KEY_ID_…``, for ``Wechatpay-Serial``) in a header."""
+    return PlainTextResponse(service.platform_public_key.decode(),
+                             headers={"Wechatpay-Public-Key-Id": wechat.public_key_id(service.platform_public_key)})
 
 
 @router.post("/merchant/trades", summary="Create a trade (signed; out_trade_no unique per merchant)")

@@ -156,11 +156,13 @@ def merchants_app_create(
     merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
     sign_type: Annotated[str, typer.Option(help="RSA2 or HMAC")] = "RSA2",
     public_key: Annotated[Path | None, typer.Option(help="RSA2: the merchant's public key (PEM file)")] = None,
-    protocol: Annotated[str, typer.Option(help="mobipay (JSON API, fen) or alipay (/gateway.do: the shop's "
-                                                "Alipay code; notifications as Alipay writes them)")] = "mobipay",
+    protocol: Annotated[str, typer.Option(help="mobipay (JSON API, fen), alipay (/gateway.do: the shop's Alipay "
+                                                "code) or wechat (/v3: its WeChat Pay v3 code); notifications as "
+                                                "that platform writes them")] = "mobipay",
 ) -> None:
     """Give a merchant an API app id (and, for HMAC, a key shown once).
     Example: mobipay merchants app mch_0192… --sign-type RSA2 --public-key merchant_pub.pem --protocol alipay"""
     pem = public_key.read_text() if public_key else None
     app_id, key = run(lambda c: c.merchants.create_app(merchant_id, sign_type, public_key=pem, protocol=protocol))
-    typer.echo(f"app_id {app_id}" + (f"\nHMAC key (shown once): {key}" if key else ""))
+    kind = "APIv3 key" if protocol == "wechat" else "HMAC key"
+    typer.echo(f"app_id {app_id}" + (f"\n{kind} (shown once): {key}" if key else ""))

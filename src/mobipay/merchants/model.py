@@ -50,7 +50,7 @@ def signing_string(params: Mapping[str, object]) -> str:
 
 
 #: The dialects an app's notifications (and cashier returns) are written in.
-PROTOCOLS = ("mobipay", "alipay")
+PROTOCOLS = ("mobipay", "alipay", "wechat")
 
 NOTIFY_URL_MAX = 512
 
@@ -258,7 +258,8 @@ class App:
     created_at: datetime
     previous_key: str | None = None
     previous_until: datetime | None = None
-    protocol: str = "mobipay"  # mobipay: JSON notifications in fen | alipay: Alipay's form, yuan, Beijing time
+    protocol: str = "mobipay"  # mobipay: JSON in fen | alipay: Alipay's form, yuan | wechat: WeChat Pay v3
+    apiv3_key: str | None = None  # wechat: the key its notifications are encrypted with (AES-256-GCM)
 
 
 @dataclass(frozen=True, slots=True)

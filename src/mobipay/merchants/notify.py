@@ -1,6 +1,6 @@
 """Asynchronous notifications to merchants, as Alipay sends them: when a trade is paid or
-refunded, a signed POST to the merchant's notify URL (JSON, or for an app of the Alipay
-protocol Alipay's form fields), repeated on a published schedule
+refunded, a signed POST to the merchant's notify URL (JSON; for an app of the Alipay
+protocol Alipay's form fields; for WeChat Pay's, its encrypted JSON signed in headers), repeated on a published schedule
 until the merchant answers the text ``success``; after the last try it is ``failed`` and
 the merchant can always query the trade instead.
 
@@ -20,6 +20,8 @@ reason in ``last_error`` for the merchant's portal and the operator's
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +33,8 @@ from sqlalchemy import select, update
 from mobipay.kernel.clock import as_utc
 from mobipay.kernel.urls import AddressRefused, DestinationPolicy
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.merchants.signing import sign_rsa2
+from mobipay.merchants import wechat
+from mobipay.merchants.signing import public_pem, sign_rsa2, sign_rsa2_text
 from mobipay.merchants.tables import notifications
 from mobipay.platform.outbound import DestinationRefused, Resolver, checked_client, system_resolver
 
@@ -62,6 +65,7 @@ class MerchantNotifier:
                  policy: DestinationPolicy | None = None, resolver: Resolver = system_resolver) -> None:
         self.uow = uow
         self.platform_key = platform_key
+        self.public_key_id = wechat.public_key_id(public_pem(platform_key))
         self.timeout_s = timeout_s
         self.policy = policy or DestinationPolicy()  # public addresses only
         self.resolver = resolver
@@ -80,12 +84,13 @@ class MerchantNotifier:
                 await self._send(client, row)
         return len(rows)
 
-    async def _post(self, client: httpx.AsyncClient, url: str, body: dict[str, Any], *, form: bool = False
+    async def _post(self, client: httpx.AsyncClient, url: str, sent: dict[str, Any], *, any_2xx: bool = False
                     ) -> tuple[bool, str]:
         """(delivered, why not); AddressRefused or DestinationRefused when the URL may not be called.
-        ``form``: the fields form-encoded, as Alipay posts them (apps of the Alipay protocol)."""
+        ``sent``: the body as httpx takes it (``json``, form ``data``, or ``content`` and
+        ``headers``); ``any_2xx``: a 2xx answer is delivered (WeChat Pay's rule), else the
+        text ``success`` (Alipay's)."""
         address = self.policy.check(url)  # a URL stored before the rules, or changed since
-        sent: dict[str, Any] = {"data": body} if form else {"json": body}
         async with client.stream("POST", str(address), **sent) as response:
             answer = b""
             async for chunk in response.aiter_bytes():
@@ -95,16 +100,31 @@ class MerchantNotifier:
         text = answer[:ANSWER_MAX].decode("utf-8", "replace")
         if response.status_code == 200 and text.strip() == "success":
             return True, ""
+        if any_2xx and 200 <= response.status_code < 300:
+            return True, ""
         if response.is_redirect:
             return False, f"HTTP {response.status_code}: redirects are not followed; answer at the notify URL itself"
         return False, f"HTTP {response.status_code}: {text[:100]!r}"
 
-    async def _send(self, client: httpx.AsyncClient, row: Any) -> None:
+    def _body(self, row: Any) -> dict[str, Any]:
+        """The notification as its app's protocol posts it, signed: JSON or Alipay's form with
+        ``sign`` (RSA2 over the sorted fields), or WeChat Pay's JSON signed in headers."""
         payload = json.loads(row.payload)
+        if row.encoding == "wechat":
+            text = json.dumps({**payload, "resource": json.loads(payload["resource"])}, ensure_ascii=False,
+                              separators=(",", ":"))
+            timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+            return {"content": text.encode(), "headers": {
+                "Content-Type": "application/json", "Wechatpay-Timestamp": timestamp, "Wechatpay-Nonce": nonce,
+                "Wechatpay-Signature": sign_rsa2_text(wechat.answer_message(timestamp, nonce, text), self.platform_key),
+                "Wechatpay-Serial": self.public_key_id, "Wechatpay-Signature-Type": wechat.SCHEME}}
         body = {**payload, "sign_type": "RSA2", "sign": sign_rsa2(payload, self.platform_key)}
+        return {"data": body} if row.encoding == "form" else {"json": body}
+
+    async def _send(self, client: httpx.AsyncClient, row: Any) -> None:
         refused = False
         try:
-            ok, error = await self._post(client, row.url, body, form=row.encoding == "form")
+            ok, error = await self._post(client, row.url, self._body(row), any_2xx=row.encoding == "wechat")
         except (AddressRefused, DestinationRefused) as exc:
             ok, error, refused = False, f"refused: {exc}", True
         except httpx.HTTPError as exc:

@@ -14,6 +14,7 @@ The rows go through the merchants' store (``store.py``): no SQL here.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,7 +31,7 @@ from mobipay.kernel.roles import Roster
 from mobipay.kernel.urls import DestinationPolicy
 from mobipay.ledger.model import AccountKind, AccountSpec, Leg, Transfer
 from mobipay.ledger.uow import Runner, Transaction
-from mobipay.merchants import alipay, errors
+from mobipay.merchants import alipay, errors, wechat
 from mobipay.merchants.model import (
     PROTOCOLS,
     App,
@@ -52,7 +53,7 @@ from mobipay.merchants.model import (
     signing_string,
     trade_notification,
 )
-from mobipay.merchants.signing import public_key_pem, public_pem, sign_rsa2, verify_hmac, verify_rsa2_text
+from mobipay.merchants.signing import aead_seal, public_key_pem, public_pem, sign_rsa2, verify_hmac, verify_rsa2_text
 from mobipay.merchants.store import MerchantStore, sql_store
 from mobipay.wallet.service import Principal, WalletService
 
@@ -183,27 +184,30 @@ class MerchantService:
 
     async def create_app(self, merchant_id: str, sign_type: str, *, public_key: str | None = None,
                          notify_url: str = "", protocol: str = "mobipay") -> tuple[str, str | None]:
-        """An API app: (app id, the HMAC key to show once, or None for RSA2). ``protocol``
-        ``alipay`` is for a shop's existing Alipay code (``/gateway.do``): its notifications
-        come as Alipay writes them (form fields, yuan, Beijing time); it signs with RSA2."""
+        """An API app: (app id, the key to show once: HMAC's, or a WeChat Pay app's APIv3 key;
+        None for other RSA2 apps). ``protocol`` ``alipay`` is for a shop's existing Alipay code
+        (``/gateway.do``), ``wechat`` for its WeChat Pay v3 code (``/v3/...``): their
+        notifications come as those platforms write them; both sign with RSA2."""
         if sign_type not in ("RSA2", "HMAC"):
             raise ValidationFailed("sign_type is RSA2 or HMAC", field="sign_type")
         if protocol not in PROTOCOLS:
             raise ValidationFailed(f"protocol is one of {', '.join(PROTOCOLS)}", field="protocol")
-        if protocol == "alipay" and sign_type != "RSA2":
-            raise ValidationFailed("Alipay's protocol signs with RSA2: upload the app's public key", field="sign_type")
+        if protocol != "mobipay" and sign_type != "RSA2":
+            raise ValidationFailed(f"the {protocol} protocol signs with RSA2: upload the app's public key",
+                                   field="sign_type")
         if sign_type == "RSA2":
             public_key = _public_key(public_key)
         notify_url = check_notify_url(notify_url, self.notify_policy)
         await self.merchant(merchant_id)
         app_id, key = new_id("app"), secrets.token_hex(32) if sign_type == "HMAC" else None
+        apiv3_key = secrets.token_hex(16) if protocol == "wechat" else None  # 32 characters, as WeChat Pay's
 
         async def work(tx: Transaction) -> None:
             await self.store(tx).add_app(App(app_id, merchant_id, sign_type, public_key, key, notify_url, tx.now,
-                                             protocol=protocol))
+                                             protocol=protocol, apiv3_key=apiv3_key))
 
         await self.uow.run("merchant_app", work)
-        return app_id, key
+        return app_id, key or apiv3_key
 
     async def rotate_key(self, app_id: str, public_key: str) -> None:
         """Upload a new RSA2 public key; the old one is still accepted for KEY_OVERLAP."""
@@ -271,6 +275,33 @@ class MerchantService:
             return found.merchant, app
 
         return await self.uow.run("merchant_authenticate", work)
+
+    async def authenticate_wechat(self, mchid: str, text: str, signature: str, nonce: str) -> tuple[Merchant, App]:
+        """The merchant and app behind a WeChat Pay v3 request: ``mchid`` is the app id of an
+        app of the ``wechat`` protocol whose RSA2 key signed ``text``; the nonce is used once."""
+
+        async def work(tx: Transaction) -> tuple[Merchant, App]:
+            store = self.store(tx)
+            app = await store.app(mchid)
+            if app is None or app.protocol != "wechat":
+                raise errors.RequestNotSigned("mchid is not an app of the WeChat Pay protocol")
+            _verify_app_rsa2(app, text, signature, tx.now)
+            if not await store.use_nonce(mchid, nonce, tx.now, tx.now - timedelta(seconds=2 * WINDOW_S)):
+                raise errors.RequestNotSigned("nonce_str was used already: a replayed request")
+            found = await store.merchant(app.merchant_id)
+            assert found is not None
+            return found.merchant, app
+
+        return await self.uow.run("merchant_authenticate", work)
+
+    async def refund_by_request_no(self, merchant: Merchant, out_request_no: str) -> tuple[Trade, Refund] | None:
+        """A refund of the merchant's by its request number alone (WeChat Pay's refund query)."""
+
+        async def work(tx: Transaction) -> tuple[Trade, Refund] | None:
+            found = await self.store(tx).refund_by_request_no(merchant.id, out_request_no)
+            return (found[0].seen_at(tx.now), found[1]) if found else None
+
+        return await self.uow.run("refund", work)
 
     async def add_store(self, merchant: Merchant, name: str, address: str = "") -> str:
         """A store of the merchant (trades may name the store they were taken in)."""
@@ -530,6 +561,18 @@ class MerchantService:
             payload = alipay.notification(trade, state, refunded, notify_id=notify_id, now=tx.now,
                                           red_envelope=red_envelope, refund=refund)
             await store.add_notification(notify_id, trade, payload, tx.now, encoding="form")
+            return
+        if app is not None and app.protocol == "wechat" and app.apiv3_key:
+            kind, summary, resource = wechat.event(notify_id, trade, state, refunded, tx.now,
+                                                   red_envelope=red_envelope, refund=refund)
+            original = "refund" if refund is not None else "transaction"
+            nonce, ciphertext = aead_seal(app.apiv3_key, json.dumps(resource, ensure_ascii=False), original)
+            await store.add_notification(notify_id, trade, {
+                "id": notify_id, "create_time": wechat.rfc3339(tx.now), "resource_type": "encrypt-resource",
+                "event_type": kind, "summary": summary,
+                "resource": json.dumps({"original_type": original, "algorithm": "AEAD_AES_256_GCM",
+                                        "ciphertext": ciphertext, "associated_data": original, "nonce": nonce})},
+                tx.now, encoding="wechat")
             return
         await store.add_notification(notify_id, trade, trade_notification(
             trade, state, refunded, notify_id=notify_id, now=tx.now, red_envelope=red_envelope, refund=refund),

@@ -9,12 +9,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mobipay.merchants import errors
 from mobipay.merchants.model import signing_string
@@ -106,3 +108,11 @@ def load_or_create_key(path: Path) -> bytes:
         path.write_bytes(private)
         path.chmod(0o600)
     return path.read_bytes()
+
+
+def aead_seal(key: str, plaintext: str, associated_data: str) -> tuple[str, str]:
+    """AEAD_AES_256_GCM as WeChat Pay's notifications use it: the 32-character APIv3 key as
+    the key, a fresh 12-character nonce; returns (nonce, base64 of ciphertext and tag)."""
+    nonce = secrets.token_hex(6)
+    sealed = AESGCM(key.encode()).encrypt(nonce.encode(), plaintext.encode(), associated_data.encode())
+    return nonce, base64.b64encode(sealed).decode()

@@ -51,6 +51,8 @@ class MerchantStore(Protocol):
     async def put_trade(self, trade: TradeRecord) -> None: ...
     async def paid_since(self, merchant_id: str, since: datetime) -> int: ...
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None: ...
+    async def refund_by_request_no(self, merchant_id: str, out_request_no: str
+                                   ) -> tuple[TradeRecord, Refund] | None: ...
     async def add_refund(self, refund: Refund) -> None: ...
     async def add_notification(self, notify_id: str, trade: TradeRecord, payload: Mapping[str, str | int],
                                at: datetime, *, encoding: str = "json") -> None: ...
@@ -114,14 +116,15 @@ class SqlMerchantStore:
     async def add_app(self, app: App) -> None:
         await self.conn.execute(insert(merchant_apps).values(
             app_id=app.app_id, merchant_id=app.merchant_id, sign_type=app.sign_type, public_key=app.public_key,
-            hmac_key=app.hmac_key, notify_url=app.notify_url, created_at=app.created_at, protocol=app.protocol))
+            hmac_key=app.hmac_key, notify_url=app.notify_url, created_at=app.created_at, protocol=app.protocol,
+            apiv3_key=app.apiv3_key))
 
     async def app(self, app_id: str) -> App | None:
         r = await self._first(select(merchant_apps).where(merchant_apps.c.app_id == app_id))
         if r is None:
             return None
         return App(r.app_id, r.merchant_id, r.sign_type, r.public_key, r.hmac_key, r.notify_url, as_utc(r.created_at),
-                   r.previous_key, as_utc(r.previous_until) if r.previous_until else None, r.protocol)
+                   r.previous_key, as_utc(r.previous_until) if r.previous_until else None, r.protocol, r.apiv3_key)
 
     async def rotate_key(self, app_id: str, public_key: str, previous_key: str | None, until: datetime) -> None:
         await self.conn.execute(update(merchant_apps).where(merchant_apps.c.app_id == app_id).values(
@@ -175,6 +178,20 @@ class SqlMerchantStore:
                                                     refunds.c.out_request_no == out_request_no))
         return None if r is None else Refund(r.id, r.trade_id, r.out_request_no, r.amount, r.transfer_id,
                                              as_utc(r.created_at))
+
+    async def refund_by_request_no(self, merchant_id: str, out_request_no: str
+                                   ) -> tuple[TradeRecord, Refund] | None:
+        """A merchant's refund by its request number alone (the newest, should two trades share it)."""
+        r = await self._first(select(refunds.c.id.label("refund_id"), refunds.c.amount.label("refund_amount"),
+                                     refunds.c.transfer_id.label("refund_transfer"),
+                                     refunds.c.created_at.label("refund_at"), trades)
+                              .join(trades, trades.c.id == refunds.c.trade_id)
+                              .where(trades.c.merchant_id == merchant_id, refunds.c.out_request_no == out_request_no)
+                              .order_by(refunds.c.created_at.desc()).limit(1))
+        if r is None:
+            return None
+        return trade_record(r), Refund(r.refund_id, r.id, out_request_no, r.refund_amount, r.refund_transfer,
+                                       as_utc(r.refund_at))
 
     async def add_refund(self, refund: Refund) -> None:
         await self.conn.execute(insert(refunds).values(

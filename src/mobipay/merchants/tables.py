@@ -51,7 +51,8 @@ merchant_apps = Table(
     Column("hmac_key", String(64), nullable=True),
     Column("notify_url", String(512), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("protocol", String(8), nullable=False, server_default="mobipay"),  # mobipay | alipay
+    Column("protocol", String(8), nullable=False, server_default="mobipay"),  # mobipay | alipay | wechat
+    Column("apiv3_key", String(32), nullable=True),  # wechat: encrypts its notifications (AES-256-GCM)
 )
 
 merchant_nonces = Table(

@@ -46,6 +46,7 @@ LIMITS: tuple[tuple[str, int, str], ...] = (
     ("/v1/merchant/", 32 * KIB, "merchant API"),
     ("/v1/merchant-applications", 16 * KIB, "merchant API"),
     ("/gateway", 32 * KIB, "Alipay-compatible gateway"),
+    ("/v3/", 32 * KIB, "WeChat Pay-compatible API"),
     ("/v1/partner/", 16 * KIB, "partner API"),
     ("/v1/", 16 * KIB, "JSON API"),
     ("/m", 32 * KIB, "forms"),
