@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -37,6 +37,7 @@ from mobipay.merchants.service import MerchantService
 from mobipay.merchants.settlement import Settlements
 from mobipay.merchants.signing import sign_rsa2_text, verify_rsa2_text
 from mobipay.platform.api_common import from_container
+from mobipay.platform.openapi import OWN_SHAPE
 
 router = APIRouter(tags=["alipay-compatible gateway"])
 
@@ -76,9 +77,19 @@ def _answer(service: MerchantService, method: str, content: dict[str, str]) -> R
     return Response(body, media_type="application/json;charset=utf-8")
 
 
-@router.get("/gateway.do", response_class=Response, operation_id="alipay_gateway_get",
+#: What the gateway answers, for the OpenAPI document: Alipay's envelope (refusals too, HTTP 200),
+#: a redirect to the cashier or an HTML refusal for the browser methods.
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Alipay's envelope, signed (refusals too: code 40001/40002/40004)",
+          "content": {"application/json": {}}},
+    303: {"description": "page.pay / wap.pay: to the hosted cashier"},
+    400: {"description": "page.pay / wap.pay refused: a page for the browser", "content": {"text/html": {}},
+          OWN_SHAPE: True}}
+
+
+@router.get("/gateway.do", response_class=Response, operation_id="alipay_gateway_get", responses=ANSWERS,
             summary="Alipay-compatible gateway, parameters in the query (python-alipay-sdk; page pay links)")
-@router.post("/gateway.do", response_class=Response, operation_id="alipay_gateway_post",
+@router.post("/gateway.do", response_class=Response, operation_id="alipay_gateway_post", responses=ANSWERS,
              summary="Alipay-compatible gateway: method=alipay.trade.*, Alipay's signing, envelope and codes")
 async def gateway(request: Request, service: MerchantsDep, settlements: SettlementsDep) -> Response:
     params = await _parameters(request)

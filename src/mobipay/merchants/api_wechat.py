@@ -28,10 +28,20 @@ from mobipay.merchants.service import MerchantService
 from mobipay.merchants.signing import sign_rsa2_text
 from mobipay.merchants.wechat import WechatRefusal
 from mobipay.platform.api_common import from_container
-
-router = APIRouter(prefix="/v3", tags=["WeChat Pay v3-compatible API"])
+from mobipay.platform.openapi import OWN_SHAPE
 
 MerchantsDep = Annotated[MerchantService, from_container("merchants")]
+
+_JSON: dict[str, Any] = {"content": {"application/json": {}}}
+#: What the routes answer, for the OpenAPI document: WeChat Pay's JSON, refusals included.
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Done (signed in Wechatpay-* headers)", **_JSON},
+    **{status: {"description": f"Refused: WeChat Pay's {code}", **_JSON, OWN_SHAPE: True} for status, code in (
+        (400, "PARAM_ERROR / INVALID_REQUEST"), (401, "SIGN_ERROR"), (403, "OUT_TRADE_NO_USED / NOT_ENOUGH / NO_AUTH"),
+        (404, "ORDER_NOT_EXIST / RESOURCE_NOT_EXISTS"), (429, "FREQUENCY_LIMITED"), (500, "SYSTEM_ERROR"))}}
+
+router = APIRouter(prefix="/v3", tags=["WeChat Pay v3-compatible API"], default_response_class=Response,
+                   responses=ANSWERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +155,8 @@ async def query_id(transaction_id: str, request: Request, service: MerchantsDep)
     return await _answer(request, service, work)
 
 
-@router.post("/pay/transactions/out-trade-no/{out_trade_no}/close", summary="WeChat Pay v3 close (204)")
+@router.post("/pay/transactions/out-trade-no/{out_trade_no}/close", responses={204: {"description": "Closed"}},
+             summary="WeChat Pay v3 close (204)")
 async def close(out_trade_no: str, request: Request, service: MerchantsDep) -> Response:
     async def work(call: Call, service: MerchantService) -> tuple[int, dict[str, Any] | None]:
         await service.close(call.merchant, out_trade_no)

@@ -12,7 +12,8 @@ schema, derived from the route itself rather than copied onto each:
 - every status of the errors its context defines (the error tree, ``*/errors.py``), and
   for a subscriber's operation also those of the wallet, the ledger and the platform
   (PINs, limits, frozen wallets, partners unavailable), through which its money moves;
-- any status the route declares itself with ``responses=`` (the IVR's 403, say).
+- any status the route declares itself with ``responses=`` (the IVR's 403, say); one marked
+  ``x-own-shape`` (a foreign protocol's refusal) keeps its declared content beside problem+json.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from fastapi.routing import APIRoute
 from mobipay.kernel.errors import CATALOGUE
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: Marks a declared refusal written in another protocol's shape (WeChat Pay's JSON, a page for
+#: a browser): documented as declared, with problem+json beside it for the edge's refusals.
+OWN_SHAPE = "x-own-shape"
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -133,9 +137,12 @@ def document_problems(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
             if "422" in responses and 422 not in statuses(route, operation, by_context):
                 del responses["422"]  # FastAPI's HTTPValidationError: validation answers 400 here
             for status in sorted(ours):
-                responses[str(status)] = {
-                    "description": HTTPStatus(status).phrase,
-                    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                declared = responses.get(str(status), {})
+                problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                if declared.get(OWN_SHAPE):  # a foreign protocol's refusal, beside the edge's problem+json
+                    responses[str(status)] = {**declared, "content": {**declared.get("content", {}), **problem}}
+                    continue
+                responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": problem}
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return schema
