@@ -7,39 +7,20 @@ refund query; the encrypted notification decrypted and verified by the library's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mobipay.platform.config import Settings
+from tests.e2e import test_alipay_clients as alipay_shop
 from tests.e2e.test_alipay_clients import ShopServer, balances, buyer, deliver, pay
 from tests.e2e.test_merchants_api import application
 from tests.support.live import Live
 
-
-@pytest.fixture
-def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
-    settings = Settings(_env_file=None, database_url=db_url, env="test",  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports",
-                        notify_allow_networks="127.0.0.1/32")
-    server = Live(settings)
-    server.start()
-    server.call(lambda c: c.ensure_system_accounts())
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def shop_server() -> Iterator[ShopServer]:
-    shop = ShopServer()
-    shop.thread.start()
-    yield shop
-    shop.server.shutdown()
+#: The live server (loopback notify URLs allowed) and the shop's notify server: the Alipay test's.
+live = alipay_shop.live
+shop_server = alipay_shop.shop_server
 
 
 class Shop:
