@@ -94,7 +94,7 @@ def test_refusals_in_alipay_words() -> None:
 
 
 def test_the_envelope_is_signed_text_cut_out_as_written() -> None:
-    text = alipay.answer_text("alipay.trade.query", alipay.success(trade_no="t", subject="三体 {全集}"))
+    text = alipay.answer_text(alipay.success(trade_no="t", subject="三体 {全集}"))
     body = alipay.envelope("alipay.trade.query", text, "SIG")
     assert body == '{"alipay_trade_query_response":' + text + ',"sign":"SIG"}'
     assert json.loads(body)["alipay_trade_query_response"]["subject"] == "三体 {全集}"

@@ -186,7 +186,7 @@ def beijing(at: datetime | None) -> str:
     return at.astimezone(SHANGHAI).strftime(TIME_FORMAT) if at is not None else ""
 
 
-def answer_text(method: str, content: Mapping[str, str]) -> str:
+def answer_text(content: Mapping[str, str]) -> str:
     """The JSON text of ``<method>_response`` that is signed and sent as written."""
     return json.dumps(dict(content), ensure_ascii=False, separators=(",", ":"))
 

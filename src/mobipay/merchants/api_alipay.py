@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import binascii
 import io
-import time
 import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,7 +71,7 @@ async def _parameters(request: Request) -> dict[str, str]:
 
 def _answer(service: MerchantService, method: str, content: dict[str, str]) -> Response:
     key = method if method in alipay.METHODS else "error"
-    text = alipay.answer_text(key, content)
+    text = alipay.answer_text(content)
     body = alipay.envelope(key, text, sign_rsa2_text(text, service.platform_key))
     return Response(body, media_type="application/json;charset=utf-8")
 
@@ -91,14 +90,14 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
             summary="Alipay-compatible gateway, parameters in the query (python-alipay-sdk; page pay links)")
 @router.post("/gateway.do", response_class=Response, operation_id="alipay_gateway_post", responses=ANSWERS,
              summary="Alipay-compatible gateway: method=alipay.trade.*, Alipay's signing, envelope and codes")
-async def gateway(request: Request, service: MerchantsDep, settlements: SettlementsDep) -> Response:
+async def gateway(request: Request, service: MerchantsDep) -> Response:
     params = await _parameters(request)
     method = params.get("method", "")
     try:
         call = await _verified(request, service, params)
         if method in alipay.BROWSER_METHODS:
             return await _browser_pay(call, service)
-        content = await HANDLERS[method](call, service, settlements)
+        content = await HANDLERS[method](call, service)
     except (GatewayRefusal, MobipayError) as exc:
         refused = exc if isinstance(exc, GatewayRefusal) else alipay.refusal_of(exc)
         if method in alipay.BROWSER_METHODS:
@@ -133,37 +132,37 @@ async def _trade_of(call: Call, service: MerchantService) -> Trade:
                                     trade_no=call.biz.get("trade_no", ""))
 
 
-Handler = Callable[[Call, MerchantService, Settlements], Awaitable[dict[str, str]]]
+Handler = Callable[[Call, MerchantService], Awaitable[dict[str, str]]]
 
 
-async def create(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def create(call: Call, service: MerchantService) -> dict[str, str]:
     trade = await _create(call, service)
     return success(out_trade_no=trade.out_trade_no, trade_no=trade.id)
 
 
-async def precreate(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def precreate(call: Call, service: MerchantService) -> dict[str, str]:
     """A trade and the text of its QR code: the hosted cashier, where the buyer's phone pays it."""
     trade = await _create(call, service)
     return success(out_trade_no=trade.out_trade_no, qr_code=f"{call.base}/cashier/{trade.id}")
 
 
-async def query(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def query(call: Call, service: MerchantService) -> dict[str, str]:
     return TradeView(await _trade_of(call, service)).query()
 
 
-async def close(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def close(call: Call, service: MerchantService) -> dict[str, str]:
     trade = await service.close(call.merchant, (await _trade_of(call, service)).out_trade_no)
     return success(trade_no=trade.id, out_trade_no=trade.out_trade_no)
 
 
-async def cancel(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def cancel(call: Call, service: MerchantService) -> dict[str, str]:
     before = await _trade_of(call, service)
     trade = await service.cancel(call.merchant, before.out_trade_no)
     return success(trade_no=trade.id, out_trade_no=trade.out_trade_no, retry_flag="N",
                    action="refund" if before.paid_at is not None else "close")
 
 
-async def refund(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def refund(call: Call, service: MerchantService) -> dict[str, str]:
     """A refund, once per ``out_request_no`` (Alipay's default: the trade's number, so a
     refund without one is a single refund); a replay answers ``fund_change`` N."""
     before = await _trade_of(call, service)
@@ -175,7 +174,7 @@ async def refund(call: Call, service: MerchantService, _: Settlements) -> dict[s
                    send_back_fee=yuan(refunded), gmt_refund_pay=beijing(service.uow.clock.now()))
 
 
-async def refund_query(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def refund_query(call: Call, service: MerchantService) -> dict[str, str]:
     """A refund by its request number; as Alipay answers, a refund that does not exist is a
     success without ``refund_amount`` (it was not made)."""
     trade = await _trade_of(call, service)
@@ -191,7 +190,7 @@ async def refund_query(call: Call, service: MerchantService, _: Settlements) -> 
                    refund_status="REFUND_SUCCESS")
 
 
-async def bill_url(call: Call, service: MerchantService, _: Settlements) -> dict[str, str]:
+async def bill_url(call: Call, service: MerchantService) -> dict[str, str]:
     """Where to download a day's trade and refund file (a zip of Alipay's CSV layout), for
     BILL_URL_S seconds."""
     bill_type, text = field(call.biz, "bill_type"), field(call.biz, "bill_date")
@@ -208,7 +207,7 @@ async def bill_url(call: Call, service: MerchantService, _: Settlements) -> dict
         check_day_closed(day, service.uow.clock.now())
     except errors.SettlementDayOpen as exc:
         raise GatewayRefusal("40004", "isp.bill_not_exist", exc.detail, exc.code) from None
-    expires = str(int(time.time()) + BILL_URL_S)
+    expires = str(int(service.uow.clock.now().timestamp()) + BILL_URL_S)
     token = _bill_token(call.merchant.id, call.app.app_id, day, expires)
     query_text = urlencode({"merchant": call.merchant.id, "app": call.app.app_id, "day": day.isoformat(),
                             "expires": expires,
@@ -257,7 +256,7 @@ async def bill(merchant: str, app: str, day: str, expires: str, sign: str, servi
     try:
         when = date.fromisoformat(day)
         verify_rsa2_text(_bill_token(merchant, app, when, expires), sign, service.platform_public_key)
-        if not (expires.isascii() and expires.isdigit() and int(expires) >= time.time()):
+        if not (expires.isascii() and expires.isdigit() and int(expires) >= service.uow.clock.now().timestamp()):
             raise ValueError("expired")
     except (ValueError, binascii.Error, errors.BadSignature):
         return Response("this download link is not valid or has expired: ask for a new one "

@@ -137,22 +137,23 @@ async def h5(request: Request, service: MerchantsDep) -> Response:
     return await _answer(request, service, work)
 
 
-@router.get("/pay/transactions/out-trade-no/{out_trade_no}", summary="WeChat Pay v3 query by out_trade_no")
-async def query_out(out_trade_no: str, request: Request, service: MerchantsDep) -> Response:
+async def _query(request: Request, service: MerchantService, **by: str) -> Response:
+    """A trade by ``out_trade_no`` or ``trade_no``, as WeChat Pay's query answers it."""
     async def work(call: Call, service: MerchantService) -> tuple[int, dict[str, Any] | None]:
-        trade = await service.find_trade(call.merchant, out_trade_no=out_trade_no)
+        trade = await service.find_trade(call.merchant, **by)
         return 200, wechat.transaction(trade, call.app.app_id, call.app.app_id)
 
     return await _answer(request, service, work)
+
+
+@router.get("/pay/transactions/out-trade-no/{out_trade_no}", summary="WeChat Pay v3 query by out_trade_no")
+async def query_out(out_trade_no: str, request: Request, service: MerchantsDep) -> Response:
+    return await _query(request, service, out_trade_no=out_trade_no)
 
 
 @router.get("/pay/transactions/id/{transaction_id}", summary="WeChat Pay v3 query by transaction_id")
 async def query_id(transaction_id: str, request: Request, service: MerchantsDep) -> Response:
-    async def work(call: Call, service: MerchantService) -> tuple[int, dict[str, Any] | None]:
-        trade = await service.find_trade(call.merchant, trade_no=transaction_id)
-        return 200, wechat.transaction(trade, call.app.app_id, call.app.app_id)
-
-    return await _answer(request, service, work)
+    return await _query(request, service, trade_no=transaction_id)
 
 
 @router.post("/pay/transactions/out-trade-no/{out_trade_no}/close", responses={204: {"description": "Closed"}},

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,7 +112,7 @@ class MerchantNotifier:
         if row.encoding == "wechat":
             text = json.dumps({**payload, "resource": json.loads(payload["resource"])}, ensure_ascii=False,
                               separators=(",", ":"))
-            timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+            timestamp, nonce = str(int(self.uow.clock.now().timestamp())), secrets.token_hex(16)
             return {"content": text.encode(), "headers": {
                 "Content-Type": "application/json", "Wechatpay-Timestamp": timestamp, "Wechatpay-Nonce": nonce,
                 "Wechatpay-Signature": sign_rsa2_text(wechat.answer_message(timestamp, nonce, text), self.platform_key),
