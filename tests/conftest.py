@@ -24,6 +24,10 @@ from mobipay.kernel.clock import ManualClock
 from mobipay.ledger.service import Ledger
 from mobipay.platform.db import Database
 
+# Audited commands take their actor from the login name and refuse without one (a CI shell
+# may have no $USER): the tests run them as a named login.
+os.environ.setdefault("USER", "mobipay-tests")
+
 PG_URL = os.environ.get("MOBIPAY_TEST_POSTGRES", "")
 REQUIRE_PG = os.environ.get("MOBIPAY_REQUIRE_POSTGRES", "") == "1"
 TEMPLATE = f"mobipay_tmpl_{os.getpid()}"

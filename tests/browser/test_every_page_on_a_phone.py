@@ -1,7 +1,8 @@
 """Every page on a 390×844 phone in Chromium (mobile wallet, hosted cashier, merchant
 portal, operator console, business hall), with real data behind it (a transfer with a
 note, a top-up through the telco SIMULATOR, a water bill through the billers SIMULATOR,
-a shop's paid trade and an unpaid one, red envelopes): nothing is wider than the screen
+a shop's paid trade and an unpaid one, red envelopes, an operator product, a policy and
+a lottery ticket from their SIMULATORS): nothing is wider than the screen
 (the page does not scroll sideways, no element reaches past its edge) and no raw
 transaction kind code (``p2p``, ``bill``…) shows in the Chinese UI."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +20,14 @@ from mobipay.channels.words import KIND_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import Leg, Transfer
+from mobipay.wallet.model import id_card_check_char
 from tests.browser.conftest import SHOTS, Live
 from tests.browser.test_wallet_browser import ALICE, BOB, PIN, sign_in, subscriber
-from tests.conftest import BILLER_SECRET, TELCO_SECRET
+from tests.conftest import BILLER_SECRET, LOTTERY_SECRET, PROVIDER_SECRET, TELCO_SECRET
 from tests.e2e.test_merchant_portal import PASSWORD, seed_shop
 
 OPERATOR_PASSWORD = "correct horse battery"
+ID_NUMBER = "11010519491231002" + id_card_check_char("11010519491231002")
 #: A kind code as a template prints it: at the start of a piece of text (a cell, a link, an
 #: option), not inside an id such as ``p2p:usr_…``, a word such as ``billing`` or a sentence.
 RAW_KIND = re.compile(r"^(?:" + "|".join(re.escape(k) for k in sorted(
@@ -97,10 +101,17 @@ def seed(live: Live) -> dict[str, str]:
         await c.red_envelopes.create_campaign(merchant, name="满50减10", rule="threshold", face=1_000,
                                               min_spend=5_000, budget=2_000, actor="shop")
         unpaid = await c.merchants.create_trade(merchant, "B-2", 8_800, "球状闪电")
+        product = await c.products.buy_product(me, "MUSIC_TRACK", idempotency_key="t-product")
+        starts = c.clock.now().astimezone(SHANGHAI).date() + timedelta(days=1)
+        policy = await c.products.buy_policy(me, "ACC_1Y_100K", insured_name="王小明", insured_id=ID_NUMBER,
+                                             starts_on=starts, idempotency_key="t-policy", pin=PIN)
+        ticket = await c.lottery.buy(me, "ssq", bets=[[[1, 5, 12, 19, 27, 33], [9]]], quick_picks=1,
+                                     idempotency_key="t-ticket")
         await c.operators.create("olga", OPERATOR_PASSWORD, ("admin", "operations", "finance", "risk", "support",
                                                              "merchant_review"), actor="test", reason="browser test")
         return {"transfer": sent.id, "topup": topup.id, "bill": paid.id, "merchant": merchant_id,
-                "paid_trade": paid_trade, "unpaid_trade": unpaid.id}
+                "paid_trade": paid_trade, "unpaid_trade": unpaid.id, "product": product.id,
+                "policy": policy.id, "ticket": ticket.order.id}
 
     ids: dict[str, str] = live.call(work)
     return ids
@@ -127,10 +138,13 @@ def sign_in_everywhere(live: Live, page: Any, merchant_id: str) -> None:
 
 
 @pytest.fixture
-def world(live_with: Callable[..., Live], telcos: dict[str, str], billers_url: str) -> Live:
+def world(live_with: Callable[..., Live], telcos: dict[str, str], billers_url: str, providers: dict[str, str],
+          lottery_url: str) -> Live:
     return live_with(operator_billing_url=telcos["operator_billing"], aggregator_url=telcos["topup_aggregator"],
                      operator_billing_secret=TELCO_SECRET, aggregator_secret=TELCO_SECRET, billers_url=billers_url,
-                     billers_secret=BILLER_SECRET, partner_timeout_s=2.0)
+                     billers_secret=BILLER_SECRET, partner_timeout_s=2.0, products_url=providers["operator_products"],
+                     insurer_url=providers["insurer"], products_secret=PROVIDER_SECRET,
+                     insurer_secret=PROVIDER_SECRET, lottery_url=lottery_url, lottery_secret=LOTTERY_SECRET)
 
 
 def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: Any, browser: Any) -> None:
@@ -155,7 +169,8 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
     wallet = ["/m", "/m/transfer", "/m/requests", "/m/topup", f"/m/topups/{ids['topup']}", "/m/bills",
               "/m/bills?city=上海&category=water", "/m/bills/billers/WATER_SH", f"/m/bills/payments/{ids['bill']}",
               "/m/history", "/m/history?kind=bill", f"/m/receipts/{ids['transfer']}", "/m/envelopes", "/m/cards",
-              "/m/pin"]
+              "/m/pin", "/m/products", "/m/products/MUSIC_CLUB_VIP", f"/m/product-orders/{ids['product']}",
+              "/m/insurance", f"/m/policies/{ids['policy']}", "/m/lottery", f"/m/lottery/tickets/{ids['ticket']}"]
     hall = ["/", f"/hall/topup?msisdn={BOB}&amount=50", "/hall/bills?city=上海", "/hall/bills/billers/WATER_SH",
             f"/hall/topups/{ids['topup']}", f"/hall/bills/payments/{ids['bill']}"]
     portal = ["/merchant", f"/merchant/orders/{ids['paid_trade']}", "/merchant/statements", "/merchant/apps"]
@@ -164,7 +179,8 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
                "/console/reversals", "/console/billers", "/console/merchants",
                f"/console/merchants?id={ids['merchant']}", "/console/recon", "/console/complaints",
                "/console/operators"]
-    missing = ["/m/receipts/p2p:nope", "/m/topups/tu_nope", "/hall/topups/tu_nope", "/merchant/orders/nope",
+    missing = ["/m/receipts/p2p:nope", "/m/topups/tu_nope", "/m/product-orders/po_nope", "/m/policies/ip_nope",
+               "/m/lottery/tickets/lt_nope", "/m/products/NOPE", "/hall/topups/tu_nope", "/merchant/orders/nope",
                "/console/transactions/nope", "/hall/bills/billers/NOPE"]
     for path in wallet + hall + portal + console + missing:
         check(phone, u + path, problems)
@@ -180,6 +196,21 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
     phone.goto(f"{u}/m/topup")
     phone.fill("#amount", "50")
     phone.get_by_role("button", name="查看价格").click()
+    check(phone, "", problems, go=False)
+    # The lottery's confirmation and a refusal in words; an insurance form refused in words.
+    phone.goto(f"{u}/m/lottery")
+    phone.fill("#numbers-ssq", "01 05 12 19 27 33 + 09; 02 06 13 20 28 32 + 16")
+    phone.locator("[data-testid=game-ssq] button").click()
+    check(phone, "", problems, go=False)
+    phone.goto(f"{u}/m/lottery")
+    phone.fill("#numbers-ssq", "1 2 + 99")
+    phone.locator("[data-testid=game-ssq] button").click()
+    check(phone, "", problems, go=False)
+    phone.goto(f"{u}/m/insurance")
+    phone.select_option("#product", "TRAVEL_7D_CN")
+    phone.fill("#insured_name", "李雷")
+    phone.fill("#insured_id_number", "110105194912310000")
+    phone.get_by_role("button", name="确认投保").click()
     check(phone, "", problems, go=False)
     phone.goto(f"{u}/cashier/{ids['unpaid_trade']}?return_url=https://book.example/done")
     phone.fill("#msisdn", ALICE)

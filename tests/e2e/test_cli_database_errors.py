@@ -70,3 +70,19 @@ def test_a_missing_database_and_the_plain_postgresql_form(pg_url: str) -> None:
                  "does not exist", "createdb")
     ok = mobipay(f"postgresql://{server}/{name}", "ledger", "verify")
     assert ok.returncode == 0 and "clean" in ok.stdout, ok.stderr
+
+
+@pytest.mark.parametrize("command", [("lottery", "calendar"), ("user", "show", "13800138000")],
+                         ids=lambda c: " ".join(c))
+def test_an_empty_database_says_to_upgrade_it(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Not a traceback of "no such table": the one thing to do."""
+    one_sentence(mobipay(f"sqlite:///{tmp_path}/empty.db", *command), "mobipay db upgrade")
+
+
+def test_an_audited_command_without_an_actor_is_refused(tmp_path: Path) -> None:
+    """With neither --actor nor $USER the audit trail would name nobody: refused, nothing done."""
+    env = {k: v for k, v in os.environ.items() if k != "USER"}
+    env.update(MOBIPAY_DATABASE_URL=f"sqlite:///{tmp_path}/m.db", MOBIPAY_ENV="test")
+    run = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "user", "freeze", "13800138000", "--reason", "x"],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 2 and "--actor NAME" in run.stderr and "Traceback" not in run.stderr, run.stderr

@@ -176,6 +176,7 @@ class MemoryWalletStore:
     def __init__(self) -> None:
         self.users: dict[str, User] = {}  # by id
         self.id_hmacs: dict[str, str] = {}
+        self.real_names: dict[str, str] = {}
         self.otps: list[OtpChallenge] = []
         self.sessions: dict[str, Session] = {}
         self.pins: dict[str, StoredPin] = {}
@@ -205,6 +206,9 @@ class MemoryWalletStore:
 
     async def id_hmac(self, user_id: str) -> str | None:
         return self.id_hmacs.get(user_id)
+
+    async def real_name(self, user_id: str) -> str | None:
+        return self.real_names.get(user_id)
 
     async def latest_otp(self, msisdn: str, purpose: OtpPurpose) -> OtpChallenge | None:
         mine = [o for o in self.otps if o.msisdn == msisdn and o.purpose is purpose]
@@ -320,6 +324,17 @@ class MemoryWalletStore:
         r = self.requests[request_id]
         self.requests[request_id] = replace(r, state=state, transfer_id=transfer_id or r.transfer_id)
 
+    async def requests_due(self, now: datetime, limit: int) -> list[StoredRequest]:
+        due = [r for r in self.requests.values() if r.state == "open" and r.expires_at <= now]
+        return sorted(due, key=lambda r: r.expires_at)[:limit]
+
+    async def expire_request(self, request_id: str, now: datetime) -> bool:
+        r = self.requests.get(request_id)
+        if r is None or r.state != "open" or r.expires_at > now:
+            return False
+        self.requests[request_id] = replace(r, state="expired")
+        return True
+
 
 class MemoryMerchantStore:
     """:class:`~mobipay.merchants.store.MerchantStore` in dictionaries."""
@@ -344,7 +359,11 @@ class MemoryMerchantStore:
 
     async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None:
         f = self.merchants[merchant_id]
-        self.merchants[merchant_id] = replace(f, merchant=replace(f.merchant, state=state, reason=reason))
+        self.merchants[merchant_id] = replace(f, merchant=replace(f.merchant, state=state, reason=reason),
+                                              updated_at=at)
+
+    async def put_application(self, merchant: MerchantFile, at: datetime) -> None:
+        self.merchants[merchant.merchant.id] = replace(merchant, updated_at=at)
 
     async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
                    limit: int | None, oldest_first: bool = False) -> list[Merchant]:

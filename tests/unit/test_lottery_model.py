@@ -70,3 +70,33 @@ def test_a_retry_is_recognised_by_its_request_not_its_random_picks() -> None:
     assert not same_ticket_request(details, "ssq", [[[2, 5, 12, 19, 27, 33], [9]]], 1, 1)
     legacy = {k: v for k, v in details.items() if k != "quick_picks"}  # bought before quick_picks was kept
     assert same_ticket_request(legacy, "ssq", [mine], 1, 1) and not same_ticket_request(legacy, "ssq", [mine], 0, 1)
+
+
+def test_prize_tax_is_per_bet_above_ten_thousand_yuan() -> None:
+    from mobipay.lottery.model import prize_tax
+
+    assert prize_tax(1_000_000) == 0  # exactly 10,000 CNY: tax-free
+    assert prize_tax(1_000_001) == 200_000  # one fen above: 20% of the whole prize
+    assert prize_tax(15_000_000) == 3_000_000
+    assert prize_tax(0) == 0
+    # 10,000 CNY a bet is tax-free however many multiples: each multiple is a bet of its own
+    won = DLT.winnings([DLT.check_bet([[1, 2, 3, 4, 5], [1, 2]])], DLT.check_bet([[1, 2, 3, 4, 5], [3, 4]]), {}, 5)
+    assert (won.gross, won.tax, won.net, won.tier) == (5_000_000, 0, 5_000_000, 3)
+    taxed = SSQ.winnings([SSQ.check_bet([[1, 2, 3, 4, 5, 6], [7]]), SSQ.check_bet([[1, 2, 3, 4, 5, 9], [7]])],
+                         SSQ.check_bet([[1, 2, 3, 4, 5, 6], [8]]), {1: 500_000_000, 2: 15_000_000}, 2)
+    assert (taxed.gross, taxed.tax, taxed.tier) == ((15_000_000 + 20_000) * 2, 3_000_000 * 2, 2)
+
+
+def test_every_issue_maps_back_to_its_draw_and_nonsense_is_refused() -> None:
+    from datetime import timedelta
+
+    from mobipay.lottery.errors import UnknownIssue
+
+    now = datetime(2026, 1, 1, 0, 0, tzinfo=SHANGHAI)
+    for g in (SSQ, DLT, FC3D):
+        for issue, close, draw_at in list(g.draws_between(now, now + timedelta(days=365)))[:200]:
+            assert g.draw_of(issue, SHANGHAI) == (close, draw_at)
+            assert g.next_draw(close - timedelta(minutes=1))[0] == issue
+    for bad in ("", "2026", "20261x1", "2026000", "1999001", "2026999", "２０２６００１"):
+        with pytest.raises(UnknownIssue):
+            SSQ.draw_of(bad, SHANGHAI)

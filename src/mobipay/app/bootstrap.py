@@ -157,6 +157,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     secret = settings.secret_key.get_secret_value().encode()
     wallet = WalletService(uow, number_segments(), secret,
                            batch_writers=settings.transfer_batch_writers if settings.transfer_batching else 0)
+    wallet.request_ttl = settings.money_request_ttl
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
     orders = OrderBook(uow, settings.report_dir)
@@ -186,7 +187,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
                                      timeout_s=s.partner_timeout_s),
     }
     products = ProductsService(uow, wallet, orders, dict(providers), operator_products(), insurance_products(),
-                               s.home_operator)
+                               s.home_operator, renewal_notice_days=s.product_renewal_notice_days)
     platform_key = load_or_create_key(s.merchant_key_file)
     merchants = MerchantService(uow, wallet, platform_key, categories(), Roster(s.operators),
                                 notify_policy=s.notify_policy)
@@ -196,7 +197,9 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     centre = HttpLotteryCentre(s.lottery_url, s.lottery_secret.get_secret_value().encode(),
                                timeout_s=s.partner_timeout_s)
     confirmations = Confirmations(uow, secret)
-    actions = ChannelActions(wallet, topup, bills, SavedBills(bills), max_consent=s.sms_payment_max)
+    lottery = LotteryService(uow, wallet, orders, centre, claim_threshold=s.lottery_claim_threshold)
+    actions = ChannelActions(wallet, topup, bills, SavedBills(bills), max_consent=s.sms_payment_max,
+                             products=products, lottery=lottery)
     kannel = KannelSender(s.kannel_sendsms_url, s.kannel_username, s.kannel_password.get_secret_value(),
                           dlr_url=s.sms_callback_url.rstrip("/") + "/sms/dlr", token=s.sms_inbound_token
                           .get_secret_value(), sender=s.sms_sender) if s.kannel_sendsms_url else None
@@ -207,7 +210,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     return Container(settings=settings, db=db, clock=clock, ledger=ledger, uow=uow, wallet=wallet,
                      orders=orders, banking=banking, topup=topup, topup_partners=TopupPartners(topup), bills=bills,
                      saved_bills=SavedBills(bills), complaints=Complaints(bills), products=products,
-                     lottery=LotteryService(uow, wallet, orders, centre),
+                     lottery=lottery,
                      merchants=merchants, red_envelopes=envelopes,
                      merchant_operators=MerchantOperators(uow, merchants),
                      merchant_notifier=MerchantNotifier(uow, platform_key, timeout_s=s.partner_timeout_s,

@@ -311,6 +311,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
                    "settling pending partner orders, checking saved bills, escalating complaints, notifying merchants, "
+                   "importing held lottery draws, "
                    "folding the KPI rollups "
                    "(Ctrl-C stops)",
                    err=True)
@@ -319,11 +320,14 @@ def worker(
             c.outbox_worker().run(stop, idle_s=idle),
             c.ledger.run_hold_sweeper(c.settings.hold_sweep_interval_s, stop),
             every(60.0, stop, c.wallet.return_expired_claims, "wallet.return_claims"),
+            every(60.0, stop, c.wallet.expire_due_requests, "wallet.expire_requests"),
             every(c.settings.bank_resolve_interval_s, stop, c.orders.resolve_pending, "orders.resolve"),
             every(600.0, stop, c.saved_bills.check_due, "bills.saved"),
+            every(300.0, stop, c.products.renew_due, "products.renew"),
             every(300.0, stop, c.complaints.escalate_overdue, "bills.complaints_escalate"),
             every(2.0, stop, c.merchant_notifier.deliver_due, "merchants.notify"),
             every(300.0, stop, c.red_envelopes.expire_due, "merchants.red_envelopes_expire"),
+            every(300.0, stop, c.lottery.import_due, "lottery.import_draws"),
             every(600.0, stop, lambda: rollups.fold(c.db, c.clock, c.ledger), "kpi.fold"),
             every(60.0, stop, lambda: rollups.refresh(c.db, c.clock, c.ledger), "kpi.recent"),
         )

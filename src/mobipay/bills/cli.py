@@ -23,7 +23,7 @@ def billers_import(
     file: Annotated[Path, typer.Argument(help="Registry CSV (the shipped one: src/mobipay/bills/data/billers.csv)",
                                          exists=True, dir_okay=False)],
     reason: Annotated[str, typer.Option(help="Why (audited)")] = "registry update",
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Add or update billers from a registry file; a bad row stops the import, naming it.
     Example: mobipay billers import billers.csv --reason 'new gas company in Suzhou'"""
@@ -92,7 +92,7 @@ def complaints_move(
     complaint_id: Annotated[str, typer.Argument(help="Complaint id (cmp_…)")],
     state: Annotated[str, typer.Option(help="in_progress, resolved or rejected")],
     note: Annotated[str, typer.Option(help="What was done (required to resolve or reject; audited)")] = "",
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Move a complaint on; the subscriber is told by SMS.
     Example: mobipay complaints move cmp_0192… --state resolved --note 'biller credited the account'"""

@@ -6,6 +6,10 @@ Payments go through the very same service calls as the client app: limits, holds
 orders and idempotency are theirs. The channel's own proof of intent is either the keypad
 PIN (voice) or an SMS secondary confirmation (``consent=True``), which stands in for the
 PIN up to ``max_consent`` fen per payment.
+
+The operator's products and lottery quick picks are bought the same way (their services take
+no ``consent``: an SMS-confirmed purchase goes through without the PIN only up to the
+wallet's password-free amount, which every product and quick pick sold here is under).
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from mobipay.bills.model import FetchMode
 from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.channels.errors import NoBillToFetch
-from mobipay.channels.words import kind_words
-from mobipay.orders.service import PartnerOrder
+from mobipay.channels.words import game_words, kind_words
+from mobipay.lottery import errors as lottery_errors
+from mobipay.lottery.model import GAMES, MAX_BETS, Game, ticket_cost
+from mobipay.lottery.service import LotteryService, Ticket
+from mobipay.orders.service import PartnerOrder, order_id
+from mobipay.products import errors as products_errors
+from mobipay.products.model import OperatorProduct
+from mobipay.products.service import ProductsService
 from mobipay.topup.service import TopupService
 from mobipay.wallet import errors as wallet_errors
 from mobipay.wallet.model import UserStatus
@@ -45,14 +55,44 @@ class ConsentCapExceeded(wallet_errors.LimitExceeded):
     """Raised as LIMIT_EXCEEDED: SMS-confirmed payments are capped (a phone in the wrong hands)."""
 
 
+@dataclass(frozen=True, slots=True)
+class OnSale:
+    """A lottery game with the draw on sale now (Beijing time)."""
+
+    game: Game
+    issue: str
+    sales_close: datetime
+    draw_at: datetime
+
+
+def bet_text(bet: list[list[int]] | tuple[tuple[int, ...], ...], *, padded: bool = True) -> str:
+    """A bet as people write it: ``01 05 12 19 27 33+09`` (groups joined by ``+``)."""
+    return "+".join(" ".join(f"{n:02d}" if padded else str(n) for n in part) for part in bet)
+
+
 class ChannelActions:
     def __init__(self, wallet: WalletService, topup: TopupService, bills: BillsService, saved: SavedBills,
-                 *, max_consent: int) -> None:
+                 *, max_consent: int, products: ProductsService | None = None,
+                 lottery: LotteryService | None = None) -> None:
         self.wallet = wallet
         self.topup_service = topup
         self.bills = bills
         self.saved = saved
         self.max_consent = max_consent
+        self._products = products
+        self._lottery = lottery
+
+    @property
+    def products(self) -> ProductsService:
+        if self._products is None:
+            raise RuntimeError("ChannelActions was built without the products service")
+        return self._products
+
+    @property
+    def lottery(self) -> LotteryService:
+        if self._lottery is None:
+            raise RuntimeError("ChannelActions was built without the lottery service")
+        return self._lottery
 
     async def subscriber(self, raw_msisdn: str) -> Principal:
         """The caller as a principal; refuses unknown numbers and wallets that cannot pay."""
@@ -133,3 +173,75 @@ class ChannelActions:
                                     pin=pin, preauthorized=consent)
 
 
+
+    # ------------------------------------------------------------------ the operator's products
+
+    def product_list(self) -> list[OperatorProduct]:
+        """The catalogue in its shipped order: position 1 is the first product."""
+        return list(self.products.catalogue.values())
+
+    def product(self, wanted: str) -> OperatorProduct:
+        """A product by its code (any case) or its position in :meth:`product_list` (1, 2…)."""
+        listed = self.product_list()
+        clean = "".join(wanted.split()).upper()
+        if clean.isascii() and clean.isdigit() and 1 <= int(clean) <= len(listed):
+            return listed[int(clean) - 1]
+        for p in listed:
+            if clean in (p.code, "".join(p.name.split()).upper()):
+                return p
+        raise products_errors.ProductNotFound(f"no product {wanted[:32]!r}", field="product")
+
+    def check_product(self, me: Principal, product: OperatorProduct) -> None:
+        """Refuse at once what the products service would refuse on the code: another operator's number."""
+        _, operator, _ = self.wallet.operator_of(me.msisdn)
+        if operator != self.products.home_operator:
+            raise products_errors.ProductNotAvailable(f"{product.name} is for {self.products.home_operator} "
+                                                      "numbers only", field="product")
+
+    async def buy_product(self, me: Principal, code: str, *, key: str, pin: str | None = None,
+                          consent: bool = False) -> PartnerOrder:
+        """Subscribe my own number to a product (``code`` or position)."""
+        product = self.product(code)
+        self.check_consent(product.price, consent)
+        return await self.products.buy_product(me, product.code, idempotency_key=key, pin=pin)
+
+    # ------------------------------------------------------------------ lottery
+
+    def games(self) -> list[OnSale]:
+        """Every game with the draw on sale now."""
+        return [self.on_sale(code) for code in GAMES]
+
+    def on_sale(self, code: str) -> OnSale:
+        return OnSale(*self.lottery.on_sale(code))
+
+    def quick_pick_cost(self, count: int) -> int:
+        """What ``count`` quick picks at multiplier 1 cost, or ``INVALID_NUMBERS``."""
+        return ticket_cost(count, 1)
+
+    async def buy_quick_picks(self, me: Principal, code: str, count: int, *, issue: str, key: str,
+                              pin: str | None = None, consent: bool = False) -> Ticket:
+        """``count`` random bets (1..5) for the draw ``issue`` the caller was told of: if its
+        sales closed in between, ``SALES_CLOSED`` rather than a ticket for another draw."""
+        if not 1 <= count <= MAX_BETS:
+            raise lottery_errors.InvalidNumbers(f"a quick pick is 1 to {MAX_BETS} bets", field="quick_picks")
+        self.check_consent(self.quick_pick_cost(count), consent)
+        sale = await self.check_issue(me, code, issue, key)
+        return await self.lottery.buy(me, sale.game.code, quick_picks=count, idempotency_key=key, pin=pin)
+
+    async def check_issue(self, me: Principal, code: str, issue: str, key: str) -> OnSale:
+        """The game on sale, refusing with ``SALES_CLOSED`` when it is no longer the draw
+        ``issue`` the buyer was shown. A ticket already bought under ``key`` (a message
+        processed again, a form sent twice, after the cut-off) passes: it is that ticket again."""
+        sale = self.on_sale(code)
+        if sale.issue != issue and await self.lottery.orders.get(order_id("lt_", me.user_id, key)) is None:
+            raise lottery_errors.SalesClosed(f"sales for {sale.game.name} {issue} have closed; the draw on sale "
+                                             f"is {sale.issue}", field="game")
+        return sale
+
+    async def tickets(self, me: Principal, limit: int = 3) -> list[Ticket]:
+        """My newest tickets with their prizes."""
+        return (await self.lottery.mine(me))[:limit]
+
+    @staticmethod
+    def game_name(code: str) -> tuple[str, str]:
+        return game_words(code)

@@ -48,6 +48,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "CONFIRMATION_REFUSED": ("验证码无效或已过期，请重新发起。", "Wrong or expired code; send the command again."),
     "UNKNOWN_NUMBER_SEGMENT": ("暂不支持该号段。", "This number range is not supported."),
     "REAL_NAME_REQUIRED": ("请先完成实名认证并绑定银行卡。", "Verify your real name and bind a bank card first."),
+    "PRODUCT_NOT_FOUND": ("没有这个业务或保险产品，请从列表中选择。", "No such product; choose one from the list."),
+    "PRODUCT_NOT_AVAILABLE": ("该业务仅限本运营商号码订购。", "This product is for the home operator's numbers only."),
+    "DELIVERY_FAILED": ("业务开通未成功，款项已退回。", "The product could not be delivered; the money is back."),
+    "POLICY_NOT_FOUND": ("没有找到这份已生效的保单。", "No such issued policy in your wallet."),
+    "COOLING_OFF_OVER": ("已过犹豫期，不能退保。", "The cooling-off period is over; the policy cannot be cancelled."),
+    "INVALID_ID_CARD": ("身份证号码不正确。", "Not a valid identity card number."),
+    "INVALID_REAL_NAME": ("请按身份证填写姓名。", "Give the name exactly as on the identity card."),
+    "UNKNOWN_GAME": ("没有这个彩票玩法，可选：双色球SSQ、大乐透DLT、福彩3D。",
+                     "No such game; games: SSQ, DLT, 3D."),
+    "INVALID_NUMBERS": ("号码不符合该玩法的规则。", "The numbers do not fit the game."),
+    "SALES_CLOSED": ("本期已停止销售，请购买下一期。", "Sales for this draw have closed; buy for the next one."),
+    "TICKET_REJECTED": ("彩票投注未成功，款项已退回。", "The ticket was not accepted; the money is back."),
 }
 
 #: A limit error worded by the limit it names (``limit`` extra), before the code's words:
@@ -123,6 +135,39 @@ CATEGORY_WORDS: dict[str, tuple[str, str]] = {
     "telecom": ("固话宽带", "Telecom"), "bus_card": ("公交卡", "Bus card"), "cable_tv": ("有线电视", "Cable TV"),
     "heating": ("暖气", "Heating"), "medical_insurance": ("医保", "Medical insurance"),
 }
+
+
+#: Lottery games by name (the model's names are Chinese only).
+GAME_WORDS: dict[str, tuple[str, str]] = {
+    "ssq": ("双色球", "Double Colour Ball"), "dlt": ("超级大乐透", "Super Lotto"), "fc3d": ("福彩3D", "Welfare 3D"),
+}
+#: The operator's products by name in English (the catalogue names them in Chinese); a
+#: product missing here reads as its catalogue description.
+PRODUCT_WORDS: dict[str, str] = {
+    "MUSIC_CRBT": "Colour ring-back tone", "MUSIC_CLUB_VIP": "Wireless music club premium",
+    "MUSIC_TRACK": "Full-track download", "INFO_12580_LIFE": "12580 life news",
+    "INFO_12580_WEATHER": "12580 weather forecast", "INFO_12580_TRAFFIC": "12580 traffic reports",
+    "FETION_VIP": "Fetion membership", "FETION_SMS_PACK": "Fetion SMS pack",
+}
+#: Product families and periods as people read them.
+FAMILY_WORDS: dict[str, tuple[str, str]] = {
+    "music": ("无线音乐", "Wireless music"), "info": ("12580信息服务", "12580 information"),
+    "fetion": ("飞信", "Fetion"),
+}
+PERIOD_WORDS: dict[str, tuple[str, str]] = {"monthly": ("元/月", " CNY a month"), "once": ("元/次", " CNY once")}
+#: Insurers and kinds of cover by name.
+INSURER_WORDS: dict[str, tuple[str, str]] = {"pingan": ("中国平安", "Ping An"), "cpic": ("中国太保", "CPIC")}
+COVER_WORDS: dict[str, tuple[str, str]] = {"accident": ("意外险", "Accident"), "travel": ("旅行险", "Travel")}
+
+
+def game_words(code: str) -> tuple[str, str]:
+    """A lottery game's code (``ssq``) as (Chinese, English)."""
+    return GAME_WORDS.get(code, (code, code))
+
+
+def product_words(code: str, name: str, description: str = "") -> tuple[str, str]:
+    """One of the operator's products as (Chinese, English)."""
+    return name, PRODUCT_WORDS.get(code, description or name)
 
 
 def operator_name(code: str, lang: Lang = "zh") -> str:

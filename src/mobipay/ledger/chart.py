@@ -21,6 +21,7 @@ OPERATOR_PRODUCT_INCOME = "income:operator_products"  # wireless music, 12580, F
 PAYABLE_INSURER = "liability:payable:insurer"  # premiums collected for insurers
 PAYABLE_LOTTERY = "liability:payable:lottery_centre"  # ticket sales owed to the lottery centre
 RECEIVABLE_LOTTERY = "asset:receivable:lottery_centre"  # winnings paid out, owed back by the centre
+PAYABLE_PRIZE_TAX = "liability:payable:tax:lottery_prizes"  # income tax withheld from prizes, owed to the tax office
 
 SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(BANK_SETTLEMENT, AccountKind.ASSET, name="Reserve at settlement bank"),
@@ -37,6 +38,7 @@ SYSTEM_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec(PAYABLE_INSURER, AccountKind.LIABILITY, name="Premiums payable to insurers"),
     AccountSpec(PAYABLE_LOTTERY, AccountKind.LIABILITY, name="Ticket sales payable to the lottery centre"),
     AccountSpec(RECEIVABLE_LOTTERY, AccountKind.ASSET, name="Winnings receivable from the lottery centre"),
+    AccountSpec(PAYABLE_PRIZE_TAX, AccountKind.LIABILITY, name="Income tax withheld from lottery prizes"),
 )
 
 

@@ -1,17 +1,18 @@
-"""Lottery HTTP API: games and the draw on sale, buy a ticket (numbers chosen and/or quick
-picks; Idempotency-Key required), my tickets with their prizes."""
+"""Lottery HTTP API: games and the draw on sale, the draw calendar with results, buy a ticket
+(numbers chosen and/or quick picks; Idempotency-Key required), my tickets with their
+prizes and the tax withheld, and the claim of a large prize with the identity card."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.lottery import errors
 from mobipay.lottery.model import GAMES, MAX_BETS, MAX_MULTIPLIER
-from mobipay.lottery.service import LotteryService, Ticket
+from mobipay.lottery.service import DrawSlot, LotteryService, Ticket
 from mobipay.orders.api import answer_order
 from mobipay.platform.api_common import PENDING, IdemKey, MoneyOut, from_container, require_key
 from mobipay.wallet.api_deps import Me
@@ -41,6 +42,23 @@ class TicketIn(BaseModel):
     pin: str | None = Field(default=None, max_length=12)
 
 
+class DrawOut(BaseModel):
+    game: str
+    issue: str
+    sales_close: datetime
+    draw_at: datetime
+    state: Literal["on_sale", "upcoming", "closed", "awaiting_results", "drawn"] = Field(
+        description="on_sale: tickets are sold for it now; upcoming: after it; closed: the lottery centre closed "
+        "its sales early; awaiting_results: held, the numbers not yet imported; drawn: with its numbers")
+    numbers: list[list[int]] | None = None
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64, description="The wallet's verified real name")
+    id_number: str = Field(max_length=32, description="The identity card number of the wallet's verified owner")
+
+
 class TicketOut(BaseModel):
     id: str
     game: str
@@ -50,15 +68,35 @@ class TicketOut(BaseModel):
     cost: MoneyOut
     state: Literal["pending", "succeeded", "failed"]
     serial: str = Field(description="The lottery centre's serial number")
-    prize: MoneyOut | None = Field(description="None until the draw is imported")
+    prize: MoneyOut | None = Field(description="The prize before tax; None until the draw is imported")
+    tax: MoneyOut | None = Field(default=None, description="Income tax withheld: 20% of each bet's prize above "
+                                 "10,000 CNY")
+    paid: MoneyOut | None = Field(default=None, description="What reached the wallet (the prize less its tax)")
+    claim: Literal["not_needed", "waiting", "claimed", "expired"] = Field(
+        default="not_needed", description="A prize above the claim threshold waits for the winner to claim it "
+        "(POST …/claim) until claim_by")
+    claim_by: datetime | None = None
     created_at: datetime
 
 
-def _out(t: Ticket) -> TicketOut:
+def _money(amount: int | None) -> MoneyOut | None:
+    return MoneyOut(amount=amount, currency="CNY") if amount is not None else None
+
+
+def _out(t: Ticket, now: datetime) -> TicketOut:
+    claim: Literal["not_needed", "waiting", "claimed", "expired"] = "not_needed"
+    if t.claim_required:
+        claim = "claimed" if t.claimed_at else "expired" if t.claim_by and now >= t.claim_by else "waiting"
     return TicketOut(id=t.order.id, game=t.game, issue=t.issue, bets=t.bets, multiplier=t.multiplier,
                      cost=MoneyOut(amount=t.order.amount, currency="CNY"), state=t.order.state.value,
-                     serial=t.order.partner_ref, created_at=t.order.created_at,
-                     prize=MoneyOut(amount=t.prize, currency="CNY") if t.prize is not None else None)
+                     serial=t.order.partner_ref, created_at=t.order.created_at, prize=_money(t.prize),
+                     tax=_money(t.tax if t.prize else None), paid=_money(t.paid if t.prize is not None else None),
+                     claim=claim, claim_by=t.claim_by)
+
+
+def _draw(d: DrawSlot) -> DrawOut:
+    return DrawOut(game=d.game, issue=d.issue, sales_close=d.sales_close, draw_at=d.draw_at, state=d.state,
+                   numbers=d.numbers)
 
 
 @router.get("/games", response_model=list[GameOut], summary="Games and the draw on sale for each")
@@ -78,9 +116,36 @@ async def buy(body: TicketIn, response: Response, me: Me, service: LotteryDep, i
     ticket = await service.buy(me, body.game, bets=body.bets, quick_picks=body.quick_picks,
                                multiplier=body.multiplier, idempotency_key=require_key(idempotency_key), pin=body.pin)
     answer_order(ticket.order, response, errors.TicketRejected, "the lottery centre")
-    return _out(ticket)
+    return _out(ticket, service.uow.clock.now())
 
 
 @router.get("/tickets", response_model=list[TicketOut], summary="My tickets, newest first, with prizes")
 async def mine(me: Me, service: LotteryDep) -> list[TicketOut]:
-    return [_out(t) for t in await service.mine(me)]
+    now = service.uow.clock.now()
+    return [_out(t, now) for t in await service.mine(me)]
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketOut, summary="One of my tickets",
+            responses={404: {"description": "No such ticket in your wallet"}})
+async def one(ticket_id: Annotated[str, Path(max_length=64)], me: Me, service: LotteryDep) -> TicketOut:
+    return _out(await service.ticket(me, ticket_id), service.uow.clock.now())
+
+
+@router.post("/tickets/{ticket_id}/claim", response_model=TicketOut,
+             summary="Claim a large prize with the wallet's verified real name and identity card",
+             responses={403: {"description": "The wallet has no verified real name"},
+                        404: {"description": "No such ticket in your wallet"},
+                        409: {"description": "Nothing to claim on this ticket"},
+                        422: {"description": "Not the wallet's identity, or the claim period is over"}})
+async def claim(ticket_id: Annotated[str, Path(max_length=64)], body: ClaimIn, me: Me, service: LotteryDep
+                ) -> TicketOut:
+    """Safe to repeat: a claimed prize is answered as claimed, never paid twice."""
+    ticket = await service.claim(me, ticket_id, name=body.name, id_number=body.id_number)
+    return _out(ticket, service.uow.clock.now())
+
+
+@router.get("/draws", response_model=list[DrawOut],
+            summary="The draw calendar: last week's draws with their numbers, the one on sale, the next ones")
+async def calendar(service: LotteryDep, game: Annotated[str | None, Query(max_length=8)] = None,
+                   upcoming: Annotated[int, Query(ge=0, le=30)] = 5) -> list[DrawOut]:
+    return [_draw(d) for d in await service.calendar(game, upcoming=upcoming)]

@@ -1,6 +1,11 @@
 """Lottery rules without I/O: the games (welfare and sports lottery style), their draw
 calendars and sales cut-off, bets chosen or picked at random, and the prize tiers.
 
+Prizes are taxed as Chinese law has it for lottery winnings (偶然所得): a single prize (one
+bet at multiplier 1) up to 10,000 CNY is free of tax; above that, 20% of the whole prize
+is withheld by the payer. Each multiple of a ticket is a bet of its own, so the test is
+per bet and the tax is multiplied with the prize.
+
 A bet is one selection (``[[1, 5, 12, 19, 27, 33], [9]]`` for 双色球: six red balls and a
 blue one); a ticket is up to 5 bets with a multiplier, for the game's next draw whose
 sales have not closed. Fixed prizes are in the tables below; the top tiers float and come
@@ -10,9 +15,9 @@ with the draw from the lottery centre.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from mobipay.lottery import errors
@@ -20,6 +25,27 @@ from mobipay.lottery import errors
 BET_PRICE = 200  # fen: every game here costs 2 CNY a bet
 MAX_BETS = 5
 MAX_MULTIPLIER = 99
+TAX_FREE_PRIZE = 1_000_000  # fen: a single prize up to 10,000 CNY is not taxed
+PRIZE_TAX_PERCENT = 20  # of the whole prize, once it is above TAX_FREE_PRIZE
+CLAIM_DAYS = 60  # a prize is claimed within 60 days of its draw or is forfeit
+
+
+def prize_tax(unit_prize: int) -> int:
+    """The tax withheld on one bet's prize at multiplier 1, in fen (rounded down to the fen)."""
+    return unit_prize * PRIZE_TAX_PERCENT // 100 if unit_prize > TAX_FREE_PRIZE else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Winnings:
+    """What a ticket won: the gross prize, the tax withheld and what the winner is paid."""
+
+    gross: int
+    tax: int
+    tier: int  # the best tier won, 0 for none
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.tax
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +113,57 @@ class Game:
             return tier, floating.get(tier, 0)
         return self.fixed.get(m, (0, 0))
 
-    def next_draw(self, now: datetime) -> tuple[str, datetime, datetime]:
-        """The draw on sale at ``now`` (Beijing time): (issue, sales close, draw time).
-        Issues are numbered per year: 2026001 is the year's first draw of the game."""
+    def winnings(self, bets: list[tuple[tuple[int, ...], ...]], drawn: tuple[tuple[int, ...], ...],
+                 floating: dict[int, int], multiplier: int) -> Winnings:
+        """A ticket's prize and tax: each bet is taxed on its own prize, each multiple alike."""
+        won = [self.prize(b, drawn, floating) for b in bets]
+        gross = sum(amount for _, amount in won) * multiplier
+        tax = sum(prize_tax(amount) for _, amount in won) * multiplier
+        return Winnings(gross, tax, min((t for t, amount in won if amount), default=0))
+
+    def draws_from(self, now: datetime) -> Iterator[tuple[str, datetime, datetime]]:
+        """The draws whose sales close after ``now`` (Beijing time), in order: (issue, sales
+        close, draw time)."""
         day = now.date()
         while True:
             if day.weekday() in self.weekdays:
                 close = datetime.combine(day, self.sales_close, now.tzinfo)
                 if now < close:
-                    return f"{day.year}{self._nth_draw(day):03d}", close, datetime.combine(day, self.draw_at,
-                                                                                             now.tzinfo)
+                    yield (f"{day.year}{self._nth_draw(day):03d}", close,
+                           datetime.combine(day, self.draw_at, now.tzinfo))
             day += timedelta(days=1)
+
+    def draws_between(self, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+        """The draws held from ``start`` to ``end`` (Beijing time), oldest first."""
+        out: list[tuple[str, datetime, datetime]] = []
+        for issue, close, draw_at in self.draws_from(start - timedelta(days=1)):
+            if draw_at > end:
+                return out
+            if draw_at >= start:
+                out.append((issue, close, draw_at))
+        return out  # pragma: no cover - the generator is endless
+
+    def draw_of(self, issue: str, tz: tzinfo) -> tuple[datetime, datetime]:
+        """(sales close, draw time) of an issue such as 2026137, or ``UNKNOWN_ISSUE``."""
+        if not (isinstance(issue, str) and len(issue) == 7 and issue.isascii() and issue.isdigit()):
+            raise errors.UnknownIssue("an issue is the year and the draw's number in it, e.g. 2026137",
+                                      field="issue")
+        year, nth = int(issue[:4]), int(issue[4:])
+        if not 2000 <= year <= 2099 or nth < 1:
+            raise errors.UnknownIssue(f"{self.name} has no issue {issue}", field="issue")
+        day, count = date(year, 1, 1), 0
+        while day.year == year:
+            if day.weekday() in self.weekdays:
+                count += 1
+                if count == nth:
+                    return (datetime.combine(day, self.sales_close, tz), datetime.combine(day, self.draw_at, tz))
+            day += timedelta(days=1)
+        raise errors.UnknownIssue(f"{self.name} has {count} draws in {year}, not {nth}", field="issue")
+
+    def next_draw(self, now: datetime) -> tuple[str, datetime, datetime]:
+        """The draw on sale at ``now`` (Beijing time): (issue, sales close, draw time).
+        Issues are numbered per year: 2026001 is the year's first draw of the game."""
+        return next(self.draws_from(now))
 
     def _nth_draw(self, day: date) -> int:
         start = date(day.year, 1, 1)

@@ -4,7 +4,8 @@ For merchants' servers (``/v1/merchant/...``): flat JSON parameters signed as
 docs/merchant-signatures.md says (``app_id``, ``timestamp``, ``nonce``, ``sign_type``,
 ``sign``); answers carry the platform's ``sign`` (RSA2 with the platform key, whose public
 half is at ``GET /v1/merchant/platform-key``, or HMAC with the app's key). Amounts are
-integer fen. Onboarding: ``POST /v1/merchant-applications``.
+integer fen. Onboarding: ``POST /v1/merchant-applications`` (its answer's token reads the
+status at ``GET /v1/merchant-applications/{id}`` and resubmits it).
 
 For buyers (``/v1/trades/{id}``): see the order and pay it from the wallet.
 """
@@ -18,12 +19,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.money import parse_fen
 from mobipay.merchants import wechat
-from mobipay.merchants.model import MerchantState
+from mobipay.merchants.errors import ApplicationTokenRequired
+from mobipay.merchants.model import MerchantFile, MerchantState
 from mobipay.merchants.redenvelopes import Coupon, RedEnvelopes
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.signing import sign_hmac, sign_rsa2
@@ -55,14 +58,90 @@ class MerchantOut(BaseModel):
     fee_bps: int
 
 
-@router.post("/merchant-applications", response_model=MerchantOut, status_code=201,
+class ApplicationOut(MerchantOut):
+    application_token: str = Field(description="Shown once: send it as Authorization: Bearer to read the "
+                                   "application's status and to resubmit it")
+
+
+class ApplicationStatusOut(BaseModel):
+    id: str
+    name: str
+    state: MerchantState = Field(description="submitted (waiting for review), more_info (resubmit it), approved, "
+                                 "rejected; later suspended, settlement_suspended, terminated")
+    reason: str = Field(description="The reviewer's words on the last decision")
+    fee_bps: int
+    mcc: str
+    applicant_note: str = Field(description="What the applicant said with the last resubmission")
+    resubmittable: bool = Field(description="Sent back for more information: POST …/resubmission")
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class ResubmissionIn(BaseModel):
+    """What the applicant adds: ``note`` says what, the fields sent replace the old ones."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(max_length=500, description="What was added or changed, for the reviewer")
+    name: str | None = Field(default=None, max_length=128)
+    legal_person: str | None = Field(default=None, max_length=64)
+    contact_msisdn: str | None = Field(default=None, max_length=32)
+    mcc: str | None = Field(default=None, max_length=4)
+    website: str | None = Field(default=None, max_length=256)
+    settlement_account: str | None = Field(default=None, max_length=40)
+
+
+application_bearer = HTTPBearer(auto_error=False, scheme_name="merchant_application")
+
+
+async def application_token(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                                   Depends(application_bearer)]) -> str:
+    """The applicant's credential: the token the application's answer carried."""
+    if credentials is None:
+        raise ApplicationTokenRequired()
+    return credentials.credentials
+
+
+ApplicationToken = Annotated[str, Depends(application_token)]
+
+
+def _status_out(f: MerchantFile) -> ApplicationStatusOut:
+    m = f.merchant
+    return ApplicationStatusOut(id=m.id, name=m.name, state=m.state, reason=m.reason, fee_bps=m.fee_bps, mcc=m.mcc,
+                                applicant_note=f.applicant_note, resubmittable=m.state is MerchantState.MORE_INFO,
+                                created_at=f.created_at, updated_at=f.updated_at)
+
+
+@router.post("/merchant-applications", response_model=ApplicationOut, status_code=201,
              summary="Apply to take wallet payments (low-risk categories are approved at once)")
 @sent_as(msisdn="contact_msisdn")
-async def apply(body: ApplicationIn, service: MerchantsDep) -> MerchantOut:
-    m = await service.apply(name=body.name, credit_code=body.credit_code, legal_person=body.legal_person,
-                            contact=body.contact_msisdn, mcc=body.mcc, website=body.website,
-                            settlement_account=body.settlement_account)
-    return MerchantOut(id=m.id, name=m.name, state=m.state, reason=m.reason, fee_bps=m.fee_bps)
+async def apply(body: ApplicationIn, service: MerchantsDep) -> ApplicationOut:
+    """The answer's ``application_token`` is the applicant's only credential until approval
+    (there is no account before one): it reads the status, and resubmits the application
+    when the reviewer asks for more. Each decision also comes by SMS to the contact number."""
+    m, token = await service.apply_online(name=body.name, credit_code=body.credit_code,
+                                          legal_person=body.legal_person, contact=body.contact_msisdn,
+                                          mcc=body.mcc, website=body.website,
+                                          settlement_account=body.settlement_account)
+    return ApplicationOut(id=m.id, name=m.name, state=m.state, reason=m.reason, fee_bps=m.fee_bps,
+                          application_token=token)
+
+
+@router.get("/merchant-applications/{application_id}", response_model=ApplicationStatusOut,
+            summary="An application's status, for its applicant (Authorization: Bearer <application_token>)")
+async def application_status(application_id: str, token: ApplicationToken,
+                             service: MerchantsDep) -> ApplicationStatusOut:
+    return _status_out(await service.application(application_id, token))
+
+
+@router.post("/merchant-applications/{application_id}/resubmission", response_model=ApplicationStatusOut,
+             summary="Resubmit an application sent back for more information (back to the review queue)")
+@sent_as(msisdn="contact_msisdn")
+async def resubmit(application_id: str, body: ResubmissionIn, token: ApplicationToken,
+                   service: MerchantsDep) -> ApplicationStatusOut:
+    return _status_out(await service.resubmit(
+        application_id, token, note=body.note, name=body.name, legal_person=body.legal_person,
+        contact=body.contact_msisdn, mcc=body.mcc, website=body.website,
+        settlement_account=body.settlement_account))
 
 
 # ---------------------------------------------------------------------- signed merchant calls

@@ -48,7 +48,7 @@ def merchants_review(
     state: Annotated[str, typer.Option(help="approved, rejected, more_info, suspended, settlement_suspended, "
                                             "terminated")],
     reason: Annotated[str, typer.Option(help="Why (audited; the merchant sees it)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Review or change a merchant (merchant-review role).
     Example: mobipay merchants review mch_0192… --state approved --reason 'licence checked'"""
@@ -70,7 +70,7 @@ def merchants_operator_create(
     refund_pin: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                             envvar="MOBIPAY_MERCHANT_REFUND_PIN",
                                             help="6 digits, asked again for every refund")] = "",
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """A merchant portal account (/merchant) for a merchant's staff: password and refund
     PIN kept as argon2id hashes; audited.
@@ -85,7 +85,7 @@ def merchants_operator_unlock(
     merchant_id: Annotated[str, typer.Argument(help="Merchant id (mch_…)")],
     name: Annotated[str, typer.Argument(help="The portal operator's name")],
     reason: Annotated[str, typer.Option(help="Why (audited)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """End a merchant portal account's sign-in lock (5 wrong passwords within 15 minutes lock
     it for 15 minutes). Example: mobipay merchants operator-unlock mch_0192… cashier1 --reason 'owner asked'"""

@@ -149,6 +149,24 @@ class MerchantRoleRequired(MobipayError):
     title = "Only the merchant's owner account may do this"
 
 
+class MerchantNotApproved(MobipayError):
+    code = "MERCHANT_NOT_APPROVED"
+    status = 403
+    title = "This merchant has not been approved: no API app, store or account can be set up for it"
+
+
+class ApplicationNotFound(MobipayError):
+    code = "APPLICATION_NOT_FOUND"
+    status = 404
+    title = "No merchant application with this id and application token"
+
+
+class ApplicationTokenRequired(Unauthorized):
+    """Reading or resubmitting an application without its token (code ``UNAUTHORIZED``)."""
+
+    title = "Send Authorization: Bearer <application_token> (from the answer to the application)"
+
+
 class RequestNotSigned(Unauthorized):
     """A merchant API request without a valid app, timestamp, nonce or signature (code
     ``UNAUTHORIZED``, titled for merchants: there is no bearer token on this API)."""

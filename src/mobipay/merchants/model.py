@@ -132,6 +132,27 @@ def check_merchant_move(current: MerchantState, to: MerchantState) -> None:
         raise errors.StateInvalid(f"a merchant {current.value} cannot become {to.value}", field="state")
 
 
+#: States of a merchant that was approved (suspended ones keep what they had and may tidy
+#: it); before approval, and after a rejection or termination, nothing may be set up.
+SET_UP_STATES = frozenset({MerchantState.APPROVED, MerchantState.SUSPENDED, MerchantState.SETTLEMENT_SUSPENDED})
+
+#: The reviewer's decisions on an application, each told to the applicant by SMS.
+DECISIONS = frozenset({MerchantState.APPROVED, MerchantState.REJECTED, MerchantState.MORE_INFO})
+
+
+def check_may_set_up(merchant_id: str, state: MerchantState) -> None:
+    """Refuse API apps, stores and portal accounts for a merchant not (yet, or any more)
+    approved: a rejected applicant must not end up with working credentials."""
+    if state not in SET_UP_STATES:
+        raise errors.MerchantNotApproved(f"merchant {merchant_id} is {state.value}: it must be approved first",
+                                         field="merchant_id")
+
+
+def is_decision(current: MerchantState, to: MerchantState) -> bool:
+    """Whether a move is a review decision on an application (the applicant is told)."""
+    return current in (MerchantState.SUBMITTED, MerchantState.MORE_INFO) and to in DECISIONS
+
+
 class TradeState(enum.StrEnum):
     """Alipay's names, which merchants' developers know."""
 
@@ -242,6 +263,11 @@ class MerchantFile:
     per_trade_limit: int
     daily_limit: int
     created_at: datetime
+    #: SHA-256 of the token the applicant reads and resubmits the application with (None:
+    #: applied through the CLI or the demo, which have no applicant to answer).
+    application_token_hash: str | None = None
+    applicant_note: str = ""  # what the applicant said with a resubmission
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from mobipay.merchants.errors import (
     RefundPinIncorrect,
     RefundPinLocked,
 )
-from mobipay.merchants.model import check_notify_url
+from mobipay.merchants.model import check_may_set_up, check_notify_url
 from mobipay.merchants.service import Merchant, MerchantService, Trade
 from mobipay.merchants.store import trade_record
 from mobipay.merchants.tables import (
@@ -125,7 +125,8 @@ class MerchantOperators:
         check_refund_pin(refund_pin)
         if role not in ROLES:
             raise ValidationFailed("role is owner or staff", field="role")
-        await self.merchants.merchant(merchant_id)  # MERCHANT_NOT_FOUND for an unknown id
+        owner = await self.merchants.merchant(merchant_id)  # MERCHANT_NOT_FOUND for an unknown id
+        check_may_set_up(owner.id, owner.state)  # no portal sign-in before approval, nor after a rejection
         password_hash = await self.staff.hash_password(password)
         pin_hash = await self.staff.hash_password(refund_pin)
 

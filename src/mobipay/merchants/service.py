@@ -14,6 +14,7 @@ The rows go through the merchants' store (``store.py``): no SQL here.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Callable
@@ -44,17 +45,20 @@ from mobipay.merchants.model import (
     TradeRecord,
     TradeState,
     check_credit_code,
+    check_may_set_up,
     check_mcc,
     check_merchant_move,
     check_notify_url,
     check_refund,
     check_trade_move,
     check_website,
+    is_decision,
     signing_string,
     trade_notification,
 )
 from mobipay.merchants.signing import aead_seal, public_key_pem, public_pem, sign_rsa2, verify_hmac, verify_rsa2_text
 from mobipay.merchants.store import MerchantStore, sql_store
+from mobipay.platform.credentials import token_hash
 from mobipay.wallet.service import Principal, WalletService
 
 #: What other contexts and the channels use of the merchants: this service and these values.
@@ -88,7 +92,26 @@ class MerchantService:
     async def apply(self, *, name: str, credit_code: str, legal_person: str, contact: str, mcc: str,
                     website: str, settlement_account: str) -> Merchant:
         """A merchant's application; low-risk categories (config) are approved at once."""
-        code = check_credit_code(credit_code)
+        merchant, _ = await self._apply(name=name, credit_code=credit_code, legal_person=legal_person,
+                                        contact=contact, mcc=mcc, website=website,
+                                        settlement_account=settlement_account, token=None)
+        return merchant
+
+    async def apply_online(self, *, name: str, credit_code: str, legal_person: str, contact: str, mcc: str,
+                           website: str, settlement_account: str) -> tuple[Merchant, str]:
+        """:meth:`apply` for an applicant with no account here (the public API): the answer
+        carries a token, shown once and kept only as its SHA-256, that reads the
+        application's status and resubmits it when the reviewer asks for more."""
+        token = "mat_" + secrets.token_urlsafe(32)
+        merchant, _ = await self._apply(name=name, credit_code=credit_code, legal_person=legal_person,
+                                        contact=contact, mcc=mcc, website=website,
+                                        settlement_account=settlement_account, token=token)
+        return merchant, token
+
+    def _terms(self, *, name: str, legal_person: str, contact: str, mcc: str, website: str,
+               settlement_account: str) -> tuple[str, str, str, Category, str, str]:
+        """An application's fields checked and normalised (the same rules on first sending
+        and on resubmission): name, legal person, contact number, category, website, account."""
         mcc = check_mcc(mcc)
         category = self.categories.get(mcc)
         if category is None:
@@ -101,6 +124,14 @@ class MerchantService:
         if not (account.isdigit() and 8 <= len(account) <= 32):
             raise errors.InvalidMerchantField("the settlement account is the bank account number",
                                               field="settlement_account")
+        return name.strip(), legal_person.strip(), msisdn, category, website, account
+
+    async def _apply(self, *, name: str, credit_code: str, legal_person: str, contact: str, mcc: str,
+                     website: str, settlement_account: str, token: str | None) -> tuple[Merchant, str | None]:
+        code = check_credit_code(credit_code)
+        name, legal_person, msisdn, category, website, account = self._terms(
+            name=name, legal_person=legal_person, contact=contact, mcc=mcc, website=website,
+            settlement_account=settlement_account)
         merchant_id = new_id("mch")
         spec = AccountSpec(f"liability:merchant:{merchant_id}", AccountKind.LIABILITY, name=f"Payable to {name}",
                            debits_must_not_exceed_credits=True)
@@ -113,21 +144,26 @@ class MerchantService:
                                                   field="credit_code")
             await tx.open_account(spec)
             state = MerchantState.APPROVED if auto else MerchantState.SUBMITTED
-            merchant = Merchant(merchant_id, name.strip(), code, mcc, state,
+            merchant = Merchant(merchant_id, name, code, category.mcc, state,
                                 "low-risk category: approved by rule" if auto else "", category.fee_bps, spec.code,
                                 website)
-            await store.add_merchant(MerchantFile(merchant, legal_person.strip(), msisdn, account,
+            await store.add_merchant(MerchantFile(merchant, legal_person, msisdn, account,
                                                   category.settlement_days, category.per_trade_limit,
-                                                  category.daily_limit, tx.now))
+                                                  category.daily_limit, tx.now,
+                                                  token_hash(token) if token else None, "", tx.now))
             await tx.audit(actor="merchant", action="merchant.apply", target=merchant_id, reason=name,
-                           after={"state": state.value, "mcc": mcc})
+                           after={"state": state.value, "mcc": category.mcc})
+            if token:  # an applicant on the public API: told it arrived (or was approved by rule)
+                await tx.emit(_decision_sms(merchant, msisdn))
             return merchant
 
-        return await self.uow.run("merchant_apply", work)
+        return await self.uow.run("merchant_apply", work), token
 
     async def review(self, merchant_id: str, to: MerchantState, *, actor: str, reason: str) -> Merchant:
         """A reviewer (or operations) moves a merchant: approve, reject, ask for more
-        information, suspend, suspend settlement, terminate. Audited with the reason."""
+        information, suspend, suspend settlement, terminate. Audited with the reason; a
+        decision on an application is told to the applicant's contact number by SMS (in the
+        same transaction, through the outbox), so no applicant waits without knowing."""
         if not reason.strip():
             raise ValidationFailed("give the reason (audited; the merchant sees it)", field="reason")
 
@@ -144,9 +180,65 @@ class MerchantService:
             await store.set_state(merchant_id, to, reason.strip()[:500], tx.now)
             await tx.audit(actor=actor, action="merchant.review", target=merchant_id, reason=reason,
                            before={"state": current.value}, after={"state": to.value})
-            return replace(found.merchant, state=to, reason=reason.strip()[:500])
+            moved = replace(found.merchant, state=to, reason=reason.strip()[:500])
+            if is_decision(current, to):
+                await tx.emit(_decision_sms(moved, found.contact_msisdn))
+            return moved
 
         return await self.uow.run("merchant_review", work)
+
+    async def application(self, merchant_id: str, token: str) -> MerchantFile:
+        """The application as its applicant sees it (state, the reviewer's reason). An unknown
+        id and a wrong token look the same, so ids cannot be probed."""
+
+        async def work(tx: Transaction) -> MerchantFile:
+            return await self._own_application(tx, merchant_id, token)
+
+        return await self.uow.run("merchant_application", work)
+
+    async def _own_application(self, tx: Transaction, merchant_id: str, token: str, *,
+                               for_update: bool = False) -> MerchantFile:
+        found = await self.store(tx).merchant(merchant_id, for_update=for_update)
+        kept = found.application_token_hash if found is not None else None
+        if found is None or kept is None or not hmac.compare_digest(kept, token_hash(token)):
+            raise errors.ApplicationNotFound("no application with this id and token", field="application_id")
+        return found
+
+    async def resubmit(self, merchant_id: str, token: str, *, note: str, name: str | None = None,
+                       legal_person: str | None = None, contact: str | None = None, mcc: str | None = None,
+                       website: str | None = None, settlement_account: str | None = None) -> MerchantFile:
+        """The applicant answers a request for more information: the fields given replace
+        the old ones (checked as on the first sending; the credit code is the business and
+        stays), ``note`` says what was added, and the application returns to the review
+        queue (``submitted``), a person deciding again even in a low-risk category."""
+        note = note.strip()
+        if not 1 <= len(note) <= 500:
+            raise ValidationFailed("say in up to 500 characters what you add or changed", field="note")
+
+        async def work(tx: Transaction) -> MerchantFile:
+            found = await self._own_application(tx, merchant_id, token, for_update=True)
+            m = found.merchant
+            if m.state is not MerchantState.MORE_INFO:
+                raise errors.StateInvalid(f"the application is {m.state.value}: only one sent back for more "
+                                          "information is resubmitted", field="state")
+            new_name, new_person, msisdn, category, new_site, account = self._terms(
+                name=m.name if name is None else name, legal_person=found.legal_person if legal_person is None
+                else legal_person, contact=found.contact_msisdn if contact is None else contact,
+                mcc=m.mcc if mcc is None else mcc, website=m.website if website is None else website,
+                settlement_account=found.settlement_account if settlement_account is None else settlement_account)
+            again = replace(found, merchant=replace(m, name=new_name, mcc=category.mcc, website=new_site,
+                                                    state=MerchantState.SUBMITTED, reason="",
+                                                    fee_bps=category.fee_bps),
+                            legal_person=new_person, contact_msisdn=msisdn, settlement_account=account,
+                            settlement_days=category.settlement_days, per_trade_limit=category.per_trade_limit,
+                            daily_limit=category.daily_limit, applicant_note=note, updated_at=tx.now)
+            await self.store(tx).put_application(again, tx.now)
+            await tx.audit(actor="merchant", action="merchant.resubmit", target=merchant_id, reason=note,
+                           before={"state": m.state.value, "mcc": m.mcc},
+                           after={"state": MerchantState.SUBMITTED.value, "mcc": category.mcc})
+            return again
+
+        return await self.uow.run("merchant_resubmit", work)
 
     async def merchant(self, merchant_id: str) -> Merchant:
         return (await self._file(merchant_id)).merchant
@@ -198,7 +290,8 @@ class MerchantService:
         if sign_type == "RSA2":
             public_key = _public_key(public_key)
         notify_url = check_notify_url(notify_url, self.notify_policy)
-        await self.merchant(merchant_id)
+        owner = await self.merchant(merchant_id)
+        check_may_set_up(owner.id, owner.state)  # a rejected or pending applicant gets no credentials
         app_id, key = new_id("app"), secrets.token_hex(32) if sign_type == "HMAC" else None
         apiv3_key = secrets.token_hex(16) if protocol == "wechat" else None  # 32 characters, as WeChat Pay's
 
@@ -310,7 +403,12 @@ class MerchantService:
         store_id = new_id("sto")
 
         async def work(tx: Transaction) -> None:
-            await self.store(tx).add_store(store_id, merchant.id, name.strip(), address.strip()[:256], tx.now)
+            store = self.store(tx)
+            found = await store.merchant(merchant.id)  # as it is now, not as the caller last read it
+            if found is None:
+                raise errors.MerchantNotFound(f"no merchant {merchant.id}", field="merchant_id")
+            check_may_set_up(merchant.id, found.merchant.state)
+            await store.add_store(store_id, merchant.id, name.strip(), address.strip()[:256], tx.now)
 
         await self.uow.run("add_store", work)
         return store_id
@@ -602,6 +700,16 @@ class MerchantService:
         if today + amount > limit:
             raise errors.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY "
                                                "left today", field="amount")
+
+
+def _decision_sms(merchant: Merchant, contact: str) -> SmsRequested:
+    """The applicant's SMS about their application: received (waiting for a person),
+    approved, rejected or sent back for more information, with the reason."""
+    # one key per decision (a second request for more information is news again), unique even
+    # at one instant; a retried transaction rolled its first attempt's SMS back with it
+    return SmsRequested(key=f"merchant.{merchant.state.value}:{merchant.id}:{new_id('d')}", to=contact,
+                        template=f"merchant_application.{merchant.state.value}",
+                        params={"name": merchant.name[:40], "id": merchant.id, "reason": merchant.reason[:120]})
 
 
 def _public_key(text: str | None) -> str:

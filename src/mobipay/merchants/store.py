@@ -31,6 +31,7 @@ class MerchantStore(Protocol):
     async def credit_code_taken(self, credit_code: str) -> bool: ...
     async def add_merchant(self, merchant: MerchantFile) -> None: ...
     async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None: ...
+    async def put_application(self, merchant: MerchantFile, at: datetime) -> None: ...
     async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
                    limit: int | None, oldest_first: bool = False) -> list[Merchant]: ...
 
@@ -90,11 +91,20 @@ class SqlMerchantStore:
             settlement_account=merchant.settlement_account, state=m.state.value, reason=m.reason, fee_bps=m.fee_bps,
             settlement_days=merchant.settlement_days, per_trade_limit=merchant.per_trade_limit,
             daily_limit=merchant.daily_limit, account_code=m.account_code, created_at=merchant.created_at,
-            updated_at=merchant.created_at))
+            updated_at=merchant.created_at, application_token_hash=merchant.application_token_hash))
 
     async def set_state(self, merchant_id: str, state: MerchantState, reason: str, at: datetime) -> None:
         await self.conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(
             state=state.value, reason=reason, updated_at=at))
+
+    async def put_application(self, merchant: MerchantFile, at: datetime) -> None:
+        """An application as resubmitted: what the applicant may change, its terms and state."""
+        m = merchant.merchant
+        await self.conn.execute(update(merchants).where(merchants.c.id == m.id).values(
+            name=m.name, legal_person=merchant.legal_person, contact_msisdn=merchant.contact_msisdn, mcc=m.mcc,
+            website=m.website, settlement_account=merchant.settlement_account, state=m.state.value, reason=m.reason,
+            fee_bps=m.fee_bps, settlement_days=merchant.settlement_days, per_trade_limit=merchant.per_trade_limit,
+            daily_limit=merchant.daily_limit, applicant_note=merchant.applicant_note, updated_at=at))
 
     async def find(self, *, state: MerchantState | None, q: str | None, mcc: str | None,
                    limit: int | None, oldest_first: bool = False) -> list[Merchant]:
@@ -214,7 +224,8 @@ def merchant_of(r: Any) -> Merchant:
 
 def merchant_file(r: Any) -> MerchantFile:
     return MerchantFile(merchant_of(r), r.legal_person, r.contact_msisdn, r.settlement_account, r.settlement_days,
-                        r.per_trade_limit, r.daily_limit, as_utc(r.created_at))
+                        r.per_trade_limit, r.daily_limit, as_utc(r.created_at), r.application_token_hash,
+                        r.applicant_note or "", as_utc(r.updated_at))
 
 
 def trade_record(r: Any) -> TradeRecord:

@@ -27,6 +27,8 @@ merchants = Table(
     Column("account_code", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("application_token_hash", String(64), nullable=True),  # SHA-256 of the applicant's token
+    Column("applicant_note", String(500), nullable=False, server_default=""),  # said with a resubmission
 )
 
 stores = Table(

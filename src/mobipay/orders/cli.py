@@ -17,7 +17,7 @@ def recon_resolve(
     order_id: Annotated[str, typer.Argument(help="The order a reconciliation listed")],
     action: Annotated[str, typer.Option(help="repush (send it again) or refund (reverse it to the payer)")],
     reason: Annotated[str, typer.Option(help="Why (audited)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Resolve "paid here but unknown there": send the order again (same id, so the partner
     cannot do it twice) or refund the payer.

@@ -115,6 +115,12 @@ def hold_id(order_id: str) -> str:
     return f"order:{order_id}"
 
 
+def settling_ids(hold: str) -> tuple[str, str]:
+    """The ledger transfers that post and that void an order's hold (one of them, once):
+    a receipt reads the order's state from which exists."""
+    return f"{hold}:post", f"{hold}:void"
+
+
 class OrderBook:
     """Places, submits, settles and reconciles partner orders for every context."""
 
@@ -221,8 +227,9 @@ class OrderBook:
             if not check_settle(current, target):
                 return current
             hold = hold_id(row.id)
-            command = (PostPending(f"{hold}:post", hold, code=row.kind) if target is OrderState.SUCCEEDED
-                       else VoidPending(f"{hold}:void", hold, code=f"{row.kind}.failed"))
+            post_id, void_id = settling_ids(hold)
+            command = (PostPending(post_id, hold, code=row.kind) if target is OrderState.SUCCEEDED
+                       else VoidPending(void_id, hold, code=f"{row.kind}.failed"))
             [result] = await uow.post([command])
             if result.error is not None:
                 raise result.error

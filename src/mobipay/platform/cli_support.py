@@ -18,8 +18,19 @@ from mobipay.platform.config import Settings
 T = TypeVar("T")
 Choice = TypeVar("Choice", bound=enum.Enum)
 
-#: The ``--actor`` option of every audited command (who does it; the login name by default).
-ACTOR = typer.Option("--actor", help="Who does this, for the audit trail", envvar="USER")
+def _named(value: str | None) -> str:
+    """Who does an audited command: given, or the login name; never nobody (an audit trail
+    entry by "operator" names no one)."""
+    if value is None or not value.strip():
+        raise typer.BadParameter("say who does this for the audit trail: --actor NAME (the login name, $USER, is "
+                                 "taken when it is set)")
+    return value.strip()
+
+
+#: The ``--actor`` option of every audited command (who does it; the login name by default,
+#: refused when there is neither).
+ACTOR = typer.Option("--actor", help="Who does this, for the audit trail (default: $USER; required without it)",
+                     envvar="USER", callback=_named)
 
 #: Builds the container from the settings; installed by ``mobipay.app.cli``.
 _build: Callable[[Settings], Any] | None = None

@@ -7,6 +7,7 @@ that says what to set instead.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -96,6 +97,11 @@ class Settings(BaseSettings):
                              "make run)")
     lottery_secret: SecretStr = Field(default=SecretStr("demo-lottery-secret"),
                                      description="Shared HMAC secret with the lottery centre")
+    lottery_claim_threshold: int = Field(default=1_000_000, ge=0, description="Fen: a lottery prize above this "
+                                         "is not paid automatically; the winner claims it with the wallet's "
+                                         "verified real name and identity card (default 10,000 CNY)")
+    product_renewal_notice_days: int = Field(default=3, ge=0, le=27, description="Days before a monthly "
+                                             "product renews that the subscriber is told by SMS (0: no notice)")
     partner_timeout_s: float = Field(default=5.0, gt=0, description="After this, a partner order's outcome is "
                                      "unknown (top-ups, bills)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
@@ -125,6 +131,8 @@ class Settings(BaseSettings):
     sms_payment_max: int = Field(default=50_000, ge=0, description="Largest payment, fen, that an SMS secondary "
                                  "confirmation (or voice) may authorise in place of the PIN")
     rate_limit_sms: str = Field(default="10/minute", description="Commands one number may send by SMS")
+    money_request_days: int = Field(default=3, ge=1, le=30, description="Days a money request stays open; then "
+                                    "the worker expires it and tells both sides by SMS")
     kannel_sendsms_url: str = Field(default="", description="Kannel smsbox sendsms URL, e.g. "
                                     "http://127.0.0.1:13013/cgi-bin/sendsms; empty: SMS is only logged (development)")
     kannel_username: str = Field(default="mobipay", description="Kannel sendsms-user")
@@ -189,6 +197,11 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @property
+    def money_request_ttl(self) -> timedelta:
+        """How long a money request stays open (``money_request_days``)."""
+        return timedelta(days=self.money_request_days)
 
     @property
     def is_sqlite(self) -> bool:

@@ -81,12 +81,17 @@ def safe_url(url: str) -> str:
     return url
 
 
+_NOT_UPGRADED = ("it has no mobipay tables or an older schema: run `mobipay db upgrade` (or `mobipay demo`, "
+                 "which upgrades first)")
+
 #: What an operator does about a database that cannot be used, by SQLSTATE.
 _SET_UP_SQLSTATES = {
     "3D000": "the database does not exist: create it (createdb -h HOST -U USER NAME) or fix MOBIPAY_DATABASE_URL",
     "28P01": "the password was refused: fix the user or password in MOBIPAY_DATABASE_URL",
     "28000": "the server refused this user: fix MOBIPAY_DATABASE_URL or the server's pg_hba.conf",
     "42501": "the user may not do this: grant it the rights or use the database's owner",
+    "42P01": _NOT_UPGRADED,
+    "42703": _NOT_UPGRADED,
 }
 
 
@@ -100,6 +105,8 @@ def connection_problem(exc: BaseException, url: str) -> str | None:
     for current in causes(exc):
         if isinstance(current, socket.gaierror):
             return f"the database host in {where} is not known: fix the host in MOBIPAY_DATABASE_URL"
+        if url.startswith("sqlite") and ("no such table" in str(current) or "no such column" in str(current)):
+            return f"the database at {where} cannot be used: {_NOT_UPGRADED}"
         if "unable to open database file" in str(current) or (url.startswith("sqlite") and isinstance(
                 current, PermissionError | FileNotFoundError | NotADirectoryError | IsADirectoryError)):
             return (f"the SQLite file of {where} cannot be opened: check that its folder exists and is writable, "

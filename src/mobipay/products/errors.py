@@ -33,3 +33,33 @@ class PolicyNotFound(MobipayError):
     code = "POLICY_NOT_FOUND"
     status = 404
     title = "No such policy in your wallet"
+
+
+class AlreadySubscribed(MobipayError):
+    code = "ALREADY_SUBSCRIBED"
+    status = 409
+    title = "This number already subscribes to this product; nothing was charged"
+
+
+class SubscriptionNotFound(MobipayError):
+    code = "SUBSCRIPTION_NOT_FOUND"
+    status = 404
+    title = "No such subscription in your wallet"
+
+
+class SubscriptionNotActive(MobipayError):
+    code = "SUBSCRIPTION_NOT_ACTIVE"
+    status = 409
+    title = "This subscription has ended; there is nothing to cancel"
+
+
+class ProductOrderNotFound(MobipayError):
+    code = "PRODUCT_ORDER_NOT_FOUND"
+    status = 404
+    title = "No such product order in your wallet"
+
+
+class CancellationDeclined(MobipayError):
+    code = "CANCELLATION_DECLINED"
+    status = 422
+    title = "The insurer declined the cancellation: the policy stays in force and nothing was refunded"

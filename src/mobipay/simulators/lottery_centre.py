@@ -6,7 +6,8 @@
   serial number. A ticket for a draw already published is refused (``sales_closed``).
 - ``GET /v1/draws/{game}/{issue}``: the draw, made up from the game and issue (the same
   numbers every time) unless set with ``PUT /sim/draws/{game}/{issue}``; floating prizes
-  come with it. ``POST /sim/draws/{game}/{issue}/hold`` keeps a draw unpublished (404).
+  come with it. ``POST /sim/draws/{game}/{issue}/hold`` keeps a draw unpublished (404);
+  ``POST /sim/draws/{game}/{issue}/close`` closes its sales early (tickets ``sales_closed``).
 
 Run: ``python -m mobipay.simulators.lottery_centre --port 8107``
 """
@@ -88,6 +89,12 @@ def create_centre_app(secret: str = "demo-lottery-secret", behaviour: Behaviour 
         centre.draws[(game, issue)] = {"numbers": body["numbers"], "prizes": body.get("prizes", FLOATING[game])}
         centre.held.discard((game, issue))
         return centre.draws[(game, issue)]
+
+    @app.post("/sim/draws/{game}/{issue}/close")
+    async def close(game: str, issue: str) -> dict[str, Any]:
+        """Close a draw's sales early (a centre may, e.g. before a record jackpot)."""
+        centre.published.add((game, issue))
+        return {"closed": True}
 
     @app.post("/sim/draws/{game}/{issue}/hold")
     async def hold(game: str, issue: str) -> dict[str, Any]:

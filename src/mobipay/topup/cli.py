@@ -21,7 +21,7 @@ def partners_create(
     name: Annotated[str, typer.Argument(help="The partner's name")],
     commission_bps: Annotated[int, typer.Option(help="Commission in basis points of the face value")] = 100,
     reason: Annotated[str, typer.Option(help="Why (audited)")] = "new partner",
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Register an internet partner selling top-up; prints its app id and key (once).
     Example: mobipay partners create 'Example Shop' --commission-bps 150"""
@@ -35,7 +35,7 @@ def partners_fund(
     partner_id: Annotated[str, typer.Argument(help="App id (ptn_…)")],
     amount: Annotated[int, typer.Option(help="Fen received from the partner")],
     reference: Annotated[str, typer.Option(help="The bank reference of their payment (idempotency key)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Credit a partner's prepaid deposit with a payment received.
     Example: mobipay partners fund ptn_0192… --amount 1000000 --reference B20261125-0042"""

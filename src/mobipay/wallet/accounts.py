@@ -82,6 +82,25 @@ class Accounts:
         for products that name someone (an insured person, a beneficiary)."""
         return check_real_name(name), check_id_card(id_number, today=self.uow.clock.now().astimezone(SHANGHAI).date())
 
+    async def check_claimant(self, user_id: str, name: object, id_number: object) -> str:
+        """Someone claiming a large prize (or anything paid only to the wallet's owner) must be
+        the wallet's verified real name and identity card: a stolen phone is not enough.
+        Returns the verified name."""
+        real_name, id_card = self.check_identity(name, id_number)
+
+        async def read(tx: Transaction) -> tuple[str | None, str | None]:
+            store = self.store(tx)
+            return await store.real_name(user_id), await store.id_hmac(user_id)
+
+        known_name, known_id = await self.uow.run("claimant", read)
+        if known_name is None or known_id is None:
+            raise errors.RealNameRequired("a prize claim needs a real-name wallet: bind a bank card in your own "
+                                          "name first, then claim", field="id_number")
+        if known_name != real_name or not hmac.compare_digest(known_id, self.id_hmac(id_card)):
+            raise errors.IdentityMismatch("the name or identity card number is not this wallet's verified "
+                                          "identity", field="id_number")
+        return known_name
+
     def keyed_hash(self, kind: str, value: str) -> str:
         """How a sensitive number (identity card, bank card) is kept: only as this keyed
         hash, enough to compare and never to read back."""

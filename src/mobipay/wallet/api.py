@@ -363,12 +363,17 @@ class ReceiptOut(BaseModel):
     reference: str
     created_at: datetime
     note: str = Field(default="", description="What the sender wrote with a transfer")
+    prize_tax: MoneyOut | None = Field(default=None, description="A lottery prize above 10,000 CNY: the 20% "
+                                       "income tax withheld (amount is the prize after it)")
     waiting_for_recipient: bool = Field(
         default=False, description="A transfer to a number without a wallet, not yet claimed: the money waits "
         "for the recipient to register until recipient_expires_at, then comes back")
     recipient_expires_at: datetime | None = Field(default=None, description="Until when the money waits")
     recipient_state: Literal["waiting", "claimed", "returned"] | None = Field(
         default=None, description="For a transfer to a number without a wallet: what became of it")
+    state: Literal["pending", "succeeded", "failed"] = Field(
+        default="succeeded", description="pending: held, waiting for the partner; succeeded; failed: the hold was "
+        "released, nothing was paid (no net debit: the money is back in the wallet)")
 
 
 @router.get("/me/transactions/{transfer_id}", response_model=ReceiptOut, summary="A receipt for one transaction")
@@ -377,8 +382,9 @@ async def receipt(transfer_id: str, me: Me, wallet: WalletDep) -> ReceiptOut:
     return ReceiptOut(transfer_id=r.transfer_id, kind=r.kind, amount=MoneyOut(amount=r.amount, currency=r.currency),
                       direction="out" if r.direction == "out" else "in", counterparty=r.counterparty,
                       reference=r.reference, created_at=r.created_at, note=r.note,
+                      prize_tax=MoneyOut(amount=r.prize_tax, currency=r.currency) if r.prize_tax else None,
                       waiting_for_recipient=r.claim_state == "waiting", recipient_expires_at=r.claim_expires_at,
-                      recipient_state=r.claim_state)
+                      recipient_state=r.claim_state, state=r.state)
 
 
 class PinResetIn(BaseModel):
@@ -421,6 +427,12 @@ class MoneyRequestsOut(BaseModel):
     outgoing: list[MoneyRequestOut] = Field(description="Asked by me")
 
 
+#: The pay call's Idempotency-Key: optional (the request id is the key), so said in the spec.
+OptionalIdemKey = Annotated[str | None, Header(alias="Idempotency-Key", description=(
+    "Optional: the request id already makes paying idempotent; a key sent is checked (1-64 printable "
+    "characters) and otherwise ignored"))]
+
+
 class PayRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pin: str | None = Field(default=None, max_length=12)
@@ -449,10 +461,17 @@ async def list_requests(me: Me, wallet: WalletDep) -> MoneyRequestsOut:
 
 
 @router.post("/money-requests/{request_id}/pay", response_model=TransferOut, status_code=201,
-             summary="Pay a request asked of me (once, however often it is sent)")
+             summary="Pay a request asked of me (once, however often it is sent; Idempotency-Key optional)")
 async def pay_request(request_id: str, body: PayRequestIn, response: Response, me: Me, wallet: WalletDep,
-                      idempotency_key: IdemKey = None) -> TransferOut:
-    require_key(idempotency_key)
+                      idempotency_key: OptionalIdemKey = None) -> TransferOut:
+    """Pay a money request. The request id is the idempotency key: a retry, with any
+    Idempotency-Key or none, returns the first payment (200, Idempotent-Replayed: true) and
+    moves nothing. So the header is optional, as the spec says; one that is sent must still
+    be 1 to 64 printable characters (a client sending garbage has a bug worth hearing about),
+    but it does not decide anything: two keys for one request are one payment."""
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 64 and idempotency_key.isprintable()):
+        raise errors.IdempotencyKeyInvalid("send no Idempotency-Key, or one of 1 to 64 printable characters",
+                                           field="Idempotency-Key")
     return _transfer_out(await wallet.pay_request(me, request_id, pin=body.pin), response)
 
 

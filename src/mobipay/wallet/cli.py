@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mobipay.kernel.clock import SHANGHAI
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.orders.cli import print_recon
 from mobipay.platform.cli_support import ACTOR, day_of, run
 
@@ -20,7 +20,7 @@ users = typer.Typer(help="Subscribers. Example: mobipay user show 13800138000", 
 def user_create(
     msisdn: Annotated[str, typer.Argument(help="Mobile number, e.g. 13800138000")],
     reason: Annotated[str, typer.Option(help="Why, for the audit trail")] = "created by an operator",
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Open a wallet for a number without an SMS code (audited). Example: mobipay user create 13800138000"""
     user = run(lambda c: c.wallet.create_user(msisdn, actor=actor, reason=reason))
@@ -37,7 +37,7 @@ def user_show(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> N
         typer.echo(f"id        {user.id}\nnumber    {user.msisdn} ({user.operator}"
                    f"{', virtual operator' if user.virtual_operator else ''})\nstatus    {user.status.value}\n"
                    f"tier      {int(user.tier)}\nbalance   {acc.balance} fen (available {acc.available})\n"
-                   f"since     {user.created_at:%Y-%m-%d %H:%M} UTC")
+                   f"since     {as_utc(user.created_at).astimezone(SHANGHAI):%Y-%m-%d %H:%M} Beijing time")
 
     run(work)
 
@@ -46,7 +46,7 @@ def user_show(msisdn: Annotated[str, typer.Argument(help="Mobile number")]) -> N
 def user_close(
     msisdn: Annotated[str, typer.Argument(help="Mobile number")],
     reason: Annotated[str, typer.Option(help="Why (required, audited)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Close a wallet for good; its balance is paid out to its bank card first (no fee).
     Example: mobipay user close 13800138000 --reason 'subscriber asked, ticket 4711'"""
@@ -66,7 +66,7 @@ def user_close(
 def user_tier3(
     msisdn: Annotated[str, typer.Argument(help="Mobile number")],
     reason: Annotated[str, typer.Option(help="How the identity was checked (required, audited)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Raise a Tier II wallet to Tier III after a further identity check.
     Example: mobipay user tier3 13800138000 --reason 'ID checked face to face, Xidan service hall'"""
@@ -83,7 +83,7 @@ def _freeze(msisdn: str, frozen: bool, reason: str, actor: str) -> None:
 def user_freeze(
     msisdn: Annotated[str, typer.Argument(help="Mobile number")],
     reason: Annotated[str, typer.Option(help="Why (required, audited)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Stop all payments in and out of a wallet. Example: mobipay user freeze 13800138000 --reason 'lost phone'"""
     _freeze(msisdn, True, reason, actor)
@@ -93,7 +93,7 @@ def user_freeze(
 def user_unfreeze(
     msisdn: Annotated[str, typer.Argument(help="Mobile number")],
     reason: Annotated[str, typer.Option(help="Why (required, audited)")],
-    actor: Annotated[str, ACTOR] = "operator",
+    actor: Annotated[str, ACTOR] = "",
 ) -> None:
     """Allow payments again. Example: mobipay user unfreeze 13800138000 --reason 'phone found'"""
     _freeze(msisdn, False, reason, actor)

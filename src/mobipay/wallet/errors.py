@@ -219,3 +219,11 @@ class IdentityRequired(MobipayError):
     code = "IDENTITY_REQUIRED"
     status = 400
     title = "Send the identity card number of this real-name wallet"
+
+
+class IdempotencyKeyInvalid(MobipayError):
+    """An optional Idempotency-Key that was sent but is not one (paying a money request)."""
+
+    code = "IDEMPOTENCY_KEY_INVALID"
+    status = 400
+    title = "The Idempotency-Key header is not 1 to 64 printable characters"

@@ -392,7 +392,8 @@ class CashOutFee:
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=30)
 CLAIM_WINDOW = timedelta(days=3)  # money sent to a number without a wallet waits this long
-REQUEST_TTL = timedelta(days=3)
+#: How long a money request stays open when the platform does not say (MOBIPAY_MONEY_REQUEST_DAYS).
+REQUEST_TTL_DEFAULT = timedelta(days=3)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -540,12 +541,14 @@ class StoredRequest:
     payer_msisdn: str
     amount: int
     note: str
-    state: str  # open | paid | declined
+    state: str  # open | paid | declined | expired (stored by the worker's expiry job)
     created_at: datetime
     expires_at: datetime
     transfer_id: str | None = None
 
     def seen_at(self, now: datetime) -> MoneyRequest:
+        """Open past ``expires_at`` reads as expired even before the worker stores it, so a
+        request is never paid late because the job has not run yet."""
         state = "expired" if self.state == "open" and self.expires_at <= now else self.state
         return MoneyRequest(self.id, self.requester_msisdn, self.payer_msisdn, self.amount, self.note, state,
                             self.created_at, self.expires_at)
@@ -562,10 +565,14 @@ class Receipt:
     reference: str
     created_at: datetime
     note: str = ""  # what the sender wrote with a transfer
+    prize_tax: int = 0  # a lottery prize: the income tax withheld from it (amount is after tax)
     #: A transfer to a number without a wallet: waiting | claimed | returned, and until when
     #: the money waits for the recipient to register before it comes back.
     claim_state: str | None = None
     claim_expires_at: datetime | None = None
+    #: pending (a partner order's hold, awaiting the partner), succeeded, or failed (the hold
+    #: was released: nothing was paid, the money is back in the wallet).
+    state: str = "succeeded"
 
 
 def check_session(access_expires_at: datetime | None, revoked_at: datetime | None, now: datetime) -> None:

@@ -20,8 +20,9 @@ from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger import errors as ledger_errors
-from mobipay.ledger.model import Side
+from mobipay.ledger.model import Side, TransferType
 from mobipay.ledger.uow import Transaction
+from mobipay.orders.service import settling_ids
 from mobipay.wallet import errors
 from mobipay.wallet.model import (
     CLAIM_WINDOW,
@@ -201,10 +202,16 @@ class Payments(Sessions):
             claim = await self.uow.run("receipt_claim", read)
         if claim is not None:
             counterparty = mask_msisdn(claim.recipient_msisdn)
+        state = "succeeded"
+        if t.type is TransferType.PENDING:  # a partner order's hold: its settling transfer says how it ended
+            posted, voided = settling_ids(t.id)
+            state = ("succeeded" if await self._stored(posted) else "failed" if await self._stored(voided)
+                     else "pending")
         return Receipt(t.id, t.code, leg.amount, leg.currency, "out" if leg.side.value == "D" else "in",
                        counterparty, t.reference, t.created_at, note=str((t.metadata or {}).get("note", "")),
+                       prize_tax=int((t.metadata or {}).get("tax_fen", 0)) if t.code == "lottery.prize" else 0,
                        claim_state=claim.state if claim is not None else None,
-                       claim_expires_at=claim.expires_at if claim is not None else None)
+                       claim_expires_at=claim.expires_at if claim is not None else None, state=state)
 
     async def history(self, account_code: str, *, after: int = 0, before: int | None = None, limit: int = 20,
                       codes: Sequence[str] | None = None, side: Side | None = None, since: datetime | None = None,

@@ -1,10 +1,13 @@
 """Wallet use cases of money requests: ask a number for an amount; the payer pays it (one
-transfer per request, however often they press pay) or declines it; it expires unpaid.
+transfer per request, however often they press pay) or declines it; unpaid, the worker
+expires it after :attr:`MoneyRequests.request_ttl` (``MOBIPAY_MONEY_REQUEST_DAYS``) and
+tells both sides by SMS.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from mobipay.kernel.errors import IdempotencyConflict, NotFound
 from mobipay.kernel.events import SmsRequested
@@ -14,12 +17,15 @@ from mobipay.kernel.msisdn import mask_msisdn, normalize_msisdn
 from mobipay.ledger.uow import Transaction
 from mobipay.platform.credentials import token_hash
 from mobipay.wallet import errors
-from mobipay.wallet.model import REQUEST_TTL, MoneyRequest, Principal, StoredRequest, TransferDone
+from mobipay.wallet.model import REQUEST_TTL_DEFAULT, MoneyRequest, Principal, StoredRequest, TransferDone
 from mobipay.wallet.payments import Payments
 
 
 class MoneyRequests(Payments):
     """Asking for money and answering."""
+
+    #: How long a request stays open; the bootstrap sets it from the settings.
+    request_ttl: timedelta = REQUEST_TTL_DEFAULT
 
     async def request_money(self, me: Principal, raw_payer: str, amount: object, *, idempotency_key: str,
                             note: str = "") -> MoneyRequest:
@@ -39,7 +45,7 @@ class MoneyRequests(Payments):
                     raise IdempotencyConflict("this Idempotency-Key was used for another request", field="id")
                 return known.seen_at(tx.now)
             request = StoredRequest(request_id, me.user_id, me.msisdn, payer, amount, note, "open", tx.now,
-                                    tx.now + REQUEST_TTL)
+                                    tx.now + self.request_ttl)
             await store.add_money_request(request)
             await tx.emit(SmsRequested(key=request_id, to=payer, template="request.received",
                                        params={"from": mask_msisdn(me.msisdn), "amount_fen": amount}))
@@ -59,7 +65,9 @@ class MoneyRequests(Payments):
         return await self.uow.run("money_requests", work)
 
     async def pay_request(self, me: Principal, request_id: str, *, pin: str | None = None) -> TransferDone:
-        """Pay a request asked of me: one transfer per request, however often this is called."""
+        """Pay a request asked of me: one transfer per request, however often this is called.
+        The request id is the idempotency key (the transfer's key derives from it), so a
+        client needs no key of its own to retry safely: a retry returns the first payment."""
 
         async def load(tx: Transaction) -> StoredRequest:
             request = await self.store(tx).money_request(request_id)
@@ -99,3 +107,30 @@ class MoneyRequests(Payments):
             return replace(request, state="declined").seen_at(tx.now)
 
         return await self.uow.run("decline_request", work)
+
+    async def expire_due_requests(self, limit: int = 500) -> int:
+        """The worker's job: store every open request past its window as expired and tell the
+        requester and the payer; returns how many. Idempotent and safe with two workers: each
+        row moves by a conditional UPDATE (only an open, due request), and only the
+        transaction that moved it sends the SMS (keyed by the request, deduplicated again
+        by the SMS channel)."""
+
+        async def work(tx: Transaction) -> int:
+            store = self.store(tx)
+            expired = 0
+            for request in await store.requests_due(tx.now, limit):
+                if not await store.expire_request(request.id, tx.now):
+                    continue  # paid, declined or expired by the other worker meanwhile
+                days = max(1, round((request.expires_at - request.created_at) / timedelta(days=1)))
+                await tx.emit(SmsRequested(key=f"expired:{request.id}:requester", to=request.requester_msisdn,
+                                           template="request.expired",
+                                           params={"payer": mask_msisdn(request.payer_msisdn),
+                                                   "amount_fen": request.amount, "days": days}))
+                await tx.emit(SmsRequested(key=f"expired:{request.id}:payer", to=request.payer_msisdn,
+                                           template="request.expired_payer",
+                                           params={"from": mask_msisdn(request.requester_msisdn),
+                                                   "amount_fen": request.amount, "days": days}))
+                expired += 1
+            return expired
+
+        return await self.uow.run("expire_money_requests", work)

@@ -53,6 +53,7 @@ class WalletStore(Protocol):
     async def set_status(self, user_id: str, status: UserStatus) -> None: ...
     async def set_tier3(self, user_id: str, at: datetime) -> None: ...
     async def id_hmac(self, user_id: str) -> str | None: ...
+    async def real_name(self, user_id: str) -> str | None: ...
 
     # one-time codes
     async def latest_otp(self, msisdn: str, purpose: OtpPurpose) -> OtpChallenge | None: ...
@@ -95,6 +96,8 @@ class WalletStore(Protocol):
     async def requests_by(self, user_id: str, limit: int) -> list[StoredRequest]: ...
     async def settle_request(self, request_id: str, state: str, at: datetime,
                              transfer_id: str | None = None) -> None: ...
+    async def requests_due(self, now: datetime, limit: int) -> list[StoredRequest]: ...
+    async def expire_request(self, request_id: str, now: datetime) -> bool: ...
 
 
 def sql_store(tx: Transaction) -> WalletStore:
@@ -143,6 +146,10 @@ class SqlWalletStore:
 
     async def id_hmac(self, user_id: str) -> str | None:
         found = (await self.conn.execute(select(identities.c.id_hmac).where(identities.c.user_id == user_id)))
+        return cast(str | None, found.scalar_one_or_none())
+
+    async def real_name(self, user_id: str) -> str | None:
+        found = (await self.conn.execute(select(identities.c.name).where(identities.c.user_id == user_id)))
         return cast(str | None, found.scalar_one_or_none())
 
     # ------------------------------------------------------------------ one-time codes
@@ -308,6 +315,21 @@ class SqlWalletStore:
         if transfer_id is not None:
             values["transfer_id"] = transfer_id
         await self._set(money_requests, money_requests.c.id == request_id, **values)
+
+    async def requests_due(self, now: datetime, limit: int) -> list[StoredRequest]:
+        rows = await self.conn.execute(select(money_requests).where(money_requests.c.state == "open",
+                                                                    money_requests.c.expires_at <= now)
+                                       .order_by(money_requests.c.expires_at).limit(limit))
+        return [_request(r) for r in rows]
+
+    async def expire_request(self, request_id: str, now: datetime) -> bool:
+        """Expire one open request that is due; False when it was paid, declined or expired
+        meanwhile. The condition is in the UPDATE itself, so of two workers (or a worker and
+        a payer) racing for a row only one moves it: PostgreSQL re-checks the WHERE on the
+        row it waited for."""
+        return await self._set(money_requests, (money_requests.c.id == request_id)
+                               & (money_requests.c.state == "open") & (money_requests.c.expires_at <= now),
+                               state="expired", settled_at=now) == 1
 
 
 def _user(row: Any) -> User:

@@ -106,13 +106,14 @@ money_requests = Table(
     Column("payer_msisdn", String(16), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("note", String(64), nullable=False, server_default=""),
-    Column("state", String(12), nullable=False),  # open | paid | declined (expired: open past expires_at)
+    Column("state", String(12), nullable=False),  # open | paid | declined | expired (the worker's job)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("settled_at", DateTime(timezone=True), nullable=True),
     Column("transfer_id", String(160), nullable=True),
     Index("ix_wallet_money_requests_payer", "payer_msisdn", "created_at"),
     Index("ix_wallet_money_requests_requester", "requester_id", "created_at"),
+    Index("ix_wallet_money_requests_due", "state", "expires_at"),  # the expiry job's scan
 )
 
 #: A subscriber's verified real name (Tier II and up). The identity card number itself is

@@ -18,6 +18,7 @@ import mobipay.merchants.tables  # registers the merchant tables (with the porta
 import mobipay.orders.tables  # registers the partner order tables
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables
+import mobipay.products.tables  # registers the product subscriptions
 import mobipay.reporting.rollups  # registers the indexes behind the console
 import mobipay.reporting.tables  # registers the KPI rollups
 import mobipay.topup.tables  # registers the top-up partner tables

@@ -8,6 +8,10 @@ or why it cannot be understood, with a reply that helps (never silence).
     CZ [13800138000] 100 | 充值 …   top up a number (default: your own) with 100 CNY
     JF 电费 | 缴费 …                pay a saved bill by its nickname
     MX | 明细                       last transactions
+    YW | 业务                       the operator's products, numbered
+    DG 3 | 订购 MUSIC_CRBT          subscribe my number to a product (its number or code)
+    CP SSQ [2] | 彩票 双色球 2       2 quick picks (机选, default 1) for the game's draw on sale
+    CP | 彩票                       my last tickets and their prizes
     BZ | HELP | 帮助                help
     TD | STOP | 退订                stop reminders (codes and receipts still come)
     KT | START | 开通               reminders again
@@ -33,18 +37,30 @@ KEYWORDS = {
     "help": ("BZ", "HELP", "帮助", "?"),
     "stop": ("TD", "STOP", "退订"),
     "start": ("KT", "START", "开通"),
+    "products": ("YW", "PRODUCTS", "业务"),
+    "product": ("DG", "BUY", "订购"),
+    "lottery": ("CP", "LOTTERY", "彩票"),
 }
-HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；退订 TD。"
-        " Balance YE; transfer ZZ number amount; top-up CZ [number] amount; pay bill JF name; history MX.")
+HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；业务 YW；订购 DG 序号；"
+        "彩票机选 CP SSQ [注数]；我的彩票 CP；退订 TD。"
+        " Balance YE; transfer ZZ number amount; top-up CZ [number] amount; pay bill JF name; history MX;"
+        " products YW; buy DG number; lottery CP SSQ [bets]; my tickets CP.")
+#: How a game may be typed (after NFKC and upper-casing) → its code.
+GAMES = {"SSQ": "ssq", "双色球": "ssq", "DLT": "dlt", "大乐透": "dlt", "超级大乐透": "dlt",
+         "FC3D": "fc3d", "3D": "fc3d", "福彩3D": "fc3d"}
+GAMES_HELP = "玩法：双色球SSQ、大乐透DLT、福彩3D。Games: SSQ, DLT, 3D."
+MAX_QUICK_PICKS = 5
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     action: str  # balance | transfer | topup | bill | history | help | stop | start | confirm
+    #              | products | product | lottery | tickets
     msisdn: str | None = None
     amount: int | None = None  # fen
-    name: str | None = None
+    name: str | None = None  # a saved bill, a product (number or code), a game code
     code: str | None = None
+    count: int | None = None  # quick picks
 
 
 def _amount(text: str, typed: str) -> int:
@@ -72,15 +88,25 @@ def parse(text: str) -> Command:
     if re.fullmatch(r"\d{6}", clean):
         return Command("confirm", code=clean)
     first, *rest = clean.split(" ")
-    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通"):  # no space after a Chinese keyword
-        if first.startswith(chinese) and first != chinese:
+    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通", "业务", "订购", "彩票"):
+        if first.startswith(chinese) and first != chinese:  # no space after a Chinese keyword
             first, rest = chinese, [first[len(chinese):], *rest]
     action = next((a for a, words in KEYWORDS.items() if first in words), None)
     typed_amount = text.split()[-1] if text.split() else ""  # the amount is the last word, as typed
     if action is None:
         raise CommandNotUnderstood(f"没看懂“{text.strip()[:20]}”。{HELP}")
-    if action in ("balance", "history", "help", "stop", "start"):
+    if action in ("balance", "history", "help", "stop", "start", "products"):
+        if action == "products" and rest:
+            raise CommandNotUnderstood("查看业务请发：YW；订购请发：DG 序号，如 DG 1。"
+                                       "Send YW for the list, DG number to buy.")
         return Command(action)
+    if action == "product":
+        if len(rest) != 1:
+            raise CommandNotUnderstood("订购请发：DG 序号，如 DG 1（回复YW查看业务）。"
+                                       "Send: DG and the product's number (YW lists them).")
+        return Command("product", name=rest[0][:32])
+    if action == "lottery":
+        return _lottery(rest, typed_amount)
     if action == "transfer":
         if len(rest) != 2:
             raise CommandNotUnderstood("转账请发：ZZ 手机号 金额，如 ZZ 13800138000 50。Send: ZZ number amount.")
@@ -94,6 +120,21 @@ def parse(text: str) -> Command:
     if not rest:
         raise CommandNotUnderstood("缴费请发：JF 账单名称，如 JF 电费。Send: JF and the saved bill's name.")
     return Command("bill", name=" ".join(rest)[:32])
+
+
+def _lottery(rest: list[str], typed: str) -> Command:
+    """``CP`` (my tickets) or ``CP <game> [quick picks]``; the count in the digits 0-9 as typed."""
+    if not rest:
+        return Command("tickets")
+    if len(rest) > 2 or rest[0] not in GAMES:
+        raise CommandNotUnderstood(f"彩票机选请发：CP 玩法 [注数]，如 CP SSQ 2。{GAMES_HELP} Send: CP game [bets].")
+    count = 1
+    if len(rest) == 2:
+        if not (typed.isascii() and rest[1].isascii() and rest[1].isdigit() and 1 <= int(rest[1]) <= MAX_QUICK_PICKS):
+            raise CommandNotUnderstood(f"机选注数为1到{MAX_QUICK_PICKS}，如 CP SSQ 2。"
+                                       f"Quick picks: 1 to {MAX_QUICK_PICKS} bets.")
+        count = int(rest[1])
+    return Command("lottery", name=GAMES[rest[0]], count=count)
 
 
 def _number(text: str) -> str:

@@ -33,13 +33,13 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mobipay.channels.actions import ChannelActions
+from mobipay.channels.actions import ChannelActions, bet_text
 from mobipay.channels.sms.errors import CommandNotUnderstood, SmsGatewayUnavailable
 from mobipay.channels.sms.grammar import HELP, Command, parse
 from mobipay.channels.sms.kannel import DLR_STATES, KannelSender, coding_of, fit, parts_of
 from mobipay.channels.sms.tables import sms_inbound, sms_optouts, sms_outbound
 from mobipay.channels.sms.texts import REMINDERS, render
-from mobipay.channels.words import both, yuan
+from mobipay.channels.words import PERIOD_WORDS, both, game_words, yuan
 from mobipay.confirmations.service import Confirmations
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import InvalidMsisdn, MobipayError, RateLimited, ValidationFailed
@@ -184,6 +184,8 @@ class SmsChannel:
         handlers: dict[str, Callable[[str, Principal, Command], Awaitable[Reply]]] = {
             "balance": self._balance, "history": self._history, "transfer": self._ask_transfer,
             "topup": self._ask_topup, "bill": self._ask_bill, "confirm": self._confirm,
+            "products": self._products, "product": self._ask_product, "lottery": self._ask_lottery,
+            "tickets": self._tickets,
         }
         return await handlers[cmd.action](inbound_id, me, cmd)
 
@@ -198,7 +200,51 @@ class SmsChannel:
                         f"{yuan(ln.amount)}" for ln in lines)
         return Reply("reply.history", {"rows": rows})
 
+    async def _products(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        rows = "；".join(f"{n} {p.name}{yuan(p.price)}{PERIOD_WORDS[p.period][0]}"
+                        for n, p in enumerate(self.actions.product_list(), 1))
+        return Reply("reply.products", {"rows": rows})
+
+    async def _tickets(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        tickets = await self.actions.tickets(me, 3)
+        if not tickets:
+            return Reply("reply.tickets_empty", {})
+        rows = []
+        for t in tickets:
+            if t.order.state is OrderState.FAILED:
+                outcome = "未成功，已退款"
+            elif t.order.state is OrderState.PENDING:
+                outcome = "出票中"
+            elif t.prize is None:
+                outcome = "待开奖"
+            else:
+                outcome = f"中奖{yuan(t.prize)}元" if t.prize else "未中奖"
+            rows.append(f"{game_words(t.game)[0]}{t.issue}期 {len(t.bets)}注{yuan(t.order.amount)}元 {outcome}")
+        return Reply("reply.tickets", {"rows": "；".join(rows)})
+
     # Money commands: checked now (so a hopeless one is refused at once), done on the code.
+
+    async def _ask_product(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        assert cmd.name is not None
+        product = self.actions.product(cmd.name)
+        self.actions.check_product(me, product)
+        await self._precheck(me, product.price)
+        summary = f"订购{product.name}，{yuan(product.price)}{PERIOD_WORDS[product.period][0]}"
+        await self.confirmations.request(me.msisdn, "sms.product", {"product": product.code}, summary,
+                                         key=inbound_id)
+        return Reply(None, {})
+
+    async def _ask_lottery(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        assert cmd.name is not None and cmd.count is not None
+        sale = self.actions.on_sale(cmd.name)
+        cost = self.actions.quick_pick_cost(cmd.count)
+        await self._precheck(me, cost)
+        summary = (f"购买{game_words(sale.game.code)[0]}第{sale.issue}期机选{cmd.count}注，共{yuan(cost)}元"
+                   f"（{sale.sales_close.astimezone(SHANGHAI):%m-%d %H:%M}截止）")
+        await self.confirmations.request(me.msisdn, "sms.lottery", {"game": sale.game.code, "count": cmd.count,
+                                                                    "issue": sale.issue}, summary, key=inbound_id)
+        return Reply(None, {})
+
 
     async def _ask_transfer(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
         assert cmd.msisdn is not None and cmd.amount is not None
@@ -252,6 +298,18 @@ class SmsChannel:
             order = await self.actions.pay_saved_bill(me, p["name"], key=key, consent=True, bill_id=p["bill_id"],
                                                       amount=p["amount"])
             return _pending(order, f"缴费{p['name']}")
+        if done.purpose == "sms.product":
+            order = await self.actions.buy_product(me, p["product"], key=key, consent=True)
+            return _pending(order, f"订购{order.details.get('name', '')}")
+        if done.purpose == "sms.lottery":
+            ticket = await self.actions.buy_quick_picks(me, p["game"], p["count"], issue=p["issue"], key=key,
+                                                        consent=True)
+            if ticket.order.state is OrderState.FAILED:
+                return Reply(None, {})  # lottery.failed says so, and that the money is back
+            zh, en = game_words(ticket.game)
+            return Reply("reply.lottery_bought", {"game": zh, "game_en": en, "issue": ticket.issue,
+                                                  "numbers": "; ".join(bet_text(b) for b in ticket.bets),
+                                                  "amount_fen": ticket.order.amount})
         log.warning("sms.confirmation_purpose_unknown", purpose=done.purpose)
         return _text("该确认码不适用于短信指令。This code is not for an SMS command.")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from mobipay.channels.words import yuan
+from mobipay.channels.words import WORDS, Lang, yuan
 from mobipay.kernel.errors import CATALOGUE
 
 log = structlog.get_logger(__name__)
@@ -41,6 +41,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "request.received": ("{from}向您请求付款{amount}元，请在客户端确认或拒绝。",
                          "{from} asks you for {amount} CNY; accept or decline in the app."),
     "request.declined": ("{by}拒绝了您的付款请求。", "{by} declined your request."),
+    "request.expired": ("您向{payer}请求的{amount}元{days}天内未付款，请求已过期。",
+                        "Your request to {payer} for {amount} CNY expired unpaid after {days} days."),
+    "request.expired_payer": ("{from}向您请求的{amount}元已过期，无需再付款。",
+                              "The request from {from} for {amount} CNY has expired; nothing to pay."),
     "card.bound": ("您已绑定{bank}尾号{card}的银行卡。", "{bank} card ending {card} is now bound."),
     "cash_in.succeeded": ("银行卡充入{amount}元成功。", "Cash-in of {amount} CNY succeeded."),
     "cash_in.failed": ("银行卡充入{amount}元未成功，未扣款。", "Cash-in of {amount} CNY failed; nothing was taken."),
@@ -70,13 +74,42 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "insurance.failed": ("{name}投保未成功，款项已退回。", "{name} could not be issued; money is back."),
     "insurance_cancel.succeeded": ("{name}已退保，{amount}元已退回。", "{name} cancelled; {amount} CNY refunded."),
     "insurance_cancel.failed": ("{name}退保未成功，请联系客服。", "Cancelling {name} failed; call us."),
+    "insurance_cancel.declined": ("{name}退保申请未获保险公司同意，保单继续有效，保费未退。{until}前可再次申请退保。",
+                                  "Cancelling {name} was declined: the policy stays, nothing refunded. "
+                                  "You may ask again until {until}."),
+    "product.renewal_notice": ("{name}将于{date}自动续订，从钱包扣费{amount}元。如不需要，请在此前退订。",
+                               "{name} renews on {date} for {amount} CNY from your wallet; cancel before then "
+                               "if you do not want it."),
+    "product.renewed": ("{name}已续订，扣费{amount}元，有效期至{until}。", "{name} renewed for {amount} CNY, "
+                        "until {until}."),
+    "product.renewal_failed": ("{name}续订未成功，款项{amount}元已退回，服务已停止。",
+                               "{name} could not be renewed; {amount} CNY is back; the service has stopped."),
+    "product.renewal_refused": ("{name}续订未成功（{code}），未扣款，服务已停止。如需继续请重新订购。",
+                                "{name} was not renewed ({code}); nothing charged; the service has stopped."),
+    "product.cancelled": ("{name}已退订，本期服务至{until}，到期不再续订扣费。",
+                          "{name} cancelled: it stays active until {until} and will not renew."),
+    "product.ended": ("{name}已到期停止。", "{name} has ended."),
     "lottery.succeeded": ("彩票{game}第{issue}期投注成功，票号{serial}。", "Lottery ticket {serial} for draw {issue}."),
     "lottery.failed": ("彩票{game}第{issue}期投注未成功，款项已退回。", "Lottery ticket refused; money is back."),
     "lottery.won": ("恭喜！{game}第{issue}期中{tier}等奖，奖金{amount}元已到账。",
                     "You won tier {tier} of {game} {issue}: {amount} CNY."),
+    "lottery.won_taxed": ("恭喜！{game}第{issue}期中{tier}等奖，依法代扣个人所得税{tax}元，税后奖金{amount}元已到账。",
+                          "You won tier {tier} of {game} {issue}: {amount} CNY paid after {tax} CNY income tax."),
+    "lottery.claim": ("恭喜！{game}第{issue}期中{tier}等奖，奖金{amount}元（代扣税{tax}元）。"
+                      "请于{until}前在客户端用本人身份证兑奖。",
+                      "You won tier {tier} of {game} {issue}: {amount} CNY ({tax} CNY tax). Claim it in the app "
+                      "with your identity card by {until}."),
     "merchant.paid": ("您在{merchant}支付{amount}元成功。", "Paid {amount} CNY at {merchant}."),
     "merchant.paid_with_envelope": ("您在{merchant}支付{amount}元成功：红包抵扣{envelope}元，钱包付{paid}元。",
                                     "Paid {amount} CNY at {merchant}: red envelope {envelope}, wallet {paid}."),
+    "merchant_application.submitted": ("商户申请{name}（{id}）已收到，审核结果将短信通知。",
+                                       "Merchant application {id} received; the decision comes by SMS."),
+    "merchant_application.approved": ("商户申请{name}（{id}）已通过审核：{reason}",
+                                      "Merchant application {id} approved: {reason}"),
+    "merchant_application.rejected": ("商户申请{name}（{id}）未通过审核：{reason}",
+                                      "Merchant application {id} rejected: {reason}"),
+    "merchant_application.more_info": ("商户申请{name}（{id}）需补充材料：{reason}。请补充后重新提交。",
+                                       "Merchant application {id} needs more: {reason}. Resubmit it with that."),
     "merchant.refunded": ("{merchant}退款{amount}元已退回您的钱包，退款单号{out_request_no}。",
                           "{merchant} refunded {amount} CNY to your wallet, refund no. {out_request_no}."),
     "reversal.in": ("运营方冲正交易{ref}，{amount}元已退回您的钱包。如有疑问请致电客服。",
@@ -100,30 +133,38 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "reply.stop": ("已退订提醒短信，验证码和交易通知仍会发送。回复KT恢复。",
                    "Reminders stopped; codes and receipts still come. Reply KT to resume."),
     "reply.start": ("已恢复提醒短信。回复TD退订。", "Reminders resumed. Reply TD to stop."),
+    "reply.products": ("业务（回复DG 序号订购）：{rows}。", "Products as above: reply DG and the number to subscribe."),
+    "reply.lottery_bought": ("{game}第{issue}期机选号码：{numbers}，共{amount}元，出票结果将短信通知。",
+                             "{game_en} draw {issue}, quick picks {numbers}: {amount} CNY; ticket by SMS."),
+    "reply.tickets": ("我的彩票：{rows}。", "My latest tickets (draw, bets, CNY, prize) as above."),
+    "reply.tickets_empty": ("暂无彩票。发送CP SSQ机选一注双色球。", "No tickets yet; send CP SSQ for a quick pick."),
 }
 
 #: Templates a subscriber may stop with TD (reminders and marketing, never codes or receipts).
 REMINDERS = frozenset({"bill.reminder", "red_envelope.issued"})
 
 
-def _shown(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Params as shown: ``*_fen`` integers become yuan under the name without the suffix."""
+def _shown(params: Mapping[str, Any], lang: Lang = "en") -> dict[str, Any]:
+    """Params as shown: ``*_fen`` integers become yuan under the name without the suffix; an
+    error code reads as its words in the text's language (its title when it has none)."""
     shown: dict[str, Any] = {}
     for key, value in params.items():
         if key.endswith("_fen") and isinstance(value, int):
             shown[key.removesuffix("_fen")] = yuan(value)
         shown[key] = value
-    if isinstance(shown.get("code"), str) and shown["code"] in CATALOGUE and not shown["code"].isdigit():
-        shown["code"] = CATALOGUE[shown["code"]].title  # an error code reads as its title
+    code = shown.get("code")
+    if isinstance(code, str) and (code in CATALOGUE or code in WORDS) and not code.isdigit():
+        zh, en = WORDS.get(code) or ("操作未成功", CATALOGUE[code].title)  # as channels.words.say falls back
+        text = zh if lang == "zh" else en
+        shown["code"] = text.rstrip("。.")
     return shown
 
 
 def render(template: str, params: Mapping[str, Any]) -> str:
     """The SMS text for ``template`` with ``params``: Chinese, then English."""
     zh, en = TEMPLATES.get(template, ("", ""))
-    shown = _shown(params)
     try:
-        text = zh.format(**shown) + (" " + en.format(**shown) if en else "")
+        text = zh.format(**_shown(params, "zh")) + (" " + en.format(**_shown(params)) if en else "")
     except (KeyError, IndexError):
         log.warning("sms.template_params_missing", template=template, params=sorted(params))
         text = ""

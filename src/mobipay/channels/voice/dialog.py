@@ -24,6 +24,7 @@ from typing import Literal
 
 from mobipay.kernel.errors import InvalidAmount, MobipayError
 from mobipay.kernel.msisdn import normalize_msisdn
+from mobipay.lottery.model import BET_PRICE, MAX_BETS
 from mobipay.wallet.errors import InvalidPin
 
 Lang = Literal["zh", "en"]
@@ -34,9 +35,9 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "welcome": ("欢迎致电手机钱包。", "Welcome to the mobile wallet."),
     "enter_pin": ("请输入六位支付密码，以井号键结束。", "Please enter your six digit PIN, then press hash."),
     "main_menu": ("查询余额请按1，话费充值请按2，转账请按3，缴费请按4，查询最近交易请按5，"
-                  "For English press 9，结束通话请按0。",
+                  "订购彩铃等移动业务请按6，彩票机选请按7，For English press 9，结束通话请按0。",
                   "For your balance press 1, mobile top-up 2, transfer 3, pay a bill 4, recent transactions 5, "
-                  "中文请按9, to end the call press 0."),
+                  "operator services 6, lottery quick pick 7, 中文请按9, to end the call press 0."),
     "balance_is": ("您的可用余额为{amount}元。", "Your available balance is {amount} yuan."),
     "recent_none": ("暂无交易记录。", "There are no transactions yet."),
     "recent_in": ("{date}，{kind}，收入{amount}元。", "{date}, {kind}, {amount} yuan in."),
@@ -68,6 +69,24 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "bill_pending": ("缴费已受理，结果将以短信通知您。",
                      "The payment is accepted; a text message will tell you the result."),
     "bill_failed": ("缴费未成功，款项已退回。", "The bill payment failed; the money is back."),
+    "product_item": ("{name}，{amount}元，请按{n}。", "{name}, {amount} yuan, press {n}."),
+    "product_confirm": ("订购{name}，{amount}元，确认请按1，取消请按2。",
+                        "Subscribe to {name} for {amount} yuan: to confirm press 1, to cancel press 2."),
+    "product_done": ("订购成功。", "The service is active."),
+    "product_pending": ("订购已受理，结果将以短信通知您。",
+                        "The order is accepted; a text message will tell you the result."),
+    "product_failed": ("订购未成功，款项已退回。", "The order failed; the money is back."),
+    "game_item": ("{name}第{issue}期，{close}截止销售，请按{n}。", "{name} draw {issue}, sales close at {close}, "
+                  "press {n}."),
+    "lottery_count": ("机选几注？每注2元，请按1到5，返回请按星号键。",
+                      "How many quick picks? 2 yuan each; press 1 to 5, to go back press star."),
+    "lottery_confirm": ("{name}第{issue}期机选{count}注，共{amount}元，确认请按1，取消请按2。",
+                        "{count} quick picks of {name} draw {issue} for {amount} yuan: to confirm press 1, "
+                        "to cancel press 2."),
+    "lottery_done": ("投注成功，您的号码是{numbers}。", "The ticket is bought; your numbers are {numbers}."),
+    "lottery_pending": ("投注已受理，您的号码是{numbers}，出票结果将以短信通知您。",
+                        "The ticket is accepted; your numbers are {numbers}; a text message will confirm it."),
+    "lottery_failed": ("投注未成功，款项已退回。", "The ticket was not accepted; the money is back."),
     "cancelled": ("已取消。", "Cancelled."),
     "invalid_choice": ("输入有误。", "That is not one of the choices."),
     "no_input": ("没有收到您的按键。", "We did not get your input."),
@@ -76,7 +95,7 @@ PROMPTS: dict[str, tuple[str, str]] = {
 }
 
 #: Menu keys in the main menu.
-MAIN_MENU_KEYS = "1234590"
+MAIN_MENU_KEYS = "123456790"
 #: Consecutive no-input or bad-input turns before the call is ended politely.
 MAX_RETRIES = 2
 #: Wrong PINs one call may try before it is ended (the wallet locks payments at its own limit).
@@ -85,6 +104,9 @@ MAX_PIN_TRIES = 3
 MAX_ENTRY = 20
 MAX_AMOUNT_DIGITS = 6
 MAX_BILLS = 8
+MAX_PRODUCTS = 8  # one key each
+MAX_QUICK_PICKS = MAX_BETS
+QUICK_PICK_PRICE = BET_PRICE  # fen a bet
 
 
 # --------------------------------------------------------------------------- what is said
@@ -207,7 +229,32 @@ class PayBill:
     step: int
 
 
-Action = Identify | VerifyPin | Balance | Recent | Transfer | Topup | SavedBills | BillDue | PayBill
+@dataclass(frozen=True, slots=True)
+class Products:
+    """The operator's products on offer."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuyProduct:
+    code: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class LotteryGames:
+    """The games with the draw on sale now."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuickPick:
+    game: str
+    count: int  # bets
+    issue: str  # the draw the caller was told of
+    step: int
+
+
+Action = (Identify | VerifyPin | Balance | Recent | Transfer | Topup | SavedBills | BillDue | PayBill | Products
+          | BuyProduct | LotteryGames | QuickPick)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +281,31 @@ class DueBill:
     amount: int
 
 
-Outcome = None | int | list[RecentLine] | list[str] | PaymentResult | DueBill | MobipayError
+@dataclass(frozen=True, slots=True)
+class ProductOffer:
+    code: str
+    name: Words
+    price: int  # fen
+
+
+@dataclass(frozen=True, slots=True)
+class GameOffer:
+    code: str
+    name: Words
+    issue: str
+    close: Words  # the sales cut-off, as said
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """A quick-pick ticket: how it ended, and the numbers picked (as said)."""
+
+    state: Literal["done", "pending", "failed"]
+    numbers: Words
+
+
+Outcome = (None | int | list[RecentLine] | list[str] | PaymentResult | DueBill | list[ProductOffer]
+           | list[GameOffer] | Picked | MobipayError)
 
 
 # --------------------------------------------------------------------------- the state
@@ -256,6 +327,11 @@ class CallState:
     bills: tuple[str, ...] = ()
     bill: str = ""
     bill_id: str | None = None
+    products: tuple[tuple[str, str, str, int], ...] = ()  # (code, zh, en, price) as offered
+    product: int = 0  # 1-based position of the chosen product
+    games: tuple[tuple[str, str, str, str, str, str], ...] = ()  # (code, zh, en, issue, close zh, close en)
+    game: int = 0  # 1-based position of the chosen game
+    count: int = 0  # quick picks
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,13 +344,17 @@ class Step:
 
 
 CHOICE_NODES: dict[str, str] = {"menu": MAIN_MENU_KEYS, "topup_whom": "12", "topup_confirm": "12",
-                                "transfer_confirm": "12", "bill_confirm": "12"}
+                                "transfer_confirm": "12", "bill_confirm": "12", "product_confirm": "12",
+                                "lottery_count": "123456789"[:MAX_QUICK_PICKS], "lottery_confirm": "12"}
+#: Nodes whose keys are the positions of a list the state carries.
+LIST_NODES = ("bills", "products", "games")
 DIGIT_NODES = ("pin", "topup_number", "topup_amount", "transfer_number", "transfer_amount")
 #: Where ``*`` goes back to.
 BACK: dict[str, str] = {"topup_whom": "menu", "topup_number": "topup_whom", "topup_amount": "topup_whom",
                         "topup_confirm": "topup_amount", "transfer_number": "menu",
                         "transfer_amount": "transfer_number", "transfer_confirm": "transfer_amount",
-                        "bills": "menu", "bill_confirm": "bills"}
+                        "bills": "menu", "bill_confirm": "bills", "products": "menu", "product_confirm": "products",
+                        "games": "menu", "lottery_count": "games", "lottery_confirm": "lottery_count"}
 
 
 def node_prompt(state: CallState) -> tuple[Say, ...]:
@@ -295,12 +375,28 @@ def node_prompt(state: CallState) -> tuple[Say, ...]:
         return (*items, say("bills_back"))
     if n == "bill_confirm":
         return (say("bill_confirm", name=Words(state.bill, state.bill), amount=Fen(state.amount)),)
+    if n == "products":
+        items = tuple(say("product_item", name=Words(zh, en), amount=Fen(price), n=i)
+                      for i, (_, zh, en, price) in enumerate(state.products, 1))
+        return (*items, say("bills_back"))
+    if n == "product_confirm":
+        _, zh, en, price = state.products[state.product - 1]
+        return (say("product_confirm", name=Words(zh, en), amount=Fen(price)),)
+    if n == "games":
+        items = tuple(say("game_item", name=Words(zh, en), issue=Digits(issue), close=Words(czh, cen), n=i)
+                      for i, (_, zh, en, issue, czh, cen) in enumerate(state.games, 1))
+        return (*items, say("bills_back"))
+    if n == "lottery_confirm":
+        _, zh, en, issue, _, _ = state.games[state.game - 1]
+        return (say("lottery_confirm", name=Words(zh, en), issue=Digits(issue), count=state.count,
+                    amount=Fen(state.amount)),)
     return (say(n),)
 
 
 def expect_for(state: CallState) -> Expect:
-    if state.node == "bills":
-        return Expect("choice", "".join(str(i) for i in range(1, len(state.bills) + 1)))
+    if state.node in LIST_NODES:
+        listed = {"bills": state.bills, "products": state.products, "games": state.games}[state.node]
+        return Expect("choice", "".join(str(i) for i in range(1, len(listed) + 1)))
     if state.node in CHOICE_NODES:
         return Expect("choice", CHOICE_NODES[state.node])
     return Expect("digits", max_digits=MAX_ENTRY)
@@ -352,7 +448,7 @@ def on_input(state: CallState, keys: str | None) -> Step:
         if node in BACK:
             return _enter(state, BACK[node])
         return _enter(state, node)  # at the PIN or the main menu: start the entry again
-    if state.node == "bills" or node in CHOICE_NODES:
+    if node in LIST_NODES or node in CHOICE_NODES:
         allowed = expect_for(state).keys
         if len(keys) != 1 or keys not in allowed:
             return _retry(state, say("invalid_choice"))
@@ -378,6 +474,10 @@ def _choose(state: CallState, key: str) -> Step:
                 return Step(state, action=SavedBills())
             case "5":
                 return Step(state, action=Recent())
+            case "6":
+                return Step(state, action=Products())
+            case "7":
+                return Step(state, action=LotteryGames())
             case "9":
                 return _enter(replace(state, lang="en" if state.lang == "zh" else "zh"), "menu")
             case _:
@@ -389,6 +489,12 @@ def _choose(state: CallState, key: str) -> Step:
     if node == "bills":
         name = state.bills[int(key) - 1]
         return Step(replace(state, bill=name), action=BillDue(name))
+    if node == "products":
+        return _enter(replace(state, product=int(key), amount=state.products[int(key) - 1][3]), "product_confirm")
+    if node == "games":
+        return _enter(replace(state, game=int(key)), "lottery_count")
+    if node == "lottery_count":
+        return _enter(replace(state, count=int(key), amount=int(key) * QUICK_PICK_PRICE), "lottery_confirm")
     # the confirmations: 1 pays, 2 cancels
     if key == "2":
         return _enter(state, "menu", say("cancelled"))
@@ -398,6 +504,11 @@ def _choose(state: CallState, key: str) -> Step:
         return Step(paying, action=Topup(state.number or None, state.amount, step))
     if node == "transfer_confirm":
         return Step(paying, action=Transfer(state.to, state.amount, step))
+    if node == "product_confirm":
+        return Step(paying, action=BuyProduct(state.products[state.product - 1][0], step))
+    if node == "lottery_confirm":
+        code, _, _, issue, _, _ = state.games[state.game - 1]
+        return Step(paying, action=QuickPick(code, state.count, issue, step))
     return Step(paying, action=PayBill(state.bill, state.bill_id, state.amount, step))
 
 
@@ -460,11 +571,27 @@ def on_result(state: CallState, action: Action, outcome: Outcome) -> Step:
     if isinstance(action, BillDue):
         assert isinstance(outcome, DueBill)
         return _enter(replace(state, bill_id=outcome.bill_id, amount=outcome.amount), "bill_confirm")
+    if isinstance(action, Products):
+        assert isinstance(outcome, list)
+        offers = tuple((o.code, o.name.zh, o.name.en, o.price) for o in outcome[:MAX_PRODUCTS]
+                       if isinstance(o, ProductOffer))
+        return _enter(replace(state, products=offers), "products")
+    if isinstance(action, LotteryGames):
+        assert isinstance(outcome, list)
+        games = tuple((o.code, o.name.zh, o.name.en, o.issue, o.close.zh, o.close.en) for o in outcome[:9]
+                      if isinstance(o, GameOffer))
+        return _enter(replace(state, games=games), "games")
+    cleared = replace(state, to="", number="", amount=0, bill="", bill_id=None, products=(), product=0, games=(),
+                      game=0, count=0)
+    if isinstance(action, QuickPick):
+        assert isinstance(outcome, Picked)
+        if outcome.state == "failed":
+            return _enter(cleared, "menu", say("lottery_failed"))
+        return _enter(cleared, "menu", say(f"lottery_{outcome.state}", numbers=outcome.numbers))
     assert isinstance(outcome, PaymentResult)
-    cleared = replace(state, to="", number="", amount=0, bill="", bill_id=None)
     if isinstance(action, Transfer):
         return _enter(cleared, "menu", say("transfer_done"))
-    kind = "topup" if isinstance(action, Topup) else "bill"
+    kind = "topup" if isinstance(action, Topup) else "product" if isinstance(action, BuyProduct) else "bill"
     return _enter(cleared, "menu", say(f"{kind}_{outcome.state}"))
 
 

@@ -17,6 +17,8 @@ import structlog
 
 from mobipay.channels.actions import ChannelActions, Line
 from mobipay.channels.voice import dialog as D
+from mobipay.channels.words import game_words, product_words
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import InvalidMsisdn, MobipayError
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
@@ -44,6 +46,13 @@ def actions_of(c: Container) -> ChannelActions:
 
 def _line(line: Line) -> D.RecentLine:
     return D.RecentLine(line.when.month, line.when.day, D.Words(*line.words), line.amount)
+
+
+def _numbers(bets: list[list[list[int]]]) -> D.Words:
+    """Bets as read aloud: numbers one by one, the groups apart, the bets apart."""
+    zh = "；".join("，后区".join("、".join(str(n) for n in part) for part in bet) for bet in bets)
+    en = "; ".join(", plus ".join(", ".join(str(n) for n in part) for part in bet) for bet in bets)
+    return D.Words(zh, en)
 
 
 def _paid(order: PartnerOrder) -> D.PaymentResult:
@@ -134,4 +143,21 @@ class VoiceSession:
             case D.PayBill(name=name, bill_id=bill_id, amount=amount, step=n):
                 order = await a.pay_saved_bill(me, name, key=self.key(n), pin=pin, bill_id=bill_id, amount=amount)
                 return _paid(order)
+            case D.Products():
+                return [D.ProductOffer(p.code, D.Words(*product_words(p.code, p.name, p.description)), p.price)
+                        for p in a.product_list()]
+            case D.BuyProduct(code=code, step=n):
+                return _paid(await a.buy_product(me, code, key=self.key(n), pin=pin))
+            case D.LotteryGames():
+                offers = []
+                for sale in a.games():
+                    close = sale.sales_close.astimezone(SHANGHAI)
+                    said = D.Words(f"{close.hour}点" + (f"{close.minute}分" if close.minute else ""),
+                                   f"{close:%H:%M}")
+                    offers.append(D.GameOffer(sale.game.code, D.Words(*game_words(sale.game.code)), sale.issue,
+                                              said))
+                return offers
+            case D.QuickPick(game=game, count=count, issue=issue, step=n):
+                ticket = await a.buy_quick_picks(me, game, count, issue=issue, key=self.key(n), pin=pin)
+                return D.Picked(_paid(ticket.order).state, _numbers(ticket.bets))
         raise AssertionError(f"unknown action {action!r}")

@@ -3,7 +3,8 @@
 Phone-sized server-rendered pages over the same services as the JSON API: sign in by
 number and SMS code, balance, transfer (the recipient's masked real name shown before
 paying), request money, top-up (quote, then pay), the bill zone, history and receipts,
-red envelopes, bank cards (binding one is the real-name upgrade), cash-in/out, the PIN.
+red envelopes, bank cards (binding one is the real-name upgrade), cash-in/out, the PIN;
+the operator's products, insurance and lottery.
 
 * **Session**: the wallet's own access token in an HttpOnly, SameSite=Lax cookie (Secure
   over HTTPS), renewed with the rotating refresh token kept in a second such cookie.
@@ -18,7 +19,7 @@ red envelopes, bank cards (binding one is the real-name upgrade), cash-in/out, t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -27,6 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mobipay.bills import errors as bills_errors
 from mobipay.bills.model import Category
+from mobipay.channels.actions import bet_text
 from mobipay.channels.web.common import (
     check_csrf,
     container,
@@ -38,14 +40,28 @@ from mobipay.channels.web.common import (
     renew_csrf,
     set_cookie,
 )
-from mobipay.channels.web.forms import parse_yuan, yuan_text
-from mobipay.channels.words import CATEGORY_WORDS, OPERATOR_WORDS
+from mobipay.channels.web.forms import parse_bets, parse_count, parse_yuan, yuan_text
+from mobipay.channels.words import (
+    CATEGORY_WORDS,
+    COVER_WORDS,
+    FAMILY_WORDS,
+    INSURER_WORDS,
+    OPERATOR_WORDS,
+    PERIOD_WORDS,
+    game_words,
+    product_words,
+)
 from mobipay.kernel.clock import SHANGHAI
-from mobipay.kernel.errors import MobipayError, ValidationFailed
-from mobipay.kernel.msisdn import mask_msisdn
+from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.msisdn import mask_msisdn, mask_name
 from mobipay.ledger.model import Side
+from mobipay.lottery import errors as lottery_errors
+from mobipay.lottery.model import MAX_BETS, MAX_MULTIPLIER, ticket_cost
+from mobipay.lottery.service import Ticket
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
+from mobipay.products import errors as products_errors
+from mobipay.products.service import POLICY, PRODUCT
 from mobipay.topup.errors import TopupFailed
 from mobipay.wallet import errors as wallet_errors
 from mobipay.wallet.model import OtpPurpose
@@ -60,7 +76,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     kind: (kind, *extra) for kind, extra in (
         ("p2p", ("p2p.claim", "p2p.return")), ("cash_in", ("cash_in.failed",)),
         ("cash_out", ("cash_out.failed", "cash_out.refund")), ("topup", ("topup.failed", "topup.refund")),
-        ("bill", ("bill.failed", "bill.refund")), ("merchant.payment", ()), ("merchant.refund", ()))
+        ("bill", ("bill.failed", "bill.refund")), ("operator_product", ("operator_product.failed",)),
+        ("insurance", ("insurance.failed", "insurance_cancel")), ("lottery", ("lottery.failed", "lottery.prize")),
+        ("merchant.payment", ()), ("merchant.refund", ()))
 }
 CATEGORY_NAMES = CATEGORY_WORDS
 
@@ -152,8 +170,10 @@ def order_error(request: Request, order: PartnerOrder) -> str:
     """A failed partner order in words: nothing was taken (the API's 422 codes)."""
     if order.state is not OrderState.FAILED:
         return ""
-    refused: type[MobipayError] = {"topup": TopupFailed, "bill": bills_errors.BillPaymentFailed}.get(
-        order.kind, wallet_errors.BankDeclined)
+    refused: type[MobipayError] = {
+        "topup": TopupFailed, "bill": bills_errors.BillPaymentFailed, PRODUCT: products_errors.DeliveryFailed,
+        POLICY: products_errors.DeliveryFailed, "insurance_cancel": products_errors.DeliveryFailed,
+        "lottery": lottery_errors.TicketRejected}.get(order.kind, wallet_errors.BankDeclined)
     return _words(request, refused(order.reason or "refused"))
 
 
@@ -638,3 +658,264 @@ async def set_pin(request: Request, csrf: str = Form(""), current: str = Form(""
     except MobipayError as exc:
         return await _pin_page(request, me, error=_words(request, exc), status=exc.status)
     return await _pin_page(request, me, done=True)
+
+
+# ---------------------------------------------------------------------- the operator's products
+
+
+def _not_found(request: Request, exc: MobipayError) -> Response:
+    return _view(request, "notfound.html", {"error": _words(request, exc)}, status=exc.status)
+
+
+async def _products_page(request: Request, me: Principal, *, error: str = "", status: int = 200) -> Response:
+    c = container(request)
+    families: dict[str, list[Any]] = {}
+    for n, p in enumerate(c.channel_actions.product_list(), 1):
+        families.setdefault(p.family.value, []).append((n, p, product_words(p.code, p.name, p.description)))
+    orders = await c.orders.of_user(me.user_id, (PRODUCT,), limit=20)
+    return _view(request, "products.html", {"families": families, "family_words": FAMILY_WORDS,
+                                            "period_words": PERIOD_WORDS, "orders": orders, "error": error},
+                 status=status)
+
+
+@router.get("/products", response_class=HTMLResponse)
+async def products_page(request: Request) -> Response:
+    me = await _signed_in(request)
+    return await _products_page(request, me)
+
+
+async def _product_confirm(request: Request, me: Principal, code: str, *, error: str = "",
+                           status: int = 200) -> Response:
+    c = container(request)
+    product = c.channel_actions.product(code)
+    refused = False  # not sold to this number: no form to pay with
+    if not error:
+        try:
+            c.channel_actions.check_product(me, product)
+        except MobipayError as exc:
+            error, status, refused = _words(request, exc), exc.status, True
+    return _view(request, "product_confirm.html", {
+        "p": product, "words": product_words(product.code, product.name, product.description),
+        "period": PERIOD_WORDS[product.period], "masked": mask_msisdn(me.msisdn), "key": _key(),
+        "needs_pin": product.price > c.wallet.limits.password_free, "error": error, "refused": refused},
+        status=status)
+
+
+@router.get("/products/{code}", response_class=HTMLResponse)
+async def product_page(code: str, request: Request) -> Response:
+    me = await _signed_in(request)
+    try:
+        return await _product_confirm(request, me, code)
+    except MobipayError as exc:
+        return _not_found(request, exc)
+
+
+@router.post("/products/{code}", response_class=HTMLResponse)
+async def buy_product(code: str, request: Request, csrf: str = Form(""), pin: str = Form(""), key: str = Form("")
+                      ) -> Response:
+    me = await _signed_in(request)
+    c = container(request)
+    try:
+        product = c.channel_actions.product(code)
+    except MobipayError as exc:
+        return _not_found(request, exc)
+    try:
+        check_csrf(request, csrf)
+        order = await c.products.buy_product(me, product.code, idempotency_key=key, pin=pin or None)
+    except MobipayError as exc:
+        return await _product_confirm(request, me, product.code, error=_words(request, exc), status=exc.status)
+    return _go(request, f"/m/product-orders/{order.id}")
+
+
+@router.get("/product-orders/{order_id}", response_class=HTMLResponse)
+async def product_order(order_id: str, request: Request) -> Response:
+    me = await _signed_in(request)
+    order = await container(request).orders.get(order_id[:80])
+    if order is None or order.user_id != me.user_id or order.kind != PRODUCT:
+        return _not_found(request, NotFound("no such product order in your wallet", field="order_id"))
+    name = product_words(order.details["product"], order.details.get("name", ""), "")
+    return _view(request, "order.html", {"o": order, "what": name, "target": mask_msisdn(order.details["msisdn"]),
+                                         "paid": order.amount, "error": order_error(request, order)})
+
+
+# ---------------------------------------------------------------------- insurance
+
+
+def _today(request: Request) -> date:
+    return container(request).clock.now().astimezone(SHANGHAI).date()
+
+
+def _cancellable(request: Request, policy: PartnerOrder, cancel: PartnerOrder | None) -> bool:
+    """Whether a cancel button belongs on the policy: issued, not cancelled, in its cooling-off period."""
+    c = container(request)
+    product = c.products.insurance.get(policy.details["product"])
+    if product is None or policy.state is not OrderState.SUCCEEDED or (
+            cancel is not None and cancel.state is not OrderState.FAILED):
+        return False
+    until = product.cancellable_until(policy.created_at, datetime.fromisoformat(policy.details["starts_at"]))
+    return c.clock.now() < until
+
+
+async def _insurance_page(request: Request, me: Principal, *, error: str = "", status: int = 200,
+                          form: dict[str, str] | None = None) -> Response:
+    c = container(request)
+    policies = [(p, cancel, _cancellable(request, p, cancel)) for p, cancel in await c.products.policies(me)]
+    tomorrow = (_today(request) + timedelta(days=1)).isoformat()
+    return _view(request, "insurance.html", {
+        "products": list(c.products.insurance.values()), "policies": policies, "mask_name": mask_name,
+        "insurer_words": INSURER_WORDS, "cover_words": COVER_WORDS,
+        "form": {"product": "", "insured_name": "", "starts_on": tomorrow, **(form or {})}, "key": _key(),
+        "today": _today(request).isoformat(), "password_free": c.wallet.limits.password_free, "error": error},
+        status=status)
+
+
+@router.get("/insurance", response_class=HTMLResponse)
+async def insurance_page(request: Request) -> Response:
+    me = await _signed_in(request)
+    return await _insurance_page(request, me)
+
+
+@router.post("/insurance", response_class=HTMLResponse)
+async def buy_policy(request: Request, csrf: str = Form(""), product: str = Form(""), insured_name: str = Form(""),
+                     insured_id_number: str = Form(""), starts_on: str = Form(""), pin: str = Form(""),
+                     key: str = Form("")) -> Response:
+    me = await _signed_in(request)
+    try:
+        check_csrf(request, csrf)
+        if not product:
+            raise ValidationFailed("choose an insurance product", field="product")
+        starts = _day(starts_on, "starts_on")
+        if starts is None:
+            raise ValidationFailed("choose the day the cover starts", field="starts_on")
+        policy = await container(request).products.buy_policy(
+            me, product[:32], insured_name=insured_name[:64], insured_id=insured_id_number[:32],
+            starts_on=starts.date(), idempotency_key=key, pin=pin or None)
+    except MobipayError as exc:  # the identity number is never echoed back into the page
+        return await _insurance_page(request, me, error=_words(request, exc), status=exc.status,
+                                     form={"product": product[:32], "insured_name": insured_name[:64],
+                                           "starts_on": starts_on[:10]})
+    return _go(request, f"/m/policies/{policy.id}")
+
+
+async def _policy(request: Request, me: Principal, policy_id: str) -> tuple[PartnerOrder, PartnerOrder | None]:
+    for policy, cancel in await container(request).products.policies(me):
+        if policy.id == policy_id:
+            return policy, cancel
+    raise products_errors.PolicyNotFound("no such policy in your wallet", field="policy_id")
+
+
+async def _policy_page(request: Request, me: Principal, policy_id: str, *, error: str = "",
+                       status: int = 200) -> Response:
+    try:
+        policy, cancel = await _policy(request, me, policy_id)
+    except MobipayError as exc:
+        return _not_found(request, exc)
+    return _view(request, "policy.html", {
+        "o": policy, "cancel": cancel, "insured": mask_name(policy.details["insured_name"]),
+        "starts": datetime.fromisoformat(policy.details["starts_at"]),
+        "ends": datetime.fromisoformat(policy.details["ends_at"]), "cancellable": _cancellable(request, policy, cancel),
+        "error": error or order_error(request, policy)}, status=status)
+
+
+@router.get("/policies/{policy_id}", response_class=HTMLResponse)
+async def policy_page(policy_id: str, request: Request) -> Response:
+    me = await _signed_in(request)
+    return await _policy_page(request, me, policy_id)
+
+
+@router.post("/policies/{policy_id}/cancel", response_class=HTMLResponse)
+async def cancel_policy(policy_id: str, request: Request, csrf: str = Form("")) -> Response:
+    me = await _signed_in(request)
+    try:
+        check_csrf(request, csrf)
+        await container(request).products.cancel_policy(me, policy_id)
+    except MobipayError as exc:
+        if isinstance(exc, products_errors.PolicyNotFound):
+            return _not_found(request, exc)
+        return await _policy_page(request, me, policy_id, error=_words(request, exc), status=exc.status)
+    return _go(request, f"/m/policies/{policy_id}")
+
+
+# ---------------------------------------------------------------------- lottery
+
+
+async def _lottery_page(request: Request, me: Principal, *, error: str = "", status: int = 200,
+                        form: dict[str, str] | None = None) -> Response:
+    c = container(request)
+    tickets = await c.lottery.mine(me)
+    return _view(request, "lottery.html", {
+        "games": c.channel_actions.games(), "game_words": game_words, "tickets": tickets[:20], "bet_text": bet_text,
+        "form": {"game": "", "numbers": "", "quick_picks": "0", "multiplier": "1", **(form or {})},
+        "max_bets": MAX_BETS, "max_multiplier": MAX_MULTIPLIER, "error": error}, status=status)
+
+
+@router.get("/lottery", response_class=HTMLResponse)
+async def lottery_page(request: Request) -> Response:
+    me = await _signed_in(request)
+    return await _lottery_page(request, me)
+
+
+def _ticket_request(request: Request, game: str, numbers: str, quick_picks: str, multiplier: str
+                    ) -> tuple[Any, list[list[list[int]]], int, int, int]:
+    """The game on sale and the ticket asked for, checked: (sale, bets, quick picks, multiplier, cost)."""
+    sale = container(request).channel_actions.on_sale(game[:8])
+    bets = parse_bets(numbers[:2000], max_bets=MAX_BETS)
+    for bet in bets:
+        sale.game.check_bet(bet)
+    picks = parse_count(quick_picks, 0, MAX_BETS, field="quick_picks")
+    times = parse_count(multiplier, 1, MAX_MULTIPLIER, field="multiplier")
+    if not bets and not picks:
+        raise lottery_errors.InvalidNumbers("type your numbers or ask for quick picks", field="numbers")
+    return sale, bets, picks, times, ticket_cost(len(bets) + picks, times)
+
+
+@router.post("/lottery/{game}/confirm", response_class=HTMLResponse)
+async def lottery_confirm(game: str, request: Request, csrf: str = Form(""), numbers: str = Form(""),
+                          quick_picks: str = Form("0"), multiplier: str = Form("1")) -> Response:
+    me = await _signed_in(request)
+    form = {"game": game[:8], "numbers": numbers[:200], "quick_picks": quick_picks[:3], "multiplier": multiplier[:3]}
+    try:
+        check_csrf(request, csrf)
+        sale, bets, picks, times, cost = _ticket_request(request, game, numbers, quick_picks, multiplier)
+    except MobipayError as exc:
+        return await _lottery_page(request, me, error=_words(request, exc), status=exc.status, form=form)
+    return _view(request, "lottery_confirm.html", {
+        "sale": sale, "name": game_words(sale.game.code), "bets": [bet_text(b) for b in bets], "picks": picks,
+        "times": times, "cost": cost, "numbers": numbers[:2000], "key": _key(),
+        "needs_pin": cost > container(request).wallet.limits.password_free})
+
+
+@router.post("/lottery/{game}", response_class=HTMLResponse)
+async def buy_ticket(game: str, request: Request, csrf: str = Form(""), numbers: str = Form(""),
+                     quick_picks: str = Form("0"), multiplier: str = Form("1"), issue: str = Form(""),
+                     pin: str = Form(""), key: str = Form("")) -> Response:
+    me = await _signed_in(request)
+    c = container(request)
+    form = {"game": game[:8], "numbers": numbers[:200], "quick_picks": quick_picks[:3], "multiplier": multiplier[:3]}
+    try:
+        check_csrf(request, csrf)
+        sale, bets, picks, times, _ = _ticket_request(request, game, numbers, quick_picks, multiplier)
+        await c.channel_actions.check_issue(me, sale.game.code, issue[:16], key[:80])
+        ticket = await c.lottery.buy(me, sale.game.code, bets=bets, quick_picks=picks, multiplier=times,
+                                     idempotency_key=key, pin=pin or None)
+    except MobipayError as exc:
+        return await _lottery_page(request, me, error=_words(request, exc), status=exc.status, form=form)
+    return _go(request, f"/m/lottery/tickets/{ticket.order.id}")
+
+
+async def _my_ticket(request: Request, me: Principal, ticket_id: str) -> Ticket:
+    for t in await container(request).lottery.mine(me):
+        if t.order.id == ticket_id:
+            return t
+    raise NotFound("no such ticket in your wallet", field="ticket_id")
+
+
+@router.get("/lottery/tickets/{ticket_id}", response_class=HTMLResponse)
+async def ticket_page(ticket_id: str, request: Request) -> Response:
+    me = await _signed_in(request)
+    try:
+        t = await _my_ticket(request, me, ticket_id)
+    except MobipayError as exc:
+        return _not_found(request, exc)
+    return _view(request, "ticket.html", {"tk": t, "name": game_words(t.game), "bets": [bet_text(b) for b in t.bets],
+                                          "error": order_error(request, t.order)})

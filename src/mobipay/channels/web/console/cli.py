@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from mobipay.kernel.roles import ROLES
-from mobipay.platform.cli_support import run
+from mobipay.platform.cli_support import ACTOR, run
 
 app = typer.Typer(help="Console operator accounts. Example: mobipay operator create alice --role admin",
                   no_args_is_help=True)
 
-Actor = Annotated[str, typer.Option(help="Who does this (recorded in the audit trail)")]
+Actor = Annotated[str, ACTOR]
 
 
 @app.command("create")
@@ -23,7 +23,7 @@ def create(
     password: Annotated[str | None, typer.Option(help="At least 10 characters; asked for (hidden) when omitted")]
     = None,
     reason: Annotated[str, typer.Option(help="Why (audited)")] = "operator account created on the command line",
-    actor: Actor = "cli",
+    actor: Actor = "",
 ) -> None:
     """Create an operator account with one or more roles.
 
@@ -46,7 +46,7 @@ def list_() -> None:
 def disable(
     name: Annotated[str, typer.Argument(help="The operator's name")],
     reason: Annotated[str, typer.Option(help="Why (audited)")],
-    actor: Actor = "cli",
+    actor: Actor = "",
 ) -> None:
     """Disable an account: it cannot sign in, its sessions end at once.
     Example: mobipay operator disable alice --reason 'left the company'"""
@@ -58,7 +58,7 @@ def disable(
 def enable(
     name: Annotated[str, typer.Argument(help="The operator's name")],
     reason: Annotated[str, typer.Option(help="Why (audited)")],
-    actor: Actor = "cli",
+    actor: Actor = "",
 ) -> None:
     """Enable a disabled account again. Example: mobipay operator enable alice --reason 'back from leave'"""
     op = run(lambda c: c.operators.set_disabled(name, False, actor=actor, reason=reason))
@@ -69,7 +69,7 @@ def enable(
 def unlock(
     name: Annotated[str, typer.Argument(help="The operator's name")],
     reason: Annotated[str, typer.Option(help="Why (audited)")],
-    actor: Actor = "cli",
+    actor: Actor = "",
 ) -> None:
     """End a sign-in lock (5 wrong passwords within 15 minutes lock an account for 15
     minutes) and forget the wrong passwords counted so far.
