@@ -118,19 +118,26 @@ async def test_buy_draw_and_win(lottery: LotteryService, lottery_url: str, clock
 async def test_sales_stop_before_the_draw(lottery: LotteryService, lottery_url: str, clock: ManualClock) -> None:
     me = await player(lottery)
     _, issue, close, _ = lottery.on_sale("ssq")
+    shown = await lottery.buy(me, "ssq", quick_picks=1, idempotency_key="shown", issue=issue)
     clock.set(close)  # 20:00: this draw's sales are over, the next one is on sale
     _, next_issue, _, _ = lottery.on_sale("ssq")
+    # a buyer shown this draw's form before 20:00 gets no ticket for the next one...
+    assert await refused(lottery.buy(me, "ssq", quick_picks=1, idempotency_key="form", issue=issue)) == "SALES_CLOSED"
+    # ...while the ticket bought in time, asked for again, is that ticket
+    again = await lottery.buy(me, "ssq", quick_picks=1, idempotency_key="shown", issue=issue)
+    assert again.order.id == shown.order.id
+    assert (await lottery.uow.ledger.account(me.account_code)).balance == 10_000 - 200
     ticket = await lottery.buy(me, "ssq", quick_picks=1, idempotency_key="late")
     assert ticket.issue == next_issue != issue
     # the centre closes the next draw's sales early: the first ticket it refuses comes back...
     close_sales(lottery_url, "ssq", next_issue)
     refused_ticket = await lottery.buy(me, "ssq", quick_picks=1, idempotency_key="too-late")
     assert (refused_ticket.order.state, refused_ticket.order.reason) == (OrderState.FAILED, "sales_closed")
-    assert (await lottery.uow.ledger.account(me.account_code)).balance == 10_000 - 200
+    assert (await lottery.uow.ledger.account(me.account_code)).balance == 10_000 - 400
     # ...and later ones are refused before any money is held: no order, nothing moved
     assert await refused(lottery.buy(me, "ssq", quick_picks=1, idempotency_key="after-close")) == "SALES_CLOSED"
-    assert len(await lottery.mine(me)) == 2
-    assert (await lottery.uow.ledger.account(me.account_code)).balance == 10_000 - 200
+    assert len(await lottery.mine(me)) == 3
+    assert (await lottery.uow.ledger.account(me.account_code)).balance == 10_000 - 400
     slots = {(s.issue, s.state) for s in await lottery.calendar("ssq")}
     assert (next_issue, "closed") in slots
     assert (await lottery.uow.ledger.verify()).ok

@@ -10,6 +10,10 @@ PIN up to ``max_consent`` fen per payment.
 The operator's products and lottery quick picks are bought the same way (their services take
 no ``consent``: an SMS-confirmed purchase goes through without the PIN only up to the
 wallet's password-free amount, which every product and quick pick sold here is under).
+
+Insurance is listed and cancelled here, never sold: a policy names the insured person by
+name and identity number, which have no place in an SMS or on a keypad (docs/sms.md).
+A cancellation moves the premium back into the caller's own wallet.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from mobipay.bills.saved import SavedBill, SavedBills
 from mobipay.bills.service import BillsService
 from mobipay.channels.errors import NoBillToFetch
 from mobipay.channels.words import game_words, kind_words
+from mobipay.kernel.clock import SHANGHAI
+from mobipay.kernel.msisdn import mask_name
 from mobipay.lottery import errors as lottery_errors
 from mobipay.lottery.model import GAMES, MAX_BETS, Game, ticket_cost
 from mobipay.lottery.service import LotteryService, Ticket
-from mobipay.orders.service import PartnerOrder, order_id
+from mobipay.orders.model import OrderState
+from mobipay.orders.service import PartnerOrder
 from mobipay.products import errors as products_errors
 from mobipay.products.model import OperatorProduct
 from mobipay.products.service import ProductsService
@@ -53,6 +60,27 @@ class Line:
 
 class ConsentCapExceeded(wallet_errors.LimitExceeded):
     """Raised as LIMIT_EXCEEDED: SMS-confirmed payments are capped (a phone in the wrong hands)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One of my policies as the screenless channels show it (``BX``, voice key 8)."""
+
+    order: PartnerOrder  # the purchase
+    cancel: PartnerOrder | None  # its latest cancellation attempt, if any
+    name: str  # the product's name
+    insured: str  # the insured person's name, masked (**明)
+    starts_at: datetime
+    ends_at: datetime
+    until: datetime | None  # cancellable for a full refund until then (None: product no longer sold)
+    state: str  # pending | waiting (cover not started) | in_force | expired | cancelling | cancelled
+    cancellable: bool  # may be cancelled now: issued, in its period, no cancellation pending or done
+    declined: bool  # the insurer declined its latest cancellation
+    attempts: int  # cancellation attempts so far
+
+    @property
+    def id(self) -> str:
+        return self.order.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,18 +253,8 @@ class ChannelActions:
         if not 1 <= count <= MAX_BETS:
             raise lottery_errors.InvalidNumbers(f"a quick pick is 1 to {MAX_BETS} bets", field="quick_picks")
         self.check_consent(self.quick_pick_cost(count), consent)
-        sale = await self.check_issue(me, code, issue, key)
-        return await self.lottery.buy(me, sale.game.code, quick_picks=count, idempotency_key=key, pin=pin)
-
-    async def check_issue(self, me: Principal, code: str, issue: str, key: str) -> OnSale:
-        """The game on sale, refusing with ``SALES_CLOSED`` when it is no longer the draw
-        ``issue`` the buyer was shown. A ticket already bought under ``key`` (a message
-        processed again, a form sent twice, after the cut-off) passes: it is that ticket again."""
-        sale = self.on_sale(code)
-        if sale.issue != issue and await self.lottery.orders.get(order_id("lt_", me.user_id, key)) is None:
-            raise lottery_errors.SalesClosed(f"sales for {sale.game.name} {issue} have closed; the draw on sale "
-                                             f"is {sale.issue}", field="game")
-        return sale
+        return await self.lottery.buy(me, self.on_sale(code).game.code, quick_picks=count, idempotency_key=key,
+                                      pin=pin, issue=issue)
 
     async def tickets(self, me: Principal, limit: int = 3) -> list[Ticket]:
         """My newest tickets with their prizes."""
@@ -245,3 +263,71 @@ class ChannelActions:
     @staticmethod
     def game_name(code: str) -> tuple[str, str]:
         return game_words(code)
+
+    # ------------------------------------------------------------------ insurance (listed and cancelled, never sold)
+
+    async def policies(self, me: Principal) -> list[Policy]:
+        """My issued and pending policies, newest first: the numbering ``BX`` shows and ``TB n``
+        and the voice menu use. A purchase that failed is left out: it is no policy, its money is back."""
+        now = self.products.uow.clock.now()
+        listed = []
+        for order, cancel in await self.products.policies(me):
+            if order.state is OrderState.FAILED:
+                continue
+            product = self.products.insurance.get(str(order.details.get("product", "")))
+            starts, ends = (datetime.fromisoformat(order.details[k]) for k in ("starts_at", "ends_at"))
+            until = product.cancellable_until(order.created_at, starts) if product else None
+            if order.state is OrderState.PENDING:
+                state = "pending"
+            elif cancel is not None and cancel.state is OrderState.SUCCEEDED:
+                state = "cancelled"
+            elif cancel is not None and cancel.state is OrderState.PENDING:
+                state = "cancelling"
+            else:
+                state = "waiting" if now < starts else "in_force" if now < ends else "expired"
+            declined = cancel is not None and cancel.state is OrderState.FAILED
+            cancellable = (order.state is OrderState.SUCCEEDED and (cancel is None or declined)
+                           and until is not None and now < until)
+            listed.append(Policy(order, cancel, self.policy_name(str(order.details.get("product", ""))),
+                                 mask_name(str(order.details.get("insured_name", ""))), starts, ends, until, state,
+                                 cancellable, declined, int(cancel.details.get("attempt", 1)) if cancel else 0))
+        return listed
+
+    def policy_name(self, code: str) -> str:
+        product = self.products.insurance.get(code)
+        return product.name if product else code
+
+    async def policy_at(self, me: Principal, position: int) -> Policy:
+        """My policy by its position in :meth:`policies` (1, 2…)."""
+        mine = await self.policies(me)
+        if not 1 <= position <= len(mine):
+            raise products_errors.PolicyNotFound(f"there is no policy {position} in your list", field="policy")
+        return mine[position - 1]
+
+    @staticmethod
+    def check_cancellable(policy: Policy) -> None:
+        """Refuse at once what the insurer would not be asked: a policy not issued yet, or past its period."""
+        if policy.order.state is not OrderState.SUCCEEDED:
+            raise products_errors.PolicyNotFound("this policy is not issued yet", field="policy")
+        if not policy.cancellable:
+            until = f" (until {policy.until.astimezone(SHANGHAI):%Y-%m-%d %H:%M} Beijing time)" if policy.until else ""
+            raise products_errors.CoolingOffOver(f"{policy.name} can no longer be cancelled{until}", field="policy")
+
+    async def cancel_policy(self, me: Principal, policy_id: str, *, attempts_seen: int,
+                            pin: str | None = None) -> PartnerOrder:
+        """Cancel one of my policies in its cooling-off period (the premium back into my own
+        wallet once the insurer confirms). ``attempts_seen``: the cancellation attempts there
+        were when the subscriber was asked; a later one is this request's own (a message
+        processed again, a fetch sent again) and is answered as it is, never tried again after
+        a decline. ``pin`` (voice): the call's PIN, checked again before the insurer is asked."""
+        if pin is not None:
+            await self.verify_pin(me, pin)
+        for policy in await self.policies(me):
+            if (policy.id == policy_id and policy.cancel is not None and policy.declined
+                    and policy.attempts > attempts_seen):
+                return policy.cancel
+        return await self.products.cancel_policy(me, policy_id)
+
+    def cancellable_until(self, cancellation: PartnerOrder) -> datetime | None:
+        """Until when a declined cancellation may be asked for again."""
+        return self.products.cancellable_until(cancellation)

@@ -60,6 +60,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "INVALID_NUMBERS": ("号码不符合该玩法的规则。", "The numbers do not fit the game."),
     "SALES_CLOSED": ("本期已停止销售，请购买下一期。", "Sales for this draw have closed; buy for the next one."),
     "TICKET_REJECTED": ("彩票投注未成功，款项已退回。", "The ticket was not accepted; the money is back."),
+    "TICKET_NOT_FOUND": ("没有这张彩票。", "No such ticket in your wallet."),
+    "NOTHING_TO_CLAIM": ("这张彩票没有待兑的奖金。", "This ticket has no prize waiting for a claim."),
+    "CLAIM_EXPIRED": ("已过兑奖期（开奖后60天），奖金不能再兑。", "The claim period (60 days after the draw) is over."),
+    "IDENTITY_MISMATCH": ("姓名或身份证号与本钱包的实名信息不符。",
+                          "The name or identity card number is not this wallet's verified identity."),
+    "ALREADY_SUBSCRIBED": ("您已订购此业务，当前周期内无需重复订购。",
+                           "You already subscribe to this product; no need to buy it again this period."),
+    "SUBSCRIPTION_NOT_FOUND": ("没有这个订购。", "No such subscription in your wallet."),
+    "PRODUCT_ORDER_NOT_FOUND": ("没有这笔业务订单。", "No such product order in your wallet."),
+    "CANCELLATION_DECLINED": ("保险公司未同意退保，保单继续有效，保费未退。犹豫期内可再次申请。",
+                              "The insurer declined: the policy stays in force and nothing was refunded; you may "
+                              "ask again within the cooling-off period."),
 }
 
 #: A limit error worded by the limit it names (``limit`` extra), before the code's words:

@@ -40,6 +40,8 @@ class TicketIn(BaseModel):
     quick_picks: int = Field(default=0, ge=0, le=MAX_BETS, description="Random bets to add (机选)")
     multiplier: int = Field(default=1, ge=1, le=MAX_MULTIPLIER)
     pin: str | None = Field(default=None, max_length=12)
+    issue: str | None = Field(default=None, max_length=8, description="The draw the buyer was shown: if its sales "
+                              "closed meanwhile, SALES_CLOSED instead of a ticket for the next draw")
 
 
 class DrawOut(BaseModel):
@@ -114,7 +116,8 @@ async def games(service: LotteryDep) -> list[GameOut]:
 async def buy(body: TicketIn, response: Response, me: Me, service: LotteryDep, idempotency_key: IdemKey = None
               ) -> TicketOut:
     ticket = await service.buy(me, body.game, bets=body.bets, quick_picks=body.quick_picks,
-                               multiplier=body.multiplier, idempotency_key=require_key(idempotency_key), pin=body.pin)
+                               multiplier=body.multiplier, idempotency_key=require_key(idempotency_key), pin=body.pin,
+                               issue=body.issue)
     answer_order(ticket.order, response, errors.TicketRejected, "the lottery centre")
     return _out(ticket, service.uow.clock.now())
 

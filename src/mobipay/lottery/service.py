@@ -115,11 +115,16 @@ class LotteryService:
         return g, issue, close, draw_at
 
     async def buy(self, me: Principal, code: str, *, bets: list[Any] | None = None, quick_picks: int = 0,
-                  multiplier: int = 1, idempotency_key: str, pin: str | None = None) -> Ticket:
+                  multiplier: int = 1, idempotency_key: str, pin: str | None = None, issue: str | None = None
+                  ) -> Ticket:
         """A ticket for the next draw: the bets given, and/or ``quick_picks`` random ones. The
         same Idempotency-Key and request is the first ticket again (``replayed``, whatever
-        was picked at random); the same key for another request is ``IDEMPOTENCY_CONFLICT``."""
-        g, issue, close, _ = self.on_sale(code)
+        was picked at random); the same key for another request is ``IDEMPOTENCY_CONFLICT``.
+        With ``issue`` (the draw the buyer was shown, on a form or in an SMS), a ticket for
+        any other draw is ``SALES_CLOSED``: its sales closed in between, and the buyer did not
+        ask for the next one."""
+        g, on_sale, close, _ = self.on_sale(code)
+        shown, issue = issue, on_sale
         check_idempotency_key(idempotency_key)
         quick_picks = max(0, quick_picks)
         given = [g.check_bet(b) for b in (bets or [])]
@@ -128,6 +133,9 @@ class LotteryService:
         known = await self.orders.get(order_id)
         if known is not None:
             return await self._replay(known, g, *request)
+        if shown is not None and shown != issue:
+            raise errors.SalesClosed(f"sales for {g.name} {shown} have closed; the draw on sale is {issue}",
+                                     field="game")
         chosen = given + [g.quick_pick() for _ in range(quick_picks)]
         cost = ticket_cost(len(chosen), multiplier)
         if await self._closed(g.code, issue):
@@ -388,5 +396,5 @@ class LotteryService:
                 await uow.conn.execute(ins.values(game=order.details["game"], issue=order.details["issue"],
                                                   closed_at=uow.now, reason=order.reason).on_conflict_do_nothing())
         await uow.emit(SmsRequested(key=f"{order.id}:{state.value}", to=order.msisdn, template=f"lottery.{state.value}",
-                                    params={"game": order.details["game"], "issue": order.details["issue"],
+                                    params={"game": game(order.details["game"]).name, "issue": order.details["issue"],
                                             "serial": order.partner_ref}))

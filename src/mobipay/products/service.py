@@ -477,7 +477,9 @@ class ProductsService:
         if order.kind == PRODUCT and order.details.get("period") == MONTHLY and (
                 await self._subscription_settled(uow, order, state)):
             return
-        params = {"name": order.details.get("name", order.details.get("product")), "amount_fen": order.amount,
+        code = order.details.get("product", "")
+        known = self.insurance.get(code) or self.catalogue.get(code)
+        params = {"name": order.details.get("name") or (known.name if known else code), "amount_fen": order.amount,
                   "ref": order.partner_ref}
         template = f"{order.kind}.{state.value}"
         if order.kind == POLICY:

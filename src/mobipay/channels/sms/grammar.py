@@ -12,6 +12,8 @@ or why it cannot be understood, with a reply that helps (never silence).
     DG 3 | 订购 MUSIC_CRBT          subscribe my number to a product (its number or code)
     CP SSQ [2] | 彩票 双色球 2       2 quick picks (机选, default 1) for the game's draw on sale
     CP | 彩票                       my last tickets and their prizes
+    BX | POLICIES | 保险            my insurance policies, numbered (never bought by SMS)
+    TB 2 | 退保 2                   cancel policy 2 in its cooling-off period (the premium back)
     BZ | HELP | 帮助                help
     TD | STOP | 退订                stop reminders (codes and receipts still come)
     KT | START | 开通               reminders again
@@ -40,27 +42,36 @@ KEYWORDS = {
     "products": ("YW", "PRODUCTS", "业务"),
     "product": ("DG", "BUY", "订购"),
     "lottery": ("CP", "LOTTERY", "彩票"),
+    "policies": ("BX", "POLICIES", "INSURANCE", "保险"),
+    "policy_cancel": ("TB", "退保"),
 }
 HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；业务 YW；订购 DG 序号；"
-        "彩票机选 CP SSQ [注数]；我的彩票 CP；退订 TD。"
+        "彩票机选 CP SSQ [注数]；我的彩票 CP；我的保单 BX；退保 TB 序号；退订 TD。"
         " Balance YE; transfer ZZ number amount; top-up CZ [number] amount; pay bill JF name; history MX;"
-        " products YW; buy DG number; lottery CP SSQ [bets]; my tickets CP.")
+        " products YW; buy DG number; lottery CP SSQ [bets]; my tickets CP; my policies BX; cancel one TB number.")
 #: How a game may be typed (after NFKC and upper-casing) → its code.
 GAMES = {"SSQ": "ssq", "双色球": "ssq", "DLT": "dlt", "大乐透": "dlt", "超级大乐透": "dlt",
          "FC3D": "fc3d", "3D": "fc3d", "福彩3D": "fc3d"}
+MAX_POLICY = 99  # the highest position TB takes
 GAMES_HELP = "玩法：双色球SSQ、大乐透DLT、福彩3D。Games: SSQ, DLT, 3D."
 MAX_QUICK_PICKS = 5
+#: Insurance is never bought by SMS: the insured's name and identity number must not travel in clear.
+POLICIES_HELP = ("保险请在客户端或网上营业厅投保（需被保险人姓名和身份证号，不经短信发送）。查看保单请发BX，"
+                 "犹豫期内退保请发TB 序号。Insurance is bought in the app (it needs the insured's identity number, "
+                 "never sent by SMS). BX lists your policies; TB number cancels one.")
+CANCEL_HELP = ("退保请发：TB 保单序号，如 TB 1（回复BX查看保单）。"
+               "Send: TB and the policy's number (BX lists them).")
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     action: str  # balance | transfer | topup | bill | history | help | stop | start | confirm
-    #              | products | product | lottery | tickets
+    #              | products | product | lottery | tickets | policies | policy_cancel
     msisdn: str | None = None
     amount: int | None = None  # fen
     name: str | None = None  # a saved bill, a product (number or code), a game code
     code: str | None = None
-    count: int | None = None  # quick picks
+    count: int | None = None  # quick picks; a policy's position in BX
 
 
 def _amount(text: str, typed: str) -> int:
@@ -88,7 +99,8 @@ def parse(text: str) -> Command:
     if re.fullmatch(r"\d{6}", clean):
         return Command("confirm", code=clean)
     first, *rest = clean.split(" ")
-    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通", "业务", "订购", "彩票"):
+    for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通", "业务", "订购", "彩票", "保险",
+                    "退保"):
         if first.startswith(chinese) and first != chinese:  # no space after a Chinese keyword
             first, rest = chinese, [first[len(chinese):], *rest]
     action = next((a for a, words in KEYWORDS.items() if first in words), None)
@@ -107,6 +119,15 @@ def parse(text: str) -> Command:
         return Command("product", name=rest[0][:32])
     if action == "lottery":
         return _lottery(rest, typed_amount)
+    if action == "policies":
+        if rest:  # BX <product>: someone trying to buy; say where, and why not here
+            raise CommandNotUnderstood(POLICIES_HELP)
+        return Command("policies")
+    if action == "policy_cancel":
+        if len(rest) != 1 or any(ch.isnumeric() and not ch.isascii() for ch in typed_amount) or not (
+                rest[0].isascii() and rest[0].isdigit() and 1 <= int(rest[0]) <= MAX_POLICY):
+            raise CommandNotUnderstood(CANCEL_HELP)
+        return Command("policy_cancel", count=int(rest[0]))
     if action == "transfer":
         if len(rest) != 2:
             raise CommandNotUnderstood("转账请发：ZZ 手机号 金额，如 ZZ 13800138000 50。Send: ZZ number amount.")

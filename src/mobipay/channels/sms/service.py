@@ -13,8 +13,9 @@ Inbound, in two steps so that no message is lost and none answered twice:
 
 Money commands are never carried out on the first message: the answer is a summary and a
 random code (:mod:`mobipay.confirmations`); the money moves when the subscriber replies
-with the code in time. Replies name only the sender's own wallet: whether another number
-is registered never shows.
+with the code in time. Cancelling an insurance policy (``TB n``) is confirmed the same way,
+though its money comes back into the sender's own wallet: it ends the cover for good.
+Replies name only the sender's own wallet: whether another number is registered never shows.
 
 Outbound, :meth:`SmsChannel.deliver` renders each ``sms.send`` event and submits it to
 Kannel; the ``sms_outbound`` row, keyed by the outbox message, makes a redelivered event a
@@ -33,7 +34,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from mobipay.channels.actions import ChannelActions, bet_text
+from mobipay.channels.actions import ChannelActions, Policy, bet_text
 from mobipay.channels.sms.errors import CommandNotUnderstood, SmsGatewayUnavailable
 from mobipay.channels.sms.grammar import HELP, Command, parse
 from mobipay.channels.sms.kannel import DLR_STATES, KannelSender, coding_of, fit, parts_of
@@ -185,7 +186,7 @@ class SmsChannel:
             "balance": self._balance, "history": self._history, "transfer": self._ask_transfer,
             "topup": self._ask_topup, "bill": self._ask_bill, "confirm": self._confirm,
             "products": self._products, "product": self._ask_product, "lottery": self._ask_lottery,
-            "tickets": self._tickets,
+            "tickets": self._tickets, "policies": self._policies, "policy_cancel": self._ask_policy_cancel,
         }
         return await handlers[cmd.action](inbound_id, me, cmd)
 
@@ -222,7 +223,28 @@ class SmsChannel:
             rows.append(f"{game_words(t.game)[0]}{t.issue}期 {len(t.bets)}注{yuan(t.order.amount)}元 {outcome}")
         return Reply("reply.tickets", {"rows": "；".join(rows)})
 
+    async def _policies(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        mine = await self.actions.policies(me)
+        if not mine:
+            return Reply("reply.policies_empty", {})
+        return Reply("reply.policies", {"rows": "；".join(f"{n} {_policy_row(p)}" for n, p in enumerate(mine, 1))})
+
     # Money commands: checked now (so a hopeless one is refused at once), done on the code.
+
+    async def _ask_policy_cancel(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        """``TB n``: a refund into the sender's own wallet, yet confirmed by code like a payment:
+        it ends the cover for good, and ``n`` is a position in a list that may have changed."""
+        assert cmd.count is not None
+        policy = await self.actions.policy_at(me, cmd.count)
+        if policy.state in ("cancelled", "cancelling"):  # asked before: nothing to confirm again
+            return Reply(f"reply.policy_{policy.state}", {"name": policy.name, "amount_fen": policy.order.amount})
+        self.actions.check_cancellable(policy)
+        summary = (f"退保{policy.name}（被保险人{policy.insured}），保费{yuan(policy.order.amount)}元退回您的钱包，"
+                   "保障随即终止")
+        await self.confirmations.request(me.msisdn, "sms.policy_cancel",
+                                         {"policy": policy.id, "attempts": policy.attempts}, summary, key=inbound_id)
+        return Reply(None, {})
+
 
     async def _ask_product(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
         assert cmd.name is not None
@@ -301,6 +323,11 @@ class SmsChannel:
         if done.purpose == "sms.product":
             order = await self.actions.buy_product(me, p["product"], key=key, consent=True)
             return _pending(order, f"订购{order.details.get('name', '')}")
+        if done.purpose == "sms.policy_cancel":
+            # Settled at once, the insurer's answer texts itself: refunded, or declined with
+            # "nothing refunded" and until when to ask again (insurance_cancel.declined).
+            order = await self.actions.cancel_policy(me, p["policy"], attempts_seen=p["attempts"])
+            return _pending(order, f"退保{self.actions.policy_name(str(order.details.get('product', '')))}")
         if done.purpose == "sms.lottery":
             ticket = await self.actions.buy_quick_picks(me, p["game"], p["count"], issue=p["issue"], key=key,
                                                         consent=True)
@@ -395,6 +422,22 @@ class SmsChannel:
             return {r[0]: int(r[1]) for r in rows}
 
         return await self.uow.run("sms_states", work)
+
+
+#: A policy's state as an SMS line says it.
+_POLICY_STATES = {"pending": "投保处理中", "in_force": "保障中", "expired": "已到期", "cancelling": "退保处理中",
+                  "cancelled": "已退保"}
+
+
+def _policy_row(p: Policy) -> str:
+    """``综合意外险 被保险人**明 保障中，12-09 12:00前可退保``: what BX lists for one policy."""
+    state = (f"{p.starts_at.astimezone(SHANGHAI):%m-%d}起保障" if p.state == "waiting"
+             else _POLICY_STATES.get(p.state, p.state))
+    if p.declined:
+        state += "，上次退保未获同意"
+    if p.cancellable and p.until is not None:
+        state += f"，{p.until.astimezone(SHANGHAI):%m-%d %H:%M}前可退保"
+    return f"{p.name} 被保险人{p.insured} {state}"
 
 
 async def _scalar(uow: UnitOfWork, query: Any) -> Any:

@@ -138,6 +138,15 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                              "{game_en} draw {issue}, quick picks {numbers}: {amount} CNY; ticket by SMS."),
     "reply.tickets": ("我的彩票：{rows}。", "My latest tickets (draw, bets, CNY, prize) as above."),
     "reply.tickets_empty": ("暂无彩票。发送CP SSQ机选一注双色球。", "No tickets yet; send CP SSQ for a quick pick."),
+    "reply.policies": ("我的保单：{rows}。犹豫期内退保请回复TB 序号。",
+                       "My policies (product, insured, state, cancellable until) as above; reply TB and the "
+                       "number to cancel one in its cooling-off period."),
+    "reply.policies_empty": ("暂无保单。保险请在客户端或网上营业厅投保。",
+                             "No policies yet; insurance is bought in the app or the web wallet."),
+    "reply.policy_cancelled": ("{name}已退保，保费{amount}元已退回，无需再次申请。",
+                               "This policy is already cancelled; {amount} CNY was refunded."),
+    "reply.policy_cancelling": ("{name}退保处理中，结果将短信通知。",
+                                "This policy's cancellation is in progress; the result comes by SMS."),
 }
 
 #: Templates a subscriber may stop with TD (reminders and marketing, never codes or receipts).

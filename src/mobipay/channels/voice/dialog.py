@@ -35,9 +35,11 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "welcome": ("欢迎致电手机钱包。", "Welcome to the mobile wallet."),
     "enter_pin": ("请输入六位支付密码，以井号键结束。", "Please enter your six digit PIN, then press hash."),
     "main_menu": ("查询余额请按1，话费充值请按2，转账请按3，缴费请按4，查询最近交易请按5，"
-                  "订购彩铃等移动业务请按6，彩票机选请按7，For English press 9，结束通话请按0。",
+                  "订购彩铃等移动业务请按6，彩票机选请按7，查询或退保我的保单请按8，"
+                  "For English press 9，结束通话请按0。",
                   "For your balance press 1, mobile top-up 2, transfer 3, pay a bill 4, recent transactions 5, "
-                  "operator services 6, lottery quick pick 7, 中文请按9, to end the call press 0."),
+                  "operator services 6, lottery quick pick 7, my insurance policies 8, 中文请按9, "
+                  "to end the call press 0."),
     "balance_is": ("您的可用余额为{amount}元。", "Your available balance is {amount} yuan."),
     "recent_none": ("暂无交易记录。", "There are no transactions yet."),
     "recent_in": ("{date}，{kind}，收入{amount}元。", "{date}, {kind}, {amount} yuan in."),
@@ -87,6 +89,24 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "lottery_pending": ("投注已受理，您的号码是{numbers}，出票结果将以短信通知您。",
                         "The ticket is accepted; your numbers are {numbers}; a text message will confirm it."),
     "lottery_failed": ("投注未成功，款项已退回。", "The ticket was not accepted; the money is back."),
+    "policies_none": ("您还没有保单。保险请在客户端投保。", "You have no policies; insurance is bought in the app."),
+    "policy_item": ("第{n}份保单，{name}，保费{amount}元，{status}。", "Policy {n}: {name}, premium {amount} yuan, "
+                    "{status}."),
+    "policy_options_cancel": ("退保请按1，听下一份请按2，返回请按星号键。",
+                              "To cancel this policy press 1, for the next one press 2, to go back press star."),
+    "policy_options": ("听下一份请按2，返回请按星号键。", "For the next policy press 2, to go back press star."),
+    "policies_end": ("保单已全部读完。", "That was your last policy."),
+    "policy_confirm": ("退保{name}，保费{amount}元退回您的钱包，保障随即终止。确认退保请按1，取消请按2。",
+                       "Cancel {name}: the {amount} yuan premium comes back to your wallet and the cover ends. "
+                       "To confirm press 1, to keep the policy press 2."),
+    "policy_cancel_done": ("退保成功，保费{amount}元已退回您的钱包。",
+                           "The policy is cancelled; the {amount} yuan premium is back in your wallet."),
+    "policy_cancel_pending": ("退保已受理，结果将以短信通知您。",
+                              "The cancellation is accepted; a text message will tell you the result."),
+    "policy_cancel_declined": ("保险公司未同意退保，保单继续有效，保费没有退回。您可以在{until}前再次申请退保。",
+                               "The insurer declined the cancellation: the policy stays in force and the premium "
+                               "was not refunded. You may ask again until {until}."),
+    "policy_kept": ("保单未退，继续有效。", "The policy is kept."),
     "cancelled": ("已取消。", "Cancelled."),
     "invalid_choice": ("输入有误。", "That is not one of the choices."),
     "no_input": ("没有收到您的按键。", "We did not get your input."),
@@ -95,7 +115,7 @@ PROMPTS: dict[str, tuple[str, str]] = {
 }
 
 #: Menu keys in the main menu.
-MAIN_MENU_KEYS = "123456790"
+MAIN_MENU_KEYS = "1234567890"
 #: Consecutive no-input or bad-input turns before the call is ended politely.
 MAX_RETRIES = 2
 #: Wrong PINs one call may try before it is ended (the wallet locks payments at its own limit).
@@ -106,6 +126,7 @@ MAX_AMOUNT_DIGITS = 6
 MAX_BILLS = 8
 MAX_PRODUCTS = 8  # one key each
 MAX_QUICK_PICKS = MAX_BETS
+MAX_POLICIES = 9  # read one by one; the newest first
 QUICK_PICK_PRICE = BET_PRICE  # fen a bet
 
 
@@ -253,8 +274,20 @@ class QuickPick:
     step: int
 
 
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """My insurance policies (listed and cancelled here, never sold: see docs/voice.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPolicy:
+    policy_id: str
+    attempts: int  # cancellation attempts there were when the policy was read out
+    step: int
+
+
 Action = (Identify | VerifyPin | Balance | Recent | Transfer | Topup | SavedBills | BillDue | PayBill | Products
-          | BuyProduct | LotteryGames | QuickPick)
+          | BuyProduct | LotteryGames | QuickPick | Policies | CancelPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +337,29 @@ class Picked:
     numbers: Words
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyOffer:
+    """A policy as read out: its status in words (in force, until when it can be cancelled…)."""
+
+    policy_id: str
+    name: Words
+    premium: int  # fen
+    status: Words
+    cancellable: bool
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """How a cancellation ended: refunded, at the insurer, or declined (nothing refunded;
+    ``until``: when asking again stops being possible)."""
+
+    state: Literal["done", "pending", "declined"]
+    until: Words | None = None
+
+
 Outcome = (None | int | list[RecentLine] | list[str] | PaymentResult | DueBill | list[ProductOffer]
-           | list[GameOffer] | Picked | MobipayError)
+           | list[GameOffer] | Picked | list[PolicyOffer] | Cancelled | MobipayError)
 
 
 # --------------------------------------------------------------------------- the state
@@ -332,6 +386,9 @@ class CallState:
     games: tuple[tuple[str, str, str, str, str, str], ...] = ()  # (code, zh, en, issue, close zh, close en)
     game: int = 0  # 1-based position of the chosen game
     count: int = 0  # quick picks
+    #: (id, zh, en, premium, status zh, status en, cancellable 0/1, attempts) as read out
+    policies: tuple[tuple[str, str, str, int, str, str, int, int], ...] = ()
+    policy: int = 0  # 1-based position of the policy being read
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,16 +402,20 @@ class Step:
 
 CHOICE_NODES: dict[str, str] = {"menu": MAIN_MENU_KEYS, "topup_whom": "12", "topup_confirm": "12",
                                 "transfer_confirm": "12", "bill_confirm": "12", "product_confirm": "12",
-                                "lottery_count": "123456789"[:MAX_QUICK_PICKS], "lottery_confirm": "12"}
+                                "lottery_count": "123456789"[:MAX_QUICK_PICKS], "lottery_confirm": "12",
+                                "policy_confirm": "12"}
 #: Nodes whose keys are the positions of a list the state carries.
 LIST_NODES = ("bills", "products", "games")
+#: Policies are read one at a time: 1 cancels the one just read (when it may be), 2 reads the next.
+POLICY_NODE = "policy"
 DIGIT_NODES = ("pin", "topup_number", "topup_amount", "transfer_number", "transfer_amount")
 #: Where ``*`` goes back to.
 BACK: dict[str, str] = {"topup_whom": "menu", "topup_number": "topup_whom", "topup_amount": "topup_whom",
                         "topup_confirm": "topup_amount", "transfer_number": "menu",
                         "transfer_amount": "transfer_number", "transfer_confirm": "transfer_amount",
                         "bills": "menu", "bill_confirm": "bills", "products": "menu", "product_confirm": "products",
-                        "games": "menu", "lottery_count": "games", "lottery_confirm": "lottery_count"}
+                        "games": "menu", "lottery_count": "games", "lottery_confirm": "lottery_count",
+                        "policy": "menu", "policy_confirm": "policy"}
 
 
 def node_prompt(state: CallState) -> tuple[Say, ...]:
@@ -386,6 +447,13 @@ def node_prompt(state: CallState) -> tuple[Say, ...]:
         items = tuple(say("game_item", name=Words(zh, en), issue=Digits(issue), close=Words(czh, cen), n=i)
                       for i, (_, zh, en, issue, czh, cen) in enumerate(state.games, 1))
         return (*items, say("bills_back"))
+    if n == POLICY_NODE:
+        _, zh, en, premium, szh, sen, cancellable, _ = state.policies[state.policy - 1]
+        return (say("policy_item", n=state.policy, name=Words(zh, en), amount=Fen(premium), status=Words(szh, sen)),
+                say("policy_options_cancel" if cancellable else "policy_options"))
+    if n == "policy_confirm":
+        _, zh, en, premium, *_ = state.policies[state.policy - 1]
+        return (say("policy_confirm", name=Words(zh, en), amount=Fen(premium)),)
     if n == "lottery_confirm":
         _, zh, en, issue, _, _ = state.games[state.game - 1]
         return (say("lottery_confirm", name=Words(zh, en), issue=Digits(issue), count=state.count,
@@ -394,6 +462,8 @@ def node_prompt(state: CallState) -> tuple[Say, ...]:
 
 
 def expect_for(state: CallState) -> Expect:
+    if state.node == POLICY_NODE:
+        return Expect("choice", "12" if state.policies[state.policy - 1][6] else "2")
     if state.node in LIST_NODES:
         listed = {"bills": state.bills, "products": state.products, "games": state.games}[state.node]
         return Expect("choice", "".join(str(i) for i in range(1, len(listed) + 1)))
@@ -448,7 +518,7 @@ def on_input(state: CallState, keys: str | None) -> Step:
         if node in BACK:
             return _enter(state, BACK[node])
         return _enter(state, node)  # at the PIN or the main menu: start the entry again
-    if node in LIST_NODES or node in CHOICE_NODES:
+    if node in LIST_NODES or node in CHOICE_NODES or node == POLICY_NODE:
         allowed = expect_for(state).keys
         if len(keys) != 1 or keys not in allowed:
             return _retry(state, say("invalid_choice"))
@@ -478,6 +548,8 @@ def _choose(state: CallState, key: str) -> Step:
                 return Step(state, action=Products())
             case "7":
                 return Step(state, action=LotteryGames())
+            case "8":
+                return Step(state, action=Policies())
             case "9":
                 return _enter(replace(state, lang="en" if state.lang == "zh" else "zh"), "menu")
             case _:
@@ -495,7 +567,15 @@ def _choose(state: CallState, key: str) -> Step:
         return _enter(replace(state, game=int(key)), "lottery_count")
     if node == "lottery_count":
         return _enter(replace(state, count=int(key), amount=int(key) * QUICK_PICK_PRICE), "lottery_confirm")
+    if node == POLICY_NODE:
+        if key == "1":
+            return _enter(state, "policy_confirm")
+        if state.policy >= len(state.policies):
+            return _enter(replace(state, policies=(), policy=0), "menu", say("policies_end"))
+        return _enter(replace(state, policy=state.policy + 1), POLICY_NODE)
     # the confirmations: 1 pays, 2 cancels
+    if key == "2" and node == "policy_confirm":
+        return _enter(replace(state, policies=(), policy=0), "menu", say("policy_kept"))
     if key == "2":
         return _enter(state, "menu", say("cancelled"))
     step = state.step + 1
@@ -509,6 +589,9 @@ def _choose(state: CallState, key: str) -> Step:
     if node == "lottery_confirm":
         code, _, _, issue, _, _ = state.games[state.game - 1]
         return Step(paying, action=QuickPick(code, state.count, issue, step))
+    if node == "policy_confirm":
+        policy_id, *_, attempts = state.policies[state.policy - 1]
+        return Step(paying, action=CancelPolicy(policy_id, attempts, step))
     return Step(paying, action=PayBill(state.bill, state.bill_id, state.amount, step))
 
 
@@ -549,7 +632,7 @@ def on_result(state: CallState, action: Action, outcome: Outcome) -> Step:
     if isinstance(outcome, MobipayError):
         if isinstance(action, BillDue):
             return _enter(state, "bills", say_error(outcome))
-        return _enter(state, "menu", say_error(outcome))
+        return _enter(replace(state, policies=(), policy=0), "menu", say_error(outcome))
     if isinstance(action, Balance):
         assert isinstance(outcome, int)
         return _enter(state, "menu", say("balance_is", amount=Fen(outcome)))
@@ -581,8 +664,23 @@ def on_result(state: CallState, action: Action, outcome: Outcome) -> Step:
         games = tuple((o.code, o.name.zh, o.name.en, o.issue, o.close.zh, o.close.en) for o in outcome[:9]
                       if isinstance(o, GameOffer))
         return _enter(replace(state, games=games), "games")
+    if isinstance(action, Policies):
+        assert isinstance(outcome, list)
+        policies = tuple((o.policy_id, o.name.zh, o.name.en, o.premium, o.status.zh, o.status.en, int(o.cancellable),
+                          o.attempts) for o in outcome[:MAX_POLICIES] if isinstance(o, PolicyOffer))
+        if not policies:
+            return _enter(state, "menu", say("policies_none"))
+        return _enter(replace(state, policies=policies, policy=1), POLICY_NODE)
     cleared = replace(state, to="", number="", amount=0, bill="", bill_id=None, products=(), product=0, games=(),
-                      game=0, count=0)
+                      game=0, count=0, policies=(), policy=0)
+    if isinstance(action, CancelPolicy):
+        assert isinstance(outcome, Cancelled)
+        premium = state.policies[state.policy - 1][3]
+        if outcome.state == "declined":
+            return _enter(cleared, "menu", say("policy_cancel_declined", until=outcome.until or Words("-", "-")))
+        if outcome.state == "done":
+            return _enter(cleared, "menu", say("policy_cancel_done", amount=Fen(premium)))
+        return _enter(cleared, "menu", say("policy_cancel_pending"))
     if isinstance(action, QuickPick):
         assert isinstance(outcome, Picked)
         if outcome.state == "failed":

@@ -11,13 +11,14 @@ request (an IVR retrying a fetch, a re-sent SIP packet) cannot pay twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
-from mobipay.channels.actions import ChannelActions, Line
+from mobipay.channels.actions import ChannelActions, Line, Policy
 from mobipay.channels.voice import dialog as D
-from mobipay.channels.words import game_words, product_words
+from mobipay.channels.words import COVER_WORDS, INSURER_WORDS, game_words, product_words
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import InvalidMsisdn, MobipayError
 from mobipay.orders.model import OrderState
@@ -53,6 +54,40 @@ def _numbers(bets: list[list[list[int]]]) -> D.Words:
     zh = "；".join("，后区".join("、".join(str(n) for n in part) for part in bet) for bet in bets)
     en = "; ".join(", plus ".join(", ".join(str(n) for n in part) for part in bet) for bet in bets)
     return D.Words(zh, en)
+
+
+def _when(at: datetime, *, time: bool = True) -> D.Words:
+    """A Beijing date (and time) as said: 12月9日12点 / 12/9 12:00."""
+    t = at.astimezone(SHANGHAI)
+    zh, en = f"{t.month}月{t.day}日", f"{t.month}/{t.day}"
+    if time:
+        zh += f"{t.hour}点" + (f"{t.minute}分" if t.minute else "")
+        en += f" {t:%H:%M}"
+    return D.Words(zh, en)
+
+
+#: A policy's state as read out.
+_POLICY_STATES = {"pending": ("投保处理中", "being issued"), "in_force": ("保障中", "in force"),
+                  "expired": ("已到期", "expired"), "cancelling": ("退保处理中", "cancellation in progress"),
+                  "cancelled": ("已退保", "cancelled")}
+
+
+def _policy(a: ChannelActions, p: Policy) -> D.PolicyOffer:
+    if p.state == "waiting":
+        starts = _when(p.starts_at, time=False)
+        zh, en = f"{starts.zh}起保障", f"cover from {starts.en}"
+    else:
+        zh, en = _POLICY_STATES.get(p.state, (p.state, p.state))
+    if p.declined:
+        zh, en = zh + "，上次退保未获同意", en + ", the last cancellation was declined"
+    if p.cancellable and p.until is not None:
+        until = _when(p.until)
+        zh, en = zh + f"，{until.zh}前可退保", en + f", cancellable until {until.en}"
+    product = a.products.insurance.get(str(p.order.details.get("product", "")))
+    name_en = p.name if product is None else (
+        f"{INSURER_WORDS.get(product.insurer, (product.insurer, product.insurer))[1]} "
+        f"{COVER_WORDS.get(product.kind, (product.kind, product.kind))[1].lower()} cover, {product.term_days} days")
+    return D.PolicyOffer(p.id, D.Words(p.name, name_en), p.order.amount, D.Words(zh, en), p.cancellable, p.attempts)
 
 
 def _paid(order: PartnerOrder) -> D.PaymentResult:
@@ -157,6 +192,15 @@ class VoiceSession:
                     offers.append(D.GameOffer(sale.game.code, D.Words(*game_words(sale.game.code)), sale.issue,
                                               said))
                 return offers
+            case D.Policies():
+                return [_policy(a, p) for p in await a.policies(me)]
+            case D.CancelPolicy(policy_id=policy_id, attempts=attempts):
+                # The refund needs no PIN at the wallet; the call's PIN is checked again all the same.
+                order = await a.cancel_policy(me, policy_id, attempts_seen=attempts, pin=pin)
+                if order.state is OrderState.FAILED:
+                    until = a.cancellable_until(order)
+                    return D.Cancelled("declined", _when(until) if until else None)
+                return D.Cancelled("done" if order.state is OrderState.SUCCEEDED else "pending")
             case D.QuickPick(game=game, count=count, issue=issue, step=n):
                 ticket = await a.buy_quick_picks(me, game, count, issue=issue, key=self.key(n), pin=pin)
                 return D.Picked(_paid(ticket.order).state, _numbers(ticket.bets))

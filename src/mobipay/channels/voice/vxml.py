@@ -102,7 +102,7 @@ def unseal(fernet: Fernet, token: str, ttl_s: int) -> tuple[str, str, D.CallStat
     body = json.loads(raw)
     fields = body["state"]
     fields["bills"] = tuple(fields.get("bills", ()))
-    for listed in ("products", "games"):  # JSON has lists; the state holds tuples
+    for listed in ("products", "games", "policies"):  # JSON has lists; the state holds tuples
         fields[listed] = tuple(tuple(item) for item in fields.get(listed, ()))
     return body["call"], body["caller"], D.CallState(**fields)
 

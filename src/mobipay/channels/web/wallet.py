@@ -52,7 +52,7 @@ from mobipay.channels.words import (
     product_words,
 )
 from mobipay.kernel.clock import SHANGHAI
-from mobipay.kernel.errors import MobipayError, NotFound, ValidationFailed
+from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.kernel.msisdn import mask_msisdn, mask_name
 from mobipay.ledger.model import Side
 from mobipay.lottery import errors as lottery_errors
@@ -672,7 +672,7 @@ async def _products_page(request: Request, me: Principal, *, error: str = "", st
     families: dict[str, list[Any]] = {}
     for n, p in enumerate(c.channel_actions.product_list(), 1):
         families.setdefault(p.family.value, []).append((n, p, product_words(p.code, p.name, p.description)))
-    orders = await c.orders.of_user(me.user_id, (PRODUCT,), limit=20)
+    orders = await c.products.product_orders(me, limit=20)
     return _view(request, "products.html", {"families": families, "family_words": FAMILY_WORDS,
                                             "period_words": PERIOD_WORDS, "orders": orders, "error": error},
                  status=status)
@@ -730,9 +730,10 @@ async def buy_product(code: str, request: Request, csrf: str = Form(""), pin: st
 @router.get("/product-orders/{order_id}", response_class=HTMLResponse)
 async def product_order(order_id: str, request: Request) -> Response:
     me = await _signed_in(request)
-    order = await container(request).orders.get(order_id[:80])
-    if order is None or order.user_id != me.user_id or order.kind != PRODUCT:
-        return _not_found(request, NotFound("no such product order in your wallet", field="order_id"))
+    try:
+        order = await container(request).products.product_order(me, order_id[:80])
+    except MobipayError as exc:
+        return _not_found(request, exc)
     name = product_words(order.details["product"], order.details.get("name", ""), "")
     return _view(request, "order.html", {"o": order, "what": name, "target": mask_msisdn(order.details["msisdn"]),
                                          "paid": order.amount, "error": order_error(request, order)})
@@ -895,27 +896,45 @@ async def buy_ticket(game: str, request: Request, csrf: str = Form(""), numbers:
     try:
         check_csrf(request, csrf)
         sale, bets, picks, times, _ = _ticket_request(request, game, numbers, quick_picks, multiplier)
-        await c.channel_actions.check_issue(me, sale.game.code, issue[:16], key[:80])
         ticket = await c.lottery.buy(me, sale.game.code, bets=bets, quick_picks=picks, multiplier=times,
-                                     idempotency_key=key, pin=pin or None)
+                                     idempotency_key=key, pin=pin or None, issue=issue[:16])
     except MobipayError as exc:
         return await _lottery_page(request, me, error=_words(request, exc), status=exc.status, form=form)
     return _go(request, f"/m/lottery/tickets/{ticket.order.id}")
 
 
-async def _my_ticket(request: Request, me: Principal, ticket_id: str) -> Ticket:
-    for t in await container(request).lottery.mine(me):
-        if t.order.id == ticket_id:
-            return t
-    raise NotFound("no such ticket in your wallet", field="ticket_id")
+async def _ticket_view(request: Request, t: Ticket, *, error: str = "", status: int = 200) -> Response:
+    now = container(request).clock.now()
+    claim_open = t.claim_required and t.claimed_at is None and t.claim_by is not None and now < t.claim_by
+    return _view(request, "ticket.html", {"tk": t, "name": game_words(t.game), "bets": [bet_text(b) for b in t.bets],
+                                          "claim_open": claim_open, "error": error or order_error(request, t.order)},
+                 status=status)
 
 
 @router.get("/lottery/tickets/{ticket_id}", response_class=HTMLResponse)
 async def ticket_page(ticket_id: str, request: Request) -> Response:
     me = await _signed_in(request)
     try:
-        t = await _my_ticket(request, me, ticket_id)
+        t = await container(request).lottery.ticket(me, ticket_id[:80])
     except MobipayError as exc:
         return _not_found(request, exc)
-    return _view(request, "ticket.html", {"tk": t, "name": game_words(t.game), "bets": [bet_text(b) for b in t.bets],
-                                          "error": order_error(request, t.order)})
+    return await _ticket_view(request, t)
+
+
+@router.post("/lottery/tickets/{ticket_id}/claim", response_class=HTMLResponse)
+async def claim_prize(ticket_id: str, request: Request, csrf: str = Form(""), name: str = Form(""),
+                      id_number: str = Form("")) -> Response:
+    """A large prize, claimed with the wallet's verified identity; a refusal is a sentence on
+    the ticket's page and pays nothing; claiming again shows the paid ticket."""
+    me = await _signed_in(request)
+    c = container(request)
+    try:
+        t = await c.lottery.ticket(me, ticket_id[:80])
+    except MobipayError as exc:
+        return _not_found(request, exc)
+    try:
+        check_csrf(request, csrf)
+        await c.lottery.claim(me, t.order.id, name=name[:32], id_number=id_number[:18])
+    except MobipayError as exc:
+        return await _ticket_view(request, t, error=_words(request, exc), status=exc.status)
+    return _go(request, f"/m/lottery/tickets/{t.order.id}")
