@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from mobipay.kernel.clock import ManualClock
@@ -31,7 +31,7 @@ from mobipay.ledger.model import (
     StoredTransfer,
     VoidPending,
 )
-from mobipay.merchants.model import App, Merchant, MerchantFile, MerchantState, Refund, TradeRecord
+from mobipay.merchants.model import App, Merchant, MerchantFile, MerchantState, Refund, StoreRecord, TradeRecord
 from mobipay.merchants.store import MerchantStore
 from mobipay.wallet.model import (
     Claim,
@@ -257,7 +257,7 @@ class MemoryWalletStore:
     async def live_sessions(self, user_id: str, now: datetime) -> list[SessionInfo]:
         live = [s for s in self.sessions.values()
                 if s.user_id == user_id and s.revoked_at is None and s.refresh_expires_at > now]
-        return [SessionInfo(s.id, s.device_id, s.device_name, s.created_at, s.last_used_at)
+        return [SessionInfo(s.id, s.device_id, s.device_name, s.created_at, s.last_used_at, s.proven_by)
                 for s in sorted(live, key=lambda s: s.created_at)]
 
     async def revoke(self, user_id: str, session_id: str | None, at: datetime) -> int:
@@ -344,6 +344,7 @@ class MemoryMerchantStore:
         self.apps: dict[str, App] = {}
         self.nonces: dict[tuple[str, str], datetime] = {}
         self.stores: dict[str, tuple[str, str, str]] = {}  # id -> (merchant, name, address)
+        self.store_cities: dict[str, str] = {}
         self.trades: dict[str, TradeRecord] = {}
         self.refunds: dict[tuple[str, str], Refund] = {}
         self.notifications: list[tuple[str, str, Mapping[str, str | int]]] = []  # (id, url, payload)
@@ -392,11 +393,23 @@ class MemoryMerchantStore:
         self.nonces[(app_id, nonce)] = at
         return True
 
-    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime) -> None:
+    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime,
+                        city: str = "") -> None:
         self.stores[store_id] = (merchant_id, name, address)
+        self.store_cities[store_id] = city
 
     async def store_owner(self, store_id: str) -> str | None:
         return self.stores[store_id][0] if store_id in self.stores else None
+
+    async def store_by_id(self, store_id: str) -> StoreRecord | None:
+        if store_id not in self.stores:
+            return None
+        m, name, address = self.stores[store_id]
+        return StoreRecord(store_id, m, name, address, datetime(2026, 1, 1, tzinfo=UTC), self.store_cities[store_id])
+
+    async def stores_of(self, merchant_id: str) -> list[StoreRecord]:
+        return [StoreRecord(sid, m, name, address, datetime(2026, 1, 1, tzinfo=UTC))
+                for sid, (m, name, address) in self.stores.items() if m == merchant_id]
 
     async def trade(self, trade_id: str, *, for_update: bool = False) -> TradeRecord | None:
         return self.trades.get(trade_id)

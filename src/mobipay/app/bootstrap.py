@@ -23,6 +23,8 @@ from mobipay.channels.sms.console import ConsolePhones
 from mobipay.channels.sms.kannel import KannelSender
 from mobipay.channels.sms.service import SmsChannel
 from mobipay.confirmations.service import Confirmations
+from mobipay.instore.service import InStore, QrLimits
+from mobipay.instore.terminals import Terminals
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.kernel.roles import Roster
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
@@ -116,10 +118,17 @@ class Container:
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
     operators: OperatorAccounts = field(init=False)  # console accounts and sessions
     reversals: Reversals = field(init=False)  # reversal requests (maker-checker)
+    terminals: Terminals = field(init=False)  # in-store POS terminals, their keys and signed requests
+    instore: InStore = field(init=False)  # merchant QR codes: the merchant's codes, the subscriber's scan and pay
 
     def __post_init__(self) -> None:
         self.operators = OperatorAccounts(self.uow)
         self.reversals = Reversals(self.uow)
+        self.terminals = Terminals(self.uow, self.merchants)
+        s = self.settings
+        self.instore = InStore(self.uow, self.merchants, self.wallet, QrLimits(
+            s.instore_static_daily_limit, s.instore_dynamic_daily_limit, s.instore_dynamic_two_factor_daily_limit))
+        self.merchants.trade_qr = self.instore.trade_payload  # emv_qr in the merchant API's trade answer
 
     def outbox_worker(self) -> OutboxWorker:
         s = self.settings

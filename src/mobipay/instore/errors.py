@@ -73,3 +73,134 @@ class QrNotOurs(MobipayError):
     code = "QR_NOT_OURS"
     status = 422
     title = "The QR code is not a mobipay merchant's code"
+
+
+# ---------------------------------------------------------------------- POS terminals
+# A terminal request that cannot be verified is refused before anything is done, each reason
+# with its own code, so a till's developer sees at once which part of the signature is wrong.
+
+
+class TerminalNotSigned(MobipayError):
+    code = "TERMINAL_NOT_SIGNED"
+    status = 401
+    title = "Send Terminal-Id, Timestamp (Unix seconds), Nonce and Signature headers (docs/instore.md)"
+
+
+class TerminalUnknown(MobipayError):
+    code = "TERMINAL_UNKNOWN"
+    status = 401
+    title = "No terminal has this Terminal-Id"
+
+
+class TerminalDisabled(MobipayError):
+    code = "TERMINAL_DISABLED"
+    status = 403
+    title = "This terminal is disabled: the merchant enables it again in the portal"
+
+
+class TerminalClockSkew(MobipayError):
+    code = "TERMINAL_CLOCK_SKEW"
+    status = 401
+    title = "The Timestamp is more than 5 minutes away from the platform's clock: set the terminal's clock"
+
+
+class TerminalNonceReplayed(MobipayError):
+    code = "TERMINAL_NONCE_REPLAYED"
+    status = 401
+    title = "This Nonce was used already: a replayed request"
+
+
+class TerminalBadSignature(MobipayError):
+    code = "TERMINAL_BAD_SIGNATURE"
+    status = 401
+    title = "The Signature does not verify with the terminal's key over the request (docs/instore.md)"
+
+
+class TerminalNotFound(MobipayError):
+    code = "TERMINAL_NOT_FOUND"
+    status = 404
+    title = "No such terminal of yours"
+
+
+class InvalidTerminalField(MobipayError):
+    code = "INVALID_TERMINAL_FIELD"
+    status = 400
+    title = "A terminal's label or public key is not valid"
+
+
+# ---------------------------------------------------------------------- scan and pay
+# A code that reads but names nothing payable, and the payer's daily QR limits (PBoC 2017/296):
+# each refusal moves nothing.
+
+
+class QrMerchantUnknown(MobipayError):
+    code = "QR_MERCHANT_UNKNOWN"
+    status = 404
+    title = "The QR code names no mobipay merchant"
+
+
+class QrMerchantNotActive(MobipayError):
+    code = "QR_MERCHANT_NOT_ACTIVE"
+    status = 422
+    title = "The merchant of this QR code cannot be paid now"
+
+
+class QrStoreNotFound(MobipayError):
+    code = "QR_STORE_NOT_FOUND"
+    status = 404
+    title = "The QR code names a store the merchant does not have"
+
+
+class QrTradeNotFound(MobipayError):
+    code = "QR_TRADE_NOT_FOUND"
+    status = 404
+    title = "The QR code names no order of this merchant, or another amount than the order's"
+
+
+class QrTradeExpired(MobipayError):
+    code = "QR_TRADE_EXPIRED"
+    status = 409
+    title = "The order of this QR code has expired: ask the merchant for a new code"
+
+
+class QrTradeClosed(MobipayError):
+    code = "QR_TRADE_CLOSED"
+    status = 409
+    title = "The order of this QR code was closed by the merchant"
+
+
+class QrTradePaid(MobipayError):
+    code = "QR_TRADE_PAID"
+    status = 409
+    title = "The order of this QR code has been paid already"
+
+
+class QrAmountFixed(MobipayError):
+    code = "QR_AMOUNT_FIXED"
+    status = 422
+    title = "A dynamic QR code carries its amount: send none"
+
+
+class QrAmountMissing(MobipayError):
+    code = "QR_AMOUNT_MISSING"
+    status = 422
+    title = "A static QR code has no amount: send the amount in fen"
+
+
+class QrScanMismatch(MobipayError):
+    code = "QR_SCAN_MISMATCH"
+    status = 422
+    title = "The scan_id is not the one this payload's scan answered"
+
+
+class QrStaticLimitExceeded(MobipayError):
+    code = "QR_STATIC_DAILY_LIMIT"
+    status = 422
+    title = "Payments by static QR codes are at most the daily limit (PBoC 2017/296); 'left' says what remains today"
+
+
+class QrDynamicLimitExceeded(MobipayError):
+    code = "QR_DYNAMIC_DAILY_LIMIT"
+    status = 422
+    title = ("Payments by dynamic QR codes are at most the daily limit of their factors (PBoC 2017/296); "
+             "'limit' names it, 'left' says what remains today")

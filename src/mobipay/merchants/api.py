@@ -228,7 +228,10 @@ async def create_trade(call: Signed, service: MerchantsDep) -> JSONResponse:
                                        _param(p, "subject"), _minutes(p, "expire_minutes", 30),
                                        app_id=str(p["app_id"]), notify_url=str(p.get("notify_url") or ""),
                                        store_id=str(p["store_id"]) if p.get("store_id") else None)
-    return _reply(service, call, {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}, 201)
+    data = {**_trade_data(trade), "pay_url": f"/v1/trades/{trade.id}"}
+    if service.trade_qr is not None:  # the dynamic QR code's EMV payload, for the till to show
+        data["emv_qr"] = await service.trade_qr(trade)
+    return _reply(service, call, data, 201)
 
 
 @router.post("/merchant/trades/query", summary="Query a trade by out_trade_no or trade_no (signed)")
@@ -276,8 +279,9 @@ async def upload_key(call: Signed, service: MerchantsDep) -> JSONResponse:
 @router.post("/merchant/stores", summary="Add a store (signed); trades may name it with store_id")
 async def add_store(call: Signed, service: MerchantsDep) -> JSONResponse:
     merchant, p = call.merchant, call.params
-    store_id = await service.add_store(merchant, _param(p, "name"), str(p.get("address") or ""))
-    return _reply(service, call, {"store_id": store_id, "name": p["name"]}, 201)
+    store_id = await service.add_store(merchant, _param(p, "name"), str(p.get("address") or ""),
+                                       str(p.get("city") or ""))
+    return _reply(service, call, {"store_id": store_id, "name": p["name"], "city": str(p.get("city") or "")}, 201)
 
 
 @router.post("/merchant/statements", response_class=PlainTextResponse,

@@ -301,6 +301,8 @@ class Trade:
     created_at: datetime
     paid_at: datetime | None
     red_envelope: int = 0  # fen of the amount a red envelope paid (the wallet paid the rest)
+    payer_id: str | None = None  # the subscriber who paid it (in-store scans tell "paid by you" from "by another")
+    store_id: str | None = None  # the store it was taken in (its QR code prints the store's city)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +333,8 @@ class TradeRecord:
         if state is TradeState.WAIT_BUYER_PAY and now is not None and self.expires_at <= now:
             state = TradeState.TRADE_CLOSED  # expired unpaid
         return Trade(self.id, self.merchant_id, self.out_trade_no, self.amount, self.subject, state, self.refunded,
-                     self.expires_at, self.created_at, self.paid_at, self.coupon_amount)
+                     self.expires_at, self.created_at, self.paid_at, self.coupon_amount, self.payer_id,
+                     self.store_id)
 
     @property
     def refundable(self) -> int:
@@ -361,3 +364,15 @@ def trade_notification(trade: TradeRecord, state: TradeState, refunded: int, *, 
     if refund is not None:
         payload |= {"out_request_no": refund[0], "refund_amount": refund[1]}
     return payload
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRecord:
+    """A merchant's store as other contexts see it (in-store terminals are registered per store)."""
+
+    id: str
+    merchant_id: str
+    name: str
+    address: str
+    created_at: datetime
+    city: str = ""  # printed on the store's QR code

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -41,6 +41,7 @@ from mobipay.merchants.model import (
     MerchantFile,
     MerchantState,
     Refund,
+    StoreRecord,
     Trade,
     TradeRecord,
     TradeState,
@@ -56,13 +57,21 @@ from mobipay.merchants.model import (
     signing_string,
     trade_notification,
 )
-from mobipay.merchants.signing import aead_seal, public_key_pem, public_pem, sign_rsa2, verify_hmac, verify_rsa2_text
+from mobipay.merchants.signing import (
+    aead_seal,
+    public_key_pem,
+    public_pem,
+    sign_hmac,
+    sign_rsa2,
+    verify_hmac,
+    verify_rsa2_text,
+)
 from mobipay.merchants.store import MerchantStore, sql_store
 from mobipay.platform.credentials import token_hash
 from mobipay.wallet.service import Principal, WalletService
 
 #: What other contexts and the channels use of the merchants: this service and these values.
-__all__ = ["Merchant", "MerchantService", "Trade"]
+__all__ = ["Merchant", "MerchantService", "StoreRecord", "Trade"]
 
 WINDOW_S = 300
 KEY_OVERLAP = timedelta(days=7)
@@ -86,6 +95,8 @@ class MerchantService:
         self.platform_key = platform_key  # PEM private key signing our answers and notifications
         self.platform_public_key = public_pem(platform_key)
         self.coupons: CouponUse | None = None  # the red-envelope zone plugs in here
+        # in-store plugs in the EMV payload of a trade's dynamic QR code (the merchant API answers it as emv_qr)
+        self.trade_qr: Callable[[Trade], Awaitable[str | None]] | None = None
 
     # ------------------------------------------------------------------ onboarding
 
@@ -396,10 +407,13 @@ class MerchantService:
 
         return await self.uow.run("refund", work)
 
-    async def add_store(self, merchant: Merchant, name: str, address: str = "") -> str:
-        """A store of the merchant (trades may name the store they were taken in)."""
+    async def add_store(self, merchant: Merchant, name: str, address: str = "", city: str = "") -> str:
+        """A store of the merchant (trades may name the store they were taken in); its city is
+        printed on the store's QR code."""
         if not 1 <= len(name.strip()) <= 128:
             raise ValidationFailed("a store has a name", field="name")
+        if len(city.strip()) > 32 or not city.strip().isprintable():
+            raise ValidationFailed("a store's city is at most 32 printable characters", field="city")
         store_id = new_id("sto")
 
         async def work(tx: Transaction) -> None:
@@ -408,10 +422,41 @@ class MerchantService:
             if found is None:
                 raise errors.MerchantNotFound(f"no merchant {merchant.id}", field="merchant_id")
             check_may_set_up(merchant.id, found.merchant.state)
-            await store.add_store(store_id, merchant.id, name.strip(), address.strip()[:256], tx.now)
+            await store.add_store(store_id, merchant.id, name.strip(), address.strip()[:256], tx.now,
+                                  city=city.strip())
 
         await self.uow.run("add_store", work)
         return store_id
+
+    async def set_up_merchant(self, merchant_id: str) -> Merchant:
+        """The merchant, if it may set things up (approved): what other contexts check before
+        they give a merchant credentials of their own (in-store terminals); else
+        ``MERCHANT_NOT_FOUND`` or ``MERCHANT_NOT_APPROVED``."""
+        merchant = await self.merchant(merchant_id)
+        check_may_set_up(merchant.id, merchant.state)
+        return merchant
+
+    async def stores(self, merchant_id: str) -> list[StoreRecord]:
+        """The merchant's stores, oldest first."""
+
+        async def work(tx: Transaction) -> list[StoreRecord]:
+            return await self.store(tx).stores_of(merchant_id)
+
+        return await self.uow.run("merchant_stores", work)
+
+    async def own_store(self, merchant_id: str, store_id: str) -> StoreRecord:
+        """One of the merchant's stores; another merchant's store looks exactly like a missing one."""
+        found = next((s for s in await self.stores(merchant_id) if s.id == store_id), None)
+        if found is None:
+            raise errors.MerchantNotFound("no such store of yours", field="store_id")
+        return found
+
+    def sign_answer(self, body: dict[str, int | str], reply_key: bytes | None) -> dict[str, int | str]:
+        """An answer to a signed merchant call, signed as the app signs (HMAC with its key, or
+        RSA2 with the platform key), for routes outside this context (in-store terminals)."""
+        if reply_key is not None:
+            return {**body, "sign_type": "HMAC", "sign": sign_hmac(body, reply_key)}
+        return {**body, "sign_type": "RSA2", "sign": sign_rsa2(body, self.platform_key)}
 
     # ------------------------------------------------------------------ trades
 
@@ -491,11 +536,20 @@ class MerchantService:
 
         return await self.uow.run("trade", work)
 
-    async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None, coupon_id: str | None = None
-                  ) -> Trade:
+    async def store_by_id(self, store_id: str) -> StoreRecord | None:
+        """A store by its id alone (a scanned QR code names it; the caller says what a missing one means)."""
+
+        async def work(tx: Transaction) -> StoreRecord | None:
+            return await self.store(tx).store_by_id(store_id)
+
+        return await self.uow.run("store", work)
+
+    async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None, coupon_id: str | None = None,
+                  then: Callable[[Transaction, Trade], Awaitable[None]] | None = None) -> Trade:
         """The buyer pays a trade from the wallet (PIN above the password-free amount),
         optionally with a red envelope paying part; a second press returns the paid trade,
-        never a second payment."""
+        never a second payment. ``then`` runs in the paying transaction after the posting,
+        with the paid trade (its caller's own limits: raising undoes the payment)."""
         trade = await self.trade(trade_id)
         if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
             return trade
@@ -536,6 +590,8 @@ class MerchantService:
             paid = replace(row, state=TradeState.TRADE_SUCCESS, payer_id=payer.id, transfer_id=transfer_id,
                            paid_at=tx.now, coupon_id=coupon_id, coupon_amount=face)
             await store.put_trade(paid)
+            if then is not None:
+                await then(tx, paid.seen_at(tx.now))
             params: dict[str, object] = {"merchant": m.name, "amount_fen": row.amount}
             if face:  # the red envelope's share, said: the wallet paid less than the price
                 params |= {"envelope_fen": face, "paid_fen": wallet_part}

@@ -19,7 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import as_utc
 from mobipay.ledger.uow import Transaction, UnitOfWork
-from mobipay.merchants.model import App, Merchant, MerchantFile, MerchantState, Refund, TradeRecord, TradeState
+from mobipay.merchants.model import (
+    App,
+    Merchant,
+    MerchantFile,
+    MerchantState,
+    Refund,
+    StoreRecord,
+    TradeRecord,
+    TradeState,
+)
 from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, notifications, refunds, stores, trades
 
 
@@ -42,8 +51,11 @@ class MerchantStore(Protocol):
     async def use_nonce(self, app_id: str, nonce: str, at: datetime, forget_before: datetime) -> bool: ...
 
     # stores
-    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime) -> None: ...
+    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime,
+                        city: str = "") -> None: ...
     async def store_owner(self, store_id: str) -> str | None: ...
+    async def store_by_id(self, store_id: str) -> StoreRecord | None: ...
+    async def stores_of(self, merchant_id: str) -> list[StoreRecord]: ...
 
     # trades, refunds, notifications
     async def trade(self, trade_id: str, *, for_update: bool = False) -> TradeRecord | None: ...
@@ -150,13 +162,26 @@ class SqlMerchantStore:
 
     # ------------------------------------------------------------------ stores
 
-    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime) -> None:
+    async def add_store(self, store_id: str, merchant_id: str, name: str, address: str, at: datetime,
+                        city: str = "") -> None:
         await self.conn.execute(insert(stores).values(id=store_id, merchant_id=merchant_id, name=name,
-                                                      address=address, created_at=at))
+                                                      address=address, created_at=at, city=city))
+
+    async def store_by_id(self, store_id: str) -> StoreRecord | None:
+        r = await self._first(select(stores).where(stores.c.id == store_id))
+        return None if r is None else StoreRecord(r.id, r.merchant_id, r.name, r.address, as_utc(r.created_at),
+                                                  r.city)
 
     async def store_owner(self, store_id: str) -> str | None:
         found = await self.conn.execute(select(stores.c.merchant_id).where(stores.c.id == store_id))
         return cast(str | None, found.scalar_one_or_none())
+
+    async def stores_of(self, merchant_id: str) -> list[StoreRecord]:
+        rows = await self.conn.execute(select(stores.c.id, stores.c.merchant_id, stores.c.name, stores.c.address,
+                                              stores.c.created_at, stores.c.city)
+                                       .where(stores.c.merchant_id == merchant_id)
+                                       .order_by(stores.c.created_at, stores.c.id))
+        return [StoreRecord(r.id, r.merchant_id, r.name, r.address, as_utc(r.created_at), r.city) for r in rows]
 
     # ------------------------------------------------------------------ trades
 

@@ -39,6 +39,7 @@ stores = Table(
     Column("name", String(128), nullable=False),
     Column("address", String(256), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("city", String(32), nullable=False, server_default=""),  # printed on the store's QR code (tags 60, 64)
 )
 
 merchant_apps = Table(

@@ -104,6 +104,15 @@ class Settings(BaseSettings):
                                              "product renews that the subscriber is told by SMS (0: no notice)")
     partner_timeout_s: float = Field(default=5.0, gt=0, description="After this, a partner order's outcome is "
                                      "unknown (top-ups, bills)")
+    instore_static_daily_limit: int = Field(default=50_000, ge=0, description="Fen a payer may pay a Beijing day "
+                                            "by scanning merchants' static QR codes, all shops together (PBoC "
+                                            "notice 2017/296: 500 CNY)")
+    instore_dynamic_daily_limit: int = Field(default=100_000, ge=0, description="Fen a payer may pay a Beijing day "
+                                             "by dynamic QR codes verified with fewer than two factors (PBoC "
+                                             "2017/296: 1,000 CNY)")
+    instore_dynamic_two_factor_daily_limit: int = Field(
+        default=500_000, ge=0, description="Fen a payer may pay a Beijing day by dynamic QR codes in all, paying "
+        "with two factors: the PIN on a bound device, a session opened by SMS code (PBoC 2017/296: 5,000 CNY)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
     notify_allow_networks: str = Field(

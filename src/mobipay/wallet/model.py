@@ -456,6 +456,7 @@ class Session:
     last_used_at: datetime
     revoked_at: datetime | None = None
     previous_refresh_hash: str | None = None
+    proven_by: str = ""  # "sms": opened with a code sent to the number (a bound device); "pin"; "" (unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +466,7 @@ class SessionInfo:
     device_name: str
     created_at: datetime
     last_used_at: datetime
+    proven_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,8 @@ class Sessions(Pins):
                 if refused is not None:
                     return refused
             session = Session(new_id("ses"), user.id, device_id[:128], device_name[:128], token_hash(access),
-                              tx.now + ACCESS_TTL, token_hash(refresh), tx.now + REFRESH_TTL, tx.now, tx.now)
+                              tx.now + ACCESS_TTL, token_hash(refresh), tx.now + REFRESH_TTL, tx.now, tx.now,
+                              proven_by="sms" if code is not None else "pin")
             await self.store(tx).add_session(session)
             return Tokens(session.id, access, int(ACCESS_TTL.total_seconds()), refresh)
 
@@ -88,6 +89,12 @@ class Sessions(Pins):
         if isinstance(outcome, MobipayError):
             raise outcome
         return outcome
+
+    async def device_bound(self, me: Principal) -> bool:
+        """Whether the caller's session is on a device bound to the wallet: live, and opened with
+        an SMS code sent to the number (the device proved it holds the SIM: a possession factor,
+        which a session opened with the PIN alone is not). A standing instruction has no device."""
+        return any(s.id == me.session_id and s.proven_by == "sms" for s in await self.devices(me.user_id))
 
     async def devices(self, user_id: str) -> list[SessionInfo]:
         async def work(tx: Transaction) -> list[SessionInfo]:

@@ -180,7 +180,7 @@ class SqlWalletStore:
             id=session.id, user_id=session.user_id, device_id=session.device_id, device_name=session.device_name,
             access_hash=session.access_hash, access_expires_at=session.access_expires_at,
             refresh_hash=session.refresh_hash, refresh_expires_at=session.refresh_expires_at,
-            created_at=session.created_at, last_used_at=session.last_used_at))
+            created_at=session.created_at, last_used_at=session.last_used_at, proven_by=session.proven_by))
 
     async def signed_in(self, access_hash: str) -> SignedIn | None:
         row = await self._first(
@@ -211,8 +211,8 @@ class SqlWalletStore:
         rows = await self.conn.execute(
             select(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None),
                                    sessions.c.refresh_expires_at > now).order_by(sessions.c.created_at))
-        return [SessionInfo(r.id, r.device_id, r.device_name, as_utc(r.created_at), as_utc(r.last_used_at))
-                for r in rows]
+        return [SessionInfo(r.id, r.device_id, r.device_name, as_utc(r.created_at), as_utc(r.last_used_at),
+                            r.proven_by) for r in rows]
 
     async def revoke(self, user_id: str, session_id: str | None, at: datetime) -> int:
         cond = (sessions.c.user_id == user_id) & sessions.c.revoked_at.is_(None)
@@ -340,7 +340,7 @@ def _user(row: Any) -> User:
 def _session(row: Any) -> Session:
     return Session(row.id, row.user_id, row.device_id, row.device_name, row.access_hash, as_utc(row.access_expires_at),
                    row.refresh_hash, as_utc(row.refresh_expires_at), as_utc(row.created_at), as_utc(row.last_used_at),
-                   as_utc(row.revoked_at) if row.revoked_at else None, row.previous_refresh_hash)
+                   as_utc(row.revoked_at) if row.revoked_at else None, row.previous_refresh_hash, row.proven_by)
 
 
 def _claim(row: Any) -> Claim:

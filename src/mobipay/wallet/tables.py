@@ -65,6 +65,8 @@ sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # how the session was opened: "sms" (a code sent to the number: the device is bound to it), "pin", "" (before 0027)
+    Column("proven_by", String(8), nullable=False, server_default=""),
 )
 
 usage = Table(

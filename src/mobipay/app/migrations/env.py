@@ -12,6 +12,7 @@ import mobipay.backoffice.tables  # registers the operator accounts, console ses
 import mobipay.bills.tables  # registers the bill-zone tables
 import mobipay.channels.sms.tables  # registers the SMS channel's tables
 import mobipay.confirmations.tables  # registers the confirmation table
+import mobipay.instore.tables  # registers the in-store terminals and their nonces
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
 import mobipay.merchants.tables  # registers the merchant tables (with the portal's operators)
