@@ -50,15 +50,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the reliability suites unless enabled; when enabled, start them first, so that
-    the other tests fill the remaining workers around these long ones."""
+    """Skip the reliability suites unless enabled; start the long suites first (reliability,
+    then the other slow ones such as the hostile-input fuzzer), so that the other tests fill
+    the remaining worker around them instead of one long suite finishing alone at the end."""
     chosen = [item for item in items if any(m in item.keywords for m in RELIABILITY_MARKERS)]
     if not RELIABILITY:
         for item in chosen:
             item.add_marker(pytest.mark.skip(reason=RELIABILITY_SKIP))
-        return
-    rest = [item for item in items if item not in chosen]
-    items[:] = chosen + rest
+        chosen = []
+    slow = [item for item in items if "slow" in item.keywords and item not in chosen]
+    first = chosen + slow
+    items[:] = first + [item for item in items if item not in first]
 
 
 def _dsn(url: str, database: str | None = None) -> str:

@@ -77,7 +77,7 @@ async def test_lottery_story(c: Container, bank: str, clock: ManualClock, lotter
     assert (result.tickets, result.winners, result.paid) == (2, 1, prize)
     want |= {li: 9_200 + prize, RECEIVABLE_LOTTERY: prize}
     assert await books(c, want) == want
-    assert ("lottery.won", {"game": "双色球", "issue": tonight, "amount_fen": prize, "tier": 3}) in (
+    assert ("lottery.won", {"game": "双色球", "issue": tonight, "amount_fen": prize, "tax_fen": 0, "tier": 3}) in (
         await sms(c, LI_LEI.msisdn))
 
     # Importing it again settles nothing twice; Thursday's ticket is still waiting for its draw.

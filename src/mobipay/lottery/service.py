@@ -254,17 +254,19 @@ class LotteryService:
             return {(r.game, r.issue) for r in rows}
 
         known = await self.uow.run("lottery_imported", work)
+        due = [(g.code, issue) for g in GAMES.values()
+               for issue, _, draw_at in g.draws_between(now - timedelta(days=past_days), now)
+               if draw_at <= now and (g.code, issue) not in known]
         results = []
-        for g in GAMES.values():
-            for issue, _, draw_at in g.draws_between(now - timedelta(days=past_days), now):
-                if draw_at > now or (g.code, issue) in known:
-                    continue
-                try:
-                    results.append(await self.import_draw(g.code, issue))
-                except errors.DrawNotFound:
-                    log.info("lottery.draw_not_published", game=g.code, issue=issue)
-                except MobipayError as exc:  # the centre not answering: next round
-                    log.warning("lottery.draw_import_failed", game=g.code, issue=issue, code=exc.code)
+        for code, issue in due:
+            try:
+                results.append(await self.import_draw(code, issue))
+            except errors.DrawNotFound:
+                log.info("lottery.draw_not_published", game=code, issue=issue)
+            except MobipayError as exc:  # the centre not answering: one line, and the whole round next time
+                log.warning("lottery.draw_import_failed", game=code, issue=issue, code=exc.code,
+                            waiting=len(due) - len(results))
+                break
         return results
 
     async def import_draw(self, code: str, issue: str) -> DrawResult:
