@@ -20,7 +20,6 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from mobipay.instore import errors
 from mobipay.instore.model import AdditionalData, Initiation, LocalName, MerchantQr, encode, parse
 from mobipay.instore.tables import qr_daily_usage
+from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.money import check_amount
@@ -36,7 +36,6 @@ from mobipay.ledger.uow import Runner, Transaction, UnitOfWork
 from mobipay.merchants.service import Merchant, MerchantService, StoreRecord, Trade
 from mobipay.wallet.service import Principal, WalletService
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 ACTIVE = ("approved", "settlement_suspended")  # merchant states that may be paid
 STATIC_TRADE_MINUTES = 15  # a static-code trade left unpaid (a refused PIN) closes by itself
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -296,7 +295,7 @@ class InStore:
         conditional UPDATE (it waits for a concurrent payment's row lock, then re-checks), or
         refuse naming the limit and what is left; raising undoes the payment."""
         conn = cast(UnitOfWork, tx).conn
-        day = tx.now.astimezone(BEIJING).date()
+        day = tx.now.astimezone(SHANGHAI).date()
         ins = pg_insert(qr_daily_usage) if conn.dialect.name == "postgresql" else sqlite_insert(qr_daily_usage)
         await conn.execute(ins.values(payer_id=payer_id, day=day).on_conflict_do_nothing())
         c = qr_daily_usage.c
