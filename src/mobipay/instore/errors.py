@@ -204,3 +204,33 @@ class QrDynamicLimitExceeded(MobipayError):
     status = 422
     title = ("Payments by dynamic QR codes are at most the daily limit of their factors (PBoC 2017/296); "
              "'limit' names it, 'left' says what remains today")
+
+
+# ---------------------------------------------------------------------- payment codes (付款码)
+# The 18-digit code a wallet shows for the till to scan (instore/paycode.py): a code the till
+# misread is 400, one that reads but mobipay will not take (another wallet's, too old, a wrong
+# one-time password) is 422. Each refusal moves nothing.
+
+
+class PaycodeMalformed(MobipayError):
+    code = "PAYCODE_MALFORMED"
+    status = 400
+    title = "A payment code is exactly 18 ASCII digits: scan the payer's code again"
+
+
+class PaycodeNotOurs(MobipayError):
+    code = "PAYCODE_NOT_OURS"
+    status = 422
+    title = "The payment code is not a mobipay code (another wallet's prefix)"
+
+
+class PaycodeExpired(MobipayError):
+    code = "PAYCODE_EXPIRED"
+    status = 422
+    title = "The payment code is older than 60 seconds: ask the payer to show the new one"
+
+
+class PaycodeInvalid(MobipayError):
+    code = "PAYCODE_INVALID"
+    status = 422
+    title = "The payment code does not verify for its device: ask the payer to show the code again"
