@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mobipay.instore import errors
 from mobipay.instore.model import AdditionalData, Initiation, LocalName, MerchantQr, encode, parse
@@ -34,6 +32,7 @@ from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.money import check_amount
 from mobipay.ledger.uow import Runner, Transaction, UnitOfWork
 from mobipay.merchants.service import Merchant, MerchantService, StoreRecord, Trade
+from mobipay.platform.db import dialect_insert
 from mobipay.wallet.service import Principal, WalletService
 
 ACTIVE = ("approved", "settlement_suspended")  # merchant states that may be paid
@@ -296,7 +295,7 @@ class InStore:
         refuse naming the limit and what is left; raising undoes the payment."""
         conn = cast(UnitOfWork, tx).conn
         day = tx.now.astimezone(SHANGHAI).date()
-        ins = pg_insert(qr_daily_usage) if conn.dialect.name == "postgresql" else sqlite_insert(qr_daily_usage)
+        ins = dialect_insert(conn.dialect.name, qr_daily_usage)
         await conn.execute(ins.values(payer_id=payer_id, day=day).on_conflict_do_nothing())
         c = qr_daily_usage.c
         where = (c.payer_id == payer_id) & (c.day == day)

@@ -80,6 +80,7 @@ from mobipay.ledger.tables import (
     transfers,
     utc,
 )
+from mobipay.platform.db import dialect_insert
 
 __all__ = ["AccountSpec", "LedgerStore", "StaleCache"]
 
@@ -160,11 +161,7 @@ class LedgerStore:
         (bulk loads: one row at a time costs three round trips per account)."""
         if not specs:
             return
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        await conn.execute(dialect_insert(accounts).on_conflict_do_nothing(index_elements=["code"]), [
+        await conn.execute(dialect_insert(self.dialect, accounts).on_conflict_do_nothing(index_elements=["code"]), [
             {"code": s.code, "owner": s.owner, "name": s.name, "kind": s.kind.value, "currency": s.currency,
              "debits_must_not_exceed_credits": s.debits_must_not_exceed_credits,
              "credits_must_not_exceed_debits": s.credits_must_not_exceed_debits,

@@ -28,8 +28,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError
@@ -45,6 +43,7 @@ from mobipay.lottery.tables import closed_issues, draws, tickets
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import OrderBook, PartnerOrder
 from mobipay.orders.service import order_id as make_order_id
+from mobipay.platform.db import dialect_insert
 from mobipay.wallet.service import Principal, WalletService
 
 log = structlog.get_logger(__name__)
@@ -393,8 +392,7 @@ class LotteryService:
             await uow.conn.execute(update(tickets).where(tickets.c.order_id == order.id).values(
                 prize=0, tier=0, settled_at=uow.now))  # never drawn for: not a ticket
             if order.reason == "sales_closed":  # the centre closed this draw early: stop selling it
-                ins = pg_insert(closed_issues) if uow.conn.dialect.name == "postgresql" else sqlite_insert(
-                    closed_issues)
+                ins = dialect_insert(uow.conn.dialect.name, closed_issues)
                 await uow.conn.execute(ins.values(game=order.details["game"], issue=order.details["issue"],
                                                   closed_at=uow.now, reason=order.reason).on_conflict_do_nothing())
         await uow.emit(SmsRequested(key=f"{order.id}:{state.value}", to=order.msisdn, template=f"lottery.{state.value}",

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, Table, event, text
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -27,6 +31,12 @@ T = TypeVar("T")
 #: SQLSTATEs that mean "run the whole transaction again": serialization failure,
 #: deadlock, unique violation (a concurrent writer inserted the same key first).
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23505"})
+
+
+def dialect_insert(dialect: str, table: Table) -> PgInsert | SqliteInsert:
+    """An INSERT into ``table`` that can skip a row already there (``on_conflict_do_nothing``):
+    PostgreSQL and SQLite write it alike, but each dialect has its own construct."""
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:

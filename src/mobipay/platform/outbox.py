@@ -40,14 +40,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import Clock
 from mobipay.kernel.events import Event
 from mobipay.kernel.ids import new_id
-from mobipay.platform.db import Database, metadata
+from mobipay.platform.db import Database, dialect_insert, metadata
 
 log = structlog.get_logger(__name__)
 
@@ -148,9 +146,8 @@ def pg_rows(events: Sequence[Event], now: datetime) -> list[Any]:
 
 async def first_delivery(conn: AsyncConnection, consumer: str, key: str, now: datetime) -> bool:
     """Record that ``consumer`` handled ``key``; False if it already had (skip the effect)."""
-    dialect = conn.dialect.name
-    ins = pg_insert(consumed) if dialect == "postgresql" else sqlite_insert(consumed)
-    stmt = ins.values(consumer=consumer, key=key, consumed_at=now).on_conflict_do_nothing()
+    stmt = dialect_insert(conn.dialect.name, consumed).values(consumer=consumer, key=key, consumed_at=now)
+    stmt = stmt.on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return bool(result.rowcount)
 

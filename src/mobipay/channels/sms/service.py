@@ -31,8 +31,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from mobipay.channels.actions import ChannelActions, Policy, bet_text
 from mobipay.channels.sms.errors import CommandNotUnderstood, SmsGatewayUnavailable
@@ -51,6 +49,7 @@ from mobipay.ledger.errors import InsufficientFunds
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
+from mobipay.platform.db import dialect_insert
 from mobipay.platform.outbox import Message
 from mobipay.platform.ratelimit import RateLimiter
 from mobipay.wallet.errors import SelfTransfer
@@ -111,7 +110,7 @@ class SmsChannel:
         inbound_id = new_id("smi")
 
         async def work(uow: UnitOfWork) -> bool:
-            ins = pg_insert(sms_inbound) if uow.conn.dialect.name == "postgresql" else sqlite_insert(sms_inbound)
+            ins = dialect_insert(uow.conn.dialect.name, sms_inbound)
             result = await uow.conn.execute(ins.values(
                 id=inbound_id, gateway_id=gateway_id[:64], sender=sender[:24], receiver=receiver[:24], text=text,
                 state="received", received_at=uow.now).on_conflict_do_nothing(index_elements=["gateway_id"]))
