@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 
 from mobipay.channels.sms.texts import render
 from mobipay.kernel.events import SmsRequested
 from mobipay.platform.config import Settings
 from mobipay.wallet import errors
+from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import WalletService
 from tests.fast.test_wallet_use_cases import LI, WANG, sms, subscriber
 from tests.support.memory import MemoryRunner
@@ -71,10 +73,12 @@ async def test_paid_and_declined_requests_are_not_expired(wallet: WalletService,
     assert (runner.ledger.balance(li.account_code), runner.ledger.balance(wang.account_code)) == (1_000, 4_000)
 
 
-async def test_the_window_is_a_setting(wallet: WalletService, runner: MemoryRunner) -> None:
+async def test_the_window_is_a_setting(runner: MemoryRunner) -> None:
     assert Settings(_env_file=None).money_request_ttl == timedelta(days=3)  # type: ignore[call-arg]
     one_day = Settings(_env_file=None, money_request_days=1)  # type: ignore[call-arg]
-    wallet.request_ttl = one_day.money_request_ttl  # as the bootstrap does
+    wallet = WalletService(runner, number_segments(), b"k" * 32, store=runner.stores,  # as the bootstrap builds it
+                           pin_hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+                           request_ttl=one_day.money_request_ttl)
     li = await subscriber(wallet, runner, LI)
     await subscriber(wallet, runner, WANG)
     asked = await wallet.request_money(li, WANG, 300, idempotency_key="k")

@@ -165,8 +165,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
     uow = UnitOfWorkRunner(db, clock, ledger)
     secret = settings.secret_key.get_secret_value().encode()
     wallet = WalletService(uow, number_segments(), secret,
-                           batch_writers=settings.transfer_batch_writers if settings.transfer_batching else 0)
-    wallet.request_ttl = settings.money_request_ttl
+                           batch_writers=settings.transfer_batch_writers if settings.transfer_batching else 0,
+                           request_ttl=settings.money_request_ttl)
     bank = HttpBankGateway(settings.bank_url, settings.bank_secret.get_secret_value().encode(),
                            timeout_s=settings.bank_timeout_s)
     orders = OrderBook(uow, settings.report_dir)

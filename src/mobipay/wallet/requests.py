@@ -24,7 +24,7 @@ from mobipay.wallet.payments import Payments
 class MoneyRequests(Payments):
     """Asking for money and answering."""
 
-    #: How long a request stays open; the bootstrap sets it from the settings.
+    #: How long a request stays open (WalletService takes it from the settings).
     request_ttl: timedelta = REQUEST_TTL_DEFAULT
 
     async def request_money(self, me: Principal, raw_payer: str, amount: object, *, idempotency_key: str,

@@ -12,6 +12,7 @@ password-free transfers (``transfer_batch``), built here with the service.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 
@@ -21,6 +22,7 @@ from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.ledger.uow import Runner, Transaction, UnitOfWorkRunner
 from mobipay.wallet.model import (
+    REQUEST_TTL_DEFAULT,
     MoneyRequest,
     NumberSegments,
     OtpPolicy,
@@ -51,9 +53,10 @@ class WalletService(MoneyRequests):
     def __init__(self, uow: Runner, segments: NumberSegments, secret: bytes, policy: OtpPolicy | None = None, *,
                  pin_hasher: PasswordHasher | None = None, pin_policy: PinPolicy | None = None,
                  limits: WalletLimits | None = None, store: Callable[[Transaction], WalletStore] = sql_store,
-                 batch_writers: int = 0) -> None:
+                 batch_writers: int = 0, request_ttl: timedelta = REQUEST_TTL_DEFAULT) -> None:
         super().__init__(uow, segments, secret, policy, pin_hasher=pin_hasher, pin_policy=pin_policy, limits=limits,
                          store=store)
+        self.request_ttl = request_ttl  # how long a money request stays open (MOBIPAY_MONEY_REQUEST_DAYS)
         #: PostgreSQL with ``batch_writers``: concurrent password-free transfers share a commit.
         self.batcher: TransferBatcher | None = None
         if batch_writers and isinstance(uow, UnitOfWorkRunner) and uow.db.dialect == "postgresql":
