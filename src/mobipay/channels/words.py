@@ -188,10 +188,15 @@ def operator_name(code: str, lang: Lang = "zh") -> str:
     return zh if lang == "zh" else en
 
 
+def code_words(code: str, title: str) -> tuple[str, str]:
+    """A code's words (Chinese, English); a code without its own reads as a generic Chinese
+    sentence and the error's English ``title``, so a new code is never shown as itself."""
+    return WORDS.get(code) or ("操作未成功。", title + ".")
+
+
 def say(exc: MobipayError, lang: Lang = "zh") -> str:
     """``exc`` as one short sentence in ``lang``."""
-    fallback = ("操作未成功。", exc.title + ".")
-    zh, en = LIMIT_WORDS.get(str(exc.extra.get("limit"))) or WORDS.get(exc.code, fallback)
+    zh, en = LIMIT_WORDS.get(str(exc.extra.get("limit"))) or code_words(exc.code, exc.title)
     extras = {k: (yuan(v) if k in ("remaining", "max") and isinstance(v, int) else v) for k, v in exc.extra.items()}
     extras["tries"] = "try" if extras.get("tries_left") == 1 else "tries"
     text = zh if lang == "zh" else en

@@ -106,9 +106,6 @@ async def pay(body: PayIn, response: Response, me: Me, instore: InStoreDep,
 
 # ---------------------------------------------------------------------- the merchant's codes
 
-Format = Literal["svg", "png", "text"]
-
-
 async def _signed_query(request: Request, merchants: MerchantService) -> tuple[Merchant, bytes | None,
                                                                                    dict[str, str]]:
     """A signed merchant GET: the signed parameters (app_id, timestamp, nonce, sign_type, sign

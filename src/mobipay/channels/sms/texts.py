@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from mobipay.channels.words import WORDS, Lang, yuan
+from mobipay.channels.words import WORDS, Lang, code_words, yuan
 from mobipay.kernel.errors import CATALOGUE
 
 log = structlog.get_logger(__name__)
@@ -163,7 +163,7 @@ def _shown(params: Mapping[str, Any], lang: Lang = "en") -> dict[str, Any]:
         shown[key] = value
     code = shown.get("code")
     if isinstance(code, str) and (code in CATALOGUE or code in WORDS) and not code.isdigit():
-        zh, en = WORDS.get(code) or ("操作未成功", CATALOGUE[code].title)  # as channels.words.say falls back
+        zh, en = code_words(code, CATALOGUE[code].title if code in CATALOGUE else code)
         text = zh if lang == "zh" else en
         shown["code"] = text.rstrip("。.")
     return shown
