@@ -125,12 +125,15 @@ class Game:
         """The draws whose sales close after ``now`` (Beijing time), in order: (issue, sales
         close, draw time)."""
         day = now.date()
+        nth = self._nth_draw(day - timedelta(days=1)) if day.timetuple().tm_yday > 1 else 0  # draws before today
         while True:
+            if day.timetuple().tm_yday == 1:
+                nth = 0  # issues are numbered per year
             if day.weekday() in self.weekdays:
+                nth += 1
                 close = datetime.combine(day, self.sales_close, now.tzinfo)
                 if now < close:
-                    yield (f"{day.year}{self._nth_draw(day):03d}", close,
-                           datetime.combine(day, self.draw_at, now.tzinfo))
+                    yield f"{day.year}{nth:03d}", close, datetime.combine(day, self.draw_at, now.tzinfo)
             day += timedelta(days=1)
 
     def draws_between(self, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
