@@ -264,8 +264,10 @@ class InStore:
 
     async def _pay(self, me: Principal, trade: Trade, pin: str | None,
                    then: Callable[[Transaction, Trade], Awaitable[None]]) -> Trade:
+        """Pay the trade; a PIN given was verified by :meth:`_two_factors` already (one argon2
+        hash per payment, not two)."""
         try:
-            paid = await self.merchants.pay(me, trade.id, pin=pin, then=then)
+            paid = await self.merchants.pay(me, trade.id, pin=pin, then=then, consent=pin is not None)
         except MobipayError as exc:
             if exc.code != "TRADE_STATE_INVALID":
                 raise

@@ -545,11 +545,14 @@ class MerchantService:
         return await self.uow.run("store", work)
 
     async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None, coupon_id: str | None = None,
-                  then: Callable[[Transaction, Trade], Awaitable[None]] | None = None) -> Trade:
+                  then: Callable[[Transaction, Trade], Awaitable[None]] | None = None, consent: bool = False
+                  ) -> Trade:
         """The buyer pays a trade from the wallet (PIN above the password-free amount),
         optionally with a red envelope paying part; a second press returns the paid trade,
         never a second payment. ``then`` runs in the paying transaction after the posting,
-        with the paid trade (its caller's own limits: raising undoes the payment)."""
+        with the paid trade (its caller's own limits: raising undoes the payment).
+        ``consent``: the caller has verified the payer's PIN already (as
+        :meth:`WalletService.authorize_payment` takes it), so it is not hashed twice."""
         trade = await self.trade(trade_id)
         if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
             return trade
@@ -558,7 +561,7 @@ class MerchantService:
         m = merchant.merchant
         if m.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
             raise errors.MerchantNotActive(f"the merchant is {m.state.value}: it cannot be paid now")
-        payer = await self.wallet.authorize_payment(me, trade.amount, pin)
+        payer = await self.wallet.authorize_payment(me, trade.amount, pin, consent=consent)
 
         async def work(tx: Transaction) -> Trade:
             store = self.store(tx)
