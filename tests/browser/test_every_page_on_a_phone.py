@@ -170,7 +170,8 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
               "/m/bills?city=上海&category=water", "/m/bills/billers/WATER_SH", f"/m/bills/payments/{ids['bill']}",
               "/m/history", "/m/history?kind=bill", f"/m/receipts/{ids['transfer']}", "/m/envelopes", "/m/cards",
               "/m/pin", "/m/products", "/m/products/MUSIC_CLUB_VIP", f"/m/product-orders/{ids['product']}",
-              "/m/insurance", f"/m/policies/{ids['policy']}", "/m/lottery", f"/m/lottery/tickets/{ids['ticket']}"]
+              "/m/insurance", f"/m/policies/{ids['policy']}", "/m/lottery", f"/m/lottery/tickets/{ids['ticket']}",
+              "/m/paycode"]
     hall = ["/", f"/hall/topup?msisdn={BOB}&amount=50", "/hall/bills?city=上海", "/hall/bills/billers/WATER_SH",
             f"/hall/topups/{ids['topup']}", f"/hall/bills/payments/{ids['bill']}"]
     portal = ["/merchant", f"/merchant/orders/{ids['paid_trade']}", "/merchant/statements", "/merchant/apps"]

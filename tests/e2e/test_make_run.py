@@ -44,13 +44,15 @@ def mobipay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A database with the demo loaded (a few subscribers and one shop), as make run makes it."""
+    """A database with the demo loaded (a few subscribers, one red-envelope shop and the 15,000
+    offline merchants), as make run makes it."""
     tmp = tmp_path_factory.mktemp("make-run")
     db = tmp / "mobipay.db"
     env = env_for(db, tmp)
     assert mobipay(env, "db", "upgrade").returncode == 0
     loaded = mobipay(env, "demo", "--users", "5", "--merchants", "1")
     assert loaded.returncode == 0, loaded.stderr
+    assert "offline merchants: 15,000 new (15,000 in all) in 50 cities" in loaded.stdout, loaded.stdout
     return db, tmp
 
 

@@ -209,7 +209,7 @@ def test_every_template_renders_in_both_languages() -> None:
               "biller": "上海电力", "nickname": "电费", "due": "2026-12-10", "ref": "R1", "id": "cmp_1", "note": "ok",
               "name": "12580", "insured": "*明", "game": "双色球", "issue": "2026137", "serial": "S1", "tier": 1,
               "merchant": "小店", "campaign": "双十二", "rows": "11-25 转账 -5.00", "what": "充值", "text": "你好",
-              "envelope_fen": 100, "paid_fen": 400, "out_request_no": "RF-1", "kind": "bill",
+              "envelope_fen": 100, "privilege_fen": 100, "paid_fen": 400, "out_request_no": "RF-1", "kind": "bill",
               "game_en": "Double Colour Ball", "numbers": "01 02 03 04 05 06+07", "payer": "139****9000",
               "days": 3, "until": "2027-01-23", "date": "2026-12-24", "tax_fen": 100, "reason": "资料齐全"}
     for template in TEMPLATES:

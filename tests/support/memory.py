@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from mobipay.kernel.clock import ManualClock
@@ -346,6 +346,7 @@ class MemoryMerchantStore:
         self.stores: dict[str, tuple[str, str, str]] = {}  # id -> (merchant, name, address)
         self.store_cities: dict[str, str] = {}
         self.trades: dict[str, TradeRecord] = {}
+        self.daily_paid: dict[tuple[str, date], int] = {}
         self.refunds: dict[tuple[str, str], Refund] = {}
         self.notifications: list[tuple[str, str, Mapping[str, str | int]]] = []  # (id, url, payload)
 
@@ -421,12 +422,19 @@ class MemoryMerchantStore:
     async def add_trade(self, trade: TradeRecord) -> None:
         self.trades[trade.id] = trade
 
+    async def add_trades(self, trades: Any) -> None:
+        for trade in trades:
+            self.trades[trade.id] = trade
+
     async def put_trade(self, trade: TradeRecord) -> None:
         self.trades[trade.id] = trade
 
-    async def paid_since(self, merchant_id: str, since: datetime) -> int:
-        return sum(t.amount for t in self.trades.values()
-                   if t.merchant_id == merchant_id and t.paid_at is not None and t.paid_at >= since)
+    async def count_paid(self, merchant_id: str, day: date, amount: int, limit: int) -> int | None:
+        paid = self.daily_paid.get((merchant_id, day), 0)
+        if paid + amount > limit:
+            return paid
+        self.daily_paid[(merchant_id, day)] = paid + amount
+        return None
 
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None:
         return self.refunds.get((trade_id, out_request_no))

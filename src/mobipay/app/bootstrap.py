@@ -23,8 +23,13 @@ from mobipay.channels.sms.console import ConsolePhones
 from mobipay.channels.sms.kannel import KannelSender
 from mobipay.channels.sms.service import SmsChannel
 from mobipay.confirmations.service import Confirmations
+from mobipay.instore.alliance_service import AllianceService
+from mobipay.instore.micropay import Micropay, SecretBox
+from mobipay.instore.refunds import refund_guard
 from mobipay.instore.service import InStore, QrLimits
+from mobipay.instore.taps import NfcTaps
 from mobipay.instore.terminals import Terminals
+from mobipay.instore.tokens import NfcTokens
 from mobipay.kernel.clock import Clock, SystemClock
 from mobipay.kernel.roles import Roster
 from mobipay.ledger.chart import SYSTEM_ACCOUNTS
@@ -120,6 +125,10 @@ class Container:
     reversals: Reversals = field(init=False)  # reversal requests (maker-checker)
     terminals: Terminals = field(init=False)  # in-store POS terminals, their keys and signed requests
     instore: InStore = field(init=False)  # merchant QR codes: the merchant's codes, the subscriber's scan and pay
+    alliances: AllianceService = field(init=False)  # alliance programmes, brand privileges applied at payment
+    micropay: Micropay = field(init=False)  # payment codes (付款码): device secrets, terminals' micropay orders
+    nfc_tokens: NfcTokens = field(init=False)  # NFC device tokens (HCE, SIM sticker), their keys, the deny list
+    nfc_taps: NfcTaps = field(init=False)  # NFC taps: online, offline uploads, debts and their recovery
 
     def __post_init__(self) -> None:
         self.operators = OperatorAccounts(self.uow)
@@ -129,6 +138,16 @@ class Container:
         self.instore = InStore(self.uow, self.merchants, self.wallet, QrLimits(
             s.instore_static_daily_limit, s.instore_dynamic_daily_limit, s.instore_dynamic_two_factor_daily_limit))
         self.merchants.trade_qr = self.instore.trade_payload  # emv_qr in the merchant API's trade answer
+        self.alliances = AllianceService(self.uow, self.merchants)
+        self.instore.alliances = self.alliances  # privileges in QR payments (micropay and NFC: AllianceService.apply)
+        self.micropay = Micropay(self.uow, self.merchants, self.wallet, self.instore, SecretBox.from_settings(
+            s.paycode_key.get_secret_value(), s.secret_key.get_secret_value()))
+        self.nfc_tokens = NfcTokens(self.uow, self.wallet, s.secret_key.get_secret_value().encode())
+        self.nfc_taps = NfcTaps(self.uow, self.nfc_tokens, self.merchants, self.wallet)
+        self.nfc_taps.alliances = self.alliances  # privileges on NFC taps (online and uploaded)
+        self.handlers.setdefault("wallet.credited", []).append(self.nfc_taps.on_wallet_credited)  # NFC debts
+        self.merchants.refund_guards.append(refund_guard)  # a tap still owed is not refunded (instore/refunds.py)
+        self.sms.nfc = self.nfc_tokens  # SMS GS (挂失): suspend the sender's NFC tokens
 
     def outbox_worker(self) -> OutboxWorker:
         s = self.settings

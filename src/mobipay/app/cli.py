@@ -22,6 +22,8 @@ from mobipay.bills import cli as bills_cli
 from mobipay.channels.sms import cli as sms_cli
 from mobipay.channels.voice import cli as voice_cli
 from mobipay.channels.web.console import cli as operator_cli
+from mobipay.instore import alliances_cli
+from mobipay.instore import nfc_cli as instore_cli
 from mobipay.kernel.errors import CATALOGUE, MobipayError
 from mobipay.ledger import cli as ledger_cli
 from mobipay.lottery import cli as lottery_cli
@@ -70,11 +72,13 @@ report_app = typer.Typer(help="Operator reports. Example: mobipay report volumes
                          no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(merchants_cli.app, name="merchants")
+app.add_typer(alliances_cli.app, name="alliances")
 app.add_typer(bank_app, name="bank")
 bank_app.command("resolve")(orders_cli.bank_resolve)
 app.add_typer(sms_cli.app, name="sms")
 app.add_typer(voice_cli.app, name="voice")
 app.add_typer(operator_cli.app, name="operator")
+app.add_typer(instore_cli.app, name="instore")
 
 cli_support.install(build)  # the contexts' commands run on the container this root builds
 
@@ -245,27 +249,35 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=366, help="Big demo: days of history")] = 90,
     history_days: Annotated[int, typer.Option(min=0, max=366, help="Days of payment history for the console's "
                                               "dashboard (1,000 more subscribers, 12,000 payments; 0: none)")] = 90,
+    offline_merchants: Annotated[int, typer.Option(min=0, max=99_999, help="Offline merchants in the 50 cities, "
+                                                   "with stores and POS terminals (not in production)")] = 15_000,
 ) -> None:
     """Load demo data: system accounts, subscribers with funded wallets and a history of
     transfers, the biller registry, shops with red-envelope campaigns; safe to run again.
     Example: mobipay demo --users 200 --merchants 1000;
     big data: mobipay demo --users 100000 --transactions 1000000 (a few minutes on PostgreSQL)"""
     from mobipay.app.demo import load_demo, load_demo_merchants
+    from mobipay.app.demo_alliances import load_demo_alliances
     from mobipay.app.demo_big import BigDemoReport, load_big_demo, load_demo_history
+    from mobipay.app.demo_offline import OfflineReport, load_offline_merchants
     from mobipay.bills.reference_data import shipped_billers
+    from mobipay.instore.alliance_service import DemoAlliances
 
     shops_wanted = merchants if merchants is not None else (0 if transactions else 1000)
     small = 200 if transactions else users
     _ready_database(settings_or_exit())
     typer.echo(f"demo data: {small} subscribers, {shops_wanted} shops (the first run takes a minute) …", err=True)
 
-    async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None, BigDemoReport | None]:
+    async def work(c: Container) -> tuple[Any, tuple[int, int], int, BigDemoReport | None, BigDemoReport | None,
+                                          OfflineReport, DemoAlliances]:
         from mobipay.app.demo_accounts import ensure_demo_accounts
 
         report = await load_demo(c.ledger, c.wallet, users=max(5, small))
         billers = await c.bills.import_billers(shipped_billers(), actor="demo", reason="shipped registry")
         shops = await load_demo_merchants(c.merchants, c.red_envelopes, c.ledger, shops_wanted,
                                           progress=lambda n: typer.echo(f"  … {n} shops", err=True))
+        offline = await load_offline_merchants(c, offline_merchants, progress=lambda line: typer.echo(line, err=True))
+        alliances = await load_demo_alliances(c, users=max(5, small))  # after the stores it enrols
         history = None
         if history_days:
             history = await load_demo_history(c.db, c.ledger, c.clock, days=history_days,
@@ -277,12 +289,20 @@ def demo(
                                       days=days, home_operator=c.settings.home_operator,
                                       progress=lambda line: typer.echo(line, err=True))
         await ensure_demo_accounts(c)  # the console's and the first shop's sign-ins (not in production)
-        return report, billers, shops, history, big
+        return report, billers, shops, history, big, offline, alliances
 
-    report, (added, updated), shops, history, big = run(work)
+    report, (added, updated), shops, history, big, offline, alliances = run(work)
     typer.echo(f"demo data: {report.users_total} subscribers ({report.users_created} new), "
                f"{report.transfers_created} transfers created, {report.transfers_replayed} already there; "
                f"billers: {added} added, {updated} updated; {shops} new shops with red-envelope offers")
+    if offline.merchants_created:
+        typer.echo(f"offline merchants: {offline.merchants_created:,} new ({offline.merchants_total:,} in all) in "
+                   f"{min(offline.merchants_total, 50)} cities, {offline.stores:,} stores, {offline.terminals:,} POS "
+                   f"terminals, in {offline.seconds:.1f} s (a terminal's key: mobipay instore demo-terminal-key "
+                   "<terminal_id>)")
+    if alliances.memberships or alliances.subscribers:
+        typer.echo(f"alliances: {alliances.programmes} programmes, {alliances.memberships:,} member stores, "
+                   f"{alliances.subscribers} subscribers with a brand (mobipay alliances list)")
     if history is not None and not history.skipped:
         paid = history.orders + history.trades + history.kinds.get("p2p", 0)
         typer.echo(f"history: {history.users:,} more subscribers, {paid:,} payments over {history_days} days, "
@@ -292,6 +312,26 @@ def demo(
     elif big is not None:
         typer.echo(f"big demo: {big.users:,} subscribers, {big.merchants:,} merchants, {big.orders:,} partner orders, "
                    f"{big.trades:,} merchant trades, {big.transfers:,} ledger transfers in {big.seconds:.0f} s")
+
+
+@instore_cli.app.command("demo-terminal-key")  # the demo's, so mounted here on the in-store commands
+def demo_terminal_key(
+    terminal_id: Annotated[str, typer.Argument(help="A demo terminal's id (trm_off…, from mobipay demo)")],
+) -> None:
+    """Print a demo terminal's private key (base64 Ed25519 seed, derived from its id: docs/instore.md,
+    "Demo data"), to sign terminal requests against the demo. Example: mobipay instore demo-terminal-key
+    trm_off0000000"""
+    from mobipay.app.demo_offline import demo_terminal_key as derive
+
+    key = run(lambda c: derive(c, terminal_id))
+    if not key.registered:
+        typer.secho(f"no terminal {terminal_id} here (the demo's are trm_off…: run mobipay demo)", fg="red", err=True)
+        raise typer.Exit(1)
+    if not key.matches:
+        typer.secho(f"terminal {terminal_id} is not a demo terminal or was re-keyed: its key is not derived from "
+                    "its id", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"terminal     {terminal_id}\nprivate key  {key.private_key}\npublic key   {key.public_key}")
 
 
 @app.command()
@@ -311,7 +351,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
                    "settling pending partner orders, checking saved bills, escalating complaints, notifying merchants, "
-                   "importing held lottery draws, "
+                   "importing held lottery draws, closing micropay orders past their window, "
                    "folding the KPI rollups "
                    "(Ctrl-C stops)",
                    err=True)
@@ -328,6 +368,7 @@ def worker(
             every(2.0, stop, c.merchant_notifier.deliver_due, "merchants.notify"),
             every(300.0, stop, c.red_envelopes.expire_due, "merchants.red_envelopes_expire"),
             every(300.0, stop, c.lottery.import_due, "lottery.import_draws"),
+            every(5.0, stop, c.micropay.expire_due, "instore.micropay_expire"),
             every(600.0, stop, lambda: rollups.fold(c.db, c.clock, c.ledger), "kpi.fold"),
             every(60.0, stop, lambda: rollups.refresh(c.db, c.clock, c.ledger), "kpi.recent"),
         )
@@ -403,6 +444,24 @@ def bench_api(
     module = _bench_module("api_bench")
     result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
                                          lambda line: typer.echo(line, err=True), workers=workers)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("instore")
+def bench_instore(
+    seconds: Annotated[int, typer.Option(min=1, max=25, help="Seconds of micropay load (pgbench runs as long); at "
+                                         "most 25: a payment code is good for 30 s and requests are made first")] = 10,
+    devices: Annotated[int, typer.Option(min=100, max=100_000, help="Subscribers with a payment-code device: one "
+                                         "payment each per run, so the phase ends when they are spent")] = 4000,
+    taps: Annotated[int, typer.Option(min=1000, max=100_000, help="Offline NFC taps in the upload")] = 100_000,
+) -> None:
+    """In-store payments vs pgbench on the same PostgreSQL: micropay over HTTP (16 tills, signed
+    requests, one payment code each) and an upload of offline NFC taps. Example:
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_instore mobipay bench instore"""
+    module = _bench_module("instore_bench")
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
+                                         lambda line: typer.echo(line, err=True), devices=devices, taps=taps)
     if not result.get("ok"):
         raise typer.Exit(1)
 

@@ -30,11 +30,19 @@ from mobipay.app.bootstrap import Container, build
 from mobipay.bills import api as bills_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
-from mobipay.channels.web import cashier, console, hall, merchant_portal, merchant_terminals
+from mobipay.channels.web import (
+    cashier,
+    console,
+    hall,
+    merchant_portal,
+    merchant_terminals,
+    wallet_alliances,
+    wallet_paycode,
+)
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
+from mobipay.instore import alliances_api, micropay_api, nfc_api, terminals_api
 from mobipay.instore import api as instore_api
-from mobipay.instore import terminals_api
 from mobipay.kernel.errors import CATALOGUE, MobipayError, ServiceUnavailable
 from mobipay.kernel.money import CURRENCIES
 from mobipay.ledger import api as ledger_api
@@ -258,9 +266,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(api_wechat.router)
     app.include_router(terminals_api.router)
     app.include_router(instore_api.router)
+    app.include_router(alliances_api.router)
+    app.include_router(micropay_api.router)
+    app.include_router(nfc_api.router)
     app.include_router(hall.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
+    app.include_router(wallet_alliances.router)
+    app.include_router(wallet_paycode.router)
     app.add_exception_handler(web_wallet.SignInRequired, web_wallet.sign_in_redirect)
     app.include_router(merchant_portal.router)
     app.include_router(merchant_terminals.router)

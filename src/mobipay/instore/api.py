@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from mobipay.instore import render
+from mobipay.instore.alliances_api import AlliancesDep, OfferOut, PrivilegeOut, receipt, scan_preview
 from mobipay.instore.service import InStore, Scan
 from mobipay.kernel.errors import ValidationFailed
 from mobipay.kernel.money import MAX_AMOUNT
@@ -33,6 +34,8 @@ MerchantsDep = Annotated[MerchantService, from_container("merchants")]
 class ScanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     payload: str = Field(max_length=2048, description="The QR code's text as the camera read it")
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT,
+                                     description="Fen the payer typed for a static code: previews its privilege")
 
 
 class MerchantOut(BaseModel):
@@ -54,6 +57,9 @@ class ScanOut(BaseModel):
     amount: MoneyOut | None = Field(description="A dynamic code's amount; null for a static code")
     trade_id: str | None
     subject: str | None
+    privilege: PrivilegeOut | None = Field(default=None, description="The alliance privilege paying would get "
+                                           "(a dynamic code's amount, or the amount sent for a static code)")
+    offers: list[OfferOut] = Field(default_factory=list, description="Alliance privileges for you at this store")
 
 
 class PayIn(BaseModel):
@@ -80,16 +86,18 @@ def _scan_out(s: Scan, trade: Trade | None = None) -> dict[str, Any]:
 
 
 @router.post("/instore/scans", response_model=ScanOut, summary="Read a scanned merchant QR code before paying it")
-async def scan(body: ScanIn, me: Me, instore: InStoreDep) -> ScanOut:
+async def scan(body: ScanIn, me: Me, instore: InStoreDep, alliances: AlliancesDep) -> ScanOut:
     """What the app shows: the merchant (Chinese name), store, city and, for a dynamic code,
-    the amount; a code that is not ours, damaged, or names nothing payable is refused."""
-    return ScanOut(**_scan_out(await instore.scan(body.payload)))
+    the amount; a code that is not ours, damaged, or names nothing payable is refused. With
+    the alliance privilege paying would get (for a static code, of the ``amount`` sent)."""
+    seen = await instore.scan(body.payload)
+    return ScanOut(**_scan_out(seen), **await scan_preview(alliances, me, seen, body.amount))
 
 
 @router.post("/instore/payments", response_model=PaymentOut, status_code=201,
              responses={200: {"description": "A retry: the payment made before (header Idempotent-Replayed: true)"}},
              summary="Pay a scanned merchant QR code from the wallet (Idempotency-Key required)")
-async def pay(body: PayIn, response: Response, me: Me, instore: InStoreDep,
+async def pay(body: PayIn, response: Response, me: Me, instore: InStoreDep, alliances: AlliancesDep,
               idempotency_key: IdemKey = None) -> PaymentOut:
     """A dynamic code pays its order (send no amount); a static code pays the store the
     amount sent. Daily limits (PBoC 2017/296): QR_STATIC_DAILY_LIMIT, QR_DYNAMIC_DAILY_LIMIT."""
@@ -100,8 +108,9 @@ async def pay(body: PayIn, response: Response, me: Me, instore: InStoreDep,
         response.headers["Idempotent-Replayed"] = "true"
     out = _scan_out(seen, trade)
     out["amount"] = MoneyOut(amount=trade.amount, currency="CNY")
-    return PaymentOut(**out, state=trade.state.value,
-                      paid=MoneyOut(amount=trade.amount - trade.red_envelope, currency="CNY"), paid_at=trade.paid_at)
+    return PaymentOut(**out, state=trade.state.value, privilege=await receipt(alliances, trade),
+                      paid=MoneyOut(amount=trade.amount - trade.red_envelope - trade.privilege, currency="CNY"),
+                      paid_at=trade.paid_at)
 
 
 # ---------------------------------------------------------------------- the merchant's codes

@@ -234,3 +234,227 @@ class PaycodeInvalid(MobipayError):
     code = "PAYCODE_INVALID"
     status = 422
     title = "The payment code does not verify for its device: ask the payer to show the code again"
+
+
+# ---------------------------------------------------------------------- alliances and brand privileges
+# Programmes of merchants giving the operator's subscribers privileges by brand (instore/alliances.py):
+# the operator's refusals when setting them up, and a subscriber's when reading the directory.
+
+
+class AllianceInvalid(MobipayError):
+    """A programme, privilege rule, enrolment or brand record the operator sent is not valid
+    (``field`` names what): nothing is changed."""
+
+    code = "ALLIANCE_INVALID"
+    status = 400
+    title = "An alliance programme, privilege rule or subscriber brand is not valid; see the field"
+
+
+class AllianceNotFound(MobipayError):
+    """No alliance programme has this id (or code)."""
+
+    code = "ALLIANCE_NOT_FOUND"
+    status = 404
+    title = "No alliance programme with this id"
+
+
+class AllianceExists(MobipayError):
+    """Programme codes are unique: another programme has this one."""
+
+    code = "ALLIANCE_EXISTS"
+    status = 409
+    title = "An alliance programme with this code exists already"
+
+
+# ---------------------------------------------------------------------- NFC wallet (HCE phones, SIM sticker cards)
+# A tap the platform will not pay (instore/nfc.py, tokens.py, taps.py): online the terminal
+# shows the refusal at once; in an offline upload each tap carries its own code. Each refusal
+# moves nothing.
+
+
+class NfcTapMalformed(MobipayError):
+    code = "NFC_TAP_MALFORMED"
+    status = 400
+    title = ("A tap's fields are not what a device makes (ATC, amount, currency 156, 8 hex digits of unpredictable "
+             "number, 16 of cryptogram)")
+
+
+class NfcTokenUnknown(MobipayError):
+    code = "NFC_TOKEN_UNKNOWN"
+    status = 404
+    title = "No NFC token has this id (or it is another wallet's)"
+
+
+class NfcCryptogramInvalid(MobipayError):
+    code = "NFC_CRYPTOGRAM_INVALID"
+    status = 422
+    title = "The tap's cryptogram does not verify with the token's key over its amount, terminal, date and ATC"
+
+
+class NfcAtcReplayed(MobipayError):
+    code = "NFC_ATC_REPLAYED"
+    status = 409
+    title = "This token's transaction counter (ATC) was used already: a replayed tap"
+
+
+class NfcAtcOutOfWindow(MobipayError):
+    code = "NFC_ATC_OUT_OF_WINDOW"
+    status = 422
+    title = ("The tap's ATC is not a next value of the token's counter (online it must increase; never far from "
+             "the highest seen)")
+
+
+class NfcKeyExhausted(MobipayError):
+    code = "NFC_KEY_EXHAUSTED"
+    status = 422
+    title = "The token's limited-use key made all its taps or its cumulative amount: the phone replenishes keys online"
+
+
+class NfcKeyExpired(MobipayError):
+    code = "NFC_KEY_EXPIRED"
+    status = 422
+    title = "The token's limited-use key expired or was replaced (or the tap was made outside its lifetime)"
+
+
+class NfcTokenSuspended(MobipayError):
+    code = "NFC_TOKEN_SUSPENDED"
+    status = 403
+    title = "The NFC token is suspended (a lost phone or card): it pays nothing until resumed"
+
+
+class NfcTokenDenied(MobipayError):
+    code = "NFC_TOKEN_DENIED"
+    status = 403
+    title = "The NFC token is on the deny list: an offline tap is unpaid; topping up the wallet pays it"
+
+
+class NfcOfflineLimit(MobipayError):
+    code = "NFC_OFFLINE_LIMIT"
+    status = 422
+    title = "An offline tap is above the offline limit: a terminal takes larger amounts online only"
+
+
+class NfcCvmRequired(MobipayError):
+    code = "NFC_CVM_REQUIRED"
+    status = 422
+    title = "Above the password-free amount the payer unlocks the phone (device verification) before tapping"
+
+
+class NfcDeviceNotBound(MobipayError):
+    code = "NFC_DEVICE_NOT_BOUND"
+    status = 403
+    title = "NFC tokens are provisioned and replenished only on the token's device, signed in with an SMS code"
+
+
+class NfcTokenLimit(MobipayError):
+    code = "NFC_TOKEN_LIMIT"
+    status = 422
+    title = "This wallet has as many live NFC tokens as it may: suspend or retire one first"
+
+
+class NfcMerchantNotActive(MobipayError):
+    code = "NFC_MERCHANT_NOT_ACTIVE"
+    status = 422
+    title = "The terminal's merchant cannot be paid now (suspended, terminated)"
+
+
+# ---------------------------------------------------------------------- payment-code devices and micropay
+# A code that verifies may still not pay: its device revoked or locked, the code used already.
+# A terminal's micropay order is keyed by (merchant, out_trade_no): a retry must be the same
+# order. Each refusal moves nothing.
+
+
+class PaycodeUsed(MobipayError):
+    code = "PAYCODE_USED"
+    status = 409
+    title = "This payment code has been used already (each code pays once): ask the payer for the next code"
+
+
+class PaycodeDeviceUnknown(MobipayError):
+    code = "PAYCODE_DEVICE_UNKNOWN"
+    status = 422
+    title = "The payment code names no mobipay device: ask the payer to open the wallet app again"
+
+
+class PaycodeDeviceRevoked(MobipayError):
+    code = "PAYCODE_DEVICE_REVOKED"
+    status = 422
+    title = ("The payment code's device no longer pays: its secret was re-issued or revoked, or the wallet "
+             "signed out on it")
+
+
+class PaycodeDeviceLocked(MobipayError):
+    code = "PAYCODE_DEVICE_LOCKED"
+    status = 423
+    title = ("Too many wrong payment codes in a row for this device: it is locked until the payer re-issues "
+             "its payment code in the app")
+
+
+class PaycodeDeviceNotBound(MobipayError):
+    code = "PAYCODE_DEVICE_NOT_BOUND"
+    status = 403
+    title = "A payment code is issued only to a device signed in with an SMS code sent to the wallet's number"
+
+
+class PaycodeDeviceNotFound(MobipayError):
+    code = "PAYCODE_DEVICE_NOT_FOUND"
+    status = 404
+    title = "No such payment-code device of yours"
+
+
+class MicropayOrderNotFound(MobipayError):
+    code = "MICROPAY_ORDER_NOT_FOUND"
+    status = 404
+    title = "No micropay order with this out_trade_no for your merchant (or this order id for your wallet)"
+
+
+class MicropayAmountMismatch(MobipayError):
+    code = "MICROPAY_AMOUNT_MISMATCH"
+    status = 409
+    title = "This out_trade_no is an order of another amount: a retry sends the same amount, a new sale a new number"
+
+
+class MicropayCodeMismatch(MobipayError):
+    code = "MICROPAY_CODE_MISMATCH"
+    status = 409
+    title = "This out_trade_no was paid with another payment code: a retry sends the same code"
+
+
+class MicropayOrderFailed(MobipayError):
+    code = "MICROPAY_ORDER_FAILED"
+    status = 409
+    title = "This order's payment was refused ('error_code' says why): charge again with a new out_trade_no"
+
+
+class MicropayOrderClosed(MobipayError):
+    code = "MICROPAY_ORDER_CLOSED"
+    status = 409
+    title = "The order is closed (declined by the payer or cancelled by the till): nothing was paid"
+
+
+class MicropayOrderExpired(MobipayError):
+    code = "MICROPAY_ORDER_EXPIRED"
+    status = 409
+    title = "The order waited 60 seconds for the payer and closed unpaid: the till charges again"
+
+
+class MicropayOrderPaid(MobipayError):
+    code = "MICROPAY_ORDER_PAID"
+    status = 409
+    title = "The order is paid already: the till refunds it, the payer cannot decline it"
+
+
+class MicropayNotPaid(MobipayError):
+    code = "MICROPAY_NOT_PAID"
+    status = 409
+    title = "Only a paid micropay order can be refunded: cancel an unpaid one"
+
+
+class NfcTapUnpaid(MobipayError):
+    """A refund of an offline NFC tap the payer has not paid yet (a debt not yet recovered): the
+    merchant was paid by the platform, so giving the payer money back would pay them for nothing.
+    Refund it once the debt is recovered (the next top-up), or the payer owes less by nothing."""
+
+    code = "NFC_TAP_UNPAID"
+    status = 409
+    title = "The tap is still a debt the payer has not paid: it can be refunded once the debt is recovered"

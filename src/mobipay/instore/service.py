@@ -24,6 +24,8 @@ from typing import cast
 from sqlalchemy import select, update
 
 from mobipay.instore import errors
+from mobipay.instore.alliance_service import AllianceService
+from mobipay.instore.cities import latin_names
 from mobipay.instore.model import AdditionalData, Initiation, LocalName, MerchantQr, encode, parse
 from mobipay.instore.tables import qr_daily_usage
 from mobipay.kernel.clock import SHANGHAI
@@ -39,12 +41,9 @@ ACTIVE = ("approved", "settlement_suspended")  # merchant states that may be pai
 STATIC_TRADE_MINUTES = 15  # a static-code trade left unpaid (a refused PIN) closes by itself
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
-#: Latin names of common cities for tag 60 (Latin only); a store's city in Chinese goes to template 64.
-CITIES = {"北京": "BEIJING", "上海": "SHANGHAI", "广州": "GUANGZHOU", "深圳": "SHENZHEN", "杭州": "HANGZHOU",
-          "南京": "NANJING", "苏州": "SUZHOU", "成都": "CHENGDU", "重庆": "CHONGQING", "武汉": "WUHAN",
-          "天津": "TIANJIN", "西安": "XIAN", "福州": "FUZHOU", "厦门": "XIAMEN", "长沙": "CHANGSHA",
-          "郑州": "ZHENGZHOU", "青岛": "QINGDAO", "济南": "JINAN", "沈阳": "SHENYANG", "大连": "DALIAN",
-          "宁波": "NINGBO", "合肥": "HEFEI", "昆明": "KUNMING", "哈尔滨": "HARBIN", "长春": "CHANGCHUN"}
+#: Latin names of the reference data's 50 cities for tag 60 (Latin only; instore/data/cities.csv);
+#: a store's city in Chinese goes to template 64.
+CITIES = latin_names()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +126,8 @@ class InStore:
         self.merchants = merchants
         self.wallet = wallet
         self.limits = limits or QrLimits()
+        #: Alliance privileges applied at payment (the payer pays, the merchant is settled, less).
+        self.alliances: AllianceService | None = None
 
     # ------------------------------------------------------------------ the merchant's codes
 
@@ -267,7 +268,10 @@ class InStore:
         """Pay the trade; a PIN given was verified by :meth:`_two_factors` already (one argon2
         hash per payment, not two)."""
         try:
-            paid = await self.merchants.pay(me, trade.id, pin=pin, then=then, consent=pin is not None)
+            privilege = (None if self.alliances is None
+                         else self.alliances.privilege(payer_id=me.user_id, msisdn=me.msisdn, channel="qr"))
+            paid = await self.merchants.pay(me, trade.id, pin=pin, then=then, consent=pin is not None,
+                                            privilege=privilege)
         except MobipayError as exc:
             if exc.code != "TRADE_STATE_INVALID":
                 raise
@@ -287,7 +291,7 @@ class InStore:
 
     def _counter(self, payer_id: str, kind: str, two: bool) -> Callable[[Transaction, Trade], Awaitable[None]]:
         async def count(tx: Transaction, trade: Trade) -> None:
-            await self._count(tx, payer_id, kind, two, trade.amount - trade.red_envelope)
+            await self._count(tx, payer_id, kind, two, trade.amount - trade.red_envelope - trade.privilege)
 
         return count
 

@@ -206,7 +206,7 @@ class TradeView:
 
     def query(self) -> dict[str, str]:
         t = self.trade
-        paid = t.amount - t.red_envelope
+        paid = t.amount - t.red_envelope - t.privilege
         fields = {"trade_no": t.id, "out_trade_no": t.out_trade_no, "trade_status": t.state.value,
                   "total_amount": yuan(t.amount), "subject": t.subject}
         if t.paid_at is not None:
@@ -221,7 +221,7 @@ def notification(trade: TradeRecord, state: TradeState, refunded: int, *, notify
     """A trade-state notification as Alipay posts it (form fields, yuan, Beijing time): what
     Alipay handlers read. ``receipt_amount`` is what the buyer's wallet paid (a red envelope
     of the shop's own is not received again); empty fields are left out, as Alipay does."""
-    paid = trade.amount - red_envelope
+    paid = trade.amount - red_envelope - trade.privilege_amount
     payload = {"notify_id": notify_id, "notify_type": "trade_status_sync", "notify_time": beijing(now),
                "charset": "utf-8", "version": "1.0", "app_id": trade.app_id, "auth_app_id": trade.app_id,
                "trade_no": trade.id, "out_trade_no": trade.out_trade_no, "trade_status": state.value,
@@ -230,6 +230,8 @@ def notification(trade: TradeRecord, state: TradeState, refunded: int, *, notify
                "gmt_create": beijing(trade.created_at), "gmt_payment": beijing(trade.paid_at or now)}
     if red_envelope:
         payload["red_envelope_amount"] = yuan(red_envelope)
+    if trade.privilege_amount:  # the merchant's own discount (an alliance privilege), as Alipay's mdiscount_amount
+        payload["mdiscount_amount"] = yuan(trade.privilege_amount)
     if refund is not None:
         payload |= {"out_biz_no": refund[0], "refund_fee": yuan(refunded), "gmt_refund": beijing(now)}
     if state is TradeState.TRADE_CLOSED:

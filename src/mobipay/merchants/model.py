@@ -303,6 +303,7 @@ class Trade:
     red_envelope: int = 0  # fen of the amount a red envelope paid (the wallet paid the rest)
     payer_id: str | None = None  # the subscriber who paid it (in-store scans tell "paid by you" from "by another")
     store_id: str | None = None  # the store it was taken in (its QR code prints the store's city)
+    privilege: int = 0  # fen the merchant gave off the amount (an alliance privilege): paid by nobody
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +328,7 @@ class TradeRecord:
     transfer_id: str | None = None
     paid_at: datetime | None = None
     closed_at: datetime | None = None
+    privilege_amount: int = 0  # given off by the merchant (an alliance privilege): not paid, not settled
 
     def seen_at(self, now: datetime | None = None) -> Trade:
         state = self.state
@@ -334,12 +336,13 @@ class TradeRecord:
             state = TradeState.TRADE_CLOSED  # expired unpaid
         return Trade(self.id, self.merchant_id, self.out_trade_no, self.amount, self.subject, state, self.refunded,
                      self.expires_at, self.created_at, self.paid_at, self.coupon_amount, self.payer_id,
-                     self.store_id)
+                     self.store_id, self.privilege_amount)
 
     @property
     def refundable(self) -> int:
-        """What is left to refund: the cash paid (a red envelope is not cash) less refunds."""
-        return self.amount - self.coupon_amount - self.refunded
+        """What is left to refund: the cash paid (a red envelope is not cash, a privilege was
+        never paid) less refunds."""
+        return self.amount - self.coupon_amount - self.privilege_amount - self.refunded
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,8 +362,10 @@ def trade_notification(trade: TradeRecord, state: TradeState, refunded: int, *, 
     payload: dict[str, str | int] = {
         "notify_id": notify_id, "notify_type": "trade_status_sync", "notify_time": now.isoformat(),
         "app_id": trade.app_id, "trade_no": trade.id, "out_trade_no": trade.out_trade_no, "trade_status": state.value,
-        "total_amount": trade.amount, "buyer_pay_amount": trade.amount - red_envelope,
+        "total_amount": trade.amount, "buyer_pay_amount": trade.amount - red_envelope - trade.privilege_amount,
         "red_envelope_amount": red_envelope, "refunded_amount": refunded}  # amounts: integer fen
+    if trade.privilege_amount:  # an alliance privilege the merchant gave: it receives that much less
+        payload["privilege_amount"] = trade.privilege_amount
     if refund is not None:
         payload |= {"out_request_no": refund[0], "refund_amount": refund[1]}
     return payload

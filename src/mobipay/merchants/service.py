@@ -17,8 +17,8 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -71,7 +71,7 @@ from mobipay.platform.credentials import token_hash
 from mobipay.wallet.service import Principal, WalletService
 
 #: What other contexts and the channels use of the merchants: this service and these values.
-__all__ = ["Merchant", "MerchantService", "StoreRecord", "Trade"]
+__all__ = ["CounterPayment", "Merchant", "MerchantService", "StoreRecord", "Trade"]
 
 WINDOW_S = 300
 KEY_OVERLAP = timedelta(days=7)
@@ -79,6 +79,30 @@ KEY_OVERLAP = timedelta(days=7)
 
 class CouponUse(Protocol):
     async def use_in(self, tx: Transaction, coupon_id: str, user_id: str, trade: TradeRecord) -> tuple[int, str]: ...
+
+
+#: A privilege the merchant funds (in-store alliances): called in the paying transaction, after
+#: the trade's row lock and before the posting, with the trade and the fen left to pay after any
+#: red envelope; answers the fen given off (0 to that amount less 1 fen). The payer pays and the
+#: merchant receives (and is settled) that much less; the trade keeps it as ``privilege_amount``.
+Privilege = Callable[[Transaction, Trade, int], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterPayment:
+    """A payment taken at a store's counter whose money the caller posted itself (in-store NFC
+    taps, many in one ledger batch): :meth:`MerchantService.record_payments_in` makes it a
+    paid trade. ``privilege``: fen the merchant gave off ``amount`` (it received that less)."""
+
+    merchant_id: str
+    store_id: str
+    out_trade_no: str
+    amount: int
+    subject: str
+    payer_id: str
+    transfer_id: str
+    privilege: int = 0
+    trade_id: str = ""  # chosen by the caller (a privilege was recorded under it first); "": a new id
 
 
 class MerchantService:
@@ -97,6 +121,8 @@ class MerchantService:
         self.coupons: CouponUse | None = None  # the red-envelope zone plugs in here
         # in-store plugs in the EMV payload of a trade's dynamic QR code (the merchant API answers it as emv_qr)
         self.trade_qr: Callable[[Trade], Awaitable[str | None]] | None = None
+        # contexts above may refuse a refund in its transaction (in-store: a tap the payer has not paid yet)
+        self.refund_guards: list[Callable[[Transaction, TradeRecord], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ onboarding
 
@@ -545,14 +571,16 @@ class MerchantService:
         return await self.uow.run("store", work)
 
     async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None, coupon_id: str | None = None,
-                  then: Callable[[Transaction, Trade], Awaitable[None]] | None = None, consent: bool = False
-                  ) -> Trade:
+                  then: Callable[[Transaction, Trade], Awaitable[None]] | None = None, consent: bool = False,
+                  privilege: Privilege | None = None) -> Trade:
         """The buyer pays a trade from the wallet (PIN above the password-free amount),
         optionally with a red envelope paying part; a second press returns the paid trade,
         never a second payment. ``then`` runs in the paying transaction after the posting,
         with the paid trade (its caller's own limits: raising undoes the payment).
         ``consent``: the caller has verified the payer's PIN already (as
-        :meth:`WalletService.authorize_payment` takes it), so it is not hashed twice."""
+        :meth:`WalletService.authorize_payment` takes it), so it is not hashed twice.
+        ``privilege``: what the merchant gives off (:data:`Privilege`); the PIN is still asked on
+        the full amount (the privilege is known only in the paying transaction)."""
         trade = await self.trade(trade_id)
         if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
             return trade
@@ -578,8 +606,13 @@ class MerchantService:
                 if self.coupons is None:
                     raise errors.CouponNotUsable("red envelopes are not available", field="coupon_id")
                 face, funded_by = await self.coupons.use_in(tx, coupon_id, payer.id, row)
-            wallet_part = row.amount - face
-            legs = [Leg.credit(m.account_code, row.amount)]
+            off = 0
+            if privilege is not None:
+                off = await privilege(tx, row.seen_at(tx.now), row.amount - face)
+                if not 0 <= off < row.amount - face:
+                    raise ValueError(f"a privilege gives 0 to {row.amount - face - 1} fen off, not {off}")
+            wallet_part = row.amount - face - off
+            legs = [Leg.credit(m.account_code, row.amount - off)]
             if wallet_part:
                 legs.insert(0, Leg.debit(payer.account_code, wallet_part))
             if face:
@@ -591,20 +624,36 @@ class MerchantService:
             if wallet_part:
                 await self.wallet.count_payment(tx, payer, wallet_part)
             paid = replace(row, state=TradeState.TRADE_SUCCESS, payer_id=payer.id, transfer_id=transfer_id,
-                           paid_at=tx.now, coupon_id=coupon_id, coupon_amount=face)
+                           paid_at=tx.now, coupon_id=coupon_id, coupon_amount=face, privilege_amount=off)
             await store.put_trade(paid)
             if then is not None:
                 await then(tx, paid.seen_at(tx.now))
             params: dict[str, object] = {"merchant": m.name, "amount_fen": row.amount}
             if face:  # the red envelope's share, said: the wallet paid less than the price
                 params |= {"envelope_fen": face, "paid_fen": wallet_part}
-            await tx.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn,
-                                       template="merchant.paid_with_envelope" if face else "merchant.paid",
-                                       params=params))
-            await self._notify(tx, row, TradeState.TRADE_SUCCESS, row.refunded, red_envelope=face)
+            if off:  # the merchant's privilege, said: the wallet paid less than the price
+                params |= {"privilege_fen": off, "paid_fen": wallet_part}
+            template = ("merchant.paid_with_envelope" if face else "merchant.paid_with_privilege" if off
+                        else "merchant.paid")
+            await tx.emit(SmsRequested(key=f"{trade_id}:paid", to=payer.msisdn, template=template, params=params))
+            await self._notify(tx, paid, TradeState.TRADE_SUCCESS, row.refunded, red_envelope=face)  # as paid
             return paid.seen_at(tx.now)
 
         return await self.uow.run("pay_trade", work)
+
+    async def record_payments_in(self, tx: Transaction, payments: Sequence[CounterPayment]) -> list[str]:
+        """In the caller's transaction, which posted the money to the merchants' payables
+        (in-store NFC taps, online or uploaded in a batch): the payments as paid trades, so
+        they are in the merchant's statement and T+1 settlement like every trade. ``paid_at``
+        is now, when the money reached the payable (an offline tap uploaded days later is
+        settled with the day it arrived, never with a day settled already). No SMS and no
+        notification: the caller tells the payer. Answers the trade ids, in order."""
+        records = [TradeRecord(p.trade_id or new_id("trd"), p.merchant_id, p.out_trade_no, p.amount, p.subject[:256],
+                               TradeState.TRADE_SUCCESS, "", "", tx.now, tx.now, p.store_id, payer_id=p.payer_id,
+                               transfer_id=p.transfer_id, paid_at=tx.now, privilege_amount=p.privilege)
+                   for p in payments]
+        await self.store(tx).add_trades(records)
+        return [r.id for r in records]
 
     async def close(self, merchant: Merchant, out_trade_no: str) -> Trade:
         """Close an unpaid trade (the buyer can no longer pay it)."""
@@ -680,7 +729,10 @@ class MerchantService:
                 if known.amount != amount:
                     raise IdempotencyConflict("this out_request_no was used for another amount", field="out_request_no")
                 return row.seen_at(tx.now), known.amount, True
-            check_refund(row.amount - row.coupon_amount, row.refunded, amount)  # a red envelope is not cash
+            for guard in self.refund_guards:  # raising refuses the refund: nothing moved
+                await guard(tx, row)
+            cash = row.amount - row.coupon_amount - row.privilege_amount  # a red envelope is not cash, nor a privilege
+            check_refund(cash, row.refunded, amount)
             transfer_id = "refund:" + hashlib.sha256(f"{trade.id}|{out_request_no}".encode()).hexdigest()[:40]
             [result] = await tx.post([Transfer(transfer_id, (Leg.debit(merchant.account_code, amount),
                                                              Leg.credit(payer.account_code, amount)),
@@ -689,7 +741,7 @@ class MerchantService:
                 raise result.error
             refunded = row.refunded + amount
             await store.add_refund(Refund(new_id("rfd"), trade.id, out_request_no, amount, transfer_id, tx.now))
-            state = TradeState.TRADE_CLOSED if refunded == row.amount - row.coupon_amount else TradeState.TRADE_SUCCESS
+            state = TradeState.TRADE_CLOSED if refunded == cash else TradeState.TRADE_SUCCESS
             after = replace(row, refunded=refunded)
             if state is TradeState.TRADE_CLOSED:
                 after = replace(after, state=state, closed_at=tx.now)
@@ -752,11 +804,12 @@ class MerchantService:
         return {**params, "sign_type": "RSA2", "sign": sign_rsa2(params, self.platform_key)}
 
     async def _check_daily(self, tx: Transaction, merchant: MerchantFile, amount: int) -> None:
-        """The merchant's daily limit (Shanghai day), counted under the paying transaction."""
-        day = tx.now.astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=0, microsecond=0)
+        """The merchant's daily limit (Shanghai day), counted on its day's row in the paying
+        transaction (a refusal raised later in it undoes the count with the payment)."""
+        day = tx.now.astimezone(ZoneInfo("Asia/Shanghai")).date()
         limit = merchant.daily_limit
-        today = await self.store(tx).paid_since(merchant.merchant.id, day.astimezone(tx.now.tzinfo))
-        if today + amount > limit:
+        today = await self.store(tx).count_paid(merchant.merchant.id, day, amount, limit)
+        if today is not None:
             raise errors.MerchantLimitExceeded(f"this merchant's daily limit: {max(0, limit - today) / 100:.2f} CNY "
                                                "left today", field="amount")
 

@@ -1,6 +1,8 @@
 """T+1 settlement and daily statements for merchants.
 
-For each business day (Shanghai) and merchant: gross = payments of the day, refunds =
+For each business day (Shanghai) and merchant: gross = payments of the day as the merchant
+received them (the amount less any alliance privilege it gave off, ``privilege_amount``: that
+part was never paid, so it is neither settled nor charged a fee), refunds =
 refunds of the day, fee = gross × the merchant's rate rounded half-up to the fen and then
 *allocated* to the day's payments (largest remainder: the per-payment fees in the report
 add up to the fee exactly; nothing is rounded away), net = gross − refunds − fee.
@@ -117,6 +119,8 @@ class Settlements:
         writer.writerow(["type", "trade_no", "out_trade_no", "out_request_no", "amount_fen", "time"])
         for t in paid:
             writer.writerow(["payment", t.id, t.out_trade_no, "", t.amount, t.paid_at.isoformat()])
+            if t.privilege_amount:  # given off by the merchant (an alliance privilege): not received
+                writer.writerow(["privilege", t.id, t.out_trade_no, "", -t.privilege_amount, t.paid_at.isoformat()])
         for r in back:
             writer.writerow(["refund", r.trade_id, r.out_trade_no, r.out_request_no, r.amount,
                              r.created_at.isoformat()])
@@ -163,7 +167,7 @@ class Settlements:
 
     async def _settle_one(self, merchant: Any, day: date) -> Settlement:
         paid, back = await self.day_lines(merchant.id, day)
-        gross, refunded = sum(t.amount for t in paid), sum(r.amount for r in back)
+        gross, refunded = sum(t.amount - t.privilege_amount for t in paid), sum(r.amount for r in back)
         fee = (gross * merchant.fee_bps + 5_000) // 10_000
         net = gross - refunded - fee
         settlement_id = make_order_id("stl_", merchant.id, str(day))
@@ -210,10 +214,11 @@ class Settlements:
             included = [t for t in paid if as_utc(t.paid_at) <= settled_at]
             late = [t for t in paid if as_utc(t.paid_at) > settled_at]
             back_in = [r for r in back if as_utc(r.created_at) <= settled_at]
-        fees = allocate(int(row.fee), [t.amount for t in included]) if included and row.fee else [0] * len(included)
+        received = [t.amount - t.privilege_amount for t in included]
+        fees = allocate(int(row.fee), received) if included and row.fee else [0] * len(included)
         report = self._report(merchant, day, row, included, fees, back_in, late)
         return Settlement(merchant.id, day, int(row.gross), int(row.refunds), int(row.fee), int(row.net),
-                          str(row.state), report, sum(t.amount for t in late))
+                          str(row.state), report, sum(t.amount - t.privilege_amount for t in late))
 
     async def _pay(self, settlement_id: str, merchant: Any, net: int, payout_id: str) -> None:
         """Send the net in transit to the merchant's bank account as a partner order."""
@@ -260,10 +265,12 @@ class Settlements:
             w.writerow(["type", "out_trade_no", "amount_fen", "fee_fen"])
             for t, f_ in zip(paid, fees, strict=True):
                 w.writerow(["payment", t.out_trade_no, t.amount, f_])
+                if t.privilege_amount:  # given off by the merchant: the fee is on what it received
+                    w.writerow(["privilege", t.out_trade_no, -t.privilege_amount, 0])
             for r in back:
                 w.writerow(["refund", r.out_trade_no, -r.amount, 0])
             for t in late:  # paid after the day was settled: not in the figures above
-                w.writerow(["not_settled", t.out_trade_no, t.amount, 0])
+                w.writerow(["not_settled", t.out_trade_no, t.amount - t.privilege_amount, 0])
         return path
 
 

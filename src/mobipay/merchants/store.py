@@ -10,11 +10,11 @@ lock the row until the transaction ends.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import as_utc
@@ -29,7 +29,18 @@ from mobipay.merchants.model import (
     TradeRecord,
     TradeState,
 )
-from mobipay.merchants.tables import merchant_apps, merchant_nonces, merchants, notifications, refunds, stores, trades
+from mobipay.merchants.tables import (
+    daily_paid,
+    merchant_apps,
+    merchant_nonces,
+    merchants,
+    notifications,
+    refunds,
+    stores,
+    trades,
+)
+from mobipay.platform.bulk import insert_many
+from mobipay.platform.db import dialect_insert
 
 
 class MerchantStore(Protocol):
@@ -61,8 +72,9 @@ class MerchantStore(Protocol):
     async def trade(self, trade_id: str, *, for_update: bool = False) -> TradeRecord | None: ...
     async def trade_by_out_no(self, merchant_id: str, out_trade_no: str) -> TradeRecord | None: ...
     async def add_trade(self, trade: TradeRecord) -> None: ...
+    async def add_trades(self, trades: Sequence[TradeRecord]) -> None: ...
     async def put_trade(self, trade: TradeRecord) -> None: ...
-    async def paid_since(self, merchant_id: str, since: datetime) -> int: ...
+    async def count_paid(self, merchant_id: str, day: date, amount: int, limit: int) -> int | None: ...
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None: ...
     async def refund_by_request_no(self, merchant_id: str, out_request_no: str
                                    ) -> tuple[TradeRecord, Refund] | None: ...
@@ -198,15 +210,28 @@ class SqlMerchantStore:
     async def add_trade(self, trade: TradeRecord) -> None:
         await self.conn.execute(insert(trades).values(**_trade_values(trade)))
 
+    async def add_trades(self, records: Sequence[TradeRecord]) -> None:
+        """Many trades in one statement (on PostgreSQL one ``INSERT … SELECT FROM unnest``,
+        platform/bulk.py): in-store taps uploaded in a batch."""
+        await insert_many(self.conn, trades, [_trade_values(t) for t in records])
+
     async def put_trade(self, trade: TradeRecord) -> None:
         values = _trade_values(trade)
         del values["id"]
         await self.conn.execute(update(trades).where(trades.c.id == trade.id).values(**values))
 
-    async def paid_since(self, merchant_id: str, since: datetime) -> int:
-        found = await self.conn.execute(select(func.coalesce(func.sum(trades.c.amount), 0)).where(
-            trades.c.merchant_id == merchant_id, trades.c.paid_at >= since))
-        return int(found.scalar_one())
+    async def count_paid(self, merchant_id: str, day: date, amount: int, limit: int) -> int | None:
+        """Add ``amount`` to the merchant's ``day`` if that keeps it within ``limit``: None when
+        counted, else what the day holds already (the payment is refused, nothing counted)."""
+        await self.conn.execute(dialect_insert(self.conn.dialect.name, daily_paid).values(
+            merchant_id=merchant_id, day=day, paid_fen=0).on_conflict_do_nothing())
+        c = daily_paid.c
+        where = (c.merchant_id == merchant_id) & (c.day == day)
+        moved = await self.conn.execute(update(daily_paid).where(where, c.paid_fen + amount <= limit)
+                                        .values(paid_fen=c.paid_fen + amount))
+        if moved.rowcount:
+            return None
+        return int((await self.conn.execute(select(c.paid_fen).where(where))).scalar_one())
 
     async def refund(self, trade_id: str, out_request_no: str) -> Refund | None:
         r = await self._first(select(refunds).where(refunds.c.trade_id == trade_id,
@@ -258,7 +283,8 @@ def trade_record(r: Any) -> TradeRecord:
     return TradeRecord(r.id, r.merchant_id, r.out_trade_no, r.amount, r.subject, TradeState(r.state), r.app_id,
                        r.notify_url, as_utc(r.created_at), as_utc(r.expires_at), r.store_id, r.refunded, r.coupon_id,
                        int(r.coupon_amount or 0), r.payer_id, r.transfer_id,
-                       as_utc(r.paid_at) if r.paid_at else None, as_utc(r.closed_at) if r.closed_at else None)
+                       as_utc(r.paid_at) if r.paid_at else None, as_utc(r.closed_at) if r.closed_at else None,
+                       int(r.privilege_amount or 0))
 
 
 def _trade_values(t: TradeRecord) -> dict[str, Any]:
@@ -266,4 +292,5 @@ def _trade_values(t: TradeRecord) -> dict[str, Any]:
             "subject": t.subject, "state": t.state.value, "app_id": t.app_id, "notify_url": t.notify_url,
             "created_at": t.created_at, "expires_at": t.expires_at, "store_id": t.store_id, "refunded": t.refunded,
             "coupon_id": t.coupon_id, "coupon_amount": t.coupon_amount, "payer_id": t.payer_id,
-            "transfer_id": t.transfer_id, "paid_at": t.paid_at, "closed_at": t.closed_at}
+            "transfer_id": t.transfer_id, "paid_at": t.paid_at, "closed_at": t.closed_at,
+            "privilege_amount": t.privilege_amount}

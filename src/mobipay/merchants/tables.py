@@ -3,7 +3,7 @@ and the merchant portal's staff accounts and sessions."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, PrimaryKeyConstraint, String, Table, Text
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, PrimaryKeyConstraint, String, Table, Text
 
 from mobipay.platform.db import metadata
 
@@ -81,6 +81,8 @@ trades = Table(
     Column("coupon_id", String(40), nullable=True),
     Column("store_id", String(40), nullable=True),
     Column("coupon_amount", BigInteger, nullable=False, server_default="0"),  # paid by a red envelope
+    # given off the price by the merchant (an alliance privilege it funds): neither paid nor settled
+    Column("privilege_amount", BigInteger, nullable=False, server_default="0"),
     Column("app_id", String(40), nullable=False),
     Column("notify_url", String(512), nullable=False, server_default=""),
     Column("payer_id", String(40), nullable=True),
@@ -209,4 +211,17 @@ merchant_operator_sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True), nullable=True),
     Index("ix_merchant_operator_sessions_operator", "operator_id"),
+)
+
+
+#: What each merchant was paid per Beijing day, the row its daily limit is checked against in
+#: the paying transaction (a conditional UPDATE: concurrent payments wait for the row lock and
+#: are re-checked, and the cost does not grow with the day's trades as a SUM over them did).
+daily_paid = Table(
+    "merchant_daily_paid",
+    metadata,
+    Column("merchant_id", String(40), nullable=False),
+    Column("day", Date, nullable=False),  # Asia/Shanghai
+    Column("paid_fen", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("merchant_id", "day", name="pk_merchant_daily_paid"),
 )

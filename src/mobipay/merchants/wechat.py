@@ -173,7 +173,7 @@ def transaction(trade: Trade, appid: str, mchid: str) -> dict[str, Any]:
         "trade_type": "NATIVE", "trade_state": state, "trade_state_desc": _STATE_WORDS[state],
         "amount": {"total": trade.amount, "currency": "CNY"}}
     if trade.paid_at is not None:
-        paid = trade.amount - trade.red_envelope
+        paid = trade.amount - trade.red_envelope - trade.privilege
         out |= {"success_time": rfc3339(trade.paid_at), "bank_type": "OTHERS",
                 "amount": {"total": trade.amount, "payer_total": paid, "currency": "CNY", "payer_currency": "CNY"}}
         if trade.red_envelope:
@@ -187,7 +187,8 @@ def refund(trade: Trade, out_refund_no: str, amount: int, created_at: datetime, 
     return {"refund_id": refund_id, "out_refund_no": out_refund_no, "transaction_id": trade.id,
             "out_trade_no": trade.out_trade_no, "channel": "ORIGINAL", "user_received_account": "支付用户零钱",
             "success_time": rfc3339(created_at), "create_time": rfc3339(created_at), "status": "SUCCESS",
-            "amount": {"total": trade.amount, "refund": amount, "payer_total": trade.amount - trade.red_envelope,
+            "amount": {"total": trade.amount, "refund": amount,
+                       "payer_total": trade.amount - trade.red_envelope - trade.privilege,
                        "payer_refund": amount, "currency": "CNY"}}
 
 
@@ -195,13 +196,15 @@ def event(notify_id: str, trade: TradeRecord, state: TradeState, refunded: int, 
           red_envelope: int, refund: tuple[str, int] | None) -> tuple[str, str, dict[str, Any]]:
     """(event_type, summary, resource before encryption) of a notification."""
     seen = Trade(trade.id, trade.merchant_id, trade.out_trade_no, trade.amount, trade.subject, state, refunded,
-                 trade.expires_at, trade.created_at, trade.paid_at or now, red_envelope)
+                 trade.expires_at, trade.created_at, trade.paid_at or now, red_envelope,
+                 privilege=trade.privilege_amount)
     if refund is None:
         return "TRANSACTION.SUCCESS", "支付成功", transaction(seen, trade.app_id, trade.app_id)
     request_no, amount = refund
     body = {"mchid": trade.app_id, "out_trade_no": trade.out_trade_no, "transaction_id": trade.id,
             "out_refund_no": request_no, "refund_id": f"{trade.id}:{request_no}", "refund_status": "SUCCESS",
             "success_time": rfc3339(now), "user_received_account": "支付用户零钱",
-            "amount": {"total": trade.amount, "refund": amount, "payer_total": trade.amount - red_envelope,
+            "amount": {"total": trade.amount, "refund": amount,
+                       "payer_total": trade.amount - red_envelope - trade.privilege_amount,
                        "payer_refund": amount}}
     return "REFUND.SUCCESS", "退款成功", body

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     instore_dynamic_two_factor_daily_limit: int = Field(
         default=500_000, ge=0, description="Fen a payer may pay a Beijing day by dynamic QR codes in all, paying "
         "with two factors: the PIN on a bound device, a session opened by SMS code (PBoC 2017/296: 5,000 CNY)")
+    paycode_key: SecretStr = Field(
+        default=SecretStr(""), description="Base64 of 32 bytes: the AES-256-GCM key sealing payment-code device "
+        "secrets at rest (instore/micropay.py). Empty: derived from MOBIPAY_SECRET_KEY with HKDF (production "
+        "refuses the demo secret key, so the derived key is not a known one either)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
     notify_allow_networks: str = Field(

@@ -27,7 +27,7 @@ from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.kernel.msisdn import mask_name, national_number, normalize_msisdn
-from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME
+from mobipay.ledger.chart import BANK_SETTLEMENT, FEE_INCOME, wallet_account
 from mobipay.ledger.model import Leg
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.model import OrderState
@@ -44,6 +44,7 @@ from mobipay.wallet.model import (
     Principal,
     User,
     UserStatus,
+    WalletCredited,
     check_card_number,
     check_id_card,
     check_real_name,
@@ -245,6 +246,10 @@ class BankingService:
         await uow.emit(SmsRequested(key=f"{order.id}:{state.value}", to=order.msisdn,
                                     template=f"{order.kind}.{state.value}",
                                     params={"amount_fen": order.amount, "fee_fen": order.fee}))
+        if order.kind == "cash_in" and state is OrderState.SUCCEEDED:  # for whoever waits for money (NFC debts)
+            await uow.emit(WalletCredited(key=f"{order.id}:credited", user_id=order.user_id, msisdn=order.msisdn,
+                                          account_code=wallet_account(order.msisdn).code, amount=order.amount,
+                                          source="cash_in"))
         if order.kind == "close_payout":
             await self._after_close_payout(uow, order, state)
 

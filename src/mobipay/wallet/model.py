@@ -403,6 +403,20 @@ class UserRegistered(Event):
     msisdn: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class WalletCredited(Event):
+    """Money came into a wallet from outside (a top-up from the bank card, ``source``
+    ``cash_in``): contexts above the wallet that wait for money (in-store NFC debts) consume
+    it, so the wallet never needs to know them."""
+
+    topic = "wallet.credited"
+    user_id: str
+    msisdn: str
+    account_code: str
+    amount: int
+    source: str
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: str

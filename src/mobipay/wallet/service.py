@@ -35,6 +35,7 @@ from mobipay.wallet.model import (
     TransferDone,
     User,
     UserRegistered,
+    WalletCredited,
     WalletLimits,
     check_not_self,
 )
@@ -44,7 +45,7 @@ from mobipay.wallet.transfer_batch import TransferBatcher
 
 #: What other contexts and the channels use of the wallet: this service and these values.
 __all__ = ["MoneyRequest", "OtpSent", "Principal", "Receipt", "SessionInfo", "Tokens", "TransferDone", "User",
-           "UserRegistered", "WalletService", "check_not_self"]
+           "UserRegistered", "WalletCredited", "WalletService", "check_not_self"]
 
 
 class WalletService(MoneyRequests):

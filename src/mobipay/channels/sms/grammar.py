@@ -14,6 +14,7 @@ or why it cannot be understood, with a reply that helps (never silence).
     CP | 彩票                       my last tickets and their prizes
     BX | POLICIES | 保险            my insurance policies, numbered (never bought by SMS)
     TB 2 | 退保 2                   cancel policy 2 in its cooling-off period (the premium back)
+    GS | 挂失                       suspend my NFC cards at once (a lost phone or sticker card)
     BZ | HELP | 帮助                help
     TD | STOP | 退订                stop reminders (codes and receipts still come)
     KT | START | 开通               reminders again
@@ -44,6 +45,7 @@ KEYWORDS = {
     "lottery": ("CP", "LOTTERY", "彩票"),
     "policies": ("BX", "POLICIES", "INSURANCE", "保险"),
     "policy_cancel": ("TB", "退保"),
+    "nfc_suspend": ("GS", "挂失"),
 }
 HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；业务 YW；订购 DG 序号；"
         "彩票机选 CP SSQ [注数]；我的彩票 CP；我的保单 BX；退保 TB 序号；退订 TD。"
@@ -59,6 +61,8 @@ MAX_QUICK_PICKS = 5
 POLICIES_HELP = ("保险请在客户端或网上营业厅投保（需被保险人姓名和身份证号，不经短信发送）。查看保单请发BX，"
                  "犹豫期内退保请发TB 序号。Insurance is bought in the app (it needs the insured's identity number, "
                  "never sent by SMS). BX lists your policies; TB number cancels one.")
+NFC_SUSPEND_HELP = ("挂失NFC卡请发：GS（手机丢失时，钱包的全部NFC卡立即停用；恢复请在客户端操作）。"
+                    "Send GS to suspend all your NFC cards at once (resume them in the app).")
 CANCEL_HELP = ("退保请发：TB 保单序号，如 TB 1（回复BX查看保单）。"
                "Send: TB and the policy's number (BX lists them).")
 
@@ -66,7 +70,7 @@ CANCEL_HELP = ("退保请发：TB 保单序号，如 TB 1（回复BX查看保单
 @dataclass(frozen=True, slots=True)
 class Command:
     action: str  # balance | transfer | topup | bill | history | help | stop | start | confirm
-    #              | products | product | lottery | tickets | policies | policy_cancel
+    #              | products | product | lottery | tickets | policies | policy_cancel | nfc_suspend
     msisdn: str | None = None
     amount: int | None = None  # fen
     name: str | None = None  # a saved bill, a product (number or code), a game code
@@ -100,7 +104,7 @@ def parse(text: str) -> Command:
         return Command("confirm", code=clean)
     first, *rest = clean.split(" ")
     for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通", "业务", "订购", "彩票", "保险",
-                    "退保"):
+                    "退保", "挂失"):
         if first.startswith(chinese) and first != chinese:  # no space after a Chinese keyword
             first, rest = chinese, [first[len(chinese):], *rest]
     action = next((a for a, words in KEYWORDS.items() if first in words), None)
@@ -119,6 +123,10 @@ def parse(text: str) -> Command:
         return Command("product", name=rest[0][:32])
     if action == "lottery":
         return _lottery(rest, typed_amount)
+    if action == "nfc_suspend":
+        if rest:
+            raise CommandNotUnderstood(NFC_SUSPEND_HELP)
+        return Command("nfc_suspend")
     if action == "policies":
         if rest:  # BX <product>: someone trying to buy; say where, and why not here
             raise CommandNotUnderstood(POLICIES_HELP)

@@ -24,10 +24,10 @@ no-op once Kannel has taken it, and delivery reports move its state.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import delete, func, insert, select, update
@@ -91,9 +91,16 @@ def _pending(order: PartnerOrder, what: str) -> Reply:
     return Reply(None, {})
 
 
+class NfcSuspension(Protocol):
+    """What ``GS`` (挂失) needs of the NFC wallet (instore.tokens.NfcTokens)."""
+
+    async def suspend_by_sms(self, raw_msisdn: str) -> Sequence[object]: ...
+
+
 class SmsChannel:
     def __init__(self, uow: UnitOfWorkRunner, actions: ChannelActions, confirmations: Confirmations,
                  limiter: RateLimiter, sender: KannelSender | None) -> None:
+        self.nfc: NfcSuspension | None = None  # plugged in by the bootstrap: GS suspends NFC tokens
         self.uow = uow
         self.actions = actions
         self.confirmations = confirmations
@@ -186,8 +193,20 @@ class SmsChannel:
             "topup": self._ask_topup, "bill": self._ask_bill, "confirm": self._confirm,
             "products": self._products, "product": self._ask_product, "lottery": self._ask_lottery,
             "tickets": self._tickets, "policies": self._policies, "policy_cancel": self._ask_policy_cancel,
+            "nfc_suspend": self._nfc_suspend,
         }
         return await handlers[cmd.action](inbound_id, me, cmd)
+
+    async def _nfc_suspend(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        """``GS``: every live NFC token of the sender's wallet suspended at once (no code asked:
+        suspending moves no money and is what a lost phone needs; resuming is in the app)."""
+        if self.nfc is None:
+            return _text("NFC卡挂失暂不可用，请致电客服。NFC suspension is not available: call customer service.")
+        done = await self.nfc.suspend_by_sms(me.msisdn)
+        if not done:
+            return _text("您没有使用中的NFC卡。You have no active NFC card.")
+        return _text(f"已挂失您的{len(done)}张NFC卡，立即停用；找回后请在客户端恢复。"
+                     f"{len(done)} NFC card(s) suspended at once; resume them in the app.")
 
     async def _balance(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
         return Reply("reply.balance", {"balance_fen": await self.actions.balance(me)})

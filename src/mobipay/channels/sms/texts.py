@@ -100,6 +100,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                       "You won tier {tier} of {game} {issue}: {amount} CNY ({tax} CNY tax). Claim it in the app "
                       "with your identity card by {until}."),
     "merchant.paid": ("您在{merchant}支付{amount}元成功。", "Paid {amount} CNY at {merchant}."),
+    "merchant.paid_with_privilege": ("您在{merchant}支付{amount}元成功：联盟优惠{privilege}元，钱包付{paid}元。",
+                                     "Paid {amount} CNY at {merchant}: alliance privilege {privilege}, wallet {paid}."),
     "merchant.paid_with_envelope": ("您在{merchant}支付{amount}元成功：红包抵扣{envelope}元，钱包付{paid}元。",
                                     "Paid {amount} CNY at {merchant}: red envelope {envelope}, wallet {paid}."),
     "merchant_application.submitted": ("商户申请{name}（{id}）已收到，审核结果将短信通知。",
