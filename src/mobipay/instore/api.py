@@ -109,7 +109,7 @@ async def pay(body: PayIn, response: Response, me: Me, instore: InStoreDep, alli
     out = _scan_out(seen, trade)
     out["amount"] = MoneyOut(amount=trade.amount, currency="CNY")
     return PaymentOut(**out, state=trade.state.value, privilege=await receipt(alliances, trade),
-                      paid=MoneyOut(amount=trade.amount - trade.red_envelope - trade.privilege, currency="CNY"),
+                      paid=MoneyOut(amount=trade.wallet_paid, currency="CNY"),
                       paid_at=trade.paid_at)
 
 

@@ -291,7 +291,7 @@ class InStore:
 
     def _counter(self, payer_id: str, kind: str, two: bool) -> Callable[[Transaction, Trade], Awaitable[None]]:
         async def count(tx: Transaction, trade: Trade) -> None:
-            await self._count(tx, payer_id, kind, two, trade.amount - trade.red_envelope - trade.privilege)
+            await self._count(tx, payer_id, kind, two, trade.wallet_paid)
 
         return count
 

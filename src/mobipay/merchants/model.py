@@ -305,6 +305,12 @@ class Trade:
     store_id: str | None = None  # the store it was taken in (its QR code prints the store's city)
     privilege: int = 0  # fen the merchant gave off the amount (an alliance privilege): paid by nobody
 
+    @property
+    def wallet_paid(self) -> int:
+        """The cash the payer's wallet pays: the price less the red envelope's share and the
+        merchant's privilege (as :attr:`TradeRecord.wallet_paid`)."""
+        return self.amount - self.red_envelope - self.privilege
+
 
 @dataclass(frozen=True, slots=True)
 class TradeRecord:
@@ -339,10 +345,15 @@ class TradeRecord:
                      self.store_id, self.privilege_amount)
 
     @property
+    def wallet_paid(self) -> int:
+        """The cash the payer's wallet pays: the price less the red envelope's share (not cash)
+        and the merchant's privilege (never paid)."""
+        return self.amount - self.coupon_amount - self.privilege_amount
+
+    @property
     def refundable(self) -> int:
-        """What is left to refund: the cash paid (a red envelope is not cash, a privilege was
-        never paid) less refunds."""
-        return self.amount - self.coupon_amount - self.privilege_amount - self.refunded
+        """What is left to refund: the cash paid less refunds."""
+        return self.wallet_paid - self.refunded
 
 
 @dataclass(frozen=True, slots=True)

@@ -731,7 +731,7 @@ class MerchantService:
                 return row.seen_at(tx.now), known.amount, True
             for guard in self.refund_guards:  # raising refuses the refund: nothing moved
                 await guard(tx, row)
-            cash = row.amount - row.coupon_amount - row.privilege_amount  # a red envelope is not cash, nor a privilege
+            cash = row.wallet_paid  # a red envelope is not cash, nor a privilege
             check_refund(cash, row.refunded, amount)
             transfer_id = "refund:" + hashlib.sha256(f"{trade.id}|{out_request_no}".encode()).hexdigest()[:40]
             [result] = await tx.post([Transfer(transfer_id, (Leg.debit(merchant.account_code, amount),

@@ -173,7 +173,7 @@ def transaction(trade: Trade, appid: str, mchid: str) -> dict[str, Any]:
         "trade_type": "NATIVE", "trade_state": state, "trade_state_desc": _STATE_WORDS[state],
         "amount": {"total": trade.amount, "currency": "CNY"}}
     if trade.paid_at is not None:
-        paid = trade.amount - trade.red_envelope - trade.privilege
+        paid = trade.wallet_paid
         out |= {"success_time": rfc3339(trade.paid_at), "bank_type": "OTHERS",
                 "amount": {"total": trade.amount, "payer_total": paid, "currency": "CNY", "payer_currency": "CNY"}}
         if trade.red_envelope:
@@ -188,7 +188,7 @@ def refund(trade: Trade, out_refund_no: str, amount: int, created_at: datetime, 
             "out_trade_no": trade.out_trade_no, "channel": "ORIGINAL", "user_received_account": "支付用户零钱",
             "success_time": rfc3339(created_at), "create_time": rfc3339(created_at), "status": "SUCCESS",
             "amount": {"total": trade.amount, "refund": amount,
-                       "payer_total": trade.amount - trade.red_envelope - trade.privilege,
+                       "payer_total": trade.wallet_paid,
                        "payer_refund": amount, "currency": "CNY"}}
 
 
