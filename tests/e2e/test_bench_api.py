@@ -1,4 +1,6 @@
-"""``mobipay bench api`` end to end, briefly: a real uvicorn server, wrk, pgbench, the checks."""
+"""``mobipay bench api`` and ``mobipay bench instore`` end to end, briefly: a real uvicorn server,
+wrk or signed tills, pgbench, the checks. One file, so one xdist worker runs them one after the
+other: both benchmarks use the same pgbench database."""
 
 from __future__ import annotations
 
@@ -29,3 +31,22 @@ def test_bench_api_runs_and_leaves_the_books_clean(pg_url: str) -> None:
     assert result["api_tps"] > 0 and result["pin_tps"] > 0
     assert result["non_2xx"] == 0 and result["verify_ok"] and result["balances_unchanged"]
     assert "verify after the run: clean" in run.stderr and "unchanged" in run.stderr
+
+
+def test_bench_instore_runs_and_the_books_match(pg_url: str) -> None:
+    missing = [tool for tool in ("pgbench", "psql") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: apt-get install -y postgresql-client postgresql-contrib")
+    env = {**os.environ, "MOBIPAY_DATABASE_URL": pg_url, "MOBIPAY_LOG_LEVEL": "WARNING"}
+    run = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "bench", "instore", "--seconds", "2",
+                          "--devices", "200", "--taps", "2000"],
+                         capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    last = run.stdout.strip().splitlines()[-1]
+    assert last.startswith("RESULT ")
+    result = json.loads(last.removeprefix("RESULT "))
+    for key in ("pgbench_tps", "micropay_tps", "micropay_p99_ms", "ratio", "offline_tps", "offline_ratio"):
+        assert key in result
+    assert result["micropay_payments"] > 0 and result["offline_taps"] == 2000
+    assert result["non_200"] == 0 and result["verify_ok"] and result["balances_match"]
+    assert "verify after the run: clean" in run.stderr and "match" in run.stderr
