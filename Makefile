@@ -4,7 +4,8 @@
 #                worker (outbox, holds, partner orders) and the SIMULATORS of the partners
 #                (:8101-:8107; PORT=… and BANK_PORT=… etc. move them) and a merchant's site
 #                receiving notifications (:8108; MOBIPAY_NOTIFY_ALLOW_NETWORKS lets notify URLs
-#                reach it on loopback, which production refuses); once up, the server prints
+#                reach it on loopback, which production refuses) and the handset maker's warranty
+#                service (:8109, WARRANTY_PORT=…); once up, the server prints
 #                where to sign in
 #   make test  — lint (ruff), types (mypy --strict), architecture (import-linter), every test
 # PostgreSQL tests run when MOBIPAY_TEST_POSTGRES is set (CI sets it and requires them).
@@ -35,6 +36,8 @@ PRODUCTS_PORT ?= 8105
 INSURER_PORT ?= 8106
 LOTTERY_PORT ?= 8107
 SITE_PORT ?= 8108
+WARRANTY_PORT ?= 8109
+SP_BILLING_PORT ?= 8112
 # One log format for the server, the worker and the CLI (MOBIPAY_LOG_JSON): text for a
 # person at a terminal here; `make run LOG_JSON=true` for JSON lines. Warnings and errors
 # only, so the start-up summary and the SMS codes stay in sight: `make run LOG_LEVEL=INFO`
@@ -48,11 +51,12 @@ run: export MOBIPAY_LOG_LEVEL = $(LOG_LEVEL)
 run: $(STAMP)
 	$(BIN)/mobipay db upgrade
 	$(BIN)/mobipay demo
-	@echo "make run: the partners' SIMULATORS on :$(BANK_PORT)-:$(LOTTERY_PORT), a merchant's site on :$(SITE_PORT), the worker, then the server on :$(PORT) (Ctrl-C stops them all)"
+	@echo "make run: the partners' SIMULATORS on :$(BANK_PORT)-:$(LOTTERY_PORT), a merchant's site on :$(SITE_PORT), the maker's warranty service on :$(WARRANTY_PORT), the worker, then the server on :$(PORT) (Ctrl-C stops them all)"
 	@export MOBIPAY_BANK_URL=$(SIM):$(BANK_PORT) \
 	  MOBIPAY_OPERATOR_BILLING_URL=$(SIM):$(BILLING_PORT) MOBIPAY_AGGREGATOR_URL=$(SIM):$(AGGREGATOR_PORT) \
 	  MOBIPAY_BILLERS_URL=$(SIM):$(BILLERS_PORT) MOBIPAY_PRODUCTS_URL=$(SIM):$(PRODUCTS_PORT) \
 	  MOBIPAY_INSURER_URL=$(SIM):$(INSURER_PORT) MOBIPAY_LOTTERY_URL=$(SIM):$(LOTTERY_PORT) \
+	  MOBIPAY_WARRANTY_URL=$(SIM):$(WARRANTY_PORT) MOBIPAY_SP_BILLING_URL=$(SIM):$(SP_BILLING_PORT) \
 	  MOBIPAY_NOTIFY_ALLOW_NETWORKS=127.0.0.1/32; \
 	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & bank=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role billing --port $(BILLING_PORT) --latency-ms 80 & billing=$$!; \
@@ -62,9 +66,11 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.providers --role products --port $(PRODUCTS_PORT) & products=$$!; \
 	$(BIN)/python -m mobipay.simulators.providers --role insurer --port $(INSURER_PORT) --latency-ms 200 & insurer=$$!; \
 	$(BIN)/python -m mobipay.simulators.lottery_centre --port $(LOTTERY_PORT) & lottery=$$!; \
+	$(BIN)/python -m mobipay.simulators.maker_warranty --port $(WARRANTY_PORT) & warranty=$$!; \
+	$(BIN)/python -m mobipay.simulators.sp_billing --port $(SP_BILLING_PORT) & spbilling=$$!; \
 	$(BIN)/python -m mobipay.simulators.merchant_site --port $(SITE_PORT) & site=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$site $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$warranty $$spbilling $$site $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

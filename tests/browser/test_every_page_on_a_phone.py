@@ -179,7 +179,7 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
                f"/console/transactions?msisdn={ALICE}", f"/console/transactions/{ids['transfer']}",
                "/console/reversals", "/console/billers", "/console/merchants",
                f"/console/merchants?id={ids['merchant']}", "/console/recon", "/console/complaints",
-               "/console/operators"]
+               "/console/operators", "/console/campaigns"]
     missing = ["/m/receipts/p2p:nope", "/m/topups/tu_nope", "/m/product-orders/po_nope", "/m/policies/ip_nope",
                "/m/lottery/tickets/lt_nope", "/m/products/NOPE", "/hall/topups/tu_nope", "/merchant/orders/nope",
                "/console/transactions/nope", "/hall/bills/billers/NOPE"]

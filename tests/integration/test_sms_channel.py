@@ -211,7 +211,12 @@ def test_every_template_renders_in_both_languages() -> None:
               "merchant": "小店", "campaign": "双十二", "rows": "11-25 转账 -5.00", "what": "充值", "text": "你好",
               "envelope_fen": 100, "privilege_fen": 100, "paid_fen": 400, "out_request_no": "RF-1", "kind": "bill",
               "game_en": "Double Colour Ball", "numbers": "01 02 03 04 05 06+07", "payer": "139****9000",
-              "days": 3, "until": "2027-01-23", "date": "2026-12-24", "tax_fen": 100, "reason": "资料齐全"}
+              "days": 3, "until": "2027-01-23", "date": "2026-12-24", "tax_fen": 100, "reason": "资料齐全",
+              "model": "Apple iPhone 15", "imei": "0011", "damage_fen": 18_900, "loss_fen": 34_900,
+              "kind_zh": "丢失", "hall": "长沙五一广场营业厅", "address": "长沙市芙蓉区五一大道 1 号",
+              "funder": "邵阳市教育基金会", "draw": "动感地带开学季", "number": 1, "prize": "iPad",
+              "entry": "A1B2C3", "vehicle": "送奖车1号", "receiver": "李*", "amount": "5.00", "count": 2,
+              "codes": "1234 5678 9012", "deal": "双人套餐", "left": 1, "paid": "5.00"}
     for template in TEMPLATES:
         body = render(template, sample)
         assert "{" not in body and not body.startswith("您的账户有一条新通知"), template

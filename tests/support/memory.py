@@ -40,6 +40,7 @@ from mobipay.wallet.model import (
     OtpPurpose,
     Payer,
     PinState,
+    Recipient,
     Session,
     SessionInfo,
     SignedIn,
@@ -198,6 +199,12 @@ class MemoryWalletStore:
     async def add_user(self, user: User) -> None:
         self.users[user.id] = user
 
+    async def subscribers(self, *, after: str, limit: int, cities: Sequence[str],
+                          tiers: Sequence[int]) -> list[tuple[User, str | None]]:
+        found = sorted((u for u in self.users.values() if u.msisdn > after and u.status is UserStatus.ACTIVE
+                        and not cities and (not tiers or int(u.tier) in tiers)), key=lambda u: u.msisdn)
+        return [(u, None) for u in found[:limit]]  # no home cities in memory: a city filter finds none
+
     async def set_status(self, user_id: str, status: UserStatus) -> None:
         self.users[user_id] = replace(self.users[user_id], status=status)
 
@@ -209,6 +216,11 @@ class MemoryWalletStore:
 
     async def real_name(self, user_id: str) -> str | None:
         return self.real_names.get(user_id)
+
+    async def recipients(self, msisdns: Sequence[str]) -> dict[str, Recipient]:
+        wanted = set(msisdns)
+        return {u.msisdn: Recipient(u.id, u.account_code, u.status.value, self.real_names.get(u.id))
+                for u in self.users.values() if u.msisdn in wanted}
 
     async def latest_otp(self, msisdn: str, purpose: OtpPurpose) -> OtpChallenge | None:
         mine = [o for o in self.otps if o.msisdn == msisdn and o.purpose is purpose]
@@ -304,6 +316,14 @@ class MemoryWalletStore:
     async def settle_claim(self, claim_id: str, state: str, at: datetime) -> None:
         if self.claims[claim_id].state == "waiting":
             self.claims[claim_id] = replace(self.claims[claim_id], state=state)
+
+    async def add_claims(self, many: Sequence[Claim]) -> None:
+        for claim in many:
+            self.claims[claim.id] = claim
+
+    async def claim_states(self, transfer_ids: Sequence[str]) -> dict[str, str]:
+        wanted = set(transfer_ids)
+        return {c.transfer_id: c.state for c in self.claims.values() if c.transfer_id in wanted}
 
     async def money_request(self, request_id: str, *, for_update: bool = False) -> StoredRequest | None:
         return self.requests.get(request_id)

@@ -8,6 +8,7 @@ points (the HTTP app, the CLI, the worker, tests) call :func:`build` and get a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -18,11 +19,16 @@ from mobipay.bills.complaints import Complaints
 from mobipay.bills.gateway_http import HttpBillerGateway
 from mobipay.bills.saved import SavedBills
 from mobipay.bills.service import BillsService
+from mobipay.campaigns.bulk_service import BulkDisbursements
+from mobipay.campaigns.delivery import Prizes
+from mobipay.campaigns.draw_service import Draws
+from mobipay.campaigns.segments import Segments
 from mobipay.channels.actions import ChannelActions
 from mobipay.channels.sms.console import ConsolePhones
 from mobipay.channels.sms.kannel import KannelSender
 from mobipay.channels.sms.service import SmsChannel
 from mobipay.confirmations.service import Confirmations
+from mobipay.groupbuy.service import GroupBuy, keys_from_secret
 from mobipay.instore.alliance_service import AllianceService
 from mobipay.instore.micropay import Micropay, SecretBox
 from mobipay.instore.refunds import refund_guard
@@ -52,6 +58,12 @@ from mobipay.platform.ratelimit import RateLimiter, RatePolicy
 from mobipay.products.gateway_http import HttpProviderGateway
 from mobipay.products.reference_data import insurance_products, operator_products
 from mobipay.products.service import INSURER, OPERATOR_PRODUCTS, ProductsService
+from mobipay.protection.gateway_http import HttpWarrantyService
+from mobipay.protection.service import ProtectionService
+from mobipay.sp.billing_http import HttpPhoneBilling
+from mobipay.sp.governance import SpGovernance
+from mobipay.sp.service import SpService
+from mobipay.sp.settlement import SpBankPayouts, SpSettlements
 from mobipay.topup.gateway_http import HttpTopupGateway
 from mobipay.topup.model import Route, TopupPolicy
 from mobipay.topup.partners import TopupPartners
@@ -64,7 +76,7 @@ from mobipay.wallet.reference_data import card_bins, number_segments
 from mobipay.wallet.service import WalletService
 
 #: Payload keys whose values never reach a log (one-time codes, PINs, secrets).
-SECRET_KEYS = frozenset({"code", "otp", "pin", "password", "secret", "token"})
+SECRET_KEYS = frozenset({"code", "codes", "otp", "pin", "password", "secret", "token"})  # codes: vouchers
 
 
 def redact(value: Any) -> Any:
@@ -129,6 +141,18 @@ class Container:
     micropay: Micropay = field(init=False)  # payment codes (付款码): device secrets, terminals' micropay orders
     nfc_tokens: NfcTokens = field(init=False)  # NFC device tokens (HCE, SIM sticker), their keys, the deny list
     nfc_taps: NfcTaps = field(init=False)  # NFC taps: online, offline uploads, debts and their recovery
+    segments: Segments = field(init=False)  # campaign segments: saved subscriber queries, counts, bulk SMS
+    draws: Draws = field(init=False)  # auditable prize draws: commitment, lottery randomness, reveal
+    prizes: Prizes = field(init=False)  # prize inventory, prizes won, delivery runs to the door
+    bulk: BulkDisbursements = field(init=False)  # bulk disbursements: funders, batch files, maker-checker, runs
+    sp: SpService = field(init=False)  # Monternet SPs: subscriptions, confirmation, billing, complaints
+    sp_billing: HttpPhoneBilling = field(init=False)  # the operator's billing system for SP fees on phone bills
+    sp_governance: SpGovernance = field(init=False)  # staff decisions on SPs: cards, penalties, exit, appeals
+    sp_settlements: SpSettlements = field(init=False)  # monthly SP settlement, held while suspended, bank payouts
+    sp_payouts: SpBankPayouts = field(init=False)
+    warranty: HttpWarrantyService = field(init=False)  # the handset maker's warranty (三包) service
+    protection: ProtectionService = field(init=False)  # handset protection: enrolments, claims, stock, blocklist
+    groupbuy: GroupBuy = field(init=False)  # the group-buy community (聚惠啦): deals, vouchers, shop verification
 
     def __post_init__(self) -> None:
         self.operators = OperatorAccounts(self.uow)
@@ -148,6 +172,26 @@ class Container:
         self.handlers.setdefault("wallet.credited", []).append(self.nfc_taps.on_wallet_credited)  # NFC debts
         self.merchants.refund_guards.append(refund_guard)  # a tap still owed is not refunded (instore/refunds.py)
         self.sms.nfc = self.nfc_tokens  # SMS GS (挂失): suspend the sender's NFC tokens
+        self.segments = Segments(self.uow, self.wallet, self.alliances, self.ledger)
+        self.draws = Draws(self.uow, self.segments, self.lottery)
+        self.prizes = Prizes(self.uow, s.campaign_dir / "proofs", self.merchants.roster)
+        self.bulk = BulkDisbursements(self.uow, self.wallet)
+        self.handlers.setdefault("campaigns.bulk_approved", []).append(self.bulk.on_approved)  # the worker pays it
+        self.sp_billing = HttpPhoneBilling(s.sp_billing_url, s.sp_billing_secret.get_secret_value().encode(),
+                                           timeout_s=s.partner_timeout_s)
+        self.sp = SpService(self.uow, self.wallet, self.sp_billing, platform_number=s.sms_sender)
+        self.sms.sp = self.sp  # SMS to an SP's code, and 0000 / QX n / 00000 / 是 to ours
+        self.sp_governance = SpGovernance(self.uow, self.sp, self.merchants.roster)  # the console vouches there
+        self.sp_payouts = SpBankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(),
+                                        timeout_s=s.bank_timeout_s)
+        self.sp_settlements = SpSettlements(self.uow, self.orders, self.sp_payouts)
+        self.warranty = HttpWarrantyService(s.warranty_url, s.warranty_secret.get_secret_value().encode(),
+                                            timeout_s=s.partner_timeout_s)  # the maker's 三包 service
+        self.protection = ProtectionService(self.uow, self.wallet, self.warranty)
+        self.groupbuy = GroupBuy(self.uow, self.merchants, self.wallet, keys_from_secret(
+            s.groupbuy_code_key.get_secret_value(), s.secret_key.get_secret_value()),
+            code_length=s.groupbuy_code_length, reverse_window=timedelta(minutes=s.groupbuy_reverse_minutes))
+        self.sms.protection = self.protection  # SMS SJBZ (手机保障): enrol a phone
 
     def outbox_worker(self) -> OutboxWorker:
         s = self.settings
@@ -159,6 +203,7 @@ class Container:
     async def ensure_system_accounts(self) -> None:
         """Open the operator's own accounts (suspense, fees, …) if they are not there yet."""
         await self.ledger.open_accounts(list(SYSTEM_ACCOUNTS))
+        await self.protection.open_accounts()
 
     async def stop_writers(self) -> None:
         """Finish the batches queued for the database (wallet transfers, ledger postings)."""
@@ -169,6 +214,9 @@ class Container:
         await self.stop_writers()
         for partner in self.partners:
             await partner.close()
+        await self.sp_billing.close()
+        await self.sp_payouts.close()
+        await self.warranty.close()
         if self.sms.sender is not None:
             await self.sms.sender.close()
         await self.db.dispose()

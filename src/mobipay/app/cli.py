@@ -19,9 +19,12 @@ import typer
 
 from mobipay.app.bootstrap import Container, build
 from mobipay.bills import cli as bills_cli
+from mobipay.campaigns import bulk_cli as campaigns_bulk_cli
+from mobipay.campaigns import draws_cli as campaigns_draws_cli
 from mobipay.channels.sms import cli as sms_cli
 from mobipay.channels.voice import cli as voice_cli
 from mobipay.channels.web.console import cli as operator_cli
+from mobipay.groupbuy import cli as groupbuy_cli
 from mobipay.instore import alliances_cli
 from mobipay.instore import nfc_cli as instore_cli
 from mobipay.kernel.errors import CATALOGUE, MobipayError
@@ -34,6 +37,8 @@ from mobipay.platform.cli_support import day_of, run, settings_or_exit
 from mobipay.platform.config import Settings
 from mobipay.platform.db import safe_url
 from mobipay.platform.periodic import every
+from mobipay.protection import cli as protection_cli
+from mobipay.sp import cli as sp_cli
 from mobipay.topup import cli as topup_cli
 from mobipay.wallet import cli as wallet_cli
 
@@ -67,6 +72,8 @@ recon_app.command("resolve")(orders_cli.recon_resolve)
 app.add_typer(bills_cli.billers, name="billers")
 app.add_typer(bills_cli.complaints, name="complaints")
 app.add_typer(lottery_cli.app, name="lottery")
+app.add_typer(protection_cli.app, name="protection")
+app.add_typer(sp_cli.app, name="sp")
 app.add_typer(topup_cli.partners, name="partners")
 report_app = typer.Typer(help="Operator reports. Example: mobipay report volumes --from 2026-11-01 --by product",
                          no_args_is_help=True)
@@ -79,6 +86,12 @@ app.add_typer(sms_cli.app, name="sms")
 app.add_typer(voice_cli.app, name="voice")
 app.add_typer(operator_cli.app, name="operator")
 app.add_typer(instore_cli.app, name="instore")
+app.add_typer(groupbuy_cli.app, name="groupbuy")
+campaigns_app = typer.Typer(help="Campaigns: segments, auditable prize draws, prizes delivered to the door, bulk "
+                            "disbursements. Example: mobipay campaigns segment list", no_args_is_help=True)
+campaigns_draws_cli.mount(campaigns_app)  # segment, draw, prize, delivery, verify-draw
+campaigns_bulk_cli.mount(campaigns_app)  # bulk: funders, campaigns, batch files, runs
+app.add_typer(campaigns_app, name="campaigns")
 
 cli_support.install(build)  # the contexts' commands run on the container this root builds
 
@@ -259,7 +272,9 @@ def demo(
     from mobipay.app.demo import load_demo, load_demo_merchants
     from mobipay.app.demo_alliances import load_demo_alliances
     from mobipay.app.demo_big import BigDemoReport, load_big_demo, load_demo_history
+    from mobipay.app.demo_groupbuy import load_demo_groupbuy
     from mobipay.app.demo_offline import OfflineReport, load_offline_merchants
+    from mobipay.app.demo_protection import load_demo_protection
     from mobipay.bills.reference_data import shipped_billers
     from mobipay.instore.alliance_service import DemoAlliances
 
@@ -278,6 +293,13 @@ def demo(
                                           progress=lambda n: typer.echo(f"  … {n} shops", err=True))
         offline = await load_offline_merchants(c, offline_merchants, progress=lambda line: typer.echo(line, err=True))
         alliances = await load_demo_alliances(c, users=max(5, small))  # after the stores it enrols
+        protection = await load_demo_protection(c)  # after the subscribers it enrols
+        typer.echo(f"handset protection: {protection.stock} phones into the halls' stock, {protection.enrolled} "
+                   f"phones enrolled, {protection.claims} claims (mobipay protection claims)"
+                   if not protection.skipped else f"handset protection: skipped ({protection.skipped})")
+        groupbuy = await load_demo_groupbuy(c)  # 聚惠啦: a deal in each of its cities
+        typer.echo(f"group-buy: {groupbuy.merchants} new deal merchants, {groupbuy.deals} new deals "
+                   "(mobipay groupbuy deals 北京)")
         history = None
         if history_days:
             history = await load_demo_history(c.db, c.ledger, c.clock, days=history_days,
@@ -351,7 +373,8 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         typer.echo("worker: delivering outbox messages, expiring holds, returning unclaimed transfers, "
                    "settling pending partner orders, checking saved bills, escalating complaints, notifying merchants, "
-                   "importing held lottery draws, closing micropay orders past their window, "
+                   "importing held lottery draws, collecting handset protection fees, "
+                   "closing micropay orders past their window, "
                    "folding the KPI rollups "
                    "(Ctrl-C stops)",
                    err=True)
@@ -368,7 +391,15 @@ def worker(
             every(2.0, stop, c.merchant_notifier.deliver_due, "merchants.notify"),
             every(300.0, stop, c.red_envelopes.expire_due, "merchants.red_envelopes_expire"),
             every(300.0, stop, c.lottery.import_due, "lottery.import_draws"),
+            every(300.0, stop, c.draws.draw_due, "campaigns.draws"),  # prize draws whose lottery draw is imported
+            every(600.0, stop, c.prizes.expire_unclaimed, "campaigns.unclaimed"),  # prizes past their deadline
+            every(3600.0, stop, c.protection.collect_due, "protection.collect_fees"),
             every(5.0, stop, c.micropay.expire_due, "instore.micropay_expire"),
+            every(60.0, stop, c.groupbuy.decide_groups, "groupbuy.groups"),  # thresholds missed: refund all
+            every(300.0, stop, c.groupbuy.refund_expired, "groupbuy.expiry_refunds"),  # 过期自动退
+            every(60.0, stop, c.groupbuy.settle_consumed, "groupbuy.settle"),  # consumptions past the window
+            every(300.0, stop, c.sp.lapse_due, "sp.lapse"),  # SP orders unconfirmed after 24 h lapse, unbilled
+            every(600.0, stop, c.sp.bill_all, "sp.bill"),  # SP fees due: phone bill or wallet, once each
             every(600.0, stop, lambda: rollups.fold(c.db, c.clock, c.ledger), "kpi.fold"),
             every(60.0, stop, lambda: rollups.refresh(c.db, c.clock, c.ledger), "kpi.recent"),
         )
@@ -462,6 +493,59 @@ def bench_instore(
     module = _bench_module("instore_bench")
     result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
                                          lambda line: typer.echo(line, err=True), devices=devices, taps=taps)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("spbilling")
+def bench_spbilling(
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of pgbench TPC-B (the reference)")] = 10,
+    subscriptions: Annotated[int, typer.Option(min=100, max=5_000_000, help="Subscriptions in the run (some "
+                                               "lapsed, cancelled within 72 h or of a shielded SP)")] = 1_000_000,
+    chunk: Annotated[int, typer.Option(min=10, max=20_000, help="Subscriptions per billing chunk")] = 5000,
+) -> None:
+    """The SP monthly billing run (charges to the phone bill through the operator-billing
+    SIMULATOR, posted through the ledger's batch path) vs pgbench on the same PostgreSQL. Example:
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_sp mobipay bench spbilling"""
+    module = _bench_module("spbilling_bench")
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
+                                         lambda line: typer.echo(line, err=True), subscriptions=subscriptions,
+                                         chunk=chunk)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("flashsale")
+def bench_flashsale(
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of pgbench TPC-B (the reference)")] = 10,
+    buyers: Annotated[int, typer.Option(min=2, max=100_000, help="Subscribers, each trying once at once")] = 10_000,
+    stock: Annotated[int, typer.Option(min=1, max=100_000, help="Vouchers on sale (at most --buyers)")] = 1_000,
+    connections: Annotated[int, typer.Option(min=1, max=5_000, help="Keep-alive HTTP connections carrying the "
+                                             "buyers' requests")] = 100,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="uvicorn worker processes")] = 2,
+) -> None:
+    """A group-buy flash sale vs pgbench on the same PostgreSQL: every buyer POSTs
+    /v1/groupbuy/orders at once; exactly --stock sold, the rest SOLD_OUT. Example:
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_flashsale mobipay bench flashsale"""
+    module = _bench_module("flashsale_bench")
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
+                                         lambda line: typer.echo(line, err=True), buyers=buyers, stock=stock,
+                                         connections=connections, workers=workers)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("bulk")
+def bench_bulk(
+    rows: Annotated[int, typer.Option(min=100, max=1_000_000, help="Rows of the batch file (2% invalid, 5% numbers "
+                                      "without a wallet)")] = 1_000_000,
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of pgbench TPC-B (the reference)")] = 10,
+) -> None:
+    """A bulk disbursement validated and paid, rows/s vs pgbench on the same PostgreSQL. Example:
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_bulk mobipay bench bulk --rows 20000"""
+    module = _bench_module("bulk_bench")
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, rows, seconds,
+                                         lambda line: typer.echo(line, err=True))
     if not result.get("ok"):
         raise typer.Exit(1)
 

@@ -28,19 +28,23 @@ from starlette.types import ASGIApp
 from mobipay import __version__
 from mobipay.app.bootstrap import Container, build
 from mobipay.bills import api as bills_api
+from mobipay.campaigns import bulk_api, draws_api
 from mobipay.channels.sms import api as sms_api
 from mobipay.channels.voice import vxml as voice_vxml
 from mobipay.channels.web import (
     cashier,
     console,
     hall,
+    merchant_groupbuy,
     merchant_portal,
     merchant_terminals,
     wallet_alliances,
     wallet_paycode,
+    wallet_protection,
 )
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
+from mobipay.groupbuy import api as groupbuy_api
 from mobipay.instore import alliances_api, micropay_api, nfc_api, terminals_api
 from mobipay.instore import api as instore_api
 from mobipay.kernel.errors import CATALOGUE, MobipayError, ServiceUnavailable
@@ -56,6 +60,8 @@ from mobipay.platform.edge import Edge
 from mobipay.platform.observability import RequestContextMiddleware, configure_logging
 from mobipay.platform.openapi import document_problems
 from mobipay.products import api as products_api
+from mobipay.protection import api as protection_api
+from mobipay.sp import api as sp_api
 from mobipay.topup import api as topup_api
 from mobipay.topup import partner_api
 from mobipay.wallet import api as wallet_api
@@ -261,6 +267,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(bills_api.router)
     app.include_router(products_api.router)
     app.include_router(lottery_api.router)
+    app.include_router(draws_api.router)
+    app.include_router(bulk_api.router)
+    app.include_router(protection_api.router)
+    app.include_router(sp_api.router)
     app.include_router(merchants_api.router)
     app.include_router(api_alipay.router)
     app.include_router(api_wechat.router)
@@ -269,14 +279,17 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(alliances_api.router)
     app.include_router(micropay_api.router)
     app.include_router(nfc_api.router)
+    app.include_router(groupbuy_api.router)
     app.include_router(hall.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
     app.include_router(wallet_alliances.router)
     app.include_router(wallet_paycode.router)
+    app.include_router(wallet_protection.router)
     app.add_exception_handler(web_wallet.SignInRequired, web_wallet.sign_in_redirect)
     app.include_router(merchant_portal.router)
     app.include_router(merchant_terminals.router)
+    app.include_router(merchant_groupbuy.router)
     app.include_router(console.router)
     app.include_router(sms_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -72,6 +72,26 @@ WORDS: dict[str, tuple[str, str]] = {
     "CANCELLATION_DECLINED": ("保险公司未同意退保，保单继续有效，保费未退。犹豫期内可再次申请。",
                               "The insurer declined: the policy stays in force and nothing was refunded; you may "
                               "ask again within the cooling-off period."),
+    # handset protection (手机保障)
+    "IMEI_INVALID": ("IMEI有误：应为15位数字，最后一位为校验位（拨*#06#查看）。",
+                     "Not a valid IMEI: 15 digits, the last a check digit (dial *#06#)."),
+    "HANDSET_UNKNOWN": ("该机型不在手机保障服务范围内。", "This handset model is not covered."),
+    "IMEI_BLOCKLISTED": ("该手机已被登记为丢失或被盗，不能办理。", "This phone is on the lost-or-stolen blocklist."),
+    "IMEI_ALREADY_ENROLLED": ("该手机已办理手机保障服务。", "This phone is already enrolled."),
+    "PROTECTION_CITY_NOT_IN_PILOT": ("手机保障服务目前仅在长沙、株洲、衡阳、常德试点。",
+                                     "Handset protection is piloted in Changsha, Zhuzhou, Hengyang and Changde only."),
+    "PROTECTION_OUTSIDE_PERIOD": ("不在手机保障服务试点期内（9月1日至12月31日）。",
+                                  "Outside the pilot's period (1 September to 31 December)."),
+    "PROTECTION_ENROLMENT_WINDOW_PASSED": ("购机超过30天，不能办理手机保障服务。",
+                                           "Phones enrol within 30 days of purchase."),
+    "PROTECTION_PURCHASE_INVALID": ("购机凭证有误（日期不能晚于今天，须有发票号）。",
+                                    "The proof of purchase is not valid (date, receipt number)."),
+    "PROTECTION_PRICE_OUT_OF_RANGE": ("购机价格不在保障范围内（最高10000元）。",
+                                      "The phone's price is outside the fee tiers (up to 10,000 CNY)."),
+    "PROTECTION_OUTSIDE_MAINLAND": ("仅保障在中国大陆发生的事故，不含香港、澳门、台湾及境外。",
+                                    "Only incidents in mainland China are covered (not Hong Kong, Macau, Taiwan)."),
+    "PROTECTION_IN_WAITING_PERIOD": ("事故发生在等待期内，尚未开始保障。", "The incident is in the waiting period."),
+    "PROTECTION_CLAIM_LIMIT_REACHED": ("12个月内理赔次数已达上限。", "The claim limit for 12 months is reached."),
 }
 
 #: A limit error worded by the limit it names (``limit`` extra), before the code's words:

@@ -392,6 +392,19 @@ class AllianceService:
 
         return await self.uow.run("alliance_brand_of", work)
 
+    async def brands_of(self, msisdns: Sequence[str]) -> dict[str, tuple[Brand, int]]:
+        """The brand and VIP level of each number the CRM knows (campaign segments select by
+        them); a number it does not know is absent."""
+
+        async def work(tx: UnitOfWork) -> dict[str, tuple[Brand, int]]:
+            out: dict[str, tuple[Brand, int]] = {}
+            for i in range(0, len(msisdns), _CHUNK):
+                out |= {r.msisdn: (Brand(r.brand), int(r.level)) for r in await tx.conn.execute(
+                    select(subscriber_brands).where(subscriber_brands.c.msisdn.in_(list(msisdns[i:i + _CHUNK]))))}
+            return out
+
+        return await self.uow.run("alliance_brands_of", work)
+
     async def _brand(self, conn: AsyncConnection, msisdn: str) -> tuple[Brand, int] | None:
         r = (await conn.execute(select(subscriber_brands).where(subscriber_brands.c.msisdn == msisdn))).first()
         return (Brand(r.brand), int(r.level)) if r is not None else None

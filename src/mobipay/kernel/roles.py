@@ -1,4 +1,4 @@
-"""Operator roles (admin, operations, risk, finance, support, merchant_review): who may do
+"""Operator roles (admin, operations, risk, finance, support, merchant_review, sp_governance): who may do
 which operator action. For the command line the roster is configuration:
 ``MOBIPAY_OPERATORS="alice:merchant_review;bob:finance,support"``; ``admin`` holds every
 role. Console operators have accounts (:mod:`mobipay.backoffice.operators`); the console
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mobipay.kernel.errors import RoleRequired
 
-ROLES = ("admin", "operations", "risk", "finance", "support", "merchant_review")
+ROLES = ("admin", "operations", "risk", "finance", "support", "merchant_review", "sp_governance")
 
 
 class Roster:

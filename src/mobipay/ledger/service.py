@@ -297,6 +297,16 @@ class Ledger:
         models such as the KPI dashboard count P2P transfers without naming ledger tables."""
         return self.store.first_legs(code, since, until)
 
+    async def debited_between(self, codes: Sequence[str], since: datetime, until: datetime, *,
+                              excluding: Sequence[str] = (), chunk: int = 2_000) -> set[str]:
+        """Which accounts of ``codes`` paid something (a posted debit) in ``[since, until)``,
+        transfers of the codes ``excluding`` not counted: the activity of campaign segments."""
+        found: set[str] = set()
+        for i in range(0, len(codes), chunk):
+            async with self.db.begin() as conn:
+                found |= await self.store.debited_between(conn, codes[i:i + chunk], since, until, excluding)
+        return found
+
     async def reversed_by(self, transfer_id: str) -> str | None:
         """The id of the transfer that reversed ``transfer_id``, or None."""
         async with self.db.begin() as conn:

@@ -432,6 +432,20 @@ class LedgerStore:
                 .where(transfers.c.code == code, transfers.c.created_at >= since, transfers.c.created_at < until,
                        transfers.c.type == TransferType.POSTED.value))
 
+    async def debited_between(self, conn: AsyncConnection, codes: Sequence[str], since: datetime, until: datetime,
+                              excluding: Sequence[str]) -> set[str]:
+        """Which of the accounts ``codes`` a posted debit touched in ``[since, until)`` by a
+        transfer whose code is not in ``excluding``: postings are found per account (their
+        primary key), each transfer by its id."""
+        query = (select(accounts.c.code).distinct()
+                 .select_from(accounts.join(postings, postings.c.account_id == accounts.c.id)
+                              .join(transfers, transfers.c.id == postings.c.transfer_id))
+                 .where(accounts.c.code.in_(list(codes)), postings.c.amount > 0, postings.c.pending.is_(False),
+                        postings.c.created_at >= since, postings.c.created_at < until))
+        if excluding:
+            query = query.where(transfers.c.code.not_in(list(excluding)))
+        return {r[0] for r in await conn.execute(query)}
+
     async def reversed_by(self, conn: AsyncConnection, transfer_id: str) -> str | None:
         row = (await conn.execute(select(transfers.c.id).where(transfers.c.reversal_of == transfer_id))).first()
         return None if row is None else str(row[0])

@@ -232,6 +232,20 @@ class LotteryService:
                 out.append(DrawSlot(g.code, issue, close, draw_at, state))
         return out
 
+    async def drawn(self, code: str, issue: str) -> tuple[datetime, list[list[int]] | None]:
+        """A draw's time and, once imported, its numbers (``UNKNOWN_GAME`` / ``UNKNOWN_ISSUE``
+        for a draw that does not exist): campaign prize draws name one as their randomness."""
+        g = game(code)
+        _, draw_at = g.draw_of(issue, SHANGHAI)
+
+        async def work(uow: UnitOfWork) -> str | None:
+            row = (await uow.conn.execute(select(draws.c.numbers).where(draws.c.game == g.code,
+                                                                        draws.c.issue == issue))).first()
+            return None if row is None else str(row[0])
+
+        numbers = await self.uow.run("lottery_drawn", work)
+        return draw_at, json.loads(numbers) if numbers else None
+
     async def _closed(self, code: str, issue: str) -> bool:
         async def work(uow: UnitOfWork) -> bool:
             return (await uow.conn.execute(select(closed_issues.c.issue).where(

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
                              "make run)")
     lottery_secret: SecretStr = Field(default=SecretStr("demo-lottery-secret"),
                                      description="Shared HMAC secret with the lottery centre")
+    warranty_url: str = Field(default="http://127.0.0.1:8109", description="The handset maker's warranty (三包) "
+                              "service that handset protection asks about damage claims (SIMULATOR in make run)")
+    warranty_secret: SecretStr = Field(default=SecretStr("demo-maker-secret"),
+                                       description="Shared HMAC secret with the maker's warranty service")
+    sp_billing_url: str = Field(default="http://127.0.0.1:8112", description="The operator's billing system that "
+                                "puts SP information fees on phone bills (SIMULATOR in make run)")
+    sp_billing_secret: SecretStr = Field(default=SecretStr("demo-sp-billing-secret"),
+                                         description="Shared HMAC secret with the operator's billing system for SP "
+                                         "fees")
     lottery_claim_threshold: int = Field(default=1_000_000, ge=0, description="Fen: a lottery prize above this "
                                          "is not paid automatically; the winner claims it with the wallet's "
                                          "verified real name and identity card (default 10,000 CNY)")
@@ -117,6 +126,14 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="Base64 of 32 bytes: the AES-256-GCM key sealing payment-code device "
         "secrets at rest (instore/micropay.py). Empty: derived from MOBIPAY_SECRET_KEY with HKDF (production "
         "refuses the demo secret key, so the derived key is not a known one either)")
+    groupbuy_code_key: SecretStr = Field(
+        default=SecretStr(""), description="Base64 of 32 bytes: the key group-buy voucher codes are derived with and "
+        "their stored keyed hashes are made with (groupbuy/service.py, two HKDF outputs of it). Empty: derived from "
+        "MOBIPAY_SECRET_KEY with HKDF (production refuses the demo secret key)")
+    groupbuy_reverse_minutes: int = Field(default=60, ge=0, le=24 * 60, description="Minutes a shop may reverse a "
+                                          "voucher consumption (撤销验券); then it is final and the merchant is paid")
+    groupbuy_code_length: int = Field(default=12, ge=10, le=12, description="Digits of a new group-buy voucher code "
+                                      "(10 to 12)")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
     notify_allow_networks: str = Field(
@@ -126,8 +143,10 @@ class Settings(BaseSettings):
     operators: str = Field(default="operator:admin;demo:admin",
                            description="Operator roster for the command line (the console has its own accounts: "
                            "mobipay operator create): name:role,role;… "
-                           "(roles: admin, operations, risk, finance, support, merchant_review)")
+                           "(roles: admin, operations, risk, finance, support, merchant_review, sp_governance)")
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
+    campaign_dir: Path = Field(default=Path("var/campaigns"), description="Where prize deliveries' proofs "
+                               "(receivers' signatures and photos, named by SHA-256) are kept")
     sms_console_file: Path = Field(default=Path("var/sms.log"), description="Development without Kannel: every "
                                    "SMS is written here; those with a code are also printed to the terminal")
     chart_font: Path = Field(default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
@@ -201,7 +220,8 @@ class Settings(BaseSettings):
             if self.bank_secret.get_secret_value() == "demo-bank-secret":
                 problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
             for name in ("operator_billing_secret", "aggregator_secret", "billers_secret", "products_secret",
-                         "insurer_secret", "lottery_secret", "kannel_password", "sms_inbound_token"):
+                         "insurer_secret", "lottery_secret", "warranty_secret", "sp_billing_secret", "kannel_password",
+                         "sms_inbound_token"):
                 if getattr(self, name).get_secret_value().startswith("demo-"):
                     problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
             if self.notify_allow_networks.strip():

@@ -38,9 +38,9 @@ from mobipay.kernel.errors import ControlCharacter, MobipayError, PayloadTooLarg
 
 KIB = 1024
 
-#: Body limits per route class, by path prefix (the longest matching prefix wins). There
-#: are no file uploads; the largest legitimate bodies are a 64-leg ledger transfer with 4 KiB
-#: of metadata and a merchant's PEM public key.
+#: Body limits per route class, by path prefix (the longest matching prefix wins). The one
+#: file upload is a funder's batch file (CSV); the largest other bodies are a 64-leg ledger
+#: transfer with 4 KiB of metadata and a merchant's PEM public key.
 LIMITS: tuple[tuple[str, int, str], ...] = (
     ("/v1/ledger/", 64 * KIB, "ledger API"),
     ("/v1/merchant/", 32 * KIB, "merchant API"),
@@ -48,6 +48,7 @@ LIMITS: tuple[tuple[str, int, str], ...] = (
     ("/gateway", 32 * KIB, "Alipay-compatible gateway"),
     ("/v3/", 32 * KIB, "WeChat Pay-compatible API"),
     ("/v1/partner/", 16 * KIB, "partner API"),
+    ("/v1/campaigns/bulk/", 16 * KIB * KIB, "bulk payment files"),  # a funder's batch file (CSV), not JSON
     ("/v1/", 16 * KIB, "JSON API"),
     ("/m", 32 * KIB, "forms"),
     ("/merchant", 32 * KIB, "forms"),

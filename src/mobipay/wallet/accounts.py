@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -258,6 +258,16 @@ class Accounts:
             return user
 
         return await self.uow.run("user_by_msisdn", work)
+
+    async def subscribers(self, *, after: str = "", limit: int = 5_000, cities: Sequence[str] = (),
+                          tiers: Sequence[int] = ()) -> list[tuple[User, str | None]]:
+        """Active subscribers by number after ``after`` (keyset), with their home city, of the
+        cities and KYC tiers given (any when empty): what campaign segments select from."""
+
+        async def work(tx: Transaction) -> list[tuple[User, str | None]]:
+            return await self.store(tx).subscribers(after=after, limit=limit, cities=cities, tiers=tiers)
+
+        return await self.uow.run("subscribers", work)
 
     async def principal(self, user_id: str) -> Principal:
         """Act for a subscriber without a session (their standing instructions, e.g. autopay)."""

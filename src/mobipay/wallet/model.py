@@ -15,7 +15,7 @@ import itertools
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from stdnum import luhn
 from stdnum.cn import ric
@@ -499,6 +499,16 @@ class SignedIn:
 class StoredPin:
     pin_hash: str
     state: PinState
+
+
+class Recipient(NamedTuple):
+    """A wallet about to receive a bulk payment: what a campaign's sub-batch needs of each of
+    thousands (a named tuple: cheap to make by the thousand)."""
+
+    user_id: str
+    account_code: str
+    status: str
+    real_name: str | None  # the verified real name (Tier II and up), None when unverified
 
 
 @dataclass(frozen=True, slots=True)

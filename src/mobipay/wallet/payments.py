@@ -29,6 +29,7 @@ from mobipay.wallet.model import (
     Claim,
     Principal,
     Receipt,
+    Recipient,
     TransferDone,
     Usage,
     User,
@@ -162,21 +163,59 @@ class Payments(Sessions):
 
         returned = 0
         for claim_id in await self.uow.run("claims_due", due):
-            async def back(tx: Transaction, claim_id: str = claim_id) -> bool:
+            paid_from: list[str] = []  # a claim whose sender is no subscriber: the account it came from
+
+            async def back(tx: Transaction, claim_id: str = claim_id, paid_from: list[str] = paid_from) -> bool | str:
                 store = self.store(tx)
                 claim = await store.claim(claim_id)
                 if claim is None or claim.state != "waiting":  # claimed meanwhile
                     return False
                 sender = await store.user_by_id(claim.sender_id)
-                assert sender is not None
+                if sender is None:  # not a subscriber (a campaign's bulk payment): back where it came from
+                    if not paid_from:
+                        return claim.transfer_id  # read outside (SQLite's one writer), then again
+                    await self._settle_claim(tx, claim, to_account=paid_from[0], state="returned")
+                    return True
                 await self._settle_claim(tx, claim, to_account=sender.account_code, state="returned")
                 params = {"to": mask_msisdn(claim.recipient_msisdn), "amount_fen": claim.amount}
                 await tx.emit(SmsRequested(key=f"returned:{claim.id}", to=claim.sender_msisdn,
                                            template="p2p.returned", params=params))
                 return True
 
-            returned += await self.uow.run("return_claim", back)
+            outcome = await self.uow.run("return_claim", back)
+            if isinstance(outcome, str):
+                paid_from.append(await self._paid_from(outcome))
+                outcome = await self.uow.run("return_claim", back)
+            returned += outcome is True
         return returned
+
+    async def _paid_from(self, transfer_id: str) -> str:
+        """The account waiting money was debited from (its claim's original transfer)."""
+        original = await self.uow.ledger.transfer(transfer_id)
+        return next(leg.account for leg in original.legs if leg.side is Side.DEBIT)
+
+    # ------------------------------------------------------------------ bulk payments (campaigns)
+
+    async def recipients_in(self, tx: Transaction, msisdns: Sequence[str]) -> dict[str, Recipient]:
+        """In the caller's transaction: the wallets of many numbers (absent: no wallet yet) with
+        their verified real names (None when unverified), read set-based: a bulk payment's
+        sub-batch asks thousands at once."""
+        return await self.store(tx).recipients(msisdns)
+
+    async def hold_for_unregistered_in(self, tx: Transaction, claims: Sequence[Claim]) -> None:
+        """In the caller's transaction: record money another context has credited to the
+        suspense account for numbers without a wallet (a bulk payment). The wallet pays each
+        claim in when its number registers, and the expiry job returns an unclaimed one to the
+        account it was debited from (the claim's sender is no subscriber)."""
+        await self.store(tx).add_claims(claims)
+
+    async def claim_states(self, transfer_ids: Sequence[str]) -> dict[str, str]:
+        """The state (waiting, claimed, returned) of the claims of these transfers."""
+
+        async def read(tx: Transaction) -> dict[str, str]:
+            return await self.store(tx).claim_states(transfer_ids)
+
+        return await self.uow.run("claim_states", read)
 
     # ------------------------------------------------------------------ reads
 

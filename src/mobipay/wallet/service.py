@@ -23,6 +23,7 @@ from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.ledger.uow import Runner, Transaction, UnitOfWorkRunner
 from mobipay.wallet.model import (
     REQUEST_TTL_DEFAULT,
+    Claim,
     MoneyRequest,
     NumberSegments,
     OtpPolicy,
@@ -30,6 +31,7 @@ from mobipay.wallet.model import (
     PinPolicy,
     Principal,
     Receipt,
+    Recipient,
     SessionInfo,
     Tokens,
     TransferDone,
@@ -44,8 +46,8 @@ from mobipay.wallet.store import WalletStore, sql_store
 from mobipay.wallet.transfer_batch import TransferBatcher
 
 #: What other contexts and the channels use of the wallet: this service and these values.
-__all__ = ["MoneyRequest", "OtpSent", "Principal", "Receipt", "SessionInfo", "Tokens", "TransferDone", "User",
-           "UserRegistered", "WalletCredited", "WalletService", "check_not_self"]
+__all__ = ["Claim", "MoneyRequest", "OtpSent", "Principal", "Receipt", "Recipient", "SessionInfo", "Tokens",
+           "TransferDone", "User", "UserRegistered", "WalletCredited", "WalletService", "check_not_self"]
 
 
 class WalletService(MoneyRequests):

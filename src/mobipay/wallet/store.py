@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mobipay.kernel.clock import as_utc
 from mobipay.ledger.uow import Transaction, UnitOfWork
+from mobipay.platform.bulk import SQLITE_CHUNK, array_literal, insert_many, select_by_keys
 from mobipay.wallet.model import (
     Claim,
     KycTier,
@@ -30,6 +31,7 @@ from mobipay.wallet.model import (
     OtpPurpose,
     Payer,
     PinState,
+    Recipient,
     Session,
     SessionInfo,
     SignedIn,
@@ -54,6 +56,9 @@ class WalletStore(Protocol):
     async def set_tier3(self, user_id: str, at: datetime) -> None: ...
     async def id_hmac(self, user_id: str) -> str | None: ...
     async def real_name(self, user_id: str) -> str | None: ...
+    async def subscribers(self, *, after: str, limit: int, cities: Sequence[str],
+                          tiers: Sequence[int]) -> list[tuple[User, str | None]]: ...
+    async def recipients(self, msisdns: Sequence[str]) -> dict[str, Recipient]: ...
 
     # one-time codes
     async def latest_otp(self, msisdn: str, purpose: OtpPurpose) -> OtpChallenge | None: ...
@@ -88,6 +93,8 @@ class WalletStore(Protocol):
     async def waiting_claims(self, recipient_msisdn: str) -> list[Claim]: ...
     async def claims_due(self, now: datetime, limit: int) -> list[str]: ...
     async def settle_claim(self, claim_id: str, state: str, at: datetime) -> None: ...
+    async def add_claims(self, many: Sequence[Claim]) -> None: ...
+    async def claim_states(self, transfer_ids: Sequence[str]) -> dict[str, str]: ...
 
     # money requests
     async def money_request(self, request_id: str, *, for_update: bool = False) -> StoredRequest | None: ...
@@ -132,6 +139,16 @@ class SqlWalletStore:
                                        .where(users.c.msisdn.in_(list(msisdns))))
         return {r.msisdn: Payer(_user(r), as_utc(r.locked_until) if r.locked_until else None) for r in rows}
 
+    async def subscribers(self, *, after: str, limit: int, cities: Sequence[str],
+                          tiers: Sequence[int]) -> list[tuple[User, str | None]]:
+        query = select(users).where(users.c.msisdn > after, users.c.status == UserStatus.ACTIVE.value)
+        if cities:
+            query = query.where(users.c.home_city.in_(list(cities)))
+        if tiers:
+            query = query.where(users.c.tier.in_(list(tiers)))
+        rows = await self.conn.execute(query.order_by(users.c.msisdn).limit(limit))
+        return [(_user(r), r.home_city) for r in rows]
+
     async def add_user(self, user: User) -> None:
         await self.conn.execute(insert(users).values(
             id=user.id, msisdn=user.msisdn, operator=user.operator, virtual_operator=user.virtual_operator,
@@ -151,6 +168,28 @@ class SqlWalletStore:
     async def real_name(self, user_id: str) -> str | None:
         found = (await self.conn.execute(select(identities.c.name).where(identities.c.user_id == user_id)))
         return cast(str | None, found.scalar_one_or_none())
+
+    async def recipients(self, msisdns: Sequence[str]) -> dict[str, Recipient]:
+        """Many numbers' wallets with their verified real names (None when unverified), in one
+        set-based read (a bulk payment's sub-batch asks thousands): on PostgreSQL one join of
+        the unnested numbers, on SQLite ``IN`` lists."""
+        if not msisdns:
+            return {}
+        if self.conn.dialect.name == "postgresql":
+            rows: Any = await self.conn.exec_driver_sql(
+                "SELECT u.msisdn, u.id, u.account_code, u.status, i.name "
+                "FROM unnest(CAST(CAST($1 AS text) AS text[])) AS m(msisdn) JOIN wallet_users u ON u.msisdn = m.msisdn "
+                "LEFT JOIN wallet_identities i ON i.user_id = u.id",
+                (array_literal(list(msisdns)),))
+            return {r[0]: Recipient(r[1], r[2], r[3], r[4]) for r in rows}
+        found: dict[str, Recipient] = {}
+        for start in range(0, len(msisdns), SQLITE_CHUNK):
+            part = list(msisdns[start:start + SQLITE_CHUNK])
+            for r in await self.conn.execute(
+                    select(users.c.msisdn, users.c.id, users.c.account_code, users.c.status, identities.c.name)
+                    .outerjoin(identities, identities.c.user_id == users.c.id).where(users.c.msisdn.in_(part))):
+                found[r.msisdn] = Recipient(r.id, r.account_code, r.status, r.name)
+        return found
 
     # ------------------------------------------------------------------ one-time codes
 
@@ -285,6 +324,16 @@ class SqlWalletStore:
 
     async def settle_claim(self, claim_id: str, state: str, at: datetime) -> None:
         await self._set(claims, (claims.c.id == claim_id) & (claims.c.state == "waiting"), state=state, settled_at=at)
+
+    async def add_claims(self, many: Sequence[Claim]) -> None:
+        await insert_many(self.conn, claims, [
+            {"id": c.id, "transfer_id": c.transfer_id, "sender_id": c.sender_id, "sender_msisdn": c.sender_msisdn,
+             "recipient_msisdn": c.recipient_msisdn, "amount": c.amount, "state": c.state,
+             "created_at": c.created_at, "expires_at": c.expires_at} for c in many])
+
+    async def claim_states(self, transfer_ids: Sequence[str]) -> dict[str, str]:
+        rows = await select_by_keys(self.conn, claims, ("transfer_id",), [(t,) for t in transfer_ids])
+        return {r.transfer_id: r.state for r in rows}
 
     # ------------------------------------------------------------------ money requests
 

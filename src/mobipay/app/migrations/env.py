@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import mobipay.backoffice.tables  # registers the operator accounts, console sessions and reversal requests
 import mobipay.bills.tables  # registers the bill-zone tables
+import mobipay.campaigns.tables  # registers the campaign batches, segments, draws and deliveries
 import mobipay.channels.sms.tables  # registers the SMS channel's tables
 import mobipay.confirmations.tables  # registers the confirmation table
+import mobipay.groupbuy.tables  # registers the group-buy deals, orders and vouchers
 import mobipay.instore.tables  # registers the in-store terminals and their nonces
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
 import mobipay.lottery.tables  # registers the lottery tables
@@ -20,8 +22,10 @@ import mobipay.orders.tables  # registers the partner order tables
 import mobipay.platform.audit  # registers the audit table
 import mobipay.platform.outbox  # registers the outbox tables
 import mobipay.products.tables  # registers the product subscriptions
+import mobipay.protection.tables  # registers the handset protection tables
 import mobipay.reporting.rollups  # registers the indexes behind the console
 import mobipay.reporting.tables  # registers the KPI rollups
+import mobipay.sp.tables  # registers the SP governance tables
 import mobipay.topup.tables  # registers the top-up partner tables
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata

@@ -15,6 +15,8 @@ or why it cannot be understood, with a reply that helps (never silence).
     BX | POLICIES | 保险            my insurance policies, numbered (never bought by SMS)
     TB 2 | 退保 2                   cancel policy 2 in its cooling-off period (the premium back)
     GS | 挂失                       suspend my NFC cards at once (a lost phone or sticker card)
+    SJBZ IMEI 3999 20261201 长沙 FP1 | 手机保障 …   enrol my phone in handset protection (IMEI, price in
+                                    yuan, purchase date, city, receipt number); confirmed by code
     BZ | HELP | 帮助                help
     TD | STOP | 退订                stop reminders (codes and receipts still come)
     KT | START | 开通               reminders again
@@ -46,6 +48,7 @@ KEYWORDS = {
     "policies": ("BX", "POLICIES", "INSURANCE", "保险"),
     "policy_cancel": ("TB", "退保"),
     "nfc_suspend": ("GS", "挂失"),
+    "protect": ("SJBZ", "PROTECT", "手机保障"),
 }
 HELP = ("余额 YE；转账 ZZ 手机号 金额；充值 CZ [手机号] 金额；缴费 JF 名称；明细 MX；业务 YW；订购 DG 序号；"
         "彩票机选 CP SSQ [注数]；我的彩票 CP；我的保单 BX；退保 TB 序号；退订 TD。"
@@ -63,6 +66,8 @@ POLICIES_HELP = ("保险请在客户端或网上营业厅投保（需被保险�
                  "never sent by SMS). BX lists your policies; TB number cancels one.")
 NFC_SUSPEND_HELP = ("挂失NFC卡请发：GS（手机丢失时，钱包的全部NFC卡立即停用；恢复请在客户端操作）。"
                     "Send GS to suspend all your NFC cards at once (resume them in the app).")
+PROTECT_HELP = ("手机保障请发：SJBZ IMEI 购机价 购机日期 城市 发票号，如 SJBZ 353281110000011 3999 20261201 长沙 FP1。"
+                "Send: SJBZ IMEI price date city receipt.")
 CANCEL_HELP = ("退保请发：TB 保单序号，如 TB 1（回复BX查看保单）。"
                "Send: TB and the policy's number (BX lists them).")
 
@@ -76,6 +81,7 @@ class Command:
     name: str | None = None  # a saved bill, a product (number or code), a game code
     code: str | None = None
     count: int | None = None  # quick picks; a policy's position in BX
+    words: tuple[str, ...] = ()  # handset protection: the purchase date, city and receipt number
 
 
 def _amount(text: str, typed: str) -> int:
@@ -104,7 +110,7 @@ def parse(text: str) -> Command:
         return Command("confirm", code=clean)
     first, *rest = clean.split(" ")
     for chinese in ("余额", "转账", "充值", "缴费", "明细", "帮助", "退订", "开通", "业务", "订购", "彩票", "保险",
-                    "退保", "挂失"):
+                    "退保", "挂失", "手机保障"):
         if first.startswith(chinese) and first != chinese:  # no space after a Chinese keyword
             first, rest = chinese, [first[len(chinese):], *rest]
     action = next((a for a, words in KEYWORDS.items() if first in words), None)
@@ -131,6 +137,8 @@ def parse(text: str) -> Command:
         if rest:  # BX <product>: someone trying to buy; say where, and why not here
             raise CommandNotUnderstood(POLICIES_HELP)
         return Command("policies")
+    if action == "protect":
+        return _protect(rest, text)
     if action == "policy_cancel":
         if len(rest) != 1 or any(ch.isnumeric() and not ch.isascii() for ch in typed_amount) or not (
                 rest[0].isascii() and rest[0].isdigit() and 1 <= int(rest[0]) <= MAX_POLICY):
@@ -164,6 +172,22 @@ def _lottery(rest: list[str], typed: str) -> Command:
                                        f"Quick picks: 1 to {MAX_QUICK_PICKS} bets.")
         count = int(rest[1])
     return Command("lottery", name=GAMES[rest[0]], count=count)
+
+
+def _protect(rest: list[str], text: str) -> Command:
+    """``SJBZ IMEI price date city receipt``: the price in yuan (digits 0-9 as typed), the
+    date YYYYMMDD or YYYY-MM-DD. The IMEI and the rest are checked by the programme."""
+    if len(rest) != 5:
+        raise CommandNotUnderstood(PROTECT_HELP)
+    imei, price, day, city, receipt = rest
+    typed_price = next((w for w in text.split() if unicodedata.normalize("NFKC", w).upper() == price), price)
+    if not re.fullmatch(r"\d{15}", imei):
+        raise CommandNotUnderstood("IMEI为15位数字（拨*#06#查看）。The IMEI is 15 digits (dial *#06#). " + PROTECT_HELP)
+    digits = day.replace("-", "")
+    if not re.fullmatch(r"20\d{6}", digits):
+        raise CommandNotUnderstood("购机日期如 20261201。The purchase date as 20261201. " + PROTECT_HELP)
+    return Command("protect", name=imei, amount=_amount(price, typed_price),
+                   words=(f"{digits[:4]}-{digits[4:6]}-{digits[6:]}", city.lower()[:32], receipt[:64]))
 
 
 def _number(text: str) -> str:

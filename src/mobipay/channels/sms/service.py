@@ -52,6 +52,8 @@ from mobipay.orders.service import PartnerOrder
 from mobipay.platform.db import dialect_insert
 from mobipay.platform.outbox import Message
 from mobipay.platform.ratelimit import RateLimiter
+from mobipay.protection.model import Channel
+from mobipay.protection.service import ProtectionService
 from mobipay.wallet.errors import SelfTransfer
 from mobipay.wallet.service import Principal
 
@@ -91,6 +93,14 @@ def _pending(order: PartnerOrder, what: str) -> Reply:
     return Reply(None, {})
 
 
+class SpSms(Protocol):
+    """What SMS to an SP's service code (and 0000 / QX n / 00000 / 是 to ours) needs of SP
+    services (sp.service.SpService): the words to answer, "" when already answered, None
+    when the message is not for them."""
+
+    async def sms(self, raw_sender: str, receiver: str, text: str) -> str | None: ...
+
+
 class NfcSuspension(Protocol):
     """What ``GS`` (挂失) needs of the NFC wallet (instore.tokens.NfcTokens)."""
 
@@ -101,6 +111,8 @@ class SmsChannel:
     def __init__(self, uow: UnitOfWorkRunner, actions: ChannelActions, confirmations: Confirmations,
                  limiter: RateLimiter, sender: KannelSender | None) -> None:
         self.nfc: NfcSuspension | None = None  # plugged in by the bootstrap: GS suspends NFC tokens
+        self.sp: SpSms | None = None  # plugged in by the bootstrap: SP subscriptions, 0000, QX, 是
+        self.protection: ProtectionService | None = None  # plugged in by the bootstrap: SJBZ (手机保障)
         self.uow = uow
         self.actions = actions
         self.confirmations = confirmations
@@ -132,9 +144,9 @@ class SmsChannel:
         """Outbox handler of ``sms.received``: answer the command once."""
         inbound_id, raw_sender, text = (message.payload["inbound_id"], message.payload["sender"],
                                         message.payload["text"])
-        state = await self.uow.run("sms_state", lambda uow: _scalar(uow, select(sms_inbound.c.state).where(
-            sms_inbound.c.id == inbound_id)))
-        if state != "received":
+        found = await self.uow.run("sms_state", lambda uow: _first(uow, select(
+            sms_inbound.c.state, sms_inbound.c.receiver).where(sms_inbound.c.id == inbound_id)))
+        if found is None or found.state != "received":
             return
         try:
             sender = normalize_msisdn(raw_sender)
@@ -147,6 +159,11 @@ class SmsChannel:
         except RateLimited:
             await self._throttled(inbound_id, sender)
             return
+        if self.sp is not None:
+            words = await self.sp.sms(sender, found.receiver, text)
+            if words is not None:  # to an SP's code, or an SP command to ours
+                await self._finish(inbound_id, sender, _text(words) if words else None, action="sp")
+                return
         try:
             command = parse(text)
         except CommandNotUnderstood as exc:
@@ -193,7 +210,7 @@ class SmsChannel:
             "topup": self._ask_topup, "bill": self._ask_bill, "confirm": self._confirm,
             "products": self._products, "product": self._ask_product, "lottery": self._ask_lottery,
             "tickets": self._tickets, "policies": self._policies, "policy_cancel": self._ask_policy_cancel,
-            "nfc_suspend": self._nfc_suspend,
+            "nfc_suspend": self._nfc_suspend, "protect": self._ask_protect,
         }
         return await handlers[cmd.action](inbound_id, me, cmd)
 
@@ -286,6 +303,24 @@ class SmsChannel:
         return Reply(None, {})
 
 
+    async def _ask_protect(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
+        """``SJBZ``: every check of the enrolment now (IMEI, city, period, window, tier), then
+        the first month's fee confirmed by code like a payment; ``protection.enrolled`` is the
+        answer once it is."""
+        if self.protection is None:
+            return _text("手机保障服务暂不可用。Handset protection is not available here.")
+        assert cmd.name is not None and cmd.amount is not None
+        day, city, receipt = cmd.words
+        quote = await self.protection.quote(imei=cmd.name, price=cmd.amount, purchased_on=day, receipt=receipt,
+                                            city=city)
+        await self._precheck(me, quote.tier.monthly_fee)
+        summary = (f"手机保障{quote.handset.name}（IMEI尾号{quote.imei[-4:]}），每月{yuan(quote.tier.monthly_fee)}元，"
+                   f"{quote.covered_from:%Y-%m-%d}起生效")
+        await self.confirmations.request(me.msisdn, "sms.protect", {
+            "imei": quote.imei, "price": cmd.amount, "purchased_on": day, "city": quote.city, "receipt": receipt},
+            summary, key=inbound_id)
+        return Reply(None, {})
+
     async def _ask_transfer(self, inbound_id: str, me: Principal, cmd: Command) -> Reply:
         assert cmd.msisdn is not None and cmd.amount is not None
         if cmd.msisdn == me.msisdn:
@@ -355,6 +390,11 @@ class SmsChannel:
             return Reply("reply.lottery_bought", {"game": zh, "game_en": en, "issue": ticket.issue,
                                                   "numbers": "; ".join(bet_text(b) for b in ticket.bets),
                                                   "amount_fen": ticket.order.amount})
+        if done.purpose == "sms.protect" and self.protection is not None:
+            await self.protection.enrol(me, imei=p["imei"], price=p["price"], purchased_on=p["purchased_on"],
+                                        receipt=p["receipt"], city=p["city"], idempotency_key=key,
+                                        channel=Channel.SMS, consent=True)
+            return Reply(None, {})  # protection.enrolled is the answer
         log.warning("sms.confirmation_purpose_unknown", purpose=done.purpose)
         return _text("该确认码不适用于短信指令。This code is not for an SMS command.")
 
@@ -460,3 +500,7 @@ def _policy_row(p: Policy) -> str:
 
 async def _scalar(uow: UnitOfWork, query: Any) -> Any:
     return (await uow.conn.execute(query)).scalar()
+
+
+async def _first(uow: UnitOfWork, query: Any) -> Any:
+    return (await uow.conn.execute(query)).first()

@@ -99,7 +99,37 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                       "请于{until}前在客户端用本人身份证兑奖。",
                       "You won tier {tier} of {game} {issue}: {amount} CNY ({tax} CNY tax). Claim it in the app "
                       "with your identity card by {until}."),
+    "campaign.message": ("{text}", ""),
+    "campaign.red_envelope": ("{merchant}送您红包「{name}」，打开手机钱包红包专区领取（活动{campaign}）。",
+                              "{merchant} has a red envelope for you: {name}. Claim it in the wallet's envelope zone."),
+    "campaign.prize_won": ("恭喜！您在「{draw}」抽奖中获得{number}号奖品{prize}（抽奖码{entry}），我们将送奖上门，"
+                           "请于{until}前致电客服确认收货地址。",
+                           "You won prize {number}, {prize}, in the {draw} draw (entry {entry}). We deliver it to "
+                           "your door: call us with your address by {until}."),
+    "campaign.delivery_out": ("您的奖品{prize}今天由{vehicle}送奖上门，请保持电话畅通。",
+                              "Your prize {prize} is on its way today ({vehicle}); keep your phone on."),
+    "campaign.delivered": ("您的奖品{prize}已由{receiver}签收，感谢参与。",
+                           "Your prize {prize} was received by {receiver}."),
+    "campaign.delivery_failed": ("您的奖品{prize}今日未能送达（{reason}），我们将再次安排，请于{until}前确认地址。",
+                                 "Your prize {prize} could not be delivered today ({reason}); we will try again. "
+                                 "Confirm your address by {until}."),
+    "campaign.prize_unclaimed": ("您的奖品{prize}已过领取期限{until}，视为放弃。",
+                                 "Your prize {prize} was not claimed by {until} and is forfeited."),
     "merchant.paid": ("您在{merchant}支付{amount}元成功。", "Paid {amount} CNY at {merchant}."),
+    "groupbuy.vouchers": ("聚惠啦：您已购买{deal}{count}张，付{amount}元。券码{codes}，"
+                          "{until}前到店出示券码或钱包中的二维码。",
+                          "聚惠啦: {count} x {deal} bought for {amount} CNY. Codes {codes}, valid until {until}: show "
+                          "a code or the QR code in your wallet at the shop."),
+    "groupbuy.consumed": ("聚惠啦：您的{deal}已验证{count}张，剩余{left}张未使用。",
+                          "聚惠啦: {count} voucher(s) of {deal} used; {left} left."),
+    "groupbuy.refund_request": ("聚惠啦：{deal}{count}张券已退款{amount}元，已退回钱包。",
+                                "聚惠啦: {count} voucher(s) of {deal} refunded, {amount} CNY back in your wallet."),
+    "groupbuy.refund_expiry": ("聚惠啦：{deal}{count}张券已过期未使用，已自动退款{amount}元到钱包。",
+                               "聚惠啦: {count} unused voucher(s) of {deal} expired: {amount} CNY refunded to your "
+                               "wallet."),
+    "groupbuy.refund_group_failed": ("聚惠啦：{deal}未能成团，已全额退款{amount}元到钱包。",
+                                     "聚惠啦: {deal} did not get enough buyers: {amount} CNY refunded in full to your "
+                                     "wallet."),
     "merchant.paid_with_privilege": ("您在{merchant}支付{amount}元成功：联盟优惠{privilege}元，钱包付{paid}元。",
                                      "Paid {amount} CNY at {merchant}: alliance privilege {privilege}, wallet {paid}."),
     "merchant.paid_with_envelope": ("您在{merchant}支付{amount}元成功：红包抵扣{envelope}元，钱包付{paid}元。",
@@ -125,6 +155,38 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "wallet.unfrozen": ("您的钱包已解冻，可正常收付款，余额{balance}元。",
                         "Your wallet is unfrozen; balance {balance} CNY."),
     "red_envelope.issued": ("您获得{campaign}红包{face}元，付款时可用。", "You got a {face} CNY red envelope."),
+    "bulk.paid": ("{funder}向您发放{amount}元（{note}），已到账。", "{funder} paid you {amount} CNY ({note})."),
+    "bulk.invite": ("{funder}向您发放{amount}元（{note}），请在{days}天内用本号码注册钱包领取，逾期退回。",
+                    "{funder} paid you {amount} CNY ({note}); register a wallet with this number within {days} "
+                    "days to claim it."),
+    "protection.enrolled": ("您的{model}（IMEI尾号{imei}）已加入手机保障服务，首月服务费{amount}元已扣，"
+                            "{from}起保障生效。理赔手续费：损坏{damage}元，丢失或被盗{loss}元。",
+                            "Your {model} (IMEI ...{imei}) is protected; first month {amount} CNY paid; cover from "
+                            "{from}. Handling fee: damage {damage}, loss or theft {loss} CNY."),
+    "protection.fee_collected": ("手机保障服务（{model}）本月服务费{amount}元已扣，保障至{until}。",
+                                 "Handset protection ({model}): {amount} CNY paid, covered until {until}."),
+    "protection.lapsed": ("手机保障服务（{model}）本月服务费{amount}元扣款未成功（{code}），保障已暂停。",
+                          "Handset protection ({model}): the {amount} CNY fee failed ({code}); cover has stopped."),
+    "protection.submitted": ("您的手机保障理赔申请{id}（{kind_zh}）已受理，我们会尽快审核。",
+                             "Handset protection claim {id} ({kind}) received; we will review it shortly."),
+    "protection.more_info": ("理赔申请{id}需补充资料：{reason}。请在客户端补充。",
+                             "Claim {id} needs more: {reason}. Add it in the app."),
+    "protection.second_review": ("理赔申请{id}正在复核，结果将短信通知。",
+                                 "Claim {id} is in a second review; the result comes by SMS."),
+    "protection.approved": ("理赔申请{id}已通过，请支付手续费{amount}元，之后为您调配同型号新机。",
+                            "Claim {id} approved: pay the {amount} CNY handling fee and we allocate a phone of the "
+                            "same model."),
+    "protection.rejected": ("理赔申请{id}未通过：{reason}", "Claim {id} rejected: {reason}"),
+    "protection.fee_paid": ("理赔申请{id}手续费{amount}元已支付，正在为您调配同型号手机。",
+                            "Claim {id}: {amount} CNY paid; a phone of the same model is being allocated."),
+    "protection.allocated": ("理赔申请{id}：{hall}已为您预留{model}一台。",
+                             "Claim {id}: a {model} is reserved for you at {hall}."),
+    "protection.ready_for_pickup": ("理赔申请{id}：新机已到{hall}（{address}），请携带身份证领取。",
+                                    "Claim {id}: your phone is ready at {hall}, {address}; bring your ID card."),
+    "protection.out_for_delivery": ("理赔申请{id}：新机已寄出，请保持电话畅通。",
+                                    "Claim {id}: your phone is on its way; keep your phone on."),
+    "protection.handed_over": ("理赔申请{id}：同型号新机已交付，保障服务继续有效。",
+                               "Claim {id}: your replacement is handed over; your cover continues."),
     "sms.reply": ("{text}", ""),  # a reply already worded by the SMS channel
     # Replies to SMS commands
     "reply.balance": ("您的钱包可用余额{balance}元。", "Balance: {balance} CNY."),
@@ -152,7 +214,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 #: Templates a subscriber may stop with TD (reminders and marketing, never codes or receipts).
-REMINDERS = frozenset({"bill.reminder", "red_envelope.issued"})
+REMINDERS = frozenset({"bill.reminder", "red_envelope.issued", "campaign.message", "campaign.red_envelope"})
 
 
 def _shown(params: Mapping[str, Any], lang: Lang = "en") -> dict[str, Any]:

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mobipay.channels.web.console import auth, pages
+from mobipay.channels.web.console import auth, bulk, campaigns, pages, protection, sp
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
 router.include_router(pages.router)
+router.include_router(campaigns.router)  # segments, prize draws, delivery to the door
+router.include_router(bulk.router)  # bulk disbursements: batches, their figures, rows not paid
+router.include_router(protection.router)  # handset protection: claims, the hall's counter, the report
+router.include_router(sp.router)  # SP governance: record, decisions, complaints, trend, exit report

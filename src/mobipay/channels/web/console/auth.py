@@ -34,6 +34,7 @@ COOKIE = "mp_console"
 ROLE_NAMES = {
     "admin": ("管理员", "Administrator"), "operations": ("运营", "Operations"), "risk": ("风控", "Risk"),
     "finance": ("财务", "Finance"), "support": ("客服", "Support"), "merchant_review": ("商户审核", "Merchant review"),
+    "sp_governance": ("SP管理", "SP governance"),
 }
 
 

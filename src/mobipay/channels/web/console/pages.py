@@ -145,8 +145,10 @@ async def dashboard(request: Request, days: str = "30") -> Response:
         return me
     n = _days(days)
     figures = await _figures(request, n)
+    c = container(request)
+    groupbuy = await c.groupbuy.daily_spend(c.clock.now().astimezone(SHANGHAI).date())  # 聚惠啦, today
     return _render(request, "console/dashboard.html", me, {
-        "k": figures, "days": n, "choices": DAYS, "names": PRODUCT_NAMES,
+        "k": figures, "days": n, "choices": DAYS, "names": PRODUCT_NAMES, "groupbuy": groupbuy,
         "data": figures_json(figures, n, lang(request))})
 
 
