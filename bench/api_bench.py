@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import math
 import os
@@ -94,15 +93,10 @@ INSTALL_WRK = "wrk not found: install it with `apt-get install -y wrk` (Debian/U
 
 
 def _ledger_bench() -> Any:
-    """The ledger benchmark next to this file: its pgbench reference is reused as is."""
-    if "ledger_bench" in sys.modules:
-        return sys.modules["ledger_bench"]
-    spec = importlib.util.spec_from_file_location("ledger_bench", HERE / "ledger_bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ledger_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The benchmark next to this file (``mobipay bench`` puts their folder on the path)."""
+    import ledger_bench
+
+    return ledger_bench
 
 
 # ---------------------------------------------------------------------------- set-up

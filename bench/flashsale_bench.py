@@ -34,7 +34,6 @@ import math
 import os
 import random
 import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -65,16 +64,10 @@ MERCHANT = "基准测试团购网"
 
 
 def _instore_bench() -> Any:
-    import importlib.util
+    """The benchmark next to this file (``mobipay bench`` puts their folder on the path)."""
+    import instore_bench
 
-    if "instore_bench" in sys.modules:
-        return sys.modules["instore_bench"]
-    spec = importlib.util.spec_from_file_location("instore_bench", HERE / "instore_bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["instore_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return instore_bench
 
 
 def numbers(count: int) -> list[str]:

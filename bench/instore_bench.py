@@ -86,17 +86,10 @@ CREDIT_CODE = "91310000MA1FL0B42F"  # a valid GB 32100 code for the benchmark's 
 
 
 def _api_bench() -> Any:
-    """The API benchmark next to this file: its server, CPU accounting and pgbench reference."""
-    import importlib.util
+    """The benchmark next to this file (``mobipay bench`` puts their folder on the path)."""
+    import api_bench
 
-    if "api_bench" in sys.modules:
-        return sys.modules["api_bench"]
-    spec = importlib.util.spec_from_file_location("api_bench", HERE / "api_bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["api_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return api_bench
 
 
 def numbers(count: int) -> list[str]:

@@ -54,16 +54,10 @@ SECRET = "bench-sp-billing-secret"
 
 
 def _api_bench() -> Any:
-    import importlib.util
+    """The benchmark next to this file (``mobipay bench`` puts their folder on the path)."""
+    import api_bench
 
-    if "api_bench" in sys.modules:
-        return sys.modules["api_bench"]
-    spec = importlib.util.spec_from_file_location("api_bench", HERE / "api_bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["api_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return api_bench
 
 
 def _simulator() -> tuple[str, subprocess.Popen[bytes]]:

@@ -24,8 +24,9 @@ from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.merchants.model import credit_code_check_char
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import Merchant, MerchantService
-from mobipay.merchants.settlement import BankPayouts, Settlements
+from mobipay.merchants.settlement import Settlements
 from mobipay.merchants.signing import new_rsa_key
+from mobipay.orders.payouts import BankPayouts
 from mobipay.orders.service import OrderBook
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import outbox

@@ -641,6 +641,8 @@ def _bench_module(name: str) -> Any:
     if not path.exists():
         typer.secho(f"benchmark {path} not found: run mobipay from a source checkout", fg="red", err=True)
         raise typer.Exit(2)
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))  # a benchmark imports the ones it builds on by name
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

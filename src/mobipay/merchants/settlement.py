@@ -39,12 +39,12 @@ from mobipay.ledger.model import Leg, Transfer
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants.model import MerchantState, check_day_closed, day_window
 from mobipay.merchants.tables import merchants, refunds, settlements, trades
-from mobipay.orders.model import OrderState, PartnerAnswer
+from mobipay.orders.model import OrderState
+from mobipay.orders.payouts import BankPayouts
 from mobipay.orders.service import OrderBook, PartnerOrder
 from mobipay.orders.service import order_id as make_order_id
-from mobipay.orders.signed_http import SignedClient
 
-PAYOUT = "bank_payout"
+PAYOUT = "bank_payout"  # the partner name BankPayouts has by default
 #: The bank's daily file lists its payouts with its own orders: reconcile them together.
 BANK_FILE = "bank"
 
@@ -68,23 +68,6 @@ class Settlement:
     #: Why nothing was settled (state ``refused``): the refusal's code and detail. Nothing was
     #: posted or recorded, so the next run tries again.
     problem: str = ""
-
-
-class BankPayouts:
-    """The bank's payout call (to a company account) as the order book's partner."""
-
-    def __init__(self, base_url: str, secret: bytes, *, timeout_s: float = 5.0) -> None:
-        self.http = SignedClient(PAYOUT, base_url, secret, timeout_s=timeout_s)
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def submit(self, order: PartnerOrder) -> PartnerAnswer:
-        return await self.http.order("POST", "/v1/payouts", order.id, {
-            "order_id": order.id, "account": order.details["account"], "amount": order.amount})
-
-    async def query(self, order: PartnerOrder) -> PartnerAnswer:
-        return await self.http.order("GET", f"/v1/orders/{order.id}", order.id)
 
 
 class Settlements:

@@ -30,9 +30,9 @@ from mobipay.kernel.msisdn import mask_msisdn
 from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import AccountKind, AccountSpec, Leg, Transfer
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
-from mobipay.orders.model import OrderState, PartnerAnswer
+from mobipay.orders.model import OrderState
+from mobipay.orders.payouts import BankPayouts
 from mobipay.orders.service import OrderBook, PartnerOrder
-from mobipay.orders.signed_http import SignedClient
 from mobipay.sp import errors
 from mobipay.sp.model import Measure, fee_deduction, next_month_start, split_fees
 from mobipay.sp.service import sp_payable
@@ -53,21 +53,12 @@ PAYOUT = "sp_bank_payout"
 BANK_FILE = "bank"  # the bank's daily file lists these payouts with the others
 
 
-class SpBankPayouts:
-    """The bank's payout call (to the SP's company account) as the order book's partner."""
+class SpBankPayouts(BankPayouts):
+    """The bank's payout call (to the SP's company account) under the SP settlement's own
+    partner name, so its orders are its own in the order book and the bank file."""
 
     def __init__(self, base_url: str, secret: bytes, *, timeout_s: float = 5.0) -> None:
-        self.http = SignedClient(PAYOUT, base_url, secret, timeout_s=timeout_s)
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def submit(self, order: PartnerOrder) -> PartnerAnswer:
-        return await self.http.order("POST", "/v1/payouts", order.id, {
-            "order_id": order.id, "account": order.details["account"], "amount": order.amount})
-
-    async def query(self, order: PartnerOrder) -> PartnerAnswer:
-        return await self.http.order("GET", f"/v1/orders/{order.id}", order.id)
+        super().__init__(base_url, secret, partner=PAYOUT, timeout_s=timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
