@@ -2,16 +2,22 @@
 hall sold and puts phones into stock, the queue shows claims with deadlines (overdue marked),
 a flagged claim approved by a handler goes to a risk checker who is someone else, the claim
 is worked to hand-over from its page, the blocklist is the risk role's, and the report
-(table, chart data, CSV) counts it by city. Refusals change nothing."""
+(table, chart data, CSV) counts it by city. Refusals change nothing. A damage claim's photos
+are shown to staff on its page (served under /console to a claims role only) and listed by
+``mobipay protection show``."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from stdnum import luhn
@@ -20,9 +26,12 @@ from mobipay.app.bootstrap import Container, build
 from mobipay.app.http import create_app
 from mobipay.kernel.clock import SHANGHAI, ManualClock
 from mobipay.platform.config import Settings
+from mobipay.protection.gateway_http import HttpWarrantyService
+from mobipay.simulators.maker_warranty import create_maker_app
 from mobipay.wallet.service import Principal
 from tests.e2e.test_console import csrf, operator, run, sign_in
 from tests.e2e.test_wallet_api import fund, signed_up
+from tests.support.images import png
 
 NUMBER = "13800138000"
 
@@ -35,9 +44,12 @@ def imei(serial: int) -> str:
 @pytest.fixture
 def live(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Container, ManualClock]]:
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports")
+                        merchant_key_file=tmp_path / "platform.pem", report_dir=tmp_path / "reports",
+                        protection_photo_dir=tmp_path / "photos")
     clock = ManualClock(datetime(2026, 9, 20, 10, 0, tzinfo=SHANGHAI))
     container = build(settings, clock=clock)
+    container.protection.warranty = HttpWarrantyService(
+        "http://maker", b"demo-maker-secret", transport=httpx.ASGITransport(app=create_maker_app()))
     with TestClient(create_app(settings, container)) as c:
         yield c, container, clock
 
@@ -114,3 +126,48 @@ def test_counter_claim_queue_and_report(live: tuple[TestClient, Container, Manua
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[1].startswith("hengyang,1,1,1,1,1.000,1,")
     assert client.get("/console/protection/report?since=nope").status_code == 400
+
+
+def test_staff_see_a_claims_photos(live: tuple[TestClient, Container, ManualClock], db_url: str,
+                                   tmp_path: Path) -> None:
+    client, _, clock = live
+    signed_up(client, db_url, NUMBER)
+    operator(client, "li", "support")
+    operator(client, "zhao", "finance")
+
+    async def me(c: Container) -> Principal:
+        return await c.channel_actions.subscriber(NUMBER)
+
+    principal = run(client, me)
+    e = run(client, lambda c: c.protection.enrol(principal, imei=imei(20), price=549_900, purchased_on="2026-09-19",
+                                                  receipt="R-20", city="changsha", idempotency_key="e",
+                                                  payment="phone_bill"))
+    first = run(client, lambda c: c.protection.upload_photo(principal, png(1)))
+    second = run(client, lambda c: c.protection.upload_photo(principal, png(2)))
+    clock.set(datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI))
+    claim = run(client, lambda c: c.protection.submit_claim(principal, e.id, kind="damage", occurred_on="2026-11-19",
+                                                            region="CN-HN", description="screen cracked",
+                                                            photos=[first.id, second.id], idempotency_key="k"))
+    url = f"/console/protection/photos/{first.id}"
+
+    client.cookies.clear()  # no console session: the sign-in page, not the photo
+    anonymous = client.get(url, follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/console/signin")
+    assert sign_in(client, "zhao").status_code == 303
+    assert client.get(url).status_code == 403  # finance does not work claims
+    assert sign_in(client, "li").status_code == 303
+    page = client.get(f"/console/protection/claims/{claim.id}")
+    assert page.status_code == 200
+    assert f'<img src="{url}"' in page.text and f'<img src="/console/protection/photos/{second.id}"' in page.text
+    shown = client.get(url)
+    assert shown.status_code == 200 and shown.content == png(1)
+    assert shown.headers["content-type"] == "image/png" and "no-store" in shown.headers["cache-control"]
+    assert client.get("/console/protection/photos/pph_nope").status_code == 404
+
+    env = {**os.environ, "MOBIPAY_DATABASE_URL": db_url, "MOBIPAY_LOG_LEVEL": "WARNING",
+           "MOBIPAY_PROTECTION_PHOTO_DIR": str(tmp_path / "photos")}
+    shown_cli = subprocess.run([sys.executable, "-m", "mobipay.app.cli", "protection", "show", claim.id],
+                               capture_output=True, text=True, env=env, timeout=120)
+    assert shown_cli.returncode == 0, shown_cli.stderr
+    assert f"photo {first.id} image/png {len(png(1))} bytes" in shown_cli.stdout
+    assert f"photo {second.id} image/png {len(png(2))} bytes" in shown_cli.stdout

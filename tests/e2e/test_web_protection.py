@@ -1,7 +1,8 @@
 """The mobile web wallet's handset protection page (/m/protection) on both databases: the
 programme's rules shown, enrolment with a bad IMEI refused in words (nothing charged), a
 double submit enrolling once, a claim in Hong Kong refused, a loss claim approved by staff
-and its handling fee paid from the page."""
+and its handling fee paid from the page; a damage claim with photos picked in the form
+(multipart, no JavaScript), a text file refused, the photos kept across a refusal."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from mobipay.simulators.maker_warranty import create_maker_app
 from tests.e2e.test_wallet_api import fund, signed_up
 from tests.e2e.test_web_wallet import balance, hidden, sign_in
 from tests.integration.test_protection import ALICE
+from tests.support.images import png
 
 NUMBER = "13800138000"
 IMEI = "35328111000077" + luhn.calc_check_digit("35328111000077")
@@ -32,7 +34,7 @@ IMEI = "35328111000077" + luhn.calc_check_digit("35328111000077")
 @pytest.fixture
 def live(db_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Container, ManualClock]]:
     settings = Settings(_env_file=None, database_url=db_url,  # type: ignore[call-arg]
-                        merchant_key_file=tmp_path / "platform.pem")
+                        merchant_key_file=tmp_path / "platform.pem", protection_photo_dir=tmp_path / "photos")
     clock = ManualClock(datetime(2026, 9, 10, 10, 0, tzinfo=SHANGHAI))
     container = build(settings, clock=clock)
     container.protection.warranty = HttpWarrantyService(
@@ -89,3 +91,57 @@ def test_enrol_claim_and_pay_on_the_page(live: tuple[TestClient, Container, Manu
     assert paid.status_code == 303, paid.text
     assert balance(client, NUMBER) == 60_000 - 1_200 - 34_900
     assert 'data-state="fee_paid"' in client.get("/m/protection").text
+
+
+def test_damage_claim_with_photos_from_the_form(live: tuple[TestClient, Container, ManualClock], db_url: str,
+                                                tmp_path: Path) -> None:
+    client, container, clock = live
+    signed_up(client, db_url, NUMBER)
+    fund(client, NUMBER, 60_000)
+    token = sign_in(client, db_url, NUMBER)
+    page = client.get("/m/protection")
+    enrolled = client.post("/m/protection/enrol", follow_redirects=False, data={
+        "csrf": token, "key": hidden(page.text, "key"), "imei": IMEI, "price": "2999", "purchased_on": "2026-09-08",
+        "receipt": "FP-9", "city": "changsha", "payment": "wallet"})
+    assert enrolled.status_code == 303, enrolled.text
+    clock.set(datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI))
+    token = sign_in(client, db_url, NUMBER)
+    page = client.get("/m/protection")
+    assert 'enctype="multipart/form-data" data-testid="claim"' in page.text
+    assert 'type="file" accept="image/*" capture' in page.text
+
+    async def mine() -> list[Enrolment]:
+        return await container.protection.enrolments(await container.channel_actions.subscriber(NUMBER))
+
+    [e] = client.portal.call(mine)  # type: ignore[union-attr]
+    claim = {"csrf": token, "key": hidden(page.text, "key"), "enrolment_id": e.id, "kind": "damage",
+             "occurred_on": "2026-11-19", "region": "CN-HN", "description": "screen cracked in a fall"}
+    text = client.post("/m/protection/claims", data=claim, files=[("photos", ("crack.jpg", b"not a photo\n",
+                                                                              "image/jpeg"))])
+    assert text.status_code == 400 and "PROTECTION_PHOTO_NOT_IMAGE" in text.text
+    none = client.post("/m/protection/claims", data=claim, files=[("photos", ("", b"", "application/octet-stream"))])
+    assert none.status_code == 400 and "PROTECTION_EVIDENCE_MISSING" in none.text  # nothing picked
+    # a refusal after the photos were kept: the form carries them, the subscriber does not pick them again
+    hk = client.post("/m/protection/claims", data={**claim, "region": "CN-HK"},
+                     files=[("photos", ("a.png", png(1), "image/png")), ("photos", ("b.png", png(2), "image/png"))])
+    assert hk.status_code == 422 and "PROTECTION_OUTSIDE_MAINLAND" in hk.text
+    kept = hidden(hk.text, "photo_ids")
+    assert len(kept.split(",")) == 2 and 'data-testid="photos-kept"' in hk.text
+    assert client.portal.call(lambda: container.protection.queue()) == []  # type: ignore[union-attr]
+    # the edge does not parse multipart: the route holds its text to the control-character rule
+    nul = client.post("/m/protection/claims", data={**claim, "description": "cracked\x00"},
+                      files=[("photos", ("c.png", png(9), "image/png"))])
+    assert nul.status_code == 400 and "CONTROL_CHARACTER" in nul.text
+    done = client.post("/m/protection/claims", data={**claim, "photo_ids": kept},
+                       files=[("photos", ("a.png", png(1), "image/png"))], follow_redirects=False)
+    assert done.status_code == 303, done.text
+    [c] = client.portal.call(lambda: container.protection.queue())  # type: ignore[union-attr]
+    assert (c.kind.value, c.photos) == ("damage", kept.split(","))
+    assert len(list((tmp_path / "photos").iterdir())) == 2
+    client.portal.call(lambda: container.protection.ask_info(ALICE, c.id, question="the back, please"))  # type: ignore[union-attr]
+    page = client.get("/m/protection")
+    answered = client.post(f"/m/protection/claims/{c.id}/info", data={"csrf": token, "note": "here"},
+                           files=[("photos", ("back.png", png(3), "image/png"))], follow_redirects=False)
+    assert answered.status_code == 303, answered.text
+    [c] = client.portal.call(lambda: container.protection.queue())  # type: ignore[union-attr]
+    assert c.state.value == "submitted" and len(c.photos) == 3

@@ -3,7 +3,8 @@ SIMULATOR (in process, through the real adapter): enrolment in and out of the pi
 cities and dates, bad IMEI check digit, duplicate and blocklisted IMEIs; each claim kind
 through to hand-over; the HK/MO/TW refusal; the claim limit; each fraud rule with the
 maker-checker second review; a handling fee the wallet cannot pay changes nothing; the
-monthly fee collected once and a lapse. Every balance asserted."""
+monthly fee collected once and a lapse; claim photos uploaded (checked by their magic bytes,
+their size; kept once), and another subscriber's photo refused. Every balance asserted."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from stdnum import luhn
 
 from mobipay.kernel.clock import SHANGHAI, ManualClock
@@ -27,12 +29,20 @@ from mobipay.ledger.uow import UnitOfWorkRunner
 from mobipay.platform.db import Database
 from mobipay.platform.outbox import outbox
 from mobipay.protection.gateway_http import HttpWarrantyService
-from mobipay.protection.model import FEE_INCOME, HANDLING_INCOME, PHONE_BILL_RECEIVABLE, ClaimState, EnrolmentState
+from mobipay.protection.model import (
+    FEE_INCOME,
+    HANDLING_INCOME,
+    MAX_PHOTO_BYTES,
+    PHONE_BILL_RECEIVABLE,
+    ClaimState,
+    EnrolmentState,
+)
 from mobipay.protection.service import Enrolment, ProtectionService
-from mobipay.protection.tables import stock
+from mobipay.protection.tables import claims, photos, stock
 from mobipay.simulators.maker_warranty import create_maker_app
 from mobipay.wallet.reference_data import number_segments
 from mobipay.wallet.service import Principal, WalletService
+from tests.support.images import jpeg, png
 
 SECRET = "test-maker-secret"
 IPHONE, HUAWEI = "35328111", "86753005"
@@ -77,11 +87,13 @@ async def sim(maker: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def svc(db: Database, ledger: Ledger, clock: ManualClock, maker: Any) -> AsyncIterator[ProtectionService]:
+async def svc(db: Database, ledger: Ledger, clock: ManualClock, maker: Any,
+              tmp_path: Path) -> AsyncIterator[ProtectionService]:
     await ledger.open_accounts(list(SYSTEM_ACCOUNTS))
     uow = UnitOfWorkRunner(db, clock, ledger)
     warranty = HttpWarrantyService("http://maker", SECRET.encode(), transport=httpx.ASGITransport(app=maker))
-    service = ProtectionService(uow, WalletService(uow, number_segments(), b"t"), warranty)
+    service = ProtectionService(uow, WalletService(uow, number_segments(), b"t"), warranty,
+                                photo_dir=tmp_path / "photos")
     await service.open_accounts()
     yield service
     await warranty.close()
@@ -95,6 +107,11 @@ async def customer(svc: ProtectionService, msisdn: str = "+8613800138000", balan
                                                                   Leg.credit(user.account_code, balance)),
                                                    "cash_in"))).ok
     return Principal(user.id, "s", user.msisdn, user.account_code)
+
+
+async def photo(svc: ProtectionService, me: Principal, seed: int = 0) -> str:
+    """A photo of mine uploaded; its id for a claim."""
+    return (await svc.upload_photo(me, png(seed))).id
 
 
 async def refused(coro: Any) -> str:
@@ -188,15 +205,16 @@ async def test_damage_claim_to_hand_over(svc: ProtectionService, clock: ManualCl
     me = await customer(svc)
     phone = imei(10)
     e = await enrol(svc, me, phone)
+    p1, p2, p3 = [await photo(svc, me, n) for n in (1, 2, 3)]
     later(clock, "2026-10-02")
     assert await refused(svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-10-01", region="CN-HN",
-                                          description="cracked screen", photos=["p1.jpg"],
+                                          description="cracked screen", photos=[p1],
                                           idempotency_key="c0")) == "PROTECTION_IN_WAITING_PERIOD"
     later(clock, "2026-11-20")
     # the maker repairs a performance fault free under 三包: not this programme's claim
     (await sim.put(f"/sim/warranty/{phone}", json={"covered": True, "until": "2027-09-01"})).raise_for_status()
     assert await refused(svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-18", region="CN-HN",
-                                          description="won't charge", photos=["p1.jpg"],
+                                          description="won't charge", photos=[p1],
                                           idempotency_key="c1")) == "PROTECTION_UNDER_WARRANTY"
     assert await refused(svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-18", region="CN-HN",
                                           description="cracked", idempotency_key="c2")) == \
@@ -204,9 +222,11 @@ async def test_damage_claim_to_hand_over(svc: ProtectionService, clock: ManualCl
     (await sim.put(f"/sim/warranty/{phone}", json={"covered": False, "until": "2027-09-01",
                                                    "reason": "accidental_damage"})).raise_for_status()
     c = await svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-18", region="CN-HN",
-                               description="dropped it, cracked screen", photos=["p1.jpg", "p2.jpg"],
+                               description="dropped it, cracked screen", photos=[p1, p2],
                                idempotency_key="c3")
     assert (c.state, c.warranty, c.flags, c.fee) == (ClaimState.SUBMITTED, "not_covered", [], 18_900)
+    assert c.photos == [p1, p2]
+    assert [(p.id, p.size) for p in await svc.photos(c.photos)] == [(p1, len(png(1))), (p2, len(png(2)))]
     assert (await svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-18", region="CN-HN",
                                    description="x", photos=["p"], idempotency_key="c3")).replayed
     assert await refused(svc.submit_claim(me, e.id, kind="loss", occurred_on="2026-11-18", region="CN-HN",
@@ -214,8 +234,8 @@ async def test_damage_claim_to_hand_over(svc: ProtectionService, clock: ManualCl
     assert await refused(svc.approve(CAROL, c.id)) == "ROLE_REQUIRED"
     c = await svc.ask_info(ALICE, c.id, question="a photo of the IMEI on the lit screen, please")
     assert c.state is ClaimState.MORE_INFO
-    c = await svc.answer_info(me, c.id, note="here it is", photos=["imei.jpg"])
-    assert c.state is ClaimState.SUBMITTED and "imei.jpg" in c.photos
+    c = await svc.answer_info(me, c.id, note="here it is", photos=[p3, p1])
+    assert c.state is ClaimState.SUBMITTED and c.photos == [p1, p2, p3]
     c = await svc.approve(ALICE, c.id)
     assert c.state is ClaimState.APPROVED
     assert await refused(svc.allocate(ALICE, c.id)) == "PROTECTION_CLAIM_STATE"  # the fee first
@@ -342,7 +362,7 @@ async def test_each_fraud_rule_goes_to_a_second_reviewer(svc: ProtectionService,
     later(clock, "2026-11-25")
     (await sim.put(f"/sim/warranty/{phone}", json={"covered": False})).raise_for_status()
     c3 = await svc.submit_claim(third, e3.id, kind="damage", occurred_on="2026-11-24", region="CN-HN",
-                                description="water", photos=["w.jpg"], idempotency_key="k3")
+                                description="water", photos=[await photo(svc, third)], idempotency_key="k3")
     assert c3.flags == []
     c3 = await svc.approve(ALICE, c3.id)
     c3 = await svc.pay_fee(third, c3.id, idempotency_key="k3f", pin="135790")
@@ -412,7 +432,7 @@ async def test_warranty_service_down_then_asked_again_at_approval(svc: Protectio
     later(clock, "2026-11-20")
     (await sim.post("/sim/down")).raise_for_status()
     c = await svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-19", region="CN-HN",
-                               description="screen cracked", photos=["s.jpg"], idempotency_key="d1")
+                               description="screen cracked", photos=[await photo(svc, me)], idempotency_key="d1")
     assert c.warranty == "unknown"
     assert await refused(svc.approve(ALICE, c.id)) == "WARRANTY_SERVICE_UNAVAILABLE"
     assert (await svc.claim(me, c.id)).state is ClaimState.SUBMITTED
@@ -494,3 +514,64 @@ async def test_monthly_fee_counts_against_the_wallet_limits(svc: ProtectionServi
     with pytest.raises(MobipayError) as over:
         await svc.wallet.transfer(other, "+8613900139000", 100, idempotency_key="t3", pin="135790")
     assert over.value.code == "LIMIT_EXCEEDED"  # the fee was counted
+
+
+async def test_photo_upload_checked_by_content_and_kept_once(svc: ProtectionService, tmp_path: Path) -> None:
+    me = await customer(svc)
+    other = await customer(svc, "+8613900139000")
+    first = await svc.upload_photo(me, png(7))
+    assert (first.content_type, first.size, first.replayed) == ("image/png", len(png(7)), False)
+    assert (tmp_path / "photos" / f"{first.sha256}.png").read_bytes() == png(7)
+    again = await svc.upload_photo(me, png(7))  # a retried upload: the same photo, nothing new
+    assert (again.id, again.replayed) == (first.id, True)
+    theirs = await svc.upload_photo(other, png(7))  # the same bytes from someone else: their own photo
+    assert theirs.id != first.id and theirs.sha256 == first.sha256
+    shot = await svc.upload_photo(me, jpeg(1))
+    assert (shot.content_type, (tmp_path / "photos" / f"{shot.sha256}.jpg").exists()) == ("image/jpeg", True)
+
+    # a text file renamed photo.jpg, an empty file, one over 5 MB: refused, nothing kept
+    assert await refused(svc.upload_photo(me, b"this is not a photo, only named like one\n")) == \
+        "PROTECTION_PHOTO_NOT_IMAGE"
+    assert await refused(svc.upload_photo(me, b"")) == "PROTECTION_PHOTO_NOT_IMAGE"
+    assert await refused(svc.upload_photo(me, png(8) + b"\x00" * MAX_PHOTO_BYTES)) == "PROTECTION_PHOTO_TOO_LARGE"
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == sorted(
+        [f"{first.sha256}.png", f"{shot.sha256}.jpg"])
+
+    async def rows() -> int:
+        async def work(uow: Any) -> int:
+            return int((await uow.conn.execute(select(func.count()).select_from(photos))).scalar_one())
+
+        return await svc.uow.run("t", work)
+
+    assert await rows() == 3
+    found, data = await svc.photo_file(first.id)
+    assert (found.id, data) == (first.id, png(7))
+
+
+async def test_claim_refuses_another_subscribers_photo(svc: ProtectionService, clock: ManualClock,
+                                                       sim: httpx.AsyncClient) -> None:
+    me = await customer(svc)
+    other = await customer(svc, "+8613900139000")
+    phone = imei(70)
+    e = await enrol(svc, me, phone)
+    mine, theirs = await photo(svc, me, 1), await photo(svc, other, 2)
+    later(clock, "2026-11-20")
+    (await sim.put(f"/sim/warranty/{phone}", json={"covered": False})).raise_for_status()
+
+    async def count() -> int:
+        async def work(uow: Any) -> int:
+            return int((await uow.conn.execute(select(func.count()).select_from(claims))).scalar_one())
+
+        return await svc.uow.run("t", work)
+
+    for wrong in ([theirs], [mine, theirs], ["pph_00000000000000000000000000000000"]):
+        assert await refused(svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-19", region="CN-HN",
+                                              description="cracked", photos=wrong, idempotency_key="w1")) == \
+            "PROTECTION_PHOTO_UNKNOWN"
+    assert await count() == 0
+    c = await svc.submit_claim(me, e.id, kind="damage", occurred_on="2026-11-19", region="CN-HN",
+                               description="cracked", photos=[mine], idempotency_key="w1")
+    c = await svc.ask_info(ALICE, c.id, question="the back of the phone, please")
+    assert await refused(svc.answer_info(me, c.id, note="here", photos=[theirs])) == "PROTECTION_PHOTO_UNKNOWN"
+    c, _ = await svc.claim_for_staff(c.id)
+    assert (c.state, c.photos) == (ClaimState.MORE_INFO, [mine])

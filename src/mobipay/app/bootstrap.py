@@ -48,8 +48,9 @@ from mobipay.merchants.operators import MerchantOperators
 from mobipay.merchants.redenvelopes import RedEnvelopes
 from mobipay.merchants.reference_data import categories
 from mobipay.merchants.service import MerchantService
-from mobipay.merchants.settlement import BankPayouts, Settlements
+from mobipay.merchants.settlement import Settlements
 from mobipay.merchants.signing import load_or_create_key
+from mobipay.orders.payouts import BankPayouts
 from mobipay.orders.service import OrderBook
 from mobipay.platform.config import Environment, Settings
 from mobipay.platform.db import Database
@@ -187,7 +188,8 @@ class Container:
         self.sp_settlements = SpSettlements(self.uow, self.orders, self.sp_payouts)
         self.warranty = HttpWarrantyService(s.warranty_url, s.warranty_secret.get_secret_value().encode(),
                                             timeout_s=s.partner_timeout_s)  # the maker's 三包 service
-        self.protection = ProtectionService(self.uow, self.wallet, self.warranty)
+        self.protection = ProtectionService(self.uow, self.wallet, self.warranty,
+                                            photo_dir=s.protection_photo_dir)
         self.groupbuy = GroupBuy(self.uow, self.merchants, self.wallet, keys_from_secret(
             s.groupbuy_code_key.get_secret_value(), s.secret_key.get_secret_value()),
             code_length=s.groupbuy_code_length, reverse_window=timedelta(minutes=s.groupbuy_reverse_minutes))

@@ -8,6 +8,8 @@ so the claims are past the waiting period when ``mobipay demo`` runs."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -31,6 +33,19 @@ PHONES = (("+8613800138000", "iPhone 15", 599_900, "changsha", "phone_bill"),
           ("+8613900139000", "Mate 60", 549_900, "zhuzhou", "phone_bill"),
           ("+8618600186000", "Xiaomi 14", 399_900, "hengyang", "phone_bill"),
           ("+8617700177000", "iPhone 15", 599_900, "changde", "phone_bill"))
+
+
+def demo_photo(size: int = 96) -> bytes:
+    """A small grey PNG with a dark diagonal (a "cracked screen") for the demo damage claim:
+    a real image, so the console shows it as it shows a subscriber's."""
+    rows = b"".join(b"\x00" + bytes(40 if abs(x - y) < 3 or abs(x + y - size) < 2 else 200 for x in range(size))
+                    for y in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def demo_imei(model: str, serial: int) -> str:
@@ -100,7 +115,7 @@ async def load_demo_protection(c: Container) -> DemoProtection:
     claims = 0
     happened = claim_day - timedelta(days=2)
     plans: tuple[tuple[int, str, str, list[str], str | None, str], ...] = (
-        (0, "damage", "摔落后屏幕碎裂 (screen cracked in a fall)", ["demo/screen-1.jpg"], None, "submitted"),
+        (0, "damage", "摔落后屏幕碎裂 (screen cracked in a fall)", ["photo"], None, "submitted"),
              (2, "loss", "在公交车上丢失", [], None, "allocated"),
              (1, "theft", "在商场被盗，已报警", [], "ZZ20261120-0042", "approved"))
     for index, kind, text, photos, report, until in plans:
@@ -108,6 +123,8 @@ async def load_demo_protection(c: Container) -> DemoProtection:
             continue
         me, e = enrolled[index]
         try:
+            if photos:
+                photos = [(await svc.upload_photo(me, demo_photo())).id]
             claim = await svc.submit_claim(me, e.id, kind=kind, occurred_on=happened, region="CN-HN",
                                            description=text, photos=photos, police_report=report,
                                            idempotency_key="demo-claim")

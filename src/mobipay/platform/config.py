@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     report_dir: Path = Field(default=Path("var/reports"), description="Where reconciliation reports are written")
     campaign_dir: Path = Field(default=Path("var/campaigns"), description="Where prize deliveries' proofs "
                                "(receivers' signatures and photos, named by SHA-256) are kept")
+    protection_photo_dir: Path = Field(default=Path("var/protection/photos"), description="Where handset "
+                                       "protection claims' photos (JPEG, PNG; named by SHA-256) are kept")
     sms_console_file: Path = Field(default=Path("var/sms.log"), description="Development without Kannel: every "
                                    "SMS is written here; those with a code are also printed to the terminal")
     chart_font: Path = Field(default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -49,7 +49,10 @@ LIMITS: tuple[tuple[str, int, str], ...] = (
     ("/v3/", 32 * KIB, "WeChat Pay-compatible API"),
     ("/v1/partner/", 16 * KIB, "partner API"),
     ("/v1/campaigns/bulk/", 16 * KIB * KIB, "bulk payment files"),  # a funder's batch file (CSV), not JSON
+    # a claim photo (raw JPEG or PNG): the route refuses one over 5 MiB with its own code
+    ("/v1/protection/photos", 5 * KIB * KIB + 4 * KIB, "claim photo"),
     ("/v1/", 16 * KIB, "JSON API"),
+    ("/m/protection/claims", 16 * KIB * KIB, "claim form with photos"),  # multipart: a few photos of 5 MiB
     ("/m", 32 * KIB, "forms"),
     ("/merchant", 32 * KIB, "forms"),
     ("/console", 32 * KIB, "forms"),
@@ -100,6 +103,16 @@ def _text_fault(value: str, field: str, free_text: bool) -> ControlCharacter | N
     return ControlCharacter(f"{field} contains the control character U+{ord(found.group()):04X}; send text without "
                             "control characters" + (" (tab and line breaks are fine here)" if free_text else ""),
                             field=field)
+
+
+def form_fault(fields: Iterable[tuple[str, Any]]) -> ControlCharacter | None:
+    """The edge's control-character rule for a multipart form's text fields, which the edge
+    does not parse (its files are binary): a route that takes uploads calls it."""
+    for name, value in fields:
+        if isinstance(value, str) and (fault := _text_fault(name, name or "body", False)
+                                       or _text_fault(value, name, name in FREE_TEXT)):
+            return fault
+    return None
 
 
 def _head_fault(scope: Scope) -> MobipayError | None:
@@ -160,7 +173,9 @@ def _body_fault(body: bytes, content_type: bytes) -> MobipayError | None:
                     return fault
         return None
     if content_type.startswith(b"multipart/"):
-        return None  # no route takes uploads; the limit bounds it, the parser does the rest
+        return None  # uploads (claim photos): the limit bounds it; the route checks its text (form_fault)
+    if content_type.startswith(b"image/"):
+        return None  # a raw photo is binary: the route checks its magic bytes
     if depth := _json_depth_fault(body):
         return depth
     if not _JSON_SUSPECT.search(body):

@@ -2,18 +2,20 @@
 enrol a phone (Idempotency-Key required; the first month's fee is paid now), my
 enrolments, claim for damage, loss or theft (Idempotency-Key required), answer staff's
 question, pay an approved claim's handling fee (Idempotency-Key required; paid once per
-claim). Staff work claims in the console (``/console/protection``) and the CLI."""
+claim). A claim's photos are uploaded first (``POST /v1/protection/photos``, the raw JPEG or
+PNG) and named by their ``photo_id``. Staff work claims in the console (``/console/protection``) and the CLI."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.platform.api_common import LOOKUP_LIMIT, IdemKey, MoneyIn, MoneyOut, from_container, require_key, sent_as
-from mobipay.protection.model import check_imei, handset_for
+from mobipay.protection import errors
+from mobipay.protection.model import MAX_PHOTO_BYTES, check_imei, handset_for
 from mobipay.protection.service import Claim, Enrolment, ProtectionService
 from mobipay.wallet.api_deps import Me
 
@@ -103,14 +105,24 @@ class ClaimIn(BaseModel):
     region: str = Field(max_length=8, description="Where it happened: ISO 3166-2 (CN-HN for Hunan) or CN; Hong "
                         "Kong, Macau, Taiwan and abroad are not covered", examples=["CN-HN"])
     description: str = Field(max_length=1000)
-    photos: list[str] = Field(default=[], max_length=6, description="Photo references (required for damage)")
+    photos: list[Annotated[str, Field(max_length=64)]] = Field(
+        default=[], max_length=6, description="Photo ids from POST /v1/protection/photos, my own uploads "
+        "(at least one for damage)")
     police_report: str | None = Field(default=None, max_length=32, description="Required for theft")
 
 
 class InfoIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field(max_length=1000)
-    photos: list[str] = Field(default=[], max_length=6)
+    photos: list[Annotated[str, Field(max_length=64)]] = Field(
+        default=[], max_length=6, description="More photo ids of my own uploads (POST /v1/protection/photos)")
+
+
+class PhotoOut(BaseModel):
+    photo_id: str = Field(description="Name it in a claim's photos")
+    sha256: str = Field(description="The SHA-256 of the bytes (hex)")
+    size: int = Field(description="Bytes")
+    content_type: Literal["image/jpeg", "image/png"] = Field(description="By the content's magic bytes")
 
 
 class FeeIn(BaseModel):
@@ -192,6 +204,33 @@ async def enrolments(me: Me, service: ProtectionDep) -> list[EnrolmentOut]:
             responses={404: {"description": "No such enrolment of yours"}})
 async def enrolment(enrolment_id: Id, me: Me, service: ProtectionDep) -> EnrolmentOut:
     return _enrolment(await service.enrolment(me, enrolment_id))
+
+
+@router.post("/photos", response_model=PhotoOut, status_code=201, summary="Upload a claim photo (raw JPEG or PNG)",
+             responses={200: {"description": "The same bytes uploaded before: the same photo"},
+                        413: {"description": "Larger than 5 MB"},
+                        415: {"description": "Not a JPEG or PNG by its content"}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                 "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
+async def upload_photo(request: Request, response: Response, me: Me, service: ProtectionDep) -> PhotoOut:
+    """The body is the photo itself (Content-Type image/jpeg or image/png). Its content
+    decides: a renamed text file is PROTECTION_PHOTO_NOT_IMAGE whatever its type says. The
+    same bytes from me again are the same photo (200), so a retry needs no key."""
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared not in {"image/jpeg", "image/png"}:
+        raise errors.PhotoNotImage("send the photo itself as the body, Content-Type image/jpeg or image/png",
+                                   field="Content-Type")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_PHOTO_BYTES:
+            raise errors.PhotoTooLarge(f"a photo is at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB", field="photo")
+    photo = await service.upload_photo(me, bytes(data))
+    if photo.replayed:
+        response.status_code = 200
+    return PhotoOut(photo_id=photo.id, sha256=photo.sha256, size=photo.size,
+                    content_type=photo.content_type)
 
 
 @router.post("/claims", response_model=ClaimOut, status_code=201, responses=REPLAY,

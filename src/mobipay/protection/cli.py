@@ -97,11 +97,17 @@ def claims(
 @app.command("show")
 def show(claim_id: Annotated[str, typer.Argument(help="The claim's id")]) -> None:
     """One claim with its history. Example: mobipay protection show pc_0123…"""
-    x, events = run(lambda c: c.protection.claim_for_staff(claim_id))
+    async def both(c: Any) -> tuple[Any, list[Any], list[Any]]:
+        claim, history = await c.protection.claim_for_staff(claim_id)
+        return claim, history, await c.protection.photos(claim.photos)
+
+    x, events, photos = run(both)
     typer.echo(_line(x))
     typer.echo(f"  {x.msisdn} IMEI {x.imei}, happened {x.occurred_on} in {x.region}; warranty {x.warranty}; "
                f"photos {len(x.photos)}; police report {x.police_report or '-'}")
     typer.echo(f"  {x.description}")
+    for p in photos:
+        typer.echo(f"  photo {p.id} {p.content_type} {p.size} bytes, uploaded {p.uploaded_at:%Y-%m-%d %H:%M}")
     for ev in events:
         typer.echo(f"  {ev.at:%Y-%m-%d %H:%M} {ev.actor}: {ev.from_state or '-'} -> {ev.to_state} {ev.note}".rstrip())
 

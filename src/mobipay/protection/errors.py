@@ -174,3 +174,21 @@ class StockImeiTaken(MobipayError):
     code = "PROTECTION_STOCK_IMEI_TAKEN"
     status = 409
     title = "This IMEI is already in stock or enrolled"
+
+
+class PhotoTooLarge(MobipayError):
+    code = "PROTECTION_PHOTO_TOO_LARGE"
+    status = 413
+    title = "The photo is larger than the upload limit (5 MB)"
+
+
+class PhotoNotImage(MobipayError):
+    code = "PROTECTION_PHOTO_NOT_IMAGE"
+    status = 415
+    title = "The upload is not a JPEG or PNG image (checked by its content, not its name or Content-Type)"
+
+
+class PhotoUnknown(MobipayError):
+    code = "PROTECTION_PHOTO_UNKNOWN"
+    status = 422
+    title = "No such photo of yours: upload it first (POST /v1/protection/photos) and send its photo_id"

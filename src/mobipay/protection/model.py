@@ -407,3 +407,28 @@ def check_second_reviewer(first: str | None, second: str) -> None:
 
 def as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------ claim photos
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+#: The magic bytes a photo's content starts with, and its type: the content decides, never
+#: a file name or a declared Content-Type (a renamed text file is not a photo).
+PHOTO_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+PHOTO_SUFFIX = {"image/jpeg": "jpg", "image/png": "png"}
+
+
+def photo_type(data: bytes) -> str:
+    """A photo's content type by its magic bytes, its size within the limit; refused otherwise."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise errors.PhotoTooLarge(f"a photo is at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB", field="photo")
+    for magic, kind in PHOTO_MAGIC:
+        if data.startswith(magic) and len(data) > len(magic):
+            return kind
+    raise errors.PhotoNotImage("the file is not a JPEG or PNG photo", field="photo")
+
+
+def photo_id(user_id: str, sha256: str) -> str:
+    """A photo's id: the uploader and the content, so the same bytes from the same user are
+    the same photo (an upload retried makes nothing new) and two users never share one."""
+    return "pph_" + hashlib.sha256(f"{user_id}:{sha256}".encode()).hexdigest()[:32]

@@ -15,14 +15,20 @@ over at a business hall, and the blocklist and stock behind it.
 * **Stock** is allocated under a row lock (the row's state moves only from ``available``),
   so two claims never get one phone; a lost or stolen phone's IMEI goes on the blocklist at
   hand-over, in the same transaction.
+* **Photos** of a claim are uploaded first (``upload_photo``): checked by their magic bytes
+  (JPEG, PNG) and size, kept once under ``photo_dir`` named by their SHA-256, recorded with
+  their owner; a claim names them by id, and only its subscriber's own photos are accepted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -46,6 +52,7 @@ from mobipay.protection.model import (
     HANDLING_INCOME,
     OPEN,
     PHONE_BILL_RECEIVABLE,
+    PHOTO_SUFFIX,
     Channel,
     ClaimKind,
     ClaimState,
@@ -70,11 +77,14 @@ from mobipay.protection.model import (
     handling_transfer_id,
     handset_for,
     local_date,
+    photo_id,
+    photo_type,
 )
 from mobipay.protection.reference_data import halls as shipped_halls
 from mobipay.protection.reference_data import handsets as shipped_handsets
 from mobipay.protection.reference_data import programmes as shipped_programmes
 from mobipay.protection.tables import blocklist, claim_events, claims, enrolments, stock
+from mobipay.protection.tables import photos as photo_table
 from mobipay.wallet.service import Principal, WalletService
 
 log = structlog.get_logger(__name__)
@@ -181,6 +191,36 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class Photo:
+    """An uploaded claim photo: its file is ``<photo_dir>/<sha256>.<jpg|png>``."""
+
+    id: str
+    user_id: str
+    sha256: str
+    content_type: str
+    size: int
+    uploaded_at: datetime
+    replayed: bool = False
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.sha256}.{PHOTO_SUFFIX[self.content_type]}"
+
+
+def _photo(row: Any, replayed: bool = False) -> Photo:
+    return Photo(row.id, row.user_id, row.sha256, row.content_type, row.size, as_utc(row.uploaded_at), replayed)
+
+
+def _keep(target: Path, data: bytes) -> None:
+    """Write a file named by its hash once, whole or not at all (a rename of a finished file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimEvent:
     at: datetime
     actor: str
@@ -262,7 +302,8 @@ class ProtectionService:
 
     def __init__(self, uow: UnitOfWorkRunner, wallet: WalletService, warranty: WarrantyService, *,
                  programmes: dict[str, Programme] | None = None, handsets: dict[str, Handset] | None = None,
-                 halls: dict[str, Hall] | None = None, collect_batch: int = 200) -> None:
+                 halls: dict[str, Hall] | None = None, collect_batch: int = 200,
+                 photo_dir: Path = Path("var/protection/photos")) -> None:
         self.uow = uow
         self.wallet = wallet
         self.warranty = warranty
@@ -270,6 +311,7 @@ class ProtectionService:
         self.handsets = handsets if handsets is not None else shipped_handsets()
         self.halls = halls if halls is not None else shipped_halls()
         self.collect_batch = collect_batch  # enrolments per ledger batch in the monthly collection
+        self.photo_dir = photo_dir  # claims' photos, each file named by its SHA-256
 
     async def open_accounts(self) -> None:
         """The programme's income and receivable accounts (idempotent; the bootstrap calls it)."""
@@ -611,7 +653,7 @@ class ProtectionService:
         where = check_region(region)
         happened = _date(occurred_on, "occurred_on")
         text = _text(description, "description", 1000)
-        pictures = [_text(p, "photos", 300) for p in (photos or [])][:MAX_PHOTOS]
+        pictures = await self._my_photos(me, photos or [])
         report = _text(police_report, "police_report", 32, required=False) or None
         now = self.uow.clock.now()
         past = await self._past_claims(enrolment)
@@ -683,13 +725,95 @@ class ProtectionService:
         """Answer staff's question: the claim goes back to review with the answer (and photos)."""
         claim = await self.claim(me, claim_id)
         answer = _text(note, "note", 1000)
-        pictures = [_text(p, "photos", 300) for p in (photos or [])]
+        pictures = await self._my_photos(me, photos or [])
 
         async def change(uow: UnitOfWork, row: Any) -> dict[str, Any]:
-            merged = (json.loads(row.photos) + pictures)[:MAX_PHOTOS]
+            before = json.loads(row.photos)
+            merged = before + [p for p in pictures if p not in before]
+            if len(merged) > MAX_PHOTOS:
+                raise ValidationFailed(f"a claim has at most {MAX_PHOTOS} photos; it has {len(before)}",
+                                       field="photos")
             return {"photos": as_json(merged), "description": (row.description + "\n" + answer)[:4000]}
 
         return await self._move(claim.id, me.msisdn, ClaimState.SUBMITTED, answer, change, expect=ClaimState.MORE_INFO)
+
+    # ------------------------------------------------------------------ photos
+
+    async def upload_photo(self, me: Principal, data: bytes) -> Photo:
+        """Keep a claim photo of mine: a JPEG or PNG by its magic bytes, at most 5 MB, its
+        file written once under its SHA-256; the same bytes again are the same photo
+        (``replayed``), so a retried upload makes nothing new."""
+        content_type = photo_type(data)
+        sha = hashlib.sha256(data).hexdigest()
+        pid = photo_id(me.user_id, sha)
+        known = await self._photo_row(pid)
+        if known is not None:
+            return _photo(known, replayed=True)
+        # the file before the row that names it: a row never points at a missing file
+        await asyncio.to_thread(_keep, self.photo_dir / f"{sha}.{PHOTO_SUFFIX[content_type]}", data)
+
+        async def work(uow: UnitOfWork) -> Any:
+            await uow.conn.execute(insert(photo_table).values(id=pid, user_id=me.user_id, sha256=sha,
+                                                              content_type=content_type, size=len(data),
+                                                              uploaded_at=uow.now))
+            return (await uow.conn.execute(select(photo_table).where(photo_table.c.id == pid))).one()
+
+        try:
+            row = await self.uow.run("protection_photo", work)
+        except IntegrityError:  # the same upload a moment ago
+            known = await self._photo_row(pid)
+            if known is None:
+                raise
+            return _photo(known, replayed=True)
+        log.info("protection.photo_uploaded", photo=pid, size=len(data), type=content_type)
+        return _photo(row)
+
+    async def _photo_row(self, pid: str) -> Any:
+        async def work(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(photo_table).where(photo_table.c.id == pid))).first()
+
+        return await self.uow.run("protection_photo_row", work)
+
+    async def _my_photos(self, me: Principal, ids: list[str]) -> list[str]:
+        """The photo ids a claim names, each an upload of mine (another subscriber's looks
+        exactly like a missing one: PROTECTION_PHOTO_UNKNOWN), without repeats."""
+        wanted = list(dict.fromkeys(str(p).strip() for p in ids if str(p).strip()))
+        if len(wanted) > MAX_PHOTOS:
+            raise ValidationFailed(f"a claim has at most {MAX_PHOTOS} photos", field="photos")
+        if not wanted:
+            return []
+
+        async def work(uow: UnitOfWork) -> set[str]:
+            rows = await uow.conn.execute(select(photo_table.c.id).where(
+                photo_table.c.id.in_(wanted), photo_table.c.user_id == me.user_id))
+            return {r.id for r in rows}
+
+        mine = await self.uow.run("protection_my_photos", work)
+        missing = [p for p in wanted if p not in mine]
+        if missing:
+            raise errors.PhotoUnknown(f"no photo {missing[0][:64]} of yours: upload it first", field="photos")
+        return wanted
+
+    async def photos(self, ids: list[str]) -> list[Photo]:
+        """The photos of a claim, in its order (for staff: the console and the CLI)."""
+        async def work(uow: UnitOfWork) -> list[Any]:
+            return list(await uow.conn.execute(select(photo_table).where(photo_table.c.id.in_(ids)))) if ids else []
+
+        found = {r.id: _photo(r) for r in await self.uow.run("protection_photos", work)}
+        return [found[p] for p in ids if p in found]
+
+    async def photo_file(self, pid: str) -> tuple[Photo, bytes]:
+        """A photo and its bytes, for staff who work claims (the console checks the role)."""
+        row = await self._photo_row(pid)
+        if row is None:
+            raise errors.PhotoUnknown(f"no photo {pid[:64]}", field="photo_id")
+        photo = _photo(row)
+        try:
+            data = await asyncio.to_thread((self.photo_dir / photo.file_name).read_bytes)
+        except FileNotFoundError:
+            raise errors.PhotoUnknown(f"the file of photo {pid[:64]} is missing from the photo directory",
+                                      field="photo_id") from None
+        return photo, data
 
     async def claims_of(self, me: Principal) -> list[Claim]:
         async def work(uow: UnitOfWork) -> list[Any]:

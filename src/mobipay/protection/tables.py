@@ -1,5 +1,6 @@
 """Handset protection tables: enrolments, claims and their history, the replacement stock
-of the business halls, and the IMEI blocklist."""
+of the business halls, the IMEI blocklist, and the claims' photos (the files under
+``MOBIPAY_PROTECTION_PHOTO_DIR``, named by SHA-256)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ claims = Table(
     Column("occurred_on", Date, nullable=False),
     Column("region", String(8), nullable=False),  # ISO 3166-2 where it happened
     Column("description", Text, nullable=False),
-    Column("photos", Text, nullable=False),  # JSON list of photo references
+    Column("photos", Text, nullable=False),  # JSON list of photo ids (protection_photos)
     Column("police_report", String(32), nullable=True),
     Column("warranty", String(16), nullable=False),  # the maker's 三包 answer: not_covered | covered | unknown
     Column("warranty_until", Date, nullable=True),
@@ -117,4 +118,16 @@ blocklist = Table(
     Column("claim_id", String(40), nullable=True),  # the loss or theft claim that put it here
     Column("added_by", String(64), nullable=False),
     Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+photos = Table(
+    "protection_photos",
+    metadata,
+    Column("id", String(40), primary_key=True),  # derived from the uploader and the SHA-256 (model.photo_id)
+    Column("user_id", String(40), nullable=False),
+    Column("sha256", String(64), nullable=False),  # the file's name in the photo directory
+    Column("content_type", String(16), nullable=False),  # image/jpeg | image/png, by the magic bytes
+    Column("size", Integer, nullable=False),  # bytes
+    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_protection_photos_user", "user_id"),
 )

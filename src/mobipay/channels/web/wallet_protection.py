@@ -7,7 +7,13 @@ handling fee. Over the same ``ProtectionService`` use cases as ``/v1/protection`
 Every POST carries the CSRF token and, when it moves money or makes a record, the
 idempotency key the form was rendered with (a double submit enrols or claims once; the
 handling fee's ledger id is the claim's, so it is paid once whatever the form sends).
-Refusals are shown in words with their code, the form filled in again, nothing changed."""
+Refusals are shown in words with their code, the form filled in again, nothing changed.
+
+The claim form and the answer to staff's question are ``multipart/form-data``: the photos
+picked (or taken: ``capture``) are uploaded with the form, no JavaScript needed, each kept
+by ``upload_photo`` (checked by its magic bytes, at most 5 MB) and the claim names them by
+id. Photos uploaded before a refusal are carried in the re-rendered form (``photo_ids``),
+so the subscriber does not pick them again."""
 
 from __future__ import annotations
 
@@ -15,13 +21,16 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile
 
 from mobipay.channels.web.common import check_csrf, container, form_key, lang
 from mobipay.channels.web.forms import parse_yuan
 from mobipay.channels.web.wallet import _go, _signed_in, _view, _words
 from mobipay.kernel.errors import MobipayError
-from mobipay.protection.model import CITY_NAMES, MAINLAND, Channel, ClaimState
-from mobipay.protection.service import DEFAULT_PROGRAMME
+from mobipay.platform.edge import form_fault
+from mobipay.protection.model import CITY_NAMES, MAINLAND, MAX_PHOTO_BYTES, Channel, ClaimState
+from mobipay.protection.service import DEFAULT_PROGRAMME, MAX_PHOTOS
+from mobipay.wallet.service import Principal
 
 router = APIRouter(prefix="/m", include_in_schema=False)
 #: Regions offered in the claim form: the province of the pilot first, then the others, then
@@ -55,6 +64,27 @@ async def _page(request: Request, *, error: str = "", form: dict[str, str] | Non
         "error": error, "form": form or {}, "key": form_key(), "done": done}, status=status)
 
 
+def _ids(raw: str) -> list[str]:
+    return [p.strip()[:64] for p in raw.replace("，", ",").split(",") if p.strip()][:MAX_PHOTOS]
+
+
+async def _uploaded(request: Request, me: Principal, field: str = "photos") -> list[str]:
+    """Keep the photos a form carries (its file inputs named ``field``) and their ids, in
+    order; an empty file input (nothing picked) is no photo. The form's text fields are held
+    to the edge's control-character rule first (the edge does not parse multipart)."""
+    form = await request.form()
+    if fault := form_fault(form.multi_items()):
+        raise fault
+    found = []
+    for item in form.getlist(field):
+        if not isinstance(item, UploadFile) or not item.filename:
+            continue
+        data = await item.read(MAX_PHOTO_BYTES + 1)
+        if data:
+            found.append((await container(request).protection.upload_photo(me, data)).id)
+    return found
+
+
 @router.get("/protection", response_class=HTMLResponse)
 async def protection(request: Request, done: str = "") -> Response:
     return await _page(request, done=done[:32])
@@ -80,17 +110,19 @@ async def enrol(request: Request, csrf: str = Form(""), key: str = Form(""), ime
 @router.post("/protection/claims", response_class=HTMLResponse)
 async def claim(request: Request, csrf: str = Form(""), key: str = Form(""), enrolment_id: str = Form(""),
                 kind: str = Form(""), occurred_on: str = Form(""), region: str = Form(""),
-                description: str = Form(""), photos: str = Form(""), police_report: str = Form("")) -> Response:
+                description: str = Form(""), photo_ids: str = Form(""), police_report: str = Form("")) -> Response:
     me = await _signed_in(request)
+    ids = _ids(photo_ids)
     form: dict[str, Any] = {"enrolment_id": enrolment_id[:64], "kind": kind[:8], "occurred_on": occurred_on[:10],
-                            "region": region[:8], "description": description[:1000], "photos": photos[:2000],
+                            "region": region[:8], "description": description[:1000], "photo_ids": ",".join(ids),
                             "police_report": police_report[:32]}
     try:
         check_csrf(request, csrf)
+        ids += [p for p in await _uploaded(request, me) if p not in ids]
+        form["photo_ids"] = ",".join(ids)
         await container(request).protection.submit_claim(
             me, enrolment_id, kind=kind, occurred_on=occurred_on, region=region, description=description,
-            photos=[p.strip() for p in photos.replace("，", ",").split(",") if p.strip()],
-            police_report=police_report or None, idempotency_key=key)
+            photos=ids, police_report=police_report or None, idempotency_key=key)
     except MobipayError as exc:
         return await _page(request, error=_words(request, exc), form=form, status=422 if exc.status == 422 else 400)
     return _go(request, "/m/protection?done=claimed")
@@ -109,13 +141,12 @@ async def pay_fee(request: Request, claim_id: str, csrf: str = Form(""), key: st
 
 
 @router.post("/protection/claims/{claim_id}/info", response_class=HTMLResponse)
-async def answer(request: Request, claim_id: str, csrf: str = Form(""), note: str = Form(""),
-                 photos: str = Form("")) -> Response:
+async def answer(request: Request, claim_id: str, csrf: str = Form(""), note: str = Form("")) -> Response:
     me = await _signed_in(request)
     try:
         check_csrf(request, csrf)
-        await container(request).protection.answer_info(
-            me, claim_id[:64], note=note, photos=[p.strip() for p in photos.split(",") if p.strip()])
+        await container(request).protection.answer_info(me, claim_id[:64], note=note,
+                                                        photos=await _uploaded(request, me))
     except MobipayError as exc:
         return await _page(request, error=_words(request, exc), status=400)
     return _go(request, "/m/protection?done=answered")

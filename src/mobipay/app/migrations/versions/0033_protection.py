@@ -1,5 +1,5 @@
 """Handset protection: enrolments, claims and their moves, the business halls' replacement
-stock, the IMEI blocklist.
+stock, the IMEI blocklist, the claims' photos.
 
 Revision ID: 0033
 Revises: 0032
@@ -117,9 +117,21 @@ def upgrade() -> None:
     sa.UniqueConstraint('imei', name=op.f('uq_protection_stock_imei'))
     )
     op.create_index('ix_protection_stock_pick', 'protection_stock', ['hall', 'model', 'state'], unique=False)
+    op.create_table('protection_photos',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.String(length=40), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('content_type', sa.String(length=16), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_protection_photos'))
+    )
+    op.create_index('ix_protection_photos_user', 'protection_photos', ['user_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_protection_photos_user', table_name='protection_photos')
+    op.drop_table('protection_photos')
     op.drop_index('ix_protection_stock_pick', table_name='protection_stock')
     op.drop_table('protection_stock')
     op.drop_index('ix_protection_enrolments_user', table_name='protection_enrolments')

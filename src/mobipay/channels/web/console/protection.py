@@ -4,7 +4,9 @@ information, approve or reject, the second review of a flagged claim, allocate a
 business hall, ready for pick-up or delivery, hand over), the business hall's counter
 (enrol a phone the hall sold, put replacement phones into stock, bar an IMEI), and the
 report by city (enrolments, claims, approval rate, hours to replacement) as a table, an
-ECharts chart and a CSV download.
+ECharts chart and a CSV download. A claim's photos are served only here
+(``/console/protection/photos/{id}``), to a console session with a role that works claims:
+they are personal data, never a public URL.
 
 Roles: ``support`` works claims and the counter; ``risk`` is the checker of flagged claims
 and keeps the blocklist. Thin as every console page: CSRF checked, then the protection
@@ -69,7 +71,8 @@ async def _claim_page(request: Request, me: Operator, claim_id: str, *, error: s
     claim, events = await svc.claim_for_staff(claim_id)
     halls = [h for h in svc.halls.values() if h.city == claim.city] or list(svc.halls.values())
     return _render(request, "protection_claim.html", me, {
-        "c": claim, "events": events, "next": NEXT.get(claim.state, ()), "halls": halls,
+        "c": claim, "events": events, "photos": await svc.photos(claim.photos), "next": NEXT.get(claim.state, ()),
+        "halls": halls,
         "now": svc.uow.clock.now(), "error": error, "notice": notice}, status=status)
 
 
@@ -185,6 +188,22 @@ async def counter_block(request: Request, csrf: str = Form(""), imei: str = Form
     except MobipayError as exc:
         return await _counter(request, me, error=message(exc, lang(request)), status=exc.status)
     return await _counter(request, me, notice=f"{imei.strip()[:24]} ⛔")
+
+
+@router.get("/photos/{photo_id}")
+async def photo(request: Request, photo_id: str) -> Response:
+    """A claim's photo, for staff who work claims (a session with support or risk)."""
+    me = await guard(request, *ROLES)
+    if isinstance(me, Response):
+        return me
+    try:
+        found, data = await container(request).protection.photo_file(photo_id[:64])
+    except MobipayError as exc:
+        return harden(Response(message(exc, lang(request)), status_code=404,
+                               media_type="text/plain; charset=utf-8"), request)
+    response = harden(Response(data, media_type=found.content_type), request)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # ---------------------------------------------------------------------------- the report
