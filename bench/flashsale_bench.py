@@ -170,6 +170,7 @@ async def drive(port: int, reqs: list[bytes], connections: int, server_pid: int,
     statuses: dict[int, int] = {}
     odd: list[str] = []
     cursor = 0
+    exchange = _instore_bench().exchange  # one request, one answer on a kept-alive connection
     start = time.perf_counter()
 
     async def connection() -> None:
@@ -180,14 +181,7 @@ async def drive(port: int, reqs: list[bytes], connections: int, server_pid: int,
                 req = reqs[cursor]
                 cursor += 1
                 t0 = time.perf_counter_ns()
-                writer.write(req)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                body = await reader.readexactly(length) if length else b""
+                status, body = await exchange(reader, writer, req)
                 latencies.append(time.perf_counter_ns() - t0)
                 if status == 409 and b'"code":"SOLD_OUT"' not in body:
                     status = 4090  # a 409 that is not SOLD_OUT (counted apart)

@@ -92,6 +92,17 @@ def _api_bench() -> Any:
     return api_bench
 
 
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes) -> tuple[int, bytes]:
+    """Send one pre-built HTTP/1.1 request on a kept-alive connection; its status and body."""
+    writer.write(req)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return int(head[9:12]), await reader.readexactly(length) if length else b""
+
 def numbers(count: int) -> list[str]:
     return [f"+86136{77_000_000 + i:08d}" for i in range(count)]
 
@@ -306,14 +317,7 @@ async def drive(port: int, requests: list[bytes], connections: int, seconds: flo
                 req = requests[cursor]
                 cursor += 1
                 t0 = time.perf_counter_ns()
-                writer.write(req)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                body = await reader.readexactly(length) if length else b""
+                status, body = await exchange(reader, writer, req)
                 latencies.append(time.perf_counter_ns() - t0)
                 statuses[status] = statuses.get(status, 0) + 1
                 if status != 200 and len(bad) < 3:
