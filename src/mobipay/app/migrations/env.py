@@ -12,7 +12,9 @@ import mobipay.backoffice.tables  # registers the operator accounts, console ses
 import mobipay.bills.tables  # registers the bill-zone tables
 import mobipay.campaigns.tables  # registers the campaign batches, segments, draws and deliveries
 import mobipay.channels.sms.tables  # registers the SMS channel's tables
+import mobipay.cinema.tables  # registers the cinemas, shows, seats and tickets
 import mobipay.confirmations.tables  # registers the confirmation table
+import mobipay.enterprise.tables  # registers the employers, allowances and attendance
 import mobipay.groupbuy.tables  # registers the group-buy deals, orders and vouchers
 import mobipay.instore.tables  # registers the in-store terminals and their nonces
 import mobipay.ledger.tables  # registers the ledger tables with the metadata
@@ -25,8 +27,11 @@ import mobipay.products.tables  # registers the product subscriptions
 import mobipay.protection.tables  # registers the handset protection tables
 import mobipay.reporting.rollups  # registers the indexes behind the console
 import mobipay.reporting.tables  # registers the KPI rollups
+import mobipay.rural.tables  # registers the agents, float, commissions and the rural marketplace
 import mobipay.sp.tables  # registers the SP governance tables
 import mobipay.topup.tables  # registers the top-up partner tables
+import mobipay.tourism.tables  # registers the officers, directory, work orders and evidence
+import mobipay.transit.tables  # registers the transit operators, fares, taps and clearing
 import mobipay.wallet.tables  # noqa: F401  (registers the wallet tables)
 from mobipay.platform.db import metadata
 
