@@ -22,6 +22,17 @@ const FILES = {
   // the browser (qrcode-generator's licence is the header of qrcode.js; it ships no file).
   jsbarcode: ["dist/barcodes/JsBarcode.code128.min.js", "MIT-LICENSE.txt"],
   "qrcode-generator": ["dist/qrcode.js"],
+  // The tourism officers' field app (/tourism/app) and its back office: the route replay map
+  // over the county's own GeoJSON (no tiles, no internet), the service worker's routing and
+  // caching (workbox-sw loads each module from its own folder: modulePathCb in sw.js), the
+  // page's registration of it, and the offline queue of complaints and evidence in IndexedDB.
+  leaflet: ["dist/leaflet.js", "dist/leaflet.css", "LICENSE"],
+  "workbox-sw": ["build/workbox-sw.js", "LICENSE"],
+  "workbox-core": ["build/workbox-core.prod.js", "LICENSE"],
+  "workbox-routing": ["build/workbox-routing.prod.js", "LICENSE"],
+  "workbox-strategies": ["build/workbox-strategies.prod.js", "LICENSE"],
+  "workbox-window": ["build/workbox-window.prod.umd.js", "LICENSE"],
+  idb: ["build/umd.js", "LICENSE"],
 };
 
 rmSync(out, { recursive: true, force: true });
