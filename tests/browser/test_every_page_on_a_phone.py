@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from mobipay.app.bootstrap import Container
+from mobipay.app.demo_sp import load_demo_sp
 from mobipay.channels.words import KIND_WORDS
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.ledger.chart import BANK_SETTLEMENT
@@ -113,7 +114,9 @@ def seed(live: Live) -> dict[str, str]:
         ticket = await c.lottery.buy(me, "ssq", bets=[[[1, 5, 12, 19, 27, 33], [9]]], quick_picks=1,
                                      idempotency_key="t-ticket")
         await c.operators.create("olga", OPERATOR_PASSWORD, ("admin", "operations", "finance", "risk", "support",
-                                                             "merchant_review"), actor="test", reason="browser test")
+                                                             "merchant_review", "sp_governance"),
+                                 actor="test", reason="browser test")
+        await load_demo_sp(c)  # SPs with services; ALICE subscribes to one, another order waits for 是
         return {"transfer": sent.id, "topup": topup.id, "bill": paid.id, "merchant": merchant_id,
                 "paid_trade": paid_trade, "unpaid_trade": unpaid.id, "product": product.id,
                 "policy": policy.id, "ticket": ticket.order.id}
@@ -176,7 +179,7 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
               "/m/history", "/m/history?kind=bill", f"/m/receipts/{ids['transfer']}", "/m/envelopes", "/m/cards",
               "/m/pin", "/m/products", "/m/products/MUSIC_CLUB_VIP", f"/m/product-orders/{ids['product']}",
               "/m/insurance", f"/m/policies/{ids['policy']}", "/m/lottery", f"/m/lottery/tickets/{ids['ticket']}",
-              "/m/paycode"]
+              "/m/paycode", "/m/sp"]
     hall = ["/", f"/hall/topup?msisdn={BOB}&amount=50", "/hall/bills?city=上海", "/hall/bills/billers/WATER_SH",
             f"/hall/topups/{ids['topup']}", f"/hall/bills/payments/{ids['bill']}"]
     portal = ["/merchant", f"/merchant/orders/{ids['paid_trade']}", "/merchant/statements", "/merchant/apps"]
@@ -184,7 +187,7 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
                f"/console/transactions?msisdn={ALICE}", f"/console/transactions/{ids['transfer']}",
                "/console/reversals", "/console/billers", "/console/merchants",
                f"/console/merchants?id={ids['merchant']}", "/console/recon", "/console/complaints",
-               "/console/operators", "/console/campaigns"]
+               "/console/operators", "/console/campaigns", "/console/sp", "/console/sp/10661234"]
     missing = ["/m/receipts/p2p:nope", "/m/topups/tu_nope", "/m/product-orders/po_nope", "/m/policies/ip_nope",
                "/m/lottery/tickets/lt_nope", "/m/products/NOPE", "/hall/topups/tu_nope", "/merchant/orders/nope",
                "/console/transactions/nope", "/hall/bills/billers/NOPE"]
