@@ -239,7 +239,8 @@ async def _ceiling(url: str, seconds: float, hot: bool, callers: int = 1, size: 
     loads = [Load(2000 + n, f"{'ch' if hot else 'cb'}{n}-", hot) for n in range(callers)]
     # Enough batches drawn up front that building literals never runs inside the clock.
     per_caller = max(2, int(seconds * 60_000 / size / callers))
-    ready = [[_ceiling_arrays([load.next() for _ in range(size)], account_ids) for _ in range(per_caller)] for load in loads]
+    ready = [[_ceiling_arrays([load.next() for _ in range(size)], account_ids) for _ in range(per_caller)]
+             for load in loads]
     done = 0
     deadline = time.perf_counter() + seconds
 
