@@ -38,6 +38,8 @@ LOTTERY_PORT ?= 8107
 SITE_PORT ?= 8108
 WARRANTY_PORT ?= 8109
 SP_BILLING_PORT ?= 8112
+TRANSIT_PORT ?= 8113
+LOCATION_PORT ?= 8124
 # One log format for the server, the worker and the CLI (MOBIPAY_LOG_JSON): text for a
 # person at a terminal here; `make run LOG_JSON=true` for JSON lines. Warnings and errors
 # only, so the start-up summary and the SMS codes stay in sight: `make run LOG_LEVEL=INFO`
@@ -57,6 +59,7 @@ run: $(STAMP)
 	  MOBIPAY_BILLERS_URL=$(SIM):$(BILLERS_PORT) MOBIPAY_PRODUCTS_URL=$(SIM):$(PRODUCTS_PORT) \
 	  MOBIPAY_INSURER_URL=$(SIM):$(INSURER_PORT) MOBIPAY_LOTTERY_URL=$(SIM):$(LOTTERY_PORT) \
 	  MOBIPAY_WARRANTY_URL=$(SIM):$(WARRANTY_PORT) MOBIPAY_SP_BILLING_URL=$(SIM):$(SP_BILLING_PORT) \
+	  MOBIPAY_TOURISM_LOCATION_URL=$(SIM):$(LOCATION_PORT) MOBIPAY_TRANSIT_OPERATOR_URL=$(SIM):$(TRANSIT_PORT) \
 	  MOBIPAY_NOTIFY_ALLOW_NETWORKS=127.0.0.1/32; \
 	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & bank=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role billing --port $(BILLING_PORT) --latency-ms 80 & billing=$$!; \
@@ -68,9 +71,11 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.lottery_centre --port $(LOTTERY_PORT) & lottery=$$!; \
 	$(BIN)/python -m mobipay.simulators.maker_warranty --port $(WARRANTY_PORT) & warranty=$$!; \
 	$(BIN)/python -m mobipay.simulators.sp_billing --port $(SP_BILLING_PORT) & spbilling=$$!; \
+	$(BIN)/python -m mobipay.simulators.location_platform --port $(LOCATION_PORT) & location=$$!; \
+	$(BIN)/python -m mobipay.simulators.transit_operator --port $(TRANSIT_PORT) & transit=$$!; \
 	$(BIN)/python -m mobipay.simulators.merchant_site --port $(SITE_PORT) & site=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$warranty $$spbilling $$site $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$warranty $$spbilling $$location $$transit $$site $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

@@ -38,8 +38,8 @@ NO_PG = ("PostgreSQL is not configured: run them with "
 #: simulators) run only when asked: CI sets MOBIPAY_RELIABILITY=1; a laptop's `make test`
 #: skips them and says so.
 RELIABILITY = os.environ.get("MOBIPAY_RELIABILITY", "") == "1"
-RELIABILITY_MARKERS = ("kill9", "soak")
-RELIABILITY_SKIP = ("reliability suite (kill -9 and soak, a few minutes each): set MOBIPAY_RELIABILITY=1 to run it "
+RELIABILITY_MARKERS = ("kill9", "soak", "failover")
+RELIABILITY_SKIP = ("reliability suite (kill -9, soak, failover: minutes each): set MOBIPAY_RELIABILITY=1 to run it "
                     "(CI does; docs/reliability.md)")
 
 

@@ -216,7 +216,10 @@ def test_every_template_renders_in_both_languages() -> None:
               "kind_zh": "丢失", "hall": "长沙五一广场营业厅", "address": "长沙市芙蓉区五一大道 1 号",
               "funder": "邵阳市教育基金会", "draw": "动感地带开学季", "number": 1, "prize": "iPad",
               "entry": "A1B2C3", "vehicle": "送奖车1号", "receiver": "李*", "amount": "5.00", "count": 2,
-              "codes": "1234 5678 9012", "deal": "双人套餐", "left": 1, "paid": "5.00"}
+              "codes": "1234 5678 9012", "deal": "双人套餐", "left": 1, "paid": "5.00",
+              "film": "流浪地球3", "cinema": "万达影城", "time": "2026-12-24 19:30", "seats": "5排12座",
+              "employer": "示范科技", "allowance": "25.00", "wallet": "5.00",
+              "bureau": "绥宁县文化旅游广电体育局", "order": "TWO-1", "agency": "绥宁青山旅行社"}
     for template in TEMPLATES:
         body = render(template, sample)
         assert "{" not in body and not body.startswith("您的账户有一条新通知"), template

@@ -110,6 +110,32 @@ def _msisdn(number: str) -> str:
     return "+" + (digits if digits.startswith("86") else "86" + digits)
 
 
+async def transfers_exactly_once(db: Database, load: Load, phones: list[Phone],
+                                 problems: list[str]) -> tuple[set[str], set[str]]:
+    """Each acknowledged transfer key is one ``p2p`` transfer, named by every 2xx answer for
+    it; a refused one left nothing; no other ``p2p`` transfer is stored. Returns (the
+    acknowledged ones missing, the stored ones no client was told of); adds to ``problems``."""
+    by_msisdn = {p.msisdn: p for p in phones}
+    stored = {r[0] for r in await _rows(db, "SELECT id FROM ledger_transfers WHERE code = 'p2p'")}
+    wanted: set[str] = set()
+    for op in load.ops:
+        if op.kind != "transfer":
+            continue
+        tid = f"p2p:{by_msisdn[op.payer].user_id}:{op.key}"
+        if op.acked:
+            wanted.add(tid)
+            if op.ids != {tid}:
+                problems.append(f"transfer {op.key}: its 2xx answers named {op.ids}, the ledger holds {tid}")
+        elif tid in stored:
+            problems.append(f"transfer {op.key} was refused ({op.status} {op.body.get('code')}) but is posted")
+    missing, extra = wanted - stored, stored - wanted
+    if missing:
+        problems.append(f"{len(missing)} acknowledged transfers are not in the ledger, e.g. {sorted(missing)[:2]}")
+    if extra:
+        problems.append(f"{len(extra)} transfers in the ledger no client was told of, e.g. {sorted(extra)[:2]}")
+    return missing, extra
+
+
 async def audit(stack: Stack, load: Load, phones: list[Phone], merchant: Merchant, *, crashes: int) -> Figures:
     """Compare the database, the partners and the handsets with what the clients saw."""
     f = Figures(tried=load.tally.tried, five_xx=load.tally.five_xx, retries=load.tally.retries,
@@ -129,26 +155,9 @@ async def audit(stack: Stack, load: Load, phones: list[Phone], merchant: Merchan
         by_msisdn = {p.msisdn: p for p in phones}
         f.acknowledged = sum(1 for op in load.ops if op.acked and op.kind not in ("read", "sms"))
 
-        # transfers: each acknowledged key is one p2p transfer, named by every 2xx answer
-        stored = {r[0] for r in await _rows(db, "SELECT id FROM ledger_transfers WHERE code = 'p2p'")}
-        wanted: set[str] = set()
-        for op in load.ops:
-            if op.kind != "transfer":
-                continue
-            tid = f"p2p:{by_msisdn[op.payer].user_id}:{op.key}"
-            if op.acked:
-                wanted.add(tid)
-                if op.ids != {tid}:
-                    problems.append(f"transfer {op.key}: its 2xx answers named {op.ids}, the ledger holds {tid}")
-            elif tid in stored:
-                problems.append(f"transfer {op.key} was refused ({op.status} {op.body.get('code')}) but is posted")
-        missing, extra = wanted - stored, stored - wanted
+        missing, extra = await transfers_exactly_once(db, load, phones, problems)
         f.lost += len(missing)
         f.duplicated += len(extra)
-        if missing:
-            problems.append(f"{len(missing)} acknowledged transfers are not in the ledger, e.g. {sorted(missing)[:2]}")
-        if extra:
-            problems.append(f"{len(extra)} transfers in the ledger no client was told of, e.g. {sorted(extra)[:2]}")
 
         # trades: each paid trade is one merchant payment, and the merchant holds their sum
         paid = {op.trade_no: op for op in load.ops if op.kind == "trade" and op.acked}

@@ -86,6 +86,7 @@ class Op:
     trade_no: str = ""
     attempts: int = 0
     request: tuple[str, str, dict[str, Any] | None] = ("", "", None)  # method, path, body (to replay it)
+    answered_at: float = 0.0  # time.monotonic() of the final answer (the failover suite's write gap)
 
     @property
     def acked(self) -> bool:
@@ -361,7 +362,7 @@ class Load:
                     await self._renew(phone, deadline)
                     continue
                 if not (answer.status_code == 409 and code == "REQUEST_IN_PROGRESS") and answer.status_code != 429:
-                    op.status, op.body = answer.status_code, data
+                    op.status, op.body, op.answered_at = answer.status_code, data, time.monotonic()
                     if answer.status_code < 300 and "id" in data:
                         op.ids.add(str(data["id"]))
                     return

@@ -27,12 +27,15 @@ from mobipay.channels.actions import ChannelActions
 from mobipay.channels.sms.console import ConsolePhones
 from mobipay.channels.sms.kannel import KannelSender
 from mobipay.channels.sms.service import SmsChannel
+from mobipay.cinema.service import Cinemas
+from mobipay.cinema.service import keys_from_secret as cinema_keys
 from mobipay.confirmations.service import Confirmations
+from mobipay.enterprise.service import Enterprise, device_token_owners
 from mobipay.groupbuy.service import GroupBuy, keys_from_secret
 from mobipay.instore.alliance_service import AllianceService
 from mobipay.instore.micropay import Micropay, SecretBox
 from mobipay.instore.refunds import refund_guard
-from mobipay.instore.service import InStore, QrLimits
+from mobipay.instore.service import DeviceTokens, InStore, QrLimits
 from mobipay.instore.taps import NfcTaps
 from mobipay.instore.terminals import Terminals
 from mobipay.instore.tokens import NfcTokens
@@ -61,6 +64,10 @@ from mobipay.products.reference_data import insurance_products, operator_product
 from mobipay.products.service import INSURER, OPERATOR_PRODUCTS, ProductsService
 from mobipay.protection.gateway_http import HttpWarrantyService
 from mobipay.protection.service import ProtectionService
+from mobipay.rural.bank_http import RuralBank
+from mobipay.rural.logistics_http import HttpLogistics
+from mobipay.rural.market import Marketplace
+from mobipay.rural.service import RuralService
 from mobipay.sp.billing_http import HttpPhoneBilling
 from mobipay.sp.governance import SpGovernance
 from mobipay.sp.service import SpService
@@ -70,6 +77,10 @@ from mobipay.topup.model import Route, TopupPolicy
 from mobipay.topup.partners import TopupPartners
 from mobipay.topup.reference_data import price_rules
 from mobipay.topup.service import TopupService
+from mobipay.tourism.location_http import HttpLocationPlatform
+from mobipay.tourism.service import TourismService
+from mobipay.transit.backoffice_http import HttpOperatorBackOffice
+from mobipay.transit.service import Transit, TransitBankPayouts
 from mobipay.wallet.banking import BankingService
 from mobipay.wallet.gateway_http import HttpBankGateway
 from mobipay.wallet.model import CashOutFee
@@ -134,6 +145,8 @@ class Container:
     sms: SmsChannel
     sms_token: str
     handlers: dict[str, list[Handler]] = field(default_factory=dict)
+    read_db: Database = field(init=False)  # MOBIPAY_DATABASE_READ_URL (a replica), else the writer (db)
+    reads: UnitOfWorkRunner = field(init=False)  # the console's, reports' and KPI's reads: on read_db
     operators: OperatorAccounts = field(init=False)  # console accounts and sessions
     reversals: Reversals = field(init=False)  # reversal requests (maker-checker)
     terminals: Terminals = field(init=False)  # in-store POS terminals, their keys and signed requests
@@ -154,8 +167,25 @@ class Container:
     warranty: HttpWarrantyService = field(init=False)  # the handset maker's warranty (三包) service
     protection: ProtectionService = field(init=False)  # handset protection: enrolments, claims, stock, blocklist
     groupbuy: GroupBuy = field(init=False)  # the group-buy community (聚惠啦): deals, vouchers, shop verification
+    location: HttpLocationPlatform = field(init=False)  # the operator's location platform (tourism route replay)
+    tourism: TourismService = field(init=False)  # 旅游通: officers, complaint work orders, route replay, evidence
+    cinema: Cinemas = field(init=False)  # cinema e-tickets: shows, seat locks, code strings, kiosk checks
+    transit: Transit = field(init=False)  # the transit one-card: validators, fares, taps, debts, clearing
+    transit_payouts: TransitBankPayouts = field(init=False)
+    transit_back_office: HttpOperatorBackOffice = field(init=False)  # the operators' own counts
+    enterprise: Enterprise = field(init=False)  # enterprise one-card: employers, allowances, attendance
+    rural: RuralService = field(init=False)  # village agents (助农取款服务点): float, cash-in/out, commissions
+    rural_market: Marketplace = field(init=False)  # the rural marketplace: products, escrow, shipments, prices
+    rural_bank: RuralBank = field(init=False)  # the bank for agents' float (debits of their card, payouts)
+    logistics: HttpLogistics = field(init=False)  # the logistics partner delivering rural orders
 
     def __post_init__(self) -> None:
+        if self.settings.database_read_url:  # docs/deploy.md: reads that may lag, on a replica
+            self.read_db = Database(self.settings.database_read_url, pool_size=self.settings.db_pool_size,
+                                    pgbouncer=self.settings.database_pgbouncer)
+            self.reads = UnitOfWorkRunner(self.read_db, self.clock, self.ledger)
+        else:
+            self.read_db, self.reads = self.db, self.uow
         self.operators = OperatorAccounts(self.uow)
         self.reversals = Reversals(self.uow)
         self.terminals = Terminals(self.uow, self.merchants)
@@ -193,7 +223,33 @@ class Container:
         self.groupbuy = GroupBuy(self.uow, self.merchants, self.wallet, keys_from_secret(
             s.groupbuy_code_key.get_secret_value(), s.secret_key.get_secret_value()),
             code_length=s.groupbuy_code_length, reverse_window=timedelta(minutes=s.groupbuy_reverse_minutes))
+        self.location = HttpLocationPlatform(s.tourism_location_url,
+                                             s.tourism_location_secret.get_secret_value().encode(),
+                                             timeout_s=s.partner_timeout_s)
+        self.tourism = TourismService(self.uow, self.wallet, self.location, evidence_dir=s.tourism_evidence_dir)
+        self.cinema = Cinemas(self.uow, self.merchants, self.wallet, cinema_keys(  # 电子电影票
+            s.cinema_code_key.get_secret_value(), s.secret_key.get_secret_value()),
+            lock_for=timedelta(minutes=s.cinema_seat_lock_minutes))
+        self.enterprise = Enterprise(self.uow, self.merchants, self.wallet, self.instore,  # 企业一卡通
+                                     token_owners=device_token_owners(DeviceTokens(self.nfc_tokens)))
         self.sms.protection = self.protection  # SMS SJBZ (手机保障): enrol a phone
+        self.transit_payouts = TransitBankPayouts(s.bank_url, s.bank_secret.get_secret_value().encode(),
+                                                  timeout_s=s.bank_timeout_s)
+        self.transit_back_office = HttpOperatorBackOffice(s.transit_operator_url,
+                                                          s.transit_operator_secret.get_secret_value().encode(),
+                                                          timeout_s=s.partner_timeout_s)
+        self.transit = Transit(self.uow, DeviceTokens(self.nfc_tokens), self.orders, self.transit_payouts,
+                               back_office=self.transit_back_office)
+        self.handlers.setdefault("wallet.credited", []).append(self.transit.on_wallet_credited)  # fares owed
+        self.rural_bank = RuralBank(s.bank_url, s.bank_secret.get_secret_value().encode(), timeout_s=s.bank_timeout_s)
+        self.rural = RuralService(self.uow, self.wallet, self.orders, self.rural_bank, self.merchants.roster,
+                                  s.secret_key.get_secret_value().encode())
+        self.logistics = HttpLogistics(s.logistics_url, s.logistics_key.get_secret_value(),
+                                       timeout_s=s.partner_timeout_s)
+        self.rural_market = Marketplace(self.uow, self.wallet, self.rural, self.merchants.roster, self.logistics,
+                                        s.secret_key.get_secret_value().encode(), fee_bps=s.rural_market_fee_bps,
+                                        release_days=s.rural_release_days, dispute_days=s.rural_dispute_days)
+        self.sms.rural = self.rural  # agents' and villagers' SMS: CK, DQ, QK, DLYE, DLMX, YJ, QH, JG
 
     def outbox_worker(self) -> OutboxWorker:
         s = self.settings
@@ -206,6 +262,8 @@ class Container:
         """Open the operator's own accounts (suspense, fees, …) if they are not there yet."""
         await self.ledger.open_accounts(list(SYSTEM_ACCOUNTS))
         await self.protection.open_accounts()
+        await self.rural.open_accounts()
+        await self.rural_market.open_accounts()
 
     async def stop_writers(self) -> None:
         """Finish the batches queued for the database (wallet transfers, ledger postings)."""
@@ -219,15 +277,22 @@ class Container:
         await self.sp_billing.close()
         await self.sp_payouts.close()
         await self.warranty.close()
+        await self.location.close()
+        await self.transit_payouts.close()
+        await self.transit_back_office.close()
+        await self.rural_bank.close()
+        await self.logistics.close()
         if self.sms.sender is not None:
             await self.sms.sender.close()
+        if self.read_db is not self.db:
+            await self.read_db.dispose()
         await self.db.dispose()
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:
     """Wire the platform from ``settings`` (read from the environment when not given)."""
     settings = settings or Settings()
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, pgbouncer=settings.database_pgbouncer)
     clock = clock or SystemClock()
     ledger = Ledger(db, clock, max_batch=settings.ledger_batch_max, writers=settings.ledger_writers)
     handlers: dict[str, list[Handler]] = {"wallet.user_registered": [_nobody]}

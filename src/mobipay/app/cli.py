@@ -24,6 +24,8 @@ from mobipay.campaigns import draws_cli as campaigns_draws_cli
 from mobipay.channels.sms import cli as sms_cli
 from mobipay.channels.voice import cli as voice_cli
 from mobipay.channels.web.console import cli as operator_cli
+from mobipay.cinema import cli as cinema_cli
+from mobipay.enterprise import cli as enterprise_cli
 from mobipay.groupbuy import cli as groupbuy_cli
 from mobipay.instore import alliances_cli
 from mobipay.instore import nfc_cli as instore_cli
@@ -38,8 +40,11 @@ from mobipay.platform.config import Settings
 from mobipay.platform.db import safe_url
 from mobipay.platform.periodic import every
 from mobipay.protection import cli as protection_cli
+from mobipay.rural import cli as rural_cli
 from mobipay.sp import cli as sp_cli
 from mobipay.topup import cli as topup_cli
+from mobipay.tourism import cli as tourism_cli
+from mobipay.transit import cli as transit_cli
 from mobipay.wallet import cli as wallet_cli
 
 T = TypeVar("T")
@@ -87,6 +92,11 @@ app.add_typer(voice_cli.app, name="voice")
 app.add_typer(operator_cli.app, name="operator")
 app.add_typer(instore_cli.app, name="instore")
 app.add_typer(groupbuy_cli.app, name="groupbuy")
+app.add_typer(rural_cli.app, name="rural")
+app.add_typer(tourism_cli.app, name="tourism")
+app.add_typer(cinema_cli.app, name="cinema")
+app.add_typer(enterprise_cli.app, name="enterprise")
+app.add_typer(transit_cli.app, name="transit")
 campaigns_app = typer.Typer(help="Campaigns: segments, auditable prize draws, prizes delivered to the door, bulk "
                             "disbursements. Example: mobipay campaigns segment list", no_args_is_help=True)
 campaigns_draws_cli.mount(campaigns_app)  # segment, draw, prize, delivery, verify-draw
@@ -105,7 +115,7 @@ def _ready_database(settings: Settings) -> None:
     from mobipay.platform.db import Database, connection_problem
 
     async def revision() -> str | None:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, pgbouncer=settings.database_pgbouncer)
         try:
             async with db.engine.connect() as conn:
                 from sqlalchemy import text
@@ -272,9 +282,15 @@ def demo(
     from mobipay.app.demo import load_demo, load_demo_merchants
     from mobipay.app.demo_alliances import load_demo_alliances
     from mobipay.app.demo_big import BigDemoReport, load_big_demo, load_demo_history
+    from mobipay.app.demo_cinema import load_demo_cinema
+    from mobipay.app.demo_enterprise import load_demo_enterprise
     from mobipay.app.demo_groupbuy import load_demo_groupbuy
     from mobipay.app.demo_offline import OfflineReport, load_offline_merchants
     from mobipay.app.demo_protection import load_demo_protection
+    from mobipay.app.demo_rural import load_demo_rural
+    from mobipay.app.demo_sp import load_demo_sp
+    from mobipay.app.demo_tourism import load_demo_tourism
+    from mobipay.app.demo_transit import load_demo_transit
     from mobipay.bills.reference_data import shipped_billers
     from mobipay.instore.alliance_service import DemoAlliances
 
@@ -298,8 +314,19 @@ def demo(
                    f"phones enrolled, {protection.claims} claims (mobipay protection claims)"
                    if not protection.skipped else f"handset protection: skipped ({protection.skipped})")
         groupbuy = await load_demo_groupbuy(c)  # 聚惠啦: a deal in each of its cities
+        cinema = await load_demo_cinema(c)  # 电子电影票: a cinema, two halls, eight shows, a kiosk
+        typer.echo(f"cinema: {cinema.cinema_id} with {cinema.shows} shows; kiosk {cinema.kiosk_id} key "
+                   f"{cinema.kiosk_key} (mobipay cinema cinemas)" if not cinema.skipped
+                   else f"cinema: skipped ({cinema.skipped})")
+        typer.echo((await load_demo_enterprise(c)).summary())  # 企业一卡通: an employer, its canteen, five employees
+        typer.echo((await load_demo_transit(c)).summary())  # 公交一卡通: an operator in each of three cities
+        sps = await load_demo_sp(c)  # 移动梦网: three SPs, a subscription and an order awaiting 是
+        typer.echo(f"SP governance: {sps.sps} new SPs with {sps.services} services, {sps.orders} orders "
+                   "(/console/sp, /m/sp)")
         typer.echo(f"group-buy: {groupbuy.merchants} new deal merchants, {groupbuy.deals} new deals "
                    "(mobipay groupbuy deals 北京)")
+        typer.echo((await load_demo_tourism(c)).summary())  # 旅游通: 绥宁县's bureau, 9 officers, the seed's tour
+        typer.echo((await load_demo_rural(c)).summary())  # 助农: a super-agent, 3 village agents, a rice co-op
         history = None
         if history_days:
             history = await load_demo_history(c.db, c.ledger, c.clock, days=history_days,
@@ -398,6 +425,16 @@ def worker(
             every(60.0, stop, c.groupbuy.decide_groups, "groupbuy.groups"),  # thresholds missed: refund all
             every(300.0, stop, c.groupbuy.refund_expired, "groupbuy.expiry_refunds"),  # 过期自动退
             every(60.0, stop, c.groupbuy.settle_consumed, "groupbuy.settle"),  # consumptions past the window
+            every(60.0, stop, c.rural_market.track, "rural.track"),  # carrier events, an SMS at each step
+            every(300.0, stop, c.rural_market.release_due, "rural.escrow"),  # N days held: seller paid
+            every(3600.0, stop, c.rural.pay_last_month, "rural.commissions"),  # last month's, once
+            every(300.0, stop, c.tourism.escalate_overdue, "tourism.escalate"),  # work orders past a deadline
+            every(30.0, stop, c.cinema.expire_locks, "cinema.expire_locks"),  # unpaid seat locks that ran out
+            every(60.0, stop, c.cinema.settle_due, "cinema.settle"),  # started shows, refund fees: to T+1
+            every(3600.0, stop, c.enterprise.close_due, "enterprise.month_end"),  # allowances: rollover/expiry
+            every(600.0, stop, c.transit.close_open, "transit.close_open"),  # metro taps unpaired: max fare
+            every(300.0, stop, c.transit.repost, "transit.repost"),  # uploads interrupted after pricing
+            every(3600.0, stop, c.transit.clear_due, "transit.clearing"),  # each operator's due days, paid out
             every(300.0, stop, c.sp.lapse_due, "sp.lapse"),  # SP orders unconfirmed after 24 h lapse, unbilled
             every(600.0, stop, c.sp.bill_all, "sp.bill"),  # SP fees due: phone bill or wallet, once each
             every(600.0, stop, lambda: rollups.fold(c.db, c.clock, c.ledger), "kpi.fold"),
@@ -440,7 +477,7 @@ def report_volumes(
     if by not in DIMENSIONS:
         raise typer.BadParameter(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}")
     start, end = day_of(first), day_of(last or first)
-    rows = run(lambda c: volumes(c.uow, start, end, by))
+    rows = run(lambda c: volumes(c.reads, start, end, by))  # a replica when MOBIPAY_DATABASE_READ_URL is set
     for r in rows:
         typer.echo(f"{r.key:<24} {r.count:>8} {r.amount / 100:>14.2f} CNY")
     settings = settings_or_exit()
@@ -493,6 +530,46 @@ def bench_instore(
     module = _bench_module("instore_bench")
     result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
                                          lambda line: typer.echo(line, err=True), devices=devices, taps=taps)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("transit")
+def bench_transit(
+    seconds: Annotated[int, typer.Option(min=1, max=600, help="Seconds of pgbench TPC-B (the reference)")] = 10,
+    taps: Annotated[int, typer.Option(min=1000, max=5_000_000, help="Taps uploaded (5% of them duplicates, the "
+                                      "fares of three cities, 1% of riders unable to pay)")] = 1_000_000,
+) -> None:
+    """The transit one-card's tap upload (verified, deduplicated, priced, posted in ledger
+    batches) vs pgbench on the same PostgreSQL; ledger verify after. Example:
+    MOBIPAY_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/mobipay_bench_transit mobipay bench transit"""
+    module = _bench_module("transit_bench")
+    result: dict[str, Any] = module.main(settings_or_exit().database_url, seconds,
+                                         lambda line: typer.echo(line, err=True), taps=taps)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@bench_app.command("evidence")
+def bench_evidence(
+    captures: Annotated[int, typer.Option(min=1, max=100_000, help="Photos and recordings taken in all")] = 180,
+    officers: Annotated[int, typer.Option(min=1, max=9, help="Officers' terminals capturing at once")] = 9,
+    interval: Annotated[float, typer.Option(min=0.05, max=60, help="Seconds between one terminal's captures")] = 1.0,
+    outage: Annotated[float, typer.Option(min=0, max=600, help="Seconds the network is cut")] = 10.0,
+    outage_at: Annotated[float, typer.Option(min=0, max=600, help="Seconds after the first capture the cut "
+                                             "begins")] = 5.0,
+    retry: Annotated[float, typer.Option(min=0.1, max=60, help="Seconds between a terminal's retries of its "
+                                         "queue (the field app: 3)")] = 3.0,
+    database_url: Annotated[str, typer.Option(help="A database to use (default: a fresh SQLite in a temporary "
+                                              "folder)")] = "",
+) -> None:
+    """旅游通's evidence from capture to visible in the back office, through the app's API path
+    with a network outage (a loopback proxy cut) and the terminals' queues flushed after it;
+    prints p50/p95 and a RESULT line (target p95 <= 60 s). Example: mobipay bench evidence --outage 10"""
+    module = _bench_module("evidence_bench")
+    result: dict[str, Any] = module.main(database_url, lambda line: typer.echo(line, err=True), captures=captures,
+                                         officers=officers, interval_s=interval, outage_at_s=outage_at,
+                                         outage_s=outage, retry_s=retry)
     if not result.get("ok"):
         raise typer.Exit(1)
 

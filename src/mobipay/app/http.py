@@ -35,15 +35,23 @@ from mobipay.channels.web import (
     cashier,
     console,
     hall,
+    merchant_enterprise,
     merchant_groupbuy,
     merchant_portal,
     merchant_terminals,
+    rural_agent,
+    tourism,
     wallet_alliances,
+    wallet_cinema,
     wallet_paycode,
     wallet_protection,
+    wallet_sp,
+    wallet_transit,
 )
 from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
+from mobipay.cinema import api as cinema_api
+from mobipay.enterprise import api as enterprise_api
 from mobipay.groupbuy import api as groupbuy_api
 from mobipay.instore import alliances_api, micropay_api, nfc_api, terminals_api
 from mobipay.instore import api as instore_api
@@ -61,9 +69,12 @@ from mobipay.platform.observability import RequestContextMiddleware, configure_l
 from mobipay.platform.openapi import document_problems
 from mobipay.products import api as products_api
 from mobipay.protection import api as protection_api
+from mobipay.rural import api as rural_api
 from mobipay.sp import api as sp_api
 from mobipay.topup import api as topup_api
 from mobipay.topup import partner_api
+from mobipay.tourism import api as tourism_api
+from mobipay.transit import api as transit_api
 from mobipay.wallet import api as wallet_api
 from mobipay.wallet import banking_api
 
@@ -280,16 +291,27 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(micropay_api.router)
     app.include_router(nfc_api.router)
     app.include_router(groupbuy_api.router)
+    app.include_router(transit_api.router)
+    app.include_router(tourism_api.router)
+    app.include_router(tourism.router)  # the officers' field app (PWA) at /tourism/app
+    app.include_router(enterprise_api.router)
+    app.include_router(cinema_api.router)
+    app.include_router(rural_api.router)
+    app.include_router(rural_agent.router)  # the village agent's page at /m/agent
     app.include_router(hall.router)
     app.include_router(cashier.router)
     app.include_router(web_wallet.router)
     app.include_router(wallet_alliances.router)
     app.include_router(wallet_paycode.router)
     app.include_router(wallet_protection.router)
+    app.include_router(wallet_sp.router)
+    app.include_router(wallet_cinema.router)
+    app.include_router(wallet_transit.router)
     app.add_exception_handler(web_wallet.SignInRequired, web_wallet.sign_in_redirect)
     app.include_router(merchant_portal.router)
     app.include_router(merchant_terminals.router)
     app.include_router(merchant_groupbuy.router)
+    app.include_router(merchant_enterprise.router)
     app.include_router(console.router)
     app.include_router(sms_api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

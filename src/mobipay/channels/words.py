@@ -112,6 +112,7 @@ KIND_WORDS: dict[str, tuple[str, str]] = {
     "insurance_cancel": ("退保", "Insurance refund"), "lottery": ("彩票", "Lottery"),
     "lottery.prize": ("彩票奖金", "Lottery prize"), "merchant.payment": ("商户消费", "Purchase"),
     "merchant.refund": ("商户退款", "Refund"),
+    "enterprise.payment": ("企业一卡通消费", "Enterprise one-card purchase"),
     "merchant.settlement": ("商户结算", "Settlement"), "settlement": ("商户结算", "Settlement"),
     "campaign.fund": ("红包预算", "Red-envelope budget"), "campaign.issue": ("红包发放", "Red envelope issued"),
     "campaign.expire": ("红包过期退回", "Red envelope expired"), "partner.deposit": ("合作方预存", "Partner deposit"),

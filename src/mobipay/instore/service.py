@@ -17,18 +17,22 @@ with an SMS code, see :meth:`WalletService.device_bound`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
+from cryptography.hazmat.primitives.cmac import CMAC
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mobipay.instore import errors
+from mobipay.instore import errors, nfc, signature
 from mobipay.instore.alliance_service import AllianceService
 from mobipay.instore.cities import latin_names
 from mobipay.instore.model import AdditionalData, Initiation, LocalName, MerchantQr, encode, parse
-from mobipay.instore.tables import qr_daily_usage
-from mobipay.kernel.clock import SHANGHAI
+from mobipay.instore.tables import nfc_keys, nfc_tokens, qr_daily_usage
+from mobipay.instore.tokens import DenyEntry, NfcTokens
+from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError
 from mobipay.kernel.ids import check_idempotency_key
 from mobipay.kernel.money import check_amount
@@ -335,3 +339,102 @@ class InStore:
         raise errors.QrDynamicLimitExceeded(f"dynamic QR codes: {left / 100:.2f} CNY left today{hint}",
                                             field="amount", limit=limit, limit_fen=limit_fen, left=left)
 
+
+
+# ---------------------------------------------------------------------- for the one-cards
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeys:
+    """A device token as another context's readers need it (transit validators): whose wallet,
+    whether active, and the lifetimes of the keys issued to it (never a key)."""
+
+    id: str
+    user_id: str
+    msisdn: str
+    account_code: str
+    state: str
+    key_seq: int
+    keys: dict[int, tuple[datetime, datetime]]  # seq -> (issued, end: expiry or replacement)
+
+
+class DeviceTokens:
+    """The NFC device token, its cryptogram check and its deny list, for the one-cards built on
+    it (transit): a tap at a gate is made by the same token and key as at a shop's terminal, with
+    the amount 0 in the cryptogram (the fare is not known at the gate) and the validator's id as
+    the terminal id. A transit tap does not count against a key's limits of shop payments."""
+
+    def __init__(self, tokens: NfcTokens) -> None:
+        self.tokens = tokens
+        self._keyed: dict[tuple[str, int], CMAC] = {}
+
+    async def lookup(self, token_ids: Sequence[str], conn: AsyncConnection | None = None) -> dict[str, TokenKeys]:
+        """The tokens of these ids that exist, with their keys' lifetimes (in the caller's
+        transaction when ``conn`` is given)."""
+        ids = sorted(set(token_ids))
+        if not ids:
+            return {}
+
+        async def work(c: AsyncConnection) -> dict[str, TokenKeys]:
+            out: dict[str, TokenKeys] = {}
+            for i in range(0, len(ids), 5000):
+                part = ids[i:i + 5000]
+                for r in await c.execute(select(nfc_tokens).where(nfc_tokens.c.id.in_(part))):
+                    out[r.id] = TokenKeys(r.id, r.user_id, r.msisdn, r.account_code, r.state, int(r.key_seq), {})
+                for k in await c.execute(select(nfc_keys.c.token_id, nfc_keys.c.seq, nfc_keys.c.issued_at,
+                                                nfc_keys.c.expires_at, nfc_keys.c.retired_at)
+                                         .where(nfc_keys.c.token_id.in_(part))):
+                    ends = as_utc(k.expires_at) if k.retired_at is None else min(as_utc(k.expires_at),
+                                                                               as_utc(k.retired_at))
+                    out[k.token_id].keys[int(k.seq)] = (as_utc(k.issued_at), ends)
+            return out
+
+        if conn is not None:
+            return await work(conn)
+        return await self.tokens.uow.run("nfc_token_lookup", lambda uow: work(uow.conn))
+
+    async def of_users(self, user_ids: Sequence[str], conn: AsyncConnection | None = None) -> dict[str, list[str]]:
+        """The token ids of each of these wallets (in the caller's transaction when ``conn`` is given)."""
+        users = sorted(set(user_ids))
+
+        async def work(c: AsyncConnection) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for i in range(0, len(users), 5000):
+                for r in await c.execute(select(nfc_tokens.c.user_id, nfc_tokens.c.id).where(
+                        nfc_tokens.c.user_id.in_(users[i:i + 5000])).order_by(nfc_tokens.c.id)):
+                    out.setdefault(r.user_id, []).append(r.id)
+            return out
+
+        if not users:
+            return {}
+        if conn is not None:
+            return await work(conn)
+        return await self.tokens.uow.run("nfc_tokens_of_users", lambda uow: work(uow.conn))
+
+    def tap_valid(self, token: TokenKeys, *, key_seq: int, atc: int, tapped_at: datetime,
+                  unpredictable_number: str, cvm: int, reader_id: str, cryptogram: str) -> str | None:
+        """None when the tap verifies; else why not (``key``: no such key or outside its
+        lifetime; ``cryptogram``: the AC is not the key's over the tap)."""
+        life = token.keys.get(key_seq)
+        if life is None or key_seq > token.key_seq:
+            return "key"
+        if not life[0] - nfc.KEY_SKEW <= tapped_at <= life[1] + nfc.KEY_SKEW:
+            return "key"
+        mac = self._keyed.get((token.id, key_seq))
+        if mac is None:
+            if len(self._keyed) > 200_000:
+                self._keyed.clear()
+            mac = self._keyed[(token.id, key_seq)] = nfc.keyed(self.tokens.luk(token.id, key_seq))
+        tap = nfc.Tap(token.id, key_seq, atc, 0, nfc.CURRENCY_CNY, tapped_at, unpredictable_number, cvm, reader_id,
+                      cryptogram)
+        return None if nfc.cryptogram_valid(mac, tap) else "cryptogram"
+
+    async def deny_list(self, since: int = 0) -> tuple[int, list[DenyEntry]]:
+        """The NFC deny list (suspended tokens, shop taps owed): :meth:`NfcTokens.deny_list`."""
+        return await self.tokens.deny_list(since)
+
+    # the signed requests of a reader (a POS terminal's scheme, instore/signature.py)
+    signing_string = staticmethod(signature.signing_string)
+    verifies = staticmethod(signature.verifies)
+    new_key = staticmethod(signature.new_key)
+    check_public_key = staticmethod(signature.check_public_key)

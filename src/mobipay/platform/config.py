@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, ge=1, le=500, description="PostgreSQL connections per process (as many "
                               "again may overflow)")
+    database_read_url: str = Field(default="", description="A read-only URL (a streaming replica) for the "
+                                   "console, reports and KPI queries, whose staleness the console shows; empty: "
+                                   "they read the writer (MOBIPAY_DATABASE_URL)")
+    database_pgbouncer: bool = Field(default=False, description="The PostgreSQL URLs go through PgBouncer in "
+                                     "transaction mode: statements are prepared unnamed, without statement caches "
+                                     "(docs/deploy.md)")
     secret_key: SecretStr = Field(default=SecretStr(DEMO_SECRET), description="Signs sessions, CSRF tokens and the "
                                   "voice state; at least 32 characters in production")
     admin_token: SecretStr = Field(
@@ -101,11 +107,31 @@ class Settings(BaseSettings):
                               "service that handset protection asks about damage claims (SIMULATOR in make run)")
     warranty_secret: SecretStr = Field(default=SecretStr("demo-maker-secret"),
                                        description="Shared HMAC secret with the maker's warranty service")
+    tourism_location_url: str = Field(default="http://127.0.0.1:8124", description="The operator's location "
+                                      "platform that tourism route replays ask for a phone's positions (SIMULATOR "
+                                      "in make run)")
+    tourism_location_secret: SecretStr = Field(default=SecretStr("demo-location-secret"),
+                                               description="Shared HMAC secret with the location platform")
     sp_billing_url: str = Field(default="http://127.0.0.1:8112", description="The operator's billing system that "
                                 "puts SP information fees on phone bills (SIMULATOR in make run)")
     sp_billing_secret: SecretStr = Field(default=SecretStr("demo-sp-billing-secret"),
                                          description="Shared HMAC secret with the operator's billing system for SP "
                                          "fees")
+    transit_operator_url: str = Field(default="http://127.0.0.1:8113", description="The transit operators' back "
+                                      "office that the daily transit clearing is reconciled against (SIMULATOR in "
+                                      "make run)")
+    transit_operator_secret: SecretStr = Field(default=SecretStr("demo-transit-operator-secret"),
+                                               description="Shared HMAC secret with the transit operators' back office")
+    logistics_url: str = Field(default="http://127.0.0.1:8120", description="The logistics partner delivering rural "
+                               "marketplace orders (SIMULATOR in make run: python -m mobipay.simulators.logistics)")
+    logistics_key: SecretStr = Field(default=SecretStr("demo-logistics-key"),
+                                     description="The key sent to the logistics partner (X-Logistics-Key)")
+    rural_market_fee_bps: int = Field(default=300, ge=0, le=5_000, description="The rural marketplace's fee on an "
+                                      "order, in basis points, taken when the escrow is released to the seller")
+    rural_release_days: int = Field(default=10, ge=1, le=60, description="Days after payment that a rural "
+                                    "marketplace order's escrow is released to the seller unless disputed")
+    rural_dispute_days: int = Field(default=5, ge=1, le=30, description="Days staff have to decide a rural "
+                                    "marketplace dispute; undecided by then, the buyer is refunded")
     lottery_claim_threshold: int = Field(default=1_000_000, ge=0, description="Fen: a lottery prize above this "
                                          "is not paid automatically; the winner claims it with the wallet's "
                                          "verified real name and identity card (default 10,000 CNY)")
@@ -134,6 +160,12 @@ class Settings(BaseSettings):
                                           "voucher consumption (撤销验券); then it is final and the merchant is paid")
     groupbuy_code_length: int = Field(default=12, ge=10, le=12, description="Digits of a new group-buy voucher code "
                                       "(10 to 12)")
+    cinema_seat_lock_minutes: int = Field(default=10, ge=1, le=60, description="Minutes chosen cinema seats stay "
+                                          "locked unpaid; then they are free again (cinema/service.py)")
+    cinema_code_key: SecretStr = Field(
+        default=SecretStr(""), description="Base64 of 32 bytes: the key cinema ticket code strings (串码) are derived "
+        "with and their stored keyed hashes are made with (two HKDF outputs of it). Empty: derived from "
+        "MOBIPAY_SECRET_KEY with HKDF")
     merchant_key_file: Path = Field(default=Path("var/merchant_platform_key.pem"),
                                     description="The platform's RSA key signing answers to merchants (made if missing)")
     notify_allow_networks: str = Field(
@@ -149,6 +181,8 @@ class Settings(BaseSettings):
                                "(receivers' signatures and photos, named by SHA-256) are kept")
     protection_photo_dir: Path = Field(default=Path("var/protection/photos"), description="Where handset "
                                        "protection claims' photos (JPEG, PNG; named by SHA-256) are kept")
+    tourism_evidence_dir: Path = Field(default=Path("var/tourism/evidence"), description="Where tourism "
+                                       "enforcement evidence (photos, audio; named by SHA-256) is kept")
     sms_console_file: Path = Field(default=Path("var/sms.log"), description="Development without Kannel: every "
                                    "SMS is written here; those with a code are also printed to the terminal")
     chart_font: Path = Field(default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
@@ -188,6 +222,11 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         return normalise_database_url(value)
 
+    @field_validator("database_read_url")
+    @classmethod
+    def _database_read_url(cls, value: str) -> str:
+        return normalise_database_url(value) if value.strip() else ""
+
     @field_validator("notify_allow_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
@@ -223,7 +262,7 @@ class Settings(BaseSettings):
                 problems.append("MOBIPAY_BANK_SECRET is the demo secret; set the one agreed with the bank")
             for name in ("operator_billing_secret", "aggregator_secret", "billers_secret", "products_secret",
                          "insurer_secret", "lottery_secret", "warranty_secret", "sp_billing_secret", "kannel_password",
-                         "sms_inbound_token"):
+                         "sms_inbound_token", "tourism_location_secret"):
                 if getattr(self, name).get_secret_value().startswith("demo-"):
                     problems.append(f"MOBIPAY_{name.upper()} is the demo secret; set the one agreed with the partner")
             if self.notify_allow_networks.strip():

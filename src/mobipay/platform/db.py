@@ -141,10 +141,20 @@ def is_retryable(exc: BaseException) -> bool:
     return "database is locked" in text or "unique constraint failed" in text
 
 
+#: asyncpg behind PgBouncer in transaction mode (Debian 12's 1.18 cannot track prepared
+#: statements; 1.21+ can, with max_prepared_statements). A server connection is ours for
+#: one transaction only, so a named prepared statement made in one transaction may be
+#: missing, or another client's, in the next. SQLAlchemy always runs statements inside a
+#: transaction it began; with both statement caches off and the empty name, every statement
+#: is prepared unnamed in the transaction that runs it, and nothing is left on the server.
+PGBOUNCER_CONNECT_ARGS: dict[str, Any] = {"statement_cache_size": 0, "prepared_statement_cache_size": 0,
+                                          "prepared_statement_name_func": lambda: ""}
+
+
 class Database:
     """The engine and how to open a transaction on it; built once by the bootstrap."""
 
-    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, echo: bool = False, pgbouncer: bool = False) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         kwargs: dict[str, Any] = {"echo": echo}
@@ -155,6 +165,8 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            if pgbouncer:
+                kwargs["connect_args"] = PGBOUNCER_CONNECT_ARGS
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
@@ -201,6 +213,19 @@ class Database:
         """Raise if the database does not answer; used by /readyz."""
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
+
+    async def staleness(self) -> float | None:
+        """How far behind its primary this database is, in seconds, when it is a streaming
+        replica (a read URL): 0 when it has replayed all it received, else the age of the
+        last transaction it replayed. None when it is not a replica (the writer, SQLite):
+        what it shows is current."""
+        if self.dialect != "postgresql":
+            return None
+        async with self.engine.connect() as conn:
+            row: Any = (await conn.exec_driver_sql(
+                "SELECT pg_is_in_recovery(), CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+                "THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END")).one()
+        return max(0.0, float(row[1])) if row[0] else None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -51,6 +51,8 @@ LIMITS: tuple[tuple[str, int, str], ...] = (
     ("/v1/campaigns/bulk/", 16 * KIB * KIB, "bulk payment files"),  # a funder's batch file (CSV), not JSON
     # a claim photo (raw JPEG or PNG): the route refuses one over 5 MiB with its own code
     ("/v1/protection/photos", 5 * KIB * KIB + 4 * KIB, "claim photo"),
+    # a tourism officer's evidence (a raw photo or recording): the route refuses one over 20 MiB with its own code
+    ("/v1/tourism/evidence/", 20 * KIB * KIB + 4 * KIB, "evidence file"),
     ("/v1/", 16 * KIB, "JSON API"),
     ("/m/protection/claims", 16 * KIB * KIB, "claim form with photos"),  # multipart: a few photos of 5 MiB
     ("/m", 32 * KIB, "forms"),
@@ -174,8 +176,8 @@ def _body_fault(body: bytes, content_type: bytes) -> MobipayError | None:
         return None
     if content_type.startswith(b"multipart/"):
         return None  # uploads (claim photos): the limit bounds it; the route checks its text (form_fault)
-    if content_type.startswith(b"image/"):
-        return None  # a raw photo is binary: the route checks its magic bytes
+    if content_type.startswith((b"image/", b"audio/")):
+        return None  # a raw photo or recording is binary: the route checks its magic bytes
     if depth := _json_depth_fault(body):
         return depth
     if not _JSON_SUSPECT.search(body):

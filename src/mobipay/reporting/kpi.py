@@ -272,8 +272,11 @@ def _split(since: datetime, until: datetime, watermark: date | None) -> _Split:
 
 async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
     """Every figure of the console's dashboard for ``[since, until)``: folded days from the
-    rollups, the rest live (see the module docstring); agrees with :func:`dashboard_direct`."""
+    rollups, the rest live (see the module docstring); agrees with :func:`dashboard_direct`.
+    Reads ``c.reads``: a replica when MOBIPAY_DATABASE_READ_URL is set, which is read-only,
+    so there the recent rollup is not brought up to date (today is computed live)."""
     _check(since, until)
+    replica = c.reads is not c.uow
 
     async def work(uow: UnitOfWork) -> Kpis:
         conn = uow.conn
@@ -300,8 +303,8 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
         last = _last_day(until)
         today = None if watermark is None else (rollups.day_start(watermark), until)
         recent = None
-        if today is not None and watermark == last and today in split.live and today in msplit.live \
-                and msplit.days and until <= uow.now:
+        if not replica and today is not None and watermark == last and today in split.live \
+                and today in msplit.live and msplit.days and until <= uow.now:
             recent = await rollups.refresh_recent(conn, uow.ledger, uow.now, stale_after=RECENT_STALE)
             if recent is not None and (recent.day != watermark or recent.through > until):
                 recent = None
@@ -404,4 +407,4 @@ async def dashboard(c: Container, since: datetime, until: datetime) -> Kpis:
                 decided[MERCHANT][0 if was_paid else 1] += n
         return tally.kpis(since, until, await _counts(conn, since, until, watermark), dau, mau, decided)
 
-    return await c.uow.run("kpi_dashboard", work)
+    return await c.reads.run("kpi_dashboard", work)

@@ -101,6 +101,14 @@ class SpSms(Protocol):
     async def sms(self, raw_sender: str, receiver: str, text: str) -> str | None: ...
 
 
+class RuralSms(Protocol):
+    """What agents' and villagers' SMS (CK, DQ, QK, DLYE, DLMX, YJ, QH, JG) need of the rural
+    context (rural.service.RuralService): the words to answer ("" when the answer is on its
+    way), None when the message is no rural command."""
+
+    async def sms(self, sender: str, text: str) -> str | None: ...
+
+
 class NfcSuspension(Protocol):
     """What ``GS`` (挂失) needs of the NFC wallet (instore.tokens.NfcTokens)."""
 
@@ -113,6 +121,7 @@ class SmsChannel:
         self.nfc: NfcSuspension | None = None  # plugged in by the bootstrap: GS suspends NFC tokens
         self.sp: SpSms | None = None  # plugged in by the bootstrap: SP subscriptions, 0000, QX, 是
         self.protection: ProtectionService | None = None  # plugged in by the bootstrap: SJBZ (手机保障)
+        self.rural: RuralSms | None = None  # plugged in by the bootstrap: agents' and villagers' commands
         self.uow = uow
         self.actions = actions
         self.confirmations = confirmations
@@ -163,6 +172,11 @@ class SmsChannel:
             words = await self.sp.sms(sender, found.receiver, text)
             if words is not None:  # to an SP's code, or an SP command to ours
                 await self._finish(inbound_id, sender, _text(words) if words else None, action="sp")
+                return
+        if self.rural is not None:
+            words = await self.rural.sms(sender, text)
+            if words is not None:  # an agent's or a villager's rural command
+                await self._finish(inbound_id, sender, _text(words) if words else None, action="rural")
                 return
         try:
             command = parse(text)

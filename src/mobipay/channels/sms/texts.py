@@ -130,6 +130,31 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "groupbuy.refund_group_failed": ("聚惠啦：{deal}未能成团，已全额退款{amount}元到钱包。",
                                      "聚惠啦: {deal} did not get enough buyers: {amount} CNY refunded in full to your "
                                      "wallet."),
+    "tourism.notice": ("{bureau}：游客对贵社{date}团队的投诉（工单{order}）已受理，"
+                       "请于{until}前书面答复事实、理由和证据。",
+                       "{bureau}: a tourist's complaint about your tour of {date} (work order {order}) is accepted; "
+                       "reply in writing with the facts, reasons and evidence by {until}."),
+    "tourism.refunded": ("{agency}已按调解结果退款{amount}元到您的钱包（投诉工单{order}）。",
+                         "{agency} refunded {amount} CNY to your wallet as mediated (work order {order})."),
+    "cinema.tickets": ("电影票：{cinema}{hall}《{film}》{time} {seats}。取票串码{code}，"
+                       "请在影院自助机输入取票，勿告诉他人。",
+                       "Cinema: {film} at {cinema} {hall}, {time}, seats {seats}. Ticket code {code}: type it at the "
+                       "cinema's kiosk to print your tickets. Never share it."),
+    "cinema.changed": ("电影票已改签：{cinema}{hall}《{film}》{time} {seats}。新取票串码{code}，原串码已失效。",
+                       "Tickets changed: {film} at {cinema} {hall}, {time}, seats {seats}. New ticket code {code}; "
+                       "the old code no longer works."),
+    "cinema.refund_request": ("《{film}》{time}的电影票已退票，退款{amount}元已退回钱包（手续费{fee}元）。",
+                              "Tickets for {film} at {time} refunded: {amount} CNY back in your wallet (fee {fee})."),
+    "cinema.refund_cancelled": ("影院已取消《{film}》{time}的场次，票款{amount}元已全额退回钱包。",
+                                "The cinema cancelled {film} at {time}: {amount} CNY refunded in full to your wallet."),
+    "cinema.printed": ("您的{count}张电影票已于{time}在影院自助机取出。如非本人操作，请联系影院。",
+                       "Your {count} cinema ticket(s) were printed at the kiosk at {time}. Not you? Tell the cinema."),
+    "enterprise.enrolled": ("{employer}已为您开通企业一卡通：餐补等福利将发放到钱包中的企业账户，"
+                            "在单位食堂和商店付款时优先使用。",
+                            "{employer} enrolled you in its enterprise one-card: allowances arrive in your wallet and "
+                            "pay first at its canteen and shop."),
+    "enterprise.paid": ("您在{merchant}消费{amount}元：企业补贴付{allowance}元，钱包付{wallet}元。",
+                        "Paid {amount} CNY at {merchant}: allowance {allowance}, wallet {wallet}."),
     "merchant.paid_with_privilege": ("您在{merchant}支付{amount}元成功：联盟优惠{privilege}元，钱包付{paid}元。",
                                      "Paid {amount} CNY at {merchant}: alliance privilege {privilege}, wallet {paid}."),
     "merchant.paid_with_envelope": ("您在{merchant}支付{amount}元成功：红包抵扣{envelope}元，钱包付{paid}元。",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mobipay.channels.web.console import auth, bulk, campaigns, pages, protection, sp
+from mobipay.channels.web.console import auth, bulk, campaigns, pages, protection, rural, sp, tourism
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
@@ -15,3 +15,5 @@ router.include_router(campaigns.router)  # segments, prize draws, delivery to th
 router.include_router(bulk.router)  # bulk disbursements: batches, their figures, rows not paid
 router.include_router(protection.router)  # handset protection: claims, the hall's counter, the report
 router.include_router(sp.router)  # SP governance: record, decisions, complaints, trend, exit report
+router.include_router(tourism.router)  # 旅游通: work orders, route replay map, evidence and custody
+router.include_router(rural.router)  # village agents: activity by county, flagged transactions for risk

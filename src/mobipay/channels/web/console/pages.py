@@ -147,9 +147,10 @@ async def dashboard(request: Request, days: str = "30") -> Response:
     figures = await _figures(request, n)
     c = container(request)
     groupbuy = await c.groupbuy.daily_spend(c.clock.now().astimezone(SHANGHAI).date())  # 聚惠啦, today
+    staleness = await c.read_db.staleness()  # seconds behind the writer when the figures came from a replica
     return _render(request, "console/dashboard.html", me, {
         "k": figures, "days": n, "choices": DAYS, "names": PRODUCT_NAMES, "groupbuy": groupbuy,
-        "data": figures_json(figures, n, lang(request))})
+        "staleness": staleness, "data": figures_json(figures, n, lang(request))})
 
 
 @router.get("/api/dashboard")
