@@ -28,7 +28,7 @@ def test_production_accepts_postgres_and_real_secrets() -> None:
         secret_key="x" * 40, admin_token="y" * 40, bank_secret="z" * 40, operator_billing_secret="o" * 40,
         aggregator_secret="a" * 40, billers_secret="b" * 40, products_secret="p" * 40, insurer_secret="i" * 40,
         lottery_secret="l" * 40, kannel_password="k" * 40, sms_inbound_token="t" * 40,
-        sp_billing_secret="s" * 40, warranty_secret="w" * 40,
+        sp_billing_secret="s" * 40, warranty_secret="w" * 40, tourism_location_secret="g" * 40,
     )
     assert not s.is_sqlite
 
