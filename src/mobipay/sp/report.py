@@ -13,8 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
-
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.money import yuan
 from mobipay.sp.model import CLASSES, LEVELS, Record, describe
@@ -69,6 +67,8 @@ def report_lines(sp: Any, services: Sequence[Any], record: Record, decisions: Se
 
 def render_pdf(title: str, lines: Sequence[str]) -> bytes:
     """The lines as an A4 PDF."""
+    from fpdf import FPDF  # imported here: fpdf (with PIL, numpy, fontTools) costs every CLI start 0.3 s
+
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_author("mobipay SP governance")
