@@ -168,6 +168,8 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
         stranger = anonymous.new_page()
         for path in ("/", "/hall/signin", f"/hall/topup?msisdn={BOB}&amount=50", "/hall/bills?category=water",
                      "/hall/bills/billers/WATER_SH", "/m/signin", "/merchant/signin", "/console/signin",
+                     "/tourism/app", "/tourism/agency", "/tourism/guide",  # signed-in views: test_tourism_app_browser
+                     "/m/agent",  # the village agent's page; signed in: test_rural_agent_browser
                      f"/cashier/{ids['unpaid_trade']}?return_url=https://book.example/done"):
             check(stranger, u + path, problems)
     finally:
@@ -187,7 +189,8 @@ def test_every_page_fits_a_phone_and_names_kinds_in_words(world: Live, phone: An
                f"/console/transactions?msisdn={ALICE}", f"/console/transactions/{ids['transfer']}",
                "/console/reversals", "/console/billers", "/console/merchants",
                f"/console/merchants?id={ids['merchant']}", "/console/recon", "/console/complaints",
-               "/console/operators", "/console/campaigns", "/console/sp", "/console/sp/10661234"]
+               "/console/operators", "/console/campaigns", "/console/sp", "/console/sp/10661234",
+               "/console/tourism", "/console/tourism/agencies"]
     missing = ["/m/receipts/p2p:nope", "/m/topups/tu_nope", "/m/product-orders/po_nope", "/m/policies/ip_nope",
                "/m/lottery/tickets/lt_nope", "/m/products/NOPE", "/hall/topups/tu_nope", "/merchant/orders/nope",
                "/console/transactions/nope", "/hall/bills/billers/NOPE"]

@@ -252,6 +252,31 @@ async def test_sign_in_is_bound_to_the_officers_terminal(world: World) -> None:
     assert await refused(w.svc.officer(token)) == "OFFICER_SESSION_INVALID"
 
 
+async def test_a_lost_terminal_disabled_rebound_and_a_new_password(world: World) -> None:
+    """The bureau's hand on an officer's account: each change ends the live sessions, is
+    audited, and a refusal (no reason, nothing to change, a short password) changes nothing."""
+    w = world
+    _me, token = await w.svc.sign_in("SN0001", "officer-pass-1", "dev-sn-1")
+    assert await refused(w.svc.change_officer("SN0001", actor="t", reason=" ", disabled=True)) == "OFFICER_INVALID"
+    assert await refused(w.svc.change_officer("SN0001", actor="t", reason="x")) == "OFFICER_INVALID"
+    assert await refused(w.svc.change_officer("SN0001", actor="t", reason="x", password="short")) == "OFFICER_INVALID"
+    assert await refused(w.svc.change_officer("NOPE01", actor="t", reason="x", disabled=True)) == "OFFICER_INVALID"
+    assert (await w.svc.officer(token)).badge == "SN0001"  # nothing changed
+
+    done = await w.svc.change_officer("SN0001", actor="t", reason="terminal lost", device_id="dev-sn-9")
+    assert done.device_id == "dev-sn-9" and not done.disabled
+    assert await refused(w.svc.officer(token)) == "OFFICER_SESSION_INVALID"
+    assert await refused(w.svc.sign_in("SN0001", "officer-pass-1", "dev-sn-1")) == "OFFICER_DEVICE_NOT_BOUND"
+    _me, token = await w.svc.sign_in("SN0001", "officer-pass-1", "dev-sn-9")
+
+    assert (await w.svc.change_officer("SN0001", actor="t", reason="on leave", disabled=True)).disabled
+    assert await refused(w.svc.officer(token)) == "OFFICER_SESSION_INVALID"
+    assert await refused(w.svc.sign_in("SN0001", "officer-pass-1", "dev-sn-9")) == "OFFICER_SIGN_IN_FAILED"
+    await w.svc.change_officer("SN0001", actor="t", reason="back", disabled=False, password="a-new-pass-22")
+    assert await refused(w.svc.sign_in("SN0001", "officer-pass-1", "dev-sn-9")) == "OFFICER_SIGN_IN_FAILED"
+    await w.svc.sign_in("SN0001", "a-new-pass-22", "dev-sn-9")
+
+
 async def test_evidence_hash_checked_and_a_tampered_file_detected(world: World) -> None:
     w = world
     order = await w.svc.complain(w.officer, complaint(w), idempotency_key="ev")

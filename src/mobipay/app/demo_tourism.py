@@ -3,7 +3,9 @@ brigade, unit contacts, hotels, five scenic spots, two agencies with guides and 
 and policies), its nine officers' terminals (SN0001-SN0009 on devices SN-TERM-01..09) and one
 officer of the neighbouring county, the agency's account paid in, and the seed's National Day
 tour contract (黄桑 and 上堡侗寨 promised; the location SIMULATOR's track of the guide skips
-上堡侗寨), so an officer can enter the complaint at /tourism/app and replay the route.
+上堡侗寨), so an officer can enter the complaint at /tourism/app and replay the route; each
+agency's manager account (qingshan, huangsang at /tourism/agency) and each guide's (lifang,
+longxiuying at /tourism/guide).
 Small and idempotent (a second run adds nothing)."""
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ class DemoTourism:
         if self.skipped:
             return f"tourism: skipped ({self.skipped})"
         return (f"tourism (旅游通): 绥宁县 directory, {self.officers} new officers (SN0001/{PASSWORD} on device "
-                f"SN-TERM-01 at /tourism/app), the seed's tour contract {self.contract} (/console/tourism)")
+                f"SN-TERM-01 at /tourism/app), the seed's tour contract {self.contract} (/console/tourism), "
+                f"agency accounts qingshan/huangsang (/tourism/agency) and guides lifang/longxiuying "
+                f"(/tourism/guide), password {PASSWORD}")
 
 
 async def load_demo_tourism(c: Container) -> DemoTourism:
@@ -64,4 +68,25 @@ async def load_demo_tourism(c: Container) -> DemoTourism:
         agency, "张伟", TOURIST, datetime(2026, 10, 3, 7, 30, tzinfo=SHANGHAI),
         datetime(2026, 10, 3, 13, 0, tzinfo=SHANGHAI), ["spot_huangsang", "spot_shangbao"],
         guide_id=staff.get("李芳"), driver_id=staff.get("王军"), price=38_000, people=2)
+    await _demo_accounts(c)
     return DemoTourism(made, contract)
+
+
+#: One account per demo agency (its manager) and one per guide: (licence, login, manager's name,
+#: guide's login, guide's name).
+ACCOUNTS = (("L-HUN-CJ00527", "qingshan", "陈志强", "lifang", "李芳"),
+            ("L-HUN-CJ00531", "huangsang", "吴国华", "longxiuying", "龙秀英"))
+
+
+async def _demo_accounts(c: Container) -> None:
+    """The agencies' own sign-in (/tourism/agency) and their guides' (/tourism/guide)."""
+    t = c.tourism
+    people = {e.name: e.id for e in await t.directory(Viewer("demo", SUINING), kind="guide")}
+    for licence, login, manager, guide_login, guide in ACCOUNTS:
+        agency = "tag_" + hashlib.sha256(licence.encode()).hexdigest()[:20]
+        known = {a.login for a in await t.agency_accounts_of(agency)}
+        if login not in known:
+            await t.add_agency_account(agency, login, manager, "manager", PASSWORD, actor="demo")
+        if guide_login not in known and guide in people:
+            await t.add_agency_account(agency, guide_login, guide, "guide", PASSWORD, staff_id=people[guide],
+                                       actor="demo")

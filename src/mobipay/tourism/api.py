@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.platform.api_common import IdemKey, from_container, require_key
 from mobipay.tourism import errors
+from mobipay.tourism.agency_api import router as agency_router
 from mobipay.tourism.model import MAX_EVIDENCE_BYTES, STAY_DISTANCE_M
 from mobipay.tourism.service import Complaint, Evidence, Officer, Replay, TourismService, WorkOrder, base_layer
 
@@ -390,3 +391,7 @@ async def upload(order_id: str, request: Request, response: Response, me: Me, se
 @router.get("/work-orders/{order_id}/evidence", response_model=list[EvidenceOut], summary="The order's evidence")
 async def evidence_list(order_id: str, me: Me, service: TourismDep) -> list[EvidenceOut]:
     return [evidence_out(e) for e in await service.evidence_of(me.viewer, order_id)]
+
+
+# The agencies' own API and the guide assistant's (tourism/agency_api.py), under /v1/tourism too.
+router.include_router(agency_router)

@@ -56,7 +56,84 @@ def officer_add(
 def officers(county: Annotated[str, typer.Argument(help="County code")]) -> None:
     """A county's officers and their terminals. Example: mobipay tourism officers 430527"""
     for o in run(lambda c: c.tourism.officers_of(county)):
-        typer.echo(f"{o.badge}  {o.name}  {o.phone}  device {o.device_id}")
+        typer.echo(f"{o.badge}  {o.name}  {o.phone}  device {o.device_id}" + ("  DISABLED" if o.disabled else ""))
+
+
+@app.command("officer-change")
+def officer_change(
+    badge: Annotated[str, typer.Argument(help="The officer's badge (执法证号), e.g. SN0001")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail")],
+    disable: Annotated[bool | None, typer.Option("--disable/--enable", help="Disable (ends the officer's "
+                                                                               "sessions) or enable again")] = None,
+    device: Annotated[str, typer.Option(help="Bind the account to this new terminal (a lost or replaced "
+                                             "phone)")] = "",
+    new_password: Annotated[bool, typer.Option("--new-password", help="Set a new password (asked twice)")] = False,
+    actor: Annotated[str, ACTOR] = "",
+) -> None:
+    """Disable or enable an officer, bind them to a new terminal, or set a new password; any of
+    them ends the officer's sessions; audited.
+    Example: mobipay tourism officer-change SN0003 --device SN-TERM-10 --reason "terminal lost"
+    """
+    if disable is None and not device and not new_password:
+        raise typer.BadParameter("say what changes: --disable, --enable, --device or --new-password")
+    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True) if new_password else None
+    o = run(lambda c: c.tourism.change_officer(badge, actor=actor, reason=reason, disabled=disable,
+                                               password=password, device_id=device or None))
+    typer.echo(f"{o.badge}  {o.name}  device {o.device_id}  {'DISABLED' if o.disabled else 'enabled'}"
+               + ("  new password set" if new_password else ""))
+
+
+@app.command("agency-account-add")
+def agency_account_add(
+    agency_id: Annotated[str, typer.Argument(help="The agency (tag_…)")],
+    login: Annotated[str, typer.Argument(help="What the person signs in with, e.g. qingshan.chen")],
+    name: Annotated[str, typer.Option(help="The person's name")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="At least 10 characters")],
+    role: Annotated[str, typer.Option(help="manager (network and staff), staff (contracts) or guide (the guide "
+                                           "assistant)")] = "manager",
+    staff: Annotated[str, typer.Option(help="The guide's entry in the agency's staff (tst_…): required for a "
+                                            "guide")] = "",
+    actor: Annotated[str, ACTOR] = "",
+) -> None:
+    """Create an agency's own sign-in (its pages at /tourism/agency, or a guide's assistant at
+    /tourism/guide); audited and in the agency's operations log.
+    Example: mobipay tourism agency-account-add tag_… qingshan.chen --name 陈志强 --role manager"""
+    a = run(lambda c: c.tourism.add_agency_account(agency_id, login, name, role, password, staff_id=staff or None,
+                                                   actor=actor))
+    typer.echo(f"{a.id}  {a.login}  {a.role}  {a.name}  {a.agency}" + (f"  staff {a.staff_id}" if a.staff_id else ""))
+
+
+@app.command("agency-accounts")
+def agency_accounts(agency_id: Annotated[str, typer.Argument(help="The agency (tag_…)")]) -> None:
+    """An agency's sign-in accounts. Example: mobipay tourism agency-accounts tag_…"""
+    for a in run(lambda c: c.tourism.agency_accounts_of(agency_id)):
+        typer.echo(f"{a.login}  {a.role}  {a.name}" + (f"  staff {a.staff_id}" if a.staff_id else "")
+                   + ("  DISABLED" if a.disabled else ""))
+
+
+@app.command("agency-account-change")
+def agency_account_change(
+    login: Annotated[str, typer.Argument(help="The account's sign-in, e.g. lifang")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail")],
+    disable: Annotated[bool | None, typer.Option("--disable/--enable", help="Disable (ends its sessions) or "
+                                                                               "enable it again")] = None,
+    new_password: Annotated[bool, typer.Option("--new-password", help="Set a new password (asked twice; ends "
+                                                                       "its sessions and any lock)")] = False,
+    actor: Annotated[str, ACTOR] = "",
+) -> None:
+    """Disable or enable an agency's account, or give it a new password; audited and in the
+    agency's operations log.
+    Example: mobipay tourism agency-account-change lifang --disable --reason "left the agency"
+    Example: mobipay tourism agency-account-change qingshan --new-password --reason "forgot it"
+    """
+    if disable is None and not new_password:
+        raise typer.BadParameter("say what changes: --disable, --enable or --new-password")
+    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True) if new_password else None
+    a = run(lambda c: c.tourism.change_agency_account(login, actor=actor, reason=reason, disabled=disable,
+                                                      password=password))
+    typer.echo(f"{a.login}  {a.role}  {a.name}  {'DISABLED' if a.disabled else 'enabled'}"
+               + ("  new password set" if new_password else ""))
 
 
 @app.command("agency-fund")

@@ -141,3 +141,45 @@ class EvidenceInvalid(MobipayError):
     code = "EVIDENCE_INVALID"
     status = 400
     title = "The evidence's capture details are not valid"
+
+
+class AgencySignInFailed(MobipayError):
+    code = "TOURISM_AGENCY_SIGN_IN_FAILED"
+    status = 401
+    title = "Wrong account name or password, or the account is locked"
+
+
+class AgencySessionInvalid(MobipayError):
+    code = "TOURISM_AGENCY_SESSION_INVALID"
+    status = 401
+    title = "Sign in again: the agency or guide session is unknown, ended or expired"
+
+
+class AgencyAccountInvalid(MobipayError):
+    code = "TOURISM_AGENCY_ACCOUNT_INVALID"
+    status = 400
+    title = "The agency account's details are not valid"
+
+
+class AgencyInputInvalid(MobipayError):
+    code = "TOURISM_AGENCY_INPUT_INVALID"
+    status = 400
+    title = "The outlet, staff member or contract is incomplete or not valid"
+
+
+class AgencyManagerOnly(MobipayError):
+    code = "TOURISM_AGENCY_MANAGER_ONLY"
+    status = 403
+    title = "Only the agency's manager may change its sales network and staff"
+
+
+class AgencyDuplicate(MobipayError):
+    code = "TOURISM_AGENCY_DUPLICATE"
+    status = 409
+    title = "The agency already has this outlet, staff member or contract"
+
+
+class CheckInInvalid(MobipayError):
+    code = "TOURISM_CHECK_IN_INVALID"
+    status = 400
+    title = "The check-in's position is not valid"

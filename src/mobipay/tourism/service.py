@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +37,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, insert, or_, select, update
 
 from mobipay.kernel.clock import SHANGHAI, as_utc
-from mobipay.kernel.errors import IdempotencyConflict, ValidationFailed
+from mobipay.kernel.errors import IdempotencyConflict, MobipayError, ValidationFailed
 from mobipay.kernel.events import SmsRequested
 from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
@@ -44,7 +45,7 @@ from mobipay.ledger.chart import BANK_SETTLEMENT
 from mobipay.ledger.model import AccountKind, AccountSpec, Leg, Transfer
 from mobipay.ledger.uow import UnitOfWork, UnitOfWorkRunner
 from mobipay.orders.service import order_id as derived_id
-from mobipay.platform.staff_sessions import SignIn, StaffSessions
+from mobipay.platform.staff_sessions import SignIn, StaffSessions, check_account
 from mobipay.tourism import errors
 from mobipay.tourism.location import LocationPlatform
 from mobipay.tourism.model import (
@@ -79,6 +80,9 @@ from mobipay.tourism.model import (
 )
 from mobipay.tourism.tables import (
     agencies,
+    agency_accounts,
+    agency_sessions,
+    agency_writes,
     checkins,
     contracts,
     custody,
@@ -104,6 +108,15 @@ AGENCY_PREFIX = "liability:tourism:agency:"
 WRONG_DEVICE = "wrong-device"  # the sign-in's answer: the password is right, the phone is not
 PLACE_KINDS = ("spot", "hotel", "bureau", "contact", "brigade")
 STAFF_ROLES = ("guide", "driver", "sales")
+#: An agency account's roles: the manager (changes the sales network and staff), office staff
+#: (files contracts, reads everything), a guide (the guide assistant only).
+ACCOUNT_ROLES = ("manager", "staff", "guide")
+#: How late a check-in queued on a guide's phone may arrive, and how far its clock may run ahead.
+CHECK_IN_LATE, CHECK_IN_AHEAD = timedelta(hours=24), timedelta(minutes=2)
+#: A guide's licence number (导游证号) as the shipped directory has them: D-<area>-<number>.
+GUIDE_LICENCE = re.compile(r"D-\d{4}-\d{6}")
+#: A landline or mobile number as an outlet's phone: digits, at most one dash.
+LANDLINE = re.compile(r"\d{3,4}-?\d{5,8}|1\d{10}")
 
 
 def agency_account(agency_id: str) -> str:
@@ -159,6 +172,7 @@ class Officer:
     name: str
     phone: str
     device_id: str
+    disabled: bool = False
 
     @property
     def viewer(self) -> Viewer:
@@ -166,7 +180,52 @@ class Officer:
 
 
 def _officer(row: Any) -> Officer:
-    return Officer(row.id, row.county, row.badge, row.name, row.phone, row.device_id)
+    return Officer(row.id, row.county, row.badge, row.name, row.phone, row.device_id, bool(row.disabled))
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyAccount:
+    """Someone of an agency signed in: its manager, office staff or a guide (``staff_id``: the
+    guide's entry in the agency's staff). Sees the agency's own data only."""
+
+    id: str
+    agency_id: str
+    agency: str
+    county: str
+    login: str
+    name: str
+    role: str
+    staff_id: str | None
+    disabled: bool = False
+
+    @property
+    def actor(self) -> str:
+        return f"{'guide' if self.role == 'guide' else 'agency'}:{self.login}"
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.actor, self.county)
+
+
+def _account(row: Any, agency: Any) -> AgencyAccount:
+    return AgencyAccount(row.id, row.agency_id, agency.name, agency.county, row.login, row.name, row.role,
+                         row.staff_id, bool(row.disabled))
+
+
+def _agency_text(value: object, name: str, limit: int, *, required: bool = True) -> str:
+    text = str(value or "").strip()
+    if required and not text:
+        raise errors.AgencyInputInvalid(f"{name} is required", field=name)
+    if len(text) > limit:
+        raise errors.AgencyInputInvalid(f"{name} is at most {limit} characters", field=name)
+    return text
+
+
+def _landline(value: object) -> str:
+    text = str(value or "").strip().replace(" ", "")
+    if not LANDLINE.fullmatch(text):
+        raise errors.AgencyInputInvalid("phone is a number like 0739-7625667 or a mobile number", field="phone")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,13 +406,13 @@ def _text(value: object, name: str, limit: int, *, required: bool = True) -> str
     return text
 
 
-def _phone(value: object, name: str) -> str:
+def _phone(value: object, name: str, error: type[MobipayError] = errors.ComplaintInvalid) -> str:
     """A mainland mobile number as E.164 (the complainant's number is how the tourist is paid)."""
     digits = "".join(ch for ch in str(value or "") if ch.isdigit())
     if digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
     if len(digits) != 11 or not digits.startswith("1"):
-        raise errors.ComplaintInvalid(f"{name} is an 11-digit mainland mobile number", field=name)
+        raise error(f"{name} is an 11-digit mainland mobile number", field=name)
     return "+86" + digits
 
 
@@ -370,6 +429,8 @@ class TourismService:
         self.calendar = calendar or holiday_calendar()
         self.staff = StaffSessions(officers, officer_sessions, audit_prefix="tourism_officer", hasher=hasher,
                                    enabled=lambda a: a.c.disabled.is_(False))
+        self.accounts = StaffSessions(agency_accounts, agency_sessions, audit_prefix="tourism_agency", hasher=hasher,
+                                      enabled=lambda a: a.c.disabled.is_(False))
 
     # ------------------------------------------------------------------ officers
 
@@ -711,10 +772,11 @@ class TourismService:
 
     # ------------------------------------------------------------------ the agencies' back office
 
-    async def _log(self, uow: UnitOfWork, agency_id: str, staff_id: str | None, action: str, detail: str) -> None:
+    async def _log(self, uow: UnitOfWork, agency_id: str, staff_id: str | None, action: str, detail: str,
+                   actor: str = "") -> None:
         """A line of the agency's operations log (the bureau supervises it)."""
         await uow.conn.execute(insert(ops_log).values(agency_id=agency_id, staff_id=staff_id, at=uow.now,
-                                                      action=action, detail=detail[:1000]))
+                                                      action=action, detail=detail[:1000], actor=actor[:80]))
 
     async def add_outlet(self, agency_id: str, kind: str, name: str, address: str, phone: str, manager: str) -> str:
         """A branch (分社) or outlet (门市部) of the agency's sales network."""
@@ -768,8 +830,8 @@ class TourismService:
             return list(await uow.conn.execute(select(ops_log).where(ops_log.c.agency_id == agency_id)
                                                .order_by(ops_log.c.id.desc()).limit(limit)))
 
-        return [{"at": as_utc(r.at).isoformat(), "staff_id": r.staff_id, "action": r.action, "detail": r.detail}
-                for r in await self.uow.run("tourism_ops_log", work)]
+        return [{"at": as_utc(r.at).isoformat(), "staff_id": r.staff_id, "action": r.action, "detail": r.detail,
+                 "actor": r.actor} for r in await self.uow.run("tourism_ops_log", work)]
 
     async def customers(self, viewer: Viewer, agency_id: str, limit: int = 500) -> list[dict[str, Any]]:
         """The agency's customer database: each tourist with their tours (filed contracts)."""
@@ -804,10 +866,36 @@ class TourismService:
                                  "distance_m": c.distance_m} for c in done if c.contract_id == t.id]}
                 for t in tours]
 
-    async def check_in(self, guide_id: str, contract_id: str, spot_id: str, lat: float, lon: float) -> dict[str, Any]:
+    async def check_in(self, guide_id: str, contract_id: str, spot_id: str, lat: float, lon: float, *,
+                       idempotency_key: str | None = None, actor: str = "",
+                       taken_at: datetime | None = None) -> dict[str, Any]:
         """The guide checks in at a promised spot of the tour: where the phone says it is, and
-        whether that is within the spot's radius (a check-in far from it is kept, marked so)."""
+        whether that is within the spot's radius (a check-in far from it is kept, marked so).
+        With an Idempotency-Key (the guide's phone) the same key again is the same check-in.
+        ``taken_at`` is when the phone took the position: a check-in queued on the phone at a
+        spot without signal arrives later, and keeps its own time (the last 24 hours, at most
+        2 minutes ahead of the platform's clock; it must carry its offset)."""
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise errors.CheckInInvalid("latitude -90..90, longitude -180..180", field="lat")
+        if taken_at is not None and taken_at.tzinfo is None:
+            raise errors.CheckInInvalid("taken_at carries its offset, e.g. 2026-10-03T10:30:00+08:00",
+                                        field="taken_at")
+        key = check_idempotency_key(idempotency_key) if idempotency_key is not None else None
+
         async def work(uow: UnitOfWork) -> dict[str, Any]:
+            at = uow.now if taken_at is None else taken_at.astimezone(UTC)
+            if not uow.now - CHECK_IN_LATE <= at <= uow.now + CHECK_IN_AHEAD:
+                raise errors.CheckInInvalid("taken_at is within the last 24 hours (and not ahead of now)",
+                                            field="taken_at")
+            if key is not None:
+                known = (await uow.conn.execute(select(checkins, places.c.name).join(
+                    places, places.c.id == checkins.c.spot_id).where(
+                    checkins.c.id == derived_id("tci_", guide_id, key)))).first()
+                if known is not None:
+                    if known.contract_id != contract_id or known.spot_id != spot_id:
+                        raise IdempotencyConflict("this Idempotency-Key was used for another check-in")
+                    return {"id": known.id, "spot": known.name, "distance_m": known.distance_m,
+                            "at_spot": known.at_spot, "replayed": True}
             ct = (await uow.conn.execute(select(contracts).where(contracts.c.id == contract_id))).first()
             if ct is None or ct.guide_id != guide_id:
                 raise errors.ContractNotFound(f"no tour {contract_id} of this guide")
@@ -816,15 +904,416 @@ class TourismService:
             spot = (await uow.conn.execute(select(places).where(places.c.id == spot_id))).one()
             far = distance_m(lat, lon, spot.lat_e6 / 1e6, spot.lon_e6 / 1e6)
             at_spot = far <= float(spot.radius_m or 300)
-            cid = new_id("tci")
+            cid = derived_id("tci_", guide_id, key) if key is not None else new_id("tci")
             await uow.conn.execute(insert(checkins).values(
-                id=cid, contract_id=contract_id, guide_id=guide_id, spot_id=spot_id, at=uow.now, lat_e6=_e6(lat),
+                id=cid, contract_id=contract_id, guide_id=guide_id, spot_id=spot_id, at=at, lat_e6=_e6(lat),
                 lon_e6=_e6(lon), distance_m=round(far), at_spot=at_spot))
             await self._log(uow, ct.agency_id, guide_id, "checked_in",
-                            f"{spot.name}: {round(far)} m from it" + ("" if at_spot else " (NOT at the spot)"))
-            return {"id": cid, "spot": spot.name, "distance_m": round(far), "at_spot": at_spot}
+                            f"{spot.name}: {round(far)} m from it" + ("" if at_spot else " (NOT at the spot)"), actor)
+            if actor:
+                await uow.audit(actor=actor, action="tourism.guide_check_in", target=cid,
+                                reason=f"{contract_id} {spot_id}: {round(far)} m")
+            return {"id": cid, "spot": spot.name, "distance_m": round(far), "at_spot": at_spot, "replayed": False}
 
         return await self.uow.run("tourism_check_in", work)
+
+    # ------------------------------------------------------------------ the agencies' own accounts
+
+    async def add_agency_account(self, agency_id: str, login: str, name: str, role: str, password: str, *,
+                                 staff_id: str | None = None, actor: str) -> AgencyAccount:
+        """An agency's own sign-in: its manager, office staff, or a guide (bound to the guide's
+        entry of the agency's staff: the guide assistant shows that guide's tours). Audited and
+        written to the agency's operations log."""
+        if role not in ACCOUNT_ROLES:
+            raise errors.AgencyAccountInvalid(f"a role is one of {', '.join(ACCOUNT_ROLES)}", field="role")
+        try:
+            login = check_account(login, password)
+        except ValidationFailed as exc:
+            raise errors.AgencyAccountInvalid(exc.detail, field=exc.field or "login") from exc
+        person = name.strip()
+        if not 1 <= len(person) <= 40:
+            raise errors.AgencyAccountInvalid("a name is 1-40 characters", field="name")
+        if role == "guide" and not staff_id:
+            raise errors.AgencyAccountInvalid("a guide's account names the guide (--staff tst_…)", field="staff_id")
+        hashed = await self.accounts.hash_password(password)
+
+        async def work(uow: UnitOfWork) -> AgencyAccount:
+            agency = await self._agency_row(uow, agency_id)
+            if staff_id:
+                member = (await uow.conn.execute(select(staff).where(staff.c.id == staff_id))).first()
+                if member is None or member.agency_id != agency_id:
+                    raise errors.AgencyAccountInvalid(f"no staff member {staff_id} of this agency", field="staff_id")
+                if role == "guide" and member.role != "guide":
+                    raise errors.AgencyAccountInvalid(f"{staff_id} is not a guide", field="staff_id")
+            if (await uow.conn.execute(select(agency_accounts.c.id).where(agency_accounts.c.login == login))).first():
+                raise errors.AgencyAccountInvalid(f"the account {login} exists", field="login")
+            aid = new_id("tac")
+            await uow.conn.execute(insert(agency_accounts).values(
+                id=aid, agency_id=agency_id, login=login, name=person, role=role, staff_id=staff_id,
+                password_hash=hashed, disabled=False, created_at=uow.now))
+            await uow.audit(actor=actor, action="tourism.agency_account_add", target=login,
+                            reason=f"{role} account of {agency_id}", after={"staff_id": staff_id})
+            await self._log(uow, agency_id, staff_id, "account_added", f"{role} account {login} ({person})", actor)
+            return AgencyAccount(aid, agency_id, agency.name, agency.county, login, person, role, staff_id)
+
+        return await self.uow.run("tourism_agency_account_add", work)
+
+    async def _new_hash(self, sessions: StaffSessions, name: str, password: str | None, reason: str,
+                        error: type[MobipayError]) -> str | None:
+        """A change of a sign-in account is audited with its reason; a new password is checked
+        as every staff password (and hashed before the transaction)."""
+        if not reason.strip():
+            raise error("give the reason for the audit trail", field="reason")
+        if password is None:
+            return None
+        try:
+            check_account(name, password)
+        except ValidationFailed as exc:
+            raise error(exc.detail, field=exc.field or "password") from exc
+        return await sessions.hash_password(password)
+
+    @staticmethod
+    async def _change_sign_in(uow: UnitOfWork, table: Any, sessions: StaffSessions, row: Any, *,
+                              disabled: bool | None, hashed: str | None, **more: Any) -> list[str]:
+        """Disable or enable the account, or set its new password (and end any lock after
+        wrong passwords); either ends its live sessions. What changed, for the logs."""
+        values, done = dict(more), [f"{k} {v}" for k, v in more.items()]
+        if disabled is not None:
+            values["disabled"] = disabled
+            done.append("disabled" if disabled else "enabled")
+        if hashed is not None:
+            values["password_hash"] = hashed
+            done.append("new password")
+            await sessions.unlock(uow.conn, row.id)
+        await uow.conn.execute(update(table).where(table.c.id == row.id).values(**values))
+        if disabled or hashed is not None or more:
+            await sessions.end_all(uow.conn, uow.now, row.id)
+        return done
+
+    async def change_officer(self, badge: str, *, actor: str, reason: str, disabled: bool | None = None,
+                             password: str | None = None, device_id: str | None = None) -> Officer:
+        """An officer's terminal lost or replaced, the officer gone or back, a password
+        forgotten: disable (or enable) the account, bind it to a new terminal, or set a new
+        password. Any of them ends the officer's live sessions; audited with the reason."""
+        if disabled is None and password is None and device_id is None:
+            raise errors.OfficerInvalid("say what changes: disable, enable, a new terminal or a new password",
+                                        field="badge")
+        if device_id is not None and not (device_id.strip() and len(device_id) <= 64):
+            raise errors.OfficerInvalid("the terminal's device id is required (at most 64 characters)",
+                                        field="device_id")
+        hashed = await self._new_hash(self.staff, badge, password, reason, errors.OfficerInvalid)
+
+        async def work(uow: UnitOfWork) -> Officer:
+            row = (await uow.conn.execute(select(officers).where(officers.c.badge == badge.strip())
+                                          .with_for_update())).first()
+            if row is None:
+                raise errors.OfficerInvalid(f"no officer {badge!r}: see mobipay tourism officers COUNTY", field="badge")
+            more = {"device_id": device_id.strip()} if device_id is not None else {}
+            await self._change_sign_in(uow, officers, self.staff, row, disabled=disabled, hashed=hashed, **more)
+            await uow.audit(actor=actor, action="tourism.officer_change", target=row.badge, reason=reason,
+                            before={"disabled": bool(row.disabled), "device_id": row.device_id},
+                            after={"disabled": bool(row.disabled if disabled is None else disabled),
+                                   "device_id": device_id.strip() if device_id is not None else row.device_id,
+                                   "new_password": hashed is not None})
+            return _officer((await uow.conn.execute(select(officers).where(officers.c.id == row.id))).one())
+
+        return await self.uow.run("tourism_officer_change", work)
+
+    async def change_agency_account(self, login: str, *, actor: str, reason: str, disabled: bool | None = None,
+                                    password: str | None = None) -> AgencyAccount:
+        """The bureau's hand on an agency's accounts: disable one (a guide who left, a lost
+        phone) or enable it again, or set a new password (the person forgot it; the lock after
+        wrong passwords ends too). Disabling or a new password ends the account's live
+        sessions. Audited with the reason and written to the agency's operations log."""
+        if disabled is None and password is None:
+            raise errors.AgencyAccountInvalid("say what changes: disable, enable or a new password", field="login")
+        hashed = await self._new_hash(self.accounts, login, password, reason, errors.AgencyAccountInvalid)
+
+        async def work(uow: UnitOfWork) -> AgencyAccount:
+            row = (await uow.conn.execute(select(agency_accounts).where(
+                agency_accounts.c.login == login.strip()).with_for_update())).first()
+            if row is None:
+                raise errors.AgencyAccountInvalid(f"no agency account {login!r}: see mobipay tourism agency-accounts",
+                                                  field="login")
+            done = await self._change_sign_in(uow, agency_accounts, self.accounts, row, disabled=disabled,
+                                              hashed=hashed)
+            await uow.audit(actor=actor, action="tourism.agency_account_change", target=row.login, reason=reason,
+                            before={"disabled": bool(row.disabled)},
+                            after={"disabled": bool(row.disabled if disabled is None else disabled),
+                                   "new_password": hashed is not None})
+            await self._log(uow, row.agency_id, row.staff_id, "account_changed",
+                            f"account {row.login}: {', '.join(done)} ({reason.strip()[:200]})", actor)
+            agency = await self._agency_row(uow, row.agency_id)
+            return _account((await uow.conn.execute(select(agency_accounts).where(
+                agency_accounts.c.id == row.id))).one(), agency)
+
+        return await self.uow.run("tourism_agency_account_change", work)
+
+    async def agency_accounts_of(self, agency_id: str) -> list[AgencyAccount]:
+        async def work(uow: UnitOfWork) -> tuple[Any, list[Any]]:
+            agency = await self._agency_row(uow, agency_id)
+            return agency, list(await uow.conn.execute(select(agency_accounts).where(
+                agency_accounts.c.agency_id == agency_id).order_by(agency_accounts.c.login)))
+
+        agency, rows = await self.uow.run("tourism_agency_accounts", work)
+        return [_account(r, agency) for r in rows]
+
+    async def account_sign_in(self, login: str, password: str, *, guide: bool, client: str = "") -> tuple[
+            AgencyAccount, str]:
+        """Sign in to the agency's pages (``guide=False``: manager or staff) or to the guide
+        assistant (``guide=True``: a guide's account): the platform's staff sign-in, with its
+        lockout after wrong passwords; an account of the other kind opens nothing."""
+        roles = ("guide",) if guide else ("manager", "staff")
+
+        async def find(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(agency_accounts).where(
+                agency_accounts.c.login == login.strip()))).first()
+
+        row = await self.uow.run("tourism_account_find", find)
+        ok = await self.accounts.check_password(row.password_hash if row is not None else None, password)
+        if row is None:
+            raise errors.AgencySignInFailed()
+
+        async def work(uow: UnitOfWork) -> tuple[Any, str | None]:
+            outcome, token = await self.accounts.start(
+                uow.conn, uow.now, row.id, ok, who=f"{'guide' if guide else 'agency'}:{row.login}", client=client,
+                reason="signed in to the guide assistant" if guide else "signed in to the agency's pages",
+                may_sign_in=lambda r: not r.disabled and r.role in roles)
+            return await self._agency_row(uow, row.agency_id), token if outcome is SignIn.OK else None
+
+        agency, token = await self.uow.run("tourism_account_sign_in", work)
+        if token is None:
+            raise errors.AgencySignInFailed()
+        return _account(row, agency), token
+
+    async def account(self, token: str, *, guide: bool) -> AgencyAccount:
+        """The agency account (or, ``guide=True``, the guide) a live session token belongs to."""
+        roles = ("guide",) if guide else ("manager", "staff")
+
+        async def work(uow: UnitOfWork) -> tuple[Any, Any]:
+            row = await self.accounts.holder(uow.conn, uow.now, token)
+            if row is None or row.role not in roles:
+                return None, None
+            return row, await self._agency_row(uow, row.agency_id)
+
+        row, agency = await self.uow.run("tourism_account", work)
+        if row is None:
+            raise errors.AgencySessionInvalid()
+        return _account(row, agency)
+
+    async def account_sign_out(self, token: str) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            await self.accounts.end(uow.conn, uow.now, token)
+
+        await self.uow.run("tourism_account_sign_out", work)
+
+    async def _once(self, uow: UnitOfWork, me: AgencyAccount, kind: str, key: str, body: dict[str, Any]
+                    ) -> tuple[str, str | None]:
+        """An agency write's Idempotency-Key: its row id and what it made the first time (None:
+        new); the key used before for another request is refused."""
+        # the agency's writes one after another: two sends of one key in flight make one row
+        await uow.conn.execute(select(agencies.c.id).where(agencies.c.id == me.agency_id).with_for_update())
+        wid = derived_id("taw_", me.agency_id, key)[:40]
+        fingerprint = hashlib.sha256(json.dumps([kind, body], sort_keys=True, ensure_ascii=False,
+                                                default=str).encode()).hexdigest()
+        row = (await uow.conn.execute(select(agency_writes).where(agency_writes.c.id == wid))).first()
+        if row is not None and row.fingerprint != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used for another request")
+        return fingerprint, row.result_id if row is not None else None
+
+    async def _wrote(self, uow: UnitOfWork, me: AgencyAccount, kind: str, key: str, fingerprint: str,
+                     result_id: str) -> None:
+        await uow.conn.execute(insert(agency_writes).values(
+            id=derived_id("taw_", me.agency_id, key)[:40], agency_id=me.agency_id, kind=kind, fingerprint=fingerprint,
+            result_id=result_id, created_at=uow.now))
+
+    def _manager(self, me: AgencyAccount) -> None:
+        if me.role != "manager":
+            raise errors.AgencyManagerOnly(f"{me.login} is {me.role}; ask the agency's manager")
+
+    async def my_agency(self, me: AgencyAccount) -> Entry:
+        """The agency as the bureau has it registered, with its account's balance."""
+        return await self.agency(me.viewer, me.agency_id)
+
+    async def my_outlet_add(self, me: AgencyAccount, kind: str, name: str, address: str, phone: str, manager: str, *,
+                            idempotency_key: str) -> tuple[dict[str, Any], bool]:
+        """The manager adds a branch (分社) or outlet (门市部): in the operations log."""
+        self._manager(me)
+        key = check_idempotency_key(idempotency_key)
+        if kind not in ("branch", "outlet"):
+            raise errors.AgencyInputInvalid("kind is branch (分社) or outlet (门市部)", field="kind")
+        body = {"kind": kind, "name": _agency_text(name, "name", 80), "address": _agency_text(address, "address", 120),
+                "phone": _landline(phone), "manager": _agency_text(manager, "manager", 40)}
+        oid = "tou_" + hashlib.sha256(f"{me.agency_id}:{kind}:{body['name']}".encode()).hexdigest()[:20]
+
+        async def work(uow: UnitOfWork) -> bool:
+            fingerprint, done = await self._once(uow, me, "outlet", key, body)
+            if done is not None:
+                return True
+            if (await uow.conn.execute(select(outlets.c.id).where(outlets.c.id == oid))).first():
+                raise errors.AgencyDuplicate(f"the agency has a {kind} named {body['name']}", field="name")
+            await uow.conn.execute(insert(outlets).values(id=oid, agency_id=me.agency_id, created_at=uow.now, **body))
+            await self._log(uow, me.agency_id, me.staff_id, "outlet_added",
+                            f"{kind} {body['name']}, {body['address']}", me.actor)
+            await uow.audit(actor=me.actor, action="tourism.agency_outlet_add", target=oid, reason=body["name"])
+            await self._wrote(uow, me, "outlet", key, fingerprint, oid)
+            return False
+
+        replayed = await self.uow.run("tourism_my_outlet_add", work)
+        return {"id": oid, **body}, replayed
+
+    async def my_staff_add(self, me: AgencyAccount, role: str, name: str, phone: str, licence: str, *,
+                           idempotency_key: str) -> tuple[dict[str, Any], bool]:
+        """The manager adds a guide (with the 导游证 number), a coach driver (with the plate) or
+        sales staff: in the directory the bureau searches, and in the operations log."""
+        self._manager(me)
+        key = check_idempotency_key(idempotency_key)
+        if role not in STAFF_ROLES:
+            raise errors.AgencyInputInvalid(f"role is one of {', '.join(STAFF_ROLES)}", field="role")
+        body = {"role": role, "name": _agency_text(name, "name", 40),
+                "phone": _phone(phone, "phone", errors.AgencyInputInvalid),
+                "licence": _agency_text(licence, "licence", 32, required=role != "sales")}
+        if role == "guide" and not GUIDE_LICENCE.fullmatch(body["licence"]):
+            raise errors.AgencyInputInvalid("a guide's licence (导游证号) is like D-4305-001234", field="licence")
+        sid = "tst_" + hashlib.sha256(f"{me.agency_id}:{role}:{body['phone']}".encode()).hexdigest()[:20]
+
+        async def work(uow: UnitOfWork) -> bool:
+            fingerprint, done = await self._once(uow, me, "staff", key, body)
+            if done is not None:
+                return True
+            if (await uow.conn.execute(select(staff.c.id).where(staff.c.id == sid))).first():
+                raise errors.AgencyDuplicate(f"the agency has a {role} with the phone {body['phone']}", field="phone")
+            await uow.conn.execute(insert(staff).values(id=sid, agency_id=me.agency_id, county=me.county,
+                                                        penalty_points=0, active=True, created_at=uow.now, **body))
+            await self._log(uow, me.agency_id, me.staff_id, "staff_added",
+                            f"{role} {body['name']} {body['licence']}".strip(), me.actor)
+            await uow.audit(actor=me.actor, action="tourism.agency_staff_add", target=sid, reason=body["name"])
+            await self._wrote(uow, me, "staff", key, fingerprint, sid)
+            return False
+
+        replayed = await self.uow.run("tourism_my_staff_add", work)
+        return {"id": sid, "penalty_points": 0, "active": True, **body}, replayed
+
+    async def my_staff_member(self, me: AgencyAccount, staff_id: str) -> dict[str, Any]:
+        """One of the agency's people; another agency's is not found."""
+        async def work(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(staff).where(staff.c.id == staff_id))).first()
+
+        r = await self.uow.run("tourism_my_staff", work)
+        if r is None or r.agency_id != me.agency_id:
+            raise errors.DirectoryEntryNotFound(f"no staff member {staff_id} of your agency")
+        return {"id": r.id, "role": r.role, "name": r.name, "phone": r.phone, "licence": r.licence,
+                "penalty_points": r.penalty_points, "active": r.active}
+
+    async def my_contract_file(self, me: AgencyAccount, tourist_name: str, tourist_phone: str, starts_at: datetime,
+                               ends_at: datetime, itinerary: Sequence[str], *, guide_id: str | None,
+                               driver_id: str | None, price: int, people: int, idempotency_key: str
+                               ) -> tuple[dict[str, Any], bool]:
+        """File a tour contract with the bureau (a customer and their tour): the promised spots
+        of the county, the agency's own guide and driver. In the operations log."""
+        key = check_idempotency_key(idempotency_key)
+        name = _agency_text(tourist_name, "tourist_name", 40)
+        mobile = _phone(tourist_phone, "tourist_phone", errors.AgencyInputInvalid)
+        if starts_at.tzinfo is None or ends_at.tzinfo is None:
+            raise errors.AgencyInputInvalid("the tour's times carry their offset (+08:00)", field="starts_at")
+        if not (2000 <= starts_at.year <= 2100 and 2000 <= ends_at.year <= 2100):
+            raise errors.AgencyInputInvalid("the tour's dates are between 2000 and 2100", field="starts_at")
+        if not timedelta(0) < ends_at - starts_at <= timedelta(days=15):
+            raise errors.AgencyInputInvalid("a tour ends after it starts, within 15 days", field="ends_at")
+        spots_wanted = [str(s) for s in itinerary]
+        if not 1 <= len(spots_wanted) <= 20 or len(set(spots_wanted)) != len(spots_wanted):
+            raise errors.AgencyInputInvalid("the itinerary is 1-20 different scenic spots", field="itinerary")
+        if not 0 <= price <= 100_000_000 or not 1 <= people <= 500:
+            raise errors.AgencyInputInvalid("price is 0-1,000,000.00 CNY (fen) and people 1-500", field="price")
+        body = {"tourist_name": name, "tourist_phone": mobile, "starts_at": as_utc(starts_at).isoformat(),
+                "ends_at": as_utc(ends_at).isoformat(), "itinerary": spots_wanted, "guide_id": guide_id,
+                "driver_id": driver_id, "price": price, "people": people}
+        cid = "tct_" + hashlib.sha256(f"{me.agency_id}:{mobile}:{starts_at.isoformat()}".encode()).hexdigest()[:20]
+
+        async def work(uow: UnitOfWork) -> tuple[str, bool]:
+            fingerprint, done = await self._once(uow, me, "contract", key, body)
+            if done is not None:
+                return done, True
+            for person, role in ((guide_id, "guide"), (driver_id, "driver")):
+                if person is None:
+                    continue
+                row = (await uow.conn.execute(select(staff).where(staff.c.id == person))).first()
+                if row is None or row.agency_id != me.agency_id or row.role != role:
+                    raise errors.DirectoryEntryNotFound(f"no {role} {person} of your agency")
+            known = {r[0] for r in await uow.conn.execute(select(places.c.id).where(
+                places.c.id.in_(spots_wanted), places.c.kind == "spot", places.c.county == me.county))}
+            missing = [s for s in spots_wanted if s not in known]
+            if missing:
+                raise errors.AgencyInputInvalid(f"not scenic spots of the county: {', '.join(missing)}",
+                                                field="itinerary")
+            if (await uow.conn.execute(select(contracts.c.id).where(contracts.c.id == cid))).first():
+                raise errors.AgencyDuplicate(f"a contract of {mobile} starting then is filed", field="starts_at")
+            await uow.conn.execute(insert(contracts).values(
+                id=cid, agency_id=me.agency_id, county=me.county, tourist_name=name, tourist_phone=mobile,
+                tour_date=starts_at.astimezone(SHANGHAI).date().isoformat(), starts_at=starts_at.astimezone(UTC),
+                ends_at=ends_at.astimezone(UTC), itinerary=json.dumps(spots_wanted), guide_id=guide_id,
+                driver_id=driver_id, price=price, people=people, filed_at=uow.now))
+            await self._log(uow, me.agency_id, me.staff_id, "contract_filed",
+                            f"{cid}: {name}, {len(spots_wanted)} spots, {starts_at.astimezone(SHANGHAI):%Y-%m-%d}",
+                            me.actor)
+            await uow.audit(actor=me.actor, action="tourism.agency_contract_file", target=cid,
+                            reason=f"{name} {starts_at.astimezone(SHANGHAI):%Y-%m-%d}")
+            await self._wrote(uow, me, "contract", key, fingerprint, cid)
+            return cid, False
+
+        made, replayed = await self.uow.run("tourism_my_contract_file", work)
+        return await self.my_contract(me, made), replayed
+
+    async def my_contract(self, me: AgencyAccount, contract_id: str) -> dict[str, Any]:
+        """One filed contract of the agency with its check-ins; another agency's is not found."""
+        async def work(uow: UnitOfWork) -> tuple[Any, list[Any]]:
+            r = (await uow.conn.execute(select(contracts).where(contracts.c.id == contract_id))).first()
+            if r is None or r.agency_id != me.agency_id:
+                return None, []
+            return r, list(await uow.conn.execute(select(checkins).where(checkins.c.contract_id == contract_id)
+                                                  .order_by(checkins.c.at)))
+
+        r, done = await self.uow.run("tourism_my_contract", work)
+        if r is None:
+            raise errors.ContractNotFound(f"no contract {contract_id} of your agency")
+        return {"id": r.id, "tourist_name": r.tourist_name, "tourist_phone": r.tourist_phone,
+                "tour_date": r.tour_date, "starts_at": as_utc(r.starts_at).isoformat(),
+                "ends_at": as_utc(r.ends_at).isoformat(), "itinerary": json.loads(r.itinerary),
+                "guide_id": r.guide_id, "driver_id": r.driver_id, "price": r.price, "people": r.people,
+                "filed_at": as_utc(r.filed_at).isoformat(),
+                "checked_in": [{"spot_id": c.spot_id, "at": as_utc(c.at).isoformat(), "at_spot": c.at_spot,
+                                "distance_m": c.distance_m} for c in done]}
+
+    async def county_spots(self, county: str) -> list[dict[str, Any]]:
+        """The county's scenic spots (what an itinerary is made of), by name."""
+        return [{"id": s.id, "name": s.name, "lat": s.lat, "lon": s.lon, "radius_m": s.radius_m}
+                for s in sorted((await self.spots(county)).values(), key=lambda s: s.name)]
+
+    # ------------------------------------------------------------------ the guide assistant
+
+    async def guide_today(self, me: AgencyAccount, day: date) -> list[dict[str, Any]]:
+        """The guide's tours of a day: each promised spot with its place and the check-ins there."""
+        if me.staff_id is None:
+            raise errors.AgencySessionInvalid("this account is not a guide's")
+        spots = await self.spots(me.county)
+        tours = await self.todays_tour(me.staff_id, day)
+        for t in tours:
+            ct = await self.my_contract(me, t["contract_id"])
+            t.update(ends_at=ct["ends_at"], people=ct["people"], tour_date=ct["tour_date"])
+            t["spots"] = [{"id": s, "name": spots[s].name if s in spots else s,
+                           "lat": spots[s].lat if s in spots else None, "lon": spots[s].lon if s in spots else None,
+                           "radius_m": spots[s].radius_m if s in spots else None,
+                           "checked_in": [c for c in t["checked_in"] if c["spot_id"] == s]}
+                          for s in t["itinerary"]]
+        return tours
+
+    async def guide_check_in(self, me: AgencyAccount, contract_id: str, spot_id: str, lat: float, lon: float, *,
+                             idempotency_key: str, taken_at: datetime | None = None) -> dict[str, Any]:
+        """The guide checks in at a promised spot with the phone's position (see ``check_in``)."""
+        if me.staff_id is None:
+            raise errors.AgencySessionInvalid("this account is not a guide's")
+        return await self.check_in(me.staff_id, contract_id, spot_id, lat, lon, taken_at=taken_at,
+                                   idempotency_key=check_idempotency_key(idempotency_key), actor=me.actor)
 
     # ------------------------------------------------------------------ work orders
 

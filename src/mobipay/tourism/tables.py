@@ -290,6 +290,7 @@ ops_log = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("action", String(20), nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
+    Column("actor", String(80), nullable=False, server_default=""),  # who: agency:<login>, guide:<login>, system
     Index("ix_tourism_ops_log_agency", "agency_id", "id"),
 )
 
@@ -307,4 +308,50 @@ checkins = Table(
     Column("distance_m", Integer, nullable=False),
     Column("at_spot", Boolean, nullable=False),
     Index("ix_tourism_checkins_contract", "contract_id", "at"),
+)
+
+#: The agencies' own sign-in accounts: the manager and office staff (the agency's pages) and
+#: each guide (the guide assistant, bound to the guide's entry in ``tourism_staff``). Columns
+#: as the platform's staff sign-in expects them (``platform/staff_sessions.py``).
+agency_accounts = Table(
+    "tourism_agency_accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),  # tac_...
+    Column("agency_id", String(40), nullable=False),
+    Column("login", String(64), nullable=False),  # what the person signs in with
+    Column("name", String(40), nullable=False),
+    Column("role", String(8), nullable=False),  # manager | staff | guide
+    Column("staff_id", String(40), nullable=True),  # a guide's (or staff member's) entry in tourism_staff
+    Column("password_hash", String(200), nullable=False),
+    Column("sign_in_failures", Integer, nullable=False, server_default="0"),
+    Column("sign_in_failed_at", DateTime(timezone=True), nullable=True),
+    Column("sign_in_locked_until", DateTime(timezone=True), nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("login", name="uq_tourism_agency_accounts_login"),
+    Index("ix_tourism_agency_accounts_agency", "agency_id"),
+)
+
+agency_sessions = Table(
+    "tourism_agency_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator_id", String(40), nullable=False),  # the agency account (StaffSessions' column name)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Index("ix_tourism_agency_sessions_account", "operator_id"),
+)
+
+#: An agency's write sent with an Idempotency-Key: what it asked (a fingerprint) and what it
+#: made, so the same key again answers the first result and another request under it is refused.
+agency_writes = Table(
+    "tourism_agency_writes",
+    metadata,
+    Column("id", String(40), primary_key=True),  # taw_ + hash of (agency, Idempotency-Key)
+    Column("agency_id", String(40), nullable=False),
+    Column("kind", String(12), nullable=False),  # outlet | staff | contract
+    Column("fingerprint", String(64), nullable=False),
+    Column("result_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

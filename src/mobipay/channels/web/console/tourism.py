@@ -202,3 +202,68 @@ async def custody(request: Request, evidence_id: str) -> Response:
                                                      "now": None, "error": message(exc, lang(request))},
                        status=exc.status)
     return _render(request, "tourism_custody.html", me, {"evidence_id": evidence_id, "lines": lines})
+
+
+@router.get("/agencies", response_class=HTMLResponse)
+async def agencies(request: Request, county: str = "", q: str = "") -> Response:
+    """The agencies the bureau supervises, by county and name, licence or phone."""
+    me = await guard(request, *ROLES)
+    if isinstance(me, Response):
+        return me
+    wanted = county if county in counties() else ""
+    found = await container(request).tourism.directory(Viewer(f"console:{me.name}", wanted or None), q[:40],
+                                                       kind="agency", limit=200)
+    return _render(request, "tourism_agencies.html", me, {"agencies": found, "county": wanted, "q": q[:40]})
+
+
+async def _agency_page(request: Request, me: Operator, agency_id: str, *, error: str = "", notice: str = "",
+                       status: int = 200) -> Response:
+    svc = container(request).tourism
+    viewer = _viewer(me)
+    log = await svc.operations(viewer, agency_id, 100)
+    for e in log:  # as the bureau reads it: Beijing time
+        e["at_local"] = datetime.fromisoformat(e["at"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return _render(request, "tourism_agency.html", me, {
+        "agency": await svc.agency(viewer, agency_id), "network": await svc.network(viewer, agency_id),
+        "accounts": await svc.agency_accounts_of(agency_id), "log": log, "error": error, "notice": notice},
+        status=status)
+
+
+@router.get("/agencies/{agency_id}", response_class=HTMLResponse)
+async def agency(request: Request, agency_id: str) -> Response:
+    """One agency: its manager, sales network, staff, sign-in accounts and operations log."""
+    me = await guard(request, *ROLES)
+    if isinstance(me, Response):
+        return me
+    try:
+        return await _agency_page(request, me, agency_id[:64])
+    except MobipayError as exc:
+        return _render(request, "tourism_agencies.html", me, {"agencies": [], "county": "", "q": "",
+                                                              "error": message(exc, lang(request))},
+                       status=exc.status)
+
+
+@router.post("/agencies/{agency_id}/accounts", response_class=HTMLResponse)
+async def account_change(request: Request, agency_id: str, csrf: str = Form(""), login: str = Form(""),
+                         change: str = Form(""), password: str = Form(""), reason: str = Form("")) -> Response:
+    """Disable or enable one of the agency's accounts, or set its new password (the person
+    is told it in person); ends its sessions, audited, in the agency's operations log."""
+    me = await guard(request, *ROLES)
+    if isinstance(me, Response):
+        return me
+    svc = container(request).tourism
+    aid = agency_id[:64]
+    try:
+        check_csrf(request, csrf)
+        if change not in ("disable", "enable", "password"):
+            raise ValidationFailed("choose disable, enable or a new password", field="change")
+        mine = {a.login for a in await svc.agency_accounts_of(aid)}
+        if login not in mine:
+            raise ValidationFailed(f"no account {login[:64]!r} of this agency", field="login")
+        done = await svc.change_agency_account(
+            login, actor=f"console:{me.name}", reason=reason,
+            disabled={"disable": True, "enable": False}.get(change),
+            password=password if change == "password" else None)
+    except MobipayError as exc:
+        return await _agency_page(request, me, aid, error=message(exc, lang(request)), status=exc.status)
+    return await _agency_page(request, me, aid, notice=f"{done.login}: {change}")

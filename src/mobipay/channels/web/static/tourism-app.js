@@ -269,7 +269,7 @@
         for (const o of await r.json()) {
           sel.add(new Option(`${o.complainant_name} ${o.tour_date} ${o.state}`, o.id));
           const li = document.createElement("li");
-          li.textContent = `${o.complainant_name} · ${o.tour_date} · ${o.state} `;
+          li.textContent = `${o.complainant_name} · ${o.tour_date} · ${STATES[o.state] || o.state}${o.outcome ? " · " + o.outcome : ""} `;
           li.dataset.testid = "order";
           const b = document.createElement("button");
           b.textContent = "位置回放 Route";
@@ -288,6 +288,10 @@
     if (keep) sel.value = keep;
   }
 
+  const STATES = { received: "已收到 received", accepted: "已受理 accepted", refused: "不予受理 refused",
+                   transferred: "已转办 transferred", replied: "已答复 replied", mediated: "已调解 mediated",
+                   terminated: "已终止 terminated" };
+
   async function step(o, path, json, headers) {
     const r = await api(`/v1/tourism/work-orders/${o.id}/${path}`, { method: "POST", json, headers });
     const body = await r.json();
@@ -296,30 +300,113 @@
     if (!r.ok) throw new Error(body.code);
   }
 
+  // The refusal grounds of the 2010 rules (旅游投诉处理办法 第十条/第十五条): outside
+  // jurisdiction alone transfers the complaint.
+  const GROUNDS = [["time_barred", "超过旅游合同结束之日90天 More than 90 days after the tour"],
+                   ["before_court", "已向法院、仲裁机构或其他调解机构申请 Before a court or another mediator"],
+                   ["already_handled", "已处理且无新情况 Handled before, no new facts"],
+                   ["no_jurisdiction", "不属本机构管辖（转办）Not our jurisdiction (transfer)"],
+                   ["no_direct_interest", "投诉人与事件无直接利害关系 No direct interest"]];
+  const OUTCOMES = [["upheld", "投诉成立 Upheld"], ["partly_upheld", "部分成立 Partly upheld"],
+                    ["dismissed", "不成立 Dismissed"]];
+
+  // A step's form under the orders (no prompt(): grounds and outcomes are choices).
+  function openForm(o, title, fields, send) {
+    const f = $("act");
+    f.textContent = "";
+    f.hidden = false;
+    const h = document.createElement("h2");
+    h.textContent = `${title} · ${o.complainant_name} ${o.tour_date}`;
+    f.append(h);
+    for (const x of fields) {
+      const label = document.createElement("label");
+      label.append(x.label, " ");
+      let input;
+      if (x.type === "checks") {
+        input = document.createElement("fieldset");
+        for (const [value, text] of x.options) {
+          const l = document.createElement("label"); l.className = "check";
+          const cb = document.createElement("input"); cb.type = "checkbox"; cb.name = x.name; cb.value = value;
+          cb.dataset.testid = `${x.name}-${value}`;
+          l.append(cb, ` ${text}`);
+          input.append(l);
+        }
+      } else if (x.type === "select") {
+        input = document.createElement("select");
+        for (const [value, text] of x.options) input.add(new Option(text, value));
+        input.name = x.name;
+      } else {
+        input = document.createElement(x.type === "textarea" ? "textarea" : "input");
+        if (x.type !== "textarea") input.type = x.type || "text";
+        if (x.type === "number") { input.min = "0.01"; input.step = "0.01"; }
+        input.name = x.name;
+      }
+      if (input.name !== undefined && x.type !== "checks") input.dataset.testid = `act-${x.name}`;
+      label.append(input);
+      f.append(label);
+      if (x.onchange) input.addEventListener("change", () => x.onchange(f));
+    }
+    const ok = document.createElement("button"); ok.type = "submit"; ok.textContent = "提交 Submit";
+    ok.dataset.testid = "act-submit";
+    const cancel = document.createElement("button"); cancel.type = "button"; cancel.textContent = "取消 Cancel";
+    cancel.addEventListener("click", () => { f.hidden = true; });
+    f.append(ok, " ", cancel);
+    f.onsubmit = (ev) => {
+      ev.preventDefault();
+      const values = {};
+      for (const x of fields) {
+        values[x.name] = x.type === "checks"
+          ? Array.from(f.querySelectorAll(`input[name=${x.name}]:checked`), (c) => c.value) : f.elements[x.name].value;
+      }
+      send(values).then(() => { f.hidden = true; }).catch(() => { /* the refusal is shown; the form stays */ });
+    };
+    for (const x of fields) if (x.onchange) x.onchange(f);
+  }
+
+  function refundForm(o) {
+    openForm(o, "退款 Refund", [
+      { name: "method", label: "方式 Method", type: "select",
+        options: [["wallet", "退至游客钱包 To the tourist's wallet"], ["bank", "旅行社银行转账 The agency pays by bank"]],
+        onchange: (f) => { f.elements.bank_reference.closest("label").hidden = f.elements.method.value !== "bank"; } },
+      { name: "amount", label: "金额（元）Amount (CNY)", type: "number" },
+      { name: "bank_reference", label: "银行流水号 Bank reference", type: "text" },
+    ], (v) => {
+      const fen = Math.round(Number(v.amount || 0) * 100);
+      if (!(fen > 0)) { $("verdicts").textContent = "金额须大于 0 The amount must be more than 0"; return Promise.reject(); }
+      // one key per refund until it is answered: a retry after a lost answer pays once
+      const slot = `tourism.refund.${o.id}`;
+      const key = store.getItem(slot) || uuid();
+      store.setItem(slot, key);
+      const body = { amount: fen, method: v.method };
+      if (v.method === "bank") body.bank_reference = v.bank_reference.trim();
+      return step(o, "refunds", body, { "Idempotency-Key": key }).then(() => store.removeItem(slot));
+    });
+  }
+
   function stepsOf(o) {
     // the work order's next steps by the rules (the server checks them again)
     const out = [];
-    if (o.state === "received") out.push(["受理 Accept", () => step(o, "accept")]);
+    if (o.state === "received") {
+      out.push(["受理 Accept", () => step(o, "accept")]);
+      out.push(["不予受理 Refuse", () => openForm(o, "不予受理 Refuse", [
+        { name: "grounds", label: "理由（2010年《旅游投诉处理办法》）Grounds", type: "checks", options: GROUNDS },
+        { name: "words", label: "书面说明 The reasons in words", type: "textarea" },
+      ], (v) => step(o, "refuse", { grounds: v.grounds, words: v.words }))]);
+    }
     if (o.state === "accepted") {
-      out.push(["答复 Reply", () => { const text = prompt("被投诉者书面答复 The written reply"); if (text) step(o, "reply", { text }); }]);
+      out.push(["答复 Reply", () => openForm(o, "被投诉者书面答复 The written reply", [
+        { name: "text", label: "答复 Reply", type: "textarea" }], (v) => step(o, "reply", { text: v.text }))]);
     }
     if (o.state === "accepted" || o.state === "replied") {
-      out.push(["调解 Mediate", () => {
-        const record = prompt("调解书（投诉成立）Mediation record (upheld)");
-        if (record) step(o, "mediate", { outcome: "upheld", record });
-      }]);
+      out.push(["调解 Mediate", () => openForm(o, "调解书 Mediation record", [
+        { name: "outcome", label: "结果 Outcome", type: "select", options: OUTCOMES },
+        { name: "record", label: "调解书 Record", type: "textarea" },
+      ], (v) => step(o, "mediate", { outcome: v.outcome, record: v.record }))]);
+      out.push(["终止调解 Terminate", () => openForm(o, "终止调解 Terminate mediation", [
+        { name: "text", label: "终止理由 Reasons", type: "textarea" }], (v) => step(o, "terminate", { text: v.text }))]);
     }
     if (o.state === "mediated" && (o.outcome === "upheld" || o.outcome === "partly_upheld")) {
-      out.push(["退款 Refund", () => {
-        const yuan = Number(prompt("旅行社退款金额（元）Refund from the agency (CNY)") || 0);
-        if (!(yuan > 0)) return;
-        // one key per refund until it is answered: a retry after a lost answer pays once
-        const slot = `tourism.refund.${o.id}`;
-        const key = store.getItem(slot) || uuid();
-        store.setItem(slot, key);
-        step(o, "refunds", { amount: Math.round(yuan * 100) }, { "Idempotency-Key": key })
-          .then(() => store.removeItem(slot));
-      }]);
+      out.push(["退款 Refund", () => refundForm(o)]);
     }
     return out;
   }
