@@ -5,7 +5,8 @@
 #                (:8101-:8107; PORT=… and BANK_PORT=… etc. move them) and a merchant's site
 #                receiving notifications (:8108; MOBIPAY_NOTIFY_ALLOW_NETWORKS lets notify URLs
 #                reach it on loopback, which production refuses) and the handset maker's warranty
-#                service (:8109, WARRANTY_PORT=…); once up, the server prints
+#                service (:8109, WARRANTY_PORT=…) and the rural marketplace's carrier (:8120,
+#                LOGISTICS_PORT=…; one step a minute); once up, the server prints
 #                where to sign in
 #   make test  — lint (ruff), types (mypy --strict), architecture (import-linter), every test
 # PostgreSQL tests run when MOBIPAY_TEST_POSTGRES is set (CI sets it and requires them).
@@ -39,6 +40,7 @@ SITE_PORT ?= 8108
 WARRANTY_PORT ?= 8109
 SP_BILLING_PORT ?= 8112
 TRANSIT_PORT ?= 8113
+LOGISTICS_PORT ?= 8120
 LOCATION_PORT ?= 8124
 # One log format for the server, the worker and the CLI (MOBIPAY_LOG_JSON): text for a
 # person at a terminal here; `make run LOG_JSON=true` for JSON lines. Warnings and errors
@@ -53,13 +55,14 @@ run: export MOBIPAY_LOG_LEVEL = $(LOG_LEVEL)
 run: $(STAMP)
 	$(BIN)/mobipay db upgrade
 	$(BIN)/mobipay demo
-	@echo "make run: the partners' SIMULATORS on :$(BANK_PORT)-:$(LOTTERY_PORT), a merchant's site on :$(SITE_PORT), the maker's warranty service on :$(WARRANTY_PORT), the worker, then the server on :$(PORT) (Ctrl-C stops them all)"
+	@echo "make run: the partners' SIMULATORS on :$(BANK_PORT)-:$(LOTTERY_PORT), a merchant's site on :$(SITE_PORT), the maker's warranty service on :$(WARRANTY_PORT), the carrier on :$(LOGISTICS_PORT), the worker, then the server on :$(PORT) (Ctrl-C stops them all)"
 	@export MOBIPAY_BANK_URL=$(SIM):$(BANK_PORT) \
 	  MOBIPAY_OPERATOR_BILLING_URL=$(SIM):$(BILLING_PORT) MOBIPAY_AGGREGATOR_URL=$(SIM):$(AGGREGATOR_PORT) \
 	  MOBIPAY_BILLERS_URL=$(SIM):$(BILLERS_PORT) MOBIPAY_PRODUCTS_URL=$(SIM):$(PRODUCTS_PORT) \
 	  MOBIPAY_INSURER_URL=$(SIM):$(INSURER_PORT) MOBIPAY_LOTTERY_URL=$(SIM):$(LOTTERY_PORT) \
 	  MOBIPAY_WARRANTY_URL=$(SIM):$(WARRANTY_PORT) MOBIPAY_SP_BILLING_URL=$(SIM):$(SP_BILLING_PORT) \
 	  MOBIPAY_TOURISM_LOCATION_URL=$(SIM):$(LOCATION_PORT) MOBIPAY_TRANSIT_OPERATOR_URL=$(SIM):$(TRANSIT_PORT) \
+	  MOBIPAY_LOGISTICS_URL=$(SIM):$(LOGISTICS_PORT) \
 	  MOBIPAY_NOTIFY_ALLOW_NETWORKS=127.0.0.1/32; \
 	$(BIN)/python -m mobipay.simulators.bank --port $(BANK_PORT) --auto-open --latency-ms 50 & bank=$$!; \
 	$(BIN)/python -m mobipay.simulators.telco --role billing --port $(BILLING_PORT) --latency-ms 80 & billing=$$!; \
@@ -73,9 +76,10 @@ run: $(STAMP)
 	$(BIN)/python -m mobipay.simulators.sp_billing --port $(SP_BILLING_PORT) & spbilling=$$!; \
 	$(BIN)/python -m mobipay.simulators.location_platform --port $(LOCATION_PORT) & location=$$!; \
 	$(BIN)/python -m mobipay.simulators.transit_operator --port $(TRANSIT_PORT) & transit=$$!; \
+	$(BIN)/python -m mobipay.simulators.logistics --port $(LOGISTICS_PORT) --step-s 60 & logistics=$$!; \
 	$(BIN)/python -m mobipay.simulators.merchant_site --port $(SITE_PORT) & site=$$!; \
 	$(BIN)/mobipay worker & worker=$$!; \
-	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$warranty $$spbilling $$location $$transit $$site $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$bank $$billing $$aggregator $$billers $$products $$insurer $$lottery $$warranty $$spbilling $$location $$transit $$logistics $$site $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/mobipay serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

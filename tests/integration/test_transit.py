@@ -170,6 +170,38 @@ async def test_a_missing_exit_is_charged_the_maximum_after_the_grace(c: Containe
     assert await t.close_open() == 0  # once
 
 
+async def test_a_late_exit_after_the_missing_exit_fare_reprices_the_trip(c: Container, clock: ManualClock) -> None:
+    """The exit tap made 25 minutes after the entry reaches the platform after the missing-exit
+    fare was charged (the gate was offline all day): it completes that trip at its distance
+    fare and gives the difference back; it opens no new trip, so nothing is charged twice."""
+    t = c.transit
+    bj = await beijing(t)
+    r = await rider(c, 5_000)
+    poor = await rider(c, 500)  # cannot pay the missing fare: it becomes a debt
+    for who in (r, poor):
+        await t.upload(bj.gates["西单 in"], [tap(c, who, bj.gates["西单 in"], START)])
+    clock.set(START + timedelta(hours=16, seconds=1))
+    assert await t.close_open() == 2
+    assert await t.owed(poor.me.user_id) == 1_000
+    exits = {who.token_id: tap(c, who, bj.gates["国贸 out"], START + timedelta(minutes=25)) for who in (r, poor)}
+    clock.set(START + timedelta(hours=20))
+    got = await t.upload(bj.gates["国贸 out"], list(exits.values()))
+    assert [x.result for x in got] == ["accepted", "accepted"]
+    [trip] = await t.trips_of(r.me.user_id, "2026-12")
+    assert (trip.missing, trip.meters, trip.base, trip.fare, trip.state) == ("", 8_000, 400, 400, "paid")
+    assert await t.owed(poor.me.user_id) == 400  # the debt is the trip's real fare
+    assert await books(c, [r.me.account_code, poor.me.account_code, bj.metro.account_code,
+                           FARES_RECEIVABLE.code]) == {r.me.account_code: 4_600, poor.me.account_code: 500,
+                                                       bj.metro.account_code: 800, FARES_RECEIVABLE.code: 400}
+    again = await t.upload(bj.gates["国贸 out"], list(exits.values()))  # the gate sends it again
+    assert [x.result for x in again] == ["duplicate", "duplicate"]
+    clock.set(START + timedelta(hours=40))
+    assert await t.close_open() == 0  # no open trip was made of the late exit
+    assert await books(c, [r.me.account_code, bj.metro.account_code]) == {r.me.account_code: 4_600,
+                                                                         bj.metro.account_code: 800}
+    assert (await c.ledger.verify()).ok
+
+
 async def test_monthly_tier_crossed_inside_one_trip(c: Container, clock: ManualClock) -> None:
     t = c.transit
     bj = await beijing(t)

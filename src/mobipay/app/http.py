@@ -52,6 +52,7 @@ from mobipay.channels.web import wallet as web_wallet
 from mobipay.channels.web.common import STATIC_DIR
 from mobipay.cinema import api as cinema_api
 from mobipay.enterprise import api as enterprise_api
+from mobipay.enterprise import terminal_api as enterprise_terminal_api
 from mobipay.groupbuy import api as groupbuy_api
 from mobipay.instore import alliances_api, micropay_api, nfc_api, terminals_api
 from mobipay.instore import api as instore_api
@@ -295,6 +296,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(tourism_api.router)
     app.include_router(tourism.router)  # the officers' field app (PWA) at /tourism/app
     app.include_router(enterprise_api.router)
+    app.include_router(enterprise_api.employer_router)
+    app.include_router(enterprise_terminal_api.router)  # the canteen POS charges a payment code
     app.include_router(cinema_api.router)
     app.include_router(rural_api.router)
     app.include_router(rural_agent.router)  # the village agent's page at /m/agent

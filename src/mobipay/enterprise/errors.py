@@ -81,6 +81,24 @@ class ClosedLoopInvalid(MobipayError):
     title = "This merchant cannot be named for the allowance"
 
 
+class ClosedLoopNotFound(MobipayError):
+    code = "CLOSED_LOOP_MERCHANT_NOT_FOUND"
+    status = 404
+    title = "This merchant is not one of the employer's closed-loop merchants"
+
+
+class EmployeeStateInvalid(MobipayError):
+    code = "EMPLOYEE_STATE_INVALID"
+    status = 409
+    title = "The employee's state does not allow this"
+
+
+class ReportInvalid(MobipayError):
+    code = "ENTERPRISE_REPORT_INVALID"
+    status = 400
+    title = "No such report or format"
+
+
 class PaymentChanged(MobipayError):
     code = "ALLOWANCE_CHANGED"
     status = 409
@@ -109,3 +127,15 @@ class TapsInvalid(MobipayError):
     code = "READER_TAPS_INVALID"
     status = 400
     title = "The reader's upload is not valid"
+
+
+class ReaderConflict(MobipayError):
+    code = "READER_CONFLICT"
+    status = 409
+    title = "The employer has a reader of this label with another kind or key: choose another label"
+
+
+class TerminalPaycodeMismatch(MobipayError):
+    code = "ENTERPRISE_PAYCODE_MISMATCH"
+    status = 409
+    title = "This out_trade_no was paid by another payer's code: a retry sends the same code and amount"

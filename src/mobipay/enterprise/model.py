@@ -117,6 +117,8 @@ def rules_from(data: Mapping[str, Any] | str) -> SpendingRules:
     if unknown:
         raise errors.RulesInvalid(f"unknown rule {sorted(unknown)[0]!r}", field="rules")
     windows = []
+    if not isinstance(data.get("windows") or (), list | tuple):  # the employer API's JSON: 5 is no list
+        raise errors.RulesInvalid("windows is a list of {name, start, end}", field="rules")
     for n, raw in enumerate(data.get("windows") or ()):
         if not isinstance(raw, Mapping) or not str(raw.get("name", "")).strip():
             raise errors.RulesInvalid(f"window {n + 1} needs a name, a start and an end", field="rules")
@@ -132,7 +134,8 @@ def rules_from(data: Mapping[str, Any] | str) -> SpendingRules:
     if len({w.name for w in windows}) != len(windows):
         raise errors.RulesInvalid("two windows have the same name", field="rules")
     days = data.get("weekdays") or ()
-    if not isinstance(days, list | tuple) or any(isinstance(d, bool) or d not in range(1, 8) for d in days):
+    if not isinstance(days, list | tuple) or any(
+            isinstance(d, bool) or not isinstance(d, int) or d not in range(1, 8) for d in days):
         raise errors.RulesInvalid("weekdays are 1 (Monday) to 7 (Sunday)", field="rules")
     try:
         month_end = MonthEnd(data.get("month_end", MonthEnd.EXPIRE.value))

@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,6 +69,7 @@ from mobipay.enterprise.tables import (
     readers,
     taps,
 )
+from mobipay.instore.micropay import Micropay
 from mobipay.instore.service import DeviceTokens, InStore
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError, ValidationFailed
@@ -88,7 +89,7 @@ log = structlog.get_logger(__name__)
 
 FUNDS_PREFIX = "liability:enterprise:funds:"
 ALLOWANCE_PREFIX = "liability:enterprise:allowance:"
-ACTIVE, LEFT = "active", "left"
+ACTIVE, LEFT, PAUSED = "active", "left", "paused"  # paused: suspended by the employer, still enrolled
 READER_KINDS = ("door", "attendance")
 MAX_TAPS_PER_UPLOAD = 5_000
 FUNDING_CHUNK = 2_000  # transfers a funding run posts per ledger batch (the batch path's own size)
@@ -400,6 +401,10 @@ class Enterprise:
         await self.uow.run("enterprise_deposit", work)
         return (await self.uow.ledger.account(employer.funds_account)).balance
 
+    async def funds(self, employer_id: str) -> int:
+        """What the employer's funds account holds (fen), for its API and page."""
+        return (await self.uow.ledger.account(funds_account(employer_id))).balance
+
     # ------------------------------------------------------------------ employees
 
     async def enrol(self, employer_id: str, phone: str, *, name: str = "", employee_no: str = "",
@@ -410,6 +415,29 @@ class Enterprise:
         if not outcome.ok:
             raise errors.EmployeeInvalid(outcome.detail, field="phone", reason=outcome.code)
         return await self.employee(employer_id, outcome.employee_id)
+
+    async def enrol_once(self, employer_id: str, phone: str, *, idempotency_key: str, name: str = "",
+                         employee_no: str = "", actor: str = "") -> tuple[Employee, bool]:
+        """:meth:`enrol` under an Idempotency-Key (the employer API): a retry with the same key
+        and number answers the first enrolment (True: replayed); the key is kept only when
+        the number was enrolled, so a refusal changes nothing."""
+        check_idempotency_key(idempotency_key)
+        digest = hashlib.sha256(json.dumps(["enrol", phone, name, employee_no]).encode()).hexdigest()
+        iid = derived_id("eim_", employer_id, idempotency_key)
+        known = await self._import_row(iid)
+        if known is not None:
+            if known.digest != digest:
+                raise IdempotencyConflict("this Idempotency-Key enrolled another number", field="Idempotency-Key")
+            return await self.employee(employer_id, _import_result(known, replayed=True).rows[0].employee_id), True
+        try:
+            [outcome] = await self._enrol(employer_id, [(0, phone, name, employee_no)], actor=actor, import_id=iid,
+                                          digest=digest, keep_refused=False)
+        except _Raced:
+            return await self.enrol_once(employer_id, phone, idempotency_key=idempotency_key, name=name,
+                                         employee_no=employee_no, actor=actor)
+        if not outcome.ok:
+            raise errors.EmployeeInvalid(outcome.detail, field="phone", reason=outcome.code)
+        return await self.employee(employer_id, outcome.employee_id), False
 
     async def import_csv(self, employer_id: str, text: str, *, idempotency_key: str, actor: str = "") -> ImportResult:
         """Enrol the employees of a CSV file (``phone,name,employee_no``): the good rows are
@@ -440,7 +468,7 @@ class Enterprise:
         return await self.uow.run("enterprise_import_look", work)
 
     async def _enrol(self, employer_id: str, rows: Sequence[tuple[int, str, str, str]], *, actor: str,
-                     import_id: str = "", digest: str = "") -> list[RowOutcome]:
+                     import_id: str = "", digest: str = "", keep_refused: bool = True) -> list[RowOutcome]:
         employer = await self.employer(employer_id)
         checked: list[tuple[int, str, str, str, str]] = []  # (row index, msisdn, name, number, user id)
         outcomes: dict[int, RowOutcome] = {}
@@ -500,7 +528,7 @@ class Enterprise:
                 await uow.conn.execute(insert(employees), new_rows)
                 await uow.audit(actor=actor or "operator", action="enterprise.enrol", target=employer_id,
                                 reason=f"{len(new_rows)} employees", after={"ids": [r["id"] for r in new_rows][:50]})
-            if import_id:
+            if import_id and (keep_refused or new_rows):
                 every = [done.get(n) or outcomes[n] for n in range(len(rows))]
                 await uow.conn.execute(insert(imports).values(
                     id=import_id, employer_id=employer_id, digest=digest,
@@ -561,6 +589,29 @@ class Enterprise:
         row = await self.uow.run("enterprise_leave", work)
         return _employee(row, 0)
 
+    async def suspend(self, employer_id: str, employee_id: str, *, suspended: bool, actor: str) -> Employee:
+        """Suspend an employee (``paused``: the allowance neither pays nor is funded, doors and
+        attendance refuse the phone, the number stays enrolled and the balance stays) or
+        resume one. Setting the state it has answers it again; one who left is EMPLOYEE_STATE_INVALID."""
+        to, was = (PAUSED, ACTIVE) if suspended else (ACTIVE, PAUSED)
+
+        async def work(uow: UnitOfWork) -> Any:
+            row = (await uow.conn.execute(select(employees).where(
+                employees.c.id == employee_id, employees.c.employer_id == employer_id).with_for_update())).first()
+            if row is None:
+                raise errors.EmployeeNotFound(f"no employee {employee_id} here", field="employee_id")
+            if row.state == LEFT:
+                raise errors.EmployeeStateInvalid("this employee has left: enrol the number again",
+                                                  field="employee_id")
+            if row.state == was:
+                await uow.conn.execute(update(employees).where(employees.c.id == employee_id).values(state=to))
+                await uow.audit(actor=actor or "operator", action=f"enterprise.{'suspend' if suspended else 'resume'}",
+                                target=employee_id, reason=row.msisdn, before={"state": was}, after={"state": to})
+            return (await uow.conn.execute(select(employees).where(employees.c.id == employee_id))).one()
+
+        row = await self.uow.run("enterprise_suspend", work)
+        return _employee(row, (await self.uow.ledger.account(row.allowance_account)).balance)
+
     # ------------------------------------------------------------------ closed-loop merchants
 
     async def name_merchant(self, employer_id: str, merchant_id: str, *, label: str = "canteen",
@@ -591,6 +642,22 @@ class Enterprise:
 
         rows = await self.uow.run("enterprise_closed_loop_list", work)
         return [(r.merchant_id, (await self.merchants.merchant(r.merchant_id)).name, r.label) for r in rows]
+
+    async def remove_merchant(self, employer_id: str, merchant_id: str, *, actor: str = "") -> None:
+        """The allowance is no longer accepted at this merchant (from its next payment); one the
+        employer did not name is CLOSED_LOOP_MERCHANT_NOT_FOUND."""
+        await self.employer(employer_id)
+
+        async def work(uow: UnitOfWork) -> None:
+            gone = await uow.conn.execute(closed_loop.delete().where(
+                closed_loop.c.employer_id == employer_id, closed_loop.c.merchant_id == merchant_id))
+            if gone.rowcount != 1:
+                raise errors.ClosedLoopNotFound(f"{merchant_id} is not one of your closed-loop merchants",
+                                                field="merchant_id")
+            await uow.audit(actor=actor or "operator", action="enterprise.closed_loop_remove", target=employer_id,
+                            reason=merchant_id, before={"merchant_id": merchant_id})
+
+        await self.uow.run("enterprise_closed_loop_remove", work)
 
     # ------------------------------------------------------------------ funding
 
@@ -700,17 +767,50 @@ class Enterprise:
                                    field="payload")
         return await self.pay(me, seen.merchant.id, seen.store.id, amount, idempotency_key=idempotency_key, pin=pin)
 
+    async def pay_by_paycode(self, codes: Micropay, *, merchant_id: str, store_id: str, out_trade_no: str,
+                             auth_code: str, amount: int) -> Receipt:
+        """A closed-loop merchant's POS (a signed terminal request) charges the employee's
+        payment code (付款码): the code verified and used once (``codes``, the in-store payment
+        codes), then :meth:`pay` for the code's wallet, the allowance first, without the PIN (the
+        wallet's share within the password-free amount), counted as a one-factor dynamic code.
+        The terminal's ``out_trade_no`` is the idempotency key: a retry with the same code (or a
+        later one of the same device) and amount answers the first receipt."""
+        if not 0 < len(out_trade_no) <= 64 or not out_trade_no.isprintable() or out_trade_no != out_trade_no.strip():
+            raise ValidationFailed("out_trade_no is 1 to 64 printable characters", field="out_trade_no")
+        amount = check_amount(amount)
+        pid = derived_id("epy_", "terminal", merchant_id, out_trade_no)
+        known = await self._payment_row(pid)
+        if known is not None:  # a retry (its code may have expired meanwhile): the same payer's device?
+            device = await codes.device_of_code(auth_code)
+
+            async def owner(uow: UnitOfWork) -> Any:
+                return (await uow.conn.execute(select(employees.c.user_id).where(
+                    employees.c.id == known.employee_id))).scalar()
+
+            if device is None or device.user_id != await self.uow.run("enterprise_payer", owner):
+                raise errors.TerminalPaycodeMismatch(field="auth_code")
+            me = await self.wallet.principal(device.user_id)
+        else:
+            device = await codes.claim_code(auth_code, use_id=pid)
+            me = replace(await self.wallet.principal(device.user_id), session_id=device.session_id)
+        return await self.pay(me, merchant_id, store_id, amount, idempotency_key=out_trade_no, qr="dynamic",
+                              payment_id=pid)
+
     async def pay(self, me: Principal, merchant_id: str, store_id: str | None, amount: int, *,
-                  idempotency_key: str, pin: str | None = None) -> Receipt:
+                  idempotency_key: str, pin: str | None = None, qr: str = "static", two_factors: bool = False,
+                  payment_id: str | None = None) -> Receipt:
         """Pay ``amount`` at a closed-loop merchant of the employee's employer (the use case a
         closed-loop merchant's terminal or the employee's scan calls): the allowance pays what
         the rules let it (meal window, per meal, per day, balance), the employee's wallet the
         rest, in ONE ledger transfer with two debit legs, recorded as ONE paid trade. At any
         other merchant: ``ALLOWANCE_NOT_ACCEPTED``, nothing moves. The same Idempotency-Key
-        answers the first receipt."""
+        answers the first receipt. The wallet's share counts against the PBoC daily QR limits
+        as an in-store payment does (``qr``: ``static`` for the counter code, ``dynamic`` for
+        a payment code, ``two_factors`` as :meth:`InStore.count_qr` takes it); ``payment_id``
+        is a terminal's own derived id (its out_trade_no, whoever the payer)."""
         check_idempotency_key(idempotency_key)
         amount = check_amount(amount)
-        pid = derived_id("epy_", me.user_id, idempotency_key)
+        pid = payment_id or derived_id("epy_", me.user_id, idempotency_key)
         known = await self._payment_row(pid)
         if known is not None:
             if (known.merchant_id, int(known.amount), known.store_id) != (merchant_id, amount, store_id):
@@ -726,10 +826,10 @@ class Enterprise:
         payer = await self.wallet.authorize_payment(me, plan.wallet, pin)
 
         async def work(uow: UnitOfWork) -> tuple[Any, bool]:
-            again = (await uow.conn.execute(select(payments).where(payments.c.id == pid))).first()
-            if again is not None:
-                return again, True  # the same key a moment ago (a racing retry)
             await uow.conn.execute(select(employees.c.id).where(employees.c.id == employee.id).with_for_update())
+            again = (await uow.conn.execute(select(payments).where(payments.c.id == pid))).first()
+            if again is not None:  # after the lock: a racing twin that held it has committed by now
+                return again, True  # the same key a moment ago (a racing retry)
             split = await self._split_in(uow, employee, employer, amount)
             if split.wallet > plan.wallet:  # spent meanwhile (another payment): the PIN was asked for less
                 raise errors.PaymentChanged(f"the allowance now pays {split.allowance / 100:.2f} CNY: pay again",
@@ -747,6 +847,8 @@ class Enterprise:
                 raise result.error
             if split.wallet:
                 await self.wallet.count_payment(uow, payer, split.wallet)
+                # the PBoC daily QR counters, as an in-store code payment (a refusal undoes it all)
+                await self.instore.count_qr(uow, me.user_id, qr, two_factors, split.wallet)
             subject = f"企业一卡通 {employer.name}"[:256]
             [trade_id] = await self.merchants.record_payments_in(uow, [CounterPayment(
                 merchant_id, store_id or "", f"ent-{pid}", amount, subject, me.user_id, transfer_id)])
@@ -838,7 +940,8 @@ class Enterprise:
         if now < end:
             raise errors.MonthInvalid(f"{month} has not ended yet", field="month")
         employer = await self.employer(employer_id)
-        staff = await self.employees(employer_id)
+        # a suspended (paused) employee's allowance follows the month-end rule too
+        staff = [e for e in await self.employees(employer_id, active_only=False) if e.state != LEFT]
 
         async def work(uow: UnitOfWork) -> tuple[Any, bool]:
             await _lock_employer(uow, employer_id)  # two workers close a month once
@@ -900,7 +1003,10 @@ class Enterprise:
                               public_key: str | None = None, actor: str = "") -> tuple[Reader, str | None]:
         """A company reader (door or attendance), signing its uploads with Ed25519 as a POS
         terminal does: the reader's own public key, or a key pair made here whose private
-        half is answered once (None when the reader brought its key)."""
+        half is answered once (None when the reader brought its key). A reader is named by
+        its label within the employer: the same label again with the same kind (and the same
+        key, or none sent) answers the existing reader (its key made here is not shown again);
+        another kind or key is ``READER_CONFLICT`` and changes nothing."""
         await self.employer(employer_id)
         if kind not in READER_KINDS:
             raise ValidationFailed(f"a reader is one of {', '.join(READER_KINDS)}", field="kind")
@@ -913,15 +1019,27 @@ class Enterprise:
             seed, key = new_reader_key()
         rid = new_id("rdr")
 
-        async def work(uow: UnitOfWork) -> Any:
+        async def work(uow: UnitOfWork) -> tuple[Any, bool]:
+            await _lock_employer(uow, employer_id)  # one registration at a time: a racing retry finds the first
+            known = (await uow.conn.execute(select(readers).where(
+                readers.c.employer_id == employer_id, readers.c.label == label.strip()))).first()
+            if known is not None:
+                if known.kind != kind or (public_key and known.public_key != key):
+                    raise errors.ReaderConflict(
+                        f"reader {known.id} is labelled {label.strip()} already, as a {known.kind} reader "
+                        "with another key" if known.kind == kind else
+                        f"reader {known.id} is labelled {label.strip()} already, as a {known.kind} reader",
+                        field="label", reader_id=known.id)
+                return known, True
             await uow.conn.execute(insert(readers).values(id=rid, employer_id=employer_id, label=label.strip(),
                                                           kind=kind, public_key=key, state=ACTIVE,
                                                           created_at=uow.now))
             await uow.audit(actor=actor or "operator", action="enterprise.reader_register", target=rid,
                             reason=label.strip(), after={"employer_id": employer_id, "kind": kind})
-            return (await uow.conn.execute(select(readers).where(readers.c.id == rid))).one()
+            return (await uow.conn.execute(select(readers).where(readers.c.id == rid))).one(), False
 
-        return _reader(await self.uow.run("enterprise_reader", work)), seed
+        row, existed = await self.uow.run("enterprise_reader", work)
+        return _reader(row), None if existed else seed
 
     async def readers(self, employer_id: str) -> list[Reader]:
         async def work(uow: UnitOfWork) -> list[Any]:
@@ -929,6 +1047,23 @@ class Enterprise:
                                                .order_by(readers.c.created_at)))
 
         return [_reader(r) for r in await self.uow.run("enterprise_readers", work)]
+
+    async def disable_reader(self, employer_id: str, reader_id: str, *, actor: str = "") -> Reader:
+        """A reader's signed requests are refused from now on (a lost or replaced reader); a
+        disabled one answers again. Another employer's reader is READER_NOT_FOUND."""
+
+        async def work(uow: UnitOfWork) -> Any:
+            row = (await uow.conn.execute(select(readers).where(
+                readers.c.id == reader_id, readers.c.employer_id == employer_id).with_for_update())).first()
+            if row is None:
+                raise errors.ReaderNotFound(f"no reader {reader_id} here", field="reader_id")
+            if row.state == ACTIVE:
+                await uow.conn.execute(update(readers).where(readers.c.id == reader_id).values(state="disabled"))
+                await uow.audit(actor=actor or "operator", action="enterprise.reader_disable", target=reader_id,
+                                reason=row.label, before={"state": ACTIVE}, after={"state": "disabled"})
+            return (await uow.conn.execute(select(readers).where(readers.c.id == reader_id))).one()
+
+        return _reader(await self.uow.run("enterprise_reader_disable", work))
 
     async def verify_reader(self, *, reader_id: str, timestamp: str, nonce: str, signature: str,
                             body: bytes) -> Reader:

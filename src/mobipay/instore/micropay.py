@@ -352,6 +352,49 @@ class Micropay:
 
         return await self.uow.run("paycode_wrong_code", work)
 
+    # ------------------------------------------------------------------ for the one-cards' terminals
+
+    async def claim_code(self, code: str, *, use_id: str) -> PaycodeDevice:
+        """The device of a scanned code, the code's use recorded under ``use_id`` (another
+        context's payment: the enterprise canteen's POS), so it pays once as a micropay code
+        does; the same ``use_id`` again (the till's retry) is answered the device. Wrong codes
+        count against the device as in micropay."""
+        code = code.strip()
+        device, step = await self._accepted_device(code)
+
+        async def work(uow: UnitOfWork) -> None:
+            conn = uow.conn
+            used = await conn.execute(dialect_insert(conn.dialect.name, paycode_uses).values(
+                device_id=device.id, step=step, order_id=use_id, used_at=uow.now).on_conflict_do_nothing())
+            if not used.rowcount:
+                u = paycode_uses.c
+                by = (await conn.execute(select(u.order_id).where(u.device_id == device.id, u.step == step))).scalar()
+                if by != use_id:
+                    raise errors.PaycodeUsed(field="auth_code")
+            c = paycode_devices.c
+            still = await conn.execute(update(paycode_devices).where(c.id == device.id, c.state == ACTIVE)
+                                       .values(failures=0, last_used_at=uow.now))
+            if not still.rowcount:
+                raise errors.PaycodeDeviceRevoked("the device stopped paying a moment ago", field="auth_code")
+
+        await self.uow.run("paycode_claim", work)
+        return device
+
+    async def device_of_code(self, code: str) -> PaycodeDevice | None:
+        """The device a code names by its device number, unverified (a retry's code may have
+        expired): whether a retried payment comes from the same payer."""
+        try:
+            parsed = paycode.parse(code.strip())
+        except MobipayError:
+            return None
+
+        async def read(uow: UnitOfWork) -> Any:
+            return (await uow.conn.execute(select(paycode_devices).where(
+                paycode_devices.c.device_no == parsed.device_no))).first()
+
+        row = await self.uow.run("paycode_device", read)
+        return _device(row) if row is not None else None
+
     # ------------------------------------------------------------------ the terminal's micropay
 
     async def micropay(self, terminal: Terminal, *, out_trade_no: str, auth_code: str, amount: object,

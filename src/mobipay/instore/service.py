@@ -299,6 +299,11 @@ class InStore:
 
         return count
 
+    async def count_qr(self, tx: Transaction, payer_id: str, kind: str, two: bool, amount: int) -> None:
+        """For the one-cards paid by a counter code or a payment code (the enterprise allowance's
+        wallet share): the same PBoC daily counters and refusals, in the caller's transaction."""
+        await self._count(tx, payer_id, kind, two, amount)
+
     async def _count(self, tx: Transaction, payer_id: str, kind: str, two: bool, amount: int) -> None:
         """In the paying transaction: add ``amount`` to the payer's Beijing-day counters with a
         conditional UPDATE (it waits for a concurrent payment's row lock, then re-checks), or

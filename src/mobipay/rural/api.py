@@ -9,22 +9,32 @@ its pick-up with the villager's code.
 
 For subscribers (the wallet's bearer token): cash-out at an agent's number with the PIN; the
 marketplace (browse, order, confirm receipt, dispute). For anyone: the agent locator.
+
+For sellers (``/v1/rural/seller/…``, the wallet's bearer token of the seller's own number:
+sellers are paid into that wallet, so its session is their sign-in): their products (list,
+add, change price, stock, photos, origin, delivery area), their orders, and an order shipped.
+
+For operator staff (``/v1/rural/disputes``; ``Authorization: Bearer <MOBIPAY_ADMIN_TOKEN>``
+and ``X-Operator: NAME`` with the operations role, as every back-office route): the open
+disputes with their deadlines, and the decision on one (refund or release, with a reason).
 Every money write takes an ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from mobipay.kernel.errors import Unauthorized, ValidationFailed
 from mobipay.orders.service import PartnerOrder
 from mobipay.platform.api_common import IdemKey, MoneyOut, from_container, require_key
 from mobipay.rural import errors
-from mobipay.rural.market import MarketOrder, Marketplace, Product
+from mobipay.rural.market import Dispute, MarketOrder, Marketplace, Product, Seller, SellerOrder
 from mobipay.rural.model import TxKind
 from mobipay.rural.service import Agent, AgentStaff, RuralService, Txn
 from mobipay.wallet.api_deps import Me
@@ -46,6 +56,34 @@ async def agent_staff(request: Request,
 
 
 Staff = Annotated[AgentStaff, Depends(agent_staff)]
+back_office_bearer = HTTPBearer(auto_error=False, scheme_name="admin_token")
+
+
+def operator_name(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(back_office_bearer)],
+                  x_operator: Annotated[str | None, Header(alias="X-Operator", max_length=64)] = None) -> str:
+    """The operator a back-office call acts for, as every back-office route takes it (the
+    ledger's, the campaigns'): the admin token proves the system, ``X-Operator`` names the
+    person, whose role the use case checks in the roster (``MOBIPAY_OPERATORS``)."""
+    expected = request.app.state.container.settings.admin_token.get_secret_value()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+        raise Unauthorized("send Authorization: Bearer <MOBIPAY_ADMIN_TOKEN>")
+    if not x_operator or not x_operator.strip():
+        raise ValidationFailed("send X-Operator: the operator's name (audited; needs the operations role)",
+                               field="X-Operator")
+    return x_operator.strip()
+
+
+OperatorDep = Annotated[str, Depends(operator_name)]
+
+
+async def seller_me(me: Me, request: Request) -> Seller:
+    """The seller whose own wallet session this is (``RURAL_NOT_SELLER`` for any other wallet)."""
+    seller: Seller = await request.app.state.container.rural_market.seller_of(me)
+    return seller
+
+
+SellerMe = Annotated[Seller, Depends(seller_me)]
 
 
 def _money(fen: int) -> MoneyOut:
@@ -238,6 +276,70 @@ class DisputeIn(BaseModel):
     reason: str = Field(max_length=200)
 
 
+class DisputeOut(BaseModel):
+    order_id: str
+    title: str
+    seller_id: str
+    seller: str
+    buyer: str
+    amount: MoneyOut
+    paid_by: str = Field(description="wallet | cash (a refund goes back to the agent's float, paid out in cash)")
+    reason: str = Field(description="What the buyer said is wrong")
+    decide_by: datetime = Field(description="The deadline: undecided, the buyer is refunded then")
+
+
+def _dispute_out(d: Dispute) -> DisputeOut:
+    return DisputeOut(order_id=d.order_id, title=d.title, seller_id=d.seller_id, seller=d.seller, buyer=d.buyer,
+                      amount=_money(d.amount), paid_by=d.paid_by, reason=d.reason, decide_by=d.decide_by)
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["refund", "release"] = Field(description="refund: money and stock back to the buyer; "
+                                                   "release: the seller paid, less the fee")
+    reason: str = Field(min_length=2, max_length=200, description="Why (audited; kept with the decision)")
+
+
+class SellerOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    county: str
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(max_length=80)
+    price: StrictInt = Field(description="Fen per unit")
+    unit: str = Field(max_length=16, description="e.g. 袋, 斤, 盒")
+    stock: StrictInt
+    origin: str = Field(max_length=80)
+    photos: list[str] = Field(default_factory=list, max_length=9, description="https:// or /path URLs")
+    delivery: list[str] = Field(default_factory=lambda: ["*"], max_length=100,
+                                description='Counties delivered to; ["*"]: everywhere')
+
+
+class ProductPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    price: StrictInt | None = Field(default=None, description="Fen per unit (orders already placed keep theirs)")
+    stock: StrictInt | None = None
+    photos: list[str] | None = Field(default=None, max_length=9)
+    origin: str | None = Field(default=None, max_length=80)
+    delivery: list[str] | None = Field(default=None, max_length=100)
+
+
+class SellerOrderOut(OrderOut):
+    title: str
+    buyer: str = Field(description="Masked")
+    county: str
+    address: str
+
+
+def _seller_order_out(o: SellerOrder) -> SellerOrderOut:
+    return SellerOrderOut(**_order_out(o.order).model_dump(), title=o.order.title, buyer=o.buyer_masked,
+                          county=o.county, address=o.address)
+
+
 # ---------------------------------------------------------------------- agents' staff
 
 
@@ -373,3 +475,68 @@ async def confirm_receipt(order_id: str, me: Me, market: MarketDep) -> OrderOut:
 @router.post("/orders/{order_id}/dispute", response_model=OrderOut, summary="Dispute while the money is held")
 async def dispute(order_id: str, body: DisputeIn, me: Me, market: MarketDep) -> OrderOut:
     return _order_out(await market.dispute(me, order_id, body.reason))
+
+
+# ---------------------------------------------------------------------- sellers (their own wallet session)
+
+
+@router.get("/seller", response_model=SellerOut, summary="Me as a marketplace seller")
+async def seller_self(seller: SellerMe) -> SellerOut:
+    return SellerOut(id=seller.id, name=seller.name, kind=seller.kind, county=seller.county)
+
+
+@router.get("/seller/products", response_model=list[ProductOut], summary="My products (sold out too)")
+async def seller_products(seller: SellerMe, market: MarketDep) -> list[ProductOut]:
+    return [_product_out(p) for p in await market.seller_products(seller.id)]
+
+
+@router.post("/seller/products", response_model=ProductOut, status_code=201,
+             summary="List a product (Idempotency-Key required)")
+async def product_add(body: ProductIn, response: Response, seller: SellerMe, market: MarketDep,
+                      idempotency_key: IdemKey = None) -> ProductOut:
+    p = await market.list_product(seller.id, title=body.title, price=body.price, unit=body.unit, stock=body.stock,
+                                  origin=body.origin, photos=body.photos, delivery=body.delivery,
+                                  idempotency_key=require_key(idempotency_key))
+    _replayed(response, p.replayed)
+    return _product_out(p)
+
+
+@router.patch("/seller/products/{product_id}", response_model=ProductOut,
+              summary="Change my product's price, stock, photos, origin or delivery area")
+async def product_update(product_id: str, body: ProductPatch, seller: SellerMe, market: MarketDep) -> ProductOut:
+    return _product_out(await market.update_product(seller.id, product_id[:40], price=body.price, stock=body.stock,
+                                                    photos=body.photos, origin=body.origin, delivery=body.delivery))
+
+
+@router.get("/seller/orders", response_model=list[SellerOrderOut], summary="My orders, newest first")
+async def seller_orders(seller: SellerMe, market: MarketDep, state: Annotated[str, Query(max_length=10)] = "",
+                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[SellerOrderOut]:
+    return [_seller_order_out(o) for o in await market.seller_orders(seller.id, state=state, limit=limit)]
+
+
+@router.post("/seller/orders/{order_id}/shipment", response_model=OrderOut,
+             summary="Hand the order to the carrier (again: the same shipment, Idempotent-Replayed)")
+async def ship(order_id: str, response: Response, seller: SellerMe, market: MarketDep) -> OrderOut:
+    o = await market.ship(seller.id, order_id[:40])
+    _replayed(response, o.replayed)
+    return _order_out(o)
+
+
+# ---------------------------------------------------------------------- operator staff (back office)
+
+
+@router.get("/disputes", response_model=list[DisputeOut],
+            summary="Open disputes, nearest deadline first (admin token, X-Operator with the operations role)")
+async def disputes(actor: OperatorDep, market: MarketDep) -> list[DisputeOut]:
+    return [_dispute_out(d) for d in await market.disputes(actor=actor)]
+
+
+@router.post("/disputes/{order_id}/decision", response_model=OrderOut,
+             summary="Refund the buyer or release to the seller, with a reason (Idempotency-Key required; "
+                     "admin token, X-Operator with the operations role)")
+async def decide(order_id: str, body: DecisionIn, response: Response, actor: OperatorDep, market: MarketDep,
+                 idempotency_key: IdemKey = None) -> OrderOut:
+    o = await market.decide_dispute(order_id[:40], actor=actor, refund=body.decision == "refund", note=body.reason,
+                                    idempotency_key=require_key(idempotency_key))
+    _replayed(response, o.replayed)
+    return _order_out(o)

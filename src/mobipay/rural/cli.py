@@ -1,16 +1,21 @@
 """``mobipay rural …``: village agents and the rural marketplace for operators: onboard an
 agent, list agents by place, the console's activity by county, flagged transactions and the
-risk decision, the monthly commission run, price notices, and the worker's jobs on demand."""
+risk decision, the monthly commission run, price notices, marketplace disputes and their
+decision, a seller's products and shipping done for a seller (operations role, audited),
+and the worker's jobs on demand."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mobipay.platform.cli_support import ACTOR, run
 from mobipay.rural.model import AgentKind, Location
+
+if TYPE_CHECKING:  # the marketplace's module is imported when a command runs, not at every mobipay start
+    from mobipay.rural.market import MarketOrder, Product
 
 app = typer.Typer(help="Rural e-commerce: village agents, float, commissions, the marketplace. "
                        "Example: mobipay rural agents --county 宁乡县", no_args_is_help=True)
@@ -118,3 +123,105 @@ def jobs() -> None:
     released = run(lambda c: c.rural_market.release_due())
     paid = run(lambda c: c.rural.pay_last_month())
     typer.echo(f"carrier events {tracked}; orders released or refunded {released}; agents paid commissions {paid}")
+
+
+@app.command("disputes")
+def disputes(actor: Annotated[str, ACTOR] = "") -> None:
+    """Open marketplace disputes, nearest deadline first (operations role); undecided, the
+    buyer is refunded at the deadline. Example: mobipay rural disputes --actor olga"""
+    found = run(lambda c: c.rural_market.disputes(actor=actor))
+    for d in found:
+        typer.echo(f"{d.order_id}  {_yuan(d.amount):>10} CNY  {d.paid_by:<6} decide by {d.decide_by:%Y-%m-%d %H:%M} "
+                   f"UTC  {d.title}  ({d.seller})  buyer: {d.reason}")
+    if not found:
+        typer.echo("no open disputes", err=True)
+
+
+@app.command("dispute-decide")
+def dispute_decide(
+    order_id: Annotated[str, typer.Argument(help="The disputed order (rmo_…)")],
+    refund: Annotated[bool, typer.Option("--refund/--release", help="Refund the buyer (money and stock back) or "
+                                         "release to the seller (less the fee)")],
+    reason: Annotated[str, typer.Option(help="Why, 2 to 200 characters (audited)")],
+    key: Annotated[str, typer.Option(help="Idempotency key (default: one per order and decision, so running the "
+                                     "same command again answers the first decision)")] = "",
+    actor: Annotated[str, ACTOR] = "",
+) -> None:
+    """Decide a marketplace dispute, once (operations role, audited). Example: mobipay rural
+    dispute-decide rmo_… --refund --reason "照片显示大米发霉" --actor olga"""
+    decision = "refund" if refund else "release"
+    o = run(lambda c: c.rural_market.decide_dispute(order_id, actor=actor, refund=refund, note=reason,
+                                                    idempotency_key=key or f"cli-{decision}"))
+    again = "  (already decided so: nothing changed)" if o.replayed else ""
+    typer.echo(f"{o.id}  {o.state}  {_yuan(o.amount)} CNY  by {actor}{again}")
+
+
+def _product_line(p: Product) -> str:
+    where = "everywhere" if "*" in p.delivery else ", ".join(p.delivery)
+    return (f"{p.id}  {_yuan(p.price):>9} CNY/{p.unit}  stock {p.stock:>5}  {p.title}  from {p.origin}  "
+            f"to {where}  photos {len(p.photos)}")
+
+
+@app.command("seller-products")
+def seller_products(seller: Annotated[str, typer.Argument(help="The seller's number or id (rsl_…)")]) -> None:
+    """A seller's products, sold out too, newest first. Example: mobipay rural seller-products 13500135001"""
+    found = run(lambda c: _seller_products(c, seller))
+    for p in found:
+        typer.echo(_product_line(p))
+    if not found:
+        typer.echo("this seller lists no products", err=True)
+
+
+async def _seller_products(c: Any, ref: str) -> list[Product]:
+    market = c.rural_market
+    return list(await market.seller_products((await market.seller(ref)).id))
+
+
+@app.command("product-add")
+def product_add(
+    seller: Annotated[str, typer.Argument(help="The seller's number or id (rsl_…)")],
+    title: Annotated[str, typer.Option(help="2 to 80 characters, e.g. 灰汤贡米 5kg")],
+    price: Annotated[int, typer.Option(help="Fen per unit, e.g. 6800")],
+    unit: Annotated[str, typer.Option(help="e.g. 袋, 斤, 盒")],
+    stock: Annotated[int, typer.Option(help="How many units are for sale")],
+    origin: Annotated[str, typer.Option(help="Where it comes from, e.g. 湖南宁乡灰汤镇")],
+    photo: Annotated[list[str] | None, typer.Option(help="A photo's https:// or /path URL (repeat, up to 9)")] = None,
+    deliver_to: Annotated[list[str] | None, typer.Option(help="A county delivered to (repeat; none: everywhere)")]
+    = None,
+    key: Annotated[str, typer.Option(help="Idempotency key: the same key again answers the first product")] = "",
+    actor: Annotated[str, ACTOR] = "",
+) -> None:
+    """List a product for a seller (operations role, audited). Example: mobipay rural product-add
+    13500135001 --title "灰汤贡米 5kg" --price 6800 --unit 袋 --stock 200 --origin 湖南宁乡灰汤镇
+    --deliver-to 宁乡县 --key rice-2026 --actor olga"""
+    p = run(lambda c: _product_add(c, seller, title=title, price=price, unit=unit, stock=stock, origin=origin,
+                                   photos=photo or [], delivery=deliver_to or ["*"], key=key or None, actor=actor))
+    typer.echo(_product_line(p) + ("  (listed before with this key: nothing changed)" if p.replayed else ""))
+
+
+async def _product_add(c: Any, ref: str, *, title: str, price: int, unit: str, stock: int, origin: str,
+                       photos: list[str], delivery: list[str], key: str | None, actor: str) -> Product:
+    market = c.rural_market
+    seller = await market.seller(ref)
+    p: Product = await market.list_product(seller.id, title=title, price=price, unit=unit, stock=stock, origin=origin,
+                                           photos=photos, delivery=delivery, idempotency_key=key, actor=actor)
+    return p
+
+
+@app.command("ship")
+def ship(
+    order_id: Annotated[str, typer.Argument(help="The seller's paid order (rmo_…)")],
+    seller: Annotated[str, typer.Option(help="The seller's number or id (rsl_…): the order must be theirs")],
+    actor: Annotated[str, ACTOR] = "",
+) -> None:
+    """Hand a seller's order to the carrier (operations role, audited; again: the same
+    shipment). Example: mobipay rural ship rmo_… --seller 13500135001 --actor olga"""
+    o = run(lambda c: _ship(c, seller, order_id, actor))
+    again = "  (shipped before: nothing changed)" if o.replayed else ""
+    typer.echo(f"{o.id}  {o.state}  tracking {o.tracking_no}{again}")
+
+
+async def _ship(c: Any, ref: str, order_id: str, actor: str) -> MarketOrder:
+    market = c.rural_market
+    o: MarketOrder = await market.ship((await market.seller(ref)).id, order_id, actor=actor)
+    return o

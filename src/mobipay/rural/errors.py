@@ -145,3 +145,21 @@ class DisputeClosed(MobipayError):
     code = "RURAL_DISPUTE_CLOSED"
     status = 422
     title = "The time to open a dispute on this order has passed"
+
+
+class DisputeDecided(MobipayError):
+    code = "RURAL_DISPUTE_DECIDED"
+    status = 409
+    title = "This dispute is already decided (once per dispute)"
+
+
+class SellerNotFound(MobipayError):
+    code = "RURAL_SELLER_NOT_FOUND"
+    status = 404
+    title = "No such seller on the rural marketplace"
+
+
+class NotSeller(MobipayError):
+    code = "RURAL_NOT_SELLER"
+    status = 403
+    title = "This wallet is not a seller on the rural marketplace"

@@ -113,7 +113,7 @@ def tier_of(kind: TxKind, amount: int, table: Sequence[Tier] | None = None) -> T
 
 def check_amount(amount: object) -> int:
     if not isinstance(amount, int) or isinstance(amount, bool) or not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        raise errors.RuralInvalid(f"an amount at agents is {MIN_AMOUNT // 100} to {MAX_AMOUNT // 100} CNY, in fen",
+        raise errors.RuralInvalid(f"an amount at agents is {MIN_AMOUNT // 100} to {MAX_AMOUNT // 100} CNY",
                                   field="amount")
     return amount
 

@@ -40,7 +40,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
@@ -301,6 +301,23 @@ class _Open:
     side: str  # entry | exit
     at: datetime
     station_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """A metro trip already charged the missing-exit (or missing-entry) fare, as the pricing
+    step holds it: its other tap may still arrive, uploaded late."""
+
+    id: str
+    side: str  # the side it has: entry | exit
+    at: datetime
+    station_id: str | None
+    day: date
+    base: int
+    fare: int
+    state: str  # paid | debt
+    account_code: str
+    cleared: bool  # its day was cleared with the operator: no re-pricing here
 
 
 @dataclass(slots=True)
@@ -1142,6 +1159,8 @@ class _Pricing:
         self.updated_trips: dict[str, dict[str, Any]] = {}
         self.priced: list[_Priced] = []
         self.closed_open: set[str] = set()
+        self.closed: dict[str, list[_Closed]] = {}
+        self.late: list[tuple[_Closed, int]] = []  # trips completed by a late tap: the fen given back
 
     async def load(self, users: set[str]) -> None:
         ids = sorted(users)
@@ -1165,6 +1184,29 @@ class _Pricing:
                     st = r.entry_station_id if r.open_side == ENTRY else r.exit_station_id
                     self.open.setdefault(r.user_id, []).append(_Open(r.id, r.user_id, r.operator_id, r.open_side,
                                                                      at, st))
+                await self._load_closed(part)
+
+    async def _load_closed(self, users: list[str]) -> None:
+        """The riders' trips charged a missing-exit (or -entry) fare that nothing was given
+        back on, whose other tap may come in this chunk: it completes the trip, never opens a
+        new one (which would charge the missing fare a second time)."""
+        conn = self.uow.conn
+        rows = list(await conn.execute(select(
+            trips.c.id, trips.c.user_id, trips.c.missing, trips.c.start_at, trips.c.end_at, trips.c.entry_station_id,
+            trips.c.exit_station_id, trips.c.day, trips.c.base, trips.c.fare, trips.c.state, trips.c.account_code
+        ).where(trips.c.user_id.in_(users), trips.c.operator_id == self.v.operator_id, trips.c.missing != "",
+                trips.c.state.in_(("paid", "debt")), trips.c.refunded == 0)))
+        if not rows:
+            return
+        cleared = set((await conn.execute(select(clearings.c.day).where(
+            clearings.c.operator_id == self.v.operator_id,
+            clearings.c.day.in_(sorted({r.day for r in rows}))))).scalars())
+        for r in rows:
+            side = ENTRY if r.missing == EXIT else EXIT
+            at = as_utc(r.start_at if side == ENTRY else r.end_at)
+            self.closed.setdefault(r.user_id, []).append(_Closed(
+                r.id, side, at, r.entry_station_id if side == ENTRY else r.exit_station_id, r.day, int(r.base),
+                int(r.fare), r.state, r.account_code, r.day in cleared))
 
     def tap(self, tid: str, token: TokenKeys, at: datetime) -> str:
         """Record one new tap of the chunk's validator; answers its trip's id."""
@@ -1187,6 +1229,9 @@ class _Pricing:
             if timedelta(0) <= gap <= limit and (match is None or abs(o.at - at) < abs(match.at - at)):
                 match = o
         if match is None:
+            late = self._late(token.user_id, at, want, limit)
+            if late is not None:
+                return self._complete(late, token, at)
             trip_id = _trip_id(tid)
             row = self._row(trip_id, token, at, at, entry=v.station_id if v.role == ENTRY else None,
                             exit_=v.station_id if v.role == EXIT else None)
@@ -1208,6 +1253,46 @@ class _Pricing:
         self._price(row, token, self.rules.get(model.day_of(start)) or rules,
                     model.distance_fare(rules.metro, meters))
         return match.id
+
+    def _late(self, user_id: str, at: datetime, want: str, limit: timedelta) -> _Closed | None:
+        """The charged trip this tap is the missing side of (the nearest within the journey limit)."""
+        best = None
+        for c in self.closed.get(user_id, ()):
+            gap = (c.at - at) if self.v.role == ENTRY else (at - c.at)
+            if c.side == want and timedelta(0) <= gap <= limit and (best is None or abs(c.at - at) < abs(best.at - at)):
+                best = c
+        return best
+
+    def _complete(self, c: _Closed, token: TokenKeys, at: datetime) -> str:
+        """A late tap completes a trip charged the missing fare: the trip gets its stations and
+        its distance fare, and what it was charged above that is given back (to the wallet, or
+        off the debt). The discounts it had keep their share (a tier's 20% stays 20%). On a day
+        already cleared with the operator the tap is kept with the trip and nothing is re-priced:
+        the rider's dispute goes to the operator."""
+        self.closed[token.user_id].remove(c)
+        v = self.v
+        entry_st, exit_st = (v.station_id, c.station_id) if v.role == ENTRY else (c.station_id, v.station_id)
+        if c.cleared or entry_st is None or exit_st is None or self.net is None:
+            return c.id
+        start, end = (at, c.at) if v.role == ENTRY else (c.at, at)
+        metro = self.t.fares.rules(v.city, c.day).metro
+        assert metro is not None
+        meters = self.net.distance(entry_st, exit_st)
+        base = model.distance_fare(metro, meters)
+        fare = min(c.fare, c.fare * base // c.base) if c.base else 0
+        self.updated_trips[c.id] = {"id": c.id, "entry_station_id": entry_st, "exit_station_id": exit_st,
+                                    "start_at": start, "end_at": end, "meters": meters, "missing": "",
+                                    "open_side": "", "base": base, "fare": fare}
+        back = c.fare - fare
+        if back:
+            self.late.append((c, back))
+            state = self.states.get(token.user_id)
+            if state is not None:  # what the month's tiers and the day's cap count
+                month = model.day_of(start).strftime("%Y-%m")
+                self.states[token.user_id] = replace(
+                    state, month_spent=max(0, state.month_spent - back) if state.month == month else state.month_spent,
+                    day_spent=max(0, state.day_spent - back) if state.day == c.day else state.day_spent)
+        return c.id
 
     def close(self, r: Any, token: TokenKeys, rules: FareRules) -> None:
         """An open metro trip past its time: the missing-exit fare."""
@@ -1259,6 +1344,15 @@ class _Pricing:
                if u in self.known_riders]
         await insert_many(conn, riders, fresh)
         await update_many(conn, riders, old, keys=("user_id", "city"))
+        if self.late:  # in this transaction: the trip's new fare and the money given back commit together
+            results = await self.uow.post([Transfer(
+                f"transit-late-pair:{c.id}",
+                (Leg.debit(operator_account(self.v.operator_id), back),
+                 Leg.credit(FARES_RECEIVABLE.code if c.state == "debt" else c.account_code, back)),
+                "transit.fare_repriced", reference="公交一卡通 补传出站 退差价") for c, back in self.late])
+            for r in results:
+                if r.error is not None:
+                    raise r.error
         return self.priced
 
 

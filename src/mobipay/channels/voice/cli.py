@@ -78,7 +78,7 @@ def sip_command(
         front = SipFront(container.channel_actions, prompts, host=host or voice.sip_host,
                          port=port or voice.sip_port, rtp_ports=(voice.rtp_port_min, voice.rtp_port_max),
                          input_timeout_s=voice.input_timeout_s, digit_timeout_s=voice.digit_timeout_s,
-                         max_call_s=voice.max_call_s, lang=start_lang)
+                         max_call_s=voice.max_call_s, lang=start_lang, rural=container.rural)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

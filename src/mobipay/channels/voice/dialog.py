@@ -15,6 +15,11 @@ either. It is a state machine over immutable :class:`CallState` values:
 Bad input never reaches a service: malformed numbers and amounts are refused here with the
 same error codes the services use (``INVALID_MSISDN``, ``INVALID_AMOUNT``, ``INVALID_PIN``),
 and the session speaks them through :mod:`mobipay.channels.words`.
+
+A village agent's staff phone gets its own menu (the ``agent_*``, ``cashin_*`` and
+``cashout_*`` nodes at the end of the module): the staff PIN, then cash-in, cash-out with
+the customer's code, float, statement and commissions, each one of the rural context's use
+cases; its refusals are worded here (:data:`AGENT_WORDS`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Literal
 from mobipay.kernel.errors import InvalidAmount, MobipayError
 from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.lottery.model import BET_PRICE, MAX_BETS
+from mobipay.rural.model import CODE_TRIES
 from mobipay.wallet.errors import InvalidPin
 
 Lang = Literal["zh", "en"]
@@ -112,6 +118,74 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "no_input": ("没有收到您的按键。", "We did not get your input."),
     "error": ("{words}", "{words}"),
     "goodbye": ("感谢使用，再见。", "Thank you, goodbye."),
+    # village agents (代理点): a staff phone calling the same number; see docs/rural.md
+    "who": ("代理点业务请按1，个人钱包业务请按2。", "For agent services press 1, for your own wallet press 2."),
+    "agent_pin": ("请输入代理点员工密码，以井号键结束。", "Please enter your agent staff PIN, then press hash."),
+    "agent_pin_invalid": ("员工密码是六位数字。", "The staff PIN is six digits."),
+    "agent_menu": ("代理点服务：存款请按1，取款请按2，查询备付金余额请按3，查询最近五笔交易请按4，查询本月佣金请按5，"
+                   "For English press 9，结束通话请按0。",
+                   "Agent services: for a cash-in press 1, a cash-out 2, your float balance 3, the last five "
+                   "transactions 4, this month's commissions 5, 中文请按9, to end the call press 0."),
+    "cashin_number": ("请输入存款客户的手机号码，以井号键结束。",
+                      "Enter the customer's mobile number, then press hash."),
+    "cashin_amount": ("请输入存款金额，以元为单位，以井号键结束。",
+                      "Enter the cash-in amount in yuan, then press hash."),
+    "cashin_confirm": ("从备付金向{number}的钱包存入{amount}元，客户手续费{fee}元。确认请按1，取消请按2。",
+                       "Pay {amount} yuan from your float into the wallet of {number}; the customer's fee is {fee} "
+                       "yuan. To confirm press 1, to cancel press 2."),
+    "cashin_done": ("存款成功，{amount}元已到客户钱包。备付金余额{balance}元。",
+                    "Cash-in done: {amount} yuan is in the customer's wallet. Your float is {balance} yuan."),
+    "cashout_number": ("请输入取款客户的手机号码，以井号键结束。",
+                       "Enter the customer's mobile number, then press hash."),
+    "cashout_amount": ("请输入取款金额，以元为单位，以井号键结束。",
+                       "Enter the cash-out amount in yuan, then press hash."),
+    "cashout_confirm": ("{number}取现{amount}元，客户另付手续费{fee}元，共从客户钱包扣除{total}元。"
+                        "向客户发送验证码请按1，取消请按2。",
+                        "{number} takes {amount} yuan in cash and pays a {fee} yuan fee: {total} yuan from the "
+                        "customer's wallet. To text the customer a code press 1, to cancel press 2."),
+    "cashout_code": ("验证码已发送到客户手机。请客户本人读出验证码，输入六位验证码后按井号键。返回请按星号键。",
+                     "A code was texted to the customer. Have the customer read it out, key the six digits, then "
+                     "press hash. To go back press star."),
+    "cashout_code_invalid": ("验证码是六位数字。", "The code is six digits."),
+    "cashout_done": ("取现成功，请付给客户{amount}元现金。备付金余额{balance}元。",
+                     "Cash-out done: give the customer {amount} yuan in cash. Your float is {balance} yuan."),
+    "float_is": ("备付金余额{amount}元，现金{cash}元。", "Your float is {amount} yuan; cash in the till {cash} yuan."),
+    "statement_line": ("{date}，{kind}{amount}元。", "{date}, {kind}, {amount} yuan."),
+    "commissions_are": ("本月佣金：待付{accrued}元，审核中{held}元，已付{paid}元。",
+                        "Commissions this month: {accrued} yuan due, {held} yuan held, {paid} yuan paid."),
+}
+
+#: Refusals of the rural context as an agent hears them (the channel words have none of them).
+AGENT_WORDS: dict[str, tuple[str, str]] = {
+    "AGENT_STAFF_PIN_WRONG": ("员工密码错误。", "The staff PIN is wrong."),
+    "AGENT_STAFF_LOCKED": ("密码错误次数过多，请稍后再试。", "Too many wrong PINs; try again later."),
+    "AGENT_NOT_ACTIVE": ("本代理点已暂停服务。", "This agent is suspended."),
+    "AGENT_NOT_FOUND": ("本号码不是代理点员工。", "This number is no agent's staff."),
+    "AGENT_FLOAT_INSUFFICIENT": ("备付金余额不足，请先补充备付金。", "Your float is too low; buy float first."),
+    "AGENT_LIMIT_EXCEEDED": ("已超过代理点的限额，未办理。",
+                             "That is past one of the agent's limits; nothing was done."),
+    "RURAL_CUSTOMER_LIMIT_EXCEEDED": ("已超过客户今日在代理点的限额，未办理。",
+                                      "That is past the customer's daily limit at agents; nothing was done."),
+    "RURAL_CUSTOMER_NOT_REGISTERED": ("该号码还没有开通钱包，请先为客户注册。",
+                                      "This number has no wallet; register the customer first."),
+    "CASH_OUT_NOT_FOUND": ("没有等待验证码的取现，请重新办理。", "No cash-out is waiting for a code; start again."),
+    "CASH_OUT_NOT_PENDING": ("这笔取现已不再等待验证码，请重新办理。",
+                             "This cash-out no longer waits for a code; start again."),
+    "RURAL_CODE_WRONG": ("验证码错误或已过期。", "The code is wrong or has expired."),
+    "AGENT_SESSION_INVALID": ("请先输入员工密码。", "Enter the staff PIN first."),
+    # AGENT_LIMIT_EXCEEDED by the limit it names
+    "float": ("备付金将超过上限，请先售出部分备付金。", "The float would pass its cap; sell some float first."),
+    "daily_cash_out": ("代理点今日的取现额度不足。", "The agent's cash-outs for today would pass its limit."),
+}
+#: ``RURAL_INVALID`` where the amount was checked (a quote) and where the customer's wallet was.
+AGENT_AMOUNT_WORDS = ("代理点单笔金额为1元到5000元。", "An amount at agents is 1 to 5000 yuan.")
+AGENT_WALLET_WORDS = ("客户钱包余额不足以支付取现金额和手续费。",
+                      "The customer's wallet does not hold the amount and its fee.")
+#: Transaction kinds in the mini statement.
+AGENT_KIND_WORDS: dict[str, tuple[str, str]] = {
+    "cash_in": ("存款", "cash-in"), "cash_out": ("取现", "cash-out"), "rebalance": ("调拨", "float moved"),
+    "float_buy": ("购入备付金", "float bought"), "float_sell": ("售出备付金", "float sold"),
+    "commission": ("佣金", "commission"), "market": ("商城订单", "marketplace order"),
 }
 
 #: Menu keys in the main menu.
@@ -127,6 +201,8 @@ MAX_BILLS = 8
 MAX_PRODUCTS = 8  # one key each
 MAX_QUICK_PICKS = MAX_BETS
 MAX_POLICIES = 9  # read one by one; the newest first
+AGENT_MENU_KEYS = "1234590"
+STATEMENT_LINES = 5  # the agent's mini statement
 QUICK_PICK_PRICE = BET_PRICE  # fen a bet
 
 
@@ -286,8 +362,67 @@ class CancelPolicy:
     step: int
 
 
+@dataclass(frozen=True, slots=True)
+class AgentSignIn:
+    """The calling staff phone's staff PIN (the rural context counts wrong ones and locks)."""
+
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentQuote:
+    """The customer's fee for an amount (``kind``: cash_in or cash_out), said before confirming."""
+
+    kind: Literal["cash_in", "cash_out"]
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCashIn:
+    customer: str  # E.164
+    amount: int
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStartCashOut:
+    """Nothing moves: the customer is texted a code (the service's agent-started cash-out)."""
+
+    customer: str
+    amount: int
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfirmCashOut:
+    """The code the customer read out, for the request this call started."""
+
+    code: str
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFloat:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatement:
+    limit: int = STATEMENT_LINES
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCommissions:
+    """This (Beijing) month's commissions of the agent."""
+
+
+AgentAction = (AgentSignIn | AgentQuote | AgentCashIn | AgentStartCashOut | AgentConfirmCashOut | AgentFloat
+               | AgentStatement | AgentCommissions)
+AGENT_ACTIONS = (AgentSignIn, AgentQuote, AgentCashIn, AgentStartCashOut, AgentConfirmCashOut, AgentFloat,
+                 AgentStatement, AgentCommissions)
+
 Action = (Identify | VerifyPin | Balance | Recent | Transfer | Topup | SavedBills | BillDue | PayBill | Products
-          | BuyProduct | LotteryGames | QuickPick | Policies | CancelPolicy)
+          | BuyProduct | LotteryGames | QuickPick | Policies | CancelPolicy | AgentAction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +493,59 @@ class Cancelled:
     until: Words | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who the calling line is: an agent's staff phone, a wallet, or both (then the caller chooses)."""
+
+    agent: bool
+    subscriber: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StaffIn:
+    """The staff PIN was right: the staff member this call now acts for."""
+
+    staff_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDone:
+    """A cash-in or cash-out paid: the amount and the agent's float after it."""
+
+    amount: int
+    float_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class CashOutAsked:
+    """The customer was texted a code for this request."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FloatInfo:
+    float_balance: int
+    cash: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    when: Words
+    kind: str
+    amount: int  # fen
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionInfo:
+    accrued: int
+    held: int
+    paid: int
+
+
 Outcome = (None | int | list[RecentLine] | list[str] | PaymentResult | DueBill | list[ProductOffer]
-           | list[GameOffer] | Picked | list[PolicyOffer] | Cancelled | MobipayError)
+           | list[GameOffer] | Picked | list[PolicyOffer] | Cancelled | Caller | StaffIn | AgentDone | CashOutAsked
+           | FloatInfo | list[AgentLine] | CommissionInfo | MobipayError)
 
 
 # --------------------------------------------------------------------------- the state
@@ -389,6 +575,12 @@ class CallState:
     #: (id, zh, en, premium, status zh, status en, cancellable 0/1, attempts) as read out
     policies: tuple[tuple[str, str, str, int, str, str, int, int], ...] = ()
     policy: int = 0  # 1-based position of the policy being read
+    #: an agent's call: the staff member whose PIN was verified ("" until then), the quoted fee,
+    #: the cash-out request waiting for the customer's code
+    staff: str = ""
+    fee: int = 0
+    request: str = ""
+    code_tries: int = 0  # wrong codes keyed for that request
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,19 +595,27 @@ class Step:
 CHOICE_NODES: dict[str, str] = {"menu": MAIN_MENU_KEYS, "topup_whom": "12", "topup_confirm": "12",
                                 "transfer_confirm": "12", "bill_confirm": "12", "product_confirm": "12",
                                 "lottery_count": "123456789"[:MAX_QUICK_PICKS], "lottery_confirm": "12",
-                                "policy_confirm": "12"}
+                                "policy_confirm": "12", "who": "12", "agent_menu": AGENT_MENU_KEYS,
+                                "cashin_confirm": "12", "cashout_confirm": "12"}
 #: Nodes whose keys are the positions of a list the state carries.
 LIST_NODES = ("bills", "products", "games")
 #: Policies are read one at a time: 1 cancels the one just read (when it may be), 2 reads the next.
 POLICY_NODE = "policy"
-DIGIT_NODES = ("pin", "topup_number", "topup_amount", "transfer_number", "transfer_amount")
+AGENT_DIGIT_NODES = ("agent_pin", "cashin_number", "cashin_amount", "cashout_number", "cashout_amount",
+                     "cashout_code")
+AGENT_CHOICE_NODES = ("who", "agent_menu", "cashin_confirm", "cashout_confirm")
+DIGIT_NODES = ("pin", "topup_number", "topup_amount", "transfer_number", "transfer_amount", *AGENT_DIGIT_NODES)
 #: Where ``*`` goes back to.
 BACK: dict[str, str] = {"topup_whom": "menu", "topup_number": "topup_whom", "topup_amount": "topup_whom",
                         "topup_confirm": "topup_amount", "transfer_number": "menu",
                         "transfer_amount": "transfer_number", "transfer_confirm": "transfer_amount",
                         "bills": "menu", "bill_confirm": "bills", "products": "menu", "product_confirm": "products",
                         "games": "menu", "lottery_count": "games", "lottery_confirm": "lottery_count",
-                        "policy": "menu", "policy_confirm": "policy"}
+                        "policy": "menu", "policy_confirm": "policy",
+                        "cashin_number": "agent_menu", "cashin_amount": "cashin_number",
+                        "cashin_confirm": "cashin_amount", "cashout_number": "agent_menu",
+                        "cashout_amount": "cashout_number", "cashout_confirm": "cashout_amount",
+                        "cashout_code": "agent_menu"}
 
 
 def node_prompt(state: CallState) -> tuple[Say, ...]:
@@ -454,6 +654,12 @@ def node_prompt(state: CallState) -> tuple[Say, ...]:
     if n == "policy_confirm":
         _, zh, en, premium, *_ = state.policies[state.policy - 1]
         return (say("policy_confirm", name=Words(zh, en), amount=Fen(premium)),)
+    if n == "cashin_confirm":
+        return (say("cashin_confirm", number=Digits(_national(state.to)), amount=Fen(state.amount),
+                    fee=Fen(state.fee)),)
+    if n == "cashout_confirm":
+        return (say("cashout_confirm", number=Digits(_national(state.to)), amount=Fen(state.amount),
+                    fee=Fen(state.fee), total=Fen(state.amount + state.fee)),)
     if n == "lottery_confirm":
         _, zh, en, issue, _, _ = state.games[state.game - 1]
         return (say("lottery_confirm", name=Words(zh, en), issue=Digits(issue), count=state.count,
@@ -532,6 +738,8 @@ def on_input(state: CallState, keys: str | None) -> Step:
 
 def _choose(state: CallState, key: str) -> Step:
     node = state.node
+    if node in AGENT_CHOICE_NODES:
+        return _agent_choose(state, key)
     if node == "menu":
         match key:
             case "1":
@@ -597,6 +805,8 @@ def _choose(state: CallState, key: str) -> Step:
 
 def _entered(state: CallState, keys: str) -> Step:
     node = state.node
+    if node in AGENT_DIGIT_NODES:
+        return _agent_entered(state, keys)
     try:
         if node == "pin":
             if len(keys) != 6:  # the wallet's own code for a malformed PIN, spoken without a try counted
@@ -618,7 +828,11 @@ def on_result(state: CallState, action: Action, outcome: Outcome) -> Step:
     if isinstance(action, Identify):
         if isinstance(outcome, MobipayError):  # unknown, frozen or closed: say so, and only that
             return _goodbye(state, say_error(outcome))
+        if isinstance(outcome, Caller) and outcome.agent:  # an agent's staff phone
+            return _enter(state, "who" if outcome.subscriber else "agent_pin")
         return _enter(state, "pin")
+    if isinstance(action, AGENT_ACTIONS):
+        return _agent_result(state, action, outcome)
     if isinstance(action, VerifyPin):
         if outcome is None:
             return _enter(replace(state, pin=action.pin, pin_tries=0), "menu")
@@ -691,6 +905,124 @@ def on_result(state: CallState, action: Action, outcome: Outcome) -> Step:
         return _enter(cleared, "menu", say("transfer_done"))
     kind = "topup" if isinstance(action, Topup) else "product" if isinstance(action, BuyProduct) else "bill"
     return _enter(cleared, "menu", say(f"{kind}_{outcome.state}"))
+
+
+# --------------------------------------------------------------------------- agents (代理点)
+#
+# A village agent's staff phone calling the service number: the staff PIN, then the agent's
+# menu. Every money move goes through the rural context's use cases (the same ones the
+# agents' SMS menu uses): cash-in pays the customer's wallet from the float; a cash-out the
+# agent starts texts the customer a code, and only the code the customer reads out pays it.
+
+
+def _agent_choose(state: CallState, key: str) -> Step:
+    node = state.node
+    if node == "who":
+        return _enter(state, "agent_pin" if key == "1" else "pin")
+    if node == "agent_menu":
+        match key:
+            case "1":
+                return _enter(state, "cashin_number")
+            case "2":
+                return _enter(state, "cashout_number")
+            case "3":
+                return Step(state, action=AgentFloat())
+            case "4":
+                return Step(state, action=AgentStatement())
+            case "5":
+                return Step(state, action=AgentCommissions())
+            case "9":
+                return _enter(replace(state, lang="en" if state.lang == "zh" else "zh"), "agent_menu")
+            case _:
+                return _goodbye(state)
+    if key == "2":  # a confirmation cancelled: nothing was asked of the service
+        return _enter(_agent_cleared(state), "agent_menu", say("cancelled"))
+    step = state.step + 1
+    moving = replace(state, step=step)
+    if node == "cashin_confirm":
+        return Step(moving, action=AgentCashIn(state.to, state.amount, step))
+    return Step(moving, action=AgentStartCashOut(state.to, state.amount, step))
+
+
+def _agent_entered(state: CallState, keys: str) -> Step:
+    node = state.node
+    if node == "agent_pin":
+        if len(keys) != 6:  # malformed: not sent, so no wrong try is counted
+            return _retry(state, say("agent_pin_invalid"))
+        return Step(state, action=AgentSignIn(keys))
+    if node == "cashout_code":
+        if len(keys) != 6:
+            return _retry(state, say("cashout_code_invalid"))
+        return Step(state, action=AgentConfirmCashOut(keys, state.request))
+    try:
+        if node in ("cashin_number", "cashout_number"):
+            msisdn = normalize_msisdn(keys)
+            return _enter(replace(state, to=msisdn), "cashin_amount" if node == "cashin_number" else "cashout_amount")
+        amount = parse_amount(keys)
+    except MobipayError as exc:
+        return _retry(state, say_error(exc))
+    return Step(replace(state, amount=amount), action=AgentQuote("cash_in" if node == "cashin_amount" else "cash_out",
+                                                                  amount))
+
+
+def _agent_cleared(state: CallState) -> CallState:
+    return replace(state, to="", amount=0, fee=0, request="", code_tries=0, retries=0)
+
+
+def agent_error(exc: MobipayError, action: Action | None = None) -> Say:
+    """A rural refusal in the agent's words (anything else in the channel's words)."""
+    if exc.code == "RURAL_INVALID":
+        zh, en = AGENT_WALLET_WORDS if isinstance(action, AgentStartCashOut) else AGENT_AMOUNT_WORDS
+        return say("error", words=Words(zh, en))
+    limit = str(exc.extra.get("limit", "")) if exc.code == "AGENT_LIMIT_EXCEEDED" else ""
+    if limit in AGENT_WORDS or exc.code in AGENT_WORDS:
+        return say("error", words=Words(*AGENT_WORDS[limit if limit in AGENT_WORDS else exc.code]))
+    return say_error(exc)
+
+
+def _agent_result(state: CallState, action: Action, outcome: Outcome) -> Step:
+    if isinstance(action, AgentSignIn):
+        if isinstance(outcome, StaffIn):
+            return _enter(replace(state, staff=outcome.staff_id, pin_tries=0), "agent_menu")
+        assert isinstance(outcome, MobipayError)
+        if outcome.code == "AGENT_STAFF_PIN_WRONG":
+            tries = state.pin_tries + 1
+            if tries >= MAX_PIN_TRIES:
+                return _goodbye(replace(state, pin_tries=tries), agent_error(outcome))
+            return _enter(replace(state, pin_tries=tries), "agent_pin", agent_error(outcome))
+        return _goodbye(state, agent_error(outcome))  # locked, suspended, …
+    if isinstance(outcome, MobipayError):
+        why = agent_error(outcome, action)
+        if isinstance(action, AgentQuote):  # a bad amount: asked again, nothing asked of anyone
+            return _retry(replace(state, amount=0), why)
+        wrong_code = isinstance(action, AgentConfirmCashOut) and outcome.code == "RURAL_CODE_WRONG"
+        if wrong_code and state.code_tries + 1 < CODE_TRIES:  # the customer may read it again
+            s = replace(state, code_tries=state.code_tries + 1, retries=0)
+            return Step(s, (why, *node_prompt(s)), expect_for(s))
+        return _enter(_agent_cleared(state), "agent_menu", why)
+    if isinstance(action, AgentQuote):
+        assert isinstance(outcome, int)
+        return _enter(replace(state, fee=outcome), "cashin_confirm" if action.kind == "cash_in" else "cashout_confirm")
+    if isinstance(action, AgentStartCashOut):
+        assert isinstance(outcome, CashOutAsked)
+        return _enter(replace(state, request=outcome.request_id, code_tries=0), "cashout_code")
+    if isinstance(action, AgentCashIn | AgentConfirmCashOut):
+        assert isinstance(outcome, AgentDone)
+        done = "cashin_done" if isinstance(action, AgentCashIn) else "cashout_done"
+        return _enter(_agent_cleared(state), "agent_menu",
+                      say(done, amount=Fen(outcome.amount), balance=Fen(outcome.float_after)))
+    if isinstance(action, AgentFloat):
+        assert isinstance(outcome, FloatInfo)
+        return _enter(state, "agent_menu", say("float_is", amount=Fen(outcome.float_balance), cash=Fen(outcome.cash)))
+    if isinstance(action, AgentStatement):
+        assert isinstance(outcome, list)
+        lines = [say("statement_line", date=line.when, kind=Words(*AGENT_KIND_WORDS.get(line.kind, (line.kind,
+                                                                                                   line.kind))),
+                     amount=Fen(line.amount)) for line in outcome if isinstance(line, AgentLine)]
+        return _enter(state, "agent_menu", *(lines or [say("recent_none")]))
+    assert isinstance(outcome, CommissionInfo)
+    return _enter(state, "agent_menu", say("commissions_are", accrued=Fen(outcome.accrued), held=Fen(outcome.held),
+                                           paid=Fen(outcome.paid)))
 
 
 def all_static_texts() -> list[tuple[Lang, str]]:

@@ -6,6 +6,10 @@ to wait for, whether to hang up); actions the dialog asks for run here, in betwe
 front never talks to a service itself. Payments carry the idempotency key
 ``voice:<call id>:<n>``, ``n`` counting payments in the call, so a front that repeats a
 request (an IVR retrying a fetch, a re-sent SIP packet) cannot pay twice.
+
+A village agent's staff phone is served by the rural context (``rural``, the container's
+:class:`~mobipay.rural.service.RuralService`): its staff PIN is checked there, and every agent
+action runs one of its use cases for the staff member whose PIN this call verified.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from mobipay.channels.voice import dialog as D
 from mobipay.channels.words import COVER_WORDS, INSURER_WORDS, game_words, product_words
 from mobipay.kernel.clock import SHANGHAI
 from mobipay.kernel.errors import InvalidMsisdn, MobipayError
+from mobipay.kernel.msisdn import normalize_msisdn
 from mobipay.orders.model import OrderState
 from mobipay.orders.service import PartnerOrder
+from mobipay.rural.errors import AgentSessionInvalid
+from mobipay.rural.model import TxKind
+from mobipay.rural.service import AgentStaff, RuralService
 from mobipay.wallet.errors import UserNotFound
 from mobipay.wallet.service import Principal
 
@@ -100,11 +108,12 @@ class VoiceSession:
     """A call: the dialog state, the calling line, and the actions run for it."""
 
     def __init__(self, actions: ChannelActions, call_id: str, caller: str,
-                 state: D.CallState | None = None) -> None:
+                 state: D.CallState | None = None, *, rural: RuralService | None = None) -> None:
         self.actions = actions
         self.call_id = call_id
         self.caller = caller
         self.state = state or D.CallState()
+        self.rural = rural  # None: no agent menu (agents' phones are then treated as any caller)
         self._me: Principal | None = None
 
     async def start(self, lang: D.Lang = "zh") -> Reply:
@@ -137,6 +146,65 @@ class VoiceSession:
     def key(self, n: int) -> str:
         return f"voice:{self.call_id}:{n}"
 
+    async def staff(self) -> AgentStaff | None:
+        """The agent's staff member the calling line belongs to (None: no agent's phone)."""
+        if self.rural is None:
+            return None
+        try:
+            number = normalize_msisdn(self.caller)
+        except InvalidMsisdn:
+            return None
+        return await self.rural.staff_by_number(number)
+
+    async def _identify(self) -> D.Outcome:
+        staff = await self.staff()
+        try:
+            await self.me()
+        except InvalidMsisdn:  # a line that is no mobile number is simply not a subscriber
+            if staff is None:
+                raise UserNotFound("the calling line is not a registered wallet", field="msisdn") from None
+            return D.Caller(agent=True, subscriber=False)
+        except MobipayError:  # no wallet, or one that cannot pay: an agent's phone still reaches its menu
+            if staff is None:
+                raise
+            return D.Caller(agent=True, subscriber=False)
+        return None if staff is None else D.Caller(agent=True, subscriber=True)
+
+    async def _agent(self, action: D.Action) -> D.Outcome:
+        """An agent action, for the staff member whose PIN this call verified (and nobody else)."""
+        rural = self.rural
+        if rural is None:
+            raise AgentSessionInvalid("this voice front serves no agents")
+        if isinstance(action, D.AgentSignIn):
+            _, signed = await rural.sign_in(self.caller, action.pin)
+            return D.StaffIn(signed.staff_id)
+        me = await self.staff()
+        if me is None or not self.state.staff or me.staff_id != self.state.staff:
+            raise AgentSessionInvalid("the staff PIN was not verified in this call")
+        match action:
+            case D.AgentQuote(kind=kind, amount=amount):
+                return rural.quote(TxKind(kind), amount).fee
+            case D.AgentCashIn(customer=customer, amount=amount, step=n):
+                t = await rural.cash_in(me, customer, amount, idempotency_key=self.key(n))
+                return D.AgentDone(t.amount, t.float_after or 0)
+            case D.AgentStartCashOut(customer=customer, amount=amount, step=n):
+                r = await rural.start_cash_out(me, customer, amount, idempotency_key=self.key(n))
+                return D.CashOutAsked(r.id)
+            case D.AgentConfirmCashOut(code=code, request_id=request_id):
+                t = await rural.confirm_cash_out(me, code, request_id=request_id or None)
+                return D.AgentDone(t.amount, t.float_after or 0)
+            case D.AgentFloat():
+                agent = await rural.agent(me.agent_id)
+                return D.FloatInfo(agent.float_balance, agent.cash)
+            case D.AgentStatement(limit=limit):
+                return [D.AgentLine(_when(t.created_at), t.kind, t.amount)
+                        for t in await rural.statement(me.agent_id, limit)]
+            case D.AgentCommissions():
+                month = rural.uow.clock.now().astimezone(SHANGHAI).strftime("%Y-%m")
+                c = await rural.commission_summary(me.agent_id, month)
+                return D.CommissionInfo(c.accrued, c.held, c.paid)
+        raise AssertionError(f"unknown agent action {action!r}")
+
     async def _do(self, action: D.Action) -> D.Outcome:
         """Run one action; a refusal is an outcome the dialog speaks, not an exception."""
         try:
@@ -148,11 +216,9 @@ class VoiceSession:
     async def _act(self, action: D.Action) -> D.Outcome:
         a = self.actions
         if isinstance(action, D.Identify):
-            try:
-                await self.me()
-            except InvalidMsisdn:  # a line that is no mobile number is simply not a subscriber
-                raise UserNotFound("the calling line is not a registered wallet", field="msisdn") from None
-            return None
+            return await self._identify()
+        if isinstance(action, D.AGENT_ACTIONS):
+            return await self._agent(action)
         me = await self.me()
         pin = self.state.pin
         match action:

@@ -35,6 +35,7 @@ from mobipay.channels.actions import ChannelActions
 from mobipay.channels.voice import dialog as D
 from mobipay.channels.voice.prompts import PromptCache, text
 from mobipay.channels.voice.session import Reply, VoiceSession
+from mobipay.rural.service import RuralService
 
 log = structlog.get_logger(__name__)
 
@@ -181,8 +182,9 @@ class SipFront:
     def __init__(self, actions: ChannelActions, prompts: PromptCache, *, host: str = "127.0.0.1", port: int = 5070,
                  rtp_ports: tuple[int, int] = (31000, 31999), input_timeout_s: float = 6.0,
                  digit_timeout_s: float = 4.0, max_call_s: float = 600.0, lang: D.Lang = "zh",
-                 record: bool = False) -> None:
+                 record: bool = False, rural: RuralService | None = None) -> None:
         self.actions = actions
+        self.rural = rural  # the agents' menu for their staff phones (None: none)
         self.prompts = prompts
         self.host = host
         self.port = port
@@ -277,7 +279,7 @@ class SipFront:
             caller = caller_number(call)
             log.info("voice.sip.answered", call_id=call.call_id, rtp_port=port)
             async with asyncio.timeout(self.max_call_s):
-                await self._converse(c, media, VoiceSession(self.actions, call.call_id, caller))
+                await self._converse(c, media, VoiceSession(self.actions, call.call_id, caller, rural=self.rural))
             call.hangup()
             self.ended.setdefault(call.call_id, "goodbye")
         except TimeoutError:

@@ -264,7 +264,7 @@ async def start(request: Request) -> Response:
     lang: D.Lang = "en" if params.get("lang") == "en" else "zh"
     caller = _caller(params.get("ani", ""))
     call_id = uuid.uuid4().hex
-    session = VoiceSession(actions_of(container), call_id, caller)
+    session = VoiceSession(actions_of(container), call_id, caller, rural=container.rural)
     reply = await session.start(lang)
     return _answer(reply, call_id, caller, session.state, ctx)
 
@@ -285,7 +285,7 @@ async def next_turn(request: Request) -> Response:
         expired = Reply((D.say("no_input"), D.say("goodbye")), None, True, "zh")
         return Response(document(expired, "", ctx), media_type=MEDIA_TYPE)
     call_id, caller, state = opened
-    session = VoiceSession(actions_of(container), call_id, caller, state)
+    session = VoiceSession(actions_of(container), call_id, caller, state, rural=container.rural)
     event = params.get("ev", "")
     keys: str | None
     if event == "noinput":

@@ -4,7 +4,10 @@ funding runs, spending by day (allowance and wallet, drawn with the vendored ECh
 employee, and the attendance report; each table as a CSV download. The owner account also
 enrols employees from a CSV file (each refused row shown with its reason) and starts a
 funding run; both forms carry the CSRF token and their own request id (rendered with the
-form, the idempotency key), so a double submit imports or funds once.
+form, the idempotency key), so a double submit imports or funds once. The owner also replaces
+the spending rules (meal windows, weekdays, caps, month end), names and removes the merchants
+where the allowance is accepted, and registers and disables readers (a key made here is shown
+on the answer page once); each of these is idempotent by what it names.
 
 The same use cases as the CLI (:class:`mobipay.enterprise.service.Enterprise`), scoped to the
 signed-in operator's merchant: a merchant that is no employer sees a sentence saying so.
@@ -23,12 +26,14 @@ from fastapi.responses import HTMLResponse, Response
 from mobipay.channels.web.common import check_csrf, container, harden
 from mobipay.channels.web.forms import parse_yuan
 from mobipay.channels.web.merchant_portal import _op, _signin, _view, _words
+from mobipay.enterprise.model import rules_from
 from mobipay.enterprise.service import ImportResult, Report
 from mobipay.kernel.errors import MobipayError, ValidationFailed
 from mobipay.merchants.operators import MerchantOperator
 
 router = APIRouter(prefix="/merchant", include_in_schema=False)
 REPORTS = ("employees", "spending", "attendance")
+WINDOW_ROWS = 4  # meal windows the rules form offers (the rules themselves take any number)
 
 
 async def _report(request: Request, merchant_id: str, month: str) -> Report:
@@ -42,17 +47,110 @@ def _chart(r: Report) -> dict[str, list[object]]:
 
 
 async def _page(request: Request, op: MerchantOperator, month: str = "", *, error: str = "", done: str = "",
-                imported: ImportResult | None = None, status: int = 200) -> Response:
+                imported: ImportResult | None = None, made_key: str = "", status: int = 200) -> Response:
     ctx: dict[str, Any] = {"report": None, "month": month[:7], "error": error, "done": done, "imported": imported,
-                           "request_id": "ent" + secrets.token_hex(12)}
+                           "request_id": "ent" + secrets.token_hex(12), "made_key": made_key,
+                           "window_rows": WINDOW_ROWS}
     if not await container(request).enterprise.is_employer(op.merchant_id):
         return _view(request, op, "enterprise.html", ctx, status=status)
     try:
         r = await _report(request, op.merchant_id, month)
     except MobipayError as exc:
         return _view(request, op, "enterprise.html", ctx | {"error": _words(request, exc)}, status=exc.status)
-    return _view(request, op, "enterprise.html", ctx | {"report": r, "month": r.month, "chart": _chart(r)},
-                 status=status)
+    readers = await container(request).enterprise.readers(op.merchant_id)
+    return _view(request, op, "enterprise.html", ctx | {"report": r, "month": r.month, "chart": _chart(r),
+                                                         "readers": readers}, status=status)
+
+
+def _optional_yuan(text: str, field: str) -> int:
+    """A cap typed in yuan; empty is 0 (no cap)."""
+    return parse_yuan(text, field=field) if text.strip() else 0
+
+
+def _rules_form(form: Any) -> dict[str, Any]:
+    """The rules form as the rules' JSON (checked whole by rules_from): a window row with
+    nothing typed is left out; a row half filled is refused there."""
+    windows = []
+    for n in range(WINDOW_ROWS):
+        name, start, end = (str(form.get(f"window_{part}_{n}", "")).strip() for part in ("name", "start", "end"))
+        if name or start or end:
+            windows.append({"name": name, "start": start, "end": end})
+    days = [str(d) for d in form.getlist("weekdays")]
+    if any(d not in {"1", "2", "3", "4", "5", "6", "7"} for d in days):
+        raise ValidationFailed("weekdays are 1 (Monday) to 7 (Sunday)", field="weekdays")
+    return {"windows": windows, "weekdays": [int(d) for d in days],
+            "per_meal": _optional_yuan(str(form.get("per_meal", "")), "per_meal"),
+            "per_day": _optional_yuan(str(form.get("per_day", "")), "per_day"),
+            "month_end": str(form.get("month_end", "expire")),
+            "rollover_cap": _optional_yuan(str(form.get("rollover_cap", "")), "rollover_cap"),
+            "work_start": str(form.get("work_start", "")).strip() or "09:00"}
+
+
+@router.post("/enterprise/rules", response_class=HTMLResponse)
+async def set_rules(request: Request) -> Response:
+    """Replace the spending rules (the owner); a wrong rule is said and the rules stay as they were."""
+    op = await _op(request)
+    if op is None:
+        return _signin(request)
+    c = container(request)
+    form = await request.form()
+    try:
+        check_csrf(request, str(form.get("csrf", "")))
+        c.merchant_operators.require_owner(op)
+        rules = rules_from(_rules_form(form))
+        if rules != (await c.enterprise.employer(op.merchant_id)).rules:  # a double submit changes nothing more
+            await c.enterprise.set_rules(op.merchant_id, rules, actor=f"{op.merchant_id}/{op.name}")
+    except MobipayError as exc:
+        return await _page(request, op, error=_words(request, exc), status=exc.status)
+    return await _page(request, op, done="spending rules saved")
+
+
+@router.post("/enterprise/merchants", response_class=HTMLResponse)
+async def name_merchant(request: Request, csrf: str = Form(""), merchant_id: str = Form(""),
+                        label: str = Form("canteen"), remove: str = Form("")) -> Response:
+    """Name a merchant where the allowance is accepted, or (``remove``) no longer accept it there."""
+    op = await _op(request)
+    if op is None:
+        return _signin(request)
+    c = container(request)
+    merchant_id = merchant_id.strip()[:40]
+    try:
+        check_csrf(request, csrf)
+        c.merchant_operators.require_owner(op)
+        if not merchant_id:
+            raise ValidationFailed("type the merchant's id (mch_…)", field="merchant_id")
+        actor = f"{op.merchant_id}/{op.name}"
+        if remove:
+            await c.enterprise.remove_merchant(op.merchant_id, merchant_id, actor=actor)
+        elif merchant_id not in {m for m, _, _ in await c.enterprise.closed_loop_merchants(op.merchant_id)}:
+            await c.enterprise.name_merchant(op.merchant_id, merchant_id, label=label[:32], actor=actor)
+    except MobipayError as exc:
+        return await _page(request, op, error=_words(request, exc), status=exc.status)
+    return await _page(request, op, done=f"{merchant_id} {'removed' if remove else 'accepts the allowance'}")
+
+
+@router.post("/enterprise/readers", response_class=HTMLResponse)
+async def register_reader(request: Request, csrf: str = Form(""), label: str = Form(""),
+                          kind: str = Form("attendance"), public_key: str = Form(""),
+                          disable: str = Form("")) -> Response:
+    """Register a reader (its own public key, or a key pair made here whose private half this
+    answer shows once), or disable one (``disable``: its id)."""
+    op = await _op(request)
+    if op is None:
+        return _signin(request)
+    c = container(request)
+    actor = f"{op.merchant_id}/{op.name}"
+    try:
+        check_csrf(request, csrf)
+        c.merchant_operators.require_owner(op)
+        if disable:
+            gone = await c.enterprise.disable_reader(op.merchant_id, disable.strip()[:40], actor=actor)
+            return await _page(request, op, done=f"{gone.label} ({gone.id}) disabled")
+        reader, seed = await c.enterprise.register_reader(op.merchant_id, label[:64], kind=kind[:12],
+                                                          public_key=public_key.strip()[:256] or None, actor=actor)
+    except MobipayError as exc:
+        return await _page(request, op, error=_words(request, exc), status=exc.status)
+    return await _page(request, op, done=f"{reader.label} ({reader.id}, {reader.kind})", made_key=seed or "")
 
 
 @router.get("/enterprise", response_class=HTMLResponse)

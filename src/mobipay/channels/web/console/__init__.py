@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mobipay.channels.web.console import auth, bulk, campaigns, pages, protection, rural, sp, tourism
+from mobipay.channels.web.console import auth, bulk, campaigns, pages, protection, rural, rural_disputes, sp, tourism
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
@@ -17,3 +17,4 @@ router.include_router(protection.router)  # handset protection: claims, the hall
 router.include_router(sp.router)  # SP governance: record, decisions, complaints, trend, exit report
 router.include_router(tourism.router)  # 旅游通: work orders, route replay map, evidence and custody
 router.include_router(rural.router)  # village agents: activity by county, flagged transactions for risk
+router.include_router(rural_disputes.router)  # the rural marketplace's open disputes, decided by operations

@@ -4,6 +4,9 @@
   const $ = (id) => document.getElementById(id);
   const yuan = (fen) => (fen / 100).toFixed(2);
   const fen = (text) => Math.round(parseFloat(text) * 100);
+  const KIND = { cash_in: "存款 cash-in", cash_out: "取款 cash-out", rebalance: "调拨 rebalance",
+                 float_buy: "购入备付金 float bought", float_sell: "售出备付金 float sold",
+                 commission: "佣金 commission", market: "代购 order for a villager" };
   let token = sessionStorage.getItem("rural-agent-token") || "";
   let pending = "";
 
@@ -27,10 +30,12 @@
     const lines = await call("GET", "/v1/rural/agent/statement?limit=5");
     $("statement").replaceChildren(...lines.map((t) => {
       const li = document.createElement("li");
-      li.textContent = `${t.created_at.slice(5, 16).replace("T", " ")} ${t.kind} ${yuan(t.amount.amount)}`;
+      const at = new Date(t.created_at).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", month: "2-digit",
+                                                                  day: "2-digit", hour: "2-digit", minute: "2-digit" });
+      li.textContent = `${at} ${KIND[t.kind] || t.kind} ${yuan(t.amount.amount)}`;
       return li;
     }));
-    const month = new Date().toISOString().slice(0, 7);
+    const month = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 7);  // Beijing's month
     const c = await call("GET", "/v1/rural/agent/commissions?month=" + month);
     $("commissions").textContent = yuan(c.accrued.amount + c.paid.amount);
   }
