@@ -296,12 +296,13 @@ def test_racing_twins_of_one_sale_charge_once(client: TestClient, db_url: str, c
     code, store_id = world.applet.code(), _store_of(world)
 
     async def twins() -> list[Any]:
+        till = await world.c.terminals.terminal(world.w["canteen"], world.w["canteen_terminal"])
+        assert till.store_id == store_id
         return await asyncio.gather(
             *(
                 world.c.enterprise.pay_by_paycode(
                     world.c.micropay,
-                    merchant_id=world.w["canteen"],
-                    store_id=store_id,
+                    till,
                     out_trade_no="SALE-1",
                     auth_code=code,
                     amount=3_000,
@@ -313,3 +314,21 @@ def test_racing_twins_of_one_sale_charge_once(client: TestClient, db_url: str, c
     receipts = world.run(twins)
     assert len({r.id for r in receipts}) == 1 and sum(not r.replayed for r in receipts) == 1
     assert world.money() == (99_500, 27_500, 3_000, 0)
+
+
+def test_a_canteen_till_guessing_device_numbers_is_throttled(
+    client: TestClient, db_url: str, clock: ManualClock
+) -> None:
+    """The canteen's till reads payment codes through the same guard as micropay: refused codes
+    of unknown devices count against the terminal; past the limit even a right code is refused
+    with 429 and nothing moves."""
+    from tests.e2e.test_instore_paycode_throttle import fake_numbers, guess
+
+    world = World(client, db_url, clock)
+    before = world.money()
+    for n, number in enumerate(fake_numbers(world.applet.device_no, 10)):
+        refused(world.canteen.charge(f"GUESS-{n}", guess(number), 1_000), 422, "PAYCODE_DEVICE_UNKNOWN")
+    r = world.canteen.charge("REAL-1", world.applet.code(), 1_000)
+    refused(r, 429, "TERMINAL_PAYCODE_THROTTLED")
+    assert int(r.headers["Retry-After"]) > 0
+    assert world.money() == before

@@ -34,6 +34,7 @@ from mobipay.enterprise.service import Enterprise, device_token_owners
 from mobipay.groupbuy.service import GroupBuy, keys_from_secret
 from mobipay.instore.alliance_service import AllianceService
 from mobipay.instore.micropay import Micropay, SecretBox
+from mobipay.instore.paycode_throttle import ThrottlePolicy
 from mobipay.instore.refunds import refund_guard
 from mobipay.instore.service import DeviceTokens, InStore, QrLimits
 from mobipay.instore.taps import NfcTaps
@@ -196,7 +197,8 @@ class Container:
         self.alliances = AllianceService(self.uow, self.merchants)
         self.instore.alliances = self.alliances  # privileges in QR payments (micropay and NFC: AllianceService.apply)
         self.micropay = Micropay(self.uow, self.merchants, self.wallet, self.instore, SecretBox.from_settings(
-            s.paycode_key.get_secret_value(), s.secret_key.get_secret_value()))
+            s.paycode_key.get_secret_value(), s.secret_key.get_secret_value()), ThrottlePolicy(
+            s.instore_terminal_paycode_refusals, timedelta(seconds=s.instore_terminal_paycode_window_s)))
         self.nfc_tokens = NfcTokens(self.uow, self.wallet, s.secret_key.get_secret_value().encode())
         self.nfc_taps = NfcTaps(self.uow, self.nfc_tokens, self.merchants, self.wallet)
         self.nfc_taps.alliances = self.alliances  # privileges on NFC taps (online and uploaded)

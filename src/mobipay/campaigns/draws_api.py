@@ -17,14 +17,12 @@ console and ``mobipay campaigns`` do the same and the delivery to the door.
 
 from __future__ import annotations
 
-import hmac
 import json
 from datetime import date as date_type
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from mobipay.campaigns import draw_model, errors
@@ -32,8 +30,7 @@ from mobipay.campaigns.delivery import MAX_PROOF_BYTES, Award, Prizes, Run, Stop
 from mobipay.campaigns.draw_service import Draw, Draws
 from mobipay.campaigns.prize_model import AwardState
 from mobipay.campaigns.segments import Segment, Segments
-from mobipay.kernel.errors import Unauthorized, ValidationFailed
-from mobipay.platform.api_common import IdemKey, from_container, require_key
+from mobipay.platform.api_common import IdemKey, OperatorDep, from_container, require_key
 from mobipay.wallet.api_deps import Me
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -41,23 +38,6 @@ router = APIRouter(prefix="/v1", tags=["campaigns"])
 DrawsDep = Annotated[Draws, from_container("draws")]
 PrizesDep = Annotated[Prizes, from_container("prizes")]
 SegmentsDep = Annotated[Segments, from_container("segments")]
-_bearer = HTTPBearer(auto_error=False)
-
-
-def operator_name(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                  x_operator: Annotated[str | None, Header(alias="X-Operator", max_length=64)] = None) -> str:
-    """The operator a back-office call acts for: the admin token proves the system, the
-    X-Operator header names the person (their role is checked by the use case)."""
-    expected = request.app.state.container.settings.admin_token.get_secret_value()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise Unauthorized("send Authorization: Bearer <MOBIPAY_ADMIN_TOKEN>")
-    if not x_operator or not x_operator.strip():
-        raise ValidationFailed("send X-Operator: the operator's name (audited; needs the operations role)",
-                               field="X-Operator")
-    return x_operator.strip()
-
-
-OperatorDep = Annotated[str, Depends(operator_name)]
 
 
 class RandomnessOut(BaseModel):

@@ -71,6 +71,7 @@ from mobipay.enterprise.tables import (
 )
 from mobipay.instore.micropay import Micropay
 from mobipay.instore.service import DeviceTokens, InStore
+from mobipay.instore.terminals import Terminal
 from mobipay.kernel.clock import SHANGHAI, as_utc
 from mobipay.kernel.errors import IdempotencyConflict, MobipayError, ValidationFailed
 from mobipay.kernel.events import SmsRequested
@@ -767,14 +768,16 @@ class Enterprise:
                                    field="payload")
         return await self.pay(me, seen.merchant.id, seen.store.id, amount, idempotency_key=idempotency_key, pin=pin)
 
-    async def pay_by_paycode(self, codes: Micropay, *, merchant_id: str, store_id: str, out_trade_no: str,
-                             auth_code: str, amount: int) -> Receipt:
+    async def pay_by_paycode(self, codes: Micropay, terminal: Terminal, *, out_trade_no: str, auth_code: str,
+                             amount: int) -> Receipt:
         """A closed-loop merchant's POS (a signed terminal request) charges the employee's
         payment code (付款码): the code verified and used once (``codes``, the in-store payment
         codes), then :meth:`pay` for the code's wallet, the allowance first, without the PIN (the
         wallet's share within the password-free amount), counted as a one-factor dynamic code.
         The terminal's ``out_trade_no`` is the idempotency key: a retry with the same code (or a
-        later one of the same device) and amount answers the first receipt."""
+        later one of the same device) and amount answers the first receipt. Refused codes count
+        against the terminal too: a till guessing device numbers is throttled as in micropay."""
+        merchant_id, store_id = terminal.merchant_id, terminal.store_id
         if not 0 < len(out_trade_no) <= 64 or not out_trade_no.isprintable() or out_trade_no != out_trade_no.strip():
             raise ValidationFailed("out_trade_no is 1 to 64 printable characters", field="out_trade_no")
         amount = check_amount(amount)
@@ -791,7 +794,7 @@ class Enterprise:
                 raise errors.TerminalPaycodeMismatch(field="auth_code")
             me = await self.wallet.principal(device.user_id)
         else:
-            device = await codes.claim_code(auth_code, use_id=pid)
+            device = await codes.claim_code(auth_code, use_id=pid, terminal=terminal)
             me = replace(await self.wallet.principal(device.user_id), session_id=device.session_id)
         return await self.pay(me, merchant_id, store_id, amount, idempotency_key=out_trade_no, qr="dynamic",
                               payment_id=pid)

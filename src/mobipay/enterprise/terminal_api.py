@@ -95,8 +95,7 @@ async def pay(
     and counts against the PBoC daily limits of dynamic codes (QR_DYNAMIC_DAILY_LIMIT)."""
     receipt = await enterprise.pay_by_paycode(
         micropay,
-        merchant_id=me.merchant_id,
-        store_id=me.store_id,
+        me,
         out_trade_no=body.out_trade_no,
         auth_code=body.auth_code,
         amount=body.amount,

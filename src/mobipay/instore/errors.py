@@ -390,6 +390,17 @@ class PaycodeDeviceLocked(MobipayError):
              "its payment code in the app")
 
 
+class TerminalPaycodeThrottled(MobipayError):
+    """Too many refused payment codes (unknown device, wrong code, revoked or locked device) from
+    one terminal, whatever the devices: someone may be guessing device numbers. Its micropay
+    charges are refused until the window ends (``retry_after_s``, header Retry-After); no code
+    is read, so no payer's device counts anything."""
+
+    code = "TERMINAL_PAYCODE_THROTTLED"
+    status = 429
+    title = "Too many refused payment codes from this terminal: it may charge payment codes again after Retry-After"
+
+
 class PaycodeDeviceNotBound(MobipayError):
     code = "PAYCODE_DEVICE_NOT_BOUND"
     status = 403

@@ -13,7 +13,10 @@ token expired) no longer pays.
 "device D used step S" (primary key) in the same transaction as the order itself, so the
 same code at two tills at once makes one order: the other insert waits for the first
 transaction and finds the row (``PAYCODE_USED``). Wrong codes are counted per device, and 5
-in a row lock it (``PAYCODE_DEVICE_LOCKED``) until the payer re-issues the code in the app.
+in a row lock it (``PAYCODE_DEVICE_LOCKED``) until the payer re-issues the code in the app;
+refused codes are also counted per terminal across devices (``instore/paycode_throttle.py``), so
+a till trying device numbers is throttled (``TERMINAL_PAYCODE_THROTTLED``) without any payer's
+device counting its guesses.
 
 **Micropay.** ``POST /v1/terminal/micropay`` creates a merchant trade for the terminal's store
 through :class:`MerchantService` (so the trade's settlement, T+1, and refunds are the trades')
@@ -50,6 +53,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 
 from mobipay.instore import errors, paycode
+from mobipay.instore.paycode_throttle import PaycodeThrottle, ThrottlePolicy
 from mobipay.instore.service import InStore
 from mobipay.instore.tables import micropay_orders, paycode_devices, paycode_uses
 from mobipay.instore.terminals import Terminal
@@ -68,6 +72,10 @@ ORDER_WINDOW = timedelta(seconds=60)  # a USERPAYING order waits this long for t
 QUERY_EVERY_S = 3  # the published schedule: the till queries every 3 s, and cancels after the window
 TRADE_MINUTES = 1  # the merchant trade expires with the order (its shortest expiry: 60 s)
 ACTIVE_MERCHANT = ("approved", "settlement_suspended")
+#: The refusals of a scanned code that count against the terminal too (guessing device numbers):
+#: not a malformed or expired code, nor one used already (those say nothing about a device).
+GUESSES = (errors.PaycodeDeviceUnknown, errors.PaycodeInvalid, errors.PaycodeDeviceLocked,
+           errors.PaycodeDeviceRevoked)
 
 # device states
 ACTIVE, LOCKED, REVOKED = "active", "locked", "revoked"
@@ -201,12 +209,13 @@ class Micropay:
     """Payment-code devices for the wallet app, and the micropay orders of terminals."""
 
     def __init__(self, uow: UnitOfWorkRunner, merchants: MerchantService, wallet: WalletService, instore: InStore,
-                 box: SecretBox) -> None:
+                 box: SecretBox, throttle: ThrottlePolicy | None = None) -> None:
         self.uow = uow
         self.merchants = merchants
         self.wallet = wallet
         self.instore = instore
         self.box = box
+        self.throttle = PaycodeThrottle(uow, throttle)  # refused codes per terminal, across devices
 
     # ------------------------------------------------------------------ devices (the wallet app)
 
@@ -337,6 +346,17 @@ class Micropay:
             raise errors.PaycodeInvalid(field="auth_code", attempts_left=left) from None
         return device, step
 
+    async def guarded_device(self, code: str, terminal: Terminal) -> tuple[PaycodeDevice, int]:
+        """:meth:`_accepted_device` for a terminal: refused (``TERMINAL_PAYCODE_THROTTLED``) without
+        reading the code while the terminal is throttled, and each refusal that may be a guess
+        (:data:`GUESSES`) counted against the terminal as well as the device."""
+        await self.throttle.check(terminal.id)
+        try:
+            return await self._accepted_device(code)
+        except GUESSES as exc:
+            await self.throttle.refused(terminal.id, actor=f"{terminal.merchant_id}/{terminal.id}", code=exc.code)
+            raise
+
     async def _wrong_code(self, device_id: str) -> int:
         """One more wrong code for the device; locked at :data:`LOCK_AFTER`. Returns the tries left."""
 
@@ -354,13 +374,13 @@ class Micropay:
 
     # ------------------------------------------------------------------ for the one-cards' terminals
 
-    async def claim_code(self, code: str, *, use_id: str) -> PaycodeDevice:
+    async def claim_code(self, code: str, *, use_id: str, terminal: Terminal) -> PaycodeDevice:
         """The device of a scanned code, the code's use recorded under ``use_id`` (another
         context's payment: the enterprise canteen's POS), so it pays once as a micropay code
         does; the same ``use_id`` again (the till's retry) is answered the device. Wrong codes
-        count against the device as in micropay."""
+        count against the device and the terminal as in micropay (:meth:`guarded_device`)."""
         code = code.strip()
-        device, step = await self._accepted_device(code)
+        device, step = await self.guarded_device(code, terminal)
 
         async def work(uow: UnitOfWork) -> None:
             conn = uow.conn
@@ -421,7 +441,7 @@ class Micropay:
             if (known := await self._order_row(merchant.id, out_trade_no)) is not None:
                 return await self._again(merchant, known, amount, code), True
             raise merchant_errors.TradeExists("this out_trade_no is another trade of yours", field="out_trade_no")
-        device, step = await self._accepted_device(code)
+        device, step = await self.guarded_device(code, terminal)
         order_id = new_id("mpo")
 
         async def accept(uow: UnitOfWork) -> Any:

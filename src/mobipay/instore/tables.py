@@ -121,6 +121,20 @@ micropay_orders = Table(
     Index("ix_instore_micropay_orders_due", "state", "expires_at"),
 )
 
+#: Refused payment codes per caller (a terminal's ``trm_…``; an API app's id if one ever reaches
+#: micropay), across devices: ``refusals`` in the fixed window that started at ``window_start``
+#: (its first refused code). At the limit the caller is throttled until the window ends
+#: (instore/paycode_throttle.py). Moved by one INSERT … ON CONFLICT DO UPDATE … RETURNING.
+paycode_throttle = Table(
+    "instore_paycode_throttle",
+    metadata,
+    Column("caller", String(40), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("refusals", Integer, nullable=False),
+    Column("lockouts", Integer, nullable=False, server_default="0"),  # windows that reached the limit
+    Column("last_refused_at", DateTime(timezone=True), nullable=False),
+)
+
 
 # ---------------------------------------------------------------------- NFC wallet (instore/nfc.py, tokens.py, taps.py)
 

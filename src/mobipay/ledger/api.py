@@ -9,15 +9,13 @@ another body is refused with ``IDEMPOTENCY_CONFLICT``.
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import IdempotencyKeyMissing, Unauthorized
+from mobipay.kernel.errors import IdempotencyKeyMissing
 from mobipay.kernel.money import CURRENCIES, MAX_AMOUNT
 from mobipay.ledger.model import (
     AccountKind,
@@ -33,8 +31,7 @@ from mobipay.ledger.model import (
     VoidPending,
 )
 from mobipay.ledger.service import AccountSpec, Ledger
-
-bearer = HTTPBearer(auto_error=False)
+from mobipay.platform.api_common import require_admin
 
 
 async def ledger_of(request: Request) -> Ledger:
@@ -42,12 +39,6 @@ async def ledger_of(request: Request) -> Ledger:
     return ledger
 
 
-def require_admin(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> None:
-    expected = request.app.state.container.settings.admin_token.get_secret_value()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise Unauthorized("send Authorization: Bearer <MOBIPAY_ADMIN_TOKEN>")
 
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"], dependencies=[Depends(require_admin)])

@@ -6,13 +6,15 @@ partner orders is the order engine's (``orders/api.py``)."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import IdempotencyKeyMissing
+from mobipay.kernel.errors import IdempotencyKeyMissing, Unauthorized, ValidationFailed
 from mobipay.kernel.money import MAX_AMOUNT
 from mobipay.platform.ratelimit import RateLimiter
 
@@ -91,3 +93,33 @@ PENDING: dict[int | str, dict[str, Any]] = {
     200: {"description": "A replay of the same order (Idempotency-Key or the partner's order id): the first "
           "answer again (header Idempotent-Replayed: true)"},
     202: {"description": "Accepted, the outcome not known yet: the same body, its state says what is awaited"}}
+
+
+#: The back office's system credential (``MOBIPAY_ADMIN_TOKEN``) as a bearer token.
+admin_bearer = HTTPBearer(auto_error=False, scheme_name="admin_token")
+
+
+def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)]
+) -> None:
+    """A back-office call: the admin token proves the system (compared in constant time)."""
+    expected = request.app.state.container.settings.admin_token.get_secret_value()
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+        raise Unauthorized("send Authorization: Bearer <MOBIPAY_ADMIN_TOKEN>")
+
+
+def operator_name(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
+    x_operator: Annotated[str | None, Header(alias="X-Operator", max_length=64)] = None,
+) -> str:
+    """The operator a back-office call acts for: the admin token proves the system,
+    ``X-Operator`` names the person, whose role the use case checks in the roster."""
+    require_admin(request, credentials)
+    if not x_operator or not x_operator.strip():
+        raise ValidationFailed("send X-Operator: the operator's name (audited; needs the operations role)",
+                               field="X-Operator")
+    return x_operator.strip()
+
+
+OperatorDep = Annotated[str, Depends(operator_name)]

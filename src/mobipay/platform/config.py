@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     instore_dynamic_two_factor_daily_limit: int = Field(
         default=500_000, ge=0, description="Fen a payer may pay a Beijing day by dynamic QR codes in all, paying "
         "with two factors: the PIN on a bound device, a session opened by SMS code (PBoC 2017/296: 5,000 CNY)")
+    instore_terminal_paycode_refusals: int = Field(
+        default=10, ge=1, le=1000, description="Refused payment codes (unknown device, wrong code, revoked or "
+        "locked device) one POS terminal may send in a window, whatever the devices; past them its micropay "
+        "charges are refused (TERMINAL_PAYCODE_THROTTLED) until the window ends")
+    instore_terminal_paycode_window_s: int = Field(
+        default=600, ge=1, le=86_400, description="Seconds of that window, from the terminal's first refused "
+        "payment code in it")
     paycode_key: SecretStr = Field(
         default=SecretStr(""), description="Base64 of 32 bytes: the AES-256-GCM key sealing payment-code device "
         "secrets at rest (instore/micropay.py). Empty: derived from MOBIPAY_SECRET_KEY with HKDF (production "

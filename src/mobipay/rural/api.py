@@ -22,17 +22,15 @@ Every money write takes an ``Idempotency-Key``.
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from mobipay.kernel.errors import Unauthorized, ValidationFailed
 from mobipay.orders.service import PartnerOrder
-from mobipay.platform.api_common import IdemKey, MoneyOut, from_container, require_key
+from mobipay.platform.api_common import IdemKey, MoneyOut, OperatorDep, from_container, require_key
 from mobipay.rural import errors
 from mobipay.rural.market import Dispute, MarketOrder, Marketplace, Product, Seller, SellerOrder
 from mobipay.rural.model import TxKind
@@ -56,25 +54,6 @@ async def agent_staff(request: Request,
 
 
 Staff = Annotated[AgentStaff, Depends(agent_staff)]
-back_office_bearer = HTTPBearer(auto_error=False, scheme_name="admin_token")
-
-
-def operator_name(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(back_office_bearer)],
-                  x_operator: Annotated[str | None, Header(alias="X-Operator", max_length=64)] = None) -> str:
-    """The operator a back-office call acts for, as every back-office route takes it (the
-    ledger's, the campaigns'): the admin token proves the system, ``X-Operator`` names the
-    person, whose role the use case checks in the roster (``MOBIPAY_OPERATORS``)."""
-    expected = request.app.state.container.settings.admin_token.get_secret_value()
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise Unauthorized("send Authorization: Bearer <MOBIPAY_ADMIN_TOKEN>")
-    if not x_operator or not x_operator.strip():
-        raise ValidationFailed("send X-Operator: the operator's name (audited; needs the operations role)",
-                               field="X-Operator")
-    return x_operator.strip()
-
-
-OperatorDep = Annotated[str, Depends(operator_name)]
 
 
 async def seller_me(me: Me, request: Request) -> Seller:

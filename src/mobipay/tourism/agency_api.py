@@ -82,16 +82,7 @@ class AccountSessionOut(BaseModel):
 
 
 def _account(a: AgencyAccount) -> AccountOut:
-    return AccountOut(
-        id=a.id,
-        agency_id=a.agency_id,
-        agency=a.agency,
-        county=a.county,
-        login=a.login,
-        name=a.name,
-        role=a.role,
-        staff_id=a.staff_id,
-    )
+    return AccountOut.model_validate(a, from_attributes=True)
 
 
 def _answer(response: Response, out: dict[str, Any], replayed: bool) -> dict[str, Any]:
