@@ -14,8 +14,12 @@ Scenarios (each for ``seconds``):
           account's postings and compute their balances with window functions, insert the
           transfers and postings, update the accounts), no Python decision, the same tables,
           constraints and triggers. What the database can do for this work: the engine's
-          ``ratio_to_ceiling`` says how close the batch path comes to it. ``ledger verify``
-          runs after it too, so the ceiling's rows are checked as the engine's are.
+          ``batch_ratio_to_ceiling`` and ``hot_ratio_to_ceiling`` say how close its batch
+          path comes to it. ``ledger verify`` runs after it too, so the ceiling's rows are
+          checked as the engine's are.
+
+RESULT also says, as ``single_target_met``, ``batch_target_met``, ``hot_target_met`` and
+``all_targets_met``, whether the run met issue 28's targets (see :data:`TARGETS`).
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ from mobipay.platform.db import Database
 ACCOUNTS = 1000
 FUNDING = 10**12
 DRAWS = 4096  # random account pairs and amounts per caller, drawn before timing, used in turn
-TARGETS = {"ratio_single": 2.5, "ratio_batch": 12.0, "ratio_hot": 8.0, "single_p99_ms": 10.0,
-           "batch_to_ceiling": 0.85, "hot_to_batch": 0.95}
+#: Issue 28's targets: single >= 2.5x pgbench with p99 <= 10 ms; batch >= 12x pgbench and
+#: >= 0.85 of the pure-SQL ceiling; hot >= 0.95 of batch (RESULT's ``*_target_met``).
+TARGETS = {"ratio_single": 2.5, "single_p99_ms": 10.0, "ratio_batch": 12.0, "batch_ratio_to_ceiling": 0.85,
+           "hot_to_batch": 0.95}
 
 
 @dataclass
@@ -236,7 +242,8 @@ async def _ceiling(url: str, seconds: float, hot: bool, callers: int = 1, size: 
     conns = [await asyncpg.connect(dsn) for _ in range(callers)]
     account_ids = {r["code"]: r["id"] for r in await conns[0].fetch(
         "SELECT code, id FROM ledger_accounts WHERE code LIKE 'bench:%'")}
-    loads = [Load(2000 + n, f"{'ch' if hot else 'cb'}{n}-", hot) for n in range(callers)]
+    # The engine's batch callers' seeds: the same draws (accounts, amounts, fee legs), new ids.
+    loads = [Load(1000 + n, f"{'ch' if hot else 'cb'}{n}-", hot) for n in range(callers)]
     # Enough batches drawn up front that building literals never runs inside the clock.
     per_caller = max(2, int(seconds * 60_000 / size / callers))
     ready = [[_ceiling_arrays([load.next() for _ in range(size)], account_ids) for _ in range(per_caller)]
@@ -292,6 +299,18 @@ async def run_engine(url: str, seconds: float, log: Callable[[str], None]) -> di
             "verify_ok": report.ok}
 
 
+def targets_met(reference: float, single: Figures, batch: Figures, hot: Figures, ceiling: Figures) -> dict[str, bool]:
+    """Issue 28's targets, judged on the unrounded figures (a NaN p99, too few samples, fails)."""
+    p99 = single.p99_ms if single.p99_ms is not None else float("nan")
+    met = {
+        "single_target_met": single.tps >= TARGETS["ratio_single"] * reference and p99 <= TARGETS["single_p99_ms"],
+        "batch_target_met": batch.tps >= TARGETS["ratio_batch"] * reference
+        and batch.tps >= TARGETS["batch_ratio_to_ceiling"] * ceiling.tps,
+        "hot_target_met": hot.tps >= TARGETS["hot_to_batch"] * batch.tps,
+    }
+    return {**met, "all_targets_met": all(met.values())}
+
+
 def main(url: str, seconds: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     if not url.startswith("postgresql"):
         raise SystemExit("the ledger benchmark needs PostgreSQL: set MOBIPAY_DATABASE_URL="
@@ -318,9 +337,10 @@ def main(url: str, seconds: int, log: Callable[[str], None] = print) -> dict[str
         "ceiling_batch_tps": round(ceiling_batch.tps, 1),
         "ceiling_hot_tps": round(ceiling_hot.tps, 1),
         "ratio_ceiling_batch": round(ceiling_batch.tps / reference, 2),
-        "batch_to_ceiling": round(batch.tps / ceiling_batch.tps, 2),
-        "hot_to_ceiling": round(hot.tps / ceiling_hot.tps, 2),
+        "batch_ratio_to_ceiling": round(batch.tps / ceiling_batch.tps, 2),
+        "hot_ratio_to_ceiling": round(hot.tps / ceiling_hot.tps, 2),
         "hot_to_batch": round(hot.tps / batch.tps, 2),
+        **targets_met(reference, single, batch, hot, ceiling_batch),
         "verify_ok": figures["verify_ok"],
         "seconds": seconds,
     }
@@ -328,17 +348,21 @@ def main(url: str, seconds: int, log: Callable[[str], None] = print) -> dict[str
         ("pgbench TPC-B (reference)", f"{reference:,.0f}", "", "1.00", ""),
         ("single, 16 callers", f"{single.tps:,.0f}", f"{single.p99_ms:.1f}", f"{result['ratio_single']:.2f}",
          f">= {TARGETS['ratio_single']}"),
-        ("batch of 1,000", f"{batch.tps:,.0f}", "", f"{result['ratio_batch']:.2f}", f">= {TARGETS['ratio_batch']}"),
-        ("batch, 90% hot fee", f"{hot.tps:,.0f}", "", f"{result['ratio_hot']:.2f}", f">= {TARGETS['ratio_hot']}"),
+        ("batch of 1,000", f"{batch.tps:,.0f}", "", f"{result['ratio_batch']:.2f}",
+         f">= {TARGETS['ratio_batch']}, >= {TARGETS['batch_ratio_to_ceiling']} x ceiling"),
+        ("batch, 90% hot fee", f"{hot.tps:,.0f}", "", f"{result['ratio_hot']:.2f}",
+         f">= {TARGETS['hot_to_batch']} x batch"),
         ("ceiling: batch in pure SQL", f"{ceiling_batch.tps:,.0f}", "", f"{result['ratio_ceiling_batch']:.2f}", ""),
         ("ceiling: hot in pure SQL", f"{ceiling_hot.tps:,.0f}", "", f"{ceiling_hot.tps / reference:.2f}", ""),
     ]
     log(f"\n{'scenario':<28}{'tps':>12}{'p99 ms':>10}{'ratio':>8}  target")
     for name, tps, p99, ratio, target in rows:
         log(f"{name:<28}{tps:>12}{p99:>10}{ratio:>8}  {target}")
-    log(f"batch / ceiling {result['batch_to_ceiling']:.2f} (target >= {TARGETS['batch_to_ceiling']}), "
-        f"hot / ceiling {result['hot_to_ceiling']:.2f}, hot / batch {result['hot_to_batch']:.2f} "
+    log(f"batch / ceiling {result['batch_ratio_to_ceiling']:.2f} (target >= {TARGETS['batch_ratio_to_ceiling']}), "
+        f"hot / ceiling {result['hot_ratio_to_ceiling']:.2f}, hot / batch {result['hot_to_batch']:.2f} "
         f"(target >= {TARGETS['hot_to_batch']})")
+    log("targets met: " + ", ".join(f"{name.removesuffix('_target_met')} {'yes' if result[name] else 'no'}"
+                                    for name in ("single_target_met", "batch_target_met", "hot_target_met")))
     log(f"verify after the run: {'clean' if figures['verify_ok'] else 'DIFFERENCES FOUND'}")
     print("RESULT " + json.dumps(result), flush=True)
     return result

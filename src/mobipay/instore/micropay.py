@@ -63,7 +63,7 @@ from mobipay.kernel.ids import check_idempotency_key, new_id
 from mobipay.kernel.money import check_amount
 from mobipay.ledger.uow import Transaction, UnitOfWork, UnitOfWorkRunner
 from mobipay.merchants import errors as merchant_errors
-from mobipay.merchants.service import Merchant, MerchantService, StoreRecord, Trade
+from mobipay.merchants.service import Merchant, MerchantFile, MerchantService, StoreRecord, Trade
 from mobipay.platform.db import dialect_insert
 from mobipay.wallet.service import Principal, WalletService
 
@@ -428,9 +428,10 @@ class Micropay:
         if not subject or len(subject) > 256:
             raise ValidationFailed("send a subject of 1 to 256 characters: what the payer pays for", field="subject")
         code = auth_code.strip()  # a scanner's CR/LF
-        merchant = await self.merchants.merchant(terminal.merchant_id)
+        file = await self.merchants.merchant_file(terminal.merchant_id)  # read once: the trade and payment use it
+        merchant = file.merchant
         if (known := await self._order_row(merchant.id, out_trade_no)) is not None:
-            return await self._again(merchant, known, amount, code), True
+            return await self._again(merchant, known, amount, code, file), True
         if merchant.state.value not in ACTIVE_MERCHANT:
             raise merchant_errors.MerchantNotActive(f"the merchant is {merchant.state.value}: it cannot be paid now")
         try:
@@ -439,7 +440,7 @@ class Micropay:
             pass
         else:  # ours, made by a twin of this request a moment ago (its order is written before its trade)?
             if (known := await self._order_row(merchant.id, out_trade_no)) is not None:
-                return await self._again(merchant, known, amount, code), True
+                return await self._again(merchant, known, amount, code, file), True
             raise merchant_errors.TradeExists("this out_trade_no is another trade of yours", field="out_trade_no")
         device, step = await self.guarded_device(code, terminal)
         order_id = new_id("mpo")
@@ -447,12 +448,12 @@ class Micropay:
         async def accept(uow: UnitOfWork) -> Any:
             """The order and the code's use in one transaction: a used code makes no order."""
             conn = uow.conn
-            made = await conn.execute(dialect_insert(conn.dialect.name, micropay_orders).values(
+            made = (await conn.execute(dialect_insert(conn.dialect.name, micropay_orders).values(
                 id=order_id, merchant_id=merchant.id, store_id=terminal.store_id, terminal_id=terminal.id,
                 out_trade_no=out_trade_no, amount=amount, subject=subject, payer_id=device.user_id,
                 device_id=device.id, step=step, code_hash=code_hash(code), state=CREATED, created_at=uow.now,
-                expires_at=uow.now + ORDER_WINDOW).on_conflict_do_nothing())
-            if not made.rowcount:
+                expires_at=uow.now + ORDER_WINDOW).on_conflict_do_nothing().returning(*micropay_orders.c))).first()
+            if made is None:
                 return None  # the same out_trade_no from another request a moment ago
             used = await conn.execute(dialect_insert(conn.dialect.name, paycode_uses).values(
                 device_id=device.id, step=step, order_id=order_id, used_at=uow.now).on_conflict_do_nothing())
@@ -463,16 +464,17 @@ class Micropay:
                                        .values(failures=0, last_used_at=uow.now))
             if not still.rowcount:  # revoked or locked since the code was read: undoes the order
                 raise errors.PaycodeDeviceRevoked("the device stopped paying a moment ago", field="auth_code")
-            return (await conn.execute(select(micropay_orders).where(micropay_orders.c.id == order_id))).one()
+            return made  # the row as inserted (RETURNING), not read again
 
         row = await self.uow.run("micropay_accept", accept)
         if row is None:
             known = await self._order_row(merchant.id, out_trade_no)
             assert known is not None
-            return await self._again(merchant, known, amount, code), True
-        return await self._proceed(merchant, row), False
+            return await self._again(merchant, known, amount, code, file), True
+        return await self._proceed(merchant, row, file=file, device=device), False
 
-    async def _again(self, merchant: Merchant, row: Any, amount: int, code: str) -> MicropayOrder:
+    async def _again(self, merchant: Merchant, row: Any, amount: int, code: str,
+                     file: MerchantFile | None = None) -> MicropayOrder:
         """A retried out_trade_no: the same order (resumed if a failure left it half done), or a refusal."""
         if row.amount != amount:
             raise errors.MicropayAmountMismatch(f"this out_trade_no is an order of {row.amount} fen", field="amount",
@@ -483,30 +485,45 @@ class Micropay:
             raise errors.MicropayOrderFailed(f"refused with {row.error_code}", field="out_trade_no",
                                              error_code=row.error_code)
         if row.state == CREATED and as_utc(row.expires_at) > self.uow.clock.now():
-            return await self._proceed(merchant, row)
+            return await self._proceed(merchant, row, file=file)
         return await self._view(row)
 
-    async def _proceed(self, merchant: Merchant, row: Any) -> MicropayOrder:
-        """An accepted order: its trade made (or found), then charged at once or left for the PIN."""
-        trade_id: str | None = row.trade_id
-        if trade_id is None:
+    async def _proceed(self, merchant: Merchant, row: Any, *, file: MerchantFile | None = None,
+                       device: PaycodeDevice | None = None) -> MicropayOrder:
+        """An accepted order: its trade made (or found), then charged at once or left for the PIN.
+        ``file`` and ``device``: the merchant's file and the code's device as this request read
+        them (not read again)."""
+        trade: Trade | None = None
+        if row.trade_id is None:
+            order_id, linked = row.id, []
+
+            async def link(tx: Transaction, made: Trade) -> None:
+                """In the trade's transaction: the order names its trade (a twin's link stays), read back."""
+                conn, c = cast(UnitOfWork, tx).conn, micropay_orders.c
+                moved = (await conn.execute(update(micropay_orders).where(c.id == order_id, c.trade_id.is_(None))
+                                            .values(trade_id=made.id).returning(*micropay_orders.c))).first()
+                linked.append(moved if moved is not None else
+                              (await conn.execute(select(micropay_orders).where(c.id == order_id))).one())
+
             try:
                 trade = await self.merchants.create_trade(merchant, row.out_trade_no, row.amount, row.subject,
-                                                          TRADE_MINUTES, store_id=row.store_id)
+                                                          TRADE_MINUTES, store_id=row.store_id, file=file, then=link)
             except MobipayError as exc:
                 await self._fail(row.id, None, exc)
                 raise
-            trade_id = trade.id
-            await self._set(row.id, (micropay_orders.c.trade_id.is_(None),), trade_id=trade_id)
-            row = await self._row(row.id)
+            [row] = linked
+            if row.trade_id != trade.id:  # pragma: no cover - a twin linked another trade: read that one
+                trade = None
         if row.state != CREATED:  # cancelled while the trade was being made
             await self._close_trade(merchant, row)
             return await self._view(row)
         if row.amount > self.wallet.limits.password_free:
             return await self._await_pin(merchant, row)
-        payer = replace(await self.wallet.principal(row.payer_id), session_id=await self._session_of(row.device_id))
+        session_id = (device.session_id if device is not None and device.id == row.device_id
+                      else await self._session_of(row.device_id))
+        payer = replace(await self.wallet.principal(row.payer_id), session_id=session_id)
         try:
-            await self._charge(row, payer, pin=None, two_factors=False)
+            paid = await self._charge(row, payer, pin=None, two_factors=False, trade=trade, file=file)
         except errors.QrDynamicLimitExceeded as exc:
             if exc.extra.get("limit") != "dynamic":
                 await self._fail(row.id, merchant, exc)
@@ -518,21 +535,24 @@ class Micropay:
         except MobipayError as exc:
             await self._fail(row.id, merchant, exc)
             raise
-        return await self._view(await self._row(row.id))
+        if paid.paid_at is None:  # pragma: no cover - pay answers a paid trade
+            return await self._view(await self._row(row.id))
+        return await self._view(row, paid)  # from what the payment returned: the trade says SUCCESS
 
     async def _await_pin(self, merchant: Merchant, row: Any) -> MicropayOrder:
         if not await self._set(row.id, (micropay_orders.c.state == CREATED,), state=USERPAYING):
             await self._close_trade(merchant, await self._row(row.id))  # cancelled meanwhile
         return await self._view(await self._row(row.id))
 
-    async def _charge(self, order: Any, payer: Principal, *, pin: str | None, two_factors: bool) -> Trade:
+    async def _charge(self, order: Any, payer: Principal, *, pin: str | None, two_factors: bool,
+                      trade: Trade | None = None, file: MerchantFile | None = None) -> Trade:
         """The one place a micropay order is charged (at once, or confirmed with the PIN):
         the order's trade paid from the payer's wallet through :meth:`MerchantService.pay`,
         and in the same transaction the order marked SUCCESS (only while still open and in
         its window: a cancel, a decline or the expiry undoes the payment) and the PBoC
         dynamic-code counters moved (a limit undoes it). A discount (a privilege funded by
         the merchant) is applied here, in the paying transaction. ``pin`` was verified by the
-        caller already."""
+        caller already. ``trade`` and ``file``: as this request made and read them (not read again)."""
         counter = self.instore._counter(payer.user_id, "dynamic", two_factors)
         order_id = order.id
 
@@ -551,7 +571,7 @@ class Micropay:
         privilege = (None if alliances is None
                      else alliances.privilege(payer_id=payer.user_id, msisdn=payer.msisdn, channel="paycode"))
         return await self.merchants.pay(payer, order.trade_id, pin=pin, then=then, consent=pin is not None,
-                                        privilege=privilege)
+                                        privilege=privilege, trade=trade, file=file)
 
     async def _fail(self, order_id: str, merchant: Merchant | None, exc: MobipayError) -> None:
         """The order's payment was refused: PAYERROR with the refusal's code, its trade closed."""
@@ -747,9 +767,11 @@ class Micropay:
 
         return await self.uow.run("paycode_device", work)
 
-    async def _view(self, row: Any) -> MicropayOrder:
+    async def _view(self, row: Any, trade: Trade | None = None) -> MicropayOrder:
+        """The order as the till and the payer see it; ``trade``: its trade as just returned (not read again)."""
         now = self.uow.clock.now()
-        trade: Trade | None = await self.merchants.trade(row.trade_id) if row.trade_id else None
+        if trade is None or trade.id != row.trade_id:
+            trade = await self.merchants.trade(row.trade_id) if row.trade_id else None
         state, reason, paid_at, closed_at = row.state, row.close_reason, _at(row.paid_at), _at(row.closed_at)
         refunded = privilege = 0
         if trade is not None and trade.paid_at is not None:

@@ -71,7 +71,7 @@ from mobipay.platform.credentials import token_hash
 from mobipay.wallet.service import Principal, WalletService
 
 #: What other contexts and the channels use of the merchants: this service and these values.
-__all__ = ["CounterPayment", "Merchant", "MerchantService", "StoreRecord", "Trade"]
+__all__ = ["CounterPayment", "Merchant", "MerchantFile", "MerchantService", "StoreRecord", "Trade"]
 
 WINDOW_S = 300
 KEY_OVERLAP = timedelta(days=7)
@@ -279,6 +279,11 @@ class MerchantService:
 
     async def merchant(self, merchant_id: str) -> Merchant:
         return (await self._file(merchant_id)).merchant
+
+    async def merchant_file(self, merchant_id: str) -> MerchantFile:
+        """The merchant with its limits, read once by a caller that creates and pays a trade in
+        one request (in-store micropay) and hands it to :meth:`create_trade` and :meth:`pay`."""
+        return await self._file(merchant_id)
 
     async def _file(self, merchant_id: str) -> MerchantFile:
         async def work(tx: Transaction) -> MerchantFile | None:
@@ -488,13 +493,19 @@ class MerchantService:
 
     async def create_trade(self, merchant: Merchant, out_trade_no: str, amount: object, subject: str,
                            expire_minutes: int = 30, *, app_id: str = "", notify_url: str = "",
-                           store_id: str | None = None) -> Trade:
-        """A trade waiting for the buyer; the same out_trade_no and content returns it again."""
+                           store_id: str | None = None, file: MerchantFile | None = None,
+                           then: Callable[[Transaction, Trade], Awaitable[None]] | None = None) -> Trade:
+        """A trade waiting for the buyer; the same out_trade_no and content returns it again.
+        ``file``: the merchant's file the caller read in this request (not read again);
+        ``then`` runs in the trade's transaction with the trade (made or found), so the caller
+        links its own row to it without a transaction of its own."""
         if merchant.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
             raise errors.MerchantNotActive(f"the merchant is {merchant.state.value}")
         check_idempotency_key(out_trade_no)
         amount = check_amount(amount)
-        limit = (await self._file(merchant.id)).per_trade_limit
+        if file is None or file.merchant.id != merchant.id:
+            file = await self._file(merchant.id)
+        limit = file.per_trade_limit
         if amount > limit:
             raise errors.MerchantLimitExceeded(f"this merchant takes at most {limit / 100:.2f} CNY a payment",
                                                field="total_amount")
@@ -511,7 +522,10 @@ class MerchantService:
                 if (known.amount, known.subject) != (amount, subject.strip()[:256]):
                     raise errors.TradeExists("this out_trade_no was used for another amount or subject",
                                              field="out_trade_no")
-                return known.seen_at(tx.now)
+                found = known.seen_at(tx.now)
+                if then is not None:
+                    await then(tx, found)
+                return found
             if store_id and await store.store_owner(store_id) != merchant.id:
                 raise errors.MerchantNotFound("no such store of yours", field="store_id")
             app = await store.app(app_id) if app_id and not notify_url else None
@@ -519,7 +533,10 @@ class MerchantService:
                                 TradeState.WAIT_BUYER_PAY, app_id, notify_url or (app.notify_url if app else ""),
                                 tx.now, tx.now + timedelta(minutes=expire_minutes), store_id)
             await store.add_trade(trade)
-            return trade.seen_at(tx.now)
+            made = trade.seen_at(tx.now)
+            if then is not None:
+                await then(tx, made)
+            return made
 
         return await self.uow.run("create_trade", work)
 
@@ -572,7 +589,8 @@ class MerchantService:
 
     async def pay(self, me: Principal, trade_id: str, *, pin: str | None = None, coupon_id: str | None = None,
                   then: Callable[[Transaction, Trade], Awaitable[None]] | None = None, consent: bool = False,
-                  privilege: Privilege | None = None) -> Trade:
+                  privilege: Privilege | None = None, trade: Trade | None = None,
+                  file: MerchantFile | None = None) -> Trade:
         """The buyer pays a trade from the wallet (PIN above the password-free amount),
         optionally with a red envelope paying part; a second press returns the paid trade,
         never a second payment. ``then`` runs in the paying transaction after the posting,
@@ -580,12 +598,17 @@ class MerchantService:
         ``consent``: the caller has verified the payer's PIN already (as
         :meth:`WalletService.authorize_payment` takes it), so it is not hashed twice.
         ``privilege``: what the merchant gives off (:data:`Privilege`); the PIN is still asked on
-        the full amount (the privilege is known only in the paying transaction)."""
-        trade = await self.trade(trade_id)
+        the full amount (the privilege is known only in the paying transaction).
+        ``trade`` and ``file``: the trade and its merchant's file as the caller read or made them
+        in this request (in-store micropay), not read again; the paying transaction locks and
+        re-checks the trade's row all the same."""
+        if trade is None or trade.id != trade_id:
+            trade = await self.trade(trade_id)
         if trade.state is TradeState.TRADE_SUCCESS and trade.paid_at is not None:
             return trade
         check_trade_move(trade.state, TradeState.TRADE_SUCCESS, why="pay")
-        merchant = await self._file(trade.merchant_id)
+        merchant = file if file is not None and file.merchant.id == trade.merchant_id else await self._file(
+            trade.merchant_id)
         m = merchant.merchant
         if m.state not in (MerchantState.APPROVED, MerchantState.SETTLEMENT_SUSPENDED):
             raise errors.MerchantNotActive(f"the merchant is {m.state.value}: it cannot be paid now")

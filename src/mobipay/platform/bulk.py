@@ -147,6 +147,21 @@ async def insert_many(conn: AsyncConnection, table: Table, rows: Sequence[Mappin
     await conn.exec_driver_sql(sql, tuple(pg.args))
 
 
+async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], key: str) -> set[Any]:
+    """PostgreSQL only: insert the ``rows`` whose ``key`` (the primary key) is not stored yet,
+    in ONE statement (``ON CONFLICT DO NOTHING RETURNING``): the duplicate check and the insert
+    together. Answers the keys inserted; the others were there already."""
+    if not rows:
+        return set()
+    columns = list(rows[0])
+    pg = _PgRows(table, columns, rows, always_array=(key,))
+    values = ", ".join(pg.expr[c] for c in columns)
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    sql = (f'INSERT INTO "{table.name}" ({quoted}) SELECT {values} FROM {pg.source()} '
+           f'ON CONFLICT DO NOTHING RETURNING "{key}"')
+    return {r[0] for r in await conn.exec_driver_sql(sql, tuple(pg.args))}
+
+
 async def update_many(conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *,
                       keys: Sequence[str], add: Sequence[str] = (), where: Mapping[str, Any] | None = None) -> int:
     """Update one row per entry of ``rows`` (dicts with the same keys): the row whose ``keys``
