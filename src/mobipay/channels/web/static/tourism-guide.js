@@ -26,10 +26,17 @@
   }
 
   async function showHome() {
-    const me = await (await api("/me")).json();
-    $("who").textContent = `${me.name} · ${me.agency}`;
+    showQueue();
     if (!$("day").value) $("day").value = today();
-    await refresh();
+    try {
+      const me = await (await api("/me")).json();
+      $("who").textContent = `${me.name} · ${me.agency}`;
+      await refresh();
+    } catch (e) {
+      if (e.message === "signed out") throw e;
+      // offline, and this day's tours not kept yet: still signed in, the queue still shown
+      $("status").textContent = "无网络：显示已保存的内容 No network: what was saved is shown";
+    }
     await flush();
   }
 
