@@ -152,6 +152,27 @@ class PaycodeDevice:
     revoked_at: datetime | None
 
 
+
+async def _use_code(uow: UnitOfWork, device: PaycodeDevice, step: int, use_id: str, *, again_ok: bool = False) -> None:
+    """In the paying transaction: the code's one use (its device and time step) under ``use_id``
+    and the device's wrong codes forgotten. A code used already is ``PAYCODE_USED`` (with
+    ``again_ok``, the same ``use_id`` again is the same use: a till's retry); a device revoked
+    or locked since its code was read is ``PAYCODE_DEVICE_REVOKED``."""
+    conn = uow.conn
+    used = await conn.execute(dialect_insert(conn.dialect.name, paycode_uses).values(
+        device_id=device.id, step=step, order_id=use_id, used_at=uow.now).on_conflict_do_nothing())
+    if not used.rowcount:
+        u = paycode_uses.c
+        if not again_ok or (await conn.execute(select(u.order_id).where(
+                u.device_id == device.id, u.step == step))).scalar() != use_id:
+            raise errors.PaycodeUsed(field="auth_code")
+    c = paycode_devices.c
+    still = await conn.execute(update(paycode_devices).where(c.id == device.id, c.state == ACTIVE)
+                               .values(failures=0, last_used_at=uow.now))
+    if not still.rowcount:
+        raise errors.PaycodeDeviceRevoked("the device stopped paying a moment ago", field="auth_code")
+
+
 def _device(row: Any) -> PaycodeDevice:
     return PaycodeDevice(row.id, row.device_no, row.user_id, row.session_id, row.state, row.failures,
                          as_utc(row.created_at), _at(row.last_used_at), _at(row.locked_at), _at(row.revoked_at))
@@ -383,19 +404,7 @@ class Micropay:
         device, step = await self.guarded_device(code, terminal)
 
         async def work(uow: UnitOfWork) -> None:
-            conn = uow.conn
-            used = await conn.execute(dialect_insert(conn.dialect.name, paycode_uses).values(
-                device_id=device.id, step=step, order_id=use_id, used_at=uow.now).on_conflict_do_nothing())
-            if not used.rowcount:
-                u = paycode_uses.c
-                by = (await conn.execute(select(u.order_id).where(u.device_id == device.id, u.step == step))).scalar()
-                if by != use_id:
-                    raise errors.PaycodeUsed(field="auth_code")
-            c = paycode_devices.c
-            still = await conn.execute(update(paycode_devices).where(c.id == device.id, c.state == ACTIVE)
-                                       .values(failures=0, last_used_at=uow.now))
-            if not still.rowcount:
-                raise errors.PaycodeDeviceRevoked("the device stopped paying a moment ago", field="auth_code")
+            await _use_code(uow, device, step, use_id, again_ok=True)
 
         await self.uow.run("paycode_claim", work)
         return device
@@ -455,15 +464,7 @@ class Micropay:
                 expires_at=uow.now + ORDER_WINDOW).on_conflict_do_nothing().returning(*micropay_orders.c))).first()
             if made is None:
                 return None  # the same out_trade_no from another request a moment ago
-            used = await conn.execute(dialect_insert(conn.dialect.name, paycode_uses).values(
-                device_id=device.id, step=step, order_id=order_id, used_at=uow.now).on_conflict_do_nothing())
-            if not used.rowcount:
-                raise errors.PaycodeUsed(field="auth_code")  # undoes the order
-            c = paycode_devices.c
-            still = await conn.execute(update(paycode_devices).where(c.id == device.id, c.state == ACTIVE)
-                                       .values(failures=0, last_used_at=uow.now))
-            if not still.rowcount:  # revoked or locked since the code was read: undoes the order
-                raise errors.PaycodeDeviceRevoked("the device stopped paying a moment ago", field="auth_code")
+            await _use_code(uow, device, step, order_id)  # a refusal here undoes the order
             return made  # the row as inserted (RETURNING), not read again
 
         row = await self.uow.run("micropay_accept", accept)

@@ -1020,11 +1020,12 @@ class TourismService:
         return await self.uow.run("tourism_officer_change", work)
 
     async def change_agency_account(self, login: str, *, actor: str, reason: str, disabled: bool | None = None,
-                                    password: str | None = None) -> AgencyAccount:
+                                    password: str | None = None, agency_id: str | None = None) -> AgencyAccount:
         """The bureau's hand on an agency's accounts: disable one (a guide who left, a lost
         phone) or enable it again, or set a new password (the person forgot it; the lock after
         wrong passwords ends too). Disabling or a new password ends the account's live
-        sessions. Audited with the reason and written to the agency's operations log."""
+        sessions. Audited with the reason and written to the agency's operations log. With
+        ``agency_id`` (the console's agency page) an account of another agency is refused."""
         if disabled is None and password is None:
             raise errors.AgencyAccountInvalid("say what changes: disable, enable or a new password", field="login")
         hashed = await self._new_hash(self.accounts, login, password, reason, errors.AgencyAccountInvalid)
@@ -1032,6 +1033,8 @@ class TourismService:
         async def work(uow: UnitOfWork) -> AgencyAccount:
             row = (await uow.conn.execute(select(agency_accounts).where(
                 agency_accounts.c.login == login.strip()).with_for_update())).first()
+            if agency_id is not None and (row is None or row.agency_id != agency_id):
+                raise ValidationFailed(f"no account {login[:64]!r} of this agency", field="login")
             if row is None:
                 raise errors.AgencyAccountInvalid(f"no agency account {login!r}: see mobipay tourism agency-accounts",
                                                   field="login")

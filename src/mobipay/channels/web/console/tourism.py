@@ -257,11 +257,8 @@ async def account_change(request: Request, agency_id: str, csrf: str = Form(""),
         check_csrf(request, csrf)
         if change not in ("disable", "enable", "password"):
             raise ValidationFailed("choose disable, enable or a new password", field="change")
-        mine = {a.login for a in await svc.agency_accounts_of(aid)}
-        if login not in mine:
-            raise ValidationFailed(f"no account {login[:64]!r} of this agency", field="login")
         done = await svc.change_agency_account(
-            login, actor=f"console:{me.name}", reason=reason,
+            login, actor=f"console:{me.name}", reason=reason, agency_id=aid,
             disabled={"disable": True, "enable": False}.get(change),
             password=password if change == "password" else None)
     except MobipayError as exc:
